@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything tcobench needs to build and test on a bare Debian 12.
+# Every dependency is a Debian package; nothing is downloaded at build time.
+set -euo pipefail
+packages=(
+  cmake ninja-build g++ pkg-config
+  libabsl-dev            # absl::Status, StatusOr, strings
+  libboost-test-dev      # Boost.Test for the unit and integration tests
+  clang libclang-rt-14-dev  # libFuzzer for the GGUF reader fuzz target
+  python3
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,49 @@
+// Command-line parsing for the tcobench subcommands: GNU-style long flags
+// (--name value, --name=value), declared short aliases (-n 5), positionals.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace tcobench::cli {
+
+struct FlagSpec {
+  std::string name;       // long name without dashes
+  std::string short_name; // e.g. "n" for -n; may be empty
+  bool takes_value = true;
+  std::string value_name; // for help, e.g. "N"
+  std::string help;
+};
+
+struct CommandSpec {
+  std::string usage;        // "tcobench model info FILE [--format table|json]"
+  std::string description;  // one paragraph
+  std::vector<FlagSpec> flags;
+  int min_positional = 0;
+  int max_positional = 0;
+};
+
+class Args {
+ public:
+  // Parses argv (after the subcommand words). `--help` yields a NotFound
+  // status whose message is the help text (the caller prints it, exit 0).
+  static absl::StatusOr<Args> Parse(const CommandSpec& spec, const std::vector<std::string>& argv);
+
+  bool Has(const std::string& name) const { return values_.count(name) > 0; }
+  std::string Get(const std::string& name, const std::string& fallback = "") const;
+  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback, int64_t min, int64_t max) const;
+  absl::StatusOr<double> GetDouble(const std::string& name, double fallback) const;
+  const std::vector<std::string>& positional() const { return positional_; }
+
+ private:
+  std::map<std::string, std::string> values_;
+  std::vector<std::string> positional_;
+};
+
+std::string HelpText(const CommandSpec& spec);
+
+}  // namespace tcobench::cli

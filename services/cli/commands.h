@@ -1,0 +1,30 @@
+// The tcobench subcommands. Each returns the process exit code:
+// 0 success, 1 the work failed, 2 usage or input error.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace tcobench::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+int RunModelInfo(const std::vector<std::string>& argv);
+int RunModelLogits(const std::vector<std::string>& argv);
+int RunModelSynth(const std::vector<std::string>& argv);
+int RunGenerate(const std::vector<std::string>& argv);
+
+// Prints the one-line error for `status` to stderr and returns its exit code.
+int ReportError(const absl::Status& status);
+
+class Args;
+struct CommandSpec;
+// Parses argv; on --help prints help and returns 0, on a usage error returns 2.
+std::optional<int> ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv, Args* out);
+
+}  // namespace tcobench::cli

@@ -1,0 +1,54 @@
+// tcobench: the command-line interface. Parses the subcommand and hands off.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "services/cli/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: tcobench <command> [options]\n"
+    "\n"
+    "Model benchmarking and total-cost-of-ownership analysis.\n"
+    "\n"
+    "commands:\n"
+    "  model info FILE        describe a GGUF model (architecture, sizes, tensor types)\n"
+    "  model logits FILE      evaluate token ids and write every position's logits\n"
+    "  model synth OUT        write a random-weight llama model of a real shape\n"
+    "  generate FILE          generate text with the embedded engine\n"
+    "\n"
+    "Run 'tcobench <command> --help' for a command's options.\n"
+    "  --version              print the version and build commit\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tcobench::cli;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::printf("tcobench %s (commit %s)\n", TCOBENCH_VERSION, TCOBENCH_GIT_COMMIT);
+    return kExitOk;
+  }
+  const std::string cmd = args[0];
+  if (cmd == "generate") return RunGenerate({args.begin() + 1, args.end()});
+  if (cmd == "model") {
+    if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
+      std::fputs("usage: tcobench model info|logits|synth ... (see tcobench model <verb> --help)\n",
+                 args.size() < 2 ? stderr : stdout);
+      return args.size() < 2 ? kExitUsage : kExitOk;
+    }
+    const std::vector<std::string> rest(args.begin() + 2, args.end());
+    if (args[1] == "info") return RunModelInfo(rest);
+    if (args[1] == "logits") return RunModelLogits(rest);
+    if (args[1] == "synth") return RunModelSynth(rest);
+    std::fprintf(stderr, "tcobench: unknown model command '%s' (info, logits, synth)\n", args[1].c_str());
+    return kExitUsage;
+  }
+  std::fprintf(stderr, "tcobench: unknown command '%s' (see tcobench --help)\n", cmd.c_str());
+  return kExitUsage;
+}

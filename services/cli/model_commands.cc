@@ -1,0 +1,279 @@
+// tcobench model info | logits | synth
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+
+#include "absl/strings/string_view.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "services/cli/args.h"
+#include "services/cli/commands.h"
+#include "services/cli/json_writer.h"
+#include "workers/engine/gguf.h"
+#include "workers/engine/llama_model.h"
+#include "workers/engine/session.h"
+#include "workers/engine/synth.h"
+
+namespace tcobench::cli {
+
+int ReportError(const absl::Status& status) {
+  std::fprintf(stderr, "tcobench: %s\n", std::string(status.message()).c_str());
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+      return kExitUsage;
+    default:
+      return kExitFailed;
+  }
+}
+
+// Parses argv; on --help prints help and returns 0, on error returns 2.
+std::optional<int> ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv, Args* out) {
+  absl::StatusOr<Args> args = Args::Parse(spec, argv);
+  if (!args.ok()) {
+    if (args.status().code() == absl::StatusCode::kNotFound) {
+      std::fputs(std::string(args.status().message()).c_str(), stdout);
+      return kExitOk;
+    }
+    return ReportError(args.status());
+  }
+  *out = std::move(*args);
+  return std::nullopt;
+}
+
+namespace {
+
+// Metadata as info shows it: the architecture's keys, with fallbacks.
+struct ModelSummary {
+  std::string architecture, name, tokenizer;
+  int64_t n_params = 0, n_bytes = 0, n_vocab = 0, n_ctx = 0, n_embd = 0, n_layer = 0, n_head = 0,
+          n_head_kv = 0, n_ff = 0, file_type = -1;
+  std::map<std::string, std::pair<int64_t, int64_t>> types;  // name -> (count, bytes)
+};
+
+int64_t UintOr(const GgufFile& f, const std::string& key, int64_t fallback) {
+  absl::StatusOr<uint64_t> v = f.GetUint(key);
+  return v.ok() ? static_cast<int64_t>(*v) : fallback;
+}
+
+ModelSummary Summarize(const GgufFile& f) {
+  ModelSummary s;
+  s.architecture = f.GetString("general.architecture").value_or("");
+  s.name = f.GetString("general.name").value_or("");
+  s.tokenizer = f.GetString("tokenizer.ggml.model").value_or("");
+  const std::string p = s.architecture + ".";
+  for (const GgufTensorInfo& t : f.tensors()) {
+    s.n_params += t.n_elements;
+    s.n_bytes += t.n_bytes;
+    auto& entry = s.types[GetTypeGeometry(t.type_id)->name];
+    entry.first += 1;
+    entry.second += t.n_bytes;
+  }
+  const GgufValue* tokens = f.Find("tokenizer.ggml.tokens");
+  s.n_vocab = UintOr(f, p + "vocab_size", tokens != nullptr ? static_cast<int64_t>(tokens->count) : 0);
+  s.n_ctx = UintOr(f, p + "context_length", 0);
+  s.n_embd = UintOr(f, p + "embedding_length", 0);
+  s.n_layer = UintOr(f, p + "block_count", 0);
+  s.n_head = UintOr(f, p + "attention.head_count", 0);
+  s.n_head_kv = UintOr(f, p + "attention.head_count_kv", s.n_head);
+  s.n_ff = UintOr(f, p + "feed_forward_length", 0);
+  s.file_type = UintOr(f, "general.file_type", -1);
+  return s;
+}
+
+const CommandSpec kInfoSpec = {
+    "tcobench model info FILE [--format table|json]",
+    "Reads a GGUF file's header and prints the model's architecture, shape,\n"
+    "size and tensor types. Works on any GGUF file, including architectures the\n"
+    "engine cannot run.",
+    {{"format", "", true, "FORMAT", "table (default) or json"}},
+    1,
+    1};
+
+}  // namespace
+
+int RunModelInfo(const std::vector<std::string>& argv) {
+  Args args;
+  if (auto rc = ParseCommand(kInfoSpec, argv, &args)) return *rc;
+  const std::string format = args.Get("format", "table");
+  if (format != "table" && format != "json") {
+    return ReportError(absl::InvalidArgumentError("--format must be table or json"));
+  }
+  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(args.positional()[0]);
+  if (!file.ok()) return ReportError(file.status());
+  const GgufFile& f = **file;
+  const ModelSummary s = Summarize(f);
+  const double bpw = s.n_params > 0 ? 8.0 * static_cast<double>(s.n_bytes) / static_cast<double>(s.n_params) : 0.0;
+  if (format == "json") {
+    JsonWriter j;
+    j.BeginObject();
+    j.Key("file").String(f.name());
+    j.Key("gguf_version").Int(f.version());
+    j.Key("architecture").String(s.architecture);
+    j.Key("name").String(s.name);
+    j.Key("file_type").Int(s.file_type);
+    j.Key("n_params").Int(s.n_params);
+    j.Key("n_bytes").Int(s.n_bytes);
+    j.Key("bits_per_weight").Double(bpw);
+    j.Key("n_vocab").Int(s.n_vocab);
+    j.Key("n_ctx").Int(s.n_ctx);
+    j.Key("n_embd").Int(s.n_embd);
+    j.Key("n_layer").Int(s.n_layer);
+    j.Key("n_head").Int(s.n_head);
+    j.Key("n_head_kv").Int(s.n_head_kv);
+    j.Key("n_ff").Int(s.n_ff);
+    j.Key("tokenizer").String(s.tokenizer);
+    j.Key("n_tensors").Int(static_cast<int64_t>(f.tensors().size()));
+    j.Key("n_metadata").Int(static_cast<int64_t>(f.metadata().size()));
+    j.Key("tensor_types").BeginObject();
+    for (const auto& [type, cb] : s.types) {
+      j.Key(type).BeginObject().Key("count").Int(cb.first).Key("bytes").Int(cb.second).EndObject();
+    }
+    j.EndObject();
+    j.EndObject();
+    std::fputs(j.str().c_str(), stdout);
+    return kExitOk;
+  }
+  std::printf("file             %s\n", f.name().c_str());
+  std::printf("gguf version     %u\n", f.version());
+  std::printf("architecture     %s\n", s.architecture.c_str());
+  std::printf("name             %s\n", s.name.c_str());
+  std::printf("parameters       %lld (stored elements)\n", static_cast<long long>(s.n_params));
+  std::printf("tensor bytes     %lld (%.2f MiB)\n", static_cast<long long>(s.n_bytes), s.n_bytes / 1048576.0);
+  std::printf("bits per weight  %.3f\n", bpw);
+  std::printf("vocabulary       %lld (%s tokenizer)\n", static_cast<long long>(s.n_vocab),
+              s.tokenizer.empty() ? "no" : s.tokenizer.c_str());
+  std::printf("context          %lld\n", static_cast<long long>(s.n_ctx));
+  std::printf("embedding        %lld\n", static_cast<long long>(s.n_embd));
+  std::printf("layers           %lld\n", static_cast<long long>(s.n_layer));
+  std::printf("heads            %lld (kv %lld)\n", static_cast<long long>(s.n_head),
+              static_cast<long long>(s.n_head_kv));
+  std::printf("feed-forward     %lld\n", static_cast<long long>(s.n_ff));
+  std::printf("tensors          %zu\n\n", f.tensors().size());
+  std::printf("%-8s %7s %14s\n", "type", "count", "bytes");
+  for (const auto& [type, cb] : s.types) {
+    std::printf("%-8s %7lld %14lld\n", type.c_str(), static_cast<long long>(cb.first),
+                static_cast<long long>(cb.second));
+  }
+  return kExitOk;
+}
+
+namespace {
+
+const CommandSpec kLogitsSpec = {
+    "tcobench model logits FILE --tokens ID,ID,... --output OUT.f32 [--threads N]",
+    "Evaluates the token ids as one prefill (positions 0..n-1) and writes the\n"
+    "logits of every position as raw little-endian float32 [n_tokens][n_vocab].",
+    {{"tokens", "", true, "IDS", "comma-separated token ids (required)"},
+     {"output", "o", true, "FILE", "where to write the logits (required)"},
+     {"threads", "t", true, "N", "threads for the matrix products (default: all cores)"}},
+    1,
+    1};
+
+absl::StatusOr<std::vector<int32_t>> ParseIds(const std::string& text) {
+  std::vector<int32_t> ids;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int32_t id;
+    if (!absl::SimpleAtoi(part, &id)) {
+      return absl::InvalidArgumentError(absl::StrCat("--tokens: '", part, "' is not a token id"));
+    }
+    ids.push_back(id);
+  }
+  if (ids.empty()) return absl::InvalidArgumentError("--tokens is empty");
+  return ids;
+}
+
+}  // namespace
+
+int RunModelLogits(const std::vector<std::string>& argv) {
+  Args args;
+  if (auto rc = ParseCommand(kLogitsSpec, argv, &args)) return *rc;
+  if (!args.Has("tokens") || !args.Has("output")) {
+    return ReportError(absl::InvalidArgumentError("--tokens and --output are required (see --help)"));
+  }
+  absl::StatusOr<std::vector<int32_t>> ids = ParseIds(args.Get("tokens"));
+  if (!ids.ok()) return ReportError(ids.status());
+  absl::StatusOr<int64_t> threads = args.GetInt("threads", 0, 0, 1024);
+  if (!threads.ok()) return ReportError(threads.status());
+  absl::StatusOr<std::unique_ptr<LlamaModel>> model =
+      LlamaModel::Open(args.positional()[0], ModelOptions{static_cast<int>(*threads)});
+  if (!model.ok()) return ReportError(model.status());
+  absl::StatusOr<std::unique_ptr<Session>> session =
+      Session::Create(**model, SessionOptions{static_cast<int64_t>(ids->size())});
+  if (!session.ok()) return ReportError(session.status());
+  std::vector<float> logits;
+  absl::Status st = (*session)->Prefill(*ids, LogitsMode::kAll, &logits);
+  if (!st.ok()) return ReportError(st);
+  const std::string out = args.Get("output");
+  std::ofstream os(out, std::ios::binary);
+  os.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  os.close();
+  if (!os) return ReportError(absl::UnavailableError(absl::StrCat(out, ": cannot write")));
+  std::fprintf(stderr, "wrote %zu x %lld logits to %s\n", ids->size(),
+               static_cast<long long>((*model)->hparams().n_vocab), out.c_str());
+  return kExitOk;
+}
+
+namespace {
+
+CommandSpec SynthSpec() {
+  std::string shapes;
+  for (const SynthShape& s : SynthShapes()) {
+    shapes += absl::StrFormat("  %-11s dim %lld, %lld layers, %lld heads (%lld kv), ffn %lld, vocab %lld, %s\n",
+                              s.name, static_cast<long long>(s.n_embd), static_cast<long long>(s.n_layer),
+                              static_cast<long long>(s.n_head), static_cast<long long>(s.n_head_kv),
+                              static_cast<long long>(s.n_ff), static_cast<long long>(s.n_vocab),
+                              s.tied ? "tied output" : "untied output");
+  }
+  return {"tcobench model synth OUT.gguf --shape NAME [--type F32|F16] [--seed S]",
+          "Writes a llama model with random weights (normal, std 0.02; norms 1) and a\n"
+          "byte-fallback vocabulary, in a real model's shape, for speed benchmarks.\n"
+          "Shapes:\n" + shapes,
+          {{"shape", "", true, "NAME", "model shape (required)"},
+           {"type", "", true, "TYPE", "F32 (default) or F16 for the matrices"},
+           {"seed", "", true, "S", "random seed (default 1)"}},
+          1,
+          1};
+}
+
+}  // namespace
+
+int RunModelSynth(const std::vector<std::string>& argv) {
+  const CommandSpec spec = SynthSpec();
+  Args args;
+  if (auto rc = ParseCommand(spec, argv, &args)) return *rc;
+  const SynthShape* shape = FindSynthShape(args.Get("shape"));
+  if (shape == nullptr) {
+    std::string names;
+    for (const SynthShape& s : SynthShapes()) names += (names.empty() ? "" : ", ") + s.name;
+    return ReportError(absl::InvalidArgumentError(
+        absl::StrCat("--shape '", args.Get("shape"), "' is unknown; shapes: ", names)));
+  }
+  SynthOptions options;
+  std::optional<TensorType> type = TypeFromName(args.Get("type", "F32"));
+  if (!type) return ReportError(absl::InvalidArgumentError(absl::StrCat("--type '", args.Get("type"), "' is unknown")));
+  options.type = *type;
+  absl::StatusOr<int64_t> seed = args.GetInt("seed", 1, 0, INT64_MAX);
+  if (!seed.ok()) return ReportError(seed.status());
+  options.seed = static_cast<uint64_t>(*seed);
+  if (isatty(STDERR_FILENO)) {
+    options.progress = [](int done, int total) {
+      std::fprintf(stderr, "\rsynthesizing tensors: %d/%d", done, total);
+      if (done == total) std::fputs("\n", stderr);
+    };
+  }
+  absl::Status st = SynthesizeModel(*shape, options, args.positional()[0]);
+  if (!st.ok()) return ReportError(st);
+  std::fprintf(stderr, "wrote %s (%s, %s)\n", args.positional()[0].c_str(), shape->name.c_str(),
+               TypeName(options.type));
+  return kExitOk;
+}
+
+}  // namespace tcobench::cli

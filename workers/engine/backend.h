@@ -1,0 +1,64 @@
+// The seam between the llama model and the hardware. The model calls only
+// these operations; the CPU backend implements them with the reference (and
+// later SIMD) kernels, and a CUDA backend can implement them without changes
+// to the model. Buffers are plain float arrays in host memory, row-major.
+//
+// A backend is used by one session at a time (not thread-safe); it may use
+// its own threads inside each call.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "workers/engine/tensor_type.h"
+
+namespace tcobench {
+
+// A weight matrix: n_out rows of n_in elements of `type`, as stored in GGUF
+// (ne[0] = n_in, ne[1] = n_out). Does not own `data`.
+struct WeightMatrix {
+  std::string name;
+  TensorType type = TensorType::kF32;
+  const void* data = nullptr;
+  int64_t n_in = 0;
+  int64_t n_out = 0;
+};
+
+struct AttentionArgs {
+  const float* q = nullptr;        // (n_tokens, n_head * head_dim), already rotated
+  const float* k_cache = nullptr;  // (n_ctx, n_head_kv * head_dim) for this layer
+  const float* v_cache = nullptr;  // (n_ctx, n_head_kv * head_dim) for this layer
+  float* out = nullptr;            // (n_tokens, n_head * head_dim)
+  int64_t n_tokens = 0;
+  int64_t n_past = 0;              // token t sits at position n_past + t and sees 0..n_past + t
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;
+  float scale = 1.0f;              // applied to q.k before the softmax
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // y(t, o) = sum_i w(o, i) * x(t, i) for t < n_tokens; x is (n_tokens, n_in).
+  virtual void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) = 0;
+  // Row `row` of w as floats (embedding lookup).
+  virtual void GetRow(const WeightMatrix& w, int64_t row, float* y) = 0;
+  // y(t) = x(t) / sqrt(mean(x(t)^2) + eps) * weight, rows of n.
+  virtual void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
+                       float* y) = 0;
+  // Llama "normal" RoPE in place: rotates adjacent pairs (2i, 2i+1), i < n_rot/2,
+  // of every head by position * freq_scale * freq_base^(-2i/n_rot).
+  virtual void Rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
+                    int64_t pos0, float freq_base, float freq_scale) = 0;
+  // Causal grouped-query attention over the KV cache.
+  virtual void Attention(const AttentionArgs& args) = 0;
+  // out = silu(gate) * up, elementwise over n values.
+  virtual void SwiGlu(const float* gate, const float* up, int64_t n, float* out) = 0;
+  // x += y over n values.
+  virtual void Add(float* x, const float* y, int64_t n) = 0;
+};
+
+}  // namespace tcobench

@@ -1,0 +1,154 @@
+#include "workers/engine/cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <vector>
+
+#include "workers/engine/quants.h"
+
+namespace tcobench {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(ThreadPool* pool) : pool_(pool) {}
+
+  std::string name() const override { return "cpu"; }
+
+  void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) override {
+    const TypeOps* ops = GetReferenceOps(w.type);
+    if (ops == nullptr || ops->vec_dot == nullptr) std::abort();  // the model checked types
+    const TypeOps* act = GetReferenceOps(ops->vec_dot_type);
+    // Convert the activations once into the weight type's companion format,
+    // as the reference does before its dot products.
+    const int64_t act_row_bytes = RowBytes(ops->vec_dot_type, w.n_in);
+    const void* act_data = x;
+    if (ops->vec_dot_type != TensorType::kF32) {
+      act_buffer_.resize(static_cast<size_t>(act_row_bytes * n_tokens));
+      pool_->ParallelFor(n_tokens, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          act->from_float(x + t * w.n_in, act_buffer_.data() + t * act_row_bytes, w.n_in);
+        }
+      });
+      act_data = act_buffer_.data();
+    }
+    const int64_t w_row_bytes = RowBytes(w.type, w.n_in);
+    const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+    const uint8_t* adata = static_cast<const uint8_t*>(act_data);
+    const VecDotFn dot = ops->vec_dot;
+    // Parallel over output rows: each weight row is read once per call and
+    // dotted with every token's activations while it is in cache.
+    pool_->ParallelFor(w.n_out, 16, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) {
+        const uint8_t* row = wdata + o * w_row_bytes;
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          y[t * w.n_out + o] = dot(w.n_in, row, adata + t * act_row_bytes);
+        }
+      }
+    });
+  }
+
+  void GetRow(const WeightMatrix& w, int64_t row, float* y) override {
+    const TypeOps* ops = GetReferenceOps(w.type);
+    ops->to_float(static_cast<const uint8_t*>(w.data) + row * RowBytes(w.type, w.n_in), y, w.n_in);
+  }
+
+  void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
+               float* y) override {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* xr = x + t * n;
+      float* yr = y + t * n;
+      double sum = 0.0;  // the reference accumulates squares in double
+      for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(xr[i] * xr[i]);
+      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      const float scale = 1.0f / std::sqrt(mean + eps);
+      for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] * scale) * weight[i];
+    }
+  }
+
+  void Rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
+            int64_t pos0, float freq_base, float freq_scale) override {
+    const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+    std::vector<float> cache(static_cast<size_t>(n_rot));
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      // The angles as the reference computes them: theta_i = p * theta_scale^i,
+      // by repeated float multiplication.
+      float theta = static_cast<float>(pos0 + t);
+      for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
+        const float angle = freq_scale * theta;
+        cache[i0] = std::cos(angle);
+        cache[i0 + 1] = std::sin(angle);
+        theta *= theta_scale;
+      }
+      for (int64_t h = 0; h < n_heads; ++h) {
+        float* v = x + (t * n_heads + h) * head_dim;
+        for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
+          const float c = cache[i0], s = cache[i0 + 1];
+          const float x0 = v[i0], x1 = v[i0 + 1];
+          v[i0] = x0 * c - x1 * s;
+          v[i0 + 1] = x0 * s + x1 * c;
+        }
+      }
+    }
+  }
+
+  void Attention(const AttentionArgs& a) override {
+    const int64_t q_stride = a.n_head * a.head_dim;
+    const int64_t kv_stride = a.n_head_kv * a.head_dim;
+    const int64_t group = a.n_head / a.n_head_kv;
+    const int64_t n_ctx_used = a.n_past + a.n_tokens;
+    pool_->ParallelFor(a.n_tokens * a.n_head, 1, [&](int64_t b, int64_t e) {
+      std::vector<float> scores(static_cast<size_t>(n_ctx_used));
+      for (int64_t job = b; job < e; ++job) {
+        const int64_t t = job / a.n_head;
+        const int64_t h = job % a.n_head;
+        const int64_t kvh = h / group;
+        const float* q = a.q + t * q_stride + h * a.head_dim;
+        const int64_t n_visible = a.n_past + t + 1;
+        float max = -INFINITY;
+        for (int64_t j = 0; j < n_visible; ++j) {
+          const float* k = a.k_cache + j * kv_stride + kvh * a.head_dim;
+          float dot = 0.0f;
+          for (int64_t d = 0; d < a.head_dim; ++d) dot += k[d] * q[d];
+          scores[j] = dot * a.scale;
+          max = std::max(max, scores[j]);
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < n_visible; ++j) {
+          scores[j] = std::exp(scores[j] - max);
+          sum += scores[j];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        float* out = a.out + t * q_stride + h * a.head_dim;
+        std::fill(out, out + a.head_dim, 0.0f);
+        for (int64_t j = 0; j < n_visible; ++j) {
+          const float p = scores[j] * inv;
+          const float* v = a.v_cache + j * kv_stride + kvh * a.head_dim;
+          for (int64_t d = 0; d < a.head_dim; ++d) out[d] += p * v[d];
+        }
+      }
+    });
+  }
+
+  void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = gate[i];
+      out[i] = (g / (1.0f + std::exp(-g))) * up[i];
+    }
+  }
+
+  void Add(float* x, const float* y, int64_t n) override {
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+  }
+
+ private:
+  ThreadPool* pool_;
+  std::vector<uint8_t> act_buffer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool* pool) { return std::make_unique<CpuBackend>(pool); }
+
+}  // namespace tcobench

@@ -1,0 +1,82 @@
+// A llama-family model loaded from GGUF: hyper-parameters, weight views into
+// the mapped file, tokenizer, and the thread pool and backend its sessions
+// use. Immutable after Open (sessions are the mutable part); the pool and
+// backend are shared, so run one session's calls at a time per model.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "workers/engine/backend.h"
+#include "workers/engine/gguf.h"
+#include "workers/engine/thread_pool.h"
+#include "workers/engine/tokenizer.h"
+
+namespace tcobench {
+
+struct ModelOptions {
+  int n_threads = 0;  // 0: all hardware threads
+};
+
+struct LlamaHParams {
+  std::string architecture;
+  int64_t n_vocab = 0;
+  int64_t n_ctx_train = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t n_ff = 0;
+  int64_t head_dim = 0;  // n_embd / n_head unless the file says otherwise
+  int64_t n_rot = 0;     // rotated dimensions per head
+  float rms_eps = 1e-5f;
+  float rope_freq_base = 10000.0f;
+  float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+};
+
+struct LlamaLayer {
+  std::vector<float> attn_norm;  // (n_embd)
+  std::vector<float> ffn_norm;   // (n_embd)
+  WeightMatrix wq;               // (n_head * head_dim, n_embd)
+  WeightMatrix wk;               // (n_head_kv * head_dim, n_embd)
+  WeightMatrix wv;               // (n_head_kv * head_dim, n_embd)
+  WeightMatrix wo;               // (n_embd, n_head * head_dim)
+  WeightMatrix w_gate;           // (n_ff, n_embd)
+  WeightMatrix w_up;             // (n_ff, n_embd)
+  WeightMatrix w_down;           // (n_embd, n_ff)
+};
+
+class LlamaModel {
+ public:
+  static absl::StatusOr<std::unique_ptr<LlamaModel>> Open(const std::filesystem::path& path,
+                                                          const ModelOptions& options);
+
+  const LlamaHParams& hparams() const { return hparams_; }
+  const GgufFile& gguf() const { return *gguf_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const WeightMatrix& token_embd() const { return token_embd_; }
+  const WeightMatrix& output() const { return output_; }  // token_embd when tied
+  const std::vector<float>& output_norm() const { return output_norm_; }
+  const std::vector<LlamaLayer>& layers() const { return layers_; }
+  Backend& backend() const { return *backend_; }
+  int n_threads() const { return pool_->n_threads(); }
+
+ private:
+  LlamaModel() = default;
+
+  std::unique_ptr<GgufFile> gguf_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Backend> backend_;
+  LlamaHParams hparams_;
+  WeightMatrix token_embd_;
+  WeightMatrix output_;
+  std::vector<float> output_norm_;
+  std::vector<LlamaLayer> layers_;
+};
+
+}  // namespace tcobench

@@ -1,0 +1,119 @@
+// Block layouts of the GGUF tensor types and their scalar reference math:
+// dequantize, quantize (activation formats and float conversions) and the
+// dot product of a weight row with an activation row in its companion format.
+//
+// Layouts are bit-exact with ggml (see docs/engine.md). Every function here is
+// the plain reference; fast kernels slot in beside it through TypeOps and are
+// tested against it.
+#pragma once
+
+#include <cstdint>
+
+#include "workers/engine/tensor_type.h"
+
+namespace tcobench {
+
+inline constexpr int kQK = 32;    // weights per block of the legacy types
+inline constexpr int kQK_K = 256;  // weights per super-block of the k-quants
+
+struct BlockQ4_0 {
+  uint16_t d;           // fp16 scale
+  uint8_t qs[kQK / 2];  // weight j: low nibble of qs[j]; weight j+16: high nibble
+};
+struct BlockQ4_1 {
+  uint16_t d, m;  // fp16 scale and minimum
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];  // 5th bit of weight w is bit w of this little-endian uint32
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ5_1 {
+  uint16_t d, m;
+  uint8_t qh[4];
+  uint8_t qs[kQK / 2];
+};
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[kQK];
+};
+struct BlockQ8_1 {
+  uint16_t d;  // fp16 scale
+  uint16_t s;  // fp16 of d * sum(qs)
+  int8_t qs[kQK];
+};
+struct BlockQ2_K {
+  uint8_t scales[kQK_K / 16];  // low nibble scale, high nibble min, per 16 weights
+  uint8_t qs[kQK_K / 4];
+  uint16_t d, dmin;
+};
+struct BlockQ3_K {
+  uint8_t hmask[kQK_K / 8];
+  uint8_t qs[kQK_K / 4];
+  uint8_t scales[12];  // sixteen 6-bit scales
+  uint16_t d;
+};
+struct BlockQ4_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];  // eight 6-bit (scale, min) pairs
+  uint8_t qs[kQK_K / 2];
+};
+struct BlockQ5_K {
+  uint16_t d, dmin;
+  uint8_t scales[12];
+  uint8_t qh[kQK_K / 8];
+  uint8_t qs[kQK_K / 2];
+};
+struct BlockQ6_K {
+  uint8_t ql[kQK_K / 2];
+  uint8_t qh[kQK_K / 4];
+  int8_t scales[kQK_K / 16];
+  uint16_t d;
+};
+struct BlockQ8_K {
+  float d;
+  int8_t qs[kQK_K];
+  int16_t bsums[kQK_K / 16];  // sum of each group of 16 quants
+};
+
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
+
+using ToFloatFn = void (*)(const void* src, float* dst, int64_t n);
+using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
+// Dot product of n weights (a row in the weight type) with n activations (in
+// the weight type's vec_dot_type).
+using VecDotFn = float (*)(int64_t n, const void* weights, const void* activations);
+
+// The math the engine has for one tensor type.
+struct TypeOps {
+  TensorType type;
+  TensorType vec_dot_type;  // format activations are converted to before vec_dot
+  ToFloatFn to_float;
+  FromFloatFn from_float;  // null where the type is not produced at run time
+  VecDotFn vec_dot;        // null for activation-only formats
+};
+
+// The reference ops of a type, or nullptr when the engine cannot compute with it.
+const TypeOps* GetReferenceOps(TensorType type);
+
+// Types the engine can hold weights in, for error messages.
+const char* SupportedWeightTypesList();
+
+// The 6-bit (scale, min) pair j of a Q4_K/Q5_K block's 12 scale bytes.
+void GetScaleMinK4(int j, const uint8_t* q, uint8_t* scale, uint8_t* min);
+// The signed scale s (-32..31) of a Q3_K block's 12 scale bytes.
+int GetScaleQ3K(const uint8_t* scales, int s);
+
+}  // namespace tcobench

@@ -1,0 +1,48 @@
+// A fixed pool of worker threads for data-parallel loops. Made once per model
+// (never per call). ParallelFor is called from one thread at a time.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace tcobench {
+
+class ThreadPool {
+ public:
+  // n_threads counts the calling thread: n_threads - 1 workers are started.
+  explicit ThreadPool(int n_threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int n_threads() const { return n_threads_; }
+
+  // Runs fn(begin, end) over [0, n) split into chunks of at most `grain`
+  // items, on all threads; returns when every chunk is done.
+  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void WorkerLoop();
+  void RunChunks();
+
+  const int n_threads_;
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable start_cv_;
+  std::condition_variable done_cv_;
+  uint64_t generation_ = 0;  // guarded by mu_
+  int busy_ = 0;             // workers still in the current job; guarded by mu_
+  bool stop_ = false;        // guarded by mu_
+  // The current job (written before generation_ is bumped).
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0;
+  int64_t grain_ = 1;
+  std::atomic<int64_t> next_{0};
+};
+
+}  // namespace tcobench

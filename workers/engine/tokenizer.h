@@ -1,0 +1,67 @@
+// Tokenizer built from a GGUF vocabulary. Supports the SentencePiece-style
+// model (`tokenizer.ggml.model = llama`) with byte fallback, as llama.cpp
+// implements it. Immutable after construction; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include "absl/strings/string_view.h"
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "workers/engine/gguf.h"
+
+namespace tcobench {
+
+enum class TokenKind : int32_t {
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
+  kByte = 6,
+};
+
+enum class AddSpecial { kNo, kYes };  // BOS/EOS as the vocabulary asks
+
+class Tokenizer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);
+
+  // Text to ids. With AddSpecial::kYes, BOS (and EOS) are added when the
+  // vocabulary's add_bos_token (add_eos_token) say so.
+  std::vector<int32_t> Encode(absl::string_view text, AddSpecial add_special) const;
+  // The bytes of one token as text (control tokens give "").
+  std::string Piece(int32_t id) const;
+  // Concatenated pieces; with strip_leading_space, a space that the
+  // tokenizer's space prefix put at the start is dropped.
+  std::string Decode(const std::vector<int32_t>& ids, bool strip_leading_space) const;
+
+  int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
+  int32_t bos() const { return bos_; }
+  int32_t eos() const { return eos_; }
+  bool add_bos() const { return add_bos_; }
+  bool add_space_prefix() const { return add_space_prefix_; }
+  const std::string& model_name() const { return model_; }
+  // True for tokens that end generation (EOS, EOT).
+  bool IsEndOfGeneration(int32_t id) const { return id == eos_ || id == eot_; }
+
+ private:
+  Tokenizer() = default;
+  void EncodeSpm(const std::string& text, std::vector<int32_t>* out) const;
+  int32_t ByteToken(uint8_t byte) const;
+
+  std::string model_;
+  std::vector<std::string> tokens_;
+  std::vector<float> scores_;
+  std::vector<TokenKind> kinds_;
+  std::unordered_map<std::string, int32_t> ids_;
+  int32_t byte_tokens_[256];
+  int32_t bos_ = 1, eos_ = 2, unk_ = 0, eot_ = -1;
+  bool add_bos_ = true, add_eos_ = false, add_space_prefix_ = true;
+};
+
+}  // namespace tcobench
