@@ -1,0 +1,134 @@
+// Logits conformance with the reference implementation (llama.cpp): every
+// shipped "reference"-settings entry of shared/data/golden/logits/INDEX.json
+// is evaluated with `tcobench model logits` and compared with the reference's
+// logits. Pass: mean KL(reference || ours) at most 4x the larger of the
+// model's settings_variation and native_vs_dequantized_f32 mean KLD; argmax
+// equal at every stories260K position and, for the random-weight ktiny
+// models, wherever the reference top-2 margin exceeds 10x the larger
+// max_abs_dlogit of those two entries. Also: greedy generation of
+// stories260K equals llama2.c's output byte for byte.
+#define BOOST_TEST_MODULE conformance
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "tests/test_support.h"
+
+namespace tcobench::testing {
+namespace {
+
+using nlohmann::json;
+
+std::vector<float> ReadFloats(const std::filesystem::path& p) {
+  const std::vector<uint8_t> bytes = ReadFile(p);
+  std::vector<float> v(bytes.size() / sizeof(float));
+  std::memcpy(v.data(), bytes.data(), v.size() * sizeof(float));
+  return v;
+}
+
+// log-softmax of one row, in double.
+std::vector<double> LogSoftmax(const float* x, int64_t n) {
+  double max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::max(max, static_cast<double>(x[i]));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max);
+  const double lse = max + std::log(sum);
+  std::vector<double> out(n);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] - lse;
+  return out;
+}
+
+int64_t ArgmaxRow(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+const json* FindByModel(const json& list, const std::string& model) {
+  for (const json& e : list) {
+    if (e["model"] == model && (!e.contains("settings") || e["settings"] == "reference" ||
+                                e["comparison"].is_string())) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
+BOOST_AUTO_TEST_CASE(logits_match_reference, *boost::unit_test::precondition(NeedsShared())) {
+  const std::filesystem::path golden = SharedPath("data/golden/logits");
+  std::ifstream in(golden / "INDEX.json");
+  const json index = json::parse(in);
+  int checked = 0;
+  for (const json& f : index["files"]) {
+    if (f["settings"] != "reference" || !f["shipped"].get<bool>()) continue;
+    const std::string model = f["model"];
+    const json& ids_json = index["token_sequences"][f["tokens"].get<std::string>()]["ids"];
+    std::string ids;
+    for (const json& id : ids_json) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int>());
+    const std::filesystem::path out = TempDir() / (model + ".f32");
+    const CommandResult r = RunTcobench("model logits " + Quote(SharedPath(f["model_file"]).string()) +
+                                        " --tokens " + ids + " --output " + Quote(out.string()) +
+                                        " --threads 2");
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, model << ": tcobench model logits failed: " << r.err);
+    const int64_t n_tok = f["n_tokens"], n_vocab = f["n_vocab"];
+    const std::vector<float> ours = ReadFloats(out);
+    const std::vector<float> ref = ReadFloats(golden / f["logits_file"].get<std::string>());
+    BOOST_REQUIRE_EQUAL(ours.size(), static_cast<size_t>(n_tok * n_vocab));
+    BOOST_REQUIRE_EQUAL(ref.size(), ours.size());
+
+    const json* sv = FindByModel(index["settings_variation"], model);
+    const json* nd = FindByModel(index["native_vs_dequantized_f32"], model);
+    BOOST_REQUIRE_MESSAGE(sv != nullptr, model << ": no settings_variation entry");
+    double tol_kld = (*sv)["mean_kld"].get<double>();
+    double tol_dlogit = (*sv)["max_abs_dlogit"].get<double>();
+    if (nd != nullptr) {
+      tol_kld = std::max(tol_kld, (*nd)["mean_kld"].get<double>());
+      tol_dlogit = std::max(tol_dlogit, (*nd)["max_abs_dlogit"].get<double>());
+    }
+    const double kld_limit = 4.0 * tol_kld;
+    const bool random_weights = model.rfind("ktiny", 0) == 0;
+    double kld_sum = 0, max_dlogit = 0;
+    int argmax_checked = 0, argmax_mismatch = 0;
+    for (int64_t t = 0; t < n_tok; ++t) {
+      const float* a = ref.data() + t * n_vocab;
+      const float* b = ours.data() + t * n_vocab;
+      const std::vector<double> lp = LogSoftmax(a, n_vocab), lq = LogSoftmax(b, n_vocab);
+      double kl = 0;
+      for (int64_t i = 0; i < n_vocab; ++i) {
+        kl += std::exp(lp[i]) * (lp[i] - lq[i]);
+        max_dlogit = std::max(max_dlogit, static_cast<double>(std::fabs(a[i] - b[i])));
+      }
+      kld_sum += kl;
+      const double margin = f["top2_margin"][t];
+      if (!random_weights || margin > 10.0 * tol_dlogit) {
+        ++argmax_checked;
+        const int64_t want = f["argmax"][t];
+        if (ArgmaxRow(b, n_vocab) != want) ++argmax_mismatch;
+      }
+    }
+    const double mean_kld = kld_sum / static_cast<double>(n_tok);
+    BOOST_TEST_MESSAGE(model << ": mean KLD " << mean_kld << " (limit " << kld_limit << "), max |dlogit| "
+                             << max_dlogit << ", argmax mismatches " << argmax_mismatch << " of "
+                             << argmax_checked << " checked positions (limit 0)");
+    std::printf("%-16s mean KLD %.3e (limit %.3e)  max |dlogit| %.2e  argmax mismatches %d/%d (limit 0)\n",
+                model.c_str(), mean_kld, kld_limit, max_dlogit, argmax_mismatch, argmax_checked);
+    BOOST_CHECK_MESSAGE(mean_kld <= kld_limit, model << ": mean KLD " << mean_kld << " > limit " << kld_limit);
+    BOOST_CHECK_MESSAGE(argmax_mismatch == 0, model << ": " << argmax_mismatch << " argmax mismatches");
+    ++checked;
+  }
+  BOOST_TEST(checked >= 14);
+}
+
+BOOST_AUTO_TEST_CASE(greedy_generation_matches_llama2c, *boost::unit_test::precondition(NeedsShared())) {
+  const CommandResult r = RunTcobench("generate " + Quote(SharedPath("models/stories260K.gguf").string()) +
+                                      " -n 200 --temp 0 --threads 2");
+  BOOST_REQUIRE_EQUAL(r.exit_code, 0);
+  const std::vector<uint8_t> g = ReadFile(SharedPath("data/golden/stories260K_greedy_n200.txt"));
+  const std::string golden(g.begin(), g.end());
+  std::string out = r.out;
+  if (!out.empty() && out.back() == '\n') out.pop_back();
+  BOOST_TEST(out == golden);
+  BOOST_TEST(r.err.find("tokens/s") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace tcobench::testing

@@ -1,0 +1,87 @@
+// Shared helpers for tests: where ../shared is, skipping when it is absent,
+// temporary directories and running the built binaries.
+#pragma once
+
+#include <sys/wait.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace tcobench::testing {
+
+// The shared/ folder: $TCOBENCH_SHARED, else ../shared beside the project.
+inline std::filesystem::path SharedDir() {
+  if (const char* env = std::getenv("TCOBENCH_SHARED")) return env;
+  return TCOBENCH_DEFAULT_SHARED_DIR;
+}
+
+inline std::filesystem::path SharedPath(const std::string& rel) { return SharedDir() / rel; }
+
+// Precondition for tests that need shared/: skipped, saying why, when absent.
+struct NeedsShared {
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
+    boost::test_tools::assertion_result r(std::filesystem::exists(SharedPath("models/stories260K.gguf")));
+    if (!r) {
+      r.message() << "skipped: shared models/data not found at " << SharedDir()
+                  << " (set TCOBENCH_SHARED to the shared/ folder)";
+    }
+    return r;
+  }
+};
+
+inline std::filesystem::path TempDir() {
+  static const std::filesystem::path dir = [] {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "tcobench-test-XXXXXX").string();
+    const char* made = mkdtemp(tmpl.data());
+    if (made == nullptr) std::abort();
+    return std::filesystem::path(made);
+  }();
+  return dir;
+}
+
+inline std::vector<uint8_t> ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+inline void WriteFile(const std::filesystem::path& p, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(p, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+// Runs `tcobench ARGS` (a shell-quoted string) and captures its output.
+inline CommandResult RunTcobench(const std::string& args) {
+  static int counter = 0;
+  const std::filesystem::path out = TempDir() / ("out" + std::to_string(counter) + ".txt");
+  const std::filesystem::path err = TempDir() / ("err" + std::to_string(counter++) + ".txt");
+  const std::string cmd = std::string(TCOBENCH_BIN_DIR) + "/tcobench " + args + " >" + out.string() +
+                          " 2>" + err.string() + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const std::vector<uint8_t> o = ReadFile(out), e = ReadFile(err);
+  r.out.assign(o.begin(), o.end());
+  r.err.assign(e.begin(), e.end());
+  return r;
+}
+
+inline std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+}  // namespace tcobench::testing

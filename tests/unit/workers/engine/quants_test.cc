@@ -1,0 +1,204 @@
+#define BOOST_TEST_MODULE quants
+#include "workers/engine/quants.h"
+
+#include <cmath>
+#include <map>
+
+#include "tests/test_support.h"
+#include "workers/engine/fp16.h"
+#include "workers/engine/gguf.h"
+
+namespace tcobench::testing {
+namespace {
+
+const TensorType kWeightTypes[] = {
+    TensorType::kF32,  TensorType::kF16,  TensorType::kBF16, TensorType::kQ8_0, TensorType::kQ4_0,
+    TensorType::kQ4_1, TensorType::kQ5_0, TensorType::kQ5_1, TensorType::kQ2_K, TensorType::kQ3_K,
+    TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K};
+
+BOOST_AUTO_TEST_CASE(geometry_matches_block_structs) {
+  struct Want { TensorType t; int64_t block, bytes; };
+  const Want wants[] = {{TensorType::kQ4_0, 32, sizeof(BlockQ4_0)}, {TensorType::kQ4_1, 32, sizeof(BlockQ4_1)},
+                        {TensorType::kQ5_0, 32, sizeof(BlockQ5_0)}, {TensorType::kQ5_1, 32, sizeof(BlockQ5_1)},
+                        {TensorType::kQ8_0, 32, sizeof(BlockQ8_0)}, {TensorType::kQ8_1, 32, sizeof(BlockQ8_1)},
+                        {TensorType::kQ2_K, 256, sizeof(BlockQ2_K)}, {TensorType::kQ3_K, 256, sizeof(BlockQ3_K)},
+                        {TensorType::kQ4_K, 256, sizeof(BlockQ4_K)}, {TensorType::kQ5_K, 256, sizeof(BlockQ5_K)},
+                        {TensorType::kQ6_K, 256, sizeof(BlockQ6_K)}, {TensorType::kQ8_K, 256, sizeof(BlockQ8_K)}};
+  for (const Want& w : wants) {
+    BOOST_TEST(Geometry(w.t).block_size == w.block);
+    BOOST_TEST(Geometry(w.t).type_size == w.bytes);
+  }
+  for (TensorType t : kWeightTypes) {
+    const TypeOps* ops = GetReferenceOps(t);
+    BOOST_REQUIRE(ops != nullptr);
+    BOOST_TEST((ops->vec_dot != nullptr && ops->to_float != nullptr));
+    BOOST_TEST(GetReferenceOps(ops->vec_dot_type)->from_float != nullptr);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(fp16_and_bf16_conversions) {
+  BOOST_TEST(Fp16ToFp32(0x3C00) == 1.0f);
+  BOOST_TEST(Fp16ToFp32(0xC000) == -2.0f);
+  BOOST_TEST(Fp16ToFp32(0x0001) == 0x1.0p-24f);  // smallest subnormal
+  BOOST_TEST(std::isinf(Fp16ToFp32(0x7C00)));
+  BOOST_TEST(Fp32ToFp16(1.0f) == 0x3C00);
+  BOOST_TEST(Fp32ToFp16(65520.0f) == 0x7C00);          // rounds up to inf
+  BOOST_TEST(Fp32ToFp16(1.0f + 0x1.0p-11f) == 0x3C00);  // tie to even
+  BOOST_TEST(Fp32ToFp16(1.0f + 0x1.8p-11f) == 0x3C01);
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = Fp16ToFp32(static_cast<uint16_t>(h));
+    if (!std::isnan(f)) BOOST_REQUIRE(Fp32ToFp16(f) == h);
+  }
+  BOOST_TEST(Fp32ToBf16(1.0f) == 0x3F80);
+  BOOST_TEST(Bf16ToFp32(0x3F80) == 1.0f);
+  BOOST_TEST(Fp32ToBf16(FloatFromBits(0x3F808000u)) == 0x3F80);  // tie to even
+  BOOST_TEST(Fp32ToBf16(FloatFromBits(0x3F818000u)) == 0x3F82);
+}
+
+// Random weight rows with finite, realistic scales.
+std::vector<uint8_t> RandomRow(TensorType t, int64_t n, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const TypeOps* ops = GetReferenceOps(t);
+  std::vector<uint8_t> row(RowBytes(t, n));
+  if (ops->from_float != nullptr) {
+    std::vector<float> x(n);
+    for (float& v : x) v = normal(rng) * 0.02f;
+    ops->from_float(x.data(), row.data(), n);
+    return row;
+  }
+  for (uint8_t& b : row) b = static_cast<uint8_t>(rng());
+  const int64_t bs = Geometry(t).type_size;
+  auto set = [&](int64_t block, size_t offset, float v) {
+    const uint16_t h = Fp32ToFp16(v);
+    std::memcpy(row.data() + block * bs + offset, &h, 2);
+  };
+  std::uniform_real_distribution<float> scale(0.0005f, 0.003f);
+  for (int64_t b = 0; b < n / Geometry(t).block_size; ++b) {
+    switch (t) {
+      case TensorType::kQ4_0: set(b, offsetof(BlockQ4_0, d), scale(rng)); break;
+      case TensorType::kQ5_0: set(b, offsetof(BlockQ5_0, d), scale(rng)); break;
+      case TensorType::kQ4_1: set(b, offsetof(BlockQ4_1, d), scale(rng)); set(b, offsetof(BlockQ4_1, m), -scale(rng) * 8); break;
+      case TensorType::kQ5_1: set(b, offsetof(BlockQ5_1, d), scale(rng)); set(b, offsetof(BlockQ5_1, m), -scale(rng) * 16); break;
+      case TensorType::kQ2_K: set(b, offsetof(BlockQ2_K, d), scale(rng)); set(b, offsetof(BlockQ2_K, dmin), scale(rng)); break;
+      case TensorType::kQ3_K: set(b, offsetof(BlockQ3_K, d), scale(rng) / 8); break;
+      case TensorType::kQ4_K: set(b, offsetof(BlockQ4_K, d), scale(rng) / 8); set(b, offsetof(BlockQ4_K, dmin), scale(rng) / 8); break;
+      case TensorType::kQ5_K: set(b, offsetof(BlockQ5_K, d), scale(rng) / 8); set(b, offsetof(BlockQ5_K, dmin), scale(rng) / 8); break;
+      case TensorType::kQ6_K: set(b, offsetof(BlockQ6_K, d), scale(rng) / 64); break;
+      default: break;
+    }
+  }
+  return row;
+}
+
+// vec_dot(w, quantize(x)) equals the double-precision dot of the dequantized
+// weights with the dequantized activations, for every weight type.
+BOOST_AUTO_TEST_CASE(vec_dot_agrees_with_dequantized_dot) {
+  std::mt19937 rng(1234);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 1024;
+  for (TensorType t : kWeightTypes) {
+    const TypeOps* ops = GetReferenceOps(t);
+    const TypeOps* act = GetReferenceOps(ops->vec_dot_type);
+    for (int trial = 0; trial < 20; ++trial) {
+      const std::vector<uint8_t> w = RandomRow(t, n, rng);
+      std::vector<float> x(n), wf(n), xf(n);
+      for (float& v : x) v = normal(rng);
+      std::vector<uint8_t> xq(RowBytes(ops->vec_dot_type, n));
+      act->from_float(x.data(), xq.data(), n);
+      ops->to_float(w.data(), wf.data(), n);
+      act->to_float(xq.data(), xf.data(), n);
+      double want = 0, scale = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        want += static_cast<double>(wf[i]) * xf[i];
+        scale += std::fabs(static_cast<double>(wf[i]) * xf[i]);
+      }
+      const double got = ops->vec_dot(n, w.data(), xq.data());
+      // Q8_1 carries d * sum(q) as fp16: its rounding adds up to 2^-11 of the
+      // min term, which the dequantized values do not see.
+      const double tol = ops->vec_dot_type == TensorType::kQ8_1 ? 2e-3 : 1e-5;
+      BOOST_REQUIRE_MESSAGE(std::fabs(got - want) <= tol * scale + 1e-12,
+                            TypeName(t) << ": vec_dot " << got << " vs dequantized " << want);
+    }
+  }
+}
+
+// Activation formats: dequantize(quantize(x)) is within half a step of x.
+BOOST_AUTO_TEST_CASE(activation_formats_round_trip) {
+  std::mt19937 rng(99);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  const int64_t n = 512;
+  for (TensorType t : {TensorType::kQ8_0, TensorType::kQ8_1, TensorType::kQ8_K, TensorType::kF16,
+                       TensorType::kBF16}) {
+    const TypeOps* ops = GetReferenceOps(t);
+    std::vector<float> x(n), y(n);
+    for (float& v : x) v = normal(rng);
+    x[5] = 0.0f;
+    std::vector<uint8_t> q(RowBytes(t, n));
+    ops->from_float(x.data(), q.data(), n);
+    ops->to_float(q.data(), y.data(), n);
+    const int64_t block = std::max<int64_t>(Geometry(t).block_size, 1);
+    for (int64_t b = 0; b < n; b += block) {
+      float amax = 0;
+      for (int64_t i = b; i < b + block; ++i) amax = std::max(amax, std::fabs(x[i]));
+      for (int64_t i = b; i < b + block; ++i) {
+        // Half a step, plus the fp16 rounding of the stored scale (up to 127 * 2^-11 steps).
+        const float tol = block > 1 ? amax / 127.0f * 0.57f : std::fabs(x[i]) * 0x1.0p-7f;
+        BOOST_REQUIRE_MESSAGE(std::fabs(x[i] - y[i]) <= tol + 1e-3f * amax / 127.0f,
+                              TypeName(t) << " element " << i << ": " << x[i] << " -> " << y[i]);
+      }
+    }
+    // An all-zero block stays zero.
+    std::vector<float> zeros(n, 0.0f);
+    ops->from_float(zeros.data(), q.data(), n);
+    ops->to_float(q.data(), y.data(), n);
+    for (float v : y) BOOST_REQUIRE(v == 0.0f);
+  }
+}
+
+// The bit layouts, checked on the reference quantizer's own files: the
+// dequantized ktiny weights must have exactly the RMSE against the F32
+// original that shared/data/golden/QUANT.md reports for each tensor type.
+BOOST_AUTO_TEST_CASE(dequantized_ktiny_matches_reference_rmse, *boost::unit_test::precondition(NeedsShared())) {
+  const std::map<std::string, std::map<std::string, double>> expected = {
+      {"F16", {{"F16", 4.1421e-06}}},
+      {"BF16", {{"BF16", 3.3156e-05}}},
+      {"Q8_0", {{"Q8_0", 1.0691e-04}}},
+      {"Q6_K", {{"Q6_K", 3.5487e-04}}},
+      {"Q5_K_M", {{"Q6_K", 3.5534e-04}, {"Q5_K", 7.2165e-04}}},
+      {"Q5_1", {{"Q6_K", 3.5516e-04}, {"Q5_1", 7.5618e-04}}},
+      {"Q5_0", {{"Q6_K", 3.5516e-04}, {"Q5_0", 8.5290e-04}}},
+      {"Q4_K_M", {{"Q6_K", 3.5534e-04}, {"Q4_K", 1.4252e-03}}},
+      {"Q4_1", {{"Q6_K", 3.5516e-04}, {"Q4_1", 1.5626e-03}}},
+      {"Q4_0", {{"Q6_K", 3.5516e-04}, {"Q4_0", 1.7164e-03}}},
+      {"Q3_K_M", {{"Q6_K", 3.5516e-04}, {"Q3_K", 3.0121e-03}, {"Q4_K", 1.4267e-03}, {"Q5_K", 7.2297e-04}}},
+      {"Q2_K", {{"Q6_K", 3.5516e-04}, {"Q2_K", 5.9238e-03}, {"Q3_K", 3.0180e-03}}},
+  };
+  auto base = GgufFile::Open(SharedPath("models/synthetic/ktiny-F32.gguf"));
+  BOOST_REQUIRE(base.ok());
+  for (const auto& [file_type, per_type] : expected) {
+    auto f = GgufFile::Open(SharedPath("models/synthetic/ktiny-" + file_type + ".gguf"));
+    BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());
+    std::map<std::string, std::pair<double, int64_t>> sq;  // type -> (sum sq err, count)
+    for (const GgufTensorInfo& t : (*f)->tensors()) {
+      if (t.type == TensorType::kF32) continue;
+      const GgufTensorInfo* orig = (*base)->FindTensor(t.name);
+      BOOST_REQUIRE(orig != nullptr);
+      std::vector<float> y(t.n_elements);
+      GetReferenceOps(t.type)->to_float((*f)->TensorData(t), y.data(), t.n_elements);
+      const float* x = reinterpret_cast<const float*>((*base)->TensorData(*orig));
+      auto& acc = sq[TypeName(t.type)];
+      for (int64_t i = 0; i < t.n_elements; ++i) acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
+      acc.second += t.n_elements;
+    }
+    for (const auto& [type, want] : per_type) {
+      BOOST_REQUIRE_MESSAGE(sq.count(type), file_type << " has no " << type << " tensors");
+      const double rmse = std::sqrt(sq[type].first / sq[type].second);
+      BOOST_TEST_MESSAGE("ktiny-" << file_type << " " << type << ": RMSE " << rmse << " (reference " << want << ")");
+      BOOST_CHECK_MESSAGE(std::fabs(rmse - want) <= 1e-3 * want,
+                          "ktiny-" << file_type << " " << type << ": RMSE " << rmse << " vs reference " << want);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tcobench::testing
