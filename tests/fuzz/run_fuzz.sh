@@ -7,7 +7,7 @@ fuzzer=$1 corpus=$2 seconds=$3
 mkdir -p "$corpus"
 shared=${TCOBENCH_SHARED:-}
 if [ -n "$shared" ] && [ -d "$shared/models" ]; then
-  for f in "$shared/models/stories260K.gguf" "$shared/models/vocab/ggml-vocab-llama-spm.gguf"; do
+  for f in "$shared/models/stories260K.gguf"; do
     [ -f "$f" ] && cp -f "$f" "$corpus/" || true
   done
 else

@@ -23,7 +23,7 @@ BOOST_AUTO_TEST_CASE(version_and_help) {
   CommandResult r = RunTcobench("--version");
   BOOST_TEST(r.exit_code == 0);
   BOOST_TEST(r.out.rfind("tcobench ", 0) == 0u);
-  for (const std::string cmd : {"--help", "model info --help", "model logits --help", "model synth --help",
+  for (const std::string& cmd : {"--help", "model info --help", "model logits --help", "model synth --help",
                                 "generate --help"}) {
     r = RunTcobench(cmd);
     BOOST_TEST(r.exit_code == 0, cmd);
@@ -78,7 +78,7 @@ BOOST_AUTO_TEST_CASE(generate_is_reproducible_and_stdout_is_text_only) {
 BOOST_AUTO_TEST_CASE(bad_input_gives_one_line_and_exit_2) {
   const std::string bad = (TempDir() / "bad.gguf").string();
   WriteFile(bad, {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});
-  for (const std::string cmd :
+  for (const std::string& cmd :
        {"model info " + Quote(bad), "model info " + Quote((TempDir() / "nope.gguf").string()),
         "generate " + Quote(bad) + " -n 1", "model logits " + Quote(Ktiny()) + " --tokens 1,x --output /dev/null",
         "model logits " + Quote(Ktiny()) + " --tokens 1,99999 --output /dev/null",

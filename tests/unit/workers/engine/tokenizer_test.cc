@@ -86,7 +86,7 @@ BOOST_AUTO_TEST_CASE(byte_fallback_and_decode_round_trip) {
   auto file = GgufFile::Open(path);
   auto tok = Tokenizer::FromGguf(**file);
   BOOST_REQUIRE_MESSAGE(tok.ok(), tok.status().ToString());
-  for (const std::string text : {"hello world", "Äpfel 🦙 ½", "tabs\tand\nnewlines", " leading", "x"}) {
+  for (const std::string& text : {"hello world", "Äpfel 🦙 ½", "tabs\tand\nnewlines", " leading", "x"}) {
     const std::vector<int32_t> ids = (*tok)->Encode(text, AddSpecial::kYes);
     BOOST_TEST(ids.front() == (*tok)->bos());
     BOOST_TEST((*tok)->Decode(ids, true) == text);
