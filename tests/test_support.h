@@ -26,11 +26,16 @@ inline std::filesystem::path SharedPath(const std::string& rel) { return SharedD
 
 // Precondition for tests that need shared/: skipped, saying why, when absent.
 struct NeedsShared {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id) const {
-    boost::test_tools::assertion_result r(std::filesystem::exists(SharedPath("models/stories260K.gguf")));
+  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id id) const {
+    boost::test_tools::assertion_result r(
+        std::filesystem::exists(SharedPath("models/stories260K.gguf")));
     if (!r) {
       r.message() << "skipped: shared models/data not found at " << SharedDir()
                   << " (set TCOBENCH_SHARED to the shared/ folder)";
+      // Also on stdout, so the skip shows in ctest -V and CI logs.
+      std::printf("SKIPPED %s: shared models/data not found at %s (set TCOBENCH_SHARED)\n",
+                  boost::unit_test::framework::get(id, boost::unit_test::TUT_ANY).p_name->c_str(),
+                  SharedDir().c_str());
     }
     return r;
   }
@@ -53,7 +58,8 @@ inline std::vector<uint8_t> ReadFile(const std::filesystem::path& p) {
 
 inline void WriteFile(const std::filesystem::path& p, const std::vector<uint8_t>& bytes) {
   std::ofstream out(p, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 struct CommandResult {
@@ -67,8 +73,8 @@ inline CommandResult RunTcobench(const std::string& args) {
   static int counter = 0;
   const std::filesystem::path out = TempDir() / ("out" + std::to_string(counter) + ".txt");
   const std::filesystem::path err = TempDir() / ("err" + std::to_string(counter++) + ".txt");
-  const std::string cmd = std::string(TCOBENCH_BIN_DIR) + "/tcobench " + args + " >" + out.string() +
-                          " 2>" + err.string() + " </dev/null";
+  const std::string cmd = std::string(TCOBENCH_BIN_DIR) + "/tcobench " + args + " >" +
+                          out.string() + " 2>" + err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

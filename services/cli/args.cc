@@ -15,8 +15,10 @@ std::string HelpText(const CommandSpec& spec) {
     std::string left = f.short_name.empty() ? "    " : absl::StrCat("-", f.short_name, ", ");
     left += absl::StrCat("--", f.name);
     if (f.takes_value) left += absl::StrCat(" ", f.value_name.empty() ? "VALUE" : f.value_name);
-    if (left.size() < 26) left.resize(26, ' ');
-    else left += "  ";
+    if (left.size() < 26)
+      left.resize(26, ' ');
+    else
+      left += "  ";
     out += absl::StrCat("  ", left, f.help, "\n");
   }
   out += "  -h, --help                show this help\n";
@@ -53,7 +55,8 @@ absl::StatusOr<Args> Args::Parse(const CommandSpec& spec, const std::vector<std:
     }
     const FlagSpec* flag = nullptr;
     for (const FlagSpec& f : spec.flags) {
-      if (f.name == name || (!f.short_name.empty() && f.short_name == name && a[1] != '-')) flag = &f;
+      if (f.name == name || (!f.short_name.empty() && f.short_name == name && a[1] != '-'))
+        flag = &f;
     }
     if (flag == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat("unknown option '", a, "' (see --help)"));
@@ -73,8 +76,8 @@ absl::StatusOr<Args> Args::Parse(const CommandSpec& spec, const std::vector<std:
     return absl::InvalidArgumentError(absl::StrCat("missing argument; usage: ", spec.usage));
   }
   if (n > spec.max_positional) {
-    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", args.positional_[spec.max_positional],
-                                                   "'; usage: ", spec.usage));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unexpected argument '", args.positional_[spec.max_positional], "'; usage: ", spec.usage));
   }
   return args;
 }
@@ -90,8 +93,8 @@ absl::StatusOr<int64_t> Args::GetInt(const std::string& name, int64_t fallback, 
   if (it == values_.end()) return fallback;
   int64_t v;
   if (!absl::SimpleAtoi(it->second, &v) || v < min || v > max) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be an integer from ", min, " to ",
-                                                   max, ", got '", it->second, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be an integer from ", min,
+                                                   " to ", max, ", got '", it->second, "'"));
   }
   return v;
 }
@@ -101,7 +104,8 @@ absl::StatusOr<double> Args::GetDouble(const std::string& name, double fallback)
   if (it == values_.end()) return fallback;
   double v;
   if (!absl::SimpleAtod(it->second, &v) || !std::isfinite(v)) {
-    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be a number, got '", it->second, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, " must be a number, got '", it->second, "'"));
   }
   return v;
 }

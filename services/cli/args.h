@@ -12,10 +12,10 @@
 namespace tcobench::cli {
 
 struct FlagSpec {
-  std::string name;       // long name without dashes
-  std::string short_name; // e.g. "n" for -n; may be empty
+  std::string name;        // long name without dashes
+  std::string short_name;  // e.g. "n" for -n; may be empty
   bool takes_value = true;
-  std::string value_name; // for help, e.g. "N"
+  std::string value_name;  // for help, e.g. "N"
   std::string help;
 };
 
@@ -35,7 +35,8 @@ class Args {
 
   bool Has(const std::string& name) const { return values_.count(name) > 0; }
   std::string Get(const std::string& name, const std::string& fallback = "") const;
-  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback, int64_t min, int64_t max) const;
+  absl::StatusOr<int64_t> GetInt(const std::string& name, int64_t fallback, int64_t min,
+                                 int64_t max) const;
   absl::StatusOr<double> GetDouble(const std::string& name, double fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
 

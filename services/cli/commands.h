@@ -25,6 +25,7 @@ int ReportError(const absl::Status& status);
 class Args;
 struct CommandSpec;
 // Parses argv; on --help prints help and returns 0, on a usage error returns 2.
-std::optional<int> ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv, Args* out);
+std::optional<int> ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv,
+                                Args* out);
 
 }  // namespace tcobench::cli

@@ -59,10 +59,12 @@ int RunGenerate(const std::vector<std::string>& argv) {
   if (tokens.empty()) tokens.push_back(tok.bos());
   const int64_t n_ctx = static_cast<int64_t>(tokens.size()) + *n_predict;
   if (n_ctx > (*model)->hparams().n_ctx_train) {
-    std::fprintf(stderr, "tcobench: note: %lld tokens exceed the model's training context of %lld\n",
-                 static_cast<long long>(n_ctx), static_cast<long long>((*model)->hparams().n_ctx_train));
+    std::fprintf(
+        stderr, "tcobench: note: %lld tokens exceed the model's training context of %lld\n",
+        static_cast<long long>(n_ctx), static_cast<long long>((*model)->hparams().n_ctx_train));
   }
-  absl::StatusOr<std::unique_ptr<Session>> session = Session::Create(**model, SessionOptions{n_ctx});
+  absl::StatusOr<std::unique_ptr<Session>> session =
+      Session::Create(**model, SessionOptions{n_ctx});
   if (!session.ok()) return ReportError(session.status());
   Sampler sampler(SamplerOptions{static_cast<float>(*temp), static_cast<int>(*top_k),
                                  static_cast<float>(*top_p), static_cast<uint64_t>(*seed)});
@@ -99,8 +101,8 @@ int RunGenerate(const std::vector<std::string>& argv) {
   std::fprintf(stderr,
                "prefill: %zu tokens in %.3f s (%.2f tokens/s); decode: %lld tokens in %.3f s "
                "(%.2f tokens/s); %d threads\n",
-               tokens.size(), prefill_s, tokens.size() / prefill_s, static_cast<long long>(decoded), decode_s,
-               decoded > 0 ? decoded / decode_s : 0.0, (*model)->n_threads());
+               tokens.size(), prefill_s, tokens.size() / prefill_s, static_cast<long long>(decoded),
+               decode_s, decoded > 0 ? decoded / decode_s : 0.0, (*model)->n_threads());
   return kExitOk;
 }
 

@@ -3,9 +3,9 @@
 #include <charconv>
 #include <cmath>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 
 namespace tcobench::cli {
 
@@ -13,14 +13,26 @@ std::string JsonEscape(absl::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
-        if (c < 0x20) out += absl::StrFormat("\\u%04x", c);
-        else out.push_back(static_cast<char>(c));
+        if (c < 0x20)
+          out += absl::StrFormat("\\u%04x", c);
+        else
+          out.push_back(static_cast<char>(c));
     }
   }
   return out + "\"";

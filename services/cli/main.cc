@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
     if (args[1] == "info") return RunModelInfo(rest);
     if (args[1] == "logits") return RunModelLogits(rest);
     if (args[1] == "synth") return RunModelSynth(rest);
-    std::fprintf(stderr, "tcobench: unknown model command '%s' (info, logits, synth)\n", args[1].c_str());
+    std::fprintf(stderr, "tcobench: unknown model command '%s' (info, logits, synth)\n",
+                 args[1].c_str());
     return kExitUsage;
   }
   std::fprintf(stderr, "tcobench: unknown command '%s' (see tcobench --help)\n", cmd.c_str());

@@ -6,11 +6,11 @@
 #include <map>
 #include <optional>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "services/cli/args.h"
 #include "services/cli/commands.h"
 #include "services/cli/json_writer.h"
@@ -35,7 +35,8 @@ int ReportError(const absl::Status& status) {
 }
 
 // Parses argv; on --help prints help and returns 0, on error returns 2.
-std::optional<int> ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv, Args* out) {
+std::optional<int> ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv,
+                                Args* out) {
   absl::StatusOr<Args> args = Args::Parse(spec, argv);
   if (!args.ok()) {
     if (args.status().code() == absl::StatusCode::kNotFound) {
@@ -77,7 +78,8 @@ ModelSummary Summarize(const GgufFile& f) {
     entry.second += t.n_bytes;
   }
   const GgufValue* tokens = f.Find("tokenizer.ggml.tokens");
-  s.n_vocab = UintOr(f, p + "vocab_size", tokens != nullptr ? static_cast<int64_t>(tokens->count) : 0);
+  s.n_vocab =
+      UintOr(f, p + "vocab_size", tokens != nullptr ? static_cast<int64_t>(tokens->count) : 0);
   s.n_ctx = UintOr(f, p + "context_length", 0);
   s.n_embd = UintOr(f, p + "embedding_length", 0);
   s.n_layer = UintOr(f, p + "block_count", 0);
@@ -110,7 +112,8 @@ int RunModelInfo(const std::vector<std::string>& argv) {
   if (!file.ok()) return ReportError(file.status());
   const GgufFile& f = **file;
   const ModelSummary s = Summarize(f);
-  const double bpw = s.n_params > 0 ? 8.0 * static_cast<double>(s.n_bytes) / static_cast<double>(s.n_params) : 0.0;
+  const double bpw =
+      s.n_params > 0 ? 8.0 * static_cast<double>(s.n_bytes) / static_cast<double>(s.n_params) : 0.0;
   if (format == "json") {
     JsonWriter j;
     j.BeginObject();
@@ -146,7 +149,8 @@ int RunModelInfo(const std::vector<std::string>& argv) {
   std::printf("architecture     %s\n", s.architecture.c_str());
   std::printf("name             %s\n", s.name.c_str());
   std::printf("parameters       %lld (stored elements)\n", static_cast<long long>(s.n_params));
-  std::printf("tensor bytes     %lld (%.2f MiB)\n", static_cast<long long>(s.n_bytes), s.n_bytes / 1048576.0);
+  std::printf("tensor bytes     %lld (%.2f MiB)\n", static_cast<long long>(s.n_bytes),
+              s.n_bytes / 1048576.0);
   std::printf("bits per weight  %.3f\n", bpw);
   std::printf("vocabulary       %lld (%s tokenizer)\n", static_cast<long long>(s.n_vocab),
               s.tokenizer.empty() ? "no" : s.tokenizer.c_str());
@@ -196,7 +200,8 @@ int RunModelLogits(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kLogitsSpec, argv, &args)) return *rc;
   if (!args.Has("tokens") || !args.Has("output")) {
-    return ReportError(absl::InvalidArgumentError("--tokens and --output are required (see --help)"));
+    return ReportError(
+        absl::InvalidArgumentError("--tokens and --output are required (see --help)"));
   }
   absl::StatusOr<std::vector<int32_t>> ids = ParseIds(args.Get("tokens"));
   if (!ids.ok()) return ReportError(ids.status());
@@ -213,7 +218,8 @@ int RunModelLogits(const std::vector<std::string>& argv) {
   if (!st.ok()) return ReportError(st);
   const std::string out = args.Get("output");
   std::ofstream os(out, std::ios::binary);
-  os.write(reinterpret_cast<const char*>(logits.data()), static_cast<std::streamsize>(logits.size() * sizeof(float)));
+  os.write(reinterpret_cast<const char*>(logits.data()),
+           static_cast<std::streamsize>(logits.size() * sizeof(float)));
   os.close();
   if (!os) return ReportError(absl::UnavailableError(absl::StrCat(out, ": cannot write")));
   std::fprintf(stderr, "wrote %zu x %lld logits to %s\n", ids->size(),
@@ -226,16 +232,18 @@ namespace {
 CommandSpec SynthSpec() {
   std::string shapes;
   for (const SynthShape& s : SynthShapes()) {
-    shapes += absl::StrFormat("  %-11s dim %lld, %lld layers, %lld heads (%lld kv), ffn %lld, vocab %lld, %s\n",
-                              s.name, static_cast<long long>(s.n_embd), static_cast<long long>(s.n_layer),
-                              static_cast<long long>(s.n_head), static_cast<long long>(s.n_head_kv),
-                              static_cast<long long>(s.n_ff), static_cast<long long>(s.n_vocab),
-                              s.tied ? "tied output" : "untied output");
+    shapes += absl::StrFormat(
+        "  %-11s dim %lld, %lld layers, %lld heads (%lld kv), ffn %lld, vocab %lld, %s\n", s.name,
+        static_cast<long long>(s.n_embd), static_cast<long long>(s.n_layer),
+        static_cast<long long>(s.n_head), static_cast<long long>(s.n_head_kv),
+        static_cast<long long>(s.n_ff), static_cast<long long>(s.n_vocab),
+        s.tied ? "tied output" : "untied output");
   }
   return {"tcobench model synth OUT.gguf --shape NAME [--type F32|F16] [--seed S]",
           "Writes a llama model with random weights (normal, std 0.02; norms 1) and a\n"
           "byte-fallback vocabulary, in a real model's shape, for speed benchmarks.\n"
-          "Shapes:\n" + shapes,
+          "Shapes:\n" +
+              shapes,
           {{"shape", "", true, "NAME", "model shape (required)"},
            {"type", "", true, "TYPE", "F32 (default) or F16 for the matrices"},
            {"seed", "", true, "S", "random seed (default 1)"}},
@@ -258,7 +266,9 @@ int RunModelSynth(const std::vector<std::string>& argv) {
   }
   SynthOptions options;
   std::optional<TensorType> type = TypeFromName(args.Get("type", "F32"));
-  if (!type) return ReportError(absl::InvalidArgumentError(absl::StrCat("--type '", args.Get("type"), "' is unknown")));
+  if (!type)
+    return ReportError(
+        absl::InvalidArgumentError(absl::StrCat("--type '", args.Get("type"), "' is unknown")));
   options.type = *type;
   absl::StatusOr<int64_t> seed = args.GetInt("seed", 1, 0, INT64_MAX);
   if (!seed.ok()) return ReportError(seed.status());

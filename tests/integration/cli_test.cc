@@ -12,7 +12,8 @@ using nlohmann::json;
 std::string Ktiny() {
   static const std::string path = [] {
     const std::string p = (TempDir() / "cli-ktiny.gguf").string();
-    const CommandResult r = RunTcobench("model synth " + Quote(p) + " --shape ktiny --type F16 --seed 3");
+    const CommandResult r =
+        RunTcobench("model synth " + Quote(p) + " --shape ktiny --type F16 --seed 3");
     BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     return p;
   }();
@@ -23,8 +24,8 @@ BOOST_AUTO_TEST_CASE(version_and_help) {
   CommandResult r = RunTcobench("--version");
   BOOST_TEST(r.exit_code == 0);
   BOOST_TEST(r.out.rfind("tcobench ", 0) == 0u);
-  for (const std::string& cmd : {"--help", "model info --help", "model logits --help", "model synth --help",
-                                "generate --help"}) {
+  for (const char* cmd : {"--help", "model info --help", "model logits --help",
+                                 "model synth --help", "generate --help"}) {
     r = RunTcobench(cmd);
     BOOST_TEST(r.exit_code == 0, cmd);
     BOOST_TEST(r.out.find("usage:") != std::string::npos, cmd);
@@ -52,7 +53,8 @@ BOOST_AUTO_TEST_CASE(synth_then_info_json) {
   BOOST_TEST(j["n_bytes"] == matrices * 2 + norms * 4);
   BOOST_TEST(j["tensor_types"]["F16"]["count"] == 29);
   BOOST_TEST(j["tensor_types"]["F32"]["count"] == 9);
-  BOOST_TEST(std::fabs(j["bits_per_weight"].get<double>() - 8.0 * (matrices * 2 + norms * 4) / (matrices + norms)) < 1e-9);
+  BOOST_TEST(std::fabs(j["bits_per_weight"].get<double>() -
+                       8.0 * (matrices * 2 + norms * 4) / (matrices + norms)) < 1e-9);
   const CommandResult table = RunTcobench("model info " + Quote(Ktiny()));
   BOOST_TEST(table.exit_code == 0);
   BOOST_TEST(table.out.find("bits per weight") != std::string::npos);
@@ -60,13 +62,15 @@ BOOST_AUTO_TEST_CASE(synth_then_info_json) {
 
 BOOST_AUTO_TEST_CASE(logits_file_layout) {
   const std::string out = (TempDir() / "l.f32").string();
-  const CommandResult r = RunTcobench("model logits " + Quote(Ktiny()) + " --tokens 1,5,9 --output " + Quote(out) + " -t 2");
+  const CommandResult r = RunTcobench("model logits " + Quote(Ktiny()) +
+                                      " --tokens 1,5,9 --output " + Quote(out) + " -t 2");
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   BOOST_TEST(std::filesystem::file_size(out) == 3u * 1024u * 4u);
 }
 
 BOOST_AUTO_TEST_CASE(generate_is_reproducible_and_stdout_is_text_only) {
-  const std::string cmd = "generate " + Quote(Ktiny()) + " --prompt 'Once upon' -n 12 --temp 0.9 --seed 7 -t 2";
+  const std::string cmd =
+      "generate " + Quote(Ktiny()) + " --prompt 'Once upon' -n 12 --temp 0.9 --seed 7 -t 2";
   const CommandResult a = RunTcobench(cmd), b = RunTcobench(cmd);
   BOOST_REQUIRE_MESSAGE(a.exit_code == 0, a.err);
   BOOST_TEST(a.out == b.out);
@@ -80,7 +84,8 @@ BOOST_AUTO_TEST_CASE(bad_input_gives_one_line_and_exit_2) {
   WriteFile(bad, {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});
   for (const std::string& cmd :
        {"model info " + Quote(bad), "model info " + Quote((TempDir() / "nope.gguf").string()),
-        "generate " + Quote(bad) + " -n 1", "model logits " + Quote(Ktiny()) + " --tokens 1,x --output /dev/null",
+        "generate " + Quote(bad) + " -n 1",
+        "model logits " + Quote(Ktiny()) + " --tokens 1,x --output /dev/null",
         "model logits " + Quote(Ktiny()) + " --tokens 1,99999 --output /dev/null",
         std::string("model synth /dev/null --shape nope"), "generate " + Quote(Ktiny()) + " -n -3",
         "generate " + Quote(Ktiny()) + " --bogus"}) {

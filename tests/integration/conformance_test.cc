@@ -39,14 +39,15 @@ std::vector<double> LogSoftmax(const float* x, int64_t n) {
 
 int64_t ArgmaxRow(const float* x, int64_t n) {
   int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i) if (x[i] > x[best]) best = i;
+  for (int64_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
   return best;
 }
 
 const json* FindByModel(const json& list, const std::string& model) {
   for (const json& e : list) {
-    if (e["model"] == model && (!e.contains("settings") || e["settings"] == "reference" ||
-                                e["comparison"].is_string())) {
+    if (e["model"] == model &&
+        (!e.contains("settings") || e["settings"] == "reference" || e["comparison"].is_string())) {
       return &e;
     }
   }
@@ -65,9 +66,9 @@ BOOST_AUTO_TEST_CASE(logits_match_reference, *boost::unit_test::precondition(Nee
     std::string ids;
     for (const json& id : ids_json) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int>());
     const std::filesystem::path out = TempDir() / (model + ".f32");
-    const CommandResult r = RunTcobench("model logits " + Quote(SharedPath(f["model_file"]).string()) +
-                                        " --tokens " + ids + " --output " + Quote(out.string()) +
-                                        " --threads 2");
+    const CommandResult r =
+        RunTcobench("model logits " + Quote(SharedPath(f["model_file"]).string()) + " --tokens " +
+                    ids + " --output " + Quote(out.string()) + " --threads 2");
     BOOST_REQUIRE_MESSAGE(r.exit_code == 0, model << ": tcobench model logits failed: " << r.err);
     const int64_t n_tok = f["n_tokens"], n_vocab = f["n_vocab"];
     const std::vector<float> ours = ReadFloats(out);
@@ -106,21 +107,27 @@ BOOST_AUTO_TEST_CASE(logits_match_reference, *boost::unit_test::precondition(Nee
       }
     }
     const double mean_kld = kld_sum / static_cast<double>(n_tok);
-    BOOST_TEST_MESSAGE(model << ": mean KLD " << mean_kld << " (limit " << kld_limit << "), max |dlogit| "
-                             << max_dlogit << ", argmax mismatches " << argmax_mismatch << " of "
-                             << argmax_checked << " checked positions (limit 0)");
-    std::printf("%-16s mean KLD %.3e (limit %.3e)  max |dlogit| %.2e  argmax mismatches %d/%d (limit 0)\n",
-                model.c_str(), mean_kld, kld_limit, max_dlogit, argmax_mismatch, argmax_checked);
-    BOOST_CHECK_MESSAGE(mean_kld <= kld_limit, model << ": mean KLD " << mean_kld << " > limit " << kld_limit);
-    BOOST_CHECK_MESSAGE(argmax_mismatch == 0, model << ": " << argmax_mismatch << " argmax mismatches");
+    BOOST_TEST_MESSAGE(model << ": mean KLD " << mean_kld << " (limit " << kld_limit
+                             << "), max |dlogit| " << max_dlogit << ", argmax mismatches "
+                             << argmax_mismatch << " of " << argmax_checked
+                             << " checked positions (limit 0)");
+    std::printf(
+        "%-16s mean KLD %.3e (limit %.3e)  max |dlogit| %.2e  argmax mismatches %d/%d (limit 0)\n",
+        model.c_str(), mean_kld, kld_limit, max_dlogit, argmax_mismatch, argmax_checked);
+    BOOST_CHECK_MESSAGE(mean_kld <= kld_limit,
+                        model << ": mean KLD " << mean_kld << " > limit " << kld_limit);
+    BOOST_CHECK_MESSAGE(argmax_mismatch == 0,
+                        model << ": " << argmax_mismatch << " argmax mismatches");
     ++checked;
   }
   BOOST_TEST(checked >= 14);
 }
 
-BOOST_AUTO_TEST_CASE(greedy_generation_matches_llama2c, *boost::unit_test::precondition(NeedsShared())) {
-  const CommandResult r = RunTcobench("generate " + Quote(SharedPath("models/stories260K.gguf").string()) +
-                                      " -n 200 --temp 0 --threads 2");
+BOOST_AUTO_TEST_CASE(greedy_generation_matches_llama2c,
+                     *boost::unit_test::precondition(NeedsShared())) {
+  const CommandResult r =
+      RunTcobench("generate " + Quote(SharedPath("models/stories260K.gguf").string()) +
+                  " -n 200 --temp 0 --threads 2");
   BOOST_REQUIRE_EQUAL(r.exit_code, 0);
   const std::vector<uint8_t> g = ReadFile(SharedPath("data/golden/stories260K_greedy_n200.txt"));
   const std::string golden(g.begin(), g.end());

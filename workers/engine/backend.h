@@ -30,11 +30,11 @@ struct AttentionArgs {
   const float* v_cache = nullptr;  // (n_ctx, n_head_kv * head_dim) for this layer
   float* out = nullptr;            // (n_tokens, n_head * head_dim)
   int64_t n_tokens = 0;
-  int64_t n_past = 0;              // token t sits at position n_past + t and sees 0..n_past + t
+  int64_t n_past = 0;  // token t sits at position n_past + t and sees 0..n_past + t
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
-  float scale = 1.0f;              // applied to q.k before the softmax
+  float scale = 1.0f;  // applied to q.k before the softmax
 };
 
 class Backend {

@@ -149,6 +149,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> MakeCpuBackend(ThreadPool* pool) { return std::make_unique<CpuBackend>(pool); }
+std::unique_ptr<Backend> MakeCpuBackend(ThreadPool* pool) {
+  return std::make_unique<CpuBackend>(pool);
+}
 
 }  // namespace tcobench

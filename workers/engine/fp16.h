@@ -29,8 +29,8 @@ inline float Fp16ToFp32Compute(uint16_t h) {
   const float magic_bias = 0.5f;
   const float denormalized = FloatFromBits((two_w >> 17) | magic_mask) - magic_bias;
   const uint32_t denormalized_cutoff = 1u << 27;
-  const uint32_t result =
-      sign | (two_w < denormalized_cutoff ? BitsFromFloat(denormalized) : BitsFromFloat(normalized));
+  const uint32_t result = sign | (two_w < denormalized_cutoff ? BitsFromFloat(denormalized)
+                                                              : BitsFromFloat(normalized));
   return FloatFromBits(result);
 }
 

@@ -10,28 +10,41 @@
 #include <limits>
 #include <unordered_set>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "workers/engine/status_macros.h"
 
 namespace tcobench {
 
 const char* GgufValueTypeName(GgufValueType type) {
   switch (type) {
-    case GgufValueType::kUint8: return "u8";
-    case GgufValueType::kInt8: return "i8";
-    case GgufValueType::kUint16: return "u16";
-    case GgufValueType::kInt16: return "i16";
-    case GgufValueType::kUint32: return "u32";
-    case GgufValueType::kInt32: return "i32";
-    case GgufValueType::kFloat32: return "f32";
-    case GgufValueType::kBool: return "bool";
-    case GgufValueType::kString: return "str";
-    case GgufValueType::kArray: return "arr";
-    case GgufValueType::kUint64: return "u64";
-    case GgufValueType::kInt64: return "i64";
-    case GgufValueType::kFloat64: return "f64";
+    case GgufValueType::kUint8:
+      return "u8";
+    case GgufValueType::kInt8:
+      return "i8";
+    case GgufValueType::kUint16:
+      return "u16";
+    case GgufValueType::kInt16:
+      return "i16";
+    case GgufValueType::kUint32:
+      return "u32";
+    case GgufValueType::kInt32:
+      return "i32";
+    case GgufValueType::kFloat32:
+      return "f32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "str";
+    case GgufValueType::kArray:
+      return "arr";
+    case GgufValueType::kUint64:
+      return "u64";
+    case GgufValueType::kInt64:
+      return "i64";
+    case GgufValueType::kFloat64:
+      return "f64";
   }
   return "?";
 }
@@ -40,17 +53,22 @@ int GgufScalarSize(GgufValueType type) {
   switch (type) {
     case GgufValueType::kUint8:
     case GgufValueType::kInt8:
-    case GgufValueType::kBool: return 1;
+    case GgufValueType::kBool:
+      return 1;
     case GgufValueType::kUint16:
-    case GgufValueType::kInt16: return 2;
+    case GgufValueType::kInt16:
+      return 2;
     case GgufValueType::kUint32:
     case GgufValueType::kInt32:
-    case GgufValueType::kFloat32: return 4;
+    case GgufValueType::kFloat32:
+      return 4;
     case GgufValueType::kUint64:
     case GgufValueType::kInt64:
-    case GgufValueType::kFloat64: return 8;
+    case GgufValueType::kFloat64:
+      return 8;
     case GgufValueType::kString:
-    case GgufValueType::kArray: return 0;
+    case GgufValueType::kArray:
+      return 0;
   }
   return 0;
 }
@@ -63,19 +81,66 @@ bool IsKnownValueType(uint32_t t) { return t <= static_cast<uint32_t>(GgufValueT
 void DecodeScalar(GgufValueType type, const uint8_t* p, GgufValue* v) {
   v->type = type;
   switch (type) {
-    case GgufValueType::kUint8: v->u = p[0]; break;
-    case GgufValueType::kBool: v->u = p[0] != 0; break;
-    case GgufValueType::kInt8: v->i = static_cast<int8_t>(p[0]); break;
-    case GgufValueType::kUint16: { uint16_t x; std::memcpy(&x, p, 2); v->u = x; break; }
-    case GgufValueType::kInt16: { int16_t x; std::memcpy(&x, p, 2); v->i = x; break; }
-    case GgufValueType::kUint32: { uint32_t x; std::memcpy(&x, p, 4); v->u = x; break; }
-    case GgufValueType::kInt32: { int32_t x; std::memcpy(&x, p, 4); v->i = x; break; }
-    case GgufValueType::kFloat32: { float x; std::memcpy(&x, p, 4); v->f = x; break; }
-    case GgufValueType::kUint64: { uint64_t x; std::memcpy(&x, p, 8); v->u = x; break; }
-    case GgufValueType::kInt64: { int64_t x; std::memcpy(&x, p, 8); v->i = x; break; }
-    case GgufValueType::kFloat64: { double x; std::memcpy(&x, p, 8); v->f = x; break; }
+    case GgufValueType::kUint8:
+      v->u = p[0];
+      break;
+    case GgufValueType::kBool:
+      v->u = p[0] != 0;
+      break;
+    case GgufValueType::kInt8:
+      v->i = static_cast<int8_t>(p[0]);
+      break;
+    case GgufValueType::kUint16: {
+      uint16_t x;
+      std::memcpy(&x, p, 2);
+      v->u = x;
+      break;
+    }
+    case GgufValueType::kInt16: {
+      int16_t x;
+      std::memcpy(&x, p, 2);
+      v->i = x;
+      break;
+    }
+    case GgufValueType::kUint32: {
+      uint32_t x;
+      std::memcpy(&x, p, 4);
+      v->u = x;
+      break;
+    }
+    case GgufValueType::kInt32: {
+      int32_t x;
+      std::memcpy(&x, p, 4);
+      v->i = x;
+      break;
+    }
+    case GgufValueType::kFloat32: {
+      float x;
+      std::memcpy(&x, p, 4);
+      v->f = x;
+      break;
+    }
+    case GgufValueType::kUint64: {
+      uint64_t x;
+      std::memcpy(&x, p, 8);
+      v->u = x;
+      break;
+    }
+    case GgufValueType::kInt64: {
+      int64_t x;
+      std::memcpy(&x, p, 8);
+      v->i = x;
+      break;
+    }
+    case GgufValueType::kFloat64: {
+      double x;
+      std::memcpy(&x, p, 8);
+      v->f = x;
+      break;
+    }
     case GgufValueType::kString:
-    case GgufValueType::kArray: break;
+    case GgufValueType::kArray:
+      break;
   }
 }
 
@@ -105,61 +170,63 @@ int64_t GgufValue::IntegerAt(uint64_t k) const {
   return IsUnsigned(elem_type) ? static_cast<int64_t>(e.u) : e.i;
 }
 
-GgufValue GgufValue::String(std::string s) {
+namespace {
+
+GgufValue Typed(GgufValueType type) {
   GgufValue v;
-  v.type = GgufValueType::kString;
+  v.type = type;
+  return v;
+}
+
+template <typename T>
+GgufValue NumericArray(GgufValueType elem_type, const std::vector<T>& x) {
+  GgufValue v = Typed(GgufValueType::kArray);
+  v.elem_type = elem_type;
+  v.count = x.size();
+  v.raw.resize(x.size() * sizeof(T));
+  if (!x.empty()) std::memcpy(v.raw.data(), x.data(), v.raw.size());
+  return v;
+}
+
+}  // namespace
+
+GgufValue GgufValue::String(std::string s) {
+  GgufValue v = Typed(GgufValueType::kString);
   v.str = std::move(s);
   return v;
 }
 GgufValue GgufValue::Uint32(uint32_t x) {
-  GgufValue v;
-  v.type = GgufValueType::kUint32;
+  GgufValue v = Typed(GgufValueType::kUint32);
   v.u = x;
   return v;
 }
 GgufValue GgufValue::Int32(int32_t x) {
-  GgufValue v;
-  v.type = GgufValueType::kInt32;
+  GgufValue v = Typed(GgufValueType::kInt32);
   v.i = x;
   return v;
 }
 GgufValue GgufValue::Float32(float x) {
-  GgufValue v;
-  v.type = GgufValueType::kFloat32;
+  GgufValue v = Typed(GgufValueType::kFloat32);
   v.f = x;
   return v;
 }
 GgufValue GgufValue::Bool(bool x) {
-  GgufValue v;
-  v.type = GgufValueType::kBool;
+  GgufValue v = Typed(GgufValueType::kBool);
   v.u = x;
   return v;
 }
 GgufValue GgufValue::StringArray(std::vector<std::string> s) {
-  GgufValue v;
-  v.type = GgufValueType::kArray;
+  GgufValue v = Typed(GgufValueType::kArray);
   v.elem_type = GgufValueType::kString;
   v.count = s.size();
   v.strings = std::move(s);
   return v;
 }
 GgufValue GgufValue::Float32Array(const std::vector<float>& x) {
-  GgufValue v;
-  v.type = GgufValueType::kArray;
-  v.elem_type = GgufValueType::kFloat32;
-  v.count = x.size();
-  v.raw.resize(x.size() * 4);
-  if (!x.empty()) std::memcpy(v.raw.data(), x.data(), v.raw.size());
-  return v;
+  return NumericArray(GgufValueType::kFloat32, x);
 }
 GgufValue GgufValue::Int32Array(const std::vector<int32_t>& x) {
-  GgufValue v;
-  v.type = GgufValueType::kArray;
-  v.elem_type = GgufValueType::kInt32;
-  v.count = x.size();
-  v.raw.resize(x.size() * 4);
-  if (!x.empty()) std::memcpy(v.raw.data(), x.data(), v.raw.size());
-  return v;
+  return NumericArray(GgufValueType::kInt32, x);
 }
 
 // Sequential, bounds-checked reader over the file bytes.
@@ -177,8 +244,7 @@ class GgufParser {
     uint32_t version;
     TCOBENCH_RETURN_IF_ERROR(ReadU32(&version, "the format version"));
     if (version != 2 && version != 3) {
-      return Error(4, absl::StrCat("unsupported GGUF version ", version,
-                                   " (supported: 2 and 3)"));
+      return Error(4, absl::StrCat("unsupported GGUF version ", version, " (supported: 2 and 3)"));
     }
     file_->version_ = version;
     uint64_t n_tensors, n_kv;
@@ -207,7 +273,8 @@ class GgufParser {
       const uint64_t type_at = pos_;
       TCOBENCH_RETURN_IF_ERROR(ReadU32(&type, "a metadata value type"));
       if (!IsKnownValueType(type)) {
-        return Error(type_at, absl::StrCat("metadata key '", kv.key, "' has unknown value type ", type));
+        return Error(type_at,
+                     absl::StrCat("metadata key '", kv.key, "' has unknown value type ", type));
       }
       TCOBENCH_RETURN_IF_ERROR(ReadValue(static_cast<GgufValueType>(type), 0, &kv.value, kv.key));
       file_->kv_.push_back(std::move(kv));
@@ -227,8 +294,8 @@ class GgufParser {
 
   absl::Status Need(uint64_t n, absl::string_view what) const {
     if (n > Remaining()) {
-      return Error(pos_, absl::StrCat("file ends while reading ", what, " (needs ", n,
-                                      " bytes, ", Remaining(), " left)"));
+      return Error(pos_, absl::StrCat("file ends while reading ", what, " (needs ", n, " bytes, ",
+                                      Remaining(), " left)"));
     }
     return absl::OkStatus();
   }
@@ -261,7 +328,8 @@ class GgufParser {
   absl::Status ReadValue(GgufValueType type, int depth, GgufValue* v, const std::string& key) {
     v->type = type;
     if (type == GgufValueType::kString) {
-      return ReadString(&v->str, limits_.max_string_bytes, absl::StrCat("the value of '", key, "'"));
+      return ReadString(&v->str, limits_.max_string_bytes,
+                        absl::StrCat("the value of '", key, "'"));
     }
     if (type != GgufValueType::kArray) {
       const int size = GgufScalarSize(type);
@@ -286,8 +354,9 @@ class GgufParser {
     TCOBENCH_RETURN_IF_ERROR(ReadU64(&count, absl::StrCat("the array length of '", key, "'")));
     const int elem_size = GgufScalarSize(v->elem_type);
     // Strings take at least 8 bytes each, nested arrays at least 12.
-    const uint64_t min_elem_bytes = elem_size > 0 ? elem_size
-                                    : v->elem_type == GgufValueType::kString ? 8 : 12;
+    const uint64_t min_elem_bytes = elem_size > 0                            ? elem_size
+                                    : v->elem_type == GgufValueType::kString ? 8
+                                                                             : 12;
     if (count > limits_.max_array_elements || count > Remaining() / min_elem_bytes) {
       return Error(count_at, absl::StrCat("array '", key, "' claims ", count, " elements of type ",
                                           GgufValueTypeName(v->elem_type), ", more than the ",
@@ -324,8 +393,9 @@ class GgufParser {
   absl::Status ReadAlignment() {
     const GgufValue* a = file_->Find("general.alignment");
     if (a == nullptr) return absl::OkStatus();
-    if (!a->is_integer() || (a->type != GgufValueType::kUint32 && a->type != GgufValueType::kUint64 &&
-                             a->type != GgufValueType::kInt32)) {
+    if (!a->is_integer() ||
+        (a->type != GgufValueType::kUint32 && a->type != GgufValueType::kUint64 &&
+         a->type != GgufValueType::kInt32)) {
       return Error(pos_, absl::StrCat("general.alignment has type ", GgufValueTypeName(a->type),
                                       ", expected u32"));
     }
@@ -345,8 +415,8 @@ class GgufParser {
     for (uint64_t t = 0; t < n_tensors; ++t) {
       const uint64_t at = pos_;
       GgufTensorInfo info;
-      TCOBENCH_RETURN_IF_ERROR(ReadString(&info.name, limits_.max_name_bytes,
-                                          absl::StrCat("the name of tensor ", t)));
+      TCOBENCH_RETURN_IF_ERROR(
+          ReadString(&info.name, limits_.max_name_bytes, absl::StrCat("the name of tensor ", t)));
       if (!names.insert(info.name).second) {
         return Error(at, absl::StrCat("duplicate tensor name '", info.name, "'"));
       }
@@ -375,15 +445,15 @@ class GgufParser {
       TCOBENCH_RETURN_IF_ERROR(ReadU32(&info.type_id, "a tensor type"));
       const std::optional<TypeGeometry> g = GetTypeGeometry(info.type_id);
       if (!g) {
-        return Error(type_at, absl::StrCat("tensor '", info.name, "' has unknown type id ",
-                                           info.type_id));
+        return Error(type_at,
+                     absl::StrCat("tensor '", info.name, "' has unknown type id ", info.type_id));
       }
       info.type = static_cast<TensorType>(info.type_id);
       if (info.ne[0] % g->block_size != 0) {
-        return Error(type_at, absl::StrCat("tensor '", info.name, "' of type ", g->name,
-                                           " has rows of ", info.ne[0],
-                                           " elements, not a multiple of its block size ",
-                                           g->block_size));
+        return Error(
+            type_at,
+            absl::StrCat("tensor '", info.name, "' of type ", g->name, " has rows of ", info.ne[0],
+                         " elements, not a multiple of its block size ", g->block_size));
       }
       if (__builtin_mul_overflow(n_elements / g->block_size, g->type_size, &info.n_bytes)) {
         return Error(type_at, absl::StrCat("tensor '", info.name, "' byte size overflows"));
@@ -403,15 +473,17 @@ class GgufParser {
     for (size_t t = 0; t < file_->tensors_.size(); ++t) {
       const GgufTensorInfo& info = file_->tensors_[t];
       if (info.offset % align != 0) {
-        return Error(info_offsets[t], absl::StrCat("tensor '", info.name, "' data offset ",
-                                                   info.offset, " is not a multiple of the alignment ",
-                                                   align));
-      }
-      if (info.offset > data_bytes || static_cast<uint64_t>(info.n_bytes) > data_bytes - info.offset) {
         return Error(info_offsets[t],
-                     absl::StrCat("tensor '", info.name, "' data (", info.n_bytes, " bytes at data offset ",
-                                  info.offset, ") runs past the end of the file: the data section has ",
-                                  data_bytes, " bytes"));
+                     absl::StrCat("tensor '", info.name, "' data offset ", info.offset,
+                                  " is not a multiple of the alignment ", align));
+      }
+      if (info.offset > data_bytes ||
+          static_cast<uint64_t>(info.n_bytes) > data_bytes - info.offset) {
+        return Error(
+            info_offsets[t],
+            absl::StrCat("tensor '", info.name, "' data (", info.n_bytes, " bytes at data offset ",
+                         info.offset, ") runs past the end of the file: the data section has ",
+                         data_bytes, " bytes"));
       }
     }
     return absl::OkStatus();
@@ -490,7 +562,8 @@ const GgufTensorInfo* GgufFile::FindTensor(absl::string_view name) const {
 
 absl::StatusOr<uint64_t> GgufFile::GetUint(absl::string_view key) const {
   const GgufValue* v = Find(key);
-  if (v == nullptr) return absl::NotFoundError(absl::StrCat(name_, ": metadata '", key, "' is missing"));
+  if (v == nullptr)
+    return absl::NotFoundError(absl::StrCat(name_, ": metadata '", key, "' is missing"));
   if (IsUnsigned(v->type) && v->type != GgufValueType::kBool) return v->u;
   if (v->is_integer() && v->i >= 0) return static_cast<uint64_t>(v->i);
   return absl::InvalidArgumentError(absl::StrCat(name_, ": metadata '", key, "' has type ",
@@ -500,18 +573,21 @@ absl::StatusOr<uint64_t> GgufFile::GetUint(absl::string_view key) const {
 
 absl::StatusOr<double> GgufFile::GetFloat(absl::string_view key) const {
   const GgufValue* v = Find(key);
-  if (v == nullptr) return absl::NotFoundError(absl::StrCat(name_, ": metadata '", key, "' is missing"));
+  if (v == nullptr)
+    return absl::NotFoundError(absl::StrCat(name_, ": metadata '", key, "' is missing"));
   if (v->is_float()) return v->f;
   if (v->is_integer() && v->type != GgufValueType::kBool) {
     return IsUnsigned(v->type) ? static_cast<double>(v->u) : static_cast<double>(v->i);
   }
   return absl::InvalidArgumentError(absl::StrCat(name_, ": metadata '", key, "' has type ",
-                                                 GgufValueTypeName(v->type), ", expected a number"));
+                                                 GgufValueTypeName(v->type),
+                                                 ", expected a number"));
 }
 
 absl::StatusOr<std::string> GgufFile::GetString(absl::string_view key) const {
   const GgufValue* v = Find(key);
-  if (v == nullptr) return absl::NotFoundError(absl::StrCat(name_, ": metadata '", key, "' is missing"));
+  if (v == nullptr)
+    return absl::NotFoundError(absl::StrCat(name_, ": metadata '", key, "' is missing"));
   if (v->type != GgufValueType::kString) {
     return absl::InvalidArgumentError(absl::StrCat(name_, ": metadata '", key, "' has type ",
                                                    GgufValueTypeName(v->type), ", expected str"));
@@ -521,7 +597,8 @@ absl::StatusOr<std::string> GgufFile::GetString(absl::string_view key) const {
 
 absl::StatusOr<bool> GgufFile::GetBool(absl::string_view key) const {
   const GgufValue* v = Find(key);
-  if (v == nullptr) return absl::NotFoundError(absl::StrCat(name_, ": metadata '", key, "' is missing"));
+  if (v == nullptr)
+    return absl::NotFoundError(absl::StrCat(name_, ": metadata '", key, "' is missing"));
   if (v->type != GgufValueType::kBool) {
     return absl::InvalidArgumentError(absl::StrCat(name_, ": metadata '", key, "' has type ",
                                                    GgufValueTypeName(v->type), ", expected bool"));

@@ -13,8 +13,8 @@
 #include <memory>
 #include <span>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "workers/engine/tensor_type.h"
@@ -52,12 +52,14 @@ struct GgufValue {
   // Arrays.
   GgufValueType elem_type = GgufValueType::kUint8;
   uint64_t count = 0;
-  std::vector<uint8_t> raw;           // numeric/bool elements
-  std::vector<std::string> strings;   // string elements
-  std::vector<GgufValue> items;       // nested array elements
+  std::vector<uint8_t> raw;          // numeric/bool elements
+  std::vector<std::string> strings;  // string elements
+  std::vector<GgufValue> items;      // nested array elements
 
   bool is_integer() const;
-  bool is_float() const { return type == GgufValueType::kFloat32 || type == GgufValueType::kFloat64; }
+  bool is_float() const {
+    return type == GgufValueType::kFloat32 || type == GgufValueType::kFloat64;
+  }
   // Numeric element k of a numeric array, converted.
   double NumberAt(uint64_t k) const;
   int64_t IntegerAt(uint64_t k) const;
@@ -79,11 +81,11 @@ struct GgufKv {
 
 struct GgufTensorInfo {
   std::string name;
-  uint32_t type_id = 0;        // raw ggml type id (always a known one)
+  uint32_t type_id = 0;  // raw ggml type id (always a known one)
   TensorType type = TensorType::kF32;
   int n_dims = 0;
   std::array<int64_t, 4> ne = {1, 1, 1, 1};  // ne[0] is the innermost (row) length
-  uint64_t offset = 0;         // relative to the start of the tensor data section
+  uint64_t offset = 0;                       // relative to the start of the tensor data section
   int64_t n_elements = 0;
   int64_t n_bytes = 0;
 };
@@ -94,7 +96,7 @@ struct GgufLimits {
   uint64_t max_tensors = 1ull << 20;
   uint64_t max_kv = 1ull << 20;
   int max_array_depth = 8;
-  uint64_t max_name_bytes = 256;             // tensor names
+  uint64_t max_name_bytes = 256;  // tensor names
 };
 
 class GgufFile {

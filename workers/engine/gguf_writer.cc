@@ -11,8 +11,10 @@ namespace {
 class Buffer {
  public:
   void Bytes(const void* p, size_t n) {
-    const uint8_t* b = static_cast<const uint8_t*>(p);
-    out_.insert(out_.end(), b, b + n);
+    if (n == 0) return;
+    const size_t at = out_.size();
+    out_.resize(at + n);
+    std::memcpy(out_.data() + at, p, n);
   }
   void U32(uint32_t v) { Bytes(&v, 4); }
   void U64(uint64_t v) { Bytes(&v, 8); }
@@ -26,18 +28,54 @@ class Buffer {
   void Scalar(const GgufValue& v) {
     switch (v.type) {
       case GgufValueType::kUint8:
-      case GgufValueType::kBool: { uint8_t x = static_cast<uint8_t>(v.u); Bytes(&x, 1); break; }
-      case GgufValueType::kInt8: { int8_t x = static_cast<int8_t>(v.i); Bytes(&x, 1); break; }
-      case GgufValueType::kUint16: { uint16_t x = static_cast<uint16_t>(v.u); Bytes(&x, 2); break; }
-      case GgufValueType::kInt16: { int16_t x = static_cast<int16_t>(v.i); Bytes(&x, 2); break; }
-      case GgufValueType::kUint32: U32(static_cast<uint32_t>(v.u)); break;
-      case GgufValueType::kInt32: { int32_t x = static_cast<int32_t>(v.i); Bytes(&x, 4); break; }
-      case GgufValueType::kFloat32: { float x = static_cast<float>(v.f); Bytes(&x, 4); break; }
-      case GgufValueType::kUint64: U64(v.u); break;
-      case GgufValueType::kInt64: Bytes(&v.i, 8); break;
-      case GgufValueType::kFloat64: Bytes(&v.f, 8); break;
-      case GgufValueType::kString: Str(v.str); break;
-      case GgufValueType::kArray: Array(v); break;
+      case GgufValueType::kBool: {
+        uint8_t x = static_cast<uint8_t>(v.u);
+        Bytes(&x, 1);
+        break;
+      }
+      case GgufValueType::kInt8: {
+        int8_t x = static_cast<int8_t>(v.i);
+        Bytes(&x, 1);
+        break;
+      }
+      case GgufValueType::kUint16: {
+        uint16_t x = static_cast<uint16_t>(v.u);
+        Bytes(&x, 2);
+        break;
+      }
+      case GgufValueType::kInt16: {
+        int16_t x = static_cast<int16_t>(v.i);
+        Bytes(&x, 2);
+        break;
+      }
+      case GgufValueType::kUint32:
+        U32(static_cast<uint32_t>(v.u));
+        break;
+      case GgufValueType::kInt32: {
+        int32_t x = static_cast<int32_t>(v.i);
+        Bytes(&x, 4);
+        break;
+      }
+      case GgufValueType::kFloat32: {
+        float x = static_cast<float>(v.f);
+        Bytes(&x, 4);
+        break;
+      }
+      case GgufValueType::kUint64:
+        U64(v.u);
+        break;
+      case GgufValueType::kInt64:
+        Bytes(&v.i, 8);
+        break;
+      case GgufValueType::kFloat64:
+        Bytes(&v.f, 8);
+        break;
+      case GgufValueType::kString:
+        Str(v.str);
+        break;
+      case GgufValueType::kArray:
+        Array(v);
+        break;
     }
   }
   void Array(const GgufValue& v) {
@@ -122,7 +160,8 @@ absl::Status GgufWriter::Write(const std::filesystem::path& path) const {
   const std::string tmp = path.string() + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (f == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(path.string(), ": cannot create: ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat(path.string(), ": cannot create: ", std::strerror(errno)));
   }
   bool ok = std::fwrite(b.bytes().data(), 1, b.bytes().size(), f) == b.bytes().size();
   static const uint8_t kZeros[64] = {};
@@ -139,7 +178,8 @@ absl::Status GgufWriter::Write(const std::filesystem::path& path) const {
   ok = (std::fclose(f) == 0) && ok;
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
     std::remove(tmp.c_str());
-    return absl::UnavailableError(absl::StrCat(path.string(), ": write failed: ", std::strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat(path.string(), ": write failed: ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }

@@ -40,15 +40,15 @@ class Loader {
   absl::StatusOr<const GgufTensorInfo*> Tensor(const std::string& name, std::vector<int64_t> ne) {
     const GgufTensorInfo* t = file_.FindTensor(name);
     if (t == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(file_.name(), ": required tensor '", name,
-                                                     "' is missing"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(file_.name(), ": required tensor '", name, "' is missing"));
     }
     bool same = t->n_dims == static_cast<int>(ne.size());
     for (size_t d = 0; same && d < ne.size(); ++d) same = t->ne[d] == ne[d];
     if (!same) {
-      return absl::InvalidArgumentError(absl::StrCat(file_.name(), ": tensor '", name, "' has shape ",
-                                                     ShapeString(*t), ", expected [",
-                                                     absl::StrJoin(ne, ", "), "]"));
+      return absl::InvalidArgumentError(absl::StrCat(file_.name(), ": tensor '", name,
+                                                     "' has shape ", ShapeString(*t),
+                                                     ", expected [", absl::StrJoin(ne, ", "), "]"));
     }
     return t;
   }
@@ -68,9 +68,9 @@ class Loader {
     TCOBENCH_ASSIGN_OR_RETURN(const GgufTensorInfo* t, Tensor(name, {n}));
     const TypeOps* ops = GetReferenceOps(t->type);
     if (ops == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(file_.name(), ": tensor '", name, "' has type ",
-                                                     TypeName(t->type), "; supported: ",
-                                                     SupportedWeightTypesList()));
+      return absl::InvalidArgumentError(absl::StrCat(file_.name(), ": tensor '", name,
+                                                     "' has type ", TypeName(t->type),
+                                                     "; supported: ", SupportedWeightTypesList()));
     }
     std::vector<float> v(static_cast<size_t>(n));
     ops->to_float(file_.TensorData(*t), v.data(), n);
@@ -98,13 +98,13 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   const GgufFile& f = *m->gguf_;
   absl::StatusOr<std::string> arch = f.GetString("general.architecture");
   if (!arch.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(f.name(), ": no general.architecture; supported: ",
-                                                   kSupportedArchitectures));
+    return absl::InvalidArgumentError(
+        absl::StrCat(f.name(), ": no general.architecture; supported: ", kSupportedArchitectures));
   }
   if (*arch != "llama") {
-    return absl::InvalidArgumentError(absl::StrCat(f.name(), ": architecture '", *arch,
-                                                   "' is not supported; supported: ",
-                                                   kSupportedArchitectures));
+    return absl::InvalidArgumentError(
+        absl::StrCat(f.name(), ": architecture '", *arch,
+                     "' is not supported; supported: ", kSupportedArchitectures));
   }
   LlamaHParams& hp = m->hparams_;
   hp.architecture = *arch;
@@ -112,16 +112,17 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   const std::string p = *arch + ".";
   TCOBENCH_ASSIGN_OR_RETURN(const uint64_t expert_count, load.OptionalUint(p + "expert_count", 0));
   if (expert_count > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        f.name(), ": mixture-of-experts models (", p, "expert_count = ", expert_count,
-        ") are not supported; supported: dense llama models"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(f.name(), ": mixture-of-experts models (", p, "expert_count = ", expert_count,
+                     ") are not supported; supported: dense llama models"));
   }
   TCOBENCH_ASSIGN_OR_RETURN(hp.n_embd, load.RequiredUint(p + "embedding_length"));
   TCOBENCH_ASSIGN_OR_RETURN(hp.n_layer, load.RequiredUint(p + "block_count"));
   TCOBENCH_ASSIGN_OR_RETURN(hp.n_head, load.RequiredUint(p + "attention.head_count"));
   TCOBENCH_ASSIGN_OR_RETURN(hp.n_ff, load.RequiredUint(p + "feed_forward_length"));
   TCOBENCH_ASSIGN_OR_RETURN(hp.n_ctx_train, load.OptionalUint(p + "context_length", 2048));
-  TCOBENCH_ASSIGN_OR_RETURN(hp.n_head_kv, load.OptionalUint(p + "attention.head_count_kv", hp.n_head));
+  TCOBENCH_ASSIGN_OR_RETURN(hp.n_head_kv,
+                            load.OptionalUint(p + "attention.head_count_kv", hp.n_head));
   TCOBENCH_RETURN_IF_ERROR(CheckPositive(f, "embedding_length", hp.n_embd, 1 << 20));
   TCOBENCH_RETURN_IF_ERROR(CheckPositive(f, "block_count", hp.n_layer, 4096));
   TCOBENCH_RETURN_IF_ERROR(CheckPositive(f, "attention.head_count", hp.n_head, 4096));
@@ -130,57 +131,67 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   TCOBENCH_RETURN_IF_ERROR(CheckPositive(f, "context_length", hp.n_ctx_train, 1 << 24));
   if (hp.n_head % hp.n_head_kv != 0) {
     return absl::InvalidArgumentError(absl::StrCat(f.name(), ": head_count ", hp.n_head,
-                                                   " is not a multiple of head_count_kv ", hp.n_head_kv));
+                                                   " is not a multiple of head_count_kv ",
+                                                   hp.n_head_kv));
   }
   TCOBENCH_ASSIGN_OR_RETURN(hp.head_dim,
                             load.OptionalUint(p + "attention.key_length", hp.n_embd / hp.n_head));
   TCOBENCH_ASSIGN_OR_RETURN(const uint64_t value_length,
                             load.OptionalUint(p + "attention.value_length", hp.head_dim));
   if (hp.head_dim <= 0 || static_cast<int64_t>(value_length) != hp.head_dim || hp.head_dim > 4096) {
-    return absl::InvalidArgumentError(absl::StrCat(f.name(), ": unsupported head size (key ", hp.head_dim,
-                                                   ", value ", value_length, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(f.name(), ": unsupported head size (key ",
+                                                   hp.head_dim, ", value ", value_length, ")"));
   }
   TCOBENCH_ASSIGN_OR_RETURN(hp.n_rot, load.OptionalUint(p + "rope.dimension_count", hp.head_dim));
   if (hp.n_rot <= 0 || hp.n_rot > hp.head_dim || hp.n_rot % 2 != 0) {
     return absl::InvalidArgumentError(absl::StrCat(f.name(), ": rope.dimension_count ", hp.n_rot,
-                                                   " must be even and at most the head size ", hp.head_dim));
+                                                   " must be even and at most the head size ",
+                                                   hp.head_dim));
   }
-  TCOBENCH_ASSIGN_OR_RETURN(const double eps, load.OptionalFloat(p + "attention.layer_norm_rms_epsilon", 1e-5));
+  TCOBENCH_ASSIGN_OR_RETURN(const double eps,
+                            load.OptionalFloat(p + "attention.layer_norm_rms_epsilon", 1e-5));
   TCOBENCH_ASSIGN_OR_RETURN(const double base, load.OptionalFloat(p + "rope.freq_base", 10000.0));
   hp.rms_eps = static_cast<float>(eps);
   hp.rope_freq_base = static_cast<float>(base);
   if (!(hp.rms_eps > 0.0f) || !(hp.rope_freq_base > 0.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat(f.name(), ": rms epsilon and rope.freq_base must be positive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(f.name(), ": rms epsilon and rope.freq_base must be positive"));
   }
   if (f.Find(p + "rope.scaling.type") != nullptr) {
     TCOBENCH_ASSIGN_OR_RETURN(const std::string scaling, f.GetString(p + "rope.scaling.type"));
     if (scaling == "linear") {
-      TCOBENCH_ASSIGN_OR_RETURN(const double factor, load.OptionalFloat(p + "rope.scaling.factor", 1.0));
+      TCOBENCH_ASSIGN_OR_RETURN(const double factor,
+                                load.OptionalFloat(p + "rope.scaling.factor", 1.0));
       if (!(factor > 0.0)) {
-        return absl::InvalidArgumentError(absl::StrCat(f.name(), ": rope.scaling.factor must be positive"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(f.name(), ": rope.scaling.factor must be positive"));
       }
       hp.rope_freq_scale = static_cast<float>(1.0 / factor);
     } else if (scaling != "none") {
-      return absl::InvalidArgumentError(absl::StrCat(f.name(), ": rope scaling '", scaling,
-                                                     "' is not supported; supported: none, linear"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          f.name(), ": rope scaling '", scaling, "' is not supported; supported: none, linear"));
     }
   }
   if (f.FindTensor("rope_freqs.weight") != nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
-        f.name(), ": per-frequency RoPE factors (rope_freqs.weight, Llama 3.1 style) are not supported yet"));
+        f.name(),
+        ": per-frequency RoPE factors (rope_freqs.weight, Llama 3.1 style) are not supported yet"));
   }
 
   TCOBENCH_ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::FromGguf(f));
   hp.n_vocab = m->tokenizer_->n_vocab();
-  TCOBENCH_ASSIGN_OR_RETURN(const uint64_t vocab_key, load.OptionalUint(p + "vocab_size", hp.n_vocab));
+  TCOBENCH_ASSIGN_OR_RETURN(const uint64_t vocab_key,
+                            load.OptionalUint(p + "vocab_size", hp.n_vocab));
   if (static_cast<int64_t>(vocab_key) != hp.n_vocab) {
     return absl::InvalidArgumentError(absl::StrCat(f.name(), ": ", p, "vocab_size ", vocab_key,
-                                                   " differs from the tokenizer's ", hp.n_vocab, " tokens"));
+                                                   " differs from the tokenizer's ", hp.n_vocab,
+                                                   " tokens"));
   }
 
   const int64_t q_dim = hp.n_head * hp.head_dim;
   const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
-  TCOBENCH_ASSIGN_OR_RETURN(m->token_embd_, load.Matrix("token_embd.weight", hp.n_embd, hp.n_vocab));
+  TCOBENCH_ASSIGN_OR_RETURN(m->token_embd_,
+                            load.Matrix("token_embd.weight", hp.n_embd, hp.n_vocab));
   TCOBENCH_ASSIGN_OR_RETURN(m->output_norm_, load.Vector("output_norm.weight", hp.n_embd));
   if (f.FindTensor("output.weight") != nullptr) {
     TCOBENCH_ASSIGN_OR_RETURN(m->output_, load.Matrix("output.weight", hp.n_embd, hp.n_vocab));

@@ -14,8 +14,12 @@ inline int NearestInt(float x) { return static_cast<int>(std::nearbyint(x)); }
 
 // ---------------------------------------------------------------- F32/F16/BF16
 
-void F32ToFloat(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
-void F32FromFloat(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
+void F32ToFloat(const void* src, float* dst, int64_t n) {
+  std::memcpy(dst, src, n * sizeof(float));
+}
+void F32FromFloat(const float* src, void* dst, int64_t n) {
+  std::memcpy(dst, src, n * sizeof(float));
+}
 float F32VecDot(int64_t n, const void* w, const void* a) {
   const float* x = static_cast<const float*>(w);
   const float* y = static_cast<const float*>(a);
@@ -24,36 +28,24 @@ float F32VecDot(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
-void F16ToFloat(const void* src, float* dst, int64_t n) {
+// 16-bit float formats (F16, BF16): one element per "block".
+template <float (*ToF32)(uint16_t)>
+void Half16ToFloat(const void* src, float* dst, int64_t n) {
   const uint16_t* x = static_cast<const uint16_t*>(src);
-  for (int64_t i = 0; i < n; ++i) dst[i] = Fp16ToFp32(x[i]);
+  for (int64_t i = 0; i < n; ++i) dst[i] = ToF32(x[i]);
 }
-void F16FromFloat(const float* src, void* dst, int64_t n) {
+template <uint16_t (*FromF32)(float)>
+void Half16FromFloat(const float* src, void* dst, int64_t n) {
   uint16_t* y = static_cast<uint16_t*>(dst);
-  for (int64_t i = 0; i < n; ++i) y[i] = Fp32ToFp16(src[i]);
+  for (int64_t i = 0; i < n; ++i) y[i] = FromF32(src[i]);
 }
-float F16VecDot(int64_t n, const void* w, const void* a) {
+// The products of two fp16 (or two bf16) values are exact in float32.
+template <float (*ToF32)(uint16_t)>
+float Half16VecDot(int64_t n, const void* w, const void* a) {
   const uint16_t* x = static_cast<const uint16_t*>(w);
   const uint16_t* y = static_cast<const uint16_t*>(a);
   float sum = 0.0f;
-  // fp16 x fp16 products are exact in float32.
-  for (int64_t i = 0; i < n; ++i) sum += Fp16ToFp32(x[i]) * Fp16ToFp32(y[i]);
-  return sum;
-}
-
-void Bf16ToFloat(const void* src, float* dst, int64_t n) {
-  const uint16_t* x = static_cast<const uint16_t*>(src);
-  for (int64_t i = 0; i < n; ++i) dst[i] = Bf16ToFp32(x[i]);
-}
-void Bf16FromFloat(const float* src, void* dst, int64_t n) {
-  uint16_t* y = static_cast<uint16_t*>(dst);
-  for (int64_t i = 0; i < n; ++i) y[i] = Fp32ToBf16(src[i]);
-}
-float Bf16VecDot(int64_t n, const void* w, const void* a) {
-  const uint16_t* x = static_cast<const uint16_t*>(w);
-  const uint16_t* y = static_cast<const uint16_t*>(a);
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) sum += Bf16ToFp32(x[i]) * Bf16ToFp32(y[i]);
+  for (int64_t i = 0; i < n; ++i) sum += ToF32(x[i]) * ToF32(y[i]);
   return sum;
 }
 
@@ -198,8 +190,8 @@ float Q4_1VecDot(int64_t n, const void* w, const void* a) {
       sumi += (x[i].qs[j] & 0x0F) * y[i].qs[j];
       sumi += (x[i].qs[j] >> 4) * y[i].qs[j + kQK / 2];
     }
-    sum += (Fp16ToFp32(x[i].d) * Fp16ToFp32(y[i].d)) * sumi +
-           Fp16ToFp32(x[i].m) * Fp16ToFp32(y[i].s);
+    sum +=
+        (Fp16ToFp32(x[i].d) * Fp16ToFp32(y[i].d)) * sumi + Fp16ToFp32(x[i].m) * Fp16ToFp32(y[i].s);
   }
   return sum;
 }
@@ -233,8 +225,8 @@ float Q5_1VecDot(int64_t n, const void* w, const void* a) {
       Q5Pair(x[i].qs, qh, j, &q0, &q1);
       sumi += q0 * y[i].qs[j] + q1 * y[i].qs[j + kQK / 2];
     }
-    sum += (Fp16ToFp32(x[i].d) * Fp16ToFp32(y[i].d)) * sumi +
-           Fp16ToFp32(x[i].m) * Fp16ToFp32(y[i].s);
+    sum +=
+        (Fp16ToFp32(x[i].d) * Fp16ToFp32(y[i].d)) * sumi + Fp16ToFp32(x[i].m) * Fp16ToFp32(y[i].s);
   }
   return sum;
 }
@@ -430,8 +422,10 @@ float KVecDot(int64_t n, const void* w, const void* a) {
 
 constexpr TypeOps kOps[] = {
     {TensorType::kF32, TensorType::kF32, F32ToFloat, F32FromFloat, F32VecDot},
-    {TensorType::kF16, TensorType::kF16, F16ToFloat, F16FromFloat, F16VecDot},
-    {TensorType::kBF16, TensorType::kBF16, Bf16ToFloat, Bf16FromFloat, Bf16VecDot},
+    {TensorType::kF16, TensorType::kF16, Half16ToFloat<Fp16ToFp32>, Half16FromFloat<Fp32ToFp16>,
+     Half16VecDot<Fp16ToFp32>},
+    {TensorType::kBF16, TensorType::kBF16, Half16ToFloat<Bf16ToFp32>, Half16FromFloat<Fp32ToBf16>,
+     Half16VecDot<Bf16ToFp32>},
     {TensorType::kQ4_0, TensorType::kQ8_0, Q4_0ToFloat, nullptr, Q4_0VecDot},
     {TensorType::kQ4_1, TensorType::kQ8_1, Q4_1ToFloat, nullptr, Q4_1VecDot},
     {TensorType::kQ5_0, TensorType::kQ8_0, Q5_0ToFloat, nullptr, Q5_0VecDot},

@@ -13,7 +13,7 @@
 
 namespace tcobench {
 
-inline constexpr int kQK = 32;    // weights per block of the legacy types
+inline constexpr int kQK = 32;     // weights per block of the legacy types
 inline constexpr int kQK_K = 256;  // weights per super-block of the k-quants
 
 struct BlockQ4_0 {

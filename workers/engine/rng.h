@@ -39,7 +39,8 @@ class Rng {
       return spare_;
     }
     double u1;
-    do u1 = Uniform(); while (u1 <= 0.0);
+    do u1 = Uniform();
+    while (u1 <= 0.0);
     const double u2 = Uniform();
     const double r = std::sqrt(-2.0 * std::log(u1));
     spare_ = r * std::sin(2.0 * M_PI * u2);

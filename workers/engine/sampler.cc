@@ -16,7 +16,8 @@ int32_t Argmax(std::span<const float> values) {
 int32_t Sampler::Sample(std::span<const float> logits) {
   if (options_.temperature <= 0.0f) return Argmax(logits);
   candidates_.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) candidates_[i] = {static_cast<int32_t>(i), logits[i], 0.0};
+  for (size_t i = 0; i < logits.size(); ++i)
+    candidates_[i] = {static_cast<int32_t>(i), logits[i], 0.0};
   auto higher = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   };

@@ -66,7 +66,8 @@ absl::Status Session::Prefill(std::span<const int32_t> tokens, LogitsMode mode,
     be.MatMul(L.wq, xb_.data(), n, q_.data());
     be.MatMul(L.wk, xb_.data(), n, k_.data());
     be.MatMul(L.wv, xb_.data(), n, v_.data());
-    be.Rope(q_.data(), n, hp.n_head, hp.head_dim, hp.n_rot, n_past_, hp.rope_freq_base, hp.rope_freq_scale);
+    be.Rope(q_.data(), n, hp.n_head, hp.head_dim, hp.n_rot, n_past_, hp.rope_freq_base,
+            hp.rope_freq_scale);
     be.Rope(k_.data(), n, hp.n_head_kv, hp.head_dim, hp.n_rot, n_past_, hp.rope_freq_base,
             hp.rope_freq_scale);
     float* k_layer = k_cache_.data() + il * n_ctx_ * kv_dim;

@@ -25,7 +25,8 @@ class Session {
 
   // Evaluates `tokens` at positions n_past()..n_past()+n-1 as one batch and
   // appends them to the cache. `logits` receives (1 or n, n_vocab) values.
-  absl::Status Prefill(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>* logits);
+  absl::Status Prefill(std::span<const int32_t> tokens, LogitsMode mode,
+                       std::vector<float>* logits);
   // One token at position n_past(); logits of that position.
   absl::Status Decode(int32_t token, std::vector<float>* logits) {
     return Prefill(std::span<const int32_t>(&token, 1), LogitsMode::kLast, logits);

@@ -8,9 +8,9 @@
 #define TCOBENCH_STATUS_CONCAT_(a, b) TCOBENCH_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` yields a non-OK status.
-#define TCOBENCH_RETURN_IF_ERROR(expr)                 \
-  do {                                                 \
-    ::absl::Status tcobench_status_ = (expr);          \
+#define TCOBENCH_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::absl::Status tcobench_status_ = (expr);            \
     if (!tcobench_status_.ok()) return tcobench_status_; \
   } while (0)
 

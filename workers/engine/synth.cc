@@ -30,7 +30,9 @@ void MakeVocab(int64_t n_vocab, std::vector<std::string>* tokens, std::vector<fl
   add("<s>", 0.0f, 3);
   add("</s>", 0.0f, 3);
   for (int b = 0; b < 256; ++b) add(absl::StrFormat("<0x%02X>", b), 0.0f, 6);
-  auto normal = [&](std::string text) { add(std::move(text), -static_cast<float>(tokens->size() + 1), 1); };
+  auto normal = [&](std::string text) {
+    add(std::move(text), -static_cast<float>(tokens->size() + 1), 1);
+  };
   normal(kSpace);
   for (char c = 33; c < 127; ++c) {
     normal(std::string(1, c));
@@ -78,7 +80,8 @@ absl::Status SynthesizeModel(const SynthShape& shape, const SynthOptions& option
   w.SetValue("llama.block_count", GgufValue::Uint32(static_cast<uint32_t>(shape.n_layer)));
   w.SetValue("llama.feed_forward_length", GgufValue::Uint32(static_cast<uint32_t>(shape.n_ff)));
   w.SetValue("llama.attention.head_count", GgufValue::Uint32(static_cast<uint32_t>(shape.n_head)));
-  w.SetValue("llama.attention.head_count_kv", GgufValue::Uint32(static_cast<uint32_t>(shape.n_head_kv)));
+  w.SetValue("llama.attention.head_count_kv",
+             GgufValue::Uint32(static_cast<uint32_t>(shape.n_head_kv)));
   w.SetValue("llama.rope.dimension_count",
              GgufValue::Uint32(static_cast<uint32_t>(shape.n_embd / shape.n_head)));
   w.SetValue("llama.attention.layer_norm_rms_epsilon", GgufValue::Float32(1e-5f));

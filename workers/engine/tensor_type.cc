@@ -2,8 +2,8 @@
 
 #include <cstdlib>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/string_view.h"
 
 namespace tcobench {
 namespace {

@@ -2,9 +2,9 @@
 
 #include <queue>
 
-#include "absl/strings/string_view.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "workers/engine/status_macros.h"
 
 namespace tcobench {
@@ -39,10 +39,14 @@ int ParseByteToken(const std::string& text) {
   for (int i = 3; i < 5; ++i) {
     const char c = text[i];
     v <<= 4;
-    if (c >= '0' && c <= '9') v |= c - '0';
-    else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-    else return -1;
+    if (c >= '0' && c <= '9')
+      v |= c - '0';
+    else if (c >= 'A' && c <= 'F')
+      v |= c - 'A' + 10;
+    else if (c >= 'a' && c <= 'f')
+      v |= c - 'a' + 10;
+    else
+      return -1;
   }
   return v;
 }
@@ -54,8 +58,8 @@ absl::StatusOr<int32_t> OptionalId(const GgufFile& file, absl::string_view key, 
   TCOBENCH_ASSIGN_OR_RETURN(const uint64_t id, file.GetUint(key));
   if (id == 0xFFFFFFFFu) return -1;  // "none", as some converters write it
   if (id >= static_cast<uint64_t>(n_vocab)) {
-    return absl::InvalidArgumentError(absl::StrCat(file.name(), ": ", key, " = ", id,
-                                                   " is outside the vocabulary of ", n_vocab));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.name(), ": ", key, " = ", id, " is outside the vocabulary of ", n_vocab));
   }
   return static_cast<int32_t>(id);
 }
@@ -71,13 +75,14 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
   std::unique_ptr<Tokenizer> tok(new Tokenizer());
   absl::StatusOr<std::string> model = file.GetString("tokenizer.ggml.model");
   if (!model.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.name(), ": no usable tokenizer.ggml.model (", model.status().message(),
-        "); supported tokenizer models: llama (SentencePiece)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.name(), ": no usable tokenizer.ggml.model (", model.status().message(),
+                     "); supported tokenizer models: llama (SentencePiece)"));
   }
   if (*model != "llama") {
-    return absl::InvalidArgumentError(absl::StrCat(file.name(), ": tokenizer model '", *model,
-                                                   "' is not supported; supported: llama (SentencePiece)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.name(), ": tokenizer model '", *model,
+                     "' is not supported; supported: llama (SentencePiece)"));
   }
   tok->model_ = *model;
   const GgufValue* tokens = file.Find("tokenizer.ggml.tokens");
@@ -87,8 +92,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
         absl::StrCat(file.name(), ": tokenizer.ggml.tokens is missing or not a string array"));
   }
   if (tokens->count > (1u << 24)) {
-    return absl::InvalidArgumentError(absl::StrCat(file.name(), ": vocabulary of ", tokens->count,
-                                                   " tokens is too large"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.name(), ": vocabulary of ", tokens->count, " tokens is too large"));
   }
   const int64_t n = static_cast<int64_t>(tokens->count);
   tok->tokens_ = tokens->strings;
@@ -97,8 +102,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
   if (const GgufValue* scores = file.Find("tokenizer.ggml.scores")) {
     if (scores->type != GgufValueType::kArray || scores->count != tokens->count ||
         scores->elem_type == GgufValueType::kString || scores->elem_type == GgufValueType::kArray) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(file.name(), ": tokenizer.ggml.scores must be a numeric array of ", n, " entries"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.name(), ": tokenizer.ggml.scores must be a numeric array of ", n, " entries"));
     }
     for (int64_t i = 0; i < n; ++i) tok->scores_[i] = static_cast<float>(scores->NumberAt(i));
   }
@@ -115,12 +120,16 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
   }
   for (int64_t i = 0; i < n; ++i) tok->ids_[tok->tokens_[i]] = static_cast<int32_t>(i);
   const int32_t nv = static_cast<int32_t>(n);
-  TCOBENCH_ASSIGN_OR_RETURN(tok->bos_, OptionalId(file, "tokenizer.ggml.bos_token_id", nv > 1 ? 1 : -1, nv));
-  TCOBENCH_ASSIGN_OR_RETURN(tok->eos_, OptionalId(file, "tokenizer.ggml.eos_token_id", nv > 2 ? 2 : -1, nv));
+  TCOBENCH_ASSIGN_OR_RETURN(tok->bos_,
+                            OptionalId(file, "tokenizer.ggml.bos_token_id", nv > 1 ? 1 : -1, nv));
+  TCOBENCH_ASSIGN_OR_RETURN(tok->eos_,
+                            OptionalId(file, "tokenizer.ggml.eos_token_id", nv > 2 ? 2 : -1, nv));
   TCOBENCH_ASSIGN_OR_RETURN(tok->unk_, OptionalId(file, "tokenizer.ggml.unknown_token_id", 0, nv));
   TCOBENCH_ASSIGN_OR_RETURN(tok->eot_, OptionalId(file, "tokenizer.ggml.eot_token_id", -1, nv));
-  TCOBENCH_ASSIGN_OR_RETURN(tok->add_bos_, OptionalBool(file, "tokenizer.ggml.add_bos_token", true));
-  TCOBENCH_ASSIGN_OR_RETURN(tok->add_eos_, OptionalBool(file, "tokenizer.ggml.add_eos_token", false));
+  TCOBENCH_ASSIGN_OR_RETURN(tok->add_bos_,
+                            OptionalBool(file, "tokenizer.ggml.add_bos_token", true));
+  TCOBENCH_ASSIGN_OR_RETURN(tok->add_eos_,
+                            OptionalBool(file, "tokenizer.ggml.add_eos_token", false));
   TCOBENCH_ASSIGN_OR_RETURN(tok->add_space_prefix_,
                             OptionalBool(file, "tokenizer.ggml.add_space_prefix", true));
   for (int b = 0; b < 256; ++b) {
@@ -149,7 +158,8 @@ void Tokenizer::EncodeSpm(const std::string& text, std::vector<int32_t>* out) co
   };
   std::vector<Symbol> symbols;
   for (size_t offs = 0; offs < text.size();) {
-    const size_t len = std::min<size_t>(Utf8Length(static_cast<uint8_t>(text[offs])), text.size() - offs);
+    const size_t len =
+        std::min<size_t>(Utf8Length(static_cast<uint8_t>(text[offs])), text.size() - offs);
     const int index = static_cast<int>(symbols.size());
     symbols.push_back({index - 1, offs + len == text.size() ? -1 : index + 1, offs, len});
     offs += len;

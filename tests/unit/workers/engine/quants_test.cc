@@ -17,13 +17,17 @@ const TensorType kWeightTypes[] = {
     TensorType::kQ4_K, TensorType::kQ5_K, TensorType::kQ6_K};
 
 BOOST_AUTO_TEST_CASE(geometry_matches_block_structs) {
-  struct Want { TensorType t; int64_t block, bytes; };
-  const Want wants[] = {{TensorType::kQ4_0, 32, sizeof(BlockQ4_0)}, {TensorType::kQ4_1, 32, sizeof(BlockQ4_1)},
-                        {TensorType::kQ5_0, 32, sizeof(BlockQ5_0)}, {TensorType::kQ5_1, 32, sizeof(BlockQ5_1)},
-                        {TensorType::kQ8_0, 32, sizeof(BlockQ8_0)}, {TensorType::kQ8_1, 32, sizeof(BlockQ8_1)},
-                        {TensorType::kQ2_K, 256, sizeof(BlockQ2_K)}, {TensorType::kQ3_K, 256, sizeof(BlockQ3_K)},
-                        {TensorType::kQ4_K, 256, sizeof(BlockQ4_K)}, {TensorType::kQ5_K, 256, sizeof(BlockQ5_K)},
-                        {TensorType::kQ6_K, 256, sizeof(BlockQ6_K)}, {TensorType::kQ8_K, 256, sizeof(BlockQ8_K)}};
+  struct Want {
+    TensorType t;
+    int64_t block, bytes;
+  };
+  const Want wants[] = {
+      {TensorType::kQ4_0, 32, sizeof(BlockQ4_0)},  {TensorType::kQ4_1, 32, sizeof(BlockQ4_1)},
+      {TensorType::kQ5_0, 32, sizeof(BlockQ5_0)},  {TensorType::kQ5_1, 32, sizeof(BlockQ5_1)},
+      {TensorType::kQ8_0, 32, sizeof(BlockQ8_0)},  {TensorType::kQ8_1, 32, sizeof(BlockQ8_1)},
+      {TensorType::kQ2_K, 256, sizeof(BlockQ2_K)}, {TensorType::kQ3_K, 256, sizeof(BlockQ3_K)},
+      {TensorType::kQ4_K, 256, sizeof(BlockQ4_K)}, {TensorType::kQ5_K, 256, sizeof(BlockQ5_K)},
+      {TensorType::kQ6_K, 256, sizeof(BlockQ6_K)}, {TensorType::kQ8_K, 256, sizeof(BlockQ8_K)}};
   for (const Want& w : wants) {
     BOOST_TEST(Geometry(w.t).block_size == w.block);
     BOOST_TEST(Geometry(w.t).type_size == w.bytes);
@@ -42,7 +46,7 @@ BOOST_AUTO_TEST_CASE(fp16_and_bf16_conversions) {
   BOOST_TEST(Fp16ToFp32(0x0001) == 0x1.0p-24f);  // smallest subnormal
   BOOST_TEST(std::isinf(Fp16ToFp32(0x7C00)));
   BOOST_TEST(Fp32ToFp16(1.0f) == 0x3C00);
-  BOOST_TEST(Fp32ToFp16(65520.0f) == 0x7C00);          // rounds up to inf
+  BOOST_TEST(Fp32ToFp16(65520.0f) == 0x7C00);           // rounds up to inf
   BOOST_TEST(Fp32ToFp16(1.0f + 0x1.0p-11f) == 0x3C00);  // tie to even
   BOOST_TEST(Fp32ToFp16(1.0f + 0x1.8p-11f) == 0x3C01);
   for (uint32_t h = 0; h < 65536; ++h) {
@@ -75,16 +79,40 @@ std::vector<uint8_t> RandomRow(TensorType t, int64_t n, std::mt19937& rng) {
   std::uniform_real_distribution<float> scale(0.0005f, 0.003f);
   for (int64_t b = 0; b < n / Geometry(t).block_size; ++b) {
     switch (t) {
-      case TensorType::kQ4_0: set(b, offsetof(BlockQ4_0, d), scale(rng)); break;
-      case TensorType::kQ5_0: set(b, offsetof(BlockQ5_0, d), scale(rng)); break;
-      case TensorType::kQ4_1: set(b, offsetof(BlockQ4_1, d), scale(rng)); set(b, offsetof(BlockQ4_1, m), -scale(rng) * 8); break;
-      case TensorType::kQ5_1: set(b, offsetof(BlockQ5_1, d), scale(rng)); set(b, offsetof(BlockQ5_1, m), -scale(rng) * 16); break;
-      case TensorType::kQ2_K: set(b, offsetof(BlockQ2_K, d), scale(rng)); set(b, offsetof(BlockQ2_K, dmin), scale(rng)); break;
-      case TensorType::kQ3_K: set(b, offsetof(BlockQ3_K, d), scale(rng) / 8); break;
-      case TensorType::kQ4_K: set(b, offsetof(BlockQ4_K, d), scale(rng) / 8); set(b, offsetof(BlockQ4_K, dmin), scale(rng) / 8); break;
-      case TensorType::kQ5_K: set(b, offsetof(BlockQ5_K, d), scale(rng) / 8); set(b, offsetof(BlockQ5_K, dmin), scale(rng) / 8); break;
-      case TensorType::kQ6_K: set(b, offsetof(BlockQ6_K, d), scale(rng) / 64); break;
-      default: break;
+      case TensorType::kQ4_0:
+        set(b, offsetof(BlockQ4_0, d), scale(rng));
+        break;
+      case TensorType::kQ5_0:
+        set(b, offsetof(BlockQ5_0, d), scale(rng));
+        break;
+      case TensorType::kQ4_1:
+        set(b, offsetof(BlockQ4_1, d), scale(rng));
+        set(b, offsetof(BlockQ4_1, m), -scale(rng) * 8);
+        break;
+      case TensorType::kQ5_1:
+        set(b, offsetof(BlockQ5_1, d), scale(rng));
+        set(b, offsetof(BlockQ5_1, m), -scale(rng) * 16);
+        break;
+      case TensorType::kQ2_K:
+        set(b, offsetof(BlockQ2_K, d), scale(rng));
+        set(b, offsetof(BlockQ2_K, dmin), scale(rng));
+        break;
+      case TensorType::kQ3_K:
+        set(b, offsetof(BlockQ3_K, d), scale(rng) / 8);
+        break;
+      case TensorType::kQ4_K:
+        set(b, offsetof(BlockQ4_K, d), scale(rng) / 8);
+        set(b, offsetof(BlockQ4_K, dmin), scale(rng) / 8);
+        break;
+      case TensorType::kQ5_K:
+        set(b, offsetof(BlockQ5_K, d), scale(rng) / 8);
+        set(b, offsetof(BlockQ5_K, dmin), scale(rng) / 8);
+        break;
+      case TensorType::kQ6_K:
+        set(b, offsetof(BlockQ6_K, d), scale(rng) / 64);
+        break;
+      default:
+        break;
     }
   }
   return row;
@@ -158,7 +186,8 @@ BOOST_AUTO_TEST_CASE(activation_formats_round_trip) {
 // The bit layouts, checked on the reference quantizer's own files: the
 // dequantized ktiny weights must have exactly the RMSE against the F32
 // original that shared/data/golden/QUANT.md reports for each tensor type.
-BOOST_AUTO_TEST_CASE(dequantized_ktiny_matches_reference_rmse, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(dequantized_ktiny_matches_reference_rmse,
+                     *boost::unit_test::precondition(NeedsShared())) {
   const std::map<std::string, std::map<std::string, double>> expected = {
       {"F16", {{"F16", 4.1421e-06}}},
       {"BF16", {{"BF16", 3.3156e-05}}},
@@ -170,7 +199,8 @@ BOOST_AUTO_TEST_CASE(dequantized_ktiny_matches_reference_rmse, *boost::unit_test
       {"Q4_K_M", {{"Q6_K", 3.5534e-04}, {"Q4_K", 1.4252e-03}}},
       {"Q4_1", {{"Q6_K", 3.5516e-04}, {"Q4_1", 1.5626e-03}}},
       {"Q4_0", {{"Q6_K", 3.5516e-04}, {"Q4_0", 1.7164e-03}}},
-      {"Q3_K_M", {{"Q6_K", 3.5516e-04}, {"Q3_K", 3.0121e-03}, {"Q4_K", 1.4267e-03}, {"Q5_K", 7.2297e-04}}},
+      {"Q3_K_M",
+       {{"Q6_K", 3.5516e-04}, {"Q3_K", 3.0121e-03}, {"Q4_K", 1.4267e-03}, {"Q5_K", 7.2297e-04}}},
       {"Q2_K", {{"Q6_K", 3.5516e-04}, {"Q2_K", 5.9238e-03}, {"Q3_K", 3.0180e-03}}},
   };
   auto base = GgufFile::Open(SharedPath("models/synthetic/ktiny-F32.gguf"));
@@ -187,15 +217,18 @@ BOOST_AUTO_TEST_CASE(dequantized_ktiny_matches_reference_rmse, *boost::unit_test
       GetReferenceOps(t.type)->to_float((*f)->TensorData(t), y.data(), t.n_elements);
       const float* x = reinterpret_cast<const float*>((*base)->TensorData(*orig));
       auto& acc = sq[TypeName(t.type)];
-      for (int64_t i = 0; i < t.n_elements; ++i) acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
+      for (int64_t i = 0; i < t.n_elements; ++i)
+        acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
       acc.second += t.n_elements;
     }
     for (const auto& [type, want] : per_type) {
       BOOST_REQUIRE_MESSAGE(sq.count(type), file_type << " has no " << type << " tensors");
       const double rmse = std::sqrt(sq[type].first / sq[type].second);
-      BOOST_TEST_MESSAGE("ktiny-" << file_type << " " << type << ": RMSE " << rmse << " (reference " << want << ")");
-      BOOST_CHECK_MESSAGE(std::fabs(rmse - want) <= 1e-3 * want,
-                          "ktiny-" << file_type << " " << type << ": RMSE " << rmse << " vs reference " << want);
+      BOOST_TEST_MESSAGE("ktiny-" << file_type << " " << type << ": RMSE " << rmse << " (reference "
+                                  << want << ")");
+      BOOST_CHECK_MESSAGE(
+          std::fabs(rmse - want) <= 1e-3 * want,
+          "ktiny-" << file_type << " " << type << ": RMSE " << rmse << " vs reference " << want);
     }
   }
 }

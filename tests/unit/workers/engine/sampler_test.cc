@@ -29,7 +29,8 @@ BOOST_AUTO_TEST_CASE(same_seed_same_tokens_and_distribution_follows_softmax) {
   for (float l : logits) z += std::exp(l);
   for (int k = 0; k < 3; ++k) {
     const double p = std::exp(logits[k]) / z;
-    BOOST_TEST(std::fabs(counts[k] / double(n) - p) < 0.015, "token " << k << " frequency " << counts[k] / double(n) << " vs " << p);
+    BOOST_TEST(std::fabs(counts[k] / double(n) - p) < 0.015,
+               "token " << k << " frequency " << counts[k] / double(n) << " vs " << p);
   }
 }
 

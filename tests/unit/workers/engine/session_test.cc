@@ -40,8 +40,10 @@ BOOST_AUTO_TEST_CASE(batch_and_incremental_agree) {
       }
     }
     (*s)->Reset();
-    BOOST_REQUIRE((*s)->Prefill(std::span<const int32_t>(ids.data(), 4), LogitsMode::kLast, &part).ok());
-    BOOST_REQUIRE((*s)->Prefill(std::span<const int32_t>(ids.data() + 4, 6), LogitsMode::kAll, &part).ok());
+    BOOST_REQUIRE(
+        (*s)->Prefill(std::span<const int32_t>(ids.data(), 4), LogitsMode::kLast, &part).ok());
+    BOOST_REQUIRE(
+        (*s)->Prefill(std::span<const int32_t>(ids.data() + 4, 6), LogitsMode::kAll, &part).ok());
     for (int64_t v = 0; v < nv; ++v) BOOST_REQUIRE_SMALL(part[5 * nv + v] - all[9 * nv + v], 1e-4f);
   }
 }
@@ -60,13 +62,17 @@ BOOST_AUTO_TEST_CASE(bad_tokens_and_full_context_are_errors) {
   BOOST_TEST((*s)->n_past() == 0);
 }
 
-BOOST_AUTO_TEST_CASE(unsupported_files_name_what_is_supported, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(unsupported_files_name_what_is_supported,
+                     *boost::unit_test::precondition(NeedsShared())) {
   auto m = LlamaModel::Open(SharedPath("models/vocab/ggml-vocab-gpt-2.gguf"), ModelOptions{1});
   BOOST_REQUIRE(!m.ok());
-  BOOST_TEST(std::string(m.status().message()).find("supported: llama") != std::string::npos, m.status().message());
-  auto spm = LlamaModel::Open(SharedPath("models/vocab/ggml-vocab-llama-spm.gguf"), ModelOptions{1});
+  BOOST_TEST(std::string(m.status().message()).find("supported: llama") != std::string::npos,
+             m.status().message());
+  auto spm =
+      LlamaModel::Open(SharedPath("models/vocab/ggml-vocab-llama-spm.gguf"), ModelOptions{1});
   BOOST_REQUIRE(!spm.ok());  // vocab only: no tensors
-  BOOST_TEST(std::string(spm.status().message()).find("missing") != std::string::npos, spm.status().message());
+  BOOST_TEST(std::string(spm.status().message()).find("missing") != std::string::npos,
+             spm.status().message());
 }
 
 }  // namespace

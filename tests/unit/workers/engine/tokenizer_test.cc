@@ -42,7 +42,8 @@ void CheckVocabVectors(const std::string& vocab) {
       ++mismatches;
       std::ostringstream g;
       for (int32_t id : got) g << ' ' << id;
-      BOOST_ERROR(vocab << " case " << i << " '" << texts[i] << "': got" << g.str() << ", want" << line);
+      BOOST_ERROR(vocab << " case " << i << " '" << texts[i] << "': got" << g.str() << ", want"
+                        << line);
     }
   }
   BOOST_TEST(i == texts.size());
@@ -54,7 +55,8 @@ BOOST_AUTO_TEST_CASE(llama_spm_vectors_match, *boost::unit_test::precondition(Ne
   CheckVocabVectors("ggml-vocab-llama-spm.gguf");
 }
 
-BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected,
+                     *boost::unit_test::precondition(NeedsShared())) {
   auto file = GgufFile::Open(SharedPath("models/vocab/ggml-vocab-gpt-2.gguf"));
   BOOST_REQUIRE(file.ok());
   auto tok = Tokenizer::FromGguf(**file);
@@ -62,21 +64,25 @@ BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected, *boost::unit_test::preco
   BOOST_TEST(std::string(tok.status().message()).find("supported: llama") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(stories260k_prompt_tokens_match_reference, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(stories260k_prompt_tokens_match_reference,
+                     *boost::unit_test::precondition(NeedsShared())) {
   // The reference tokenized this text (with BOS) for the logits golden files.
   auto file = GgufFile::Open(SharedPath("models/stories260K.gguf"));
   auto tok = Tokenizer::FromGguf(**file);
   BOOST_REQUIRE(tok.ok());
   const std::string text =
-      " Spot. Spot saw the shiny car and said, \"Wow, Kitty, your car is so bright and clean!\" Kitty "
-      "smiled and replied, \"Thank you, Spot. I polish it every day.\"\nAfter playing with the car, Kitty "
+      " Spot. Spot saw the shiny car and said, \"Wow, Kitty, your car is so bright and clean!\" "
+      "Kitty "
+      "smiled and replied, \"Thank you, Spot. I polish it every day.\"\nAfter playing with the "
+      "car, Kitty "
       "and Spot fe";
   const std::vector<int32_t> want = {
-      1,   410, 301, 427, 309, 426, 301, 427, 309, 394, 265, 262, 415, 271, 422, 280, 295, 269, 336, 432, 313, 448,
-      327, 432, 410, 462, 362, 422, 432, 364, 420, 280, 295, 410, 293, 384, 268, 325, 428, 415, 413, 269, 280, 305,
-      303, 443, 436, 410, 462, 362, 422, 262, 423, 290, 266, 269, 410, 276, 427, 421, 417, 266, 432, 313, 434, 415,
-      303, 433, 364, 432, 301, 427, 309, 426, 359, 282, 414, 421, 293, 415, 312, 344, 363, 328, 426, 436, 13,  447,
-      431, 413, 285, 337, 299, 335, 265, 280, 295, 432, 410, 462, 362, 422, 269, 301, 427, 309, 272, 411};
+      1,   410, 301, 427, 309, 426, 301, 427, 309, 394, 265, 262, 415, 271, 422, 280, 295, 269,
+      336, 432, 313, 448, 327, 432, 410, 462, 362, 422, 432, 364, 420, 280, 295, 410, 293, 384,
+      268, 325, 428, 415, 413, 269, 280, 305, 303, 443, 436, 410, 462, 362, 422, 262, 423, 290,
+      266, 269, 410, 276, 427, 421, 417, 266, 432, 313, 434, 415, 303, 433, 364, 432, 301, 427,
+      309, 426, 359, 282, 414, 421, 293, 415, 312, 344, 363, 328, 426, 436, 13,  447, 431, 413,
+      285, 337, 299, 335, 265, 280, 295, 432, 410, 462, 362, 422, 269, 301, 427, 309, 272, 411};
   BOOST_TEST((*tok)->Encode(text, AddSpecial::kYes) == want, boost::test_tools::per_element());
 }
 
@@ -86,12 +92,14 @@ BOOST_AUTO_TEST_CASE(byte_fallback_and_decode_round_trip) {
   auto file = GgufFile::Open(path);
   auto tok = Tokenizer::FromGguf(**file);
   BOOST_REQUIRE_MESSAGE(tok.ok(), tok.status().ToString());
-  for (const std::string& text : {"hello world", "Äpfel 🦙 ½", "tabs\tand\nnewlines", " leading", "x"}) {
+  for (const char* text :
+       {"hello world", "Äpfel 🦙 ½", "tabs\tand\nnewlines", " leading", "x"}) {
     const std::vector<int32_t> ids = (*tok)->Encode(text, AddSpecial::kYes);
     BOOST_TEST(ids.front() == (*tok)->bos());
     BOOST_TEST((*tok)->Decode(ids, true) == text);
   }
-  BOOST_TEST((*tok)->Encode("", AddSpecial::kYes) == std::vector<int32_t>({1}), boost::test_tools::per_element());
+  BOOST_TEST((*tok)->Encode("", AddSpecial::kYes) == std::vector<int32_t>({1}),
+             boost::test_tools::per_element());
   BOOST_TEST((*tok)->Encode("", AddSpecial::kNo).empty());
   // Bytes with no token of their own come out as <0xXX> byte tokens.
   const std::vector<int32_t> ids = (*tok)->Encode("\xC3\x84", AddSpecial::kNo);
