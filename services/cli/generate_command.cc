@@ -79,7 +79,7 @@ int RunGenerate(const std::vector<std::string>& argv) {
   bool strip_space = prompt.empty() && tok.add_space_prefix();
   int64_t generated = 0;
   int64_t decoded = 0;
-  for (;;) {
+  while (generated < *n_predict) {
     const int32_t next = sampler.Sample(logits);
     ++generated;
     if (tok.IsEndOfGeneration(next)) break;

@@ -110,6 +110,16 @@ BOOST_AUTO_TEST_CASE(writer_reader_round_trip_every_value_type) {
   BOOST_TEST(x == -6.0f);
 }
 
+BOOST_AUTO_TEST_CASE(reads_version_2) {
+  // Version 2 has the same layout as 3 (64-bit counts; 3 only added big-endian files).
+  std::vector<uint8_t> bytes = ReadFile(MakeSample());
+  bytes[4] = 2;
+  auto f = GgufFile::Parse(bytes, "v2.gguf");
+  BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());
+  BOOST_TEST((*f)->version() == 2u);
+  BOOST_TEST((*f)->tensors().size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(reads_real_file, *boost::unit_test::precondition(NeedsShared())) {
   auto f = GgufFile::Open(SharedPath("models/stories260K.gguf"));
   BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());

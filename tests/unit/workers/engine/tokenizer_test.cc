@@ -55,6 +55,10 @@ BOOST_AUTO_TEST_CASE(llama_spm_vectors_match, *boost::unit_test::precondition(Ne
   CheckVocabVectors("ggml-vocab-llama-spm.gguf");
 }
 
+BOOST_AUTO_TEST_CASE(phi3_spm_vectors_match, *boost::unit_test::precondition(NeedsShared())) {
+  CheckVocabVectors("ggml-vocab-phi-3.gguf");
+}
+
 BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected,
                      *boost::unit_test::precondition(NeedsShared())) {
   auto file = GgufFile::Open(SharedPath("models/vocab/ggml-vocab-gpt-2.gguf"));
