@@ -17,6 +17,7 @@ inline constexpr int kExitUsage = 2;
 int RunModelInfo(const std::vector<std::string>& argv);
 int RunModelLogits(const std::vector<std::string>& argv);
 int RunModelSynth(const std::vector<std::string>& argv);
+int RunModelQuantize(const std::vector<std::string>& argv);
 int RunGenerate(const std::vector<std::string>& argv);
 
 // Prints the one-line error for `status` to stderr and returns its exit code.

@@ -16,6 +16,7 @@ constexpr char kUsage[] =
     "  model info FILE        describe a GGUF model (architecture, sizes, tensor types)\n"
     "  model logits FILE      evaluate token ids and write every position's logits\n"
     "  model synth OUT        write a random-weight llama model of a real shape\n"
+    "  model quantize IN OUT  make a quantized variant (Q8_0, Q4_K_M, ...)\n"
     "  generate FILE          generate text with the embedded engine\n"
     "\n"
     "Run 'tcobench <command> --help' for a command's options.\n"
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return RunGenerate({args.begin() + 1, args.end()});
   if (cmd == "model") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
-      std::fputs("usage: tcobench model info|logits|synth ... (see tcobench model <verb> --help)\n",
+      std::fputs("usage: tcobench model info|logits|synth|quantize ... (see tcobench model <verb> --help)\n",
                  args.size() < 2 ? stderr : stdout);
       return args.size() < 2 ? kExitUsage : kExitOk;
     }
@@ -46,7 +47,8 @@ int main(int argc, char** argv) {
     if (args[1] == "info") return RunModelInfo(rest);
     if (args[1] == "logits") return RunModelLogits(rest);
     if (args[1] == "synth") return RunModelSynth(rest);
-    std::fprintf(stderr, "tcobench: unknown model command '%s' (info, logits, synth)\n",
+    if (args[1] == "quantize") return RunModelQuantize(rest);
+    std::fprintf(stderr, "tcobench: unknown model command '%s' (info, logits, synth, quantize)\n",
                  args[1].c_str());
     return kExitUsage;
   }

@@ -2,10 +2,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <optional>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -17,6 +19,7 @@
 #include "workers/engine/gguf.h"
 #include "workers/engine/llama_model.h"
 #include "workers/engine/session.h"
+#include "workers/engine/quantizer.h"
 #include "workers/engine/synth.h"
 
 namespace tcobench::cli {
@@ -239,14 +242,17 @@ CommandSpec SynthSpec() {
         static_cast<long long>(s.n_ff), static_cast<long long>(s.n_vocab),
         s.tied ? "tied output" : "untied output");
   }
-  return {"tcobench model synth OUT.gguf --shape NAME [--type F32|F16] [--seed S]",
+  return {"tcobench model synth OUT.gguf --shape NAME [--type TYPE] [--seed S] [--threads N]",
           "Writes a llama model with random weights (normal, std 0.02; norms 1) and a\n"
           "byte-fallback vocabulary, in a real model's shape, for speed benchmarks.\n"
           "Shapes:\n" +
               shapes,
           {{"shape", "", true, "NAME", "model shape (required)"},
-           {"type", "", true, "TYPE", "F32 (default) or F16 for the matrices"},
-           {"seed", "", true, "S", "random seed (default 1)"}},
+           {"type", "", true, "TYPE",
+            "F32 (default), or a quantize type: synthesized in F32, then quantized (" +
+                QuantRecipeNames() + ")"},
+           {"seed", "", true, "S", "random seed (default 1)"},
+           {"threads", "t", true, "N", "threads for quantizing (default: all cores)"}},
           1,
           1};
 }
@@ -264,25 +270,127 @@ int RunModelSynth(const std::vector<std::string>& argv) {
     return ReportError(absl::InvalidArgumentError(
         absl::StrCat("--shape '", args.Get("shape"), "' is unknown; shapes: ", names)));
   }
-  SynthOptions options;
-  std::optional<TensorType> type = TypeFromName(args.Get("type", "F32"));
-  if (!type)
-    return ReportError(
-        absl::InvalidArgumentError(absl::StrCat("--type '", args.Get("type"), "' is unknown")));
-  options.type = *type;
+  const std::string type_name = args.Get("type", "F32");
+  std::optional<QuantRecipe> recipe = FindQuantRecipe(type_name);
+  const bool is_f32 = absl::AsciiStrToUpper(type_name) == "F32";
+  if (!is_f32 && !recipe) {
+    return ReportError(absl::InvalidArgumentError(absl::StrCat(
+        "--type '", type_name, "' is unknown; types: F32, ", QuantRecipeNames())));
+  }
   absl::StatusOr<int64_t> seed = args.GetInt("seed", 1, 0, INT64_MAX);
   if (!seed.ok()) return ReportError(seed.status());
+  absl::StatusOr<int64_t> threads = args.GetInt("threads", 0, 0, 1024);
+  if (!threads.ok()) return ReportError(threads.status());
+  SynthOptions options;
   options.seed = static_cast<uint64_t>(*seed);
-  if (isatty(STDERR_FILENO)) {
+  const bool tty = isatty(STDERR_FILENO);
+  if (tty) {
     options.progress = [](int done, int total) {
       std::fprintf(stderr, "\rsynthesizing tensors: %d/%d", done, total);
       if (done == total) std::fputs("\n", stderr);
     };
   }
-  absl::Status st = SynthesizeModel(*shape, options, args.positional()[0]);
+  const std::string out = args.positional()[0];
+  // F32 and F16 are written directly; other types are synthesized in F32
+  // beside the output, then quantized with the standard recipe.
+  const bool direct = is_f32 || recipe->default_type == TensorType::kF16;
+  options.type = is_f32 ? TensorType::kF32 : recipe->default_type;
+  if (!direct) options.type = TensorType::kF32;
+  const std::string f32_path = direct ? out : out + ".synth-f32.tmp";
+  absl::Status st = SynthesizeModel(*shape, options, f32_path);
+  if (st.ok() && !direct) {
+    QuantizeOptions q;
+    q.n_threads = static_cast<int>(*threads);
+    if (tty) {
+      q.progress = [](int done, int total, const TensorPlacement&) {
+        std::fprintf(stderr, "\rquantizing tensors: %d/%d", done, total);
+        if (done == total) std::fputs("\n", stderr);
+      };
+    }
+    st = QuantizeModel(f32_path, out, *recipe, q, nullptr);
+    std::filesystem::remove(f32_path);
+  }
   if (!st.ok()) return ReportError(st);
-  std::fprintf(stderr, "wrote %s (%s, %s)\n", args.positional()[0].c_str(), shape->name.c_str(),
-               TypeName(options.type));
+  std::fprintf(stderr, "wrote %s (%s, %s)\n", out.c_str(), shape->name.c_str(),
+               is_f32 ? "F32" : recipe->name);
+  return kExitOk;
+}
+
+namespace {
+
+CommandSpec QuantizeSpec() {
+  return {"tcobench model quantize IN.gguf OUT.gguf --type TYPE [--threads N] [--format table|json]",
+          "Writes a quantized variant of IN with llama-quantize's standard recipe for\n"
+          "TYPE (no importance matrix): norms stay F32; the output matrix (or the\n"
+          "tied embedding) gets Q6_K; the _S/_M mixtures give attn_v/ffn_down more\n"
+          "bits in some layers; rows that do not fit a type's blocks fall back to a\n"
+          "type they fit (F16 for the 32-block types). See docs/quantization.md.\n"
+          "Types: " + QuantRecipeNames(),
+          {{"type", "", true, "TYPE", "the recipe (required)"},
+           {"threads", "t", true, "N", "threads (default: all cores)"},
+           {"format", "", true, "FORMAT", "summary as table (default) or json"}},
+          2,
+          2};
+}
+
+}  // namespace
+
+int RunModelQuantize(const std::vector<std::string>& argv) {
+  const CommandSpec spec = QuantizeSpec();
+  Args args;
+  if (auto rc = ParseCommand(spec, argv, &args)) return *rc;
+  std::optional<QuantRecipe> recipe = FindQuantRecipe(args.Get("type"));
+  if (!recipe) {
+    return ReportError(absl::InvalidArgumentError(
+        absl::StrCat("--type '", args.Get("type"), "' is unknown; types: ", QuantRecipeNames())));
+  }
+  const std::string format = args.Get("format", "table");
+  if (format != "table" && format != "json") {
+    return ReportError(absl::InvalidArgumentError("--format must be table or json"));
+  }
+  absl::StatusOr<int64_t> threads = args.GetInt("threads", 0, 0, 1024);
+  if (!threads.ok()) return ReportError(threads.status());
+  QuantizeOptions options;
+  options.n_threads = static_cast<int>(*threads);
+  if (isatty(STDERR_FILENO)) {
+    options.progress = [](int done, int total, const TensorPlacement& p) {
+      std::fprintf(stderr, "\r[%d/%d] %-32s %s -> %s      ", done, total, p.name.c_str(), TypeName(p.from),
+                   TypeName(p.to));
+      if (done == total) std::fputs("\n", stderr);
+    };
+  }
+  QuantizeSummary summary;
+  absl::Status st = QuantizeModel(args.positional()[0], args.positional()[1], *recipe, options, &summary);
+  if (!st.ok()) return ReportError(st);
+  std::map<std::string, int> counts;
+  for (const TensorPlacement& p : summary.tensors) counts[TypeName(p.to)]++;
+  if (format == "json") {
+    JsonWriter j;
+    j.BeginObject();
+    j.Key("input").String(args.positional()[0]);
+    j.Key("output").String(args.positional()[1]);
+    j.Key("type").String(recipe->name);
+    j.Key("bytes_in").Int(summary.bytes_in);
+    j.Key("bytes_out").Int(summary.bytes_out);
+    j.Key("tensor_types").BeginObject();
+    for (const auto& [type, n] : counts) j.Key(type).Int(n);
+    j.EndObject();
+    j.Key("tensors").BeginArray();
+    for (const TensorPlacement& p : summary.tensors) {
+      j.BeginObject().Key("name").String(p.name).Key("from").String(TypeName(p.from));
+      j.Key("to").String(TypeName(p.to)).Key("reason").String(p.reason).EndObject();
+    }
+    j.EndArray();
+    j.EndObject();
+    std::fputs(j.str().c_str(), stdout);
+    return kExitOk;
+  }
+  std::printf("%s -> %s (%s)\n", args.positional()[0].c_str(), args.positional()[1].c_str(), recipe->name);
+  std::printf("tensor data: %.2f MiB -> %.2f MiB\n", summary.bytes_in / 1048576.0, summary.bytes_out / 1048576.0);
+  for (const auto& [type, n] : counts) std::printf("  %-6s %d tensors\n", type.c_str(), n);
+  for (const TensorPlacement& p : summary.tensors) {
+    if (!p.reason.empty()) std::printf("  %-28s %s (%s)\n", p.name.c_str(), TypeName(p.to), p.reason.c_str());
+  }
   return kExitOk;
 }
 

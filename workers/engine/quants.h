@@ -103,6 +103,10 @@ struct TypeOps {
   ToFloatFn to_float;
   FromFloatFn from_float;  // null where the type is not produced at run time
   VecDotFn vec_dot;        // null for activation-only formats
+  // The reference weight quantizer (llama-quantize without an importance
+  // matrix): deterministic, byte-identical to the reference for the
+  // closed-form types. Null for activation-only formats.
+  FromFloatFn quantize;
 };
 
 // The reference ops of a type, or nullptr when the engine cannot compute with it.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "tests/golden_facts.h"
 #include "tests/test_support.h"
 #include "workers/engine/fp16.h"
 #include "workers/engine/gguf.h"
@@ -188,21 +189,7 @@ BOOST_AUTO_TEST_CASE(activation_formats_round_trip) {
 // original that shared/data/golden/QUANT.md reports for each tensor type.
 BOOST_AUTO_TEST_CASE(dequantized_ktiny_matches_reference_rmse,
                      *boost::unit_test::precondition(NeedsShared())) {
-  const std::map<std::string, std::map<std::string, double>> expected = {
-      {"F16", {{"F16", 4.1421e-06}}},
-      {"BF16", {{"BF16", 3.3156e-05}}},
-      {"Q8_0", {{"Q8_0", 1.0691e-04}}},
-      {"Q6_K", {{"Q6_K", 3.5487e-04}}},
-      {"Q5_K_M", {{"Q6_K", 3.5534e-04}, {"Q5_K", 7.2165e-04}}},
-      {"Q5_1", {{"Q6_K", 3.5516e-04}, {"Q5_1", 7.5618e-04}}},
-      {"Q5_0", {{"Q6_K", 3.5516e-04}, {"Q5_0", 8.5290e-04}}},
-      {"Q4_K_M", {{"Q6_K", 3.5534e-04}, {"Q4_K", 1.4252e-03}}},
-      {"Q4_1", {{"Q6_K", 3.5516e-04}, {"Q4_1", 1.5626e-03}}},
-      {"Q4_0", {{"Q6_K", 3.5516e-04}, {"Q4_0", 1.7164e-03}}},
-      {"Q3_K_M",
-       {{"Q6_K", 3.5516e-04}, {"Q3_K", 3.0121e-03}, {"Q4_K", 1.4267e-03}, {"Q5_K", 7.2297e-04}}},
-      {"Q2_K", {{"Q6_K", 3.5516e-04}, {"Q2_K", 5.9238e-03}, {"Q3_K", 3.0180e-03}}},
-  };
+  const auto& expected = ReferenceKtinyRmse();
   auto base = GgufFile::Open(SharedPath("models/synthetic/ktiny-F32.gguf"));
   BOOST_REQUIRE(base.ok());
   for (const auto& [file_type, per_type] : expected) {
