@@ -18,6 +18,9 @@ constexpr char kUsage[] =
     "  model synth OUT        write a random-weight llama model of a real shape\n"
     "  model quantize IN OUT  make a quantized variant (Q8_0, Q4_K_M, ...)\n"
     "  generate FILE          generate text with the embedded engine\n"
+    "  eval perplexity MODEL  perplexity over a text, as llama-perplexity computes it\n"
+    "  eval kld BASE CAND     KL divergence and top-1 agreement of a variant against its base\n"
+    "  eval choice MODEL      multiple-choice accuracy (HellaSwag, ARC-Easy)\n"
     "\n"
     "Run 'tcobench <command> --help' for a command's options.\n"
     "  --version              print the version and build commit\n";
@@ -37,6 +40,19 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   if (cmd == "generate") return RunGenerate({args.begin() + 1, args.end()});
+  if (cmd == "eval") {
+    if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
+      std::fputs("usage: tcobench eval perplexity|kld|choice ... (see tcobench eval <verb> --help)\n",
+                 args.size() < 2 ? stderr : stdout);
+      return args.size() < 2 ? kExitUsage : kExitOk;
+    }
+    const std::vector<std::string> rest(args.begin() + 2, args.end());
+    if (args[1] == "perplexity") return RunEvalPerplexity(rest);
+    if (args[1] == "kld") return RunEvalKld(rest);
+    if (args[1] == "choice") return RunEvalChoice(rest);
+    std::fprintf(stderr, "tcobench: unknown eval command '%s' (perplexity, kld, choice)\n", args[1].c_str());
+    return kExitUsage;
+  }
   if (cmd == "model") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
       std::fputs("usage: tcobench model info|logits|synth|quantize ... (see tcobench model <verb> --help)\n",

@@ -2,6 +2,7 @@
 // and position. Not thread-safe; the model must outlive the session.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -33,6 +34,8 @@ class Session {
   }
   // Forgets every position (the cache is reused).
   void Reset() { n_past_ = 0; }
+  // Keeps the first n positions and forgets the rest (n <= n_past()).
+  void Truncate(int64_t n) { n_past_ = std::min(n_past_, std::max<int64_t>(0, n)); }
 
   int64_t n_past() const { return n_past_; }
   int64_t n_ctx() const { return n_ctx_; }
