@@ -29,7 +29,8 @@ absl::StatusOr<std::string> ReadText(const std::string& path) {
 ProgressFn TerminalProgress(const std::string& what) {
   if (!isatty(STDERR_FILENO)) return nullptr;
   return [what](int64_t done, int64_t total) {
-    std::fprintf(stderr, "\r%s %lld/%lld", what.c_str(), static_cast<long long>(done), static_cast<long long>(total));
+    std::fprintf(stderr, "\r%s %lld/%lld", what.c_str(), static_cast<long long>(done),
+                 static_cast<long long>(total));
     if (done == total) std::fputs("\n", stderr);
   };
 }
@@ -42,7 +43,8 @@ struct CommonEvalArgs {
 absl::StatusOr<CommonEvalArgs> ReadCommon(const Args& args) {
   CommonEvalArgs c;
   c.format = args.Get("format", "table");
-  if (c.format != "table" && c.format != "json") return absl::InvalidArgumentError("--format must be table or json");
+  if (c.format != "table" && c.format != "json")
+    return absl::InvalidArgumentError("--format must be table or json");
   TCOBENCH_ASSIGN_OR_RETURN(const int64_t threads, args.GetInt("threads", 0, 0, 1024));
   c.threads = static_cast<int>(threads);
   return c;
@@ -64,7 +66,8 @@ const FlagSpec kThreadsFlag = {"threads", "t", true, "N", "threads (default: all
 const FlagSpec kFormatFlag = {"format", "", true, "FORMAT", "table (default) or json"};
 
 const CommandSpec kPerplexitySpec = {
-    "tcobench eval perplexity MODEL --text FILE [--ctx N] [--chunks K] [--threads N] [--format table|json]",
+    "tcobench eval perplexity MODEL --text FILE [--ctx N] [--chunks K] [--threads N] [--format "
+    "table|json]",
     "Perplexity as llama-perplexity computes it: the text is tokenized once with\n"
     "BOS and cut into chunks of N tokens; each chunk starts with BOS and scores\n"
     "its second half (positions N/2+1 .. N-1). Prints PPL +/- its standard error.\n"
@@ -84,7 +87,8 @@ const CommandSpec kKldSpec = {
     2};
 
 const CommandSpec kChoiceSpec = {
-    "tcobench eval choice MODEL --task hellaswag|arc-easy FILE [--limit N] [--threads N] [--format table|json]",
+    "tcobench eval choice MODEL --task hellaswag|arc-easy FILE [--limit N] [--threads N] [--format "
+    "table|json]",
     "Multiple-choice accuracy: each ending is scored by the log-likelihood of its\n"
     "tokens given the context, divided by its token count (the normalised score\n"
     "picks the answer; the plain sum is reported too). FILE is HellaSwag in\n"
@@ -111,7 +115,8 @@ int RunEvalPerplexity(const std::vector<std::string>& argv) {
   if (!chunks.ok()) return ReportError(chunks.status());
   absl::StatusOr<std::string> text = ReadText(args.Get("text"));
   if (!text.ok()) return ReportError(text.status());
-  absl::StatusOr<std::unique_ptr<LlamaModel>> model = OpenModel(args.positional()[0], common->threads);
+  absl::StatusOr<std::unique_ptr<LlamaModel>> model =
+      OpenModel(args.positional()[0], common->threads);
   if (!model.ok()) return ReportError(model.status());
   absl::StatusOr<PerplexityResult> r = EvaluatePerplexity(**model, *text, *chunks);
   if (!r.ok()) return ReportError(r.status());
@@ -132,9 +137,11 @@ int RunEvalPerplexity(const std::vector<std::string>& argv) {
     std::fputs(j.str().c_str(), stdout);
   } else {
     std::printf("model          %s\n", args.positional()[0].c_str());
-    std::printf("text           %s (%lld tokens)\n", args.Get("text").c_str(), static_cast<long long>(r->text_tokens));
-    std::printf("chunks         %lld of %lld tokens, %lld scored tokens\n", static_cast<long long>(r->chunks),
-                static_cast<long long>(chunks->ctx), static_cast<long long>(r->scored_tokens));
+    std::printf("text           %s (%lld tokens)\n", args.Get("text").c_str(),
+                static_cast<long long>(r->text_tokens));
+    std::printf("chunks         %lld of %lld tokens, %lld scored tokens\n",
+                static_cast<long long>(r->chunks), static_cast<long long>(chunks->ctx),
+                static_cast<long long>(r->scored_tokens));
     std::printf("perplexity     %.4f +/- %.5f\n", r->ppl, r->ppl_stderr);
     std::printf("bits per byte  %.4f\n", r->bits_per_byte);
   }
@@ -150,9 +157,11 @@ int RunEvalKld(const std::vector<std::string>& argv) {
   if (!chunks.ok()) return ReportError(chunks.status());
   absl::StatusOr<std::string> text = ReadText(args.Get("text"));
   if (!text.ok()) return ReportError(text.status());
-  absl::StatusOr<std::unique_ptr<LlamaModel>> base = OpenModel(args.positional()[0], common->threads);
+  absl::StatusOr<std::unique_ptr<LlamaModel>> base =
+      OpenModel(args.positional()[0], common->threads);
   if (!base.ok()) return ReportError(base.status());
-  absl::StatusOr<std::unique_ptr<LlamaModel>> cand = OpenModel(args.positional()[1], common->threads);
+  absl::StatusOr<std::unique_ptr<LlamaModel>> cand =
+      OpenModel(args.positional()[1], common->threads);
   if (!cand.ok()) return ReportError(cand.status());
   absl::StatusOr<KldResult> r = EvaluateKld(**base, **cand, *text, *chunks);
   if (!r.ok()) return ReportError(r.status());
@@ -184,9 +193,11 @@ int RunEvalKld(const std::vector<std::string>& argv) {
     j.EndObject();
     std::fputs(j.str().c_str(), stdout);
   } else {
-    std::printf("base            %s\ncandidate       %s\n", args.positional()[0].c_str(), args.positional()[1].c_str());
-    std::printf("scored tokens   %lld (%lld chunks of %lld)\n", static_cast<long long>(r->scored_tokens),
-                static_cast<long long>(r->chunks), static_cast<long long>(chunks->ctx));
+    std::printf("base            %s\ncandidate       %s\n", args.positional()[0].c_str(),
+                args.positional()[1].c_str());
+    std::printf("scored tokens   %lld (%lld chunks of %lld)\n",
+                static_cast<long long>(r->scored_tokens), static_cast<long long>(r->chunks),
+                static_cast<long long>(chunks->ctx));
     std::printf("PPL base        %.4f +/- %.5f\n", r->ppl_base, r->ppl_base_stderr);
     std::printf("PPL candidate   %.4f +/- %.5f\n", r->ppl_candidate, r->ppl_candidate_stderr);
     std::printf("PPL ratio       %.5f\n", r->ppl_ratio);
@@ -194,7 +205,8 @@ int RunEvalKld(const std::vector<std::string>& argv) {
     std::printf("KLD p99.9/p99   %.6f / %.6f\n", r->kld_p999, r->kld_p99);
     std::printf("KLD p95/p90     %.6f / %.6f\n", r->kld_p95, r->kld_p90);
     std::printf("KLD median/max  %.6f / %.6f\n", r->kld_median, r->kld_max);
-    std::printf("same top-1      %.3f%% +/- %.3f%%\n", 100 * r->same_top1, 100 * r->same_top1_stderr);
+    std::printf("same top-1      %.3f%% +/- %.3f%%\n", 100 * r->same_top1,
+                100 * r->same_top1_stderr);
     std::printf("RMS dp          %.3f%%\n", 100 * r->rms_dp);
   }
   return kExitOk;
@@ -217,8 +229,10 @@ int RunEvalChoice(const std::vector<std::string>& argv) {
   absl::StatusOr<std::vector<ChoiceTask>> tasks =
       task == "hellaswag" ? ParseHellaswag(*text, file) : ParseArc(*text, file);
   if (!tasks.ok()) return ReportError(tasks.status());
-  if (*limit > 0 && static_cast<size_t>(*limit) < tasks->size()) tasks->resize(static_cast<size_t>(*limit));
-  absl::StatusOr<std::unique_ptr<LlamaModel>> model = OpenModel(args.positional()[0], common->threads);
+  if (*limit > 0 && static_cast<size_t>(*limit) < tasks->size())
+    tasks->resize(static_cast<size_t>(*limit));
+  absl::StatusOr<std::unique_ptr<LlamaModel>> model =
+      OpenModel(args.positional()[0], common->threads);
   if (!model.ok()) return ReportError(model.status());
   absl::StatusOr<ChoiceResult> r = EvaluateChoice(**model, *tasks, TerminalProgress("task"));
   if (!r.ok()) return ReportError(r.status());
@@ -237,9 +251,10 @@ int RunEvalChoice(const std::vector<std::string>& argv) {
     std::fputs(j.str().c_str(), stdout);
   } else {
     std::printf("model                   %s\n", args.positional()[0].c_str());
-    std::printf("task                    %s (%lld tasks from %s)\n", task.c_str(), static_cast<long long>(r->n),
-                file.c_str());
-    std::printf("accuracy (normalised)   %.2f%% +/- %.2f%%\n", 100 * r->accuracy, 100 * r->accuracy_stderr);
+    std::printf("task                    %s (%lld tasks from %s)\n", task.c_str(),
+                static_cast<long long>(r->n), file.c_str());
+    std::printf("accuracy (normalised)   %.2f%% +/- %.2f%%\n", 100 * r->accuracy,
+                100 * r->accuracy_stderr);
     std::printf("accuracy (summed)       %.2f%% +/- %.2f%%\n", 100 * r->accuracy_unnormalized,
                 100 * r->accuracy_unnormalized_stderr);
   }

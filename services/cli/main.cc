@@ -42,21 +42,25 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return RunGenerate({args.begin() + 1, args.end()});
   if (cmd == "eval") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
-      std::fputs("usage: tcobench eval perplexity|kld|choice ... (see tcobench eval <verb> --help)\n",
-                 args.size() < 2 ? stderr : stdout);
+      std::fputs(
+          "usage: tcobench eval perplexity|kld|choice ... (see tcobench eval <verb> --help)\n",
+          args.size() < 2 ? stderr : stdout);
       return args.size() < 2 ? kExitUsage : kExitOk;
     }
     const std::vector<std::string> rest(args.begin() + 2, args.end());
     if (args[1] == "perplexity") return RunEvalPerplexity(rest);
     if (args[1] == "kld") return RunEvalKld(rest);
     if (args[1] == "choice") return RunEvalChoice(rest);
-    std::fprintf(stderr, "tcobench: unknown eval command '%s' (perplexity, kld, choice)\n", args[1].c_str());
+    std::fprintf(stderr, "tcobench: unknown eval command '%s' (perplexity, kld, choice)\n",
+                 args[1].c_str());
     return kExitUsage;
   }
   if (cmd == "model") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
-      std::fputs("usage: tcobench model info|logits|synth|quantize ... (see tcobench model <verb> --help)\n",
-                 args.size() < 2 ? stderr : stdout);
+      std::fputs(
+          "usage: tcobench model info|logits|synth|quantize ... (see tcobench model <verb> "
+          "--help)\n",
+          args.size() < 2 ? stderr : stdout);
       return args.size() < 2 ? kExitUsage : kExitOk;
     }
     const std::vector<std::string> rest(args.begin() + 2, args.end());

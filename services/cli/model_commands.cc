@@ -18,8 +18,8 @@
 #include "services/cli/json_writer.h"
 #include "workers/engine/gguf.h"
 #include "workers/engine/llama_model.h"
-#include "workers/engine/session.h"
 #include "workers/engine/quantizer.h"
+#include "workers/engine/session.h"
 #include "workers/engine/synth.h"
 
 namespace tcobench::cli {
@@ -274,8 +274,8 @@ int RunModelSynth(const std::vector<std::string>& argv) {
   std::optional<QuantRecipe> recipe = FindQuantRecipe(type_name);
   const bool is_f32 = absl::AsciiStrToUpper(type_name) == "F32";
   if (!is_f32 && !recipe) {
-    return ReportError(absl::InvalidArgumentError(absl::StrCat(
-        "--type '", type_name, "' is unknown; types: F32, ", QuantRecipeNames())));
+    return ReportError(absl::InvalidArgumentError(
+        absl::StrCat("--type '", type_name, "' is unknown; types: F32, ", QuantRecipeNames())));
   }
   absl::StatusOr<int64_t> seed = args.GetInt("seed", 1, 0, INT64_MAX);
   if (!seed.ok()) return ReportError(seed.status());
@@ -319,18 +319,20 @@ int RunModelSynth(const std::vector<std::string>& argv) {
 namespace {
 
 CommandSpec QuantizeSpec() {
-  return {"tcobench model quantize IN.gguf OUT.gguf --type TYPE [--threads N] [--format table|json]",
-          "Writes a quantized variant of IN with llama-quantize's standard recipe for\n"
-          "TYPE (no importance matrix): norms stay F32; the output matrix (or the\n"
-          "tied embedding) gets Q6_K; the _S/_M mixtures give attn_v/ffn_down more\n"
-          "bits in some layers; rows that do not fit a type's blocks fall back to a\n"
-          "type they fit (F16 for the 32-block types). See docs/quantization.md.\n"
-          "Types: " + QuantRecipeNames(),
-          {{"type", "", true, "TYPE", "the recipe (required)"},
-           {"threads", "t", true, "N", "threads (default: all cores)"},
-           {"format", "", true, "FORMAT", "summary as table (default) or json"}},
-          2,
-          2};
+  return {
+      "tcobench model quantize IN.gguf OUT.gguf --type TYPE [--threads N] [--format table|json]",
+      "Writes a quantized variant of IN with llama-quantize's standard recipe for\n"
+      "TYPE (no importance matrix): norms stay F32; the output matrix (or the\n"
+      "tied embedding) gets Q6_K; the _S/_M mixtures give attn_v/ffn_down more\n"
+      "bits in some layers; rows that do not fit a type's blocks fall back to a\n"
+      "type they fit (F16 for the 32-block types). See docs/quantization.md.\n"
+      "Types: " +
+          QuantRecipeNames(),
+      {{"type", "", true, "TYPE", "the recipe (required)"},
+       {"threads", "t", true, "N", "threads (default: all cores)"},
+       {"format", "", true, "FORMAT", "summary as table (default) or json"}},
+      2,
+      2};
 }
 
 }  // namespace
@@ -354,13 +356,14 @@ int RunModelQuantize(const std::vector<std::string>& argv) {
   options.n_threads = static_cast<int>(*threads);
   if (isatty(STDERR_FILENO)) {
     options.progress = [](int done, int total, const TensorPlacement& p) {
-      std::fprintf(stderr, "\r[%d/%d] %-32s %s -> %s      ", done, total, p.name.c_str(), TypeName(p.from),
-                   TypeName(p.to));
+      std::fprintf(stderr, "\r[%d/%d] %-32s %s -> %s      ", done, total, p.name.c_str(),
+                   TypeName(p.from), TypeName(p.to));
       if (done == total) std::fputs("\n", stderr);
     };
   }
   QuantizeSummary summary;
-  absl::Status st = QuantizeModel(args.positional()[0], args.positional()[1], *recipe, options, &summary);
+  absl::Status st =
+      QuantizeModel(args.positional()[0], args.positional()[1], *recipe, options, &summary);
   if (!st.ok()) return ReportError(st);
   std::map<std::string, int> counts;
   for (const TensorPlacement& p : summary.tensors) counts[TypeName(p.to)]++;
@@ -385,11 +388,14 @@ int RunModelQuantize(const std::vector<std::string>& argv) {
     std::fputs(j.str().c_str(), stdout);
     return kExitOk;
   }
-  std::printf("%s -> %s (%s)\n", args.positional()[0].c_str(), args.positional()[1].c_str(), recipe->name);
-  std::printf("tensor data: %.2f MiB -> %.2f MiB\n", summary.bytes_in / 1048576.0, summary.bytes_out / 1048576.0);
+  std::printf("%s -> %s (%s)\n", args.positional()[0].c_str(), args.positional()[1].c_str(),
+              recipe->name);
+  std::printf("tensor data: %.2f MiB -> %.2f MiB\n", summary.bytes_in / 1048576.0,
+              summary.bytes_out / 1048576.0);
   for (const auto& [type, n] : counts) std::printf("  %-6s %d tensors\n", type.c_str(), n);
   for (const TensorPlacement& p : summary.tensors) {
-    if (!p.reason.empty()) std::printf("  %-28s %s (%s)\n", p.name.c_str(), TypeName(p.to), p.reason.c_str());
+    if (!p.reason.empty())
+      std::printf("  %-28s %s (%s)\n", p.name.c_str(), TypeName(p.to), p.reason.c_str());
   }
   return kExitOk;
 }

@@ -20,12 +20,20 @@ std::string Ktiny() {
   return path;
 }
 
+std::string ShortText() {
+  const std::string path = (TempDir() / "short.txt").string();
+  const std::string text = "Once upon a time there was a cat.";
+  WriteFile(path, std::vector<uint8_t>(text.begin(), text.end()));
+  return path;
+}
+
 BOOST_AUTO_TEST_CASE(version_and_help) {
   CommandResult r = RunTcobench("--version");
   BOOST_TEST(r.exit_code == 0);
   BOOST_TEST(r.out.rfind("tcobench ", 0) == 0u);
   for (const char* cmd : {"--help", "model info --help", "model logits --help",
-                                 "model synth --help", "generate --help"}) {
+                          "model synth --help", "model quantize --help", "generate --help",
+                          "eval perplexity --help", "eval kld --help", "eval choice --help"}) {
     r = RunTcobench(cmd);
     BOOST_TEST(r.exit_code == 0, cmd);
     BOOST_TEST(r.out.find("usage:") != std::string::npos, cmd);
@@ -79,6 +87,23 @@ BOOST_AUTO_TEST_CASE(generate_is_reproducible_and_stdout_is_text_only) {
   BOOST_TEST(a.out.find("tokens/s") == std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(synth_in_a_quantized_type_applies_the_recipe) {
+  const std::string out = (TempDir() / "ktiny-q4km.gguf").string();
+  CommandResult r =
+      RunTcobench("model synth " + Quote(out) + " --shape ktiny --type Q4_K_M --seed 2 -t 2");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(!std::filesystem::exists(out + ".synth-f32.tmp"));
+  r = RunTcobench("model info " + Quote(out) + " --format json");
+  const json j = json::parse(r.out);
+  // ktiny: 24 Q4_K matrices, Q6_K for the tied embedding and the more-bits
+  // layers' attn_v and ffn_down (layers 2 and 3 of 4), as llama-quantize does.
+  BOOST_TEST(j["tensor_types"]["Q4_K"]["count"] == 24);
+  BOOST_TEST(j["tensor_types"]["Q6_K"]["count"] == 5);
+  BOOST_TEST(j["file_type"] == 15);
+  r = RunTcobench("generate " + Quote(out) + " -n 4 --temp 0 -t 2");
+  BOOST_TEST(r.exit_code == 0, r.err);
+}
+
 BOOST_AUTO_TEST_CASE(bad_input_gives_one_line_and_exit_2) {
   const std::string bad = (TempDir() / "bad.gguf").string();
   WriteFile(bad, {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});
@@ -88,7 +113,13 @@ BOOST_AUTO_TEST_CASE(bad_input_gives_one_line_and_exit_2) {
         "model logits " + Quote(Ktiny()) + " --tokens 1,x --output /dev/null",
         "model logits " + Quote(Ktiny()) + " --tokens 1,99999 --output /dev/null",
         std::string("model synth /dev/null --shape nope"), "generate " + Quote(Ktiny()) + " -n -3",
-        "generate " + Quote(Ktiny()) + " --bogus"}) {
+        "generate " + Quote(Ktiny()) + " --bogus",
+        "model quantize " + Quote(Ktiny()) + " /dev/null --type Q7_Z",
+        "model quantize " + Quote(Ktiny()) + " " + Quote(Ktiny()) + " --type Q8_0",
+        "eval perplexity " + Quote(Ktiny()) + " --text /nonexistent.txt",
+        "eval perplexity " + Quote(Ktiny()) + " --text " + Quote(ShortText()) + " --ctx 512",
+        "eval choice " + Quote(Ktiny()) + " --task mmlu /dev/null",
+        "eval choice " + Quote(Ktiny()) + " --task hellaswag " + Quote(Ktiny())}) {
     const CommandResult r = RunTcobench(cmd);
     BOOST_TEST(r.exit_code == 2, cmd << " -> " << r.exit_code);
     BOOST_TEST(r.err.rfind("tcobench: ", 0) == 0u, cmd << ": " << r.err);

@@ -21,14 +21,16 @@ json RunJson(const std::string& args) {
 
 // Rounds to `digits` significant digits, as the reference prints them.
 double Significant(double x, int digits) {
-  const double scale = std::pow(10.0, digits - 1 - static_cast<int>(std::floor(std::log10(std::fabs(x)))));
+  const double scale =
+      std::pow(10.0, digits - 1 - static_cast<int>(std::floor(std::log10(std::fabs(x)))));
   return std::round(x * scale) / scale;
 }
 
 const std::string kStories = "models/stories260K.gguf";
 const std::string kTiny = "data/tinystories/TinyStories-valid.head32k.txt";
 
-BOOST_AUTO_TEST_CASE(perplexity_matches_llama_perplexity, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(perplexity_matches_llama_perplexity,
+                     *boost::unit_test::precondition(NeedsShared())) {
   json j = RunJson("eval perplexity " + Quote(SharedPath(kStories).string()) + " --text " +
                    Quote(SharedPath(kTiny).string()) + " --ctx 128");
   std::printf("stories260K TinyStories ctx 128: PPL %.4f +/- %.5f (reference 5.7258 +/- 0.20021)\n",
@@ -41,31 +43,37 @@ BOOST_AUTO_TEST_CASE(perplexity_matches_llama_perplexity, *boost::unit_test::pre
   BOOST_TEST(j["bits_per_byte"].get<double>() > 0);
 
   j = RunJson("eval perplexity " + Quote(SharedPath(kStories).string()) + " --text " +
-              Quote(SharedPath("data/wikitext-2-raw/wiki.test.raw").string()) + " --ctx 128 --chunks 20");
-  std::printf("stories260K wikitext-2 ctx 128, 20 chunks: PPL %.4f +/- %.5f (reference 109.4426 +/- 10.49776)\n",
-              j["ppl"].get<double>(), j["ppl_stderr"].get<double>());
+              Quote(SharedPath("data/wikitext-2-raw/wiki.test.raw").string()) +
+              " --ctx 128 --chunks 20");
+  std::printf(
+      "stories260K wikitext-2 ctx 128, 20 chunks: PPL %.4f +/- %.5f (reference 109.4426 +/- "
+      "10.49776)\n",
+      j["ppl"].get<double>(), j["ppl_stderr"].get<double>());
   BOOST_TEST(Significant(j["ppl"], 4) == 109.4);
   BOOST_TEST(Significant(j["ppl_stderr"], 4) == 10.50);
   BOOST_TEST(j["scored_tokens"] == 1260);
   BOOST_TEST(j["text_tokens"] == 809290);
 }
 
-BOOST_AUTO_TEST_CASE(kld_of_our_q8_0_matches_reference, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(kld_of_our_q8_0_matches_reference,
+                     *boost::unit_test::precondition(NeedsShared())) {
   const std::string q8 = (TempDir() / "stories260K-Q8_0.gguf").string();
-  const CommandResult q = RunTcobench("model quantize " + Quote(SharedPath(kStories).string()) + " " + Quote(q8) +
-                                      " --type Q8_0 --format json");
+  const CommandResult q = RunTcobench("model quantize " + Quote(SharedPath(kStories).string()) +
+                                      " " + Quote(q8) + " --type Q8_0 --format json");
   BOOST_REQUIRE_MESSAGE(q.exit_code == 0, q.err);
   const json placement = json::parse(q.out);
   BOOST_TEST(placement["tensor_types"]["Q8_0"] == 32);
   BOOST_TEST(placement["tensor_types"]["F16"] == 5);  // the 172-wide ffn_down tensors
   BOOST_TEST(placement["tensor_types"]["F32"] == 11);
   BOOST_TEST(std::filesystem::file_size(q8) == 379168u);  // the reference file's size
-  const json j = RunJson("eval kld " + Quote(SharedPath(kStories).string()) + " " + Quote(q8) + " --text " +
-                         Quote(SharedPath(kTiny).string()) + " --ctx 128");
+  const json j = RunJson("eval kld " + Quote(SharedPath(kStories).string()) + " " + Quote(q8) +
+                         " --text " + Quote(SharedPath(kTiny).string()) + " --ctx 128");
   const double same = j["same_top1"], kld = j["mean_kld"];
-  std::printf("stories260K Q8_0 vs F32: same top-1 %.3f%% (reference 98.308%%, limit +/-0.5pp), mean KLD %.6f "
-              "(reference 0.000951, limit +/-10%%)\n",
-              100 * same, kld);
+  std::printf(
+      "stories260K Q8_0 vs F32: same top-1 %.3f%% (reference 98.308%%, limit +/-0.5pp), mean KLD "
+      "%.6f "
+      "(reference 0.000951, limit +/-10%%)\n",
+      100 * same, kld);
   BOOST_TEST(std::fabs(100 * same - 98.308) <= 0.5);
   BOOST_TEST(std::fabs(kld - 0.000951) <= 0.1 * 0.000951);
   BOOST_TEST(j["scored_tokens"] == 7623);
@@ -75,19 +83,21 @@ BOOST_AUTO_TEST_CASE(kld_of_our_q8_0_matches_reference, *boost::unit_test::preco
 }
 
 BOOST_AUTO_TEST_CASE(choice_is_repeatable, *boost::unit_test::precondition(NeedsShared())) {
-  const std::string cmd = "eval choice " + Quote(SharedPath(kStories).string()) + " --task hellaswag " +
-                          Quote(SharedPath("data/hellaswag/hellaswag_val_full.txt").string()) + " --limit 100";
+  const std::string cmd =
+      "eval choice " + Quote(SharedPath(kStories).string()) + " --task hellaswag " +
+      Quote(SharedPath("data/hellaswag/hellaswag_val_full.txt").string()) + " --limit 100";
   const json a = RunJson(cmd), b = RunJson(cmd);
   BOOST_TEST(a["n"] == 100);
   BOOST_TEST(a["accuracy"] == b["accuracy"]);
   BOOST_TEST(a["accuracy_unnormalized"] == b["accuracy_unnormalized"]);
-  std::printf("stories260K HellaSwag first 100: accuracy %.2f%% (summed: %.2f%%)\n", 100 * a["accuracy"].get<double>(),
-              100 * a["accuracy_unnormalized"].get<double>());
+  std::printf("stories260K HellaSwag first 100: accuracy %.2f%% (summed: %.2f%%)\n",
+              100 * a["accuracy"].get<double>(), 100 * a["accuracy_unnormalized"].get<double>());
 }
 
 // Independent scoring of one ending: a fresh full prefill of context + " " +
 // ending, summing the log-probabilities of the tokens after the context's.
-double EndingLogprob(const LlamaModel& model, const std::string& context, const std::string& ending, int64_t* n) {
+double EndingLogprob(const LlamaModel& model, const std::string& context, const std::string& ending,
+                     int64_t* n) {
   const Tokenizer& tok = model.tokenizer();
   const std::vector<int32_t> ctx = tok.Encode(context, AddSpecial::kYes);
   const std::vector<int32_t> full = tok.Encode(context + " " + ending, AddSpecial::kYes);
@@ -109,12 +119,17 @@ double EndingLogprob(const LlamaModel& model, const std::string& context, const 
   return sum;
 }
 
-BOOST_AUTO_TEST_CASE(choice_arithmetic_on_a_hand_made_file, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(choice_arithmetic_on_a_hand_made_file,
+                     *boost::unit_test::precondition(NeedsShared())) {
   auto model = LlamaModel::Open(SharedPath(kStories), ModelOptions{2});
   BOOST_REQUIRE(model.ok());
   std::vector<ChoiceTask> tasks = {
-      {"Once upon a time, there was a little girl named Lily.", {"She liked to play.", "Purple", "The cat sat", "Run!"}, 0},
-      {"Tom had a big red ball.", {"He threw it to his dog.", "Ball ball ball", "x", "It was very very happy"}, 0},
+      {"Once upon a time, there was a little girl named Lily.",
+       {"She liked to play.", "Purple", "The cat sat", "Run!"},
+       0},
+      {"Tom had a big red ball.",
+       {"He threw it to his dog.", "Ball ball ball", "x", "It was very very happy"},
+       0},
       {"The sun was hot.", {"Lily went to the park to play.", "hot", "zzz qqq", "The"}, 0},
   };
   // Independent scores; make task 0's gold the best normalised ending and the
@@ -149,12 +164,14 @@ BOOST_AUTO_TEST_CASE(choice_arithmetic_on_a_hand_made_file, *boost::unit_test::p
   BOOST_REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   for (size_t i = 0; i < tasks.size(); ++i) {
     BOOST_TEST(r->predicted[i] == best[i]);
-    for (size_t e = 0; e < 4; ++e) BOOST_TEST(std::fabs(r->ending_logprob[i][e] - want[i][e]) < 1e-3);
+    for (size_t e = 0; e < 4; ++e)
+      BOOST_TEST(std::fabs(r->ending_logprob[i][e] - want[i][e]) < 1e-3);
   }
   BOOST_TEST(r->n == 3);
   BOOST_TEST(std::fabs(r->accuracy - 1.0 / 3) < 1e-12);
   BOOST_TEST(std::fabs(r->accuracy_stderr - std::sqrt((1.0 / 3) * (2.0 / 3) / 2)) < 1e-12);
-  const json j = RunJson("eval choice " + Quote(SharedPath(kStories).string()) + " --task hellaswag " + Quote(file.string()));
+  const json j = RunJson("eval choice " + Quote(SharedPath(kStories).string()) +
+                         " --task hellaswag " + Quote(file.string()));
   BOOST_TEST(std::fabs(j["accuracy"].get<double>() - 1.0 / 3) < 1e-12);
   BOOST_TEST(j["n"] == 3);
 }
@@ -165,10 +182,14 @@ BOOST_AUTO_TEST_CASE(bad_task_files_are_clear_errors) {
   BOOST_REQUIRE(!r.ok());
   BOOST_TEST(std::string(r.status().message()).find("line 2") != std::string::npos);
   BOOST_TEST(!ParseArc("{}", "arc.json").ok());
-  BOOST_TEST(!ParseArc(R"([{"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "C"}])",
-                       "arc.json").ok());
-  auto ok = ParseArc(R"([{"question": "q?", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "B"}])",
-                     "arc.json");
+  BOOST_TEST(
+      !ParseArc(
+           R"([{"question": "q", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "C"}])",
+           "arc.json")
+           .ok());
+  auto ok = ParseArc(
+      R"([{"question": "q?", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "B"}])",
+      "arc.json");
   BOOST_REQUIRE(ok.ok());
   BOOST_TEST((*ok)[0].gold == 1);
   BOOST_TEST((*ok)[0].context == "Question: q?\nAnswer:");

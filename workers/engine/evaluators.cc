@@ -30,9 +30,11 @@ struct Chunks {
   int64_t scored_per_chunk() const { return ctx - 1 - first; }
 };
 
-absl::StatusOr<Chunks> MakeChunks(const Tokenizer& tok, absl::string_view text, const ChunkOptions& o) {
+absl::StatusOr<Chunks> MakeChunks(const Tokenizer& tok, absl::string_view text,
+                                  const ChunkOptions& o) {
   if (o.ctx < 4 || o.ctx > (1 << 20)) {
-    return absl::InvalidArgumentError(absl::StrCat("context ", o.ctx, " is out of range (4..1048576)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("context ", o.ctx, " is out of range (4..1048576)"));
   }
   if (o.max_chunks < 0) return absl::InvalidArgumentError("chunk count must not be negative");
   Chunks c;
@@ -41,8 +43,8 @@ absl::StatusOr<Chunks> MakeChunks(const Tokenizer& tok, absl::string_view text, 
   c.first = o.ctx / 2;
   const int64_t n = static_cast<int64_t>(c.tokens.size());
   if (n < 2 * o.ctx) {
-    return absl::InvalidArgumentError(absl::StrCat("the text gives ", n, " tokens; at least 2 x ctx = ",
-                                                   2 * o.ctx, " are needed"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the text gives ", n, " tokens; at least 2 x ctx = ", 2 * o.ctx, " are needed"));
   }
   c.count = n / o.ctx;
   if (o.max_chunks > 0) c.count = std::min(c.count, o.max_chunks);
@@ -96,7 +98,9 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
-double ProportionStderr(double p, int64_t n) { return n > 1 ? std::sqrt(p * (1 - p) / (n - 1)) : 0; }
+double ProportionStderr(double p, int64_t n) {
+  return n > 1 ? std::sqrt(p * (1 - p) / (n - 1)) : 0;
+}
 
 }  // namespace
 
@@ -104,7 +108,8 @@ absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LlamaModel& model, abs
                                                     const ChunkOptions& options) {
   const Tokenizer& tok = model.tokenizer();
   TCOBENCH_ASSIGN_OR_RETURN(const Chunks chunks, MakeChunks(tok, text, options));
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::Create(model, SessionOptions{chunks.ctx}));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                            Session::Create(model, SessionOptions{chunks.ctx}));
   const int64_t nv = model.hparams().n_vocab;
   Moments nll;
   double bytes = 0;
@@ -131,8 +136,8 @@ absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LlamaModel& model, abs
   return r;
 }
 
-absl::StatusOr<KldResult> EvaluateKld(const LlamaModel& base, const LlamaModel& candidate, absl::string_view text,
-                                      const ChunkOptions& options) {
+absl::StatusOr<KldResult> EvaluateKld(const LlamaModel& base, const LlamaModel& candidate,
+                                      absl::string_view text, const ChunkOptions& options) {
   const int64_t nv = base.hparams().n_vocab;
   if (candidate.hparams().n_vocab != nv) {
     return absl::InvalidArgumentError(absl::StrCat("the models' vocabularies differ (", nv, " and ",
@@ -140,8 +145,10 @@ absl::StatusOr<KldResult> EvaluateKld(const LlamaModel& base, const LlamaModel& 
   }
   const Tokenizer& tok = base.tokenizer();
   TCOBENCH_ASSIGN_OR_RETURN(const Chunks chunks, MakeChunks(tok, text, options));
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> sb, Session::Create(base, SessionOptions{chunks.ctx}));
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> sc, Session::Create(candidate, SessionOptions{chunks.ctx}));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> sb,
+                            Session::Create(base, SessionOptions{chunks.ctx}));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> sc,
+                            Session::Create(candidate, SessionOptions{chunks.ctx}));
   Moments kld, nll_b, nll_c, dp2;
   int64_t same = 0;
   std::vector<double> klds;
@@ -198,21 +205,23 @@ absl::StatusOr<KldResult> EvaluateKld(const LlamaModel& base, const LlamaModel& 
   return r;
 }
 
-absl::StatusOr<std::vector<ChoiceTask>> ParseHellaswag(absl::string_view text, const std::string& name) {
+absl::StatusOr<std::vector<ChoiceTask>> ParseHellaswag(absl::string_view text,
+                                                       const std::string& name) {
   std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
   while (!lines.empty() && lines.back().empty()) lines.pop_back();
   if (lines.empty() || lines.size() % 6 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": ", lines.size(),
-                                                   " lines; the HellaSwag format has 6 lines per task "
-                                                   "(context, gold index, 4 endings)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": ", lines.size(),
+                     " lines; the HellaSwag format has 6 lines per task "
+                     "(context, gold index, 4 endings)"));
   }
   std::vector<ChoiceTask> tasks;
   for (size_t i = 0; i < lines.size(); i += 6) {
     ChoiceTask t;
     t.context = std::string(lines[i]);
     if (!absl::SimpleAtoi(lines[i + 1], &t.gold) || t.gold < 0 || t.gold > 3) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": line ", i + 2, ": gold index '", lines[i + 1],
-                                                     "' is not 0, 1, 2 or 3"));
+      return absl::InvalidArgumentError(absl::StrCat(name, ": line ", i + 2, ": gold index '",
+                                                     lines[i + 1], "' is not 0, 1, 2 or 3"));
     }
     for (size_t e = 0; e < 4; ++e) t.endings.emplace_back(lines[i + 2 + e]);
     tasks.push_back(std::move(t));
@@ -221,7 +230,8 @@ absl::StatusOr<std::vector<ChoiceTask>> ParseHellaswag(absl::string_view text, c
 }
 
 absl::StatusOr<std::vector<ChoiceTask>> ParseArc(absl::string_view json, const std::string& name) {
-  nlohmann::json doc = nlohmann::json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
+  nlohmann::json doc =
+      nlohmann::json::parse(json.begin(), json.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_array()) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": not a JSON array of ARC questions"));
   }
@@ -231,13 +241,15 @@ absl::StatusOr<std::vector<ChoiceTask>> ParseArc(absl::string_view json, const s
     auto bad = [&](const std::string& what) {
       return absl::InvalidArgumentError(absl::StrCat(name, ": question ", i, ": ", what));
     };
-    if (!q.is_object() || !q.contains("question") || !q["question"].is_string() || !q.contains("choices") ||
-        !q["choices"].is_object() || !q.contains("answerKey") || !q["answerKey"].is_string()) {
+    if (!q.is_object() || !q.contains("question") || !q["question"].is_string() ||
+        !q.contains("choices") || !q["choices"].is_object() || !q.contains("answerKey") ||
+        !q["answerKey"].is_string()) {
       return bad("needs question, choices and answerKey");
     }
     const nlohmann::json& texts = q["choices"]["text"];
     const nlohmann::json& labels = q["choices"]["label"];
-    if (!texts.is_array() || !labels.is_array() || texts.size() != labels.size() || texts.size() < 2) {
+    if (!texts.is_array() || !labels.is_array() || texts.size() != labels.size() ||
+        texts.size() < 2) {
       return bad("choices.text and choices.label must be arrays of the same length (at least 2)");
     }
     ChoiceTask t;
@@ -246,7 +258,8 @@ absl::StatusOr<std::vector<ChoiceTask>> ParseArc(absl::string_view json, const s
     for (size_t c = 0; c < texts.size(); ++c) {
       if (!texts[c].is_string() || !labels[c].is_string()) return bad("choices must be strings");
       t.endings.push_back(texts[c].get<std::string>());
-      if (labels[c].get<std::string>() == q["answerKey"].get<std::string>()) t.gold = static_cast<int>(c);
+      if (labels[c].get<std::string>() == q["answerKey"].get<std::string>())
+        t.gold = static_cast<int>(c);
     }
     if (t.gold < 0) return bad("answerKey names no choice");
     tasks.push_back(std::move(t));
@@ -254,7 +267,8 @@ absl::StatusOr<std::vector<ChoiceTask>> ParseArc(absl::string_view json, const s
   return tasks;
 }
 
-absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model, const std::vector<ChoiceTask>& tasks,
+absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model,
+                                            const std::vector<ChoiceTask>& tasks,
                                             ProgressFn progress) {
   if (tasks.empty()) return absl::InvalidArgumentError("no tasks to evaluate");
   const Tokenizer& tok = model.tokenizer();
@@ -274,7 +288,8 @@ absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model, const std::
     }
     longest = std::max<int64_t>(longest, static_cast<int64_t>(enc[i].context.size()));
   }
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::Create(model, SessionOptions{longest}));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                            Session::Create(model, SessionOptions{longest}));
   ChoiceResult r;
   int64_t correct = 0, correct_sum = 0;
   std::vector<float> logits;
@@ -291,20 +306,24 @@ absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model, const std::
       // The ending's tokens are those after the prefix it shares with the
       // context's own tokenization (the first token is always BOS).
       size_t shared = 0;
-      while (shared < full.size() && shared < enc[i].context.size() && full[shared] == enc[i].context[shared]) {
+      while (shared < full.size() && shared < enc[i].context.size() &&
+             full[shared] == enc[i].context[shared]) {
         ++shared;
       }
       if (shared == 0 || shared >= full.size()) {
-        return absl::InvalidArgumentError(absl::StrCat("task ", i, " ending ", e, " adds no tokens to its context"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("task ", i, " ending ", e, " adds no tokens to its context"));
       }
       // Re-evaluate from the last shared position, so its logits predict the
       // ending's first token; the cache before it is still valid.
       session->Truncate(static_cast<int64_t>(shared) - 1);
       TCOBENCH_RETURN_IF_ERROR(session->Prefill(
-          std::span<const int32_t>(full.data() + shared - 1, full.size() - shared + 1), LogitsMode::kAll, &logits));
+          std::span<const int32_t>(full.data() + shared - 1, full.size() - shared + 1),
+          LogitsMode::kAll, &logits));
       double sum = 0;
       const int64_t n_end = static_cast<int64_t>(full.size() - shared);
-      for (int64_t r_i = 0; r_i < n_end; ++r_i) sum -= Nll(logits.data() + r_i * nv, nv, full[shared + r_i]);
+      for (int64_t r_i = 0; r_i < n_end; ++r_i)
+        sum -= Nll(logits.data() + r_i * nv, nv, full[shared + r_i]);
       const double mean = sum / static_cast<double>(n_end);
       r.ending_logprob.back().push_back(sum);
       r.ending_tokens.back().push_back(n_end);

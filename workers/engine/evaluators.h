@@ -19,9 +19,9 @@ namespace tcobench {
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
 struct ChunkOptions {
-  int64_t ctx = 512;         // tokens per chunk
-  int64_t max_chunks = 0;    // 0: every whole chunk of the text
-  ProgressFn progress;       // per chunk; may be empty
+  int64_t ctx = 512;       // tokens per chunk
+  int64_t max_chunks = 0;  // 0: every whole chunk of the text
+  ProgressFn progress;     // per chunk; may be empty
 };
 
 struct PerplexityResult {
@@ -29,9 +29,9 @@ struct PerplexityResult {
   double ppl_stderr = 0;
   int64_t chunks = 0;
   int64_t scored_tokens = 0;
-  int64_t text_tokens = 0;    // tokens of the whole text, BOS included
-  double mean_nll = 0;        // nats per scored token
-  double bits_per_byte = 0;   // sum NLL / ln 2 / bytes of the scored tokens' text
+  int64_t text_tokens = 0;   // tokens of the whole text, BOS included
+  double mean_nll = 0;       // nats per scored token
+  double bits_per_byte = 0;  // sum NLL / ln 2 / bytes of the scored tokens' text
 };
 
 absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LlamaModel& model, absl::string_view text,
@@ -40,11 +40,11 @@ absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LlamaModel& model, abs
 struct KldResult {
   double mean_kld = 0, mean_kld_stderr = 0;
   double kld_p999 = 0, kld_p99 = 0, kld_p95 = 0, kld_p90 = 0, kld_median = 0, kld_max = 0;
-  double rms_dp = 0;            // root mean square of p_candidate(target) - p_base(target)
+  double rms_dp = 0;  // root mean square of p_candidate(target) - p_base(target)
   double same_top1 = 0, same_top1_stderr = 0;  // fractions
   double ppl_base = 0, ppl_base_stderr = 0;
   double ppl_candidate = 0, ppl_candidate_stderr = 0;
-  double ppl_ratio = 0;         // ppl_candidate / ppl_base
+  double ppl_ratio = 0;  // ppl_candidate / ppl_base
   int64_t chunks = 0;
   int64_t scored_tokens = 0;
 };
@@ -61,7 +61,8 @@ struct ChoiceTask {
 
 // HellaSwag in llama.cpp's text format: 6 lines per task (context, gold
 // index, 4 endings).
-absl::StatusOr<std::vector<ChoiceTask>> ParseHellaswag(absl::string_view text, const std::string& name);
+absl::StatusOr<std::vector<ChoiceTask>> ParseHellaswag(absl::string_view text,
+                                                       const std::string& name);
 // ARC in the Hugging Face JSON layout (question, choices.text/label, answerKey);
 // the context is "Question: <q>\nAnswer:".
 absl::StatusOr<std::vector<ChoiceTask>> ParseArc(absl::string_view json, const std::string& name);
@@ -76,7 +77,8 @@ struct ChoiceResult {
   std::vector<std::vector<int64_t>> ending_tokens;
 };
 
-absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model, const std::vector<ChoiceTask>& tasks,
+absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model,
+                                            const std::vector<ChoiceTask>& tasks,
                                             ProgressFn progress);
 
 }  // namespace tcobench

@@ -34,9 +34,9 @@ struct LayerCounter {
 
 const std::vector<QuantRecipe>& QuantRecipes() {
   static const std::vector<QuantRecipe> kRecipes = {
-      {"F16", T::kF16, 1},     {"BF16", T::kBF16, 32},   {"Q8_0", T::kQ8_0, 7},
-      {"Q4_0", T::kQ4_0, 2},   {"Q4_1", T::kQ4_1, 3},    {"Q5_0", T::kQ5_0, 8},
-      {"Q5_1", T::kQ5_1, 9},   {"Q2_K", T::kQ2_K, 10},   {"Q3_K_M", T::kQ3_K, 12},
+      {"F16", T::kF16, 1},      {"BF16", T::kBF16, 32},   {"Q8_0", T::kQ8_0, 7},
+      {"Q4_0", T::kQ4_0, 2},    {"Q4_1", T::kQ4_1, 3},    {"Q5_0", T::kQ5_0, 8},
+      {"Q5_1", T::kQ5_1, 9},    {"Q2_K", T::kQ2_K, 10},   {"Q3_K_M", T::kQ3_K, 12},
       {"Q4_K_S", T::kQ4_K, 14}, {"Q4_K_M", T::kQ4_K, 15}, {"Q5_K_S", T::kQ5_K, 16},
       {"Q5_K_M", T::kQ5_K, 17}, {"Q6_K", T::kQ6_K, 18},
   };
@@ -53,7 +53,8 @@ std::optional<QuantRecipe> FindQuantRecipe(absl::string_view name) {
 
 std::string QuantRecipeNames() {
   std::string names;
-  for (const QuantRecipe& r : QuantRecipes()) names += (names.empty() ? "" : ", ") + std::string(r.name);
+  for (const QuantRecipe& r : QuantRecipes())
+    names += (names.empty() ? "" : ", ") + std::string(r.name);
   return names;
 }
 
@@ -65,7 +66,8 @@ TensorType ChooseType(const QuantRecipe& recipe, const GgufTensorInfo& t, bool h
   const std::string name = recipe.name;
   TensorType type = recipe.default_type;
   if (!IsQuantized(type)) return type;  // F16/BF16: every matrix converted
-  const bool is_output = t.name == "output.weight" || (!has_output && t.name == "token_embd.weight");
+  const bool is_output =
+      t.name == "output.weight" || (!has_output && t.name == "token_embd.weight");
   if (is_output) {
     if (t.ne[0] % Geometry(type).block_size != 0) {
       *reason = "output matrix, rows do not fit the recipe type";
@@ -120,12 +122,22 @@ TensorType ChooseType(const QuantRecipe& recipe, const GgufTensorInfo& t, bool h
   if (t.ne[0] % Geometry(type).block_size != 0) {
     const TensorType chosen = type;
     switch (type) {
-      case T::kQ4_K: type = T::kQ5_0; break;
-      case T::kQ5_K: type = T::kQ5_1; break;
-      case T::kQ6_K: type = T::kQ8_0; break;
+      case T::kQ4_K:
+        type = T::kQ5_0;
+        break;
+      case T::kQ5_K:
+        type = T::kQ5_1;
+        break;
+      case T::kQ6_K:
+        type = T::kQ8_0;
+        break;
       case T::kQ2_K:
-      case T::kQ3_K: type = T::kQ4_0; break;
-      default: type = T::kF16; break;
+      case T::kQ3_K:
+        type = T::kQ4_0;
+        break;
+      default:
+        type = T::kF16;
+        break;
     }
     if (t.ne[0] % Geometry(type).block_size != 0) type = T::kF16;
     *reason = absl::StrCat("rows of ", t.ne[0], " do not fit ", TypeName(chosen), "'s blocks");
@@ -141,7 +153,8 @@ absl::Status QuantizeModel(const std::filesystem::path& in, const std::filesyste
   TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> file, GgufFile::Open(in));
   std::error_code ec;
   if (std::filesystem::exists(out, ec) && std::filesystem::equivalent(in, out, ec)) {
-    return absl::InvalidArgumentError(absl::StrCat(out.string(), ": output would overwrite the input"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(out.string(), ": output would overwrite the input"));
   }
   GgufWriter writer(file->alignment());
   for (const GgufKv& kv : file->metadata()) {
@@ -161,7 +174,8 @@ absl::Status QuantizeModel(const std::filesystem::path& in, const std::filesyste
   if (absl::StatusOr<std::string> arch = file->GetString("general.architecture"); arch.ok()) {
     absl::StatusOr<uint64_t> heads = file->GetUint(*arch + ".attention.head_count");
     absl::StatusOr<uint64_t> kv_heads = file->GetUint(*arch + ".attention.head_count_kv");
-    if (heads.ok() && kv_heads.ok() && *kv_heads > 0) gqa = static_cast<int64_t>(*heads / *kv_heads);
+    if (heads.ok() && kv_heads.ok() && *kv_heads > 0)
+      gqa = static_cast<int64_t>(*heads / *kv_heads);
   }
 
   int threads = options.n_threads;
@@ -184,14 +198,15 @@ absl::Status QuantizeModel(const std::filesystem::path& in, const std::filesyste
     const bool quantize = t.n_dims >= 2 && !absl::StrContains(t.name, "_norm.weight");
     if (quantize) p.to = ChooseType(recipe, t, has_output, gqa, &layers, &p.reason);
     if (p.to == p.from) {
-      TCOBENCH_RETURN_IF_ERROR(writer.AddTensor(t.name, t.type, p.ne, {src, static_cast<size_t>(t.n_bytes)}));
+      TCOBENCH_RETURN_IF_ERROR(
+          writer.AddTensor(t.name, t.type, p.ne, {src, static_cast<size_t>(t.n_bytes)}));
     } else {
       const TypeOps* from = GetReferenceOps(t.type);
       const TypeOps* to = GetReferenceOps(p.to);
       if (from == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(in.string(), ": tensor '", t.name, "' has type ",
-                                                       TypeName(t.type), ", which cannot be converted; supported: ",
-                                                       SupportedWeightTypesList()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(in.string(), ": tensor '", t.name, "' has type ", TypeName(t.type),
+                         ", which cannot be converted; supported: ", SupportedWeightTypesList()));
       }
       const int64_t row = t.ne[0];
       const int64_t rows = t.n_elements / row;

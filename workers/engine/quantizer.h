@@ -18,9 +18,9 @@ namespace tcobench {
 
 // A quantization recipe (llama.cpp's "file type").
 struct QuantRecipe {
-  const char* name;        // "Q4_K_M"
-  TensorType default_type; // most matrices
-  uint32_t file_type;      // general.file_type (llama_ftype)
+  const char* name;         // "Q4_K_M"
+  TensorType default_type;  // most matrices
+  uint32_t file_type;       // general.file_type (llama_ftype)
 };
 
 const std::vector<QuantRecipe>& QuantRecipes();

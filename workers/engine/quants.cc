@@ -422,7 +422,6 @@ float KVecDot(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
-
 // ------------------------------------------------------------ weight quantizers
 // The reference's row quantizers, operation for operation (plain float32, no
 // fused multiply-add), so files made here match llama-quantize's.
@@ -461,8 +460,10 @@ void Q4_0Quantize(const float* x, void* dst, int64_t n) {
     y[i].d = Fp32ToFp16(d);
     for (int j = 0; j < kQK / 2; ++j) {
       const float x0 = x[j] * id, x1 = x[kQK / 2 + j] * id;
-      const uint8_t q0 = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x0 + 8.5f))));
-      const uint8_t q1 = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x1 + 8.5f))));
+      const uint8_t q0 =
+          static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x0 + 8.5f))));
+      const uint8_t q1 =
+          static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x1 + 8.5f))));
       y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
   }
@@ -488,8 +489,10 @@ void Q4_1Quantize(const float* x, void* dst, int64_t n) {
     y[i].m = Fp32ToFp16(min);
     for (int j = 0; j < kQK / 2; ++j) {
       const float x0 = (x[j] - min) * id, x1 = (x[kQK / 2 + j] - min) * id;
-      const uint8_t q0 = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x0 + 0.5f))));
-      const uint8_t q1 = static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x1 + 0.5f))));
+      const uint8_t q0 =
+          static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x0 + 0.5f))));
+      const uint8_t q1 =
+          static_cast<uint8_t>(std::min(15, static_cast<int>(static_cast<int8_t>(x1 + 0.5f))));
       y[i].qs[j] = static_cast<uint8_t>(q0 | (q1 << 4));
     }
   }
@@ -514,7 +517,8 @@ void Q5_0Quantize(const float* x, void* dst, int64_t n) {
     y[i].d = Fp32ToFp16(d);
     uint8_t q[kQK];
     for (int j = 0; j < kQK; ++j) {
-      q[j] = static_cast<uint8_t>(std::min(31, static_cast<int>(static_cast<int8_t>(x[j] * id + 16.5f))));
+      q[j] = static_cast<uint8_t>(
+          std::min(31, static_cast<int>(static_cast<int8_t>(x[j] * id + 16.5f))));
     }
     PackQ5(q, y[i].qs, y[i].qh);
   }
@@ -538,8 +542,9 @@ void Q5_1Quantize(const float* x, void* dst, int64_t n) {
 // Best scale (and minimum) for n values on the grid 0..nmax, searching
 // nstep+1 candidate scales around the min-max one, minimising the weighted
 // squared (or absolute, use_mad) error. Returns the scale; *the_min gets -min.
-float MakeQkx2Quants(int n, int nmax, const float* x, const float* weights, uint8_t* L, float* the_min,
-                     uint8_t* Laux, float rmin, float rdelta, int nstep, bool use_mad) {
+float MakeQkx2Quants(int n, int nmax, const float* x, const float* weights, uint8_t* L,
+                     float* the_min, uint8_t* Laux, float rmin, float rdelta, int nstep,
+                     bool use_mad) {
   float min = x[0], max = x[0];
   float sum_w = weights[0];
   float sum_x = sum_w * x[0];
@@ -727,13 +732,15 @@ void Q2_KQuantize(const float* x, void* dst, int64_t n) {
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < kQK_K / 16; ++j) {
       for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
-      scales[j] = MakeQkx2Quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
+      scales[j] = MakeQkx2Quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
+                                 0.1f, 15, true);
       max_scale = std::max(max_scale, scales[j]);
       max_min = std::max(max_min, mins[j]);
     }
     if (max_scale > 0) {
       const float iscale = q4scale / max_scale;
-      for (int j = 0; j < kQK_K / 16; ++j) y[i].scales[j] = static_cast<uint8_t>(NearestInt(iscale * scales[j]));
+      for (int j = 0; j < kQK_K / 16; ++j)
+        y[i].scales[j] = static_cast<uint8_t>(NearestInt(iscale * scales[j]));
       y[i].d = Fp32ToFp16(max_scale / q4scale);
     } else {
       for (int j = 0; j < kQK_K / 16; ++j) y[i].scales[j] = 0;
@@ -787,7 +794,8 @@ void Q3_KQuantize(const float* x, void* dst, int64_t n) {
           y[i].scales[j - 8] = static_cast<uint8_t>(y[i].scales[j - 8] | ((l & 0xF) << 4));
         }
         l >>= 4;
-        y[i].scales[j % 4 + 8] = static_cast<uint8_t>(y[i].scales[j % 4 + 8] | (l << (2 * (j / 4))));
+        y[i].scales[j % 4 + 8] =
+            static_cast<uint8_t>(y[i].scales[j % 4 + 8] | (l << (2 * (j / 4))));
       }
       y[i].d = Fp32ToFp16(1 / iscale);
     } else {
@@ -819,7 +827,8 @@ void Q3_KQuantize(const float* x, void* dst, int64_t n) {
 // Q4_K and Q5_K: eight 32-weight sub-blocks with (scale, min) searched by
 // MakeQkx2Quants, quantised to 6 bits against the block maxima.
 template <int kNmax>
-void QuantizeKScaleMin(const float* x, uint8_t* scales_out, uint16_t* d_out, uint16_t* dmin_out, uint8_t* L) {
+void QuantizeKScaleMin(const float* x, uint8_t* scales_out, uint16_t* d_out, uint16_t* dmin_out,
+                       uint8_t* L) {
   uint8_t Laux[32];
   float weights[32], mins[kQK_K / 32], scales[kQK_K / 32];
   float max_scale = 0, max_min = 0;
@@ -828,8 +837,10 @@ void QuantizeKScaleMin(const float* x, uint8_t* scales_out, uint16_t* d_out, uin
     for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) weights[l] = av_x + std::fabs(x[32 * j + l]);
-    scales[j] = kNmax == 15 ? MakeQkx2Quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -1.0f, 0.1f, 20, false)
-                            : MakeQkx2Quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, -0.5f, 0.1f, 15, false);
+    scales[j] = kNmax == 15 ? MakeQkx2Quants(32, 15, x + 32 * j, weights, L + 32 * j, &mins[j],
+                                             Laux, -1.0f, 0.1f, 20, false)
+                            : MakeQkx2Quants(32, 31, x + 32 * j, weights, L + 32 * j, &mins[j],
+                                             Laux, -0.5f, 0.1f, 15, false);
     max_scale = std::max(max_scale, scales[j]);
     max_min = std::max(max_min, mins[j]);
   }
@@ -869,7 +880,8 @@ void Q4_KQuantize(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
     QuantizeKScaleMin<15>(x, y[i].scales, &y[i].d, &y[i].dmin, L);
     for (int g = 0; g < 4; ++g) {
-      for (int l = 0; l < 32; ++l) y[i].qs[32 * g + l] = static_cast<uint8_t>(L[64 * g + l] | (L[64 * g + l + 32] << 4));
+      for (int l = 0; l < 32; ++l)
+        y[i].qs[32 * g + l] = static_cast<uint8_t>(L[64 * g + l] | (L[64 * g + l + 32] << 4));
     }
   }
 }
@@ -929,8 +941,8 @@ void Q6_KQuantize(const float* x, void* dst, int64_t n) {
       for (int l = 0; l < 32; ++l) {
         ql[l] = static_cast<uint8_t>((q[l] & 0xF) | ((q[l + 64] & 0xF) << 4));
         ql[l + 32] = static_cast<uint8_t>((q[l + 32] & 0xF) | ((q[l + 96] & 0xF) << 4));
-        qh[l] = static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) | ((q[l + 64] >> 4) << 4) |
-                                     ((q[l + 96] >> 4) << 6));
+        qh[l] = static_cast<uint8_t>((q[l] >> 4) | ((q[l + 32] >> 4) << 2) |
+                                     ((q[l + 64] >> 4) << 4) | ((q[l + 96] >> 4) << 6));
       }
     }
   }

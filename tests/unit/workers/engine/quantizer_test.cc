@@ -17,8 +17,8 @@ std::filesystem::path Quantize(const std::string& type) {
   if (!std::filesystem::exists(out)) {
     QuantizeOptions options;
     options.n_threads = 2;
-    absl::Status st = QuantizeModel(SharedPath("models/synthetic/ktiny-F32.gguf"), out, *FindQuantRecipe(type),
-                                    options, nullptr);
+    absl::Status st = QuantizeModel(SharedPath("models/synthetic/ktiny-F32.gguf"), out,
+                                    *FindQuantRecipe(type), options, nullptr);
     BOOST_REQUIRE_MESSAGE(st.ok(), st.ToString());
   }
   return out;
@@ -36,26 +36,31 @@ void CompareWithReference(const std::string& type) {
     const GgufTensorInfo* o = (*ours)->FindTensor(r.name);
     BOOST_REQUIRE_MESSAGE(o != nullptr, r.name);
     BOOST_CHECK_MESSAGE(o->type == r.type, type << " " << r.name << ": ours " << TypeName(o->type)
-                                                 << ", reference " << TypeName(r.type));
+                                                << ", reference " << TypeName(r.type));
     if (o->type != r.type) continue;
     const bool same = std::memcmp((*ours)->TensorData(*o), (*ref)->TensorData(r), r.n_bytes) == 0;
     identical += same;
     ++compared;
-    BOOST_CHECK_MESSAGE(same, type << " " << r.name << " (" << TypeName(r.type) << ") differs from the reference");
+    BOOST_CHECK_MESSAGE(
+        same, type << " " << r.name << " (" << TypeName(r.type) << ") differs from the reference");
   }
-  BOOST_TEST_MESSAGE(type << ": " << identical << "/" << compared << " tensors byte-identical to llama-quantize's");
-  std::printf("%-7s %d/%d tensors byte-identical to the reference file\n", type.c_str(), identical, compared);
+  BOOST_TEST_MESSAGE(type << ": " << identical << "/" << compared
+                          << " tensors byte-identical to llama-quantize's");
+  std::printf("%-7s %d/%d tensors byte-identical to the reference file\n", type.c_str(), identical,
+              compared);
   BOOST_TEST(*(*ours)->GetUint("general.file_type") == *(*ref)->GetUint("general.file_type"));
   BOOST_TEST(*(*ours)->GetUint("general.quantization_version") == 2u);
   BOOST_TEST(*(*ours)->GetString("tokenizer.ggml.model") == "llama");  // metadata carried over
 }
 
-BOOST_AUTO_TEST_CASE(q8_0_and_q4_0_are_byte_identical, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(q8_0_and_q4_0_are_byte_identical,
+                     *boost::unit_test::precondition(NeedsShared())) {
   CompareWithReference("Q8_0");
   CompareWithReference("Q4_0");
 }
 
-BOOST_AUTO_TEST_CASE(every_type_matches_reference_placement_and_rmse, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(every_type_matches_reference_placement_and_rmse,
+                     *boost::unit_test::precondition(NeedsShared())) {
   auto base = GgufFile::Open(SharedPath("models/synthetic/ktiny-F32.gguf"));
   BOOST_REQUIRE(base.ok());
   for (const auto& [type, per_type] : ReferenceKtinyRmse()) {
@@ -69,15 +74,17 @@ BOOST_AUTO_TEST_CASE(every_type_matches_reference_placement_and_rmse, *boost::un
       GetReferenceOps(t.type)->to_float((*f)->TensorData(t), y.data(), t.n_elements);
       const float* x = reinterpret_cast<const float*>((*base)->TensorData(*orig));
       auto& acc = sq[TypeName(t.type)];
-      for (int64_t i = 0; i < t.n_elements; ++i) acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
+      for (int64_t i = 0; i < t.n_elements; ++i)
+        acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
       acc.second += t.n_elements;
     }
     for (const auto& [tensor_type, want] : per_type) {
       BOOST_REQUIRE_MESSAGE(sq.count(tensor_type), type << " has no " << tensor_type << " tensors");
       const double rmse = std::sqrt(sq[tensor_type].first / sq[tensor_type].second);
-      std::printf("%-7s %-5s RMSE %.4e (reference %.4e, limit %.4e)\n", type.c_str(), tensor_type.c_str(), rmse, want,
-                  1.02 * want);
-      BOOST_CHECK_MESSAGE(rmse <= 1.02 * want, type << " " << tensor_type << ": RMSE " << rmse << " > 1.02 x " << want);
+      std::printf("%-7s %-5s RMSE %.4e (reference %.4e, limit %.4e)\n", type.c_str(),
+                  tensor_type.c_str(), rmse, want, 1.02 * want);
+      BOOST_CHECK_MESSAGE(rmse <= 1.02 * want,
+                          type << " " << tensor_type << ": RMSE " << rmse << " > 1.02 x " << want);
     }
   }
 }
