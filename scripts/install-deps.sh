@@ -6,7 +6,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libabsl-dev            # absl::Status, StatusOr, strings
   libboost-test-dev      # Boost.Test for the unit and integration tests
-  nlohmann-json3-dev     # JSON for test fixtures (golden INDEX.json)
+  nlohmann-json3-dev     # JSON: ARC task files, test fixtures
   clang libclang-rt-14-dev  # libFuzzer for the GGUF reader fuzz target
   python3
 )
