@@ -71,15 +71,12 @@ TensorType ChooseType(const QuantRecipe& recipe, const GgufTensorInfo& t, bool h
   if (is_output) {
     if (t.ne[0] % Geometry(type).block_size != 0) {
       *reason = "output matrix, rows do not fit the recipe type";
-      return T::kQ8_0;
-    }
-    if (type != T::kQ8_0) {
+      type = T::kQ8_0;
+    } else if (type != T::kQ8_0) {
       *reason = "output matrix";
-      return T::kQ6_K;
+      type = T::kQ6_K;
     }
-    return type;
-  }
-  if (absl::StrContains(t.name, "attn_v.weight")) {
+  } else if (absl::StrContains(t.name, "attn_v.weight")) {
     const int64_t i = layers->attn_v_seen++, n = layers->attn_v_total;
     if (name == "Q2_K") {
       *reason = "attn_v";

@@ -91,3 +91,37 @@ BOOST_AUTO_TEST_CASE(every_type_matches_reference_placement_and_rmse,
 
 }  // namespace
 }  // namespace tcobench::testing
+
+namespace tcobench::testing {
+namespace {
+
+// stories260K has rows of 64 and 172: no k-quant block fits, so every recipe
+// exercises the fallbacks; each result must load and keep the output matrix
+// in a type its rows fit.
+BOOST_AUTO_TEST_CASE(every_recipe_handles_rows_that_fit_no_block, *boost::unit_test::precondition(NeedsShared())) {
+  for (const QuantRecipe& recipe : QuantRecipes()) {
+    const std::filesystem::path out = TempDir() / (std::string("stories-") + recipe.name + ".gguf");
+    QuantizeSummary summary;
+    absl::Status st = QuantizeModel(SharedPath("models/stories260K.gguf"), out, recipe, QuantizeOptions{2, nullptr}, &summary);
+    BOOST_REQUIRE_MESSAGE(st.ok(), recipe.name << ": " << st.ToString());
+    auto f = GgufFile::Open(out);
+    BOOST_REQUIRE(f.ok());
+    for (const GgufTensorInfo& t : (*f)->tensors()) {
+      BOOST_CHECK_MESSAGE(t.ne[0] % Geometry(t.type).block_size == 0, recipe.name << " " << t.name);
+      if (t.name.find("ffn_down") != std::string::npos) {
+        const bool half = recipe.default_type == TensorType::kBF16 ? t.type == TensorType::kBF16 : t.type == TensorType::kF16;
+        BOOST_CHECK_MESSAGE(half, recipe.name << " " << t.name << " is " << TypeName(t.type));
+      }
+    }
+    BOOST_TEST(*(*f)->GetUint("general.file_type") == recipe.file_type);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(recipe_names_are_case_insensitive_and_unknown_ones_rejected) {
+  BOOST_TEST(FindQuantRecipe("q4_k_m").has_value());
+  BOOST_TEST(!FindQuantRecipe("Q4_K").has_value());
+  BOOST_TEST(QuantRecipeNames().find("Q5_K_S") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace tcobench::testing
