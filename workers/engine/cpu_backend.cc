@@ -17,9 +17,9 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
 
   void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) override {
-    const TypeOps* ops = GetReferenceOps(w.type);
+    const TypeOps* ops = GetOps(w.type);
     if (ops == nullptr || ops->vec_dot == nullptr) std::abort();  // the model checked types
-    const TypeOps* act = GetReferenceOps(ops->vec_dot_type);
+    const TypeOps* act = GetOps(ops->vec_dot_type);
     // Convert the activations once into the weight type's companion format,
     // as the reference does before its dot products.
     const int64_t act_row_bytes = RowBytes(ops->vec_dot_type, w.n_in);
@@ -50,7 +50,7 @@ class CpuBackend final : public Backend {
   }
 
   void GetRow(const WeightMatrix& w, int64_t row, float* y) override {
-    const TypeOps* ops = GetReferenceOps(w.type);
+    const TypeOps* ops = GetOps(w.type);
     ops->to_float(static_cast<const uint8_t*>(w.data) + row * RowBytes(w.type, w.n_in), y, w.n_in);
   }
 

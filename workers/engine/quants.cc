@@ -1,6 +1,8 @@
 #include "workers/engine/quants.h"
 
 #include <algorithm>
+#include <array>
+#include <vector>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -989,6 +991,29 @@ int GetScaleQ3K(const uint8_t* scales, int s) {
   const int low = s < 8 ? (scales[s] & 0x0F) : (scales[s - 8] >> 4);
   const int high = (scales[8 + s % 4] >> (2 * (s / 4))) & 3;
   return (low | (high << 4)) - 32;
+}
+
+namespace internal {
+VecDotFn Avx2VecDot(TensorType type);  // quants_avx2.cc
+}  // namespace internal
+
+const TypeOps* GetOpsFor(TensorType type, Isa isa) {
+  static const std::array<std::vector<TypeOps>, 3> kTables = [] {
+    std::array<std::vector<TypeOps>, 3> tables;
+    for (int level = 0; level < 3; ++level) {
+      tables[level].assign(std::begin(kOps), std::end(kOps));
+      if (level < static_cast<int>(Isa::kAvx2)) continue;
+      for (TypeOps& ops : tables[level]) {
+        if (ops.vec_dot == nullptr) continue;
+        if (VecDotFn fast = internal::Avx2VecDot(ops.type)) ops.vec_dot = fast;
+      }
+    }
+    return tables;
+  }();
+  for (const TypeOps& ops : kTables[static_cast<int>(isa)]) {
+    if (ops.type == type) return &ops;
+  }
+  return nullptr;
 }
 
 const TypeOps* GetReferenceOps(TensorType type) {

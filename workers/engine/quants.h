@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "workers/engine/isa.h"
 #include "workers/engine/tensor_type.h"
 
 namespace tcobench {
@@ -111,6 +112,11 @@ struct TypeOps {
 
 // The reference ops of a type, or nullptr when the engine cannot compute with it.
 const TypeOps* GetReferenceOps(TensorType type);
+// The ops for an ISA level: the reference ops with that level's kernels in
+// place of the reference ones where it has them.
+const TypeOps* GetOpsFor(TensorType type, Isa isa);
+// The ops of the active level (ActiveIsa()): what the engine runs.
+inline const TypeOps* GetOps(TensorType type) { return GetOpsFor(type, ActiveIsa()); }
 
 // Types the engine can hold weights in, for error messages.
 const char* SupportedWeightTypesList();

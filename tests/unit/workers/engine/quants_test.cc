@@ -151,6 +151,48 @@ BOOST_AUTO_TEST_CASE(vec_dot_agrees_with_dequantized_dot) {
   }
 }
 
+// Every ISA level's kernels against the scalar reference, on random rows of
+// several lengths (tails included for the one-element-block types).
+BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_reference) {
+  std::mt19937 rng(77);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  int compared_levels = 0;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(DetectedIsa())) {
+      BOOST_TEST_MESSAGE("ISA " << IsaName(isa) << " not available here: its kernels are not tested on this machine");
+      continue;
+    }
+    ++compared_levels;
+    for (TensorType t : kWeightTypes) {
+      const TypeOps* ref = GetReferenceOps(t);
+      const TypeOps* fast = GetOpsFor(t, isa);
+      BOOST_REQUIRE(fast != nullptr);
+      const int64_t block = Geometry(t).block_size;
+      for (int64_t n : {int64_t{256}, int64_t{512}, int64_t{2048}, int64_t{4096} + 256}) {
+        const int64_t len = block == 1 ? n + 13 : n;  // odd tails for F32/F16/BF16
+        for (int trial = 0; trial < 5; ++trial) {
+          const std::vector<uint8_t> w = RandomRow(t, len, rng);
+          std::vector<float> x(len);
+          for (float& v : x) v = normal(rng);
+          std::vector<uint8_t> xq(RowBytes(ref->vec_dot_type, len));
+          GetReferenceOps(ref->vec_dot_type)->from_float(x.data(), xq.data(), len);
+          std::vector<float> wf(len), xf(len);
+          ref->to_float(w.data(), wf.data(), len);
+          GetReferenceOps(ref->vec_dot_type)->to_float(xq.data(), xf.data(), len);
+          double scale = 0;
+          for (int64_t i = 0; i < len; ++i) scale += std::fabs(double(wf[i]) * xf[i]);
+          const double want = ref->vec_dot(len, w.data(), xq.data());
+          const double got = fast->vec_dot(len, w.data(), xq.data());
+          BOOST_REQUIRE_MESSAGE(std::fabs(got - want) <= 1e-5 * scale + 1e-12,
+                                IsaName(isa) << " " << TypeName(t) << " n=" << len << ": " << got << " vs reference "
+                                             << want);
+        }
+      }
+    }
+  }
+  BOOST_TEST(compared_levels >= 1);
+}
+
 // Activation formats: dequantize(quantize(x)) is within half a step of x.
 BOOST_AUTO_TEST_CASE(activation_formats_round_trip) {
   std::mt19937 rng(99);

@@ -1,0 +1,25 @@
+// Instruction-set levels the CPU kernels are built for, what this CPU has,
+// and which level is in use (TCOBENCH_ISA=scalar|avx2|avx512 lowers it, so a
+// worker can present a smaller hardware class).
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace tcobench {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+const char* IsaName(Isa isa);
+absl::StatusOr<Isa> ParseIsa(absl::string_view name);
+
+// The best level this CPU supports and this build has kernels for.
+Isa DetectedIsa();
+// The level in use: DetectedIsa(), lowered by $TCOBENCH_ISA. A request above
+// what the CPU has is clamped (with one warning on stderr); an unknown name is
+// a warning and ignored. Fixed at the first call.
+Isa ActiveIsa();
+
+}  // namespace tcobench

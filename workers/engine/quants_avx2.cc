@@ -1,0 +1,220 @@
+// AVX2 (+FMA, F16C) dot products, built with -mavx2 -mfma -mf16c and only
+// called when the CPU has them (see isa.h). Each computes the same value as
+// the scalar reference in quants.cc up to float summation order; the tests
+// check them against it on random data.
+#include <immintrin.h>
+
+#include "workers/engine/quants.h"
+
+namespace tcobench::internal {
+namespace {
+
+// Own scalar conversions: header inline functions (fp16.h) compiled with AVX2
+// flags here could be picked by the linker for the whole program.
+inline float H2F(uint16_t h) { return _cvtsh_ss(h); }
+inline float B2F(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, 4);
+  return f;
+}
+
+inline float Hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Eight int32 sums of products of 32 signed bytes (values in -127..127).
+inline __m256i DotI8(__m256i x, __m256i y) {
+  const __m256i ax = _mm256_sign_epi8(x, x);
+  const __m256i sy = _mm256_sign_epi8(y, x);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1));
+}
+
+inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+float F32Dot(int64_t n, const void* w, const void* a) {
+  const float* x = static_cast<const float*>(w);
+  const float* y = static_cast<const float*>(a);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) {
+      acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+    }
+  }
+  float sum = Hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) sum += x[i] * y[i];
+  return sum;
+}
+
+inline __m256 LoadF16(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+inline __m256 LoadBf16(const uint16_t* p) {
+  const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+}
+
+template <__m256 (*Load)(const uint16_t*), float (*ToF32)(uint16_t)>
+float Half16Dot(int64_t n, const void* w, const void* a) {
+  const uint16_t* x = static_cast<const uint16_t*>(w);
+  const uint16_t* y = static_cast<const uint16_t*>(a);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(Load(x + i + 8 * k), Load(y + i + 8 * k), acc[k]);
+  }
+  float sum = Hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) sum += ToF32(x[i]) * ToF32(y[i]);
+  return sum;
+}
+
+float Q8_0Dot(int64_t n, const void* w, const void* a) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    const __m256 p = _mm256_cvtepi32_ps(DotI8(Load256(x[i].qs), Load256(y[i].qs)));
+    acc = _mm256_fmadd_ps(d, p, acc);
+  }
+  return Hsum(acc);
+}
+
+// 32 4-bit quants as bytes: weights 0..15 from the low nibbles, 16..31 from the high.
+inline __m256i Nibbles32(const uint8_t* qs) {
+  const __m128i tmp = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+  return _mm256_and_si256(bytes, _mm256_set1_epi8(0x0F));
+}
+
+float Q4_0Dot(int64_t n, const void* w, const void* a) {
+  const BlockQ4_0* x = static_cast<const BlockQ4_0*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    const __m256i qx = _mm256_sub_epi8(Nibbles32(x[i].qs), eight);
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(DotI8(qx, Load256(y[i].qs))), acc);
+  }
+  return Hsum(acc);
+}
+
+// Sum over the 8 sub-blocks of min * (sum of their 32 activation quants).
+inline int MinsDotBsums(const uint8_t* mins, const int16_t* bsums) {
+  int s = 0;
+  for (int j = 0; j < 8; ++j) s += mins[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+  return s;
+}
+
+float Q4_KDot(int64_t n, const void* w, const void* a) {
+  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float mins_sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) GetScaleMinK4(j, x[i].scales, &sc[j], &mn[j]);
+    mins_sum += y[i].d * H2F(x[i].dmin) * MinsDotBsums(mn, y[i].bsums);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q4 = Load256(x[i].qs + 32 * g);
+      const __m256i lo = _mm256_and_si256(q4, low4);
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+      const __m256i pl = _mm256_maddubs_epi16(lo, Load256(y[i].qs + 64 * g));
+      const __m256i ph = _mm256_maddubs_epi16(hi, Load256(y[i].qs + 64 * g + 32));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * g])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * g + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return Hsum(acc) - mins_sum;
+}
+
+float Q5_KDot(int64_t n, const void* w, const void* a) {
+  const BlockQ5_K* x = static_cast<const BlockQ5_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  float mins_sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) GetScaleMinK4(j, x[i].scales, &sc[j], &mn[j]);
+    mins_sum += y[i].d * H2F(x[i].dmin) * MinsDotBsums(mn, y[i].bsums);
+    const __m256i qh = Load256(x[i].qh);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q4 = Load256(x[i].qs + 32 * g);
+      const __m256i hbit_lo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4);
+      const __m256i hbit_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g + 1), one), 4);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, low4), hbit_lo);
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), low4), hbit_hi);
+      const __m256i pl = _mm256_maddubs_epi16(lo, Load256(y[i].qs + 64 * g));
+      const __m256i ph = _mm256_maddubs_epi16(hi, Load256(y[i].qs + 64 * g + 32));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * g])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * g + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return Hsum(acc) - mins_sum;
+}
+
+float Q6_KDot(int64_t n, const void* w, const void* a) {
+  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  const __m256i k32 = _mm256_set1_epi8(32);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m256i sumi = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = x[i].ql + 64 * half;
+      const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
+      const __m256i qh = Load256(x[i].qh + 32 * half);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+      };
+      const int8_t* sc = x[i].scales + 8 * half;
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q8 = Load256(y[i].qs + 128 * half + 32 * k);
+        // (q - 32) . q8 = q . q8 - 32 * sum(q8), each pair sum within int16.
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(k32, q8));
+        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return Hsum(acc);
+}
+
+}  // namespace
+
+VecDotFn Avx2VecDot(TensorType type) {
+  switch (type) {
+    case TensorType::kF32: return F32Dot;
+    case TensorType::kF16: return Half16Dot<LoadF16, H2F>;
+    case TensorType::kBF16: return Half16Dot<LoadBf16, B2F>;
+    case TensorType::kQ8_0: return Q8_0Dot;
+    case TensorType::kQ4_0: return Q4_0Dot;
+    case TensorType::kQ4_K: return Q4_KDot;
+    case TensorType::kQ5_K: return Q5_KDot;
+    case TensorType::kQ6_K: return Q6_KDot;
+    default: return nullptr;
+  }
+}
+
+}  // namespace tcobench::internal
