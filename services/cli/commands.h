@@ -18,6 +18,7 @@ int RunModelInfo(const std::vector<std::string>& argv);
 int RunModelLogits(const std::vector<std::string>& argv);
 int RunModelSynth(const std::vector<std::string>& argv);
 int RunModelQuantize(const std::vector<std::string>& argv);
+int RunModelBench(const std::vector<std::string>& argv);
 int RunEvalPerplexity(const std::vector<std::string>& argv);
 int RunEvalKld(const std::vector<std::string>& argv);
 int RunEvalChoice(const std::vector<std::string>& argv);

@@ -17,6 +17,7 @@ constexpr char kUsage[] =
     "  model logits FILE      evaluate token ids and write every position's logits\n"
     "  model synth OUT        write a random-weight llama model of a real shape\n"
     "  model quantize IN OUT  make a quantized variant (Q8_0, Q4_K_M, ...)\n"
+    "  model bench FILE       prefill/decode speed and the machine's read bandwidth\n"
     "  generate FILE          generate text with the embedded engine\n"
     "  eval perplexity MODEL  perplexity over a text, as llama-perplexity computes it\n"
     "  eval kld BASE CAND     KL divergence and top-1 agreement of a variant against its base\n"
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
   if (cmd == "model") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
       std::fputs(
-          "usage: tcobench model info|logits|synth|quantize ... (see tcobench model <verb> "
+          "usage: tcobench model info|logits|synth|quantize|bench ... (see tcobench model <verb> "
           "--help)\n",
           args.size() < 2 ? stderr : stdout);
       return args.size() < 2 ? kExitUsage : kExitOk;
@@ -68,7 +69,8 @@ int main(int argc, char** argv) {
     if (args[1] == "logits") return RunModelLogits(rest);
     if (args[1] == "synth") return RunModelSynth(rest);
     if (args[1] == "quantize") return RunModelQuantize(rest);
-    std::fprintf(stderr, "tcobench: unknown model command '%s' (info, logits, synth, quantize)\n",
+    if (args[1] == "bench") return RunModelBench(rest);
+    std::fprintf(stderr, "tcobench: unknown model command '%s' (info, logits, synth, quantize, bench)\n",
                  args[1].c_str());
     return kExitUsage;
   }

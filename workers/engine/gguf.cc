@@ -508,7 +508,7 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Parse(std::span<const uint8_
 }
 
 absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::filesystem::path& path,
-                                                         const GgufLimits& limits) {
+                                                         const GgufLimits& limits, bool populate) {
   const std::string name = path.string();
   const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -524,7 +524,7 @@ absl::StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::filesystem::
   const size_t size = static_cast<size_t>(st.st_size);
   void* map = nullptr;
   if (size > 0) {
-    map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
     if (map == MAP_FAILED) {
       const int err = errno;
       ::close(fd);

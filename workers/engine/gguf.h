@@ -101,9 +101,11 @@ struct GgufLimits {
 
 class GgufFile {
  public:
-  // Maps `path` read-only and parses it.
+  // Maps `path` read-only and parses it. With `populate`, every page is read
+  // in while mapping (MAP_POPULATE) instead of on first use.
   static absl::StatusOr<std::unique_ptr<GgufFile>> Open(const std::filesystem::path& path,
-                                                        const GgufLimits& limits = {});
+                                                        const GgufLimits& limits = {},
+                                                        bool populate = false);
   // Parses bytes the caller keeps alive for the object's lifetime; `name` is
   // used in error messages (the fuzz target and tests use this).
   static absl::StatusOr<std::unique_ptr<GgufFile>> Parse(std::span<const uint8_t> bytes,

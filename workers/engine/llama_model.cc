@@ -94,7 +94,7 @@ absl::Status CheckPositive(const GgufFile& f, const char* what, int64_t v, int64
 absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesystem::path& path,
                                                              const ModelOptions& options) {
   std::unique_ptr<LlamaModel> m(new LlamaModel());
-  TCOBENCH_ASSIGN_OR_RETURN(m->gguf_, GgufFile::Open(path));
+  TCOBENCH_ASSIGN_OR_RETURN(m->gguf_, GgufFile::Open(path, GgufLimits{}, options.populate));
   const GgufFile& f = *m->gguf_;
   absl::StatusOr<std::string> arch = f.GetString("general.architecture");
   if (!arch.ok()) {

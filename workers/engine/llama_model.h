@@ -19,7 +19,8 @@
 namespace tcobench {
 
 struct ModelOptions {
-  int n_threads = 0;  // 0: all hardware threads
+  int n_threads = 0;      // 0: all hardware threads
+  bool populate = false;  // fault every page of the file in while opening (benchmarks)
 };
 
 struct LlamaHParams {

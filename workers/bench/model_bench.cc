@@ -1,0 +1,112 @@
+#include "workers/bench/model_bench.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "workers/bench/system_info.h"
+#include "workers/engine/isa.h"
+#include "workers/engine/llama_model.h"
+#include "workers/engine/rng.h"
+#include "workers/engine/session.h"
+#include "workers/engine/status_macros.h"
+
+namespace tcobench {
+namespace {
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path, const ModelBenchOptions& o) {
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.reps < 1 || o.threads < 1 || o.batch < 1) {
+    return absl::InvalidArgumentError("-p and -n must be >= 0, -r, -t and -b >= 1");
+  }
+  if (o.batch > 1) {
+    return absl::UnimplementedError(
+        absl::StrCat("-b ", o.batch, ": batched decoding of several sequences is not implemented yet; use -b 1"));
+  }
+  auto stage = [&](const std::string& s) {
+    if (o.progress) o.progress(s);
+  };
+  ModelBenchResult r;
+  r.model_path = path.string();
+  r.cpu = CpuModelName();
+  r.isa = IsaName(ActiveIsa());
+  r.build_commit = BuildCommit();
+  r.threads = o.threads;
+  r.batch = o.batch;
+  r.reps = o.reps;
+  r.n_prompt = o.n_prompt;
+  r.n_gen = o.n_gen;
+  stage("loading");
+  const auto t_load = std::chrono::steady_clock::now();
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model,
+                            LlamaModel::Open(path, ModelOptions{o.threads, /*populate=*/true}));
+  r.load_seconds = SecondsSince(t_load);
+  const GgufFile& f = model->gguf();
+  r.file_bytes = static_cast<int64_t>(f.file_size());
+  for (const GgufTensorInfo& t : f.tensors()) {
+    r.model_bytes += t.n_bytes;
+    r.n_params += t.n_elements;
+  }
+  r.architecture = model->hparams().architecture;
+  const LlamaHParams& hp = model->hparams();
+  const int64_t n_ctx = std::max<int64_t>(1, std::max(o.n_prompt, o.n_gen));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, Session::Create(*model, SessionOptions{n_ctx}));
+  r.kv_cache_bytes = 2 * hp.n_layer * n_ctx * hp.n_head_kv * hp.head_dim * static_cast<int64_t>(sizeof(float));
+  Rng rng(o.seed);
+  auto random_tokens = [&](int64_t n) {
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int32_t& id : ids) id = static_cast<int32_t>(rng.Next() % static_cast<uint64_t>(hp.n_vocab));
+    return ids;
+  };
+  std::vector<float> logits;
+  // One warm-up run of each test is excluded from every statistic: it pays for
+  // page faults, cache warm-up and the scratch buffers' first allocation.
+  for (int rep = -1; rep < o.reps; ++rep) {
+    if (o.n_prompt > 0) {
+      stage(rep < 0 ? "warm-up prefill" : absl::StrCat("prefill ", rep + 1, "/", o.reps));
+      const std::vector<int32_t> ids = random_tokens(o.n_prompt);
+      session->Reset();
+      const auto t0 = std::chrono::steady_clock::now();
+      TCOBENCH_RETURN_IF_ERROR(session->Prefill(ids, LogitsMode::kLast, &logits));
+      const double s = SecondsSince(t0);
+      if (rep >= 0) r.prefill_samples.push_back(static_cast<double>(o.n_prompt) / s);
+    }
+    if (o.n_gen > 0) {
+      stage(rep < 0 ? "warm-up decode" : absl::StrCat("decode ", rep + 1, "/", o.reps));
+      const std::vector<int32_t> ids = random_tokens(o.n_gen);
+      session->Reset();
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int32_t id : ids) TCOBENCH_RETURN_IF_ERROR(session->Decode(id, &logits));
+      const double s = SecondsSince(t0);
+      if (rep >= 0) r.decode_samples.push_back(static_cast<double>(o.n_gen * o.batch) / s);
+    }
+  }
+  r.prefill_tokens_per_second = Median(r.prefill_samples);
+  r.decode_tokens_per_second = Median(r.decode_samples);
+  r.peak_rss_bytes = PeakRssBytes();
+  session.reset();
+  model.reset();
+  if (o.measure_bandwidth) {
+    stage("read bandwidth");
+    r.bandwidth = MeasureReadBandwidth();
+    if (r.bandwidth.bytes_per_second > 0) {
+      r.decode_bandwidth_fraction =
+          static_cast<double>(r.model_bytes) * r.decode_tokens_per_second / o.batch / r.bandwidth.bytes_per_second;
+    }
+  }
+  return r;
+}
+
+}  // namespace tcobench
