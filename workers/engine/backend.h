@@ -24,17 +24,20 @@ struct WeightMatrix {
   int64_t n_out = 0;
 };
 
+// Causal attention for a batch of tokens that may belong to different
+// sequences: token t attends to positions 0..n_visible[t]-1 of its own
+// sequence's cache (which already holds the token itself).
 struct AttentionArgs {
-  const float* q = nullptr;        // (n_tokens, n_head * head_dim), already rotated
-  const float* k_cache = nullptr;  // (n_ctx, n_head_kv * head_dim) for this layer
-  const float* v_cache = nullptr;  // (n_ctx, n_head_kv * head_dim) for this layer
-  float* out = nullptr;            // (n_tokens, n_head * head_dim)
+  const float* q = nullptr;               // (n_tokens, n_head * head_dim), already rotated
+  const float* const* k_cache = nullptr;  // per token: its sequence's (n_ctx, n_head_kv * head_dim) keys
+  const float* const* v_cache = nullptr;  // per token: its sequence's values, same layout
+  const int64_t* n_visible = nullptr;     // per token
+  float* out = nullptr;                   // (n_tokens, n_head * head_dim)
   int64_t n_tokens = 0;
-  int64_t n_past = 0;  // token t sits at position n_past + t and sees 0..n_past + t
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
-  float scale = 1.0f;  // applied to q.k before the softmax
+  float scale = 1.0f;                     // applied to q.k before the softmax
 };
 
 class Backend {
@@ -50,10 +53,10 @@ class Backend {
   virtual void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                        float* y) = 0;
   // Llama "normal" RoPE in place: rotates adjacent pairs (2i, 2i+1), i < n_rot/2,
-  // of every head by position * freq_scale * freq_base^(-2i/n_rot).
+  // of every head of token t by positions[t] * freq_scale * freq_base^(-2i/n_rot).
   virtual void Rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-                    int64_t pos0, float freq_base, float freq_scale) = 0;
-  // Causal grouped-query attention over the KV cache.
+                    const int64_t* positions, float freq_base, float freq_scale) = 0;
+  // Grouped-query attention over the KV caches.
   virtual void Attention(const AttentionArgs& args) = 0;
   // out = silu(gate) * up, elementwise over n values.
   virtual void SwiGlu(const float* gate, const float* up, int64_t n, float* out) = 0;

@@ -68,13 +68,13 @@ class CpuBackend final : public Backend {
   }
 
   void Rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-            int64_t pos0, float freq_base, float freq_scale) override {
+            const int64_t* positions, float freq_base, float freq_scale) override {
     const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
     std::vector<float> cache(static_cast<size_t>(n_rot));
     for (int64_t t = 0; t < n_tokens; ++t) {
       // The angles as the reference computes them: theta_i = p * theta_scale^i,
       // by repeated float multiplication.
-      float theta = static_cast<float>(pos0 + t);
+      float theta = static_cast<float>(positions[t]);
       for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
         const float angle = freq_scale * theta;
         cache[i0] = std::cos(angle);
@@ -97,18 +97,21 @@ class CpuBackend final : public Backend {
     const int64_t q_stride = a.n_head * a.head_dim;
     const int64_t kv_stride = a.n_head_kv * a.head_dim;
     const int64_t group = a.n_head / a.n_head_kv;
-    const int64_t n_ctx_used = a.n_past + a.n_tokens;
+    int64_t longest = 0;
+    for (int64_t t = 0; t < a.n_tokens; ++t) longest = std::max(longest, a.n_visible[t]);
     pool_->ParallelFor(a.n_tokens * a.n_head, 1, [&](int64_t b, int64_t e) {
-      std::vector<float> scores(static_cast<size_t>(n_ctx_used));
+      std::vector<float> scores(static_cast<size_t>(longest));
       for (int64_t job = b; job < e; ++job) {
         const int64_t t = job / a.n_head;
         const int64_t h = job % a.n_head;
         const int64_t kvh = h / group;
         const float* q = a.q + t * q_stride + h * a.head_dim;
-        const int64_t n_visible = a.n_past + t + 1;
+        const float* k_cache = a.k_cache[t];
+        const float* v_cache = a.v_cache[t];
+        const int64_t n_visible = a.n_visible[t];
         float max = -INFINITY;
         for (int64_t j = 0; j < n_visible; ++j) {
-          const float* k = a.k_cache + j * kv_stride + kvh * a.head_dim;
+          const float* k = k_cache + j * kv_stride + kvh * a.head_dim;
           float dot = 0.0f;
           for (int64_t d = 0; d < a.head_dim; ++d) dot += k[d] * q[d];
           scores[j] = dot * a.scale;
@@ -124,7 +127,7 @@ class CpuBackend final : public Backend {
         std::fill(out, out + a.head_dim, 0.0f);
         for (int64_t j = 0; j < n_visible; ++j) {
           const float p = scores[j] * inv;
-          const float* v = a.v_cache + j * kv_stride + kvh * a.head_dim;
+          const float* v = v_cache + j * kv_stride + kvh * a.head_dim;
           for (int64_t d = 0; d < a.head_dim; ++d) out[d] += p * v[d];
         }
       }

@@ -14,42 +14,66 @@
 namespace tcobench {
 
 struct SessionOptions {
-  int64_t n_ctx = 0;  // KV cache length in tokens; 0: min(training context, 4096)
+  int64_t n_ctx = 0;  // KV cache length in tokens per sequence; 0: min(training context, 4096)
+  int n_seq = 1;      // sequences, each with its own KV cache (1..16)
 };
 
 enum class LogitsMode { kLast, kAll };
 
+// Sequences are numbered 0..n_seq-1; the single-sequence calls use sequence 0.
 class Session {
  public:
+  static constexpr int kMaxSequences = 16;
+
   static absl::StatusOr<std::unique_ptr<Session>> Create(const LlamaModel& model,
                                                          const SessionOptions& options);
 
-  // Evaluates `tokens` at positions n_past()..n_past()+n-1 as one batch and
-  // appends them to the cache. `logits` receives (1 or n, n_vocab) values.
-  absl::Status Prefill(std::span<const int32_t> tokens, LogitsMode mode,
+  // Evaluates `tokens` of sequence `seq` at positions n_past(seq).. as one
+  // batch and appends them to its cache. `logits` receives (1 or n, n_vocab).
+  absl::Status Prefill(int seq, std::span<const int32_t> tokens, LogitsMode mode,
                        std::vector<float>* logits);
+  absl::Status Prefill(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>* logits) {
+    return Prefill(0, tokens, mode, logits);
+  }
   // One token at position n_past(); logits of that position.
   absl::Status Decode(int32_t token, std::vector<float>* logits) {
-    return Prefill(std::span<const int32_t>(&token, 1), LogitsMode::kLast, logits);
+    return Prefill(0, std::span<const int32_t>(&token, 1), LogitsMode::kLast, logits);
   }
-  // Forgets every position (the cache is reused).
-  void Reset() { n_past_ = 0; }
-  // Keeps the first n positions and forgets the rest (n <= n_past()).
-  void Truncate(int64_t n) { n_past_ = std::min(n_past_, std::max<int64_t>(0, n)); }
+  // One token for each of several distinct sequences, decoded together in one
+  // pass (the weights are read once for all of them). logits: (n, n_vocab),
+  // row i for tokens[i] of sequence seqs[i].
+  absl::Status DecodeBatch(std::span<const int32_t> tokens, std::span<const int> seqs,
+                           std::vector<float>* logits);
 
-  int64_t n_past() const { return n_past_; }
+  // Forgets every position of every sequence (the caches are reused).
+  void Reset() { std::fill(n_past_.begin(), n_past_.end(), 0); }
+  // Keeps the first n positions of sequence 0 and forgets the rest.
+  void Truncate(int64_t n) { n_past_[0] = std::min(n_past_[0], std::max<int64_t>(0, n)); }
+
+  int64_t n_past(int seq = 0) const { return n_past_[seq]; }
   int64_t n_ctx() const { return n_ctx_; }
+  int n_seq() const { return static_cast<int>(n_past_.size()); }
+  int64_t kv_cache_bytes() const { return static_cast<int64_t>((k_cache_.size() + v_cache_.size()) * sizeof(float)); }
 
  private:
   explicit Session(const LlamaModel& model) : model_(model) {}
+  // The forward pass over n tokens; token t belongs to sequence seq[t] at
+  // position pos[t]. Logits for rows first_row..n-1.
+  absl::Status Eval(const int32_t* tokens, const int* seq, const int64_t* pos, int64_t n, int64_t first_row,
+                    std::vector<float>* logits);
+  float* KCache(int seq, int64_t layer);
+  float* VCache(int seq, int64_t layer);
 
   const LlamaModel& model_;
   int64_t n_ctx_ = 0;
-  int64_t n_past_ = 0;
-  std::vector<float> k_cache_;  // (n_layer, n_ctx, n_head_kv * head_dim)
-  std::vector<float> v_cache_;  // (n_layer, n_ctx, n_head_kv * head_dim)
+  std::vector<int64_t> n_past_;  // per sequence
+  std::vector<float> k_cache_;   // (n_seq, n_layer, n_ctx, n_head_kv * head_dim)
+  std::vector<float> v_cache_;   // (n_seq, n_layer, n_ctx, n_head_kv * head_dim)
   // Scratch, sized for the largest batch seen.
   std::vector<float> x_, xb_, q_, k_, v_, attn_, proj_, gate_, up_;
+  std::vector<int64_t> positions_, visible_;
+  std::vector<int> seqs_;
+  std::vector<const float*> k_rows_, v_rows_;
 };
 
 }  // namespace tcobench

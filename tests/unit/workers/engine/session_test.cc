@@ -77,3 +77,67 @@ BOOST_AUTO_TEST_CASE(unsupported_files_name_what_is_supported,
 
 }  // namespace
 }  // namespace tcobench::testing
+
+namespace tcobench::testing {
+namespace {
+
+// Several sequences decoded together in one pass give each sequence the
+// logits it gets when decoded alone.
+BOOST_AUTO_TEST_CASE(batched_decoding_matches_one_sequence_at_a_time) {
+  auto model = LlamaModel::Open(TempDir() / "ktiny-batch.gguf", ModelOptions{2});
+  if (!model.ok()) {
+    SynthOptions o;
+    o.type = TensorType::kF16;
+    BOOST_REQUIRE(SynthesizeModel(*FindSynthShape("ktiny"), o, TempDir() / "ktiny-batch.gguf").ok());
+    model = LlamaModel::Open(TempDir() / "ktiny-batch.gguf", ModelOptions{2});
+  }
+  BOOST_REQUIRE(model.ok());
+  const int64_t nv = (*model)->hparams().n_vocab;
+  const int n_seq = 5, steps = 6;
+  // Different prompt lengths, so the sequences sit at different positions.
+  std::vector<std::vector<int32_t>> prompts;
+  for (int s = 0; s < n_seq; ++s) {
+    std::vector<int32_t> p = {1};
+    for (int k = 0; k < s + 1; ++k) p.push_back(100 + 37 * s + k);
+    prompts.push_back(p);
+  }
+  auto token = [](int s, int step) { return static_cast<int32_t>(300 + 11 * s + step); };
+  // Reference: each sequence alone.
+  std::vector<std::vector<float>> alone(n_seq);
+  for (int s = 0; s < n_seq; ++s) {
+    auto one = Session::Create(**model, SessionOptions{32, 1});
+    std::vector<float> logits;
+    BOOST_REQUIRE((*one)->Prefill(prompts[s], LogitsMode::kLast, &logits).ok());
+    for (int step = 0; step < steps; ++step) {
+      BOOST_REQUIRE((*one)->Decode(token(s, step), &logits).ok());
+      alone[s].insert(alone[s].end(), logits.begin(), logits.end());
+    }
+  }
+  auto batch = Session::Create(**model, SessionOptions{32, n_seq});
+  BOOST_REQUIRE(batch.ok());
+  std::vector<float> logits;
+  for (int s = 0; s < n_seq; ++s) BOOST_REQUIRE((*batch)->Prefill(s, prompts[s], LogitsMode::kLast, &logits).ok());
+  for (int step = 0; step < steps; ++step) {
+    std::vector<int32_t> toks;
+    std::vector<int> seqs;
+    for (int s = n_seq - 1; s >= 0; --s) {  // any order
+      toks.push_back(token(s, step));
+      seqs.push_back(s);
+    }
+    BOOST_REQUIRE((*batch)->DecodeBatch(toks, seqs, &logits).ok());
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      for (int64_t v = 0; v < nv; ++v) {
+        BOOST_REQUIRE_SMALL(logits[i * nv + v] - alone[seqs[i]][step * nv + v], 1e-4f);
+      }
+    }
+  }
+  for (int s = 0; s < n_seq; ++s) BOOST_TEST((*batch)->n_past(s) == static_cast<int64_t>(prompts[s].size()) + steps);
+  // A repeated sequence in one batch is an error.
+  const std::vector<int32_t> two = {5, 6};
+  const std::vector<int> same = {1, 1};
+  BOOST_TEST(absl::IsInvalidArgument((*batch)->DecodeBatch(two, same, &logits)));
+  BOOST_TEST(!Session::Create(**model, SessionOptions{8, 17}).ok());
+}
+
+}  // namespace
+}  // namespace tcobench::testing
