@@ -66,21 +66,10 @@ BOOST_AUTO_TEST_CASE(every_type_matches_reference_placement_and_rmse,
   for (const auto& [type, per_type] : ReferenceKtinyRmse()) {
     CompareWithReference(type);
     auto f = GgufFile::Open(Quantize(type));
-    std::map<std::string, std::pair<double, int64_t>> sq;
-    for (const GgufTensorInfo& t : (*f)->tensors()) {
-      if (t.type == TensorType::kF32) continue;
-      const GgufTensorInfo* orig = (*base)->FindTensor(t.name);
-      std::vector<float> y(t.n_elements);
-      GetReferenceOps(t.type)->to_float((*f)->TensorData(t), y.data(), t.n_elements);
-      const float* x = reinterpret_cast<const float*>((*base)->TensorData(*orig));
-      auto& acc = sq[TypeName(t.type)];
-      for (int64_t i = 0; i < t.n_elements; ++i)
-        acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
-      acc.second += t.n_elements;
-    }
+    std::map<std::string, double> rmse_of = RmsePerType(**f, **base);
     for (const auto& [tensor_type, want] : per_type) {
-      BOOST_REQUIRE_MESSAGE(sq.count(tensor_type), type << " has no " << tensor_type << " tensors");
-      const double rmse = std::sqrt(sq[tensor_type].first / sq[tensor_type].second);
+      BOOST_REQUIRE_MESSAGE(rmse_of.count(tensor_type), type << " has no " << tensor_type << " tensors");
+      const double rmse = rmse_of[tensor_type];
       std::printf("%-7s %-5s RMSE %.4e (reference %.4e, limit %.4e)\n", type.c_str(),
                   tensor_type.c_str(), rmse, want, 1.02 * want);
       BOOST_CHECK_MESSAGE(rmse <= 1.02 * want,

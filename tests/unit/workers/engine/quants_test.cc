@@ -237,22 +237,10 @@ BOOST_AUTO_TEST_CASE(dequantized_ktiny_matches_reference_rmse,
   for (const auto& [file_type, per_type] : expected) {
     auto f = GgufFile::Open(SharedPath("models/synthetic/ktiny-" + file_type + ".gguf"));
     BOOST_REQUIRE_MESSAGE(f.ok(), f.status().ToString());
-    std::map<std::string, std::pair<double, int64_t>> sq;  // type -> (sum sq err, count)
-    for (const GgufTensorInfo& t : (*f)->tensors()) {
-      if (t.type == TensorType::kF32) continue;
-      const GgufTensorInfo* orig = (*base)->FindTensor(t.name);
-      BOOST_REQUIRE(orig != nullptr);
-      std::vector<float> y(t.n_elements);
-      GetReferenceOps(t.type)->to_float((*f)->TensorData(t), y.data(), t.n_elements);
-      const float* x = reinterpret_cast<const float*>((*base)->TensorData(*orig));
-      auto& acc = sq[TypeName(t.type)];
-      for (int64_t i = 0; i < t.n_elements; ++i)
-        acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
-      acc.second += t.n_elements;
-    }
+    std::map<std::string, double> rmse_of = RmsePerType(**f, **base);
     for (const auto& [type, want] : per_type) {
-      BOOST_REQUIRE_MESSAGE(sq.count(type), file_type << " has no " << type << " tensors");
-      const double rmse = std::sqrt(sq[type].first / sq[type].second);
+      BOOST_REQUIRE_MESSAGE(rmse_of.count(type), file_type << " has no " << type << " tensors");
+      const double rmse = rmse_of[type];
       BOOST_TEST_MESSAGE("ktiny-" << file_type << " " << type << ": RMSE " << rmse << " (reference "
                                   << want << ")");
       BOOST_CHECK_MESSAGE(
