@@ -72,16 +72,26 @@ float Half16Dot(int64_t n, const void* w, const void* a) {
   return sum;
 }
 
+// Two blocks per step into two accumulators: one FMA chain per block would
+// make every block wait for the previous one's result.
 float Q8_0Dot(int64_t n, const void* w, const void* a) {
   const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
-    const __m256 p = _mm256_cvtepi32_ps(DotI8(Load256(x[i].qs), Load256(y[i].qs)));
-    acc = _mm256_fmadd_ps(d, p, acc);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int64_t nb = n / kQK;
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    _mm_prefetch(reinterpret_cast<const char*>(x + i + 8), _MM_HINT_T0);
+    const __m256 d0 = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    const __m256 d1 = _mm256_set1_ps(H2F(x[i + 1].d) * H2F(y[i + 1].d));
+    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(DotI8(Load256(x[i].qs), Load256(y[i].qs))), acc0);
+    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(DotI8(Load256(x[i + 1].qs), Load256(y[i + 1].qs))), acc1);
   }
-  return Hsum(acc);
+  for (; i < nb; ++i) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(DotI8(Load256(x[i].qs), Load256(y[i].qs))), acc0);
+  }
+  return Hsum(_mm256_add_ps(acc0, acc1));
 }
 
 // 32 4-bit quants as bytes: weights 0..15 from the low nibbles, 16..31 from the high.
@@ -91,17 +101,33 @@ inline __m256i Nibbles32(const uint8_t* qs) {
   return _mm256_and_si256(bytes, _mm256_set1_epi8(0x0F));
 }
 
+// (q - 8) . y as q . y - 8 * sum(y): q is unsigned, so one maddubs does the
+// products and a second gives the sums, without sign juggling.
+inline __m256i Q4_0BlockDot(const BlockQ4_0& x, const BlockQ8_0& y) {
+  const __m256i qy = Load256(y.qs);
+  const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(Nibbles32(x.qs), qy),
+                                     _mm256_maddubs_epi16(_mm256_set1_epi8(8), qy));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
 float Q4_0Dot(int64_t n, const void* w, const void* a) {
   const BlockQ4_0* x = static_cast<const BlockQ4_0*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i eight = _mm256_set1_epi8(8);
-  for (int64_t i = 0; i < n / kQK; ++i) {
-    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
-    const __m256i qx = _mm256_sub_epi8(Nibbles32(x[i].qs), eight);
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(DotI8(qx, Load256(y[i].qs))), acc);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int64_t nb = n / kQK;
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    _mm_prefetch(reinterpret_cast<const char*>(x + i + 12), _MM_HINT_T0);
+    const __m256 d0 = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    const __m256 d1 = _mm256_set1_ps(H2F(x[i + 1].d) * H2F(y[i + 1].d));
+    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(Q4_0BlockDot(x[i], y[i])), acc0);
+    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(Q4_0BlockDot(x[i + 1], y[i + 1])), acc1);
   }
-  return Hsum(acc);
+  for (; i < nb; ++i) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(Q4_0BlockDot(x[i], y[i])), acc0);
+  }
+  return Hsum(_mm256_add_ps(acc0, acc1));
 }
 
 // The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K block, all at once
