@@ -20,6 +20,11 @@ class CpuBackend final : public Backend {
     const TypeOps* ops = GetOps(w.type);
     if (ops == nullptr || ops->vec_dot == nullptr) std::abort();  // the model checked types
     const TypeOps* act = GetOps(ops->vec_dot_type);
+    const GemmF32Fn gemm = GetGemmF32(ActiveIsa());
+    if (gemm != nullptr && n_tokens >= kGemmMinTokens) {
+      MatMulGemm(w, ops, act, gemm, x, n_tokens, y);
+      return;
+    }
     // Convert the activations once into the weight type's companion format,
     // as the reference does before its dot products.
     const int64_t act_row_bytes = RowBytes(ops->vec_dot_type, w.n_in);
@@ -146,8 +151,50 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // Batches of at least this many tokens take the matrix-matrix path.
+  static constexpr int64_t kGemmMinTokens = 4;
+  static constexpr int64_t kGemmRowBlock = 48;
+
+  // Prefill: the activations are rounded exactly as the companion format
+  // rounds them (converted to it and back to float), each block of weight
+  // rows is dequantized once, and a register-tiled float kernel multiplies
+  // them. Products equal the dot-product path's; only the order of the float
+  // sums differs.
+  void MatMulGemm(const WeightMatrix& w, const TypeOps* ops, const TypeOps* act, GemmF32Fn gemm, const float* x,
+                  int64_t n_tokens, float* y) {
+    const int64_t k = w.n_in;
+    act_f32_.resize(static_cast<size_t>(n_tokens * k));
+    if (ops->vec_dot_type == TensorType::kF32) {
+      std::copy(x, x + n_tokens * k, act_f32_.begin());
+    } else {
+      const int64_t act_row_bytes = RowBytes(ops->vec_dot_type, k);
+      act_buffer_.resize(static_cast<size_t>(act_row_bytes * n_tokens));
+      pool_->ParallelFor(n_tokens, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          uint8_t* q = act_buffer_.data() + t * act_row_bytes;
+          act->from_float(x + t * k, q, k);
+          act->to_float(q, act_f32_.data() + t * k, k);
+        }
+      });
+    }
+    const int64_t w_row_bytes = RowBytes(w.type, k);
+    const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+    const int64_t n_blocks = (w.n_out + kGemmRowBlock - 1) / kGemmRowBlock;
+    pool_->ParallelFor(n_blocks, 1, [&](int64_t b, int64_t e) {
+      thread_local std::vector<float> rows;
+      rows.resize(static_cast<size_t>(kGemmRowBlock * k));
+      for (int64_t blk = b; blk < e; ++blk) {
+        const int64_t r0 = blk * kGemmRowBlock;
+        const int64_t nr = std::min(kGemmRowBlock, w.n_out - r0);
+        for (int64_t r = 0; r < nr; ++r) ops->to_float(wdata + (r0 + r) * w_row_bytes, rows.data() + r * k, k);
+        gemm(nr, n_tokens, k, rows.data(), act_f32_.data(), y + r0, w.n_out);
+      }
+    });
+  }
+
   ThreadPool* pool_;
   std::vector<uint8_t> act_buffer_;
+  std::vector<float> act_f32_;
 };
 
 }  // namespace

@@ -981,7 +981,12 @@ int GetScaleQ3K(const uint8_t* scales, int s) {
 
 namespace internal {
 VecDotFn Avx2VecDot(TensorType type);  // quants_avx2.cc
+ToFloatFn Avx2ToFloat(TensorType type);
+void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a, float* y,
+                 int64_t y_stride);
 }  // namespace internal
+
+GemmF32Fn GetGemmF32(Isa isa) { return isa >= Isa::kAvx2 ? internal::Avx2GemmF32 : nullptr; }
 
 const TypeOps* GetOpsFor(TensorType type, Isa isa) {
   static const std::array<std::vector<TypeOps>, 3> kTables = [] {
@@ -990,6 +995,7 @@ const TypeOps* GetOpsFor(TensorType type, Isa isa) {
       tables[level].assign(std::begin(kOps), std::end(kOps));
       if (level < static_cast<int>(Isa::kAvx2)) continue;
       for (TypeOps& ops : tables[level]) {
+        if (ToFloatFn fast = internal::Avx2ToFloat(ops.type)) ops.to_float = fast;
         if (ops.vec_dot == nullptr) continue;
         if (VecDotFn fast = internal::Avx2VecDot(ops.type)) ops.vec_dot = fast;
       }

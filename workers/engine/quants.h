@@ -115,6 +115,13 @@ const TypeOps* GetReferenceOps(TensorType type);
 // The ops for an ISA level: the reference ops with that level's kernels in
 // place of the reference ones where it has them.
 const TypeOps* GetOpsFor(TensorType type, Isa isa);
+// Matrix-matrix product on float rows, for prefill: y(t, r) = sum_i w(r, i) *
+// a(t, i) for r < n_rows, t < n_tok, rows of k values (w: n_rows x k, a:
+// n_tok x k, y: n_tok rows of y_stride). Null at levels that have none.
+using GemmF32Fn = void (*)(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a,
+                           float* y, int64_t y_stride);
+GemmF32Fn GetGemmF32(Isa isa);
+
 // The ops of the active level (ActiveIsa()): what the engine runs.
 inline const TypeOps* GetOps(TensorType type) { return GetOpsFor(type, ActiveIsa()); }
 

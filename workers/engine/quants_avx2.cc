@@ -243,7 +243,79 @@ float Q6_KDot(int64_t n, const void* w, const void* a) {
   return Hsum(acc);
 }
 
+// y(t, r) += sum_i w(r, i) * a(t, i) for 3 rows and 4 tokens over k values,
+// twelve accumulators in registers.
+inline void Tile3x4(const float* w, int64_t w_stride, const float* a, int64_t a_stride, int64_t k, float* y,
+                    int64_t y_stride) {
+  __m256 acc[3][4];
+  for (auto& row : acc) {
+    for (__m256& v : row) v = _mm256_setzero_ps();
+  }
+  for (int64_t i = 0; i < k; i += 8) {
+    const __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + w_stride + i),
+                 w2 = _mm256_loadu_ps(w + 2 * w_stride + i);
+    for (int t = 0; t < 4; ++t) {
+      const __m256 at = _mm256_loadu_ps(a + t * a_stride + i);
+      acc[0][t] = _mm256_fmadd_ps(w0, at, acc[0][t]);
+      acc[1][t] = _mm256_fmadd_ps(w1, at, acc[1][t]);
+      acc[2][t] = _mm256_fmadd_ps(w2, at, acc[2][t]);
+    }
+  }
+  for (int r = 0; r < 3; ++r) {
+    for (int t = 0; t < 4; ++t) y[t * y_stride + r] += Hsum(acc[r][t]);
+  }
+}
+
+template <__m256 (*Load)(const uint16_t*), float (*ToF32)(uint16_t)>
+void Half16ToFloat(const void* src, float* dst, int64_t n) {
+  const uint16_t* x = static_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, Load(x + i));
+  for (; i < n; ++i) dst[i] = ToF32(x[i]);
+}
+
 }  // namespace
+
+ToFloatFn Avx2ToFloat(TensorType type) {
+  switch (type) {
+    case TensorType::kF16: return Half16ToFloat<LoadF16, H2F>;
+    case TensorType::kBF16: return Half16ToFloat<LoadBf16, B2F>;
+    default: return nullptr;
+  }
+}
+
+// Matrix-matrix product for prefill on float rows (see quants.h).
+void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a, float* y,
+                 int64_t y_stride) {
+  constexpr int64_t kChunk = 256;  // k values per pass: 4 tokens' slice stays in L1
+  for (int64_t t = 0; t < n_tok; ++t) {
+    for (int64_t r = 0; r < n_rows; ++r) y[t * y_stride + r] = 0.0f;
+  }
+  const int64_t k8 = k / 8 * 8;
+  for (int64_t k0 = 0; k0 < k8; k0 += kChunk) {
+    const int64_t kc = k8 - k0 < kChunk ? k8 - k0 : kChunk;  // no std:: templates in this file
+    int64_t t = 0;
+    for (; t + 4 <= n_tok; t += 4) {
+      int64_t r = 0;
+      for (; r + 3 <= n_rows; r += 3) {
+        Tile3x4(w + r * k + k0, k, a + t * k + k0, k, kc, y + t * y_stride + r, y_stride);
+      }
+      for (; r < n_rows; ++r) {
+        for (int64_t tt = t; tt < t + 4; ++tt) y[tt * y_stride + r] += F32Dot(kc, w + r * k + k0, a + tt * k + k0);
+      }
+    }
+    for (; t < n_tok; ++t) {
+      for (int64_t r = 0; r < n_rows; ++r) y[t * y_stride + r] += F32Dot(kc, w + r * k + k0, a + t * k + k0);
+    }
+  }
+  if (k8 < k) {  // a tail of fewer than 8 values
+    for (int64_t t = 0; t < n_tok; ++t) {
+      for (int64_t r = 0; r < n_rows; ++r) {
+        for (int64_t i = k8; i < k; ++i) y[t * y_stride + r] += w[r * k + i] * a[t * k + i];
+      }
+    }
+  }
+}
 
 VecDotFn Avx2VecDot(TensorType type) {
   switch (type) {

@@ -181,6 +181,9 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_reference) {
           GetReferenceOps(ref->vec_dot_type)->to_float(xq.data(), xf.data(), len);
           double scale = 0;
           for (int64_t i = 0; i < len; ++i) scale += std::fabs(double(wf[i]) * xf[i]);
+          std::vector<float> wf_fast(len);
+          fast->to_float(w.data(), wf_fast.data(), len);
+          BOOST_REQUIRE_MESSAGE(wf_fast == wf, IsaName(isa) << " " << TypeName(t) << ": to_float differs");
           const double want = ref->vec_dot(len, w.data(), xq.data());
           const double got = fast->vec_dot(len, w.data(), xq.data());
           BOOST_REQUIRE_MESSAGE(std::fabs(got - want) <= 1e-5 * scale + 1e-12,

@@ -9,6 +9,11 @@
 namespace tcobench::testing {
 namespace {
 
+// Batches of 4+ tokens take the matrix-matrix path and single tokens the
+// dot-product path: the same products summed in another order. A wrong
+// position or cache row moves these logits (std ~0.3) by far more.
+constexpr float kLogitTolerance = 1e-3f;
+
 std::filesystem::path Ktiny(TensorType type) {
   const std::filesystem::path p = TempDir() / (std::string("ktiny-") + TypeName(type) + ".gguf");
   if (!std::filesystem::exists(p)) {
@@ -36,7 +41,7 @@ BOOST_AUTO_TEST_CASE(batch_and_incremental_agree) {
     for (size_t t = 0; t < ids.size(); ++t) {
       BOOST_REQUIRE((*s)->Decode(ids[t], &one).ok());
       for (int64_t v = 0; v < nv; ++v) {
-        BOOST_REQUIRE_SMALL(one[v] - all[t * nv + v], 1e-4f);
+        BOOST_REQUIRE_SMALL(one[v] - all[t * nv + v], kLogitTolerance);
       }
     }
     (*s)->Reset();
@@ -44,7 +49,7 @@ BOOST_AUTO_TEST_CASE(batch_and_incremental_agree) {
         (*s)->Prefill(std::span<const int32_t>(ids.data(), 4), LogitsMode::kLast, &part).ok());
     BOOST_REQUIRE(
         (*s)->Prefill(std::span<const int32_t>(ids.data() + 4, 6), LogitsMode::kAll, &part).ok());
-    for (int64_t v = 0; v < nv; ++v) BOOST_REQUIRE_SMALL(part[5 * nv + v] - all[9 * nv + v], 1e-4f);
+    for (int64_t v = 0; v < nv; ++v) BOOST_REQUIRE_SMALL(part[5 * nv + v] - all[9 * nv + v], kLogitTolerance);
   }
 }
 
@@ -127,7 +132,7 @@ BOOST_AUTO_TEST_CASE(batched_decoding_matches_one_sequence_at_a_time) {
     BOOST_REQUIRE((*batch)->DecodeBatch(toks, seqs, &logits).ok());
     for (size_t i = 0; i < seqs.size(); ++i) {
       for (int64_t v = 0; v < nv; ++v) {
-        BOOST_REQUIRE_SMALL(logits[i * nv + v] - alone[seqs[i]][step * nv + v], 1e-4f);
+        BOOST_REQUIRE_SMALL(logits[i * nv + v] - alone[seqs[i]][step * nv + v], kLogitTolerance);
       }
     }
   }
