@@ -151,8 +151,10 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Batches of at least this many tokens take the matrix-matrix path.
-  static constexpr int64_t kGemmMinTokens = 4;
+  // Batches of at least this many tokens take the matrix-matrix path: it
+  // dequantizes every weight once per call, which only pays off when many
+  // tokens share it (a -b 8 decode step is faster on the dot-product path).
+  static constexpr int64_t kGemmMinTokens = 16;
   static constexpr int64_t kGemmRowBlock = 48;
 
   // Prefill: the activations are rounded exactly as the companion format

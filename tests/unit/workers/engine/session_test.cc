@@ -9,7 +9,7 @@
 namespace tcobench::testing {
 namespace {
 
-// Batches of 4+ tokens take the matrix-matrix path and single tokens the
+// Batches of 16+ tokens take the matrix-matrix path and single tokens the
 // dot-product path: the same products summed in another order. A wrong
 // position or cache row moves these logits (std ~0.3) by far more.
 constexpr float kLogitTolerance = 1e-3f;
@@ -31,7 +31,10 @@ BOOST_AUTO_TEST_CASE(batch_and_incremental_agree) {
   for (int threads : {1, 2}) {
     auto model = LlamaModel::Open(Ktiny(TensorType::kF16), ModelOptions{threads});
     BOOST_REQUIRE_MESSAGE(model.ok(), model.status().ToString());
-    const std::vector<int32_t> ids = {1, 500, 17, 900, 3, 1000, 260, 261, 42, 77};
+    // 20 tokens: the batch takes the matrix-matrix path, single tokens the
+    // dot-product path.
+    const std::vector<int32_t> ids = {1, 500, 17, 900, 3, 1000, 260, 261, 42, 77,
+                                      5, 600, 700, 800, 90, 91, 92, 93, 94, 95};
     const int64_t nv = (*model)->hparams().n_vocab;
     auto s = Session::Create(**model, SessionOptions{32});
     std::vector<float> all, one, part;
