@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "services/cli/commands.h"
+#include "workers/engine/build_info.h"
 
 namespace {
 
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
     return args.empty() ? kExitUsage : kExitOk;
   }
   if (args[0] == "--version" || args[0] == "version") {
-    std::printf("tcobench %s (commit %s)\n", TCOBENCH_VERSION, TCOBENCH_GIT_COMMIT);
+    std::printf("tcobench %s (commit %s)\n", tcobench::VersionString(), tcobench::BuildCommitId());
     return kExitOk;
   }
   const std::string cmd = args[0];

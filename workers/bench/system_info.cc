@@ -3,6 +3,8 @@
 #include <sys/resource.h>
 
 #include <fstream>
+
+#include "workers/engine/build_info.h"
 #include <string>
 
 namespace tcobench {
@@ -32,6 +34,6 @@ int64_t CurrentRssBytes() {
   return resident * 4096;
 }
 
-std::string BuildCommit() { return TCOBENCH_GIT_COMMIT; }
+std::string BuildCommit() { return BuildCommitId(); }
 
 }  // namespace tcobench
