@@ -7,6 +7,7 @@ packages=(
   libabsl-dev            # absl::Status, StatusOr, strings
   libboost-test-dev      # Boost.Test for the unit and integration tests
   nlohmann-json3-dev     # JSON: ARC task files, test fixtures
+  libicu-dev             # Unicode categories for the GPT-2 pre-tokenizer
   clang libclang-rt-14-dev  # libFuzzer for the GGUF reader fuzz target
   python3
 )

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "workers/engine/bpe.h"
 #include "workers/engine/status_macros.h"
 
 namespace tcobench {
@@ -79,12 +80,35 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
         absl::StrCat(file.name(), ": no usable tokenizer.ggml.model (", model.status().message(),
                      "); supported tokenizer models: llama (SentencePiece)"));
   }
-  if (*model != "llama") {
+  if (*model != "llama" && *model != "gpt2") {
     return absl::InvalidArgumentError(
         absl::StrCat(file.name(), ": tokenizer model '", *model,
-                     "' is not supported; supported: llama (SentencePiece)"));
+                     "' is not supported; supported: llama (SentencePiece), gpt2 (byte-level BPE)"));
   }
   tok->model_ = *model;
+  tok->bpe_ = *model == "gpt2";
+  if (tok->bpe_) {
+    // Each pre-tokenizer is its own set of split rules; only GPT-2's is written
+    // (llama.cpp's "default" rules for files without the key differ from it).
+    const GgufValue* pre = file.Find("tokenizer.ggml.pre");
+    const std::string pre_name =
+        pre != nullptr && pre->type == GgufValueType::kString ? pre->str : "(none)";
+    if (pre_name != "gpt-2") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.name(), ": BPE pre-tokenizer '", pre_name,
+                       "' (tokenizer.ggml.pre) is not supported yet; supported: gpt-2"));
+    }
+    const GgufValue* merges = file.Find("tokenizer.ggml.merges");
+    if (merges == nullptr || merges->type != GgufValueType::kArray ||
+        merges->elem_type != GgufValueType::kString) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file.name(), ": a gpt2 tokenizer needs tokenizer.ggml.merges (a string array)"));
+    }
+    tok->merge_ranks_.reserve(merges->strings.size());
+    for (size_t r = 0; r < merges->strings.size(); ++r) {
+      tok->merge_ranks_.emplace(merges->strings[r], static_cast<int32_t>(r));
+    }
+  }
   const GgufValue* tokens = file.Find("tokenizer.ggml.tokens");
   if (tokens == nullptr || tokens->type != GgufValueType::kArray ||
       tokens->elem_type != GgufValueType::kString || tokens->count == 0) {
@@ -131,7 +155,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
   TCOBENCH_ASSIGN_OR_RETURN(tok->add_eos_,
                             OptionalBool(file, "tokenizer.ggml.add_eos_token", false));
   TCOBENCH_ASSIGN_OR_RETURN(tok->add_space_prefix_,
-                            OptionalBool(file, "tokenizer.ggml.add_space_prefix", true));
+                            OptionalBool(file, "tokenizer.ggml.add_space_prefix", !tok->bpe_));
   for (int b = 0; b < 256; ++b) {
     auto it = tok->ids_.find(absl::StrFormat("<0x%02X>", b));
     if (it == tok->ids_.end()) it = tok->ids_.find(std::string(1, static_cast<char>(b)));
@@ -217,11 +241,32 @@ void Tokenizer::EncodeSpm(const std::string& text, std::vector<int32_t>* out) co
   }
 }
 
+void Tokenizer::EncodeBpe(absl::string_view text, std::vector<int32_t>* out) const {
+  for (const std::string& word : bpe::SplitGpt2(text)) {
+    for (const std::string& symbol : bpe::Merge(bpe::ByteEncode(word), merge_ranks_)) {
+      auto it = ids_.find(symbol);
+      if (it != ids_.end()) {
+        out->push_back(it->second);
+        continue;
+      }
+      // Not in the vocabulary (a sparse vocabulary): its characters one by one.
+      for (size_t i = 0; i < symbol.size();) {
+        const size_t len = std::min<size_t>(Utf8Length(static_cast<uint8_t>(symbol[i])), symbol.size() - i);
+        auto ch = ids_.find(symbol.substr(i, len));
+        if (ch != ids_.end()) out->push_back(ch->second);
+        i += len;
+      }
+    }
+  }
+}
+
 std::vector<int32_t> Tokenizer::Encode(absl::string_view text, AddSpecial add_special) const {
   std::vector<int32_t> out;
   const bool special = add_special == AddSpecial::kYes;
   if (special && add_bos_ && bos_ >= 0) out.push_back(bos_);
-  if (!text.empty()) {
+  if (!text.empty() && bpe_) {
+    EncodeBpe(text, &out);
+  } else if (!text.empty()) {
     std::string s = add_space_prefix_ ? absl::StrCat(" ", text) : std::string(text);
     EncodeSpm(ReplaceAll(s, " ", kSpaceMarker), &out);
   }
@@ -235,7 +280,7 @@ std::string Tokenizer::Piece(int32_t id) const {
     case TokenKind::kNormal:
     case TokenKind::kUndefined:
     case TokenKind::kUnused:
-      return ReplaceAll(tokens_[id], kSpaceMarker, " ");
+      return bpe_ ? bpe::ByteDecode(tokens_[id]) : ReplaceAll(tokens_[id], kSpaceMarker, " ");
     case TokenKind::kUserDefined:
       return tokens_[id];
     case TokenKind::kUnknown:

@@ -1,6 +1,8 @@
-// Tokenizer built from a GGUF vocabulary. Supports the SentencePiece-style
-// model (`tokenizer.ggml.model = llama`) with byte fallback, as llama.cpp
-// implements it. Immutable after construction; thread-safe.
+// Tokenizer built from a GGUF vocabulary, as llama.cpp implements it:
+// SentencePiece-style (`tokenizer.ggml.model = llama`) with byte fallback, and
+// GPT-2-style byte-level BPE (`gpt2`) with the GPT-2 pre-tokenizer
+// (`tokenizer.ggml.pre = gpt-2`). Immutable after
+// construction; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -52,9 +54,12 @@ class Tokenizer {
  private:
   Tokenizer() = default;
   void EncodeSpm(const std::string& text, std::vector<int32_t>* out) const;
+  void EncodeBpe(absl::string_view text, std::vector<int32_t>* out) const;
   int32_t ByteToken(uint8_t byte) const;
 
   std::string model_;
+  bool bpe_ = false;
+  std::unordered_map<std::string, int32_t> merge_ranks_;  // "left right" -> rank (BPE)
   std::vector<std::string> tokens_;
   std::vector<float> scores_;
   std::vector<TokenKind> kinds_;
