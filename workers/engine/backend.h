@@ -53,9 +53,11 @@ class Backend {
   virtual void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                        float* y) = 0;
   // Llama "normal" RoPE in place: rotates adjacent pairs (2i, 2i+1), i < n_rot/2,
-  // of every head of token t by positions[t] * freq_scale * freq_base^(-2i/n_rot).
+  // of every head of token t by freq_scale * positions[t] * freq_base^(-2i/n_rot)
+  // / freq_factors[i] (Llama 3.1 style factors; null means all 1).
   virtual void Rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-                    const int64_t* positions, float freq_base, float freq_scale) = 0;
+                    const int64_t* positions, float freq_base, float freq_scale,
+                    const float* freq_factors) = 0;
   // Grouped-query attention over the KV caches.
   virtual void Attention(const AttentionArgs& args) = 0;
   // out = silu(gate) * up, elementwise over n values.

@@ -73,7 +73,8 @@ class CpuBackend final : public Backend {
   }
 
   void Rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-            const int64_t* positions, float freq_base, float freq_scale) override {
+            const int64_t* positions, float freq_base, float freq_scale,
+            const float* freq_factors) override {
     const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
     std::vector<float> cache(static_cast<size_t>(n_rot));
     for (int64_t t = 0; t < n_tokens; ++t) {
@@ -81,7 +82,8 @@ class CpuBackend final : public Backend {
       // by repeated float multiplication.
       float theta = static_cast<float>(positions[t]);
       for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
-        const float angle = freq_scale * theta;
+        const float ff = freq_factors != nullptr ? freq_factors[i0 / 2] : 1.0f;
+        const float angle = freq_scale * (theta / ff);
         cache[i0] = std::cos(angle);
         cache[i0 + 1] = std::sin(angle);
         theta *= theta_scale;

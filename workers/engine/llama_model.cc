@@ -1,5 +1,6 @@
 #include "workers/engine/llama_model.h"
 
+#include <cmath>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -172,12 +173,6 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
           f.name(), ": rope scaling '", scaling, "' is not supported; supported: none, linear"));
     }
   }
-  if (f.FindTensor("rope_freqs.weight") != nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        f.name(),
-        ": per-frequency RoPE factors (rope_freqs.weight, Llama 3.1 style) are not supported yet"));
-  }
-
   TCOBENCH_ASSIGN_OR_RETURN(m->tokenizer_, Tokenizer::FromGguf(f));
   hp.n_vocab = m->tokenizer_->n_vocab();
   TCOBENCH_ASSIGN_OR_RETURN(const uint64_t vocab_key,
@@ -193,6 +188,15 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   TCOBENCH_ASSIGN_OR_RETURN(m->token_embd_,
                             load.Matrix("token_embd.weight", hp.n_embd, hp.n_vocab));
   TCOBENCH_ASSIGN_OR_RETURN(m->output_norm_, load.Vector("output_norm.weight", hp.n_embd));
+  if (f.FindTensor("rope_freqs.weight") != nullptr) {  // Llama 3.1+ frequency factors
+    TCOBENCH_ASSIGN_OR_RETURN(m->rope_freq_factors_, load.Vector("rope_freqs.weight", hp.n_rot / 2));
+    for (float v : m->rope_freq_factors_) {
+      if (!(v > 0.0f) || !std::isfinite(v)) {
+        return absl::InvalidArgumentError(absl::StrCat(f.name(), ": rope_freqs.weight holds ", v,
+                                                       "; frequency factors must be positive"));
+      }
+    }
+  }
   if (f.FindTensor("output.weight") != nullptr) {
     TCOBENCH_ASSIGN_OR_RETURN(m->output_, load.Matrix("output.weight", hp.n_embd, hp.n_vocab));
   } else {

@@ -62,6 +62,8 @@ class LlamaModel {
   const WeightMatrix& token_embd() const { return token_embd_; }
   const WeightMatrix& output() const { return output_; }  // token_embd when tied
   const std::vector<float>& output_norm() const { return output_norm_; }
+  // Per-frequency RoPE divisors (rope_freqs.weight, n_rot/2 values), or empty.
+  const std::vector<float>& rope_freq_factors() const { return rope_freq_factors_; }
   const std::vector<LlamaLayer>& layers() const { return layers_; }
   Backend& backend() const { return *backend_; }
   int n_threads() const { return pool_->n_threads(); }
@@ -77,6 +79,7 @@ class LlamaModel {
   WeightMatrix token_embd_;
   WeightMatrix output_;
   std::vector<float> output_norm_;
+  std::vector<float> rope_freq_factors_;
   std::vector<LlamaLayer> layers_;
 };
 

@@ -120,8 +120,10 @@ absl::Status Session::Eval(const int32_t* tokens, const int* seq, const int64_t*
     be.MatMul(L.wq, xb_.data(), n, q_.data());
     be.MatMul(L.wk, xb_.data(), n, k_.data());
     be.MatMul(L.wv, xb_.data(), n, v_.data());
-    be.Rope(q_.data(), n, hp.n_head, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale);
-    be.Rope(k_.data(), n, hp.n_head_kv, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale);
+    const float* factors = model_.rope_freq_factors().empty() ? nullptr : model_.rope_freq_factors().data();
+    be.Rope(q_.data(), n, hp.n_head, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale, factors);
+    be.Rope(k_.data(), n, hp.n_head_kv, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale,
+            factors);
     for (int64_t t = 0; t < n; ++t) {
       float* kc = KCache(seq[t], il);
       float* vc = VCache(seq[t], il);

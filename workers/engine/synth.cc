@@ -1,10 +1,12 @@
 #include "workers/engine/synth.h"
 
+#include <cmath>
 #include <cstring>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "workers/engine/bpe.h"
 #include "workers/engine/gguf_writer.h"
 #include "workers/engine/quants.h"
 #include "workers/engine/rng.h"
@@ -47,6 +49,57 @@ void MakeVocab(int64_t n_vocab, std::vector<std::string>* tokens, std::vector<fl
   }
 }
 
+// A byte-level BPE vocabulary in the GPT-2 spelling: the 256 byte
+// characters, then random merges of existing tokens until n_bpe tokens, then
+// the special tokens (<|begin_of_text|>, <|end_of_text|>, reserved ones).
+void MakeBpeVocab(int64_t n_vocab, int64_t n_special, uint64_t seed, std::vector<std::string>* tokens,
+                  std::vector<int32_t>* types, std::vector<std::string>* merges) {
+  std::set<std::string> seen;
+  for (int b = 0; b < 256; ++b) {
+    tokens->push_back(bpe::ByteEncode(std::string(1, static_cast<char>(b))));
+    seen.insert(tokens->back());
+  }
+  Rng rng(seed);
+  const int64_t n_bpe = n_vocab - n_special;
+  while (static_cast<int64_t>(tokens->size()) < n_bpe) {
+    // Short tokens are picked more often, as in a real vocabulary.
+    const uint64_t pool = std::min<uint64_t>(tokens->size(), 256 + tokens->size() / 8);
+    const std::string& a = (*tokens)[rng.Next() % pool];
+    const std::string& b = (*tokens)[rng.Next() % pool];
+    std::string merged = a + b;
+    if (merged.size() > 48 || !seen.insert(merged).second) continue;
+    merges->push_back(a + " " + b);
+    tokens->push_back(std::move(merged));
+  }
+  types->assign(tokens->size(), 1);
+  for (int64_t k = 0; k < n_special; ++k) {
+    tokens->push_back(k == 0 ? "<|begin_of_text|>" : k == 1 ? "<|end_of_text|>"
+                                                            : absl::StrCat("<|reserved_special_token_", k - 2, "|>"));
+    types->push_back(3);
+  }
+}
+
+// Llama 3.1's RoPE frequency factors (scaling factor 32, low/high frequency
+// factors 1 and 4, original context 8192), one per rotated pair.
+std::vector<float> Llama3RopeFactors(int64_t head_dim, float base) {
+  const double factor = 32, low = 1, high = 4, original = 8192;
+  const double low_wavelen = original / low, high_wavelen = original / high;
+  std::vector<float> out;
+  for (int64_t i = 0; i < head_dim; i += 2) {
+    const double freq = 1.0 / std::pow(base, static_cast<double>(i) / head_dim);
+    const double wavelen = 2 * M_PI / freq;
+    double f = 1.0;
+    if (wavelen > low_wavelen) {
+      f = factor;
+    } else if (wavelen >= high_wavelen) {
+      const double smooth = (original / wavelen - low) / (high - low);
+      f = 1.0 / ((1 - smooth) / factor + smooth);
+    }
+    out.push_back(static_cast<float>(f));
+  }
+  return out;
+}
+
 }  // namespace
 
 const std::vector<SynthShape>& SynthShapes() {
@@ -54,6 +107,7 @@ const std::vector<SynthShape>& SynthShapes() {
       {"ktiny", 256, 4, 4, 2, 768, 1024, 2048, true},
       {"stories15m", 288, 6, 6, 6, 768, 32000, 256, true},
       {"llama-1b", 2048, 22, 32, 4, 5632, 32000, 2048, false},
+      {"llama3-1b", 2048, 16, 32, 8, 8192, 128256, 131072, true, 500000.0f, SynthShape::Vocab::kBpe, true},
   };
   return kShapes;
 }
@@ -85,18 +139,32 @@ absl::Status SynthesizeModel(const SynthShape& shape, const SynthOptions& option
   w.SetValue("llama.rope.dimension_count",
              GgufValue::Uint32(static_cast<uint32_t>(shape.n_embd / shape.n_head)));
   w.SetValue("llama.attention.layer_norm_rms_epsilon", GgufValue::Float32(1e-5f));
-  w.SetValue("llama.rope.freq_base", GgufValue::Float32(10000.0f));
+  w.SetValue("llama.rope.freq_base", GgufValue::Float32(shape.rope_freq_base));
+  w.SetValue("llama.vocab_size", GgufValue::Uint32(static_cast<uint32_t>(shape.n_vocab)));
   std::vector<std::string> tokens;
-  std::vector<float> scores;
   std::vector<int32_t> types;
-  MakeVocab(shape.n_vocab, &tokens, &scores, &types);
-  w.SetValue("tokenizer.ggml.model", GgufValue::String("llama"));
-  w.SetValue("tokenizer.ggml.tokens", GgufValue::StringArray(std::move(tokens)));
-  w.SetValue("tokenizer.ggml.scores", GgufValue::Float32Array(scores));
-  w.SetValue("tokenizer.ggml.token_type", GgufValue::Int32Array(types));
-  w.SetValue("tokenizer.ggml.bos_token_id", GgufValue::Uint32(1));
-  w.SetValue("tokenizer.ggml.eos_token_id", GgufValue::Uint32(2));
-  w.SetValue("tokenizer.ggml.unknown_token_id", GgufValue::Uint32(0));
+  if (shape.vocab == SynthShape::Vocab::kBpe) {
+    std::vector<std::string> merges;
+    MakeBpeVocab(shape.n_vocab, 256, options.seed, &tokens, &types, &merges);
+    w.SetValue("tokenizer.ggml.model", GgufValue::String("gpt2"));
+    w.SetValue("tokenizer.ggml.pre", GgufValue::String("gpt-2"));
+    w.SetValue("tokenizer.ggml.tokens", GgufValue::StringArray(std::move(tokens)));
+    w.SetValue("tokenizer.ggml.token_type", GgufValue::Int32Array(types));
+    w.SetValue("tokenizer.ggml.merges", GgufValue::StringArray(std::move(merges)));
+    const uint32_t bos = static_cast<uint32_t>(shape.n_vocab - 256);
+    w.SetValue("tokenizer.ggml.bos_token_id", GgufValue::Uint32(bos));
+    w.SetValue("tokenizer.ggml.eos_token_id", GgufValue::Uint32(bos + 1));
+  } else {
+    std::vector<float> scores;
+    MakeVocab(shape.n_vocab, &tokens, &scores, &types);
+    w.SetValue("tokenizer.ggml.model", GgufValue::String("llama"));
+    w.SetValue("tokenizer.ggml.tokens", GgufValue::StringArray(std::move(tokens)));
+    w.SetValue("tokenizer.ggml.scores", GgufValue::Float32Array(scores));
+    w.SetValue("tokenizer.ggml.token_type", GgufValue::Int32Array(types));
+    w.SetValue("tokenizer.ggml.bos_token_id", GgufValue::Uint32(1));
+    w.SetValue("tokenizer.ggml.eos_token_id", GgufValue::Uint32(2));
+    w.SetValue("tokenizer.ggml.unknown_token_id", GgufValue::Uint32(0));
+  }
   w.SetValue("tokenizer.ggml.add_bos_token", GgufValue::Bool(true));
   w.SetValue("tokenizer.ggml.add_eos_token", GgufValue::Bool(false));
 
@@ -120,6 +188,13 @@ absl::Status SynthesizeModel(const SynthShape& shape, const SynthOptions& option
     specs.push_back({b + "ffn_down.weight", shape.n_ff, shape.n_embd});
   }
   specs.push_back({"output_norm.weight", shape.n_embd, 0});
+  if (shape.llama3_rope_factors) {
+    const std::vector<float> factors = Llama3RopeFactors(hd, shape.rope_freq_base);
+    std::vector<uint8_t> bytes(factors.size() * sizeof(float));
+    std::memcpy(bytes.data(), factors.data(), bytes.size());
+    TCOBENCH_RETURN_IF_ERROR(
+        w.AddTensor("rope_freqs.weight", TensorType::kF32, {static_cast<int64_t>(factors.size())}, bytes));
+  }
   if (!shape.tied) specs.push_back({"output.weight", shape.n_embd, shape.n_vocab});
 
   std::vector<float> values;

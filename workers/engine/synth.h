@@ -14,12 +14,16 @@
 namespace tcobench {
 
 struct SynthShape {
+  enum class Vocab { kSentencePiece, kBpe };
   std::string name;
   int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
   bool tied;  // output projection shares token_embd
+  float rope_freq_base = 10000.0f;
+  Vocab vocab = Vocab::kSentencePiece;
+  bool llama3_rope_factors = false;  // writes rope_freqs.weight (Llama 3.1+ scaling, factor 32)
 };
 
-// The shapes `model synth` offers (ktiny, stories15m, llama-1b).
+// The shapes `model synth` offers (ktiny, stories15m, llama-1b, llama3-1b).
 const std::vector<SynthShape>& SynthShapes();
 const SynthShape* FindSynthShape(const std::string& name);
 

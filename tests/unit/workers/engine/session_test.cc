@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tests/test_support.h"
+#include "workers/engine/gguf_writer.h"
 #include "workers/engine/synth.h"
 
 namespace tcobench::testing {
@@ -145,6 +146,73 @@ BOOST_AUTO_TEST_CASE(batched_decoding_matches_one_sequence_at_a_time) {
   const std::vector<int> same = {1, 1};
   BOOST_TEST(absl::IsInvalidArgument((*batch)->DecodeBatch(two, same, &logits)));
   BOOST_TEST(!Session::Create(**model, SessionOptions{8, 17}).ok());
+}
+
+}  // namespace
+}  // namespace tcobench::testing
+
+namespace tcobench::testing {
+namespace {
+
+// Copies a GGUF file, adding metadata and tensors.
+void CopyWith(const std::filesystem::path& in, const std::filesystem::path& out,
+              const std::vector<GgufKv>& extra_kv, const std::string& extra_tensor,
+              const std::vector<float>& extra_values) {
+  auto f = GgufFile::Open(in);
+  BOOST_REQUIRE(f.ok());
+  GgufWriter w;
+  for (const GgufKv& kv : (*f)->metadata()) w.SetValue(kv.key, kv.value);
+  for (const GgufKv& kv : extra_kv) w.SetValue(kv.key, kv.value);
+  for (const GgufTensorInfo& t : (*f)->tensors()) {
+    BOOST_REQUIRE(w.AddTensor(t.name, t.type, std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims),
+                              {(*f)->TensorData(t), static_cast<size_t>(t.n_bytes)})
+                      .ok());
+  }
+  if (!extra_tensor.empty()) {
+    const auto* p = reinterpret_cast<const uint8_t*>(extra_values.data());
+    BOOST_REQUIRE(w.AddTensor(extra_tensor, TensorType::kF32, {static_cast<int64_t>(extra_values.size())},
+                              {p, extra_values.size() * sizeof(float)})
+                      .ok());
+  }
+  BOOST_REQUIRE(w.Write(out).ok());
+}
+
+// Llama 3.1-style rope_freqs divide every angle: factors all equal to 2 must
+// give the same logits as linear rope scaling by 2; factors of 1 change nothing.
+BOOST_AUTO_TEST_CASE(rope_frequency_factors) {
+  const std::filesystem::path base = TempDir() / "rope-base.gguf";
+  BOOST_REQUIRE(SynthesizeModel(*FindSynthShape("ktiny"), SynthOptions{}, base).ok());
+  const int64_t half = 256 / 4 / 2;  // head_dim 64
+  CopyWith(base, TempDir() / "rope-ones.gguf", {}, "rope_freqs.weight", std::vector<float>(half, 1.0f));
+  CopyWith(base, TempDir() / "rope-twos.gguf", {}, "rope_freqs.weight", std::vector<float>(half, 2.0f));
+  CopyWith(base, TempDir() / "rope-linear.gguf",
+           {{"llama.rope.scaling.type", GgufValue::String("linear")},
+            {"llama.rope.scaling.factor", GgufValue::Float32(2.0f)}},
+           "", {});
+  auto logits_of = [](const std::filesystem::path& p) {
+    auto m = LlamaModel::Open(p, ModelOptions{1});
+    BOOST_REQUIRE_MESSAGE(m.ok(), m.status().ToString());
+    auto s = Session::Create(**m, SessionOptions{16});
+    std::vector<float> logits;
+    const std::vector<int32_t> ids = {1, 40, 300, 77, 500, 12, 900, 33};
+    BOOST_REQUIRE((*s)->Prefill(ids, LogitsMode::kAll, &logits).ok());
+    return logits;
+  };
+  const std::vector<float> plain = logits_of(base), ones = logits_of(TempDir() / "rope-ones.gguf");
+  const std::vector<float> twos = logits_of(TempDir() / "rope-twos.gguf");
+  const std::vector<float> linear = logits_of(TempDir() / "rope-linear.gguf");
+  double diff_ones = 0, diff_twos = 0, moved = 0;
+  for (size_t i = 0; i < plain.size(); ++i) {
+    diff_ones = std::max<double>(diff_ones, std::fabs(plain[i] - ones[i]));
+    diff_twos = std::max<double>(diff_twos, std::fabs(twos[i] - linear[i]));
+    moved = std::max<double>(moved, std::fabs(twos[i] - plain[i]));
+  }
+  BOOST_TEST(diff_ones == 0.0);
+  BOOST_TEST(diff_twos < 1e-5);
+  BOOST_TEST(moved > 1e-3);  // the factors do change the result
+  // Non-positive factors are rejected.
+  CopyWith(base, TempDir() / "rope-bad.gguf", {}, "rope_freqs.weight", std::vector<float>(half, 0.0f));
+  BOOST_TEST(!LlamaModel::Open(TempDir() / "rope-bad.gguf", ModelOptions{1}).ok());
 }
 
 }  // namespace

@@ -61,6 +61,13 @@ BOOST_AUTO_TEST_CASE(phi3_spm_vectors_match, *boost::unit_test::precondition(Nee
 
 BOOST_AUTO_TEST_CASE(gpt2_bpe_vectors_match, *boost::unit_test::precondition(NeedsShared())) {
   CheckVocabVectors("ggml-vocab-gpt-2.gguf");
+  // Byte-level BPE decodes back to the exact bytes.
+  auto file = GgufFile::Open(SharedPath("models/vocab/ggml-vocab-gpt-2.gguf"));
+  auto tok = Tokenizer::FromGguf(**file);
+  BOOST_REQUIRE(tok.ok());
+  for (const char* text : {"Hello world", "  two  spaces\n\ttab", "Äpfel 🦙 ½ нещо", "it's 123,456!"}) {
+    BOOST_TEST((*tok)->Decode((*tok)->Encode(text, AddSpecial::kNo), true) == text);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected, *boost::unit_test::precondition(NeedsShared())) {
