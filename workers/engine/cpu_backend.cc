@@ -42,11 +42,21 @@ class CpuBackend final : public Backend {
     const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
     const uint8_t* adata = static_cast<const uint8_t*>(act_data);
     const VecDotFn dot = ops->vec_dot;
+    const VecDotNFn dot_n = n_tokens > 1 ? ops->vec_dot_n : nullptr;
     // Parallel over output rows: each weight row is read once per call and
     // dotted with every token's activations while it is in cache.
     pool_->ParallelFor(w.n_out, 16, [&](int64_t b, int64_t e) {
+      float part[kMaxVecDotN];
       for (int64_t o = b; o < e; ++o) {
         const uint8_t* row = wdata + o * w_row_bytes;
+        if (dot_n != nullptr) {
+          for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxVecDotN) {
+            const int n_act = static_cast<int>(std::min<int64_t>(kMaxVecDotN, n_tokens - t0));
+            dot_n(w.n_in, row, adata + t0 * act_row_bytes, act_row_bytes, n_act, part);
+            for (int k = 0; k < n_act; ++k) y[(t0 + k) * w.n_out + o] = part[k];
+          }
+          continue;
+        }
         for (int64_t t = 0; t < n_tokens; ++t) {
           y[t * w.n_out + o] = dot(w.n_in, row, adata + t * act_row_bytes);
         }

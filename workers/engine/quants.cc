@@ -982,6 +982,7 @@ int GetScaleQ3K(const uint8_t* scales, int s) {
 namespace internal {
 VecDotFn Avx2VecDot(TensorType type);  // quants_avx2.cc
 ToFloatFn Avx2ToFloat(TensorType type);
+VecDotNFn Avx2VecDotN(TensorType type);
 void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a, float* y,
                  int64_t y_stride);
 }  // namespace internal
@@ -998,6 +999,7 @@ const TypeOps* GetOpsFor(TensorType type, Isa isa) {
         if (ToFloatFn fast = internal::Avx2ToFloat(ops.type)) ops.to_float = fast;
         if (ops.vec_dot == nullptr) continue;
         if (VecDotFn fast = internal::Avx2VecDot(ops.type)) ops.vec_dot = fast;
+        if (VecDotNFn fast = internal::Avx2VecDotN(ops.type)) ops.vec_dot_n = fast;
       }
     }
     return tables;

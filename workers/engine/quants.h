@@ -96,6 +96,12 @@ using FromFloatFn = void (*)(const float* src, void* dst, int64_t n);
 // Dot product of n weights (a row in the weight type) with n activations (in
 // the weight type's vec_dot_type).
 using VecDotFn = float (*)(int64_t n, const void* weights, const void* activations);
+// One weight row dotted with n_act (1..8) activation rows `act_stride` bytes
+// apart: out[t] = vec_dot(n, weights, activations + t * act_stride). The
+// weights are decoded once for all of them (batched decoding).
+using VecDotNFn = void (*)(int64_t n, const void* weights, const void* activations, int64_t act_stride,
+                           int n_act, float* out);
+inline constexpr int kMaxVecDotN = 8;
 
 // The math the engine has for one tensor type.
 struct TypeOps {
@@ -108,6 +114,7 @@ struct TypeOps {
   // matrix): deterministic, byte-identical to the reference for the
   // closed-form types. Null for activation-only formats.
   FromFloatFn quantize;
+  VecDotNFn vec_dot_n = nullptr;  // optional; callers fall back to vec_dot
 };
 
 // The reference ops of a type, or nullptr when the engine cannot compute with it.

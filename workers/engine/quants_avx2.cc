@@ -266,6 +266,86 @@ inline void Tile3x4(const float* w, int64_t w_stride, const float* a, int64_t a_
   }
 }
 
+// Batched variants: each block's weights are decoded once into registers or
+// an L1-resident array, then dotted with every activation row.
+inline const BlockQ8_K* ActRow(const void* a, int64_t stride, int t) {
+  return reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * stride);
+}
+
+void Q4_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act, float* out) {
+  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[kMaxVecDotN];
+  float mins[kMaxVecDotN];
+  for (int t = 0; t < n_act; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    mins[t] = 0.0f;
+  }
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    uint8_t sc[8], mn[8];
+    UnpackScalesK4(x[i].scales, sc, mn);
+    __m256i q[8], s16[8];
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q4 = Load256(x[i].qs + 32 * g);
+      q[2 * g] = _mm256_and_si256(q4, low4);
+      q[2 * g + 1] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+    }
+    for (int j = 0; j < 8; ++j) s16[j] = _mm256_set1_epi16(sc[j]);
+    const float dx = H2F(x[i].d), dmx = H2F(x[i].dmin);
+    for (int t = 0; t < n_act; ++t) {
+      const BlockQ8_K& y = ActRow(a, stride, t)[i];
+      mins[t] += y.d * dmx * MinsDotBsums(mn, y.bsums);
+      __m256i sumi = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], Load256(y.qs + 32 * j)), s16[j]));
+      }
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
+    }
+  }
+  for (int t = 0; t < n_act; ++t) out[t] = Hsum(acc[t]) - mins[t];
+}
+
+void Q6_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act, float* out) {
+  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  const __m256i k32 = _mm256_set1_epi8(32);
+  __m256 acc[kMaxVecDotN];
+  for (int t = 0; t < n_act; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    __m256i q[8], scales[8];
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = x[i].ql + 64 * half;
+      const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
+      const __m256i qh = Load256(x[i].qh + 32 * half);
+      __m256i* qq = q + 4 * half;
+      qq[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
+      qq[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
+      qq[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
+      qq[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
+      const int8_t* sc = x[i].scales + 8 * half;
+      for (int k = 0; k < 4; ++k) {
+        scales[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+      }
+    }
+    const float dx = H2F(x[i].d);
+    for (int t = 0; t < n_act; ++t) {
+      const BlockQ8_K& y = ActRow(a, stride, t)[i];
+      __m256i sumi = _mm256_setzero_si256();
+      for (int j = 0; j < 8; ++j) {
+        const __m256i q8 = Load256(y.qs + 32 * j);
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], q8), _mm256_maddubs_epi16(k32, q8));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales[j]));
+      }
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
+    }
+  }
+  for (int t = 0; t < n_act; ++t) out[t] = Hsum(acc[t]);
+}
+
 template <__m256 (*Load)(const uint16_t*), float (*ToF32)(uint16_t)>
 void Half16ToFloat(const void* src, float* dst, int64_t n) {
   const uint16_t* x = static_cast<const uint16_t*>(src);
@@ -275,6 +355,14 @@ void Half16ToFloat(const void* src, float* dst, int64_t n) {
 }
 
 }  // namespace
+
+VecDotNFn Avx2VecDotN(TensorType type) {
+  switch (type) {
+    case TensorType::kQ4_K: return Q4_KDotN;
+    case TensorType::kQ6_K: return Q6_KDotN;
+    default: return nullptr;
+  }
+}
 
 ToFloatFn Avx2ToFloat(TensorType type) {
   switch (type) {

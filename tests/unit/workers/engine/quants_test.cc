@@ -196,6 +196,42 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_reference) {
   BOOST_TEST(compared_levels >= 1);
 }
 
+// The batched dot products equal the single ones (the same arithmetic).
+BOOST_AUTO_TEST_CASE(batched_dot_products_equal_single_ones) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 1024;
+  int checked = 0;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(DetectedIsa())) continue;
+    for (TensorType t : kWeightTypes) {
+      const TypeOps* ops = GetOpsFor(t, isa);
+      if (ops->vec_dot_n == nullptr) continue;
+      const TypeOps* act = GetReferenceOps(ops->vec_dot_type);
+      const std::vector<uint8_t> w = RandomRow(t, n, rng);
+      const int64_t stride = RowBytes(ops->vec_dot_type, n);
+      std::vector<uint8_t> acts(stride * kMaxVecDotN);
+      std::vector<float> x(n);
+      for (int k = 0; k < kMaxVecDotN; ++k) {
+        for (float& v : x) v = normal(rng);
+        act->from_float(x.data(), acts.data() + k * stride, n);
+      }
+      for (int n_act = 1; n_act <= kMaxVecDotN; ++n_act) {
+        float out[kMaxVecDotN];
+        ops->vec_dot_n(n, w.data(), acts.data(), stride, n_act, out);
+        for (int k = 0; k < n_act; ++k) {
+          const float single = ops->vec_dot(n, w.data(), acts.data() + k * stride);
+          BOOST_REQUIRE_MESSAGE(std::fabs(out[k] - single) <= 1e-5f * (std::fabs(single) + 1.0f),
+                                IsaName(isa) << " " << TypeName(t) << " n_act " << n_act << ": " << out[k] << " vs "
+                                             << single);
+        }
+      }
+      ++checked;
+    }
+  }
+  BOOST_TEST_MESSAGE(checked << " batched kernels checked");
+}
+
 // Activation formats: dequantize(quantize(x)) is within half a step of x.
 BOOST_AUTO_TEST_CASE(activation_formats_round_trip) {
   std::mt19937 rng(99);
