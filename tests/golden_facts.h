@@ -43,7 +43,8 @@ inline std::map<std::string, double> RmsePerType(const GgufFile& file, const Ggu
     GetReferenceOps(t.type)->to_float(file.TensorData(t), y.data(), t.n_elements);
     const float* x = reinterpret_cast<const float*>(base.TensorData(*orig));
     auto& acc = sq[TypeName(t.type)];
-    for (int64_t i = 0; i < t.n_elements; ++i) acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
+    for (int64_t i = 0; i < t.n_elements; ++i)
+      acc.first += (double(y[i]) - x[i]) * (double(y[i]) - x[i]);
     acc.second += t.n_elements;
   }
   std::map<std::string, double> rmse;

@@ -15,7 +15,8 @@ namespace tcobench::cli {
 namespace {
 
 const CommandSpec kBenchSpec = {
-    "tcobench model bench FILE [-p 128] [-n 32] [-r 5] [-t 2] [-b 1] [--no-bandwidth] [--format table|json]",
+    "tcobench model bench FILE [-p 128] [-n 32] [-r 5] [-t 2] [-b 1] [--no-bandwidth] [--format "
+    "table|json]",
     "Measures prefill (one batch of -p tokens) and decode (-n single-token steps\n"
     "from an empty cache) speed, as the median of -r runs after one warm-up, then\n"
     "the machine's read bandwidth (2 threads, 1 GiB buffer, median of 5), so decode\n"
@@ -43,10 +44,13 @@ int RunModelBench(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kBenchSpec, argv, &args)) return *rc;
   const std::string format = args.Get("format", "table");
-  if (format != "table" && format != "json") return ReportError(absl::InvalidArgumentError("--format must be table or json"));
+  if (format != "table" && format != "json")
+    return ReportError(absl::InvalidArgumentError("--format must be table or json"));
   ModelBenchOptions o;
-  absl::StatusOr<int64_t> p = args.GetInt("n-prompt", 128, 0, 1 << 16), n = args.GetInt("n-gen", 32, 0, 1 << 16),
-                          r = args.GetInt("repetitions", 5, 1, 1000), t = args.GetInt("threads", 2, 1, 1024),
+  absl::StatusOr<int64_t> p = args.GetInt("n-prompt", 128, 0, 1 << 16),
+                          n = args.GetInt("n-gen", 32, 0, 1 << 16),
+                          r = args.GetInt("repetitions", 5, 1, 1000),
+                          t = args.GetInt("threads", 2, 1, 1024),
                           b = args.GetInt("batch", 1, 1, 16);
   for (const absl::Status& s : {p.status(), n.status(), r.status(), t.status(), b.status()}) {
     if (!s.ok()) return ReportError(s);
@@ -103,20 +107,21 @@ int RunModelBench(const std::vector<std::string>& argv) {
   }
   std::printf("model        %s (%s, %.2f GiB tensor data, %.2f B params)\n", x.model_path.c_str(),
               x.architecture.c_str(), x.model_bytes / 1073741824.0, x.n_params / 1e9);
-  std::printf("machine      %s; isa %s; %d threads; build %s\n", x.cpu.c_str(), x.isa.c_str(), x.threads,
-              x.build_commit.c_str());
-  std::printf("load         %.3f s (%.3f s/GB)\n", x.load_seconds, x.load_seconds / (x.file_bytes / 1e9));
+  std::printf("machine      %s; isa %s; %d threads; build %s\n", x.cpu.c_str(), x.isa.c_str(),
+              x.threads, x.build_commit.c_str());
+  std::printf("load         %.3f s (%.3f s/GB)\n", x.load_seconds,
+              x.load_seconds / (x.file_bytes / 1e9));
   std::printf("%-10s %12s %12s %8s\n", "test", "tokens/s", "spread", "runs");
   if (x.n_prompt > 0) {
-    std::printf("%-10s %12.2f %12.2f %8zu\n", absl::StrCat("pp", x.n_prompt).c_str(), x.prefill_tokens_per_second,
-                spread(x.prefill_samples), x.prefill_samples.size());
+    std::printf("%-10s %12.2f %12.2f %8zu\n", absl::StrCat("pp", x.n_prompt).c_str(),
+                x.prefill_tokens_per_second, spread(x.prefill_samples), x.prefill_samples.size());
   }
   if (x.n_gen > 0) {
-    std::printf("%-10s %12.2f %12.2f %8zu\n", absl::StrCat("tg", x.n_gen).c_str(), x.decode_tokens_per_second,
-                spread(x.decode_samples), x.decode_samples.size());
+    std::printf("%-10s %12.2f %12.2f %8zu\n", absl::StrCat("tg", x.n_gen).c_str(),
+                x.decode_tokens_per_second, spread(x.decode_samples), x.decode_samples.size());
   }
-  std::printf("peak RSS     %.1f MiB (file %.1f MiB + KV cache %.1f MiB)\n", x.peak_rss_bytes / 1048576.0,
-              x.file_bytes / 1048576.0, x.kv_cache_bytes / 1048576.0);
+  std::printf("peak RSS     %.1f MiB (file %.1f MiB + KV cache %.1f MiB)\n",
+              x.peak_rss_bytes / 1048576.0, x.file_bytes / 1048576.0, x.kv_cache_bytes / 1048576.0);
   if (x.bandwidth.bytes_per_second > 0) {
     std::printf("bandwidth    %.2f GB/s read (2 threads, 1 GiB); decode at %.1f%% of that limit\n",
                 x.bandwidth.bytes_per_second / 1e9, 100 * x.decode_bandwidth_fraction);

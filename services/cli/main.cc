@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
     if (args[1] == "synth") return RunModelSynth(rest);
     if (args[1] == "quantize") return RunModelQuantize(rest);
     if (args[1] == "bench") return RunModelBench(rest);
-    std::fprintf(stderr, "tcobench: unknown model command '%s' (info, logits, synth, quantize, bench)\n",
+    std::fprintf(stderr,
+                 "tcobench: unknown model command '%s' (info, logits, synth, quantize, bench)\n",
                  args[1].c_str());
     return kExitUsage;
   }

@@ -104,6 +104,29 @@ BOOST_AUTO_TEST_CASE(synth_in_a_quantized_type_applies_the_recipe) {
   BOOST_TEST(r.exit_code == 0, r.err);
 }
 
+BOOST_AUTO_TEST_CASE(model_bench_reports_what_it_measured) {
+  CommandResult r = RunTcobench("model bench " + Quote(Ktiny()) +
+                                " -p 8 -n 4 -r 2 -t 2 -b 3 --no-bandwidth --format json");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const json j = json::parse(r.out);
+  BOOST_TEST(j["prefill_samples"].size() == 2u);
+  BOOST_TEST(j["decode_samples"].size() == 2u);
+  BOOST_TEST(j["prefill_tokens_per_second"].get<double>() > 0);
+  BOOST_TEST(j["decode_tokens_per_second"].get<double>() > 0);
+  BOOST_TEST(j["batch"] == 3);
+  BOOST_TEST(j["threads"] == 2);
+  BOOST_TEST(j["read_bandwidth_bytes_per_second"] == 0);  // --no-bandwidth
+  BOOST_TEST(j["peak_rss_bytes"].get<int64_t>() >= j["model_bytes"].get<int64_t>());
+  BOOST_TEST(j["model_bytes"] == 4 * (256 * 256 * 2 + 2 * 256 * 128 + 3 * 256 * 768) * 2 +
+                                     1024 * 256 * 2 + 9 * 256 * 4);
+  BOOST_TEST(j["kv_cache_bytes"] ==
+             3 * 2 * 4 * 8 * 128 * 4);  // 3 sequences x K,V x 4 layers x 8 positions x 128 x f32
+  BOOST_TEST(!j["isa"].get<std::string>().empty());
+  BOOST_TEST(j["build_commit"].get<std::string>() != "");
+  r = RunTcobench("model bench " + Quote(Ktiny()) + " -b 17");
+  BOOST_TEST(r.exit_code == 2);
+}
+
 BOOST_AUTO_TEST_CASE(bad_input_gives_one_line_and_exit_2) {
   const std::string bad = (TempDir() / "bad.gguf").string();
   WriteFile(bad, {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});

@@ -31,7 +31,8 @@ BandwidthResult MeasureReadBandwidth(int64_t buffer_bytes, int threads, int runs
   BandwidthResult r;
   r.buffer_bytes = buffer_bytes;
   r.threads = threads;
-  void* mem = mmap(nullptr, static_cast<size_t>(buffer_bytes), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* mem = mmap(nullptr, static_cast<size_t>(buffer_bytes), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) return r;
   madvise(mem, static_cast<size_t>(buffer_bytes), MADV_HUGEPAGE);
   std::memset(mem, 1, static_cast<size_t>(buffer_bytes));  // fault every page in before timing
@@ -49,7 +50,8 @@ BandwidthResult MeasureReadBandwidth(int64_t buffer_bytes, int threads, int runs
       });
     }
     for (std::thread& th : pool) th.join();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (uint64_t s : sums) sink = sink + s;
     r.samples.push_back(static_cast<double>(buffer_bytes) / seconds);
   }

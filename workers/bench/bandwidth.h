@@ -9,12 +9,13 @@
 namespace tcobench {
 
 struct BandwidthResult {
-  double bytes_per_second = 0;        // median
-  std::vector<double> samples;        // bytes per second of each run
+  double bytes_per_second = 0;  // median
+  std::vector<double> samples;  // bytes per second of each run
   int64_t buffer_bytes = 0;
   int threads = 0;
 };
 
-BandwidthResult MeasureReadBandwidth(int64_t buffer_bytes = int64_t{1} << 30, int threads = 2, int runs = 5);
+BandwidthResult MeasureReadBandwidth(int64_t buffer_bytes = int64_t{1} << 30, int threads = 2,
+                                     int runs = 5);
 
 }  // namespace tcobench

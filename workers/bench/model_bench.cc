@@ -27,12 +27,14 @@ double Median(std::vector<double> values) {
   return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path, const ModelBenchOptions& o) {
+absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path,
+                                               const ModelBenchOptions& o) {
   if (o.n_prompt < 0 || o.n_gen < 0 || o.reps < 1 || o.threads < 1 || o.batch < 1) {
     return absl::InvalidArgumentError("-p and -n must be >= 0, -r, -t and -b >= 1");
   }
   if (o.batch > Session::kMaxSequences) {
-    return absl::InvalidArgumentError(absl::StrCat("-b ", o.batch, ": at most ", Session::kMaxSequences,
+    return absl::InvalidArgumentError(absl::StrCat("-b ", o.batch, ": at most ",
+                                                   Session::kMaxSequences,
                                                    " sequences can be decoded together"));
   }
   auto stage = [&](const std::string& s) {
@@ -70,7 +72,8 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
   Rng rng(o.seed);
   auto random_tokens = [&](int64_t n) {
     std::vector<int32_t> ids(static_cast<size_t>(n));
-    for (int32_t& id : ids) id = static_cast<int32_t>(rng.Next() % static_cast<uint64_t>(hp.n_vocab));
+    for (int32_t& id : ids)
+      id = static_cast<int32_t>(rng.Next() % static_cast<uint64_t>(hp.n_vocab));
     return ids;
   };
   std::vector<float> logits;
@@ -94,7 +97,8 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
       session->Reset();
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t step = 0; step < o.n_gen; ++step) {
-        const std::span<const int32_t> step_ids(ids.data() + step * o.batch, static_cast<size_t>(o.batch));
+        const std::span<const int32_t> step_ids(ids.data() + step * o.batch,
+                                                static_cast<size_t>(o.batch));
         TCOBENCH_RETURN_IF_ERROR(session->DecodeBatch(step_ids, seqs, &logits));
       }
       const double s = SecondsSince(t0);
@@ -110,8 +114,9 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
     stage("read bandwidth");
     r.bandwidth = MeasureReadBandwidth();
     if (r.bandwidth.bytes_per_second > 0) {
-      r.decode_bandwidth_fraction =
-          static_cast<double>(r.model_bytes) * r.decode_tokens_per_second / o.batch / r.bandwidth.bytes_per_second;
+      r.decode_bandwidth_fraction = static_cast<double>(r.model_bytes) *
+                                    r.decode_tokens_per_second / o.batch /
+                                    r.bandwidth.bytes_per_second;
     }
   }
   return r;

@@ -30,16 +30,16 @@ struct ModelBenchResult {
   std::string model_path, cpu, isa, build_commit, architecture;
   int threads = 0, batch = 0, reps = 0;
   int64_t n_prompt = 0, n_gen = 0;
-  int64_t model_bytes = 0;      // tensor data
+  int64_t model_bytes = 0;  // tensor data
   int64_t file_bytes = 0;
   int64_t n_params = 0;
-  int64_t kv_cache_bytes = 0;   // all sessions' KV caches
-  double load_seconds = 0;      // open + map + fault the weights in from the page cache
-  std::vector<double> prefill_samples;  // tokens/s of each measured run
-  std::vector<double> decode_samples;   // tokens/s (all sequences together) of each run
-  double prefill_tokens_per_second = 0; // medians
+  int64_t kv_cache_bytes = 0;            // all sessions' KV caches
+  double load_seconds = 0;               // open + map + fault the weights in from the page cache
+  std::vector<double> prefill_samples;   // tokens/s of each measured run
+  std::vector<double> decode_samples;    // tokens/s (all sequences together) of each run
+  double prefill_tokens_per_second = 0;  // medians
   double decode_tokens_per_second = 0;
-  int64_t peak_rss_bytes = 0;   // measured before the bandwidth buffer is allocated
+  int64_t peak_rss_bytes = 0;  // measured before the bandwidth buffer is allocated
   BandwidthResult bandwidth;
   double decode_bandwidth_fraction = 0;  // model_bytes * decode tok/s / bandwidth (batch 1 meaning)
 };

@@ -4,8 +4,8 @@
 
 #include <fstream>
 
-#include "workers/engine/build_info.h"
 #include <string>
+#include "workers/engine/build_info.h"
 
 namespace tcobench {
 

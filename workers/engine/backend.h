@@ -28,8 +28,9 @@ struct WeightMatrix {
 // sequences: token t attends to positions 0..n_visible[t]-1 of its own
 // sequence's cache (which already holds the token itself).
 struct AttentionArgs {
-  const float* q = nullptr;               // (n_tokens, n_head * head_dim), already rotated
-  const float* const* k_cache = nullptr;  // per token: its sequence's (n_ctx, n_head_kv * head_dim) keys
+  const float* q = nullptr;  // (n_tokens, n_head * head_dim), already rotated
+  const float* const* k_cache =
+      nullptr;  // per token: its sequence's (n_ctx, n_head_kv * head_dim) keys
   const float* const* v_cache = nullptr;  // per token: its sequence's values, same layout
   const int64_t* n_visible = nullptr;     // per token
   float* out = nullptr;                   // (n_tokens, n_head * head_dim)
@@ -37,7 +38,7 @@ struct AttentionArgs {
   int64_t n_head = 0;
   int64_t n_head_kv = 0;
   int64_t head_dim = 0;
-  float scale = 1.0f;                     // applied to q.k before the softmax
+  float scale = 1.0f;  // applied to q.k before the softmax
 };
 
 class Backend {

@@ -8,9 +8,9 @@ namespace tcobench::bpe {
 namespace {
 
 struct Cpt {
-  uint32_t cp;     // code point, or 0xFFFFFFFF for a byte that is not valid UTF-8
-  size_t offset;   // first byte in the text
-  size_t length;   // bytes
+  uint32_t cp;    // code point, or 0xFFFFFFFF for a byte that is not valid UTF-8
+  size_t offset;  // first byte in the text
+  size_t length;  // bytes
 };
 
 // Decodes UTF-8; an invalid byte becomes a code point of its own with no
@@ -49,8 +49,8 @@ Flags Classify(uint32_t cp) {
   const UChar32 c = static_cast<UChar32>(cp);
   const int8_t type = u_charType(c);
   f.defined = type != U_UNASSIGNED;
-  f.letter = type == U_UPPERCASE_LETTER || type == U_LOWERCASE_LETTER || type == U_TITLECASE_LETTER ||
-             type == U_MODIFIER_LETTER || type == U_OTHER_LETTER;
+  f.letter = type == U_UPPERCASE_LETTER || type == U_LOWERCASE_LETTER ||
+             type == U_TITLECASE_LETTER || type == U_MODIFIER_LETTER || type == U_OTHER_LETTER;
   f.number = type == U_DECIMAL_DIGIT_NUMBER || type == U_LETTER_NUMBER || type == U_OTHER_NUMBER;
   f.space = u_isUWhiteSpace(c);
   return f;
@@ -82,7 +82,8 @@ struct ByteTables {
   ByteTables() {
     uint32_t next = 256;
     for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      const bool printable =
+          (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
       byte_to_cp[b] = printable ? static_cast<uint32_t>(b) : next++;
       cp_to_byte[byte_to_cp[b]] = static_cast<uint8_t>(b);
     }
@@ -141,7 +142,9 @@ std::vector<std::string> SplitGpt2(absl::string_view text) {
     }
     if (f2.defined && !f2.space && !f2.letter && !f2.number) {  // ' ?[^\s\p{L}\p{N}]+'
       pos += c == ' ';
-      while (pos < n && flags[pos].defined && !flags[pos].space && !flags[pos].letter && !flags[pos].number) ++pos;
+      while (pos < n && flags[pos].defined && !flags[pos].space && !flags[pos].letter &&
+             !flags[pos].number)
+        ++pos;
       emit(pos);
       continue;
     }
@@ -182,7 +185,8 @@ std::string ByteDecode(absl::string_view text) {
   return out;
 }
 
-std::vector<std::string> Merge(const std::string& word, const std::unordered_map<std::string, int32_t>& rank_of) {
+std::vector<std::string> Merge(const std::string& word,
+                               const std::unordered_map<std::string, int32_t>& rank_of) {
   struct Symbol {
     int prev, next;
     size_t start, n;
@@ -192,7 +196,9 @@ std::vector<std::string> Merge(const std::string& word, const std::unordered_map
     int32_t rank;
     size_t size;
   };
-  auto worse = [](const Pair& a, const Pair& b) { return a.rank > b.rank || (a.rank == b.rank && a.left > b.left); };
+  auto worse = [](const Pair& a, const Pair& b) {
+    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+  };
   std::vector<Symbol> symbols;
   for (const Cpt& c : Decode(word)) {
     const int index = static_cast<int>(symbols.size());
@@ -224,7 +230,8 @@ std::vector<std::string> Merge(const std::string& word, const std::unordered_map
     try_add(p.left, left.next);
   }
   std::vector<std::string> out;
-  for (int i = 0; i != -1; i = symbols[i].next) out.push_back(word.substr(symbols[i].start, symbols[i].n));
+  for (int i = 0; i != -1; i = symbols[i].next)
+    out.push_back(word.substr(symbols[i].start, symbols[i].n));
   return out;
 }
 

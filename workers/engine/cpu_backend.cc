@@ -174,8 +174,8 @@ class CpuBackend final : public Backend {
   // rows is dequantized once, and a register-tiled float kernel multiplies
   // them. Products equal the dot-product path's; only the order of the float
   // sums differs.
-  void MatMulGemm(const WeightMatrix& w, const TypeOps* ops, const TypeOps* act, GemmF32Fn gemm, const float* x,
-                  int64_t n_tokens, float* y) {
+  void MatMulGemm(const WeightMatrix& w, const TypeOps* ops, const TypeOps* act, GemmF32Fn gemm,
+                  const float* x, int64_t n_tokens, float* y) {
     const int64_t k = w.n_in;
     act_f32_.resize(static_cast<size_t>(n_tokens * k));
     if (ops->vec_dot_type == TensorType::kF32) {
@@ -200,7 +200,8 @@ class CpuBackend final : public Backend {
       for (int64_t blk = b; blk < e; ++blk) {
         const int64_t r0 = blk * kGemmRowBlock;
         const int64_t nr = std::min(kGemmRowBlock, w.n_out - r0);
-        for (int64_t r = 0; r < nr; ++r) ops->to_float(wdata + (r0 + r) * w_row_bytes, rows.data() + r * k, k);
+        for (int64_t r = 0; r < nr; ++r)
+          ops->to_float(wdata + (r0 + r) * w_row_bytes, rows.data() + r * k, k);
         gemm(nr, n_tokens, k, rows.data(), act_f32_.data(), y + r0, w.n_out);
       }
     });

@@ -14,9 +14,12 @@ namespace tcobench {
 
 const char* IsaName(Isa isa) {
   switch (isa) {
-    case Isa::kScalar: return "scalar";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
+    case Isa::kScalar:
+      return "scalar";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
   }
   return "?";
 }
@@ -26,7 +29,8 @@ absl::StatusOr<Isa> ParseIsa(absl::string_view name) {
   if (lower == "scalar") return Isa::kScalar;
   if (lower == "avx2") return Isa::kAvx2;
   if (lower == "avx512") return Isa::kAvx512;
-  return absl::InvalidArgumentError(absl::StrCat("ISA '", name, "' is unknown; levels: scalar, avx2, avx512"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("ISA '", name, "' is unknown; levels: scalar, avx2, avx512"));
 }
 
 Isa DetectedIsa() {
@@ -48,12 +52,13 @@ Isa ActiveIsa() {
     if (env == nullptr || *env == '\0') return detected;
     absl::StatusOr<Isa> wanted = ParseIsa(env);
     if (!wanted.ok()) {
-      std::fprintf(stderr, "tcobench: warning: TCOBENCH_ISA: %s\n", std::string(wanted.status().message()).c_str());
+      std::fprintf(stderr, "tcobench: warning: TCOBENCH_ISA: %s\n",
+                   std::string(wanted.status().message()).c_str());
       return detected;
     }
     if (static_cast<int>(*wanted) > static_cast<int>(detected)) {
-      std::fprintf(stderr, "tcobench: warning: TCOBENCH_ISA=%s is not available here; using %s\n", IsaName(*wanted),
-                   IsaName(detected));
+      std::fprintf(stderr, "tcobench: warning: TCOBENCH_ISA=%s is not available here; using %s\n",
+                   IsaName(*wanted), IsaName(detected));
       return detected;
     }
     return *wanted;

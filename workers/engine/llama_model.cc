@@ -189,7 +189,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
                             load.Matrix("token_embd.weight", hp.n_embd, hp.n_vocab));
   TCOBENCH_ASSIGN_OR_RETURN(m->output_norm_, load.Vector("output_norm.weight", hp.n_embd));
   if (f.FindTensor("rope_freqs.weight") != nullptr) {  // Llama 3.1+ frequency factors
-    TCOBENCH_ASSIGN_OR_RETURN(m->rope_freq_factors_, load.Vector("rope_freqs.weight", hp.n_rot / 2));
+    TCOBENCH_ASSIGN_OR_RETURN(m->rope_freq_factors_,
+                              load.Vector("rope_freqs.weight", hp.n_rot / 2));
     for (float v : m->rope_freq_factors_) {
       if (!(v > 0.0f) || !std::isfinite(v)) {
         return absl::InvalidArgumentError(absl::StrCat(f.name(), ": rope_freqs.weight holds ", v,

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <array>
-#include <vector>
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "workers/engine/fp16.h"
 

@@ -99,8 +99,8 @@ using VecDotFn = float (*)(int64_t n, const void* weights, const void* activatio
 // One weight row dotted with n_act (1..8) activation rows `act_stride` bytes
 // apart: out[t] = vec_dot(n, weights, activations + t * act_stride). The
 // weights are decoded once for all of them (batched decoding).
-using VecDotNFn = void (*)(int64_t n, const void* weights, const void* activations, int64_t act_stride,
-                           int n_act, float* out);
+using VecDotNFn = void (*)(int64_t n, const void* weights, const void* activations,
+                           int64_t act_stride, int n_act, float* out);
 inline constexpr int kMaxVecDotN = 8;
 
 // The math the engine has for one tensor type.

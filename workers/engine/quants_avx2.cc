@@ -38,11 +38,13 @@ inline __m256i Load256(const void* p) { return _mm256_loadu_si256(static_cast<co
 float F32Dot(int64_t n, const void* w, const void* a) {
   const float* x = static_cast<const float*>(w);
   const float* y = static_cast<const float*>(a);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     for (int k = 0; k < 4; ++k) {
-      acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+      acc[k] =
+          _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
     }
   }
   float sum = Hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
@@ -62,10 +64,12 @@ template <__m256 (*Load)(const uint16_t*), float (*ToF32)(uint16_t)>
 float Half16Dot(int64_t n, const void* w, const void* a) {
   const uint16_t* x = static_cast<const uint16_t*>(w);
   const uint16_t* y = static_cast<const uint16_t*>(a);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(Load(x + i + 8 * k), Load(y + i + 8 * k), acc[k]);
+    for (int k = 0; k < 4; ++k)
+      acc[k] = _mm256_fmadd_ps(Load(x + i + 8 * k), Load(y + i + 8 * k), acc[k]);
   }
   float sum = Hsum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   for (; i < n; ++i) sum += ToF32(x[i]) * ToF32(y[i]);
@@ -85,7 +89,8 @@ float Q8_0Dot(int64_t n, const void* w, const void* a) {
     const __m256 d0 = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
     const __m256 d1 = _mm256_set1_ps(H2F(x[i + 1].d) * H2F(y[i + 1].d));
     acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(DotI8(Load256(x[i].qs), Load256(y[i].qs))), acc0);
-    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(DotI8(Load256(x[i + 1].qs), Load256(y[i + 1].qs))), acc1);
+    acc1 = _mm256_fmadd_ps(
+        d1, _mm256_cvtepi32_ps(DotI8(Load256(x[i + 1].qs), Load256(y[i + 1].qs))), acc1);
   }
   for (; i < nb; ++i) {
     const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
@@ -193,8 +198,10 @@ float Q5_KDot(int64_t n, const void* w, const void* a) {
     __m256i sumi = _mm256_setzero_si256();
     for (int g = 0; g < 4; ++g) {
       const __m256i q4 = Load256(x[i].qs + 32 * g);
-      const __m256i hbit_lo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4);
-      const __m256i hbit_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g + 1), one), 4);
+      const __m256i hbit_lo =
+          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), one), 4);
+      const __m256i hbit_hi =
+          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * g + 1), one), 4);
       const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, low4), hbit_lo);
       const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), low4), hbit_hi);
       const __m256i pl = _mm256_maddubs_epi16(lo, Load256(y[i].qs + 64 * g));
@@ -221,20 +228,26 @@ float Q6_KDot(int64_t n, const void* w, const void* a) {
       const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
       const __m256i qh = Load256(x[i].qh + 32 * half);
       const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+          _mm256_or_si256(
+              _mm256_and_si256(ql1, low4),
+              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+          _mm256_or_si256(
+              _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+          _mm256_or_si256(
+              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
       };
       const int8_t* sc = x[i].scales + 8 * half;
       for (int k = 0; k < 4; ++k) {
         const __m256i q8 = Load256(y[i].qs + 128 * half + 32 * k);
         // (q - 32) . q8 = q . q8 - 32 * sum(q8), each pair sum within int16.
-        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(k32, q8));
-        const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+        const __m256i p =
+            _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(k32, q8));
+        const __m256i scales =
+            _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales));
       }
     }
@@ -245,8 +258,8 @@ float Q6_KDot(int64_t n, const void* w, const void* a) {
 
 // y(t, r) += sum_i w(r, i) * a(t, i) for 3 rows and 4 tokens over k values,
 // twelve accumulators in registers.
-inline void Tile3x4(const float* w, int64_t w_stride, const float* a, int64_t a_stride, int64_t k, float* y,
-                    int64_t y_stride) {
+inline void Tile3x4(const float* w, int64_t w_stride, const float* a, int64_t a_stride, int64_t k,
+                    float* y, int64_t y_stride) {
   __m256 acc[3][4];
   for (auto& row : acc) {
     for (__m256& v : row) v = _mm256_setzero_ps();
@@ -297,7 +310,8 @@ void Q4_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act
       mins[t] += y.d * dmx * MinsDotBsums(mn, y.bsums);
       __m256i sumi = _mm256_setzero_si256();
       for (int j = 0; j < 8; ++j) {
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], Load256(y.qs + 32 * j)), s16[j]));
+        sumi = _mm256_add_epi32(
+            sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], Load256(y.qs + 32 * j)), s16[j]));
       }
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
     }
@@ -319,16 +333,21 @@ void Q6_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act
       const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
       const __m256i qh = Load256(x[i].qh + 32 * half);
       __m256i* qq = q + 4 * half;
-      qq[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4), _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
-      qq[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
-      qq[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
-      qq[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
+      qq[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                              _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
+      qq[1] = _mm256_or_si256(
+          _mm256_and_si256(ql1, low4),
+          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
+      qq[2] = _mm256_or_si256(
+          _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
+      qq[3] = _mm256_or_si256(
+          _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
       const int8_t* sc = x[i].scales + 8 * half;
       for (int k = 0; k < 4; ++k) {
-        scales[4 * half + k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+        scales[4 * half + k] =
+            _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
       }
     }
     const float dx = H2F(x[i].d);
@@ -337,7 +356,8 @@ void Q6_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act
       __m256i sumi = _mm256_setzero_si256();
       for (int j = 0; j < 8; ++j) {
         const __m256i q8 = Load256(y.qs + 32 * j);
-        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], q8), _mm256_maddubs_epi16(k32, q8));
+        const __m256i p =
+            _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], q8), _mm256_maddubs_epi16(k32, q8));
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales[j]));
       }
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
@@ -358,17 +378,23 @@ void Half16ToFloat(const void* src, float* dst, int64_t n) {
 
 VecDotNFn Avx2VecDotN(TensorType type) {
   switch (type) {
-    case TensorType::kQ4_K: return Q4_KDotN;
-    case TensorType::kQ6_K: return Q6_KDotN;
-    default: return nullptr;
+    case TensorType::kQ4_K:
+      return Q4_KDotN;
+    case TensorType::kQ6_K:
+      return Q6_KDotN;
+    default:
+      return nullptr;
   }
 }
 
 ToFloatFn Avx2ToFloat(TensorType type) {
   switch (type) {
-    case TensorType::kF16: return Half16ToFloat<LoadF16, H2F>;
-    case TensorType::kBF16: return Half16ToFloat<LoadBf16, B2F>;
-    default: return nullptr;
+    case TensorType::kF16:
+      return Half16ToFloat<LoadF16, H2F>;
+    case TensorType::kBF16:
+      return Half16ToFloat<LoadBf16, B2F>;
+    default:
+      return nullptr;
   }
 }
 
@@ -389,11 +415,13 @@ void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const
         Tile3x4(w + r * k + k0, k, a + t * k + k0, k, kc, y + t * y_stride + r, y_stride);
       }
       for (; r < n_rows; ++r) {
-        for (int64_t tt = t; tt < t + 4; ++tt) y[tt * y_stride + r] += F32Dot(kc, w + r * k + k0, a + tt * k + k0);
+        for (int64_t tt = t; tt < t + 4; ++tt)
+          y[tt * y_stride + r] += F32Dot(kc, w + r * k + k0, a + tt * k + k0);
       }
     }
     for (; t < n_tok; ++t) {
-      for (int64_t r = 0; r < n_rows; ++r) y[t * y_stride + r] += F32Dot(kc, w + r * k + k0, a + t * k + k0);
+      for (int64_t r = 0; r < n_rows; ++r)
+        y[t * y_stride + r] += F32Dot(kc, w + r * k + k0, a + t * k + k0);
     }
   }
   if (k8 < k) {  // a tail of fewer than 8 values
@@ -407,15 +435,24 @@ void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const
 
 VecDotFn Avx2VecDot(TensorType type) {
   switch (type) {
-    case TensorType::kF32: return F32Dot;
-    case TensorType::kF16: return Half16Dot<LoadF16, H2F>;
-    case TensorType::kBF16: return Half16Dot<LoadBf16, B2F>;
-    case TensorType::kQ8_0: return Q8_0Dot;
-    case TensorType::kQ4_0: return Q4_0Dot;
-    case TensorType::kQ4_K: return Q4_KDot;
-    case TensorType::kQ5_K: return Q5_KDot;
-    case TensorType::kQ6_K: return Q6_KDot;
-    default: return nullptr;
+    case TensorType::kF32:
+      return F32Dot;
+    case TensorType::kF16:
+      return Half16Dot<LoadF16, H2F>;
+    case TensorType::kBF16:
+      return Half16Dot<LoadBf16, B2F>;
+    case TensorType::kQ8_0:
+      return Q8_0Dot;
+    case TensorType::kQ4_0:
+      return Q4_0Dot;
+    case TensorType::kQ4_K:
+      return Q4_KDot;
+    case TensorType::kQ5_K:
+      return Q5_KDot;
+    case TensorType::kQ6_K:
+      return Q6_KDot;
+    default:
+      return nullptr;
   }
 }
 

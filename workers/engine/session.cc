@@ -16,13 +16,14 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const LlamaModel& model
     return absl::InvalidArgumentError(absl::StrCat("context of ", n_ctx, " tokens is too large"));
   }
   if (options.n_seq < 1 || options.n_seq > kMaxSequences) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(options.n_seq, " sequences requested; 1 to ", kMaxSequences, " are supported"));
+    return absl::InvalidArgumentError(absl::StrCat(options.n_seq, " sequences requested; 1 to ",
+                                                   kMaxSequences, " are supported"));
   }
   std::unique_ptr<Session> s(new Session(model));
   s->n_ctx_ = n_ctx;
   s->n_past_.assign(static_cast<size_t>(options.n_seq), 0);
-  const size_t cache = static_cast<size_t>(options.n_seq * hp.n_layer * n_ctx * hp.n_head_kv * hp.head_dim);
+  const size_t cache =
+      static_cast<size_t>(options.n_seq * hp.n_layer * n_ctx * hp.n_head_kv * hp.head_dim);
   s->k_cache_.assign(cache, 0.0f);
   s->v_cache_.assign(cache, 0.0f);
   return s;
@@ -45,7 +46,8 @@ absl::Status Session::Prefill(int seq, std::span<const int32_t> tokens, LogitsMo
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n == 0) return absl::InvalidArgumentError("no tokens to evaluate");
   if (seq < 0 || seq >= n_seq()) {
-    return absl::InvalidArgumentError(absl::StrCat("sequence ", seq, " does not exist (0..", n_seq() - 1, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sequence ", seq, " does not exist (0..", n_seq() - 1, ")"));
   }
   if (n_past_[seq] + n > n_ctx_) {
     return absl::OutOfRangeError(absl::StrCat("context full: ", n_past_[seq], " + ", n,
@@ -54,7 +56,8 @@ absl::Status Session::Prefill(int seq, std::span<const int32_t> tokens, LogitsMo
   positions_.resize(static_cast<size_t>(n));
   seqs_.assign(static_cast<size_t>(n), seq);
   for (int64_t t = 0; t < n; ++t) positions_[t] = n_past_[seq] + t;
-  return Eval(tokens.data(), seqs_.data(), positions_.data(), n, mode == LogitsMode::kAll ? 0 : n - 1, logits);
+  return Eval(tokens.data(), seqs_.data(), positions_.data(), n,
+              mode == LogitsMode::kAll ? 0 : n - 1, logits);
 }
 
 absl::Status Session::DecodeBatch(std::span<const int32_t> tokens, std::span<const int> seqs,
@@ -68,11 +71,13 @@ absl::Status Session::DecodeBatch(std::span<const int32_t> tokens, std::span<con
   for (int64_t t = 0; t < n; ++t) {
     const int s = seqs[t];
     if (s < 0 || s >= n_seq() || seen[s]) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", s, " is out of range or repeated in the batch"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", s, " is out of range or repeated in the batch"));
     }
     seen[s] = true;
     if (n_past_[s] + 1 > n_ctx_) {
-      return absl::OutOfRangeError(absl::StrCat("context of sequence ", s, " is full (", n_ctx_, " tokens)"));
+      return absl::OutOfRangeError(
+          absl::StrCat("context of sequence ", s, " is full (", n_ctx_, " tokens)"));
     }
     positions_[t] = n_past_[s];
   }
@@ -80,13 +85,14 @@ absl::Status Session::DecodeBatch(std::span<const int32_t> tokens, std::span<con
   return Eval(tokens.data(), seqs_.data(), positions_.data(), n, 0, logits);
 }
 
-absl::Status Session::Eval(const int32_t* tokens, const int* seq, const int64_t* pos, int64_t n, int64_t first_row,
-                           std::vector<float>* logits) {
+absl::Status Session::Eval(const int32_t* tokens, const int* seq, const int64_t* pos, int64_t n,
+                           int64_t first_row, std::vector<float>* logits) {
   const LlamaHParams& hp = model_.hparams();
   for (int64_t t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= hp.n_vocab) {
       return absl::InvalidArgumentError(absl::StrCat("token id ", tokens[t], " at index ", t,
-                                                     " is outside the vocabulary (0..", hp.n_vocab - 1, ")"));
+                                                     " is outside the vocabulary (0..",
+                                                     hp.n_vocab - 1, ")"));
     }
   }
   Backend& be = model_.backend();
@@ -120,10 +126,12 @@ absl::Status Session::Eval(const int32_t* tokens, const int* seq, const int64_t*
     be.MatMul(L.wq, xb_.data(), n, q_.data());
     be.MatMul(L.wk, xb_.data(), n, k_.data());
     be.MatMul(L.wv, xb_.data(), n, v_.data());
-    const float* factors = model_.rope_freq_factors().empty() ? nullptr : model_.rope_freq_factors().data();
-    be.Rope(q_.data(), n, hp.n_head, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale, factors);
-    be.Rope(k_.data(), n, hp.n_head_kv, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base, hp.rope_freq_scale,
-            factors);
+    const float* factors =
+        model_.rope_freq_factors().empty() ? nullptr : model_.rope_freq_factors().data();
+    be.Rope(q_.data(), n, hp.n_head, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base,
+            hp.rope_freq_scale, factors);
+    be.Rope(k_.data(), n, hp.n_head_kv, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base,
+            hp.rope_freq_scale, factors);
     for (int64_t t = 0; t < n; ++t) {
       float* kc = KCache(seq[t], il);
       float* vc = VCache(seq[t], il);
@@ -158,7 +166,8 @@ absl::Status Session::Eval(const int32_t* tokens, const int* seq, const int64_t*
 
   // Only the rows whose logits are wanted go through the final norm and output.
   const int64_t rows = n - first_row;
-  be.RmsNorm(x_.data() + first_row * d, model_.output_norm().data(), rows, d, hp.rms_eps, xb_.data());
+  be.RmsNorm(x_.data() + first_row * d, model_.output_norm().data(), rows, d, hp.rms_eps,
+             xb_.data());
   logits->resize(static_cast<size_t>(rows * hp.n_vocab));
   be.MatMul(model_.output(), xb_.data(), rows, logits->data());
   return absl::OkStatus();

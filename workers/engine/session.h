@@ -32,7 +32,8 @@ class Session {
   // batch and appends them to its cache. `logits` receives (1 or n, n_vocab).
   absl::Status Prefill(int seq, std::span<const int32_t> tokens, LogitsMode mode,
                        std::vector<float>* logits);
-  absl::Status Prefill(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>* logits) {
+  absl::Status Prefill(std::span<const int32_t> tokens, LogitsMode mode,
+                       std::vector<float>* logits) {
     return Prefill(0, tokens, mode, logits);
   }
   // One token at position n_past(); logits of that position.
@@ -53,14 +54,16 @@ class Session {
   int64_t n_past(int seq = 0) const { return n_past_[seq]; }
   int64_t n_ctx() const { return n_ctx_; }
   int n_seq() const { return static_cast<int>(n_past_.size()); }
-  int64_t kv_cache_bytes() const { return static_cast<int64_t>((k_cache_.size() + v_cache_.size()) * sizeof(float)); }
+  int64_t kv_cache_bytes() const {
+    return static_cast<int64_t>((k_cache_.size() + v_cache_.size()) * sizeof(float));
+  }
 
  private:
   explicit Session(const LlamaModel& model) : model_(model) {}
   // The forward pass over n tokens; token t belongs to sequence seq[t] at
   // position pos[t]. Logits for rows first_row..n-1.
-  absl::Status Eval(const int32_t* tokens, const int* seq, const int64_t* pos, int64_t n, int64_t first_row,
-                    std::vector<float>* logits);
+  absl::Status Eval(const int32_t* tokens, const int* seq, const int64_t* pos, int64_t n,
+                    int64_t first_row, std::vector<float>* logits);
   float* KCache(int seq, int64_t layer);
   float* VCache(int seq, int64_t layer);
 

@@ -52,8 +52,9 @@ void MakeVocab(int64_t n_vocab, std::vector<std::string>* tokens, std::vector<fl
 // A byte-level BPE vocabulary in the GPT-2 spelling: the 256 byte
 // characters, then random merges of existing tokens until n_bpe tokens, then
 // the special tokens (<|begin_of_text|>, <|end_of_text|>, reserved ones).
-void MakeBpeVocab(int64_t n_vocab, int64_t n_special, uint64_t seed, std::vector<std::string>* tokens,
-                  std::vector<int32_t>* types, std::vector<std::string>* merges) {
+void MakeBpeVocab(int64_t n_vocab, int64_t n_special, uint64_t seed,
+                  std::vector<std::string>* tokens, std::vector<int32_t>* types,
+                  std::vector<std::string>* merges) {
   std::set<std::string> seen;
   for (int b = 0; b < 256; ++b) {
     tokens->push_back(bpe::ByteEncode(std::string(1, static_cast<char>(b))));
@@ -73,8 +74,9 @@ void MakeBpeVocab(int64_t n_vocab, int64_t n_special, uint64_t seed, std::vector
   }
   types->assign(tokens->size(), 1);
   for (int64_t k = 0; k < n_special; ++k) {
-    tokens->push_back(k == 0 ? "<|begin_of_text|>" : k == 1 ? "<|end_of_text|>"
-                                                            : absl::StrCat("<|reserved_special_token_", k - 2, "|>"));
+    tokens->push_back(k == 0   ? "<|begin_of_text|>"
+                      : k == 1 ? "<|end_of_text|>"
+                               : absl::StrCat("<|reserved_special_token_", k - 2, "|>"));
     types->push_back(3);
   }
 }
@@ -107,7 +109,8 @@ const std::vector<SynthShape>& SynthShapes() {
       {"ktiny", 256, 4, 4, 2, 768, 1024, 2048, true},
       {"stories15m", 288, 6, 6, 6, 768, 32000, 256, true},
       {"llama-1b", 2048, 22, 32, 4, 5632, 32000, 2048, false},
-      {"llama3-1b", 2048, 16, 32, 8, 8192, 128256, 131072, true, 500000.0f, SynthShape::Vocab::kBpe, true},
+      {"llama3-1b", 2048, 16, 32, 8, 8192, 128256, 131072, true, 500000.0f, SynthShape::Vocab::kBpe,
+       true},
   };
   return kShapes;
 }
@@ -192,8 +195,8 @@ absl::Status SynthesizeModel(const SynthShape& shape, const SynthOptions& option
     const std::vector<float> factors = Llama3RopeFactors(hd, shape.rope_freq_base);
     std::vector<uint8_t> bytes(factors.size() * sizeof(float));
     std::memcpy(bytes.data(), factors.data(), bytes.size());
-    TCOBENCH_RETURN_IF_ERROR(
-        w.AddTensor("rope_freqs.weight", TensorType::kF32, {static_cast<int64_t>(factors.size())}, bytes));
+    TCOBENCH_RETURN_IF_ERROR(w.AddTensor("rope_freqs.weight", TensorType::kF32,
+                                         {static_cast<int64_t>(factors.size())}, bytes));
   }
   if (!shape.tied) specs.push_back({"output.weight", shape.n_embd, shape.n_vocab});
 

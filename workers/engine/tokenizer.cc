@@ -81,9 +81,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
                      "); supported tokenizer models: llama (SentencePiece)"));
   }
   if (*model != "llama" && *model != "gpt2") {
-    return absl::InvalidArgumentError(
-        absl::StrCat(file.name(), ": tokenizer model '", *model,
-                     "' is not supported; supported: llama (SentencePiece), gpt2 (byte-level BPE)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        file.name(), ": tokenizer model '", *model,
+        "' is not supported; supported: llama (SentencePiece), gpt2 (byte-level BPE)"));
   }
   tok->model_ = *model;
   tok->bpe_ = *model == "gpt2";
@@ -101,8 +101,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
     const GgufValue* merges = file.Find("tokenizer.ggml.merges");
     if (merges == nullptr || merges->type != GgufValueType::kArray ||
         merges->elem_type != GgufValueType::kString) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(file.name(), ": a gpt2 tokenizer needs tokenizer.ggml.merges (a string array)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.name(), ": a gpt2 tokenizer needs tokenizer.ggml.merges (a string array)"));
     }
     tok->merge_ranks_.reserve(merges->strings.size());
     for (size_t r = 0; r < merges->strings.size(); ++r) {
@@ -251,7 +251,8 @@ void Tokenizer::EncodeBpe(absl::string_view text, std::vector<int32_t>* out) con
       }
       // Not in the vocabulary (a sparse vocabulary): its characters one by one.
       for (size_t i = 0; i < symbol.size();) {
-        const size_t len = std::min<size_t>(Utf8Length(static_cast<uint8_t>(symbol[i])), symbol.size() - i);
+        const size_t len =
+            std::min<size_t>(Utf8Length(static_cast<uint8_t>(symbol[i])), symbol.size() - i);
         auto ch = ids_.find(symbol.substr(i, len));
         if (ch != ids_.end()) out->push_back(ch->second);
         i += len;

@@ -68,7 +68,8 @@ BOOST_AUTO_TEST_CASE(every_type_matches_reference_placement_and_rmse,
     auto f = GgufFile::Open(Quantize(type));
     std::map<std::string, double> rmse_of = RmsePerType(**f, **base);
     for (const auto& [tensor_type, want] : per_type) {
-      BOOST_REQUIRE_MESSAGE(rmse_of.count(tensor_type), type << " has no " << tensor_type << " tensors");
+      BOOST_REQUIRE_MESSAGE(rmse_of.count(tensor_type),
+                            type << " has no " << tensor_type << " tensors");
       const double rmse = rmse_of[tensor_type];
       std::printf("%-7s %-5s RMSE %.4e (reference %.4e, limit %.4e)\n", type.c_str(),
                   tensor_type.c_str(), rmse, want, 1.02 * want);
@@ -87,18 +88,21 @@ namespace {
 // stories260K has rows of 64 and 172: no k-quant block fits, so every recipe
 // exercises the fallbacks; each result must load and keep the output matrix
 // in a type its rows fit.
-BOOST_AUTO_TEST_CASE(every_recipe_handles_rows_that_fit_no_block, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(every_recipe_handles_rows_that_fit_no_block,
+                     *boost::unit_test::precondition(NeedsShared())) {
   for (const QuantRecipe& recipe : QuantRecipes()) {
     const std::filesystem::path out = TempDir() / (std::string("stories-") + recipe.name + ".gguf");
     QuantizeSummary summary;
-    absl::Status st = QuantizeModel(SharedPath("models/stories260K.gguf"), out, recipe, QuantizeOptions{2, nullptr}, &summary);
+    absl::Status st = QuantizeModel(SharedPath("models/stories260K.gguf"), out, recipe,
+                                    QuantizeOptions{2, nullptr}, &summary);
     BOOST_REQUIRE_MESSAGE(st.ok(), recipe.name << ": " << st.ToString());
     auto f = GgufFile::Open(out);
     BOOST_REQUIRE(f.ok());
     for (const GgufTensorInfo& t : (*f)->tensors()) {
       BOOST_CHECK_MESSAGE(t.ne[0] % Geometry(t.type).block_size == 0, recipe.name << " " << t.name);
       if (t.name.find("ffn_down") != std::string::npos) {
-        const bool half = recipe.default_type == TensorType::kBF16 ? t.type == TensorType::kBF16 : t.type == TensorType::kF16;
+        const bool half = recipe.default_type == TensorType::kBF16 ? t.type == TensorType::kBF16
+                                                                   : t.type == TensorType::kF16;
         BOOST_CHECK_MESSAGE(half, recipe.name << " " << t.name << " is " << TypeName(t.type));
       }
     }

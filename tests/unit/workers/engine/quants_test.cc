@@ -159,7 +159,9 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_reference) {
   int compared_levels = 0;
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (static_cast<int>(isa) > static_cast<int>(DetectedIsa())) {
-      BOOST_TEST_MESSAGE("ISA " << IsaName(isa) << " not available here: its kernels are not tested on this machine");
+      BOOST_TEST_MESSAGE(
+          "ISA " << IsaName(isa)
+                 << " not available here: its kernels are not tested on this machine");
       continue;
     }
     ++compared_levels;
@@ -183,12 +185,13 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_reference) {
           for (int64_t i = 0; i < len; ++i) scale += std::fabs(double(wf[i]) * xf[i]);
           std::vector<float> wf_fast(len);
           fast->to_float(w.data(), wf_fast.data(), len);
-          BOOST_REQUIRE_MESSAGE(wf_fast == wf, IsaName(isa) << " " << TypeName(t) << ": to_float differs");
+          BOOST_REQUIRE_MESSAGE(wf_fast == wf, IsaName(isa)
+                                                   << " " << TypeName(t) << ": to_float differs");
           const double want = ref->vec_dot(len, w.data(), xq.data());
           const double got = fast->vec_dot(len, w.data(), xq.data());
           BOOST_REQUIRE_MESSAGE(std::fabs(got - want) <= 1e-5 * scale + 1e-12,
-                                IsaName(isa) << " " << TypeName(t) << " n=" << len << ": " << got << " vs reference "
-                                             << want);
+                                IsaName(isa) << " " << TypeName(t) << " n=" << len << ": " << got
+                                             << " vs reference " << want);
         }
       }
     }
@@ -222,8 +225,8 @@ BOOST_AUTO_TEST_CASE(batched_dot_products_equal_single_ones) {
         for (int k = 0; k < n_act; ++k) {
           const float single = ops->vec_dot(n, w.data(), acts.data() + k * stride);
           BOOST_REQUIRE_MESSAGE(std::fabs(out[k] - single) <= 1e-5f * (std::fabs(single) + 1.0f),
-                                IsaName(isa) << " " << TypeName(t) << " n_act " << n_act << ": " << out[k] << " vs "
-                                             << single);
+                                IsaName(isa) << " " << TypeName(t) << " n_act " << n_act << ": "
+                                             << out[k] << " vs " << single);
         }
       }
       ++checked;

@@ -34,8 +34,8 @@ BOOST_AUTO_TEST_CASE(batch_and_incremental_agree) {
     BOOST_REQUIRE_MESSAGE(model.ok(), model.status().ToString());
     // 20 tokens: the batch takes the matrix-matrix path, single tokens the
     // dot-product path.
-    const std::vector<int32_t> ids = {1, 500, 17, 900, 3, 1000, 260, 261, 42, 77,
-                                      5, 600, 700, 800, 90, 91, 92, 93, 94, 95};
+    const std::vector<int32_t> ids = {1, 500, 17,  900, 3,  1000, 260, 261, 42, 77,
+                                      5, 600, 700, 800, 90, 91,   92,  93,  94, 95};
     const int64_t nv = (*model)->hparams().n_vocab;
     auto s = Session::Create(**model, SessionOptions{32});
     std::vector<float> all, one, part;
@@ -53,7 +53,8 @@ BOOST_AUTO_TEST_CASE(batch_and_incremental_agree) {
         (*s)->Prefill(std::span<const int32_t>(ids.data(), 4), LogitsMode::kLast, &part).ok());
     BOOST_REQUIRE(
         (*s)->Prefill(std::span<const int32_t>(ids.data() + 4, 6), LogitsMode::kAll, &part).ok());
-    for (int64_t v = 0; v < nv; ++v) BOOST_REQUIRE_SMALL(part[5 * nv + v] - all[9 * nv + v], kLogitTolerance);
+    for (int64_t v = 0; v < nv; ++v)
+      BOOST_REQUIRE_SMALL(part[5 * nv + v] - all[9 * nv + v], kLogitTolerance);
   }
 }
 
@@ -97,7 +98,8 @@ BOOST_AUTO_TEST_CASE(batched_decoding_matches_one_sequence_at_a_time) {
   if (!model.ok()) {
     SynthOptions o;
     o.type = TensorType::kF16;
-    BOOST_REQUIRE(SynthesizeModel(*FindSynthShape("ktiny"), o, TempDir() / "ktiny-batch.gguf").ok());
+    BOOST_REQUIRE(
+        SynthesizeModel(*FindSynthShape("ktiny"), o, TempDir() / "ktiny-batch.gguf").ok());
     model = LlamaModel::Open(TempDir() / "ktiny-batch.gguf", ModelOptions{2});
   }
   BOOST_REQUIRE(model.ok());
@@ -125,7 +127,8 @@ BOOST_AUTO_TEST_CASE(batched_decoding_matches_one_sequence_at_a_time) {
   auto batch = Session::Create(**model, SessionOptions{32, n_seq});
   BOOST_REQUIRE(batch.ok());
   std::vector<float> logits;
-  for (int s = 0; s < n_seq; ++s) BOOST_REQUIRE((*batch)->Prefill(s, prompts[s], LogitsMode::kLast, &logits).ok());
+  for (int s = 0; s < n_seq; ++s)
+    BOOST_REQUIRE((*batch)->Prefill(s, prompts[s], LogitsMode::kLast, &logits).ok());
   for (int step = 0; step < steps; ++step) {
     std::vector<int32_t> toks;
     std::vector<int> seqs;
@@ -140,7 +143,8 @@ BOOST_AUTO_TEST_CASE(batched_decoding_matches_one_sequence_at_a_time) {
       }
     }
   }
-  for (int s = 0; s < n_seq; ++s) BOOST_TEST((*batch)->n_past(s) == static_cast<int64_t>(prompts[s].size()) + steps);
+  for (int s = 0; s < n_seq; ++s)
+    BOOST_TEST((*batch)->n_past(s) == static_cast<int64_t>(prompts[s].size()) + steps);
   // A repeated sequence in one batch is an error.
   const std::vector<int32_t> two = {5, 6};
   const std::vector<int> same = {1, 1};
@@ -164,13 +168,15 @@ void CopyWith(const std::filesystem::path& in, const std::filesystem::path& out,
   for (const GgufKv& kv : (*f)->metadata()) w.SetValue(kv.key, kv.value);
   for (const GgufKv& kv : extra_kv) w.SetValue(kv.key, kv.value);
   for (const GgufTensorInfo& t : (*f)->tensors()) {
-    BOOST_REQUIRE(w.AddTensor(t.name, t.type, std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims),
+    BOOST_REQUIRE(w.AddTensor(t.name, t.type,
+                              std::vector<int64_t>(t.ne.begin(), t.ne.begin() + t.n_dims),
                               {(*f)->TensorData(t), static_cast<size_t>(t.n_bytes)})
                       .ok());
   }
   if (!extra_tensor.empty()) {
     const auto* p = reinterpret_cast<const uint8_t*>(extra_values.data());
-    BOOST_REQUIRE(w.AddTensor(extra_tensor, TensorType::kF32, {static_cast<int64_t>(extra_values.size())},
+    BOOST_REQUIRE(w.AddTensor(extra_tensor, TensorType::kF32,
+                              {static_cast<int64_t>(extra_values.size())},
                               {p, extra_values.size() * sizeof(float)})
                       .ok());
   }
@@ -183,8 +189,10 @@ BOOST_AUTO_TEST_CASE(rope_frequency_factors) {
   const std::filesystem::path base = TempDir() / "rope-base.gguf";
   BOOST_REQUIRE(SynthesizeModel(*FindSynthShape("ktiny"), SynthOptions{}, base).ok());
   const int64_t half = 256 / 4 / 2;  // head_dim 64
-  CopyWith(base, TempDir() / "rope-ones.gguf", {}, "rope_freqs.weight", std::vector<float>(half, 1.0f));
-  CopyWith(base, TempDir() / "rope-twos.gguf", {}, "rope_freqs.weight", std::vector<float>(half, 2.0f));
+  CopyWith(base, TempDir() / "rope-ones.gguf", {}, "rope_freqs.weight",
+           std::vector<float>(half, 1.0f));
+  CopyWith(base, TempDir() / "rope-twos.gguf", {}, "rope_freqs.weight",
+           std::vector<float>(half, 2.0f));
   CopyWith(base, TempDir() / "rope-linear.gguf",
            {{"llama.rope.scaling.type", GgufValue::String("linear")},
             {"llama.rope.scaling.factor", GgufValue::Float32(2.0f)}},
@@ -211,7 +219,8 @@ BOOST_AUTO_TEST_CASE(rope_frequency_factors) {
   BOOST_TEST(diff_twos < 1e-5);
   BOOST_TEST(moved > 1e-3);  // the factors do change the result
   // Non-positive factors are rejected.
-  CopyWith(base, TempDir() / "rope-bad.gguf", {}, "rope_freqs.weight", std::vector<float>(half, 0.0f));
+  CopyWith(base, TempDir() / "rope-bad.gguf", {}, "rope_freqs.weight",
+           std::vector<float>(half, 0.0f));
   BOOST_TEST(!LlamaModel::Open(TempDir() / "rope-bad.gguf", ModelOptions{1}).ok());
 }
 

@@ -65,19 +65,22 @@ BOOST_AUTO_TEST_CASE(gpt2_bpe_vectors_match, *boost::unit_test::precondition(Nee
   auto file = GgufFile::Open(SharedPath("models/vocab/ggml-vocab-gpt-2.gguf"));
   auto tok = Tokenizer::FromGguf(**file);
   BOOST_REQUIRE(tok.ok());
-  for (const char* text : {"Hello world", "  two  spaces\n\ttab", "Äpfel 🦙 ½ нещо", "it's 123,456!"}) {
+  for (const char* text :
+       {"Hello world", "  two  spaces\n\ttab", "Äpfel 🦙 ½ нещо", "it's 123,456!"}) {
     BOOST_TEST((*tok)->Decode((*tok)->Encode(text, AddSpecial::kNo), true) == text);
   }
 }
 
-BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected, *boost::unit_test::precondition(NeedsShared())) {
+BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected,
+                     *boost::unit_test::precondition(NeedsShared())) {
   // BERT's WordPiece model, and a BPE file whose pre-tokenizer is not written yet.
   for (const char* vocab : {"ggml-vocab-bert-bge.gguf", "ggml-vocab-deepseek-coder.gguf"}) {
     auto file = GgufFile::Open(SharedPath(std::string("models/vocab/") + vocab));
     BOOST_REQUIRE(file.ok());
     auto tok = Tokenizer::FromGguf(**file);
     BOOST_REQUIRE_MESSAGE(!tok.ok(), vocab);
-    BOOST_TEST(std::string(tok.status().message()).find("supported") != std::string::npos, tok.status().message());
+    BOOST_TEST(std::string(tok.status().message()).find("supported") != std::string::npos,
+               tok.status().message());
   }
 }
 
