@@ -64,60 +64,58 @@ json ReadIndex() {
 void CheckConformance(const json& index, const json& f, const std::string& model_file,
                       const std::string& label) {
   const std::filesystem::path golden = SharedPath("data/golden/logits");
-  {
-    const std::string model = f["model"];
-    const json& ids_json = index["token_sequences"][f["tokens"].get<std::string>()]["ids"];
-    std::string ids;
-    for (const json& id : ids_json) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int>());
-    const std::filesystem::path out = TempDir() / (label + ".f32");
-    const CommandResult r = RunTcobench("model logits " + Quote(model_file) + " --tokens " + ids +
-                                        " --output " + Quote(out.string()) + " --threads 2");
-    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, model << ": tcobench model logits failed: " << r.err);
-    const int64_t n_tok = f["n_tokens"], n_vocab = f["n_vocab"];
-    const std::vector<float> ours = ReadFloats(out);
-    const std::vector<float> ref = ReadFloats(golden / f["logits_file"].get<std::string>());
-    BOOST_REQUIRE_EQUAL(ours.size(), static_cast<size_t>(n_tok * n_vocab));
-    BOOST_REQUIRE_EQUAL(ref.size(), ours.size());
+  const std::string model = f["model"];
+  const json& ids_json = index["token_sequences"][f["tokens"].get<std::string>()]["ids"];
+  std::string ids;
+  for (const json& id : ids_json) ids += (ids.empty() ? "" : ",") + std::to_string(id.get<int>());
+  const std::filesystem::path out = TempDir() / (label + ".f32");
+  const CommandResult r = RunTcobench("model logits " + Quote(model_file) + " --tokens " + ids +
+                                      " --output " + Quote(out.string()) + " --threads 2");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, model << ": tcobench model logits failed: " << r.err);
+  const int64_t n_tok = f["n_tokens"], n_vocab = f["n_vocab"];
+  const std::vector<float> ours = ReadFloats(out);
+  const std::vector<float> ref = ReadFloats(golden / f["logits_file"].get<std::string>());
+  BOOST_REQUIRE_EQUAL(ours.size(), static_cast<size_t>(n_tok * n_vocab));
+  BOOST_REQUIRE_EQUAL(ref.size(), ours.size());
 
-    const json* sv = FindByModel(index["settings_variation"], model);
-    const json* nd = FindByModel(index["native_vs_dequantized_f32"], model);
-    BOOST_REQUIRE_MESSAGE(sv != nullptr, model << ": no settings_variation entry");
-    double tol_kld = (*sv)["mean_kld"].get<double>();
-    double tol_dlogit = (*sv)["max_abs_dlogit"].get<double>();
-    if (nd != nullptr) {
-      tol_kld = std::max(tol_kld, (*nd)["mean_kld"].get<double>());
-      tol_dlogit = std::max(tol_dlogit, (*nd)["max_abs_dlogit"].get<double>());
-    }
-    const double kld_limit = 4.0 * tol_kld;
-    const bool random_weights = model.rfind("ktiny", 0) == 0;
-    double kld_sum = 0, max_dlogit = 0;
-    int argmax_checked = 0, argmax_mismatch = 0;
-    for (int64_t t = 0; t < n_tok; ++t) {
-      const float* a = ref.data() + t * n_vocab;
-      const float* b = ours.data() + t * n_vocab;
-      const std::vector<double> lp = LogSoftmax(a, n_vocab), lq = LogSoftmax(b, n_vocab);
-      double kl = 0;
-      for (int64_t i = 0; i < n_vocab; ++i) {
-        kl += std::exp(lp[i]) * (lp[i] - lq[i]);
-        max_dlogit = std::max(max_dlogit, static_cast<double>(std::fabs(a[i] - b[i])));
-      }
-      kld_sum += kl;
-      const double margin = f["top2_margin"][t];
-      if (!random_weights || margin > 10.0 * tol_dlogit) {
-        ++argmax_checked;
-        const int64_t want = f["argmax"][t];
-        if (ArgmaxRow(b, n_vocab) != want) ++argmax_mismatch;
-      }
-    }
-    const double mean_kld = kld_sum / static_cast<double>(n_tok);
-    std::printf(
-        "%-20s mean KLD %.3e (limit %.3e)  max |dlogit| %.2e  argmax mismatches %d/%d (limit 0)\n",
-        label.c_str(), mean_kld, kld_limit, max_dlogit, argmax_mismatch, argmax_checked);
-    BOOST_CHECK_MESSAGE(mean_kld <= kld_limit,
-                        label << ": mean KLD " << mean_kld << " > limit " << kld_limit);
-    BOOST_CHECK_MESSAGE(argmax_mismatch == 0,
-                        label << ": " << argmax_mismatch << " argmax mismatches");
+  const json* sv = FindByModel(index["settings_variation"], model);
+  const json* nd = FindByModel(index["native_vs_dequantized_f32"], model);
+  BOOST_REQUIRE_MESSAGE(sv != nullptr, model << ": no settings_variation entry");
+  double tol_kld = (*sv)["mean_kld"].get<double>();
+  double tol_dlogit = (*sv)["max_abs_dlogit"].get<double>();
+  if (nd != nullptr) {
+    tol_kld = std::max(tol_kld, (*nd)["mean_kld"].get<double>());
+    tol_dlogit = std::max(tol_dlogit, (*nd)["max_abs_dlogit"].get<double>());
   }
+  const double kld_limit = 4.0 * tol_kld;
+  const bool random_weights = model.rfind("ktiny", 0) == 0;
+  double kld_sum = 0, max_dlogit = 0;
+  int argmax_checked = 0, argmax_mismatch = 0;
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const float* a = ref.data() + t * n_vocab;
+    const float* b = ours.data() + t * n_vocab;
+    const std::vector<double> lp = LogSoftmax(a, n_vocab), lq = LogSoftmax(b, n_vocab);
+    double kl = 0;
+    for (int64_t i = 0; i < n_vocab; ++i) {
+      kl += std::exp(lp[i]) * (lp[i] - lq[i]);
+      max_dlogit = std::max(max_dlogit, static_cast<double>(std::fabs(a[i] - b[i])));
+    }
+    kld_sum += kl;
+    const double margin = f["top2_margin"][t];
+    if (!random_weights || margin > 10.0 * tol_dlogit) {
+      ++argmax_checked;
+      const int64_t want = f["argmax"][t];
+      if (ArgmaxRow(b, n_vocab) != want) ++argmax_mismatch;
+    }
+  }
+  const double mean_kld = kld_sum / static_cast<double>(n_tok);
+  std::printf(
+      "%-20s mean KLD %.3e (limit %.3e)  max |dlogit| %.2e  argmax mismatches %d/%d (limit 0)\n",
+      label.c_str(), mean_kld, kld_limit, max_dlogit, argmax_mismatch, argmax_checked);
+  BOOST_CHECK_MESSAGE(mean_kld <= kld_limit,
+                      label << ": mean KLD " << mean_kld << " > limit " << kld_limit);
+  BOOST_CHECK_MESSAGE(argmax_mismatch == 0,
+                      label << ": " << argmax_mismatch << " argmax mismatches");
 }
 
 BOOST_AUTO_TEST_CASE(logits_match_reference, *boost::unit_test::precondition(NeedsShared())) {

@@ -285,6 +285,48 @@ inline const BlockQ8_K* ActRow(const void* a, int64_t stride, int t) {
   return reinterpret_cast<const BlockQ8_K*>(static_cast<const uint8_t*>(a) + t * stride);
 }
 
+template <typename Block>
+inline const Block& ActBlock(const void* a, int64_t stride, int t, int64_t i) {
+  return reinterpret_cast<const Block*>(static_cast<const uint8_t*>(a) + t * stride)[i];
+}
+
+void Q8_0DotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act, float* out) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(w);
+  __m256 acc[kMaxVecDotN];
+  for (int t = 0; t < n_act; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = Load256(x[i].qs);
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
+    const float dx = H2F(x[i].d);
+    for (int t = 0; t < n_act; ++t) {
+      const BlockQ8_0& y = ActBlock<BlockQ8_0>(a, stride, t, i);
+      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(Load256(y.qs), qx)),
+                                          _mm256_set1_epi16(1));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * H2F(y.d)), _mm256_cvtepi32_ps(p), acc[t]);
+    }
+  }
+  for (int t = 0; t < n_act; ++t) out[t] = Hsum(acc[t]);
+}
+
+void Q4_0DotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act, float* out) {
+  const BlockQ4_0* x = static_cast<const BlockQ4_0*>(w);
+  const __m256i eight = _mm256_set1_epi8(8);
+  __m256 acc[kMaxVecDotN];
+  for (int t = 0; t < n_act; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i q = Nibbles32(x[i].qs);
+    const float dx = H2F(x[i].d);
+    for (int t = 0; t < n_act; ++t) {
+      const BlockQ8_0& y = ActBlock<BlockQ8_0>(a, stride, t, i);
+      const __m256i qy = Load256(y.qs);
+      const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy), _mm256_maddubs_epi16(eight, qy));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * H2F(y.d)),
+                               _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1))), acc[t]);
+    }
+  }
+  for (int t = 0; t < n_act; ++t) out[t] = Hsum(acc[t]);
+}
+
 void Q4_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act, float* out) {
   const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
@@ -378,6 +420,10 @@ void Half16ToFloat(const void* src, float* dst, int64_t n) {
 
 VecDotNFn Avx2VecDotN(TensorType type) {
   switch (type) {
+    case TensorType::kQ8_0:
+      return Q8_0DotN;
+    case TensorType::kQ4_0:
+      return Q4_0DotN;
     case TensorType::kQ4_K:
       return Q4_KDotN;
     case TensorType::kQ6_K:
