@@ -1,8 +1,10 @@
 #include "workers/engine/bpe.h"
 
+#include "workers/engine/symbol_merge.h"
+
 #include <unicode/uchar.h>
 
-#include <queue>
+#include <optional>
 
 namespace tcobench::bpe {
 namespace {
@@ -187,51 +189,20 @@ std::string ByteDecode(absl::string_view text) {
 
 std::vector<std::string> Merge(const std::string& word,
                                const std::unordered_map<std::string, int32_t>& rank_of) {
-  struct Symbol {
-    int prev, next;
-    size_t start, n;
-  };
-  struct Pair {
-    int left, right;
-    int32_t rank;
-    size_t size;
-  };
-  auto worse = [](const Pair& a, const Pair& b) {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-  };
-  std::vector<Symbol> symbols;
-  for (const Cpt& c : Decode(word)) {
-    const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, index + 1, c.offset, c.length});
-  }
-  if (symbols.empty()) return {};
-  symbols.back().next = -1;
-  std::priority_queue<Pair, std::vector<Pair>, decltype(worse)> queue(worse);
-  auto try_add = [&](int left, int right) {
-    if (left < 0 || right < 0) return;
-    const std::string key = word.substr(symbols[left].start, symbols[left].n) + " " +
-                            word.substr(symbols[right].start, symbols[right].n);
-    auto it = rank_of.find(key);
-    if (it == rank_of.end()) return;
-    queue.push({left, right, it->second, symbols[left].n + symbols[right].n});
-  };
-  for (int i = 1; i < static_cast<int>(symbols.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const Pair p = queue.top();
-    queue.pop();
-    Symbol& left = symbols[p.left];
-    Symbol& right = symbols[p.right];
-    if (left.n == 0 || right.n == 0 || left.n + right.n != p.size || left.next != p.right) continue;
-    left.n += right.n;
-    right.n = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = p.left;
-    try_add(left.prev, p.left);
-    try_add(p.left, left.next);
-  }
+  // A pair may merge when "left right" is a merge rule; lower ranks first.
+  const std::vector<MergeSymbol> symbols = MergeAdjacentPairs(
+      word, [&](const std::vector<MergeSymbol>& sym, int left, int right) -> std::optional<double> {
+        const std::string key = word.substr(sym[left].start, sym[left].n) + " " +
+                                word.substr(sym[right].start, sym[right].n);
+        auto it = rank_of.find(key);
+        if (it == rank_of.end()) return std::nullopt;
+        return -static_cast<double>(it->second);
+      });
   std::vector<std::string> out;
-  for (int i = 0; i != -1; i = symbols[i].next)
+  if (symbols.empty()) return out;
+  for (int i = 0; i != -1; i = symbols[i].next) {
     out.push_back(word.substr(symbols[i].start, symbols[i].n));
+  }
   return out;
 }
 

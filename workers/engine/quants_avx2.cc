@@ -300,8 +300,8 @@ void Q8_0DotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act
     const float dx = H2F(x[i].d);
     for (int t = 0; t < n_act; ++t) {
       const BlockQ8_0& y = ActBlock<BlockQ8_0>(a, stride, t, i);
-      const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(Load256(y.qs), qx)),
-                                          _mm256_set1_epi16(1));
+      const __m256i p = _mm256_madd_epi16(
+          _mm256_maddubs_epi16(ax, _mm256_sign_epi8(Load256(y.qs), qx)), _mm256_set1_epi16(1));
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * H2F(y.d)), _mm256_cvtepi32_ps(p), acc[t]);
     }
   }
@@ -319,9 +319,11 @@ void Q4_0DotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act
     for (int t = 0; t < n_act; ++t) {
       const BlockQ8_0& y = ActBlock<BlockQ8_0>(a, stride, t, i);
       const __m256i qy = Load256(y.qs);
-      const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy), _mm256_maddubs_epi16(eight, qy));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * H2F(y.d)),
-                               _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1))), acc[t]);
+      const __m256i p =
+          _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy), _mm256_maddubs_epi16(eight, qy));
+      acc[t] =
+          _mm256_fmadd_ps(_mm256_set1_ps(dx * H2F(y.d)),
+                          _mm256_cvtepi32_ps(_mm256_madd_epi16(p, _mm256_set1_epi16(1))), acc[t]);
     }
   }
   for (int t = 0; t < n_act; ++t) out[t] = Hsum(acc[t]);

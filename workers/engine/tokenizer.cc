@@ -1,22 +1,18 @@
 #include "workers/engine/tokenizer.h"
 
-#include <queue>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "workers/engine/bpe.h"
 #include "workers/engine/status_macros.h"
+#include "workers/engine/symbol_merge.h"
 
 namespace tcobench {
 namespace {
 
 constexpr char kSpaceMarker[] = "\xe2\x96\x81";  // U+2581, SentencePiece's space
-
-int Utf8Length(uint8_t first) {
-  static const int kLengths[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-  return kLengths[first >> 4];
-}
 
 std::string ReplaceAll(absl::string_view s, absl::string_view from, absl::string_view to) {
   std::string out;
@@ -167,52 +163,18 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
 int32_t Tokenizer::ByteToken(uint8_t byte) const { return byte_tokens_[byte]; }
 
 void Tokenizer::EncodeSpm(const std::string& text, std::vector<int32_t>* out) const {
-  struct Symbol {
-    int prev, next;
-    size_t start, n;
-  };
-  struct Bigram {
-    int left, right;
-    float score;
-    size_t size;
-  };
-  // Highest score first; among equal scores the leftmost pair.
-  auto worse = [](const Bigram& l, const Bigram& r) {
-    return l.score < r.score || (l.score == r.score && l.left > r.left);
-  };
-  std::vector<Symbol> symbols;
-  for (size_t offs = 0; offs < text.size();) {
-    const size_t len =
-        std::min<size_t>(Utf8Length(static_cast<uint8_t>(text[offs])), text.size() - offs);
-    const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, offs + len == text.size() ? -1 : index + 1, offs, len});
-    offs += len;
-  }
-  if (symbols.empty()) return;
-  std::priority_queue<Bigram, std::vector<Bigram>, decltype(worse)> queue(worse);
+  // A pair may merge when the vocabulary has their concatenation; its score
+  // is the priority. Each candidate is remembered for splitting back below.
   std::unordered_map<std::string, std::pair<int, int>> rev_merge;
-  auto try_add = [&](int left, int right) {
-    if (left == -1 || right == -1) return;
-    std::string piece = text.substr(symbols[left].start, symbols[left].n + symbols[right].n);
-    auto it = ids_.find(piece);
-    if (it == ids_.end()) return;
-    queue.push({left, right, scores_[it->second], piece.size()});
-    rev_merge[std::move(piece)] = {left, right};
-  };
-  for (int i = 1; i < static_cast<int>(symbols.size()); ++i) try_add(i - 1, i);
-  while (!queue.empty()) {
-    const Bigram b = queue.top();
-    queue.pop();
-    Symbol& left = symbols[b.left];
-    Symbol& right = symbols[b.right];
-    if (left.n == 0 || right.n == 0 || left.n + right.n != b.size) continue;
-    left.n += right.n;
-    right.n = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = b.left;
-    try_add(left.prev, b.left);
-    try_add(b.left, left.next);
-  }
+  const std::vector<MergeSymbol> symbols = MergeAdjacentPairs(
+      text, [&](const std::vector<MergeSymbol>& sym, int left, int right) -> std::optional<double> {
+        std::string piece = text.substr(sym[left].start, sym[left].n + sym[right].n);
+        auto it = ids_.find(piece);
+        if (it == ids_.end()) return std::nullopt;
+        rev_merge[std::move(piece)] = {left, right};
+        return scores_[it->second];
+      });
+  if (symbols.empty()) return;
   // Emits a symbol: as one token when the vocabulary has it, else split back
   // along the merge that made it, else as byte tokens. Symbols keep their
   // start offsets through merges, so a merge's left part is the text between
@@ -251,8 +213,8 @@ void Tokenizer::EncodeBpe(absl::string_view text, std::vector<int32_t>* out) con
       }
       // Not in the vocabulary (a sparse vocabulary): its characters one by one.
       for (size_t i = 0; i < symbol.size();) {
-        const size_t len =
-            std::min<size_t>(Utf8Length(static_cast<uint8_t>(symbol[i])), symbol.size() - i);
+        const size_t len = std::min<size_t>(Utf8SequenceLength(static_cast<uint8_t>(symbol[i])),
+                                            symbol.size() - i);
         auto ch = ids_.find(symbol.substr(i, len));
         if (ch != ids_.end()) out->push_back(ch->second);
         i += len;
