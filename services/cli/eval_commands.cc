@@ -104,21 +104,37 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> OpenModel(const std::string& path, i
   return LlamaModel::Open(path, ModelOptions{threads});
 }
 
+// What perplexity and kld both start from: the flags, the text, and a model
+// for every positional argument.
+struct ChunkedEval {
+  CommonEvalArgs common;
+  ChunkOptions chunks;
+  std::string text;
+  std::vector<std::unique_ptr<LlamaModel>> models;
+};
+
+absl::StatusOr<ChunkedEval> LoadChunkedEval(const Args& args) {
+  ChunkedEval e;
+  TCOBENCH_ASSIGN_OR_RETURN(e.common, ReadCommon(args));
+  TCOBENCH_ASSIGN_OR_RETURN(e.chunks, ReadChunks(args));
+  TCOBENCH_ASSIGN_OR_RETURN(e.text, ReadText(args.Get("text")));
+  for (const std::string& path : args.positional()) {
+    TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, OpenModel(path, e.common.threads));
+    e.models.push_back(std::move(model));
+  }
+  return e;
+}
+
 }  // namespace
 
 int RunEvalPerplexity(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kPerplexitySpec, argv, &args)) return *rc;
-  absl::StatusOr<CommonEvalArgs> common = ReadCommon(args);
-  if (!common.ok()) return ReportError(common.status());
-  absl::StatusOr<ChunkOptions> chunks = ReadChunks(args);
-  if (!chunks.ok()) return ReportError(chunks.status());
-  absl::StatusOr<std::string> text = ReadText(args.Get("text"));
-  if (!text.ok()) return ReportError(text.status());
-  absl::StatusOr<std::unique_ptr<LlamaModel>> model =
-      OpenModel(args.positional()[0], common->threads);
-  if (!model.ok()) return ReportError(model.status());
-  absl::StatusOr<PerplexityResult> r = EvaluatePerplexity(**model, *text, *chunks);
+  absl::StatusOr<ChunkedEval> in = LoadChunkedEval(args);
+  if (!in.ok()) return ReportError(in.status());
+  const CommonEvalArgs* common = &in->common;
+  const ChunkOptions* chunks = &in->chunks;
+  absl::StatusOr<PerplexityResult> r = EvaluatePerplexity(*in->models[0], in->text, *chunks);
   if (!r.ok()) return ReportError(r.status());
   if (common->format == "json") {
     JsonWriter j;
@@ -151,19 +167,11 @@ int RunEvalPerplexity(const std::vector<std::string>& argv) {
 int RunEvalKld(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kKldSpec, argv, &args)) return *rc;
-  absl::StatusOr<CommonEvalArgs> common = ReadCommon(args);
-  if (!common.ok()) return ReportError(common.status());
-  absl::StatusOr<ChunkOptions> chunks = ReadChunks(args);
-  if (!chunks.ok()) return ReportError(chunks.status());
-  absl::StatusOr<std::string> text = ReadText(args.Get("text"));
-  if (!text.ok()) return ReportError(text.status());
-  absl::StatusOr<std::unique_ptr<LlamaModel>> base =
-      OpenModel(args.positional()[0], common->threads);
-  if (!base.ok()) return ReportError(base.status());
-  absl::StatusOr<std::unique_ptr<LlamaModel>> cand =
-      OpenModel(args.positional()[1], common->threads);
-  if (!cand.ok()) return ReportError(cand.status());
-  absl::StatusOr<KldResult> r = EvaluateKld(**base, **cand, *text, *chunks);
+  absl::StatusOr<ChunkedEval> in = LoadChunkedEval(args);
+  if (!in.ok()) return ReportError(in.status());
+  const CommonEvalArgs* common = &in->common;
+  const ChunkOptions* chunks = &in->chunks;
+  absl::StatusOr<KldResult> r = EvaluateKld(*in->models[0], *in->models[1], in->text, *chunks);
   if (!r.ok()) return ReportError(r.status());
   if (common->format == "json") {
     JsonWriter j;

@@ -27,13 +27,6 @@ int64_t PeakRssBytes() {
   return static_cast<int64_t>(ru.ru_maxrss) * 1024;
 }
 
-int64_t CurrentRssBytes() {
-  std::ifstream in("/proc/self/statm");
-  int64_t pages = 0, resident = 0;
-  in >> pages >> resident;
-  return resident * 4096;
-}
-
 std::string BuildCommit() { return BuildCommitId(); }
 
 }  // namespace tcobench

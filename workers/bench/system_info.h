@@ -8,7 +8,6 @@ namespace tcobench {
 
 std::string CpuModelName();  // from /proc/cpuinfo, or "unknown"
 int64_t PeakRssBytes();      // this process's peak resident set so far
-int64_t CurrentRssBytes();   // resident set now
 std::string BuildCommit();   // the git commit the binary was built from
 
 }  // namespace tcobench

@@ -86,7 +86,8 @@ class CpuBackend final : public Backend {
             const int64_t* positions, float freq_base, float freq_scale,
             const float* freq_factors) override {
     const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
-    std::vector<float> cache(static_cast<size_t>(n_rot));
+    rope_cache_.resize(static_cast<size_t>(n_rot));  // kept between calls: no allocation per layer
+    float* cache = rope_cache_.data();
     for (int64_t t = 0; t < n_tokens; ++t) {
       // The angles as the reference computes them: theta_i = p * theta_scale^i,
       // by repeated float multiplication.
@@ -117,7 +118,9 @@ class CpuBackend final : public Backend {
     int64_t longest = 0;
     for (int64_t t = 0; t < a.n_tokens; ++t) longest = std::max(longest, a.n_visible[t]);
     pool_->ParallelFor(a.n_tokens * a.n_head, 1, [&](int64_t b, int64_t e) {
-      std::vector<float> scores(static_cast<size_t>(longest));
+      // One buffer per thread, kept between calls: no allocation per layer.
+      thread_local std::vector<float> scores;
+      if (scores.size() < static_cast<size_t>(longest)) scores.resize(static_cast<size_t>(longest));
       for (int64_t job = b; job < e; ++job) {
         const int64_t t = job / a.n_head;
         const int64_t h = job % a.n_head;
@@ -210,6 +213,7 @@ class CpuBackend final : public Backend {
   ThreadPool* pool_;
   std::vector<uint8_t> act_buffer_;
   std::vector<float> act_f32_;
+  std::vector<float> rope_cache_;
 };
 
 }  // namespace

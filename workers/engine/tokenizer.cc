@@ -81,7 +81,6 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
         file.name(), ": tokenizer model '", *model,
         "' is not supported; supported: llama (SentencePiece), gpt2 (byte-level BPE)"));
   }
-  tok->model_ = *model;
   tok->bpe_ = *model == "gpt2";
   if (tok->bpe_) {
     // Each pre-tokenizer is its own set of split rules; only GPT-2's is written

@@ -45,9 +45,7 @@ class Tokenizer {
   int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
   int32_t bos() const { return bos_; }
   int32_t eos() const { return eos_; }
-  bool add_bos() const { return add_bos_; }
   bool add_space_prefix() const { return add_space_prefix_; }
-  const std::string& model_name() const { return model_; }
   // True for tokens that end generation (EOS, EOT).
   bool IsEndOfGeneration(int32_t id) const { return id == eos_ || id == eot_; }
 
@@ -57,7 +55,6 @@ class Tokenizer {
   void EncodeBpe(absl::string_view text, std::vector<int32_t>* out) const;
   int32_t ByteToken(uint8_t byte) const;
 
-  std::string model_;
   bool bpe_ = false;
   std::unordered_map<std::string, int32_t> merge_ranks_;  // "left right" -> rank (BPE)
   std::vector<std::string> tokens_;
