@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <string>
 
 #include "workers/engine/tensor_type.h"
@@ -48,6 +50,12 @@ class Backend {
 
   // y(t, o) = sum_i w(o, i) * x(t, i) for t < n_tokens; x is (n_tokens, n_in).
   virtual void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) = 0;
+  // Several products of one input (q/k/v, gate/up): ys[i] = ws[i] x. A
+  // backend may convert x once for all of them.
+  virtual void MatMulSameInput(std::initializer_list<std::pair<const WeightMatrix*, float*>> products,
+                               const float* x, int64_t n_tokens) {
+    for (const auto& [w, y] : products) MatMul(*w, x, n_tokens, y);
+  }
   // Row `row` of w as floats (embedding lookup).
   virtual void GetRow(const WeightMatrix& w, int64_t row, float* y) = 0;
   // y(t) = x(t) / sqrt(mean(x(t)^2) + eps) * weight, rows of n.

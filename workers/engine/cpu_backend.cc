@@ -17,51 +17,29 @@ class CpuBackend final : public Backend {
   std::string name() const override { return "cpu"; }
 
   void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) override {
-    const TypeOps* ops = GetOps(w.type);
-    if (ops == nullptr || ops->vec_dot == nullptr) std::abort();  // the model checked types
-    const TypeOps* act = GetOps(ops->vec_dot_type);
-    const GemmF32Fn gemm = GetGemmF32(ActiveIsa());
-    if (gemm != nullptr && n_tokens >= kGemmMinTokens) {
-      MatMulGemm(w, ops, act, gemm, x, n_tokens, y);
-      return;
-    }
-    // Convert the activations once into the weight type's companion format,
-    // as the reference does before its dot products.
-    const int64_t act_row_bytes = RowBytes(ops->vec_dot_type, w.n_in);
-    const void* act_data = x;
-    if (ops->vec_dot_type != TensorType::kF32) {
-      act_buffer_.resize(static_cast<size_t>(act_row_bytes * n_tokens));
-      pool_->ParallelFor(n_tokens, 1, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-          act->from_float(x + t * w.n_in, act_buffer_.data() + t * act_row_bytes, w.n_in);
-        }
-      });
-      act_data = act_buffer_.data();
-    }
-    const int64_t w_row_bytes = RowBytes(w.type, w.n_in);
-    const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
-    const uint8_t* adata = static_cast<const uint8_t*>(act_data);
-    const VecDotFn dot = ops->vec_dot;
-    const VecDotNFn dot_n = n_tokens > 1 ? ops->vec_dot_n : nullptr;
-    // Parallel over output rows: each weight row is read once per call and
-    // dotted with every token's activations while it is in cache.
-    pool_->ParallelFor(w.n_out, 16, [&](int64_t b, int64_t e) {
-      float part[kMaxVecDotN];
-      for (int64_t o = b; o < e; ++o) {
-        const uint8_t* row = wdata + o * w_row_bytes;
-        if (dot_n != nullptr) {
-          for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxVecDotN) {
-            const int n_act = static_cast<int>(std::min<int64_t>(kMaxVecDotN, n_tokens - t0));
-            dot_n(w.n_in, row, adata + t0 * act_row_bytes, act_row_bytes, n_act, part);
-            for (int k = 0; k < n_act; ++k) y[(t0 + k) * w.n_out + o] = part[k];
-          }
-          continue;
-        }
-        for (int64_t t = 0; t < n_tokens; ++t) {
-          y[t * w.n_out + o] = dot(w.n_in, row, adata + t * act_row_bytes);
-        }
+    MatMulSameInput({{&w, y}}, x, n_tokens);
+  }
+
+  void MatMulSameInput(std::initializer_list<std::pair<const WeightMatrix*, float*>> products,
+                       const float* x, int64_t n_tokens) override {
+    const GemmF32Fn gemm = n_tokens >= kGemmMinTokens ? GetGemmF32(ActiveIsa()) : nullptr;
+    bool prepared = false;
+    TensorType prepared_type = TensorType::kF32;
+    for (const auto& [w, y] : products) {
+      const TypeOps* ops = GetOps(w->type);
+      if (ops == nullptr || ops->vec_dot == nullptr) std::abort();  // the model checked types
+      // Products sharing the activation format share one conversion of x.
+      if (!prepared || prepared_type != ops->vec_dot_type) {
+        PrepareInput(ops->vec_dot_type, x, n_tokens, w->n_in, gemm != nullptr);
+        prepared = true;
+        prepared_type = ops->vec_dot_type;
       }
-    });
+      if (gemm != nullptr) {
+        MatMulGemm(*w, ops, gemm, n_tokens, y);
+      } else {
+        MatMulDot(*w, ops, x, n_tokens, y);
+      }
+    }
   }
 
   void GetRow(const WeightMatrix& w, int64_t row, float* y) override {
@@ -117,6 +95,7 @@ class CpuBackend final : public Backend {
     const int64_t group = a.n_head / a.n_head_kv;
     int64_t longest = 0;
     for (int64_t t = 0; t < a.n_tokens; ++t) longest = std::max(longest, a.n_visible[t]);
+    const VecDotFn dot = GetOps(TensorType::kF32)->vec_dot;  // the SIMD float dot product
     pool_->ParallelFor(a.n_tokens * a.n_head, 1, [&](int64_t b, int64_t e) {
       // One buffer per thread, kept between calls: no allocation per layer.
       thread_local std::vector<float> scores;
@@ -132,9 +111,7 @@ class CpuBackend final : public Backend {
         float max = -INFINITY;
         for (int64_t j = 0; j < n_visible; ++j) {
           const float* k = k_cache + j * kv_stride + kvh * a.head_dim;
-          float dot = 0.0f;
-          for (int64_t d = 0; d < a.head_dim; ++d) dot += k[d] * q[d];
-          scores[j] = dot * a.scale;
+          scores[j] = dot(a.head_dim, k, q) * a.scale;
           max = std::max(max, scores[j]);
         }
         double sum = 0.0;
@@ -172,28 +149,71 @@ class CpuBackend final : public Backend {
   static constexpr int64_t kGemmMinTokens = 16;
   static constexpr int64_t kGemmRowBlock = 48;
 
-  // Prefill: the activations are rounded exactly as the companion format
-  // rounds them (converted to it and back to float), each block of weight
-  // rows is dequantized once, and a register-tiled float kernel multiplies
-  // them. Products equal the dot-product path's; only the order of the float
-  // sums differs.
-  void MatMulGemm(const WeightMatrix& w, const TypeOps* ops, const TypeOps* act, GemmF32Fn gemm,
-                  const float* x, int64_t n_tokens, float* y) {
-    const int64_t k = w.n_in;
-    act_f32_.resize(static_cast<size_t>(n_tokens * k));
-    if (ops->vec_dot_type == TensorType::kF32) {
-      std::copy(x, x + n_tokens * k, act_f32_.begin());
-    } else {
-      const int64_t act_row_bytes = RowBytes(ops->vec_dot_type, k);
+  // Converts the activations once into the weight type's companion format,
+  // as the reference does before its dot products. For the matrix-matrix
+  // path they are then rounded back to float exactly as that format rounds
+  // them and packed for the tile kernel, so products equal the dot-product
+  // path's; only the order of the float sums differs.
+  void PrepareInput(TensorType vec_dot_type, const float* x, int64_t n_tokens, int64_t k,
+                    bool for_gemm) {
+    const TypeOps* act = GetOps(vec_dot_type);
+    const float* rounded = x;
+    if (vec_dot_type != TensorType::kF32) {
+      const int64_t act_row_bytes = RowBytes(vec_dot_type, k);
       act_buffer_.resize(static_cast<size_t>(act_row_bytes * n_tokens));
+      if (for_gemm) act_f32_.resize(static_cast<size_t>(n_tokens * k));
       pool_->ParallelFor(n_tokens, 1, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
           uint8_t* q = act_buffer_.data() + t * act_row_bytes;
           act->from_float(x + t * k, q, k);
-          act->to_float(q, act_f32_.data() + t * k, k);
+          if (for_gemm) act->to_float(q, act_f32_.data() + t * k, k);
         }
       });
+      if (for_gemm) rounded = act_f32_.data();
     }
+    if (for_gemm) {
+      act_packed_.resize(static_cast<size_t>(PackedGemmSize(n_tokens, k)));
+      PackGemmActivations(n_tokens, k, rounded, act_packed_.data());
+    }
+  }
+
+  // Decode and small batches: dot products on the converted activations,
+  // parallel over output rows, each weight row read once per call and dotted
+  // with every token's activations while it is in cache.
+  void MatMulDot(const WeightMatrix& w, const TypeOps* ops, const float* x, int64_t n_tokens,
+                 float* y) {
+    const int64_t act_row_bytes = RowBytes(ops->vec_dot_type, w.n_in);
+    const uint8_t* adata = ops->vec_dot_type == TensorType::kF32
+                               ? reinterpret_cast<const uint8_t*>(x)
+                               : act_buffer_.data();
+    const int64_t w_row_bytes = RowBytes(w.type, w.n_in);
+    const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+    const VecDotFn dot = ops->vec_dot;
+    const VecDotNFn dot_n = n_tokens > 1 ? ops->vec_dot_n : nullptr;
+    pool_->ParallelFor(w.n_out, 16, [&](int64_t b, int64_t e) {
+      float part[kMaxVecDotN];
+      for (int64_t o = b; o < e; ++o) {
+        const uint8_t* row = wdata + o * w_row_bytes;
+        if (dot_n != nullptr) {
+          for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxVecDotN) {
+            const int n_act = static_cast<int>(std::min<int64_t>(kMaxVecDotN, n_tokens - t0));
+            dot_n(w.n_in, row, adata + t0 * act_row_bytes, act_row_bytes, n_act, part);
+            for (int k = 0; k < n_act; ++k) y[(t0 + k) * w.n_out + o] = part[k];
+          }
+          continue;
+        }
+        for (int64_t t = 0; t < n_tokens; ++t) {
+          y[t * w.n_out + o] = dot(w.n_in, row, adata + t * act_row_bytes);
+        }
+      }
+    });
+  }
+
+  // Prefill: each block of weight rows is dequantized once and multiplied
+  // with the packed activations by the register-tiled float kernel.
+  void MatMulGemm(const WeightMatrix& w, const TypeOps* ops, GemmF32Fn gemm, int64_t n_tokens,
+                  float* y) {
+    const int64_t k = w.n_in;
     const int64_t w_row_bytes = RowBytes(w.type, k);
     const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
     const int64_t n_blocks = (w.n_out + kGemmRowBlock - 1) / kGemmRowBlock;
@@ -205,7 +225,7 @@ class CpuBackend final : public Backend {
         const int64_t nr = std::min(kGemmRowBlock, w.n_out - r0);
         for (int64_t r = 0; r < nr; ++r)
           ops->to_float(wdata + (r0 + r) * w_row_bytes, rows.data() + r * k, k);
-        gemm(nr, n_tokens, k, rows.data(), act_f32_.data(), y + r0, w.n_out);
+        gemm(nr, n_tokens, k, rows.data(), act_packed_.data(), y + r0, w.n_out);
       }
     });
   }
@@ -213,6 +233,7 @@ class CpuBackend final : public Backend {
   ThreadPool* pool_;
   std::vector<uint8_t> act_buffer_;
   std::vector<float> act_f32_;
+  std::vector<float> act_packed_;
   std::vector<float> rope_cache_;
 };
 

@@ -969,10 +969,26 @@ int GetScaleQ3K(const uint8_t* scales, int s) {
 namespace internal {
 VecDotFn Avx2VecDot(TensorType type);  // quants_avx2.cc
 ToFloatFn Avx2ToFloat(TensorType type);
+FromFloatFn Avx2FromFloat(TensorType type);  // run-time (activation) conversions only
 VecDotNFn Avx2VecDotN(TensorType type);
-void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a, float* y,
-                 int64_t y_stride);
+void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a_packed,
+                 float* y, int64_t y_stride);
 }  // namespace internal
+
+void PackGemmActivations(int64_t n_tok, int64_t k, const float* a, float* packed) {
+  for (int64_t t0 = 0; t0 < n_tok; t0 += kGemmTokenTile) {
+    float* group = packed + t0 * k;
+    for (int64_t j = 0; j < kGemmTokenTile; ++j) {
+      const int64_t t = t0 + j;
+      if (t < n_tok) {
+        const float* row = a + t * k;
+        for (int64_t i = 0; i < k; ++i) group[i * kGemmTokenTile + j] = row[i];
+      } else {
+        for (int64_t i = 0; i < k; ++i) group[i * kGemmTokenTile + j] = 0.0f;
+      }
+    }
+  }
+}
 
 GemmF32Fn GetGemmF32(Isa isa) { return isa >= Isa::kAvx2 ? internal::Avx2GemmF32 : nullptr; }
 
@@ -984,6 +1000,7 @@ const TypeOps* GetOpsFor(TensorType type, Isa isa) {
       if (level < static_cast<int>(Isa::kAvx2)) continue;
       for (TypeOps& ops : tables[level]) {
         if (ToFloatFn fast = internal::Avx2ToFloat(ops.type)) ops.to_float = fast;
+        if (FromFloatFn fast = internal::Avx2FromFloat(ops.type)) ops.from_float = fast;
         if (ops.vec_dot == nullptr) continue;
         if (VecDotFn fast = internal::Avx2VecDot(ops.type)) ops.vec_dot = fast;
         if (VecDotNFn fast = internal::Avx2VecDotN(ops.type)) ops.vec_dot_n = fast;

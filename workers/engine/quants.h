@@ -123,10 +123,20 @@ const TypeOps* GetReferenceOps(TensorType type);
 // place of the reference ones where it has them.
 const TypeOps* GetOpsFor(TensorType type, Isa isa);
 // Matrix-matrix product on float rows, for prefill: y(t, r) = sum_i w(r, i) *
-// a(t, i) for r < n_rows, t < n_tok, rows of k values (w: n_rows x k, a:
-// n_tok x k, y: n_tok rows of y_stride). Null at levels that have none.
-using GemmF32Fn = void (*)(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a,
-                           float* y, int64_t y_stride);
+// a(t, i) for r < n_rows, t < n_tok, rows of k values (w: n_rows x k, y: n_tok
+// rows of y_stride). The activations come packed by PackGemmActivations.
+// Null at levels that have none.
+using GemmF32Fn = void (*)(int64_t n_rows, int64_t n_tok, int64_t k, const float* w,
+                           const float* a_packed, float* y, int64_t y_stride);
+// Tokens per group of packed activations.
+inline constexpr int64_t kGemmTokenTile = 16;
+// Floats the packed form of n_tok activation rows of k values takes.
+inline int64_t PackedGemmSize(int64_t n_tok, int64_t k) {
+  return (n_tok + kGemmTokenTile - 1) / kGemmTokenTile * kGemmTokenTile * k;
+}
+// Packs a (n_tok rows of k) for GemmF32Fn: groups of kGemmTokenTile tokens,
+// each k x kGemmTokenTile with the token index fastest, zero past n_tok.
+void PackGemmActivations(int64_t n_tok, int64_t k, const float* a, float* packed);
 GemmF32Fn GetGemmF32(Isa isa);
 
 // The ops of the active level (ActiveIsa()): what the engine runs.

@@ -256,28 +256,40 @@ float Q6_KDot(int64_t n, const void* w, const void* a) {
   return Hsum(acc);
 }
 
-// y(t, r) += sum_i w(r, i) * a(t, i) for 3 rows and 4 tokens over k values,
-// twelve accumulators in registers.
-inline void Tile3x4(const float* w, int64_t w_stride, const float* a, int64_t a_stride, int64_t k,
-                    float* y, int64_t y_stride) {
-  __m256 acc[3][4];
-  for (auto& row : acc) {
-    for (__m256& v : row) v = _mm256_setzero_ps();
-  }
-  for (int64_t i = 0; i < k; i += 8) {
-    const __m256 w0 = _mm256_loadu_ps(w + i), w1 = _mm256_loadu_ps(w + w_stride + i),
-                 w2 = _mm256_loadu_ps(w + 2 * w_stride + i);
-    for (int t = 0; t < 4; ++t) {
-      const __m256 at = _mm256_loadu_ps(a + t * a_stride + i);
-      acc[0][t] = _mm256_fmadd_ps(w0, at, acc[0][t]);
-      acc[1][t] = _mm256_fmadd_ps(w1, at, acc[1][t]);
-      acc[2][t] = _mm256_fmadd_ps(w2, at, acc[2][t]);
+// Prefill tile: R weight rows x kGemmTokenTile tokens, over kc values of k.
+// Each step loads 16 tokens' activations (packed token-minor) once and
+// broadcasts one weight per row: 2R independent accumulators, no horizontal
+// sums, and the weights read straight from their float rows.
+template <int R>
+void GemmTile(const float* w, int64_t w_stride, const float* ap, int64_t kc, float* y,
+              int64_t y_stride, int64_t n_tok) {
+  static_assert(kGemmTokenTile == 16, "two 8-float vectors per step");
+  __m256 acc[R][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < kc; ++i) {
+    const __m256 a0 = _mm256_loadu_ps(ap + i * 16), a1 = _mm256_loadu_ps(ap + i * 16 + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 b = _mm256_broadcast_ss(w + r * w_stride + i);
+      acc[r][0] = _mm256_fmadd_ps(a0, b, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a1, b, acc[r][1]);
     }
   }
-  for (int r = 0; r < 3; ++r) {
-    for (int t = 0; t < 4; ++t) y[t * y_stride + r] += Hsum(acc[r][t]);
+  alignas(32) float out[R][16];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    _mm256_store_ps(out[r], acc[r][0]);
+    _mm256_store_ps(out[r] + 8, acc[r][1]);
+  }
+  for (int64_t t = 0; t < n_tok; ++t) {
+    for (int r = 0; r < R; ++r) y[t * y_stride + r] += out[r][t];
   }
 }
+
+using GemmTileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int64_t);
+constexpr GemmTileFn kGemmTiles[7] = {nullptr,        GemmTile<1>, GemmTile<2>, GemmTile<3>,
+                                      GemmTile<4>, GemmTile<5>, GemmTile<6>};
 
 // Batched variants: each block's weights are decoded once into registers or
 // an L1-resident array, then dotted with every activation row.
@@ -418,7 +430,92 @@ void Half16ToFloat(const void* src, float* dst, int64_t n) {
   for (; i < n; ++i) dst[i] = ToF32(x[i]);
 }
 
+// Dequantizers: the same single float product per weight as the reference.
+inline void StoreScaled(float* y, __m128i bytes16_lo, __m256 d) {  // 8 signed ints widened
+  _mm256_storeu_ps(y, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(bytes16_lo)), d));
+}
+
+void Q4_0ToFloat(const void* src, float* y, int64_t n) {
+  const BlockQ4_0* x = static_cast<const BlockQ4_0*>(src);
+  const __m128i low = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+  for (int64_t i = 0; i < n / kQK; ++i, y += kQK) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d));
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs));
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, low), eight);
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), low), eight);
+    StoreScaled(y, lo, d);
+    StoreScaled(y + 8, _mm_srli_si128(lo, 8), d);
+    StoreScaled(y + 16, hi, d);
+    StoreScaled(y + 24, _mm_srli_si128(hi, 8), d);
+  }
+}
+
+void Q8_0ToFloat(const void* src, float* y, int64_t n) {
+  const BlockQ8_0* x = static_cast<const BlockQ8_0*>(src);
+  for (int64_t i = 0; i < n / kQK; ++i, y += kQK) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d));
+    for (int j = 0; j < kQK; j += 16) {
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs + j));
+      StoreScaled(y + j, q, d);
+      StoreScaled(y + j + 8, _mm_srli_si128(q, 8), d);
+    }
+  }
+}
+
+// Activations to Q8_0 exactly as the reference's scalar code here does:
+// amax/127 scale, x * (127/amax) rounded half to even.
+void Q8_0FromFloat(const float* x, void* dst, int64_t n) {
+  BlockQ8_0* y = static_cast<BlockQ8_0*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+    __m256 v[4];
+    __m256 amax = _mm256_setzero_ps();
+    for (int j = 0; j < 4; ++j) {
+      v[j] = _mm256_loadu_ps(x + 8 * j);
+      amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[j]));
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float max_abs = _mm_cvtss_f32(m);
+    const float inv = max_abs != 0.0f ? 127.0f / max_abs : 0.0f;
+    y[i].d = _cvtss_sh(max_abs / 127.0f, _MM_FROUND_TO_NEAREST_INT);
+    const __m256 vinv = _mm256_set1_ps(inv);
+    __m256i q[4];
+    for (int j = 0; j < 4; ++j) {
+      q[j] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[j], vinv),
+                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+    // int32 -> int16 -> int8 packs work per 128-bit lane; restore the order.
+    const __m256i w01 = _mm256_packs_epi32(q[0], q[1]), w23 = _mm256_packs_epi32(q[2], q[3]);
+    const __m256i b = _mm256_packs_epi16(w01, w23);
+    const __m256i ordered = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs), ordered);
+  }
+}
+
+void F16FromFloat(const float* src, void* dst, int64_t n) {
+  uint16_t* y = static_cast<uint16_t*>(dst);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+  }
+  for (; i < n; ++i) y[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
 }  // namespace
+
+FromFloatFn Avx2FromFloat(TensorType type) {
+  switch (type) {
+    case TensorType::kF16:
+      return F16FromFloat;
+    case TensorType::kQ8_0:
+      return Q8_0FromFloat;
+    default:
+      return nullptr;
+  }
+}
 
 VecDotNFn Avx2VecDotN(TensorType type) {
   switch (type) {
@@ -441,41 +538,34 @@ ToFloatFn Avx2ToFloat(TensorType type) {
       return Half16ToFloat<LoadF16, H2F>;
     case TensorType::kBF16:
       return Half16ToFloat<LoadBf16, B2F>;
+    case TensorType::kQ4_0:
+      return Q4_0ToFloat;
+    case TensorType::kQ8_0:
+      return Q8_0ToFloat;
     default:
       return nullptr;
   }
 }
 
-// Matrix-matrix product for prefill on float rows (see quants.h).
-void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a, float* y,
-                 int64_t y_stride) {
-  constexpr int64_t kChunk = 256;  // k values per pass: 4 tokens' slice stays in L1
+// Matrix-matrix product for prefill on float rows and packed activations
+// (see quants.h). k is walked in chunks so that six weight rows' slice
+// (12 KiB) stays in L1 while every token group's activations pass by.
+void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a_packed,
+                 float* y, int64_t y_stride) {
+  constexpr int64_t kChunk = 512;
+  constexpr int kRows = 6;
   for (int64_t t = 0; t < n_tok; ++t) {
     for (int64_t r = 0; r < n_rows; ++r) y[t * y_stride + r] = 0.0f;
   }
-  const int64_t k8 = k / 8 * 8;
-  for (int64_t k0 = 0; k0 < k8; k0 += kChunk) {
-    const int64_t kc = k8 - k0 < kChunk ? k8 - k0 : kChunk;  // no std:: templates in this file
-    int64_t t = 0;
-    for (; t + 4 <= n_tok; t += 4) {
-      int64_t r = 0;
-      for (; r + 3 <= n_rows; r += 3) {
-        Tile3x4(w + r * k + k0, k, a + t * k + k0, k, kc, y + t * y_stride + r, y_stride);
-      }
-      for (; r < n_rows; ++r) {
-        for (int64_t tt = t; tt < t + 4; ++tt)
-          y[tt * y_stride + r] += F32Dot(kc, w + r * k + k0, a + tt * k + k0);
-      }
-    }
-    for (; t < n_tok; ++t) {
-      for (int64_t r = 0; r < n_rows; ++r)
-        y[t * y_stride + r] += F32Dot(kc, w + r * k + k0, a + t * k + k0);
-    }
-  }
-  if (k8 < k) {  // a tail of fewer than 8 values
-    for (int64_t t = 0; t < n_tok; ++t) {
-      for (int64_t r = 0; r < n_rows; ++r) {
-        for (int64_t i = k8; i < k; ++i) y[t * y_stride + r] += w[r * k + i] * a[t * k + i];
+  for (int64_t k0 = 0; k0 < k; k0 += kChunk) {
+    const int64_t kc = k - k0 < kChunk ? k - k0 : kChunk;  // no std:: templates in this file
+    for (int64_t r = 0; r < n_rows; r += kRows) {
+      const int64_t nr = n_rows - r < kRows ? n_rows - r : kRows;
+      const GemmTileFn tile = kGemmTiles[nr];
+      for (int64_t t0 = 0; t0 < n_tok; t0 += kGemmTokenTile) {
+        const int64_t nt = n_tok - t0 < kGemmTokenTile ? n_tok - t0 : kGemmTokenTile;
+        tile(w + r * k + k0, k, a_packed + t0 * k + k0 * kGemmTokenTile, kc, y + t0 * y_stride + r,
+             y_stride, nt);
       }
     }
   }

@@ -123,9 +123,7 @@ absl::Status Session::Eval(const int32_t* tokens, const int* seq, const int64_t*
     const LlamaLayer& L = model_.layers()[il];
     // Attention block.
     be.RmsNorm(x_.data(), L.attn_norm.data(), n, d, hp.rms_eps, xb_.data());
-    be.MatMul(L.wq, xb_.data(), n, q_.data());
-    be.MatMul(L.wk, xb_.data(), n, k_.data());
-    be.MatMul(L.wv, xb_.data(), n, v_.data());
+    be.MatMulSameInput({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xb_.data(), n);
     const float* factors =
         model_.rope_freq_factors().empty() ? nullptr : model_.rope_freq_factors().data();
     be.Rope(q_.data(), n, hp.n_head, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base,
@@ -156,8 +154,7 @@ absl::Status Session::Eval(const int32_t* tokens, const int* seq, const int64_t*
     be.Add(x_.data(), proj_.data(), n * d);
     // Feed-forward block.
     be.RmsNorm(x_.data(), L.ffn_norm.data(), n, d, hp.rms_eps, xb_.data());
-    be.MatMul(L.w_gate, xb_.data(), n, gate_.data());
-    be.MatMul(L.w_up, xb_.data(), n, up_.data());
+    be.MatMulSameInput({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xb_.data(), n);
     be.SwiGlu(gate_.data(), up_.data(), n * hp.n_ff, gate_.data());
     be.MatMul(L.w_down, gate_.data(), n, proj_.data());
     be.Add(x_.data(), proj_.data(), n * d);
