@@ -5,6 +5,7 @@
 #include <unicode/uchar.h>
 
 #include <optional>
+#include <utility>
 
 namespace tcobench::bpe {
 namespace {
@@ -99,72 +100,207 @@ const ByteTables& Tables() {
 
 }  // namespace
 
-std::vector<std::string> SplitGpt2(absl::string_view text) {
-  const std::vector<Cpt> cpts = Decode(text);
-  const size_t n = cpts.size();
-  std::vector<Flags> flags(n + 1);  // flags[n]: past the end, no category
-  for (size_t i = 0; i < n; ++i) flags[i] = Classify(cpts[i].cp);
-  std::vector<std::string> words;
-  size_t start = 0;
-  auto emit = [&](size_t end) {  // the pre-token from `start` to code point `end`
-    if (end > start) {
-      const size_t b0 = cpts[start].offset;
-      const size_t b1 = end < n ? cpts[end].offset : text.size();
-      words.emplace_back(text.substr(b0, b1 - b0));
-    }
-    start = end;
-  };
-  auto cp_at = [&](size_t i) { return i < n ? cpts[i].cp : 0xFFFFFFFFu; };
-  size_t pos = 0;
-  while (pos < n) {
-    const uint32_t c = cpts[pos].cp;
-    if (c == '\'' && pos + 1 < n) {  // 's 't 'm 'd 're 've 'll
-      const uint32_t c1 = cp_at(pos + 1);
-      if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') {
-        pos += 2;
-        emit(pos);
+namespace {
+
+// One text being split: its code points, their classes, and the pre-tokens
+// so far. The rules run over a range [begin, end) of code points and see
+// nothing outside it (as the reference's later regexes see only the pieces
+// the earlier ones left).
+class Splitter {
+ public:
+  explicit Splitter(absl::string_view text) : text_(text), cpts_(Decode(text)) {
+    flags_.reserve(cpts_.size());
+    for (const Cpt& c : cpts_) flags_.push_back(Classify(c.cp));
+  }
+  size_t size() const { return cpts_.size(); }
+  std::vector<std::string> Take() { return std::move(words_); }
+
+  // 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+  void Gpt2(size_t begin, size_t end) {
+    Range r(this, begin, end);
+    size_t pos = begin;
+    while (pos < end) {
+      const uint32_t c = r.cp(pos);
+      if (size_t len = r.Contraction(pos, /*any_case=*/false)) {
+        pos = r.Emit(pos + len);
         continue;
       }
-      if (pos + 2 < n) {
-        const uint32_t c2 = cp_at(pos + 2);
-        if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
-          pos += 3;
-          emit(pos);
-          continue;
-        }
+      const Flags f2 = c == ' ' ? r.flags(pos + 1) : r.flags(pos);
+      if (f2.letter || f2.number) {  // ' ?\p{L}+' and ' ?\p{N}+'
+        const bool letter = f2.letter;
+        pos += c == ' ';
+        while (pos < end && (letter ? r.flags(pos).letter : r.flags(pos).number)) ++pos;
+        pos = r.Emit(pos);
+        continue;
       }
+      if (IsOther(f2)) {  // ' ?[^\s\p{L}\p{N}]+'
+        pos += c == ' ';
+        while (pos < end && IsOther(r.flags(pos))) ++pos;
+        pos = r.Emit(pos);
+        continue;
+      }
+      pos = r.Spaces(pos, /*newline_rule=*/false);
     }
-    const Flags f2 = c == ' ' ? flags[pos + 1] : flags[pos];
-    if (f2.letter || f2.number) {  // ' ?\p{L}+' and ' ?\p{N}+'
-      const bool letter = f2.letter;
-      pos += c == ' ';
-      while (pos < n && (letter ? flags[pos].letter : flags[pos].number)) ++pos;
-      emit(pos);
-      continue;
-    }
-    if (f2.defined && !f2.space && !f2.letter && !f2.number) {  // ' ?[^\s\p{L}\p{N}]+'
-      pos += c == ' ';
-      while (pos < n && flags[pos].defined && !flags[pos].space && !flags[pos].letter &&
-             !flags[pos].number)
-        ++pos;
-      emit(pos);
-      continue;
-    }
-    size_t spaces = 0;
-    while (pos + spaces < n && flags[pos + spaces].space) ++spaces;
-    if (spaces > 1 && pos + spaces < n) {  // '\s+(?!\S)': leave the last space to the next word
-      pos += spaces - 1;
-      emit(pos);
-      continue;
-    }
-    if (spaces > 0) {  // '\s+'
-      pos += spaces;
-      emit(pos);
-      continue;
-    }
-    emit(++pos);  // no rule matches: the character alone
   }
-  return words;
+
+  // Llama 3's rule ("llama-bpe"):
+  // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+  //  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+  void Llama3(size_t begin, size_t end) {
+    Range r(this, begin, end);
+    size_t pos = begin;
+    while (pos < end) {
+      const uint32_t c = r.cp(pos);
+      const Flags f = r.flags(pos);
+      if (size_t len = r.Contraction(pos, /*any_case=*/true)) {
+        pos = r.Emit(pos + len);
+        continue;
+      }
+      if (c != '\r' && c != '\n' && !f.number && (f.letter || r.flags(pos + 1).letter)) {
+        ++pos;  // one leading non-letter (or the first letter), then letters
+        while (r.flags(pos).letter) ++pos;
+        pos = r.Emit(pos);
+        continue;
+      }
+      if (f.number) {  // digits in groups of up to three
+        const size_t start = pos;
+        while (pos < end && r.flags(pos).number && pos - start < 3) ++pos;
+        pos = r.Emit(pos);
+        continue;
+      }
+      const Flags f2 = c == ' ' ? r.flags(pos + 1) : f;
+      if (IsOther(f2)) {  // ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+        pos += c == ' ';
+        while (pos < end && IsOther(r.flags(pos))) ++pos;
+        while (pos < end && (r.cp(pos) == '\r' || r.cp(pos) == '\n')) ++pos;
+        pos = r.Emit(pos);
+        continue;
+      }
+      pos = r.Spaces(pos, /*newline_rule=*/true);
+    }
+  }
+
+  // Every number character alone, the text between them by GPT-2's rule
+  // (StarCoder, Refact, SmolLM).
+  void DigitsThenGpt2(size_t begin, size_t end) {
+    size_t run = begin;
+    for (size_t i = begin; i < end; ++i) {
+      if (!flags_[i].number) continue;
+      Gpt2(run, i);
+      Gpt2(i, i + 1);
+      run = i + 1;
+    }
+    Gpt2(run, end);
+  }
+
+ private:
+  static bool IsOther(const Flags& f) { return f.defined && !f.space && !f.letter && !f.number; }
+
+  class Range {
+   public:
+    Range(Splitter* s, size_t begin, size_t end) : s_(s), start_(begin), end_(end) {}
+    uint32_t cp(size_t i) const { return i < end_ ? s_->cpts_[i].cp : 0xFFFFFFFFu; }
+    Flags flags(size_t i) const { return i < end_ ? s_->flags_[i] : Flags{}; }
+    // The pre-token from the last emitted end to `end`; returns `end`.
+    size_t Emit(size_t end) {
+      if (end > start_) {
+        const size_t b0 = s_->cpts_[start_].offset;
+        const size_t b1 = end < s_->cpts_.size() ? s_->cpts_[end].offset : s_->text_.size();
+        s_->words_.emplace_back(s_->text_.substr(b0, b1 - b0));
+      }
+      start_ = end;
+      return end;
+    }
+    // Length of a contraction ('s 't 'm 'd 're 've 'll) at pos, or 0.
+    size_t Contraction(size_t pos, bool any_case) const {
+      if (cp(pos) != '\'') return 0;
+      auto lower = [&](size_t i) {
+        const uint32_t c = cp(i);
+        return any_case && c != 0xFFFFFFFFu ? static_cast<uint32_t>(u_tolower(static_cast<UChar32>(c)))
+                                            : c;
+      };
+      const uint32_t c1 = lower(pos + 1);
+      if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return 2;
+      const uint32_t c2 = lower(pos + 2);
+      if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) return 3;
+      return 0;
+    }
+    // The white-space rules at pos: (with newline_rule, '\s*[\r\n]+' first)
+    // '\s+(?!\S)' then '\s+'; a character no rule matches goes alone.
+    size_t Spaces(size_t pos, bool newline_rule) {
+      size_t spaces = 0, after_newline = 0;
+      while (pos + spaces < end_ && s_->flags_[pos + spaces].space) {
+        const uint32_t c = s_->cpts_[pos + spaces].cp;
+        ++spaces;
+        if (c == '\r' || c == '\n') after_newline = pos + spaces;
+      }
+      if (newline_rule && after_newline > 0) return Emit(after_newline);
+      if (spaces > 1 && pos + spaces < end_) return Emit(pos + spaces - 1);  // last one to the next word
+      if (spaces > 0) return Emit(pos + spaces);
+      return Emit(pos + 1);
+    }
+
+   private:
+    Splitter* s_;
+    size_t start_;
+    size_t end_;
+  };
+
+  absl::string_view text_;
+  std::vector<Cpt> cpts_;
+  std::vector<Flags> flags_;
+  std::vector<std::string> words_;
+};
+
+struct NamedRule {
+  const char* name;
+  PreTokenizer rule;
+};
+// tokenizer.ggml.pre values and the rule each names (as the reference maps
+// them). Names whose files also need added tokens matched before the split
+// (mpt's runs of spaces, for one) are left out until that is written.
+constexpr NamedRule kPreTokenizers[] = {
+    {"gpt-2", PreTokenizer::kGpt2},
+    {"llama-bpe", PreTokenizer::kLlama3},
+    {"llama3", PreTokenizer::kLlama3},
+    {"llama-v3", PreTokenizer::kLlama3},
+    {"smollm", PreTokenizer::kDigitsThenGpt2},
+    {"starcoder", PreTokenizer::kDigitsThenGpt2},
+    {"refact", PreTokenizer::kDigitsThenGpt2},
+};
+
+}  // namespace
+
+std::optional<PreTokenizer> PreTokenizerByName(absl::string_view name) {
+  for (const NamedRule& r : kPreTokenizers) {
+    if (name == r.name) return r.rule;
+  }
+  return std::nullopt;
+}
+
+std::string SupportedPreTokenizers() {
+  std::string out;
+  for (const NamedRule& r : kPreTokenizers) {
+    if (!out.empty()) out += ", ";
+    out += r.name;
+  }
+  return out;
+}
+
+std::vector<std::string> PreTokenize(PreTokenizer rule, absl::string_view text) {
+  Splitter s(text);
+  switch (rule) {
+    case PreTokenizer::kGpt2:
+      s.Gpt2(0, s.size());
+      break;
+    case PreTokenizer::kLlama3:
+      s.Llama3(0, s.size());
+      break;
+    case PreTokenizer::kDigitsThenGpt2:
+      s.DigitsThenGpt2(0, s.size());
+      break;
+  }
+  return s.Take();
 }
 
 std::string ByteEncode(absl::string_view bytes) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -11,10 +12,20 @@
 
 namespace tcobench::bpe {
 
-// Splits text into pre-tokens with the GPT-2 rule
-// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-// (Unicode letters, numbers and white space as ICU classifies them).
-std::vector<std::string> SplitGpt2(absl::string_view text);
+// The pre-tokenizer rules (tokenizer.ggml.pre) the engine implements, with
+// Unicode letters, numbers and white space as ICU classifies them:
+//   kGpt2           's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+//   kLlama3         (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//                    ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//   kDigitsThenGpt2 every \p{N} alone, then kGpt2 on the pieces between
+enum class PreTokenizer { kGpt2, kLlama3, kDigitsThenGpt2 };
+
+// The rule a tokenizer.ggml.pre value names, or nullopt when not implemented.
+std::optional<PreTokenizer> PreTokenizerByName(absl::string_view name);
+// The names PreTokenizerByName accepts, comma-separated (for error messages).
+std::string SupportedPreTokenizers();
+// Splits text into pre-tokens by `rule`.
+std::vector<std::string> PreTokenize(PreTokenizer rule, absl::string_view text);
 
 // Each byte as the printable character GPT-2's vocabulary spells it with.
 std::string ByteEncode(absl::string_view bytes);

@@ -150,7 +150,7 @@ absl::Status SynthesizeModel(const SynthShape& shape, const SynthOptions& option
     std::vector<std::string> merges;
     MakeBpeVocab(shape.n_vocab, 256, options.seed, &tokens, &types, &merges);
     w.SetValue("tokenizer.ggml.model", GgufValue::String("gpt2"));
-    w.SetValue("tokenizer.ggml.pre", GgufValue::String("gpt-2"));
+    w.SetValue("tokenizer.ggml.pre", GgufValue::String("llama-bpe"));
     w.SetValue("tokenizer.ggml.tokens", GgufValue::StringArray(std::move(tokens)));
     w.SetValue("tokenizer.ggml.token_type", GgufValue::Int32Array(types));
     w.SetValue("tokenizer.ggml.merges", GgufValue::StringArray(std::move(merges)));

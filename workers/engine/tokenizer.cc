@@ -83,16 +83,19 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
   }
   tok->bpe_ = *model == "gpt2";
   if (tok->bpe_) {
-    // Each pre-tokenizer is its own set of split rules; only GPT-2's is written
-    // (llama.cpp's "default" rules for files without the key differ from it).
+    // Each pre-tokenizer is its own set of split rules (llama.cpp's "default"
+    // rules for files without the key differ from all of ours).
     const GgufValue* pre = file.Find("tokenizer.ggml.pre");
     const std::string pre_name =
         pre != nullptr && pre->type == GgufValueType::kString ? pre->str : "(none)";
-    if (pre_name != "gpt-2") {
+    const std::optional<bpe::PreTokenizer> rule = bpe::PreTokenizerByName(pre_name);
+    if (!rule.has_value()) {
       return absl::InvalidArgumentError(
           absl::StrCat(file.name(), ": BPE pre-tokenizer '", pre_name,
-                       "' (tokenizer.ggml.pre) is not supported yet; supported: gpt-2"));
+                       "' (tokenizer.ggml.pre) is not supported yet; supported: ",
+                       bpe::SupportedPreTokenizers()));
     }
+    tok->pre_ = *rule;
     const GgufValue* merges = file.Find("tokenizer.ggml.merges");
     if (merges == nullptr || merges->type != GgufValueType::kArray ||
         merges->elem_type != GgufValueType::kString) {
@@ -203,7 +206,7 @@ void Tokenizer::EncodeSpm(const std::string& text, std::vector<int32_t>* out) co
 }
 
 void Tokenizer::EncodeBpe(absl::string_view text, std::vector<int32_t>* out) const {
-  for (const std::string& word : bpe::SplitGpt2(text)) {
+  for (const std::string& word : bpe::PreTokenize(pre_, text)) {
     for (const std::string& symbol : bpe::Merge(bpe::ByteEncode(word), merge_ranks_)) {
       auto it = ids_.find(symbol);
       if (it != ids_.end()) {

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "workers/engine/bpe.h"
 #include "workers/engine/gguf.h"
 
 namespace tcobench {
@@ -56,6 +57,7 @@ class Tokenizer {
   int32_t ByteToken(uint8_t byte) const;
 
   bool bpe_ = false;
+  bpe::PreTokenizer pre_ = bpe::PreTokenizer::kGpt2;  // for bpe_
   std::unordered_map<std::string, int32_t> merge_ranks_;  // "left right" -> rank (BPE)
   std::vector<std::string> tokens_;
   std::vector<float> scores_;

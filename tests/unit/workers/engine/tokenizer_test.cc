@@ -71,10 +71,46 @@ BOOST_AUTO_TEST_CASE(gpt2_bpe_vectors_match, *boost::unit_test::precondition(Nee
   }
 }
 
+// Files whose tokenizer.ggml.pre names the digits-apart rule (starcoder,
+// refact: the rule SmolLM files name too).
+BOOST_AUTO_TEST_CASE(other_bpe_pre_tokenizer_vectors_match,
+                     *boost::unit_test::precondition(NeedsShared())) {
+  CheckVocabVectors("ggml-vocab-starcoder.gguf");
+  CheckVocabVectors("ggml-vocab-refact.gguf");
+}
+
+// Llama 3's split rule: no vocabulary with reference vectors is at hand, so
+// the pieces are checked against what its regular expression gives.
+BOOST_AUTO_TEST_CASE(llama3_pre_tokenizer_splits_as_its_regex) {
+  using bpe::PreTokenize;
+  using bpe::PreTokenizer;
+  auto split = [](const char* text) { return PreTokenize(PreTokenizer::kLlama3, text); };
+  using V = std::vector<std::string>;
+  BOOST_TEST(split("Hello world") == (V{"Hello", " world"}));
+  // Digits in threes; contractions in any case; punctuation with its space.
+  BOOST_TEST(split("1234567 items") == (V{"123", "456", "7", " items"}));
+  BOOST_TEST(split("I'M here, it's") == (V{"I", "'M", " here", ",", " it", "'s"}));
+  // One non-letter glues to the letters after it ('(' and '$' here).
+  BOOST_TEST(split("f(x) $cost") == (V{"f", "(x", ")", " $", "cost"}));
+  // Newlines: punctuation takes the newlines after it; a white-space run ends
+  // at its last newline; spaces before a word leave one to the word.
+  BOOST_TEST(split("end.\n\nNext") == (V{"end", ".\n\n", "Next"}));
+  BOOST_TEST(split("a \n  b") == (V{"a", " \n", " ", " b"}));
+  BOOST_TEST(split("x   y") == (V{"x", "  ", " y"}));
+  BOOST_TEST(split("tail  ") == (V{"tail", "  "}));
+  // Non-ASCII letters and numbers.
+  BOOST_TEST(split("Äpfel ½ 日本語") == (V{"Äpfel", " ", "½", " 日本語"}));
+  // GPT-2's rule differs on exactly these points.
+  BOOST_TEST(PreTokenize(PreTokenizer::kGpt2, "1234567 I'M") ==
+             (V{"1234567", " I", "'", "M"}));
+  BOOST_TEST(PreTokenize(PreTokenizer::kDigitsThenGpt2, "a12 b") == (V{"a", "1", "2", " b"}));
+}
+
 BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected,
                      *boost::unit_test::precondition(NeedsShared())) {
-  // BERT's WordPiece model, and a BPE file whose pre-tokenizer is not written yet.
-  for (const char* vocab : {"ggml-vocab-bert-bge.gguf", "ggml-vocab-deepseek-coder.gguf"}) {
+  // BERT's WordPiece model, and BPE files whose pre-tokenizer is not written yet.
+  for (const char* vocab : {"ggml-vocab-bert-bge.gguf", "ggml-vocab-deepseek-coder.gguf",
+                            "ggml-vocab-mpt.gguf"}) {
     auto file = GgufFile::Open(SharedPath(std::string("models/vocab/") + vocab));
     BOOST_REQUIRE(file.ok());
     auto tok = Tokenizer::FromGguf(**file);
