@@ -190,8 +190,14 @@ class CpuBackend final : public Backend {
     const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
     const VecDotFn dot = ops->vec_dot;
     const VecDotNFn dot_n = n_tokens > 1 ? ops->vec_dot_n : nullptr;
+    const VecDotRowsFn dot_rows = n_tokens == 1 ? ops->vec_dot_rows : nullptr;
     pool_->ParallelFor(w.n_out, 16, [&](int64_t b, int64_t e) {
       float part[kMaxVecDotN];
+      if (dot_rows != nullptr) {  // one token: rows in fours
+        for (; b + kVecDotRows <= e; b += kVecDotRows) {
+          dot_rows(w.n_in, wdata + b * w_row_bytes, w_row_bytes, adata, y + b);
+        }
+      }
       for (int64_t o = b; o < e; ++o) {
         const uint8_t* row = wdata + o * w_row_bytes;
         if (dot_n != nullptr) {

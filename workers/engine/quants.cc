@@ -969,7 +969,8 @@ int GetScaleQ3K(const uint8_t* scales, int s) {
 namespace internal {
 VecDotFn Avx2VecDot(TensorType type);  // quants_avx2.cc
 ToFloatFn Avx2ToFloat(TensorType type);
-FromFloatFn Avx2FromFloat(TensorType type);  // run-time (activation) conversions only
+FromFloatFn Avx2FromFloat(TensorType type);
+VecDotRowsFn Avx2VecDotRows(TensorType type);  // run-time (activation) conversions only
 VecDotNFn Avx2VecDotN(TensorType type);
 void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a_packed,
                  float* y, int64_t y_stride);
@@ -1004,6 +1005,7 @@ const TypeOps* GetOpsFor(TensorType type, Isa isa) {
         if (ops.vec_dot == nullptr) continue;
         if (VecDotFn fast = internal::Avx2VecDot(ops.type)) ops.vec_dot = fast;
         if (VecDotNFn fast = internal::Avx2VecDotN(ops.type)) ops.vec_dot_n = fast;
+        if (VecDotRowsFn fast = internal::Avx2VecDotRows(ops.type)) ops.vec_dot_rows = fast;
       }
     }
     return tables;

@@ -102,6 +102,12 @@ using VecDotFn = float (*)(int64_t n, const void* weights, const void* activatio
 using VecDotNFn = void (*)(int64_t n, const void* weights, const void* activations,
                            int64_t act_stride, int n_act, float* out);
 inline constexpr int kMaxVecDotN = 8;
+// Several weight rows (w_stride bytes apart) against one activation row:
+// out[r] = vec_dot(n, weights + r * w_stride, activations), r < kVecDotRows.
+// The activation blocks are loaded once for all rows (decoding).
+inline constexpr int kVecDotRows = 4;
+using VecDotRowsFn = void (*)(int64_t n, const void* weights, int64_t w_stride,
+                              const void* activations, float* out);
 
 // The math the engine has for one tensor type.
 struct TypeOps {
@@ -115,6 +121,7 @@ struct TypeOps {
   // closed-form types. Null for activation-only formats.
   FromFloatFn quantize;
   VecDotNFn vec_dot_n = nullptr;  // optional; callers fall back to vec_dot
+  VecDotRowsFn vec_dot_rows = nullptr;  // optional; callers fall back to vec_dot
 };
 
 // The reference ops of a type, or nullptr when the engine cannot compute with it.

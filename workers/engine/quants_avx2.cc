@@ -135,6 +135,35 @@ float Q4_0Dot(int64_t n, const void* w, const void* a) {
   return Hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// Four rows against one activation row (decode): the activation block, its
+// scale and the -8 correction are loaded and computed once for the four.
+void Q4_0Dot4(int64_t n, const void* w, int64_t w_stride, const void* a, float* out) {
+  const BlockQ4_0* x[kVecDotRows];
+  for (int r = 0; r < kVecDotRows; ++r) {
+    x[r] = reinterpret_cast<const BlockQ4_0*>(static_cast<const uint8_t*>(w) + r * w_stride);
+  }
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  const __m256i eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+  __m256 acc[kVecDotRows];
+  for (__m256& v : acc) v = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qy = Load256(y[i].qs);
+    const __m256i corr = _mm256_maddubs_epi16(eight, qy);
+    const float dy = H2F(y[i].d);
+#pragma GCC unroll 4
+    for (int r = 0; r < kVecDotRows; ++r) {
+      // Four interleaved short streams defeat the hardware prefetcher: fetch
+      // the same place of the next four rows (prefetches never fault).
+      _mm_prefetch(reinterpret_cast<const char*>(x[r]) + kVecDotRows * w_stride + i * sizeof(BlockQ4_0),
+                   _MM_HINT_T0);
+      const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(Nibbles32(x[r][i].qs), qy), corr);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(H2F(x[r][i].d) * dy),
+                               _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones)), acc[r]);
+    }
+  }
+  for (int r = 0; r < kVecDotRows; ++r) out[r] = Hsum(acc[r]);
+}
+
 // The eight 6-bit (scale, min) pairs of a Q4_K/Q5_K block, all at once
 // (the same values as GetScaleMinK4, decoded with 32-bit masks).
 inline void UnpackScalesK4(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
@@ -158,29 +187,96 @@ inline int MinsDotBsums(const uint8_t* mins, const int16_t* bsums) {
   return s;
 }
 
+// A Q4_K block's scales and mins as 16-bit lanes: the low 128 bits hold the
+// eight scales, the high the eight mins.
+inline __m256i ScalesMinsK4(const uint8_t* packed) {
+  alignas(16) uint8_t sm[16];
+  UnpackScalesK4(packed, sm, sm + 8);
+  return _mm256_cvtepu8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(sm)));
+}
+
+// Eight int32 partial sums of min[j] * (activation sum of sub-block j).
+inline __m128i MinsTimesBsums(__m256i scales_mins, const BlockQ8_K& y) {
+  const __m256i bsums = Load256(y.bsums);
+  const __m128i pair_sums =
+      _mm_hadd_epi16(_mm256_castsi256_si128(bsums), _mm256_extracti128_si256(bsums, 1));
+  return _mm_madd_epi16(_mm256_extracti128_si256(scales_mins, 1), pair_sums);
+}
+
+// Scale j (0..7) of ScalesMinsK4's low half in every 16-bit lane.
+inline __m256i ScaleLanes(__m256i scales2x, int j) {
+  const __m256i pick = _mm256_set1_epi16(static_cast<int16_t>((2 * j) | ((2 * j + 1) << 8)));
+  return _mm256_shuffle_epi8(scales2x, pick);
+}
+
+// The integer part of a Q4_K block against its activations: sum over the
+// eight sub-blocks of scale * (q . y), as eight int32 lanes.
+inline __m256i Q4_KBlockDot(const BlockQ4_K& x, const BlockQ8_K& y, __m256i scales_mins) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m128i sc = _mm256_castsi256_si128(scales_mins);
+  const __m256i scales2x = _mm256_set_m128i(sc, sc);
+  __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 4
+  for (int g = 0; g < 4; ++g) {
+    const __m256i q4 = Load256(x.qs + 32 * g);
+    const __m256i lo = _mm256_and_si256(q4, low4);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+    const __m256i pl = _mm256_maddubs_epi16(lo, Load256(y.qs + 64 * g));
+    const __m256i ph = _mm256_maddubs_epi16(hi, Load256(y.qs + 64 * g + 32));
+    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pl, ScaleLanes(scales2x, 2 * g)));
+    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(ph, ScaleLanes(scales2x, 2 * g + 1)));
+  }
+  return sumi;
+}
+
+inline float Hsum128(__m128 s) {
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
 float Q4_KDot(int64_t n, const void* w, const void* a) {
   const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
   const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
   __m256 acc = _mm256_setzero_ps();
-  float mins_sum = 0.0f;
+  __m128 acc_min = _mm_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    uint8_t sc[8], mn[8];
-    UnpackScalesK4(x[i].scales, sc, mn);
-    mins_sum += y[i].d * H2F(x[i].dmin) * MinsDotBsums(mn, y[i].bsums);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int g = 0; g < 4; ++g) {
-      const __m256i q4 = Load256(x[i].qs + 32 * g);
-      const __m256i lo = _mm256_and_si256(q4, low4);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
-      const __m256i pl = _mm256_maddubs_epi16(lo, Load256(y[i].qs + 64 * g));
-      const __m256i ph = _mm256_maddubs_epi16(hi, Load256(y[i].qs + 64 * g + 32));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pl, _mm256_set1_epi16(sc[2 * g])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(ph, _mm256_set1_epi16(sc[2 * g + 1])));
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    const __m256i sm = ScalesMinsK4(x[i].scales);
+    acc_min = _mm_fmadd_ps(_mm_set1_ps(y[i].d * H2F(x[i].dmin)),
+                           _mm_cvtepi32_ps(MinsTimesBsums(sm, y[i])), acc_min);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)),
+                          _mm256_cvtepi32_ps(Q4_KBlockDot(x[i], y[i], sm)), acc);
   }
-  return Hsum(acc) - mins_sum;
+  return Hsum(acc) - Hsum128(acc_min);
+}
+
+// Four rows against one activation row (decode), prefetching the next four.
+void Q4_KDot4(int64_t n, const void* w, int64_t w_stride, const void* a, float* out) {
+  const BlockQ4_K* x[kVecDotRows];
+  for (int r = 0; r < kVecDotRows; ++r) {
+    x[r] = reinterpret_cast<const BlockQ4_K*>(static_cast<const uint8_t*>(w) + r * w_stride);
+  }
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  __m256 acc[kVecDotRows];
+  __m128 acc_min[kVecDotRows];
+  for (int r = 0; r < kVecDotRows; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    acc_min[r] = _mm_setzero_ps();
+  }
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    for (int r = 0; r < kVecDotRows; ++r) {
+      const char* next = reinterpret_cast<const char*>(x[r] + i) + kVecDotRows * w_stride;
+      _mm_prefetch(next, _MM_HINT_T0);
+      _mm_prefetch(next + 64, _MM_HINT_T0);
+      _mm_prefetch(next + 128, _MM_HINT_T0);
+      const __m256i sm = ScalesMinsK4(x[r][i].scales);
+      acc_min[r] = _mm_fmadd_ps(_mm_set1_ps(y[i].d * H2F(x[r][i].dmin)),
+                                _mm_cvtepi32_ps(MinsTimesBsums(sm, y[i])), acc_min[r]);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[r][i].d)),
+                               _mm256_cvtepi32_ps(Q4_KBlockDot(x[r][i], y[i], sm)), acc[r]);
+    }
+  }
+  for (int r = 0; r < kVecDotRows; ++r) out[r] = Hsum(acc[r]) - Hsum128(acc_min[r]);
 }
 
 float Q5_KDot(int64_t n, const void* w, const void* a) {
@@ -512,6 +608,17 @@ FromFloatFn Avx2FromFloat(TensorType type) {
       return F16FromFloat;
     case TensorType::kQ8_0:
       return Q8_0FromFloat;
+    default:
+      return nullptr;
+  }
+}
+
+VecDotRowsFn Avx2VecDotRows(TensorType type) {
+  switch (type) {
+    case TensorType::kQ4_0:
+      return Q4_0Dot4;
+    case TensorType::kQ4_K:
+      return Q4_KDot4;
     default:
       return nullptr;
   }

@@ -32,12 +32,15 @@ class ThreadPool {
 
   const int n_threads_;
   std::vector<std::thread> workers_;
+  // Workers and the caller first spin for a short while (kSpin) on the
+  // atomics below, so that the back-to-back jobs of a decode step cost no
+  // sleep and wake-up; past that they block on the condition variables.
   std::mutex mu_;
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
-  uint64_t generation_ = 0;  // guarded by mu_
-  int busy_ = 0;             // workers still in the current job; guarded by mu_
-  bool stop_ = false;        // guarded by mu_
+  std::atomic<uint64_t> generation_{0};  // bumped under mu_ for each job
+  std::atomic<int> busy_{0};             // workers still in the current job
+  std::atomic<bool> stop_{false};        // set under mu_
   // The current job (written before generation_ is bumped).
   const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
   int64_t n_ = 0;

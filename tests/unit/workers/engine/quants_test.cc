@@ -277,6 +277,41 @@ BOOST_AUTO_TEST_CASE(batched_dot_products_equal_single_ones) {
   BOOST_TEST_MESSAGE(checked << " batched kernels checked");
 }
 
+// The several-rows kernels equal one dot product per row.
+BOOST_AUTO_TEST_CASE(row_group_dot_products_equal_single_ones) {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const int64_t n = 2048;
+  int checked = 0;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(DetectedIsa())) continue;
+    for (TensorType t : kWeightTypes) {
+      const TypeOps* ops = GetOpsFor(t, isa);
+      if (ops->vec_dot_rows == nullptr) continue;
+      const int64_t row_bytes = RowBytes(t, n);
+      std::vector<uint8_t> w;
+      for (int r = 0; r < kVecDotRows; ++r) {
+        const std::vector<uint8_t> row = RandomRow(t, n, rng);
+        w.insert(w.end(), row.begin(), row.end());
+      }
+      std::vector<float> x(n);
+      for (float& v : x) v = normal(rng);
+      std::vector<uint8_t> act(RowBytes(ops->vec_dot_type, n));
+      GetReferenceOps(ops->vec_dot_type)->from_float(x.data(), act.data(), n);
+      float out[kVecDotRows];
+      ops->vec_dot_rows(n, w.data(), row_bytes, act.data(), out);
+      for (int r = 0; r < kVecDotRows; ++r) {
+        const float single = ops->vec_dot(n, w.data() + r * row_bytes, act.data());
+        BOOST_REQUIRE_MESSAGE(std::fabs(out[r] - single) <= 1e-5f * (std::fabs(single) + 1.0f),
+                              IsaName(isa) << " " << TypeName(t) << " row " << r << ": " << out[r]
+                                           << " vs " << single);
+      }
+      ++checked;
+    }
+  }
+  BOOST_TEST_MESSAGE(checked << " row-group kernels checked");
+}
+
 // Activation formats: dequantize(quantize(x)) is within half a step of x.
 BOOST_AUTO_TEST_CASE(activation_formats_round_trip) {
   std::mt19937 rng(99);
