@@ -310,46 +310,79 @@ float Q5_KDot(int64_t n, const void* w, const void* a) {
   return Hsum(acc) - mins_sum;
 }
 
-float Q6_KDot(int64_t n, const void* w, const void* a) {
-  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
-  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+// The integer part of a Q6_K block against its activations, as eight int32
+// lanes: sum over the sixteen sub-blocks of scale * ((q - 32) . y).
+inline __m256i Q6_KBlockDot(const BlockQ6_K& x, const BlockQ8_K& y) {
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256i two_bits = _mm256_set1_epi8(3);
   const __m256i k32 = _mm256_set1_epi8(32);
+  // The sixteen signed scales as 16-bit lanes, both halves of the block.
+  const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
+  __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 2
+  for (int half = 0; half < 2; ++half) {
+    const __m128i sc_half = half == 0 ? _mm256_castsi256_si128(sc16) : _mm256_extracti128_si256(sc16, 1);
+    const __m256i sc2x = _mm256_set_m128i(sc_half, sc_half);
+    const uint8_t* ql = x.ql + 64 * half;
+    const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
+    const __m256i qh = Load256(x.qh + 32 * half);
+    const __m256i q[4] = {
+        _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                        _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+        _mm256_or_si256(
+            _mm256_and_si256(ql1, low4),
+            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+    };
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {
+      const __m256i q8 = Load256(y.qs + 128 * half + 32 * k);
+      // (q - 32) . q8 = q . q8 - 32 * sum(q8), each pair sum within int16.
+      const __m256i p =
+          _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(k32, q8));
+      // Scale 2k in the low 128 bits, 2k + 1 in the high.
+      const __m256i pick = _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>((4 * k + 2) | ((4 * k + 3) << 8))),
+                                            _mm_set1_epi16(static_cast<int16_t>((4 * k) | ((4 * k + 1) << 8))));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(sc2x, pick)));
+    }
+  }
+  return sumi;
+}
+
+float Q6_KDot(int64_t n, const void* w, const void* a) {
+  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    __m256i sumi = _mm256_setzero_si256();
-    for (int half = 0; half < 2; ++half) {
-      const uint8_t* ql = x[i].ql + 64 * half;
-      const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
-      const __m256i qh = Load256(x[i].qh + 32 * half);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low4),
-                          _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
-          _mm256_or_si256(
-              _mm256_and_si256(ql1, low4),
-              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
-          _mm256_or_si256(
-              _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
-          _mm256_or_si256(
-              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
-      };
-      const int8_t* sc = x[i].scales + 8 * half;
-      for (int k = 0; k < 4; ++k) {
-        const __m256i q8 = Load256(y[i].qs + 128 * half + 32 * k);
-        // (q - 32) . q8 = q . q8 - 32 * sum(q8), each pair sum within int16.
-        const __m256i p =
-            _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(k32, q8));
-        const __m256i scales =
-            _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scales));
-      }
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)),
+                          _mm256_cvtepi32_ps(Q6_KBlockDot(x[i], y[i])), acc);
   }
   return Hsum(acc);
+}
+
+// Four rows against one activation row (decode), prefetching the next four.
+void Q6_KDot4(int64_t n, const void* w, int64_t w_stride, const void* a, float* out) {
+  const BlockQ6_K* x[kVecDotRows];
+  for (int r = 0; r < kVecDotRows; ++r) {
+    x[r] = reinterpret_cast<const BlockQ6_K*>(static_cast<const uint8_t*>(w) + r * w_stride);
+  }
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  __m256 acc[kVecDotRows];
+  for (__m256& v : acc) v = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    for (int r = 0; r < kVecDotRows; ++r) {
+      const char* next = reinterpret_cast<const char*>(x[r] + i) + kVecDotRows * w_stride;
+      for (int line = 0; line < 4; ++line) _mm_prefetch(next + 64 * line, _MM_HINT_T0);
+      acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[r][i].d)),
+                               _mm256_cvtepi32_ps(Q6_KBlockDot(x[r][i], y[i])), acc[r]);
+    }
+  }
+  for (int r = 0; r < kVecDotRows; ++r) out[r] = Hsum(acc[r]);
 }
 
 // Prefill tile: R weight rows x kGemmTokenTile tokens, over kc values of k.
@@ -619,6 +652,8 @@ VecDotRowsFn Avx2VecDotRows(TensorType type) {
       return Q4_0Dot4;
     case TensorType::kQ4_K:
       return Q4_KDot4;
+    case TensorType::kQ6_K:
+      return Q6_KDot4;
     default:
       return nullptr;
   }
