@@ -191,7 +191,11 @@ class CpuBackend final : public Backend {
     const VecDotFn dot = ops->vec_dot;
     const VecDotNFn dot_n = n_tokens > 1 ? ops->vec_dot_n : nullptr;
     const VecDotRowsFn dot_rows = n_tokens == 1 ? ops->vec_dot_rows : nullptr;
-    pool_->ParallelFor(w.n_out, 16, [&](int64_t b, int64_t e) {
+    // Long contiguous runs of rows per chunk keep each thread's reads one
+    // stream the hardware prefetcher follows; four chunks per thread still
+    // even out a slower core.
+    const int64_t grain = std::max<int64_t>(16, w.n_out / (4 * pool_->n_threads()) / 16 * 16);
+    pool_->ParallelFor(w.n_out, grain, [&](int64_t b, int64_t e) {
       float part[kMaxVecDotN];
       if (dot_rows != nullptr) {  // one token: rows in fours
         for (; b + kVecDotRows <= e; b += kVecDotRows) {
