@@ -474,25 +474,27 @@ void Q4_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act
   const BlockQ4_K* x = static_cast<const BlockQ4_K*>(w);
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   __m256 acc[kMaxVecDotN];
-  float mins[kMaxVecDotN];
+  __m128 acc_min[kMaxVecDotN];
   for (int t = 0; t < n_act; ++t) {
     acc[t] = _mm256_setzero_ps();
-    mins[t] = 0.0f;
+    acc_min[t] = _mm_setzero_ps();
   }
   for (int64_t i = 0; i < n / kQK_K; ++i) {
-    uint8_t sc[8], mn[8];
-    UnpackScalesK4(x[i].scales, sc, mn);
+    const __m256i sm = ScalesMinsK4(x[i].scales);
+    const __m128i sc = _mm256_castsi256_si128(sm);
+    const __m256i scales2x = _mm256_set_m128i(sc, sc);
     __m256i q[8], s16[8];
     for (int g = 0; g < 4; ++g) {
       const __m256i q4 = Load256(x[i].qs + 32 * g);
       q[2 * g] = _mm256_and_si256(q4, low4);
       q[2 * g + 1] = _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
     }
-    for (int j = 0; j < 8; ++j) s16[j] = _mm256_set1_epi16(sc[j]);
+    for (int j = 0; j < 8; ++j) s16[j] = ScaleLanes(scales2x, j);
     const float dx = H2F(x[i].d), dmx = H2F(x[i].dmin);
     for (int t = 0; t < n_act; ++t) {
       const BlockQ8_K& y = ActRow(a, stride, t)[i];
-      mins[t] += y.d * dmx * MinsDotBsums(mn, y.bsums);
+      acc_min[t] = _mm_fmadd_ps(_mm_set1_ps(y.d * dmx), _mm_cvtepi32_ps(MinsTimesBsums(sm, y)),
+                                acc_min[t]);
       __m256i sumi = _mm256_setzero_si256();
       for (int j = 0; j < 8; ++j) {
         sumi = _mm256_add_epi32(
@@ -501,7 +503,7 @@ void Q4_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act
       acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y.d * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
     }
   }
-  for (int t = 0; t < n_act; ++t) out[t] = Hsum(acc[t]) - mins[t];
+  for (int t = 0; t < n_act; ++t) out[t] = Hsum(acc[t]) - Hsum128(acc_min[t]);
 }
 
 void Q6_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act, float* out) {
