@@ -2,44 +2,71 @@
 """Formats side-by-side speed runs as the Markdown table of bench/RESULTS.md.
 
 Usage: bench/side_by_side.py DIR TYPE...
-DIR holds, per TYPE, tcb-TYPE.json (`tcobench model bench --format json`)
-and optionally llb-TYPE.json (`llama-bench -o json` on the same file, run
-right before it on the same machine).
+DIR holds, per TYPE and sitting N (1, 2, ...), tcb-TYPE-N.json (`tcobench
+model bench --format json`) and llb-TYPE-N.json (`llama-bench -o json` on the
+same file, run right before it). The machine is shared and noisy, so each
+ratio is taken within one sitting and the table gives the median over the
+sittings, with the range of the per-sitting ratios.
 """
+import glob
 import json
 import statistics
 import sys
 
 
-def spread(xs):
-    return max(xs) - min(xs) if xs else 0.0
+def reference(path):
+    pp = tg = None
+    try:
+        for row in json.load(open(path)):
+            med = statistics.median(row["samples_ts"])
+            if row["n_prompt"] > 0:
+                pp = med
+            else:
+                tg = med
+    except FileNotFoundError:
+        pass
+    return pp, tg
+
+
+def ratio_cell(ratios):
+    if not ratios:
+        return "—"
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f})"
 
 
 def main():
     folder, types = sys.argv[1], sys.argv[2:]
-    print("| type | tcobench pp128 tok/s (spread) | llama.cpp pp128 | ratio | tcobench tg32 tok/s (spread) "
-          "| llama.cpp tg32 | ratio | decode / bandwidth limit | peak RSS / (file + KV) | load s/GB |")
+    print("| type | tcobench pp128 tok/s | llama.cpp pp128 | pp ratio (range) | tcobench tg32 tok/s "
+          "| llama.cpp tg32 | tg ratio (range) | decode / bandwidth limit | peak RSS / (file + KV) | load s/GB |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for t in types:
-        tcb = json.load(open(f"{folder}/tcb-{t}.json"))
-        pp, tg = tcb["prefill_tokens_per_second"], tcb["decode_tokens_per_second"]
-        ref_pp = ref_tg = None
-        try:
-            for row in json.load(open(f"{folder}/llb-{t}.json")):
-                med = statistics.median(row["samples_ts"])
-                if row["n_prompt"] > 0:
-                    ref_pp = med
-                else:
-                    ref_tg = med
-        except FileNotFoundError:
-            pass
-        fmt = lambda x: f"{x:.2f}" if x is not None else "—"
-        ratio = lambda a, b: f"{a / b:.2f}x" if b else "—"
-        rss = tcb["peak_rss_bytes"] / (tcb["file_bytes"] + tcb["kv_cache_bytes"])
-        print(f"| {t} | {pp:.2f} ({spread(tcb['prefill_samples']):.2f}) | {fmt(ref_pp)} | {ratio(pp, ref_pp)} "
-              f"| {tg:.2f} ({spread(tcb['decode_samples']):.2f}) | {fmt(ref_tg)} | {ratio(tg, ref_tg)} "
-              f"| {100 * tcb['decode_bandwidth_fraction']:.0f}% of {tcb['read_bandwidth_bytes_per_second'] / 1e9:.1f} GB/s "
-              f"| {rss:.3f} | {tcb['load_seconds'] / (tcb['file_bytes'] / 1e9):.3f} |")
+        runs = sorted(glob.glob(f"{folder}/tcb-{t}-*.json"))
+        pp, tg, ref_pp, ref_tg, pp_r, tg_r, frac, rss, load = ([] for _ in range(9))
+        for path in runs:
+            n = path.rsplit("-", 1)[1]
+            tcb = json.load(open(path))
+            rpp, rtg = reference(f"{folder}/llb-{t}-{n}")
+            pp.append(tcb["prefill_tokens_per_second"])
+            tg.append(tcb["decode_tokens_per_second"])
+            if rpp:
+                ref_pp.append(rpp)
+                pp_r.append(pp[-1] / rpp)
+            if rtg:
+                ref_tg.append(rtg)
+                tg_r.append(tg[-1] / rtg)
+            if tcb["read_bandwidth_bytes_per_second"] > 0:
+                frac.append((tcb["decode_bandwidth_fraction"], tcb["read_bandwidth_bytes_per_second"]))
+            rss.append(tcb["peak_rss_bytes"] / (tcb["file_bytes"] + tcb["kv_cache_bytes"]))
+            load.append(tcb["load_seconds"] / (tcb["file_bytes"] / 1e9))
+        med = lambda xs: f"{statistics.median(xs):.2f}" if xs else "—"
+        bw = "—"
+        if frac:
+            f, b = sorted(frac)[len(frac) // 2]
+            bw = f"{100 * f:.0f}% of {b / 1e9:.1f} GB/s"
+        print(f"| {t} | {med(pp)} | {med(ref_pp)} | {ratio_cell(pp_r)} | {med(tg)} | {med(ref_tg)} "
+              f"| {ratio_cell(tg_r)} | {bw} | {max(rss):.3f} | {max(load):.3f} |")
+    print(f"\n{len(runs)} sittings per type; tok/s columns are medians over sittings of each run's "
+          "median of -r repetitions.")
 
 
 if __name__ == "__main__":

@@ -625,6 +625,127 @@ void Q8_0FromFloat(const float* x, void* dst, int64_t n) {
   }
 }
 
+// 32 unsigned (or signed) bytes as floats times dl, minus ml, exactly as
+// the reference's (dl * q) - ml (no fused multiply-add).
+inline void Store32(float* y, __m256i bytes, bool is_signed, __m256 dl, __m256 ml) {
+  const __m128i halves[2] = {_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1)};
+  for (int h = 0; h < 2; ++h) {
+    for (int k = 0; k < 2; ++k) {
+      const __m128i b8 = k == 0 ? halves[h] : _mm_srli_si128(halves[h], 8);
+      const __m256i w = is_signed ? _mm256_cvtepi8_epi32(b8) : _mm256_cvtepu8_epi32(b8);
+      _mm256_storeu_ps(y + 16 * h + 8 * k,
+                       _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(w)), ml));
+    }
+  }
+}
+
+void Q4_KToFloat(const void* src, float* y, int64_t n) {
+  const BlockQ4_K* x = static_cast<const BlockQ4_K*>(src);
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t i = 0; i < n / kQK_K; ++i, y += kQK_K) {
+    const float d = H2F(x[i].d), dmin = H2F(x[i].dmin);
+    uint8_t sc[8], mn[8];
+    UnpackScalesK4(x[i].scales, sc, mn);
+    for (int g = 0; g < 4; ++g) {
+      const __m256i q4 = Load256(x[i].qs + 32 * g);
+      for (int h = 0; h < 2; ++h) {
+        const int j = 2 * g + h;
+        const __m256i q = h == 0 ? _mm256_and_si256(q4, low4)
+                                 : _mm256_and_si256(_mm256_srli_epi16(q4, 4), low4);
+        Store32(y + 32 * j, q, false, _mm256_set1_ps(d * sc[j]), _mm256_set1_ps(dmin * mn[j]));
+      }
+    }
+  }
+}
+
+void Q6_KToFloat(const void* src, float* y, int64_t n) {
+  const BlockQ6_K* x = static_cast<const BlockQ6_K*>(src);
+  const __m256i low4 = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(3);
+  const __m256i k32 = _mm256_set1_epi8(32);
+  const __m256 zero = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i, y += kQK_K) {
+    const float d = H2F(x[i].d);
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = x[i].ql + 64 * half;
+      const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
+      const __m256i qh = Load256(x[i].qh + 32 * half);
+      const __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
+      };
+      const int8_t* sc = x[i].scales + 8 * half;
+      for (int k = 0; k < 4; ++k) {
+        const __m256i qs = _mm256_sub_epi8(q[k], k32);  // -32..31
+        float* out = y + 128 * half + 32 * k;
+        // Sixteen weights per scale: two scales per 32.
+        const __m256i lo16 = _mm256_castsi128_si256(_mm256_castsi256_si128(qs));
+        const __m256i hi16 = _mm256_castsi128_si256(_mm256_extracti128_si256(qs, 1));
+        for (int part = 0; part < 2; ++part) {
+          const __m128i b16 = _mm256_castsi256_si128(part == 0 ? lo16 : hi16);
+          const __m256 dl = _mm256_set1_ps(d * sc[2 * k + part]);
+          _mm256_storeu_ps(out + 16 * part,
+                           _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b16))), zero));
+          _mm256_storeu_ps(out + 16 * part + 8,
+                           _mm256_sub_ps(_mm256_mul_ps(dl, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b16, 8)))), zero));
+        }
+      }
+    }
+  }
+}
+
+// Activations to Q8_K as the reference does: the value of largest magnitude
+// (the first, on ties) maps to -127, quants round half to even, 16-sums kept.
+void Q8_KFromFloat(const float* x, void* dst, int64_t n) {
+  BlockQ8_K* y = static_cast<BlockQ8_K*>(dst);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
+    __m256 amax_v = _mm256_setzero_ps();
+    for (int j = 0; j < kQK_K; j += 8) amax_v = _mm256_max_ps(amax_v, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax_v), _mm256_extractf128_ps(amax_v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float amax = _mm_cvtss_f32(m);
+    if (amax == 0.0f) {
+      __builtin_memset(&y[i], 0, sizeof y[i]);
+      continue;
+    }
+    float max = 0.0f;
+    for (int j = 0; j < kQK_K; ++j) {
+      const float ax = x[j] < 0 ? -x[j] : x[j];
+      if (ax == amax) {
+        max = x[j];
+        break;
+      }
+    }
+    const float iscale = -127.0f / max;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int j = 0; j < kQK_K; j += 32) {
+      __m256i q[4];
+      for (int k = 0; k < 4; ++k) {
+        q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8 * k)),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+      }
+      const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+      const __m256i ordered = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(y[i].qs + j), ordered);
+      // Sums of 16: pairs, then fours, then two horizontal adds per lane.
+      __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, ordered), ones16);
+      s = _mm256_hadd_epi32(s, s);
+      s = _mm256_hadd_epi32(s, s);
+      y[i].bsums[j / 16] = static_cast<int16_t>(_mm256_extract_epi32(s, 0));
+      y[i].bsums[j / 16 + 1] = static_cast<int16_t>(_mm256_extract_epi32(s, 4));
+    }
+    y[i].d = 1.0f / iscale;
+  }
+}
+
 void F16FromFloat(const float* src, void* dst, int64_t n) {
   uint16_t* y = static_cast<uint16_t*>(dst);
   int64_t i = 0;
@@ -643,6 +764,8 @@ FromFloatFn Avx2FromFloat(TensorType type) {
       return F16FromFloat;
     case TensorType::kQ8_0:
       return Q8_0FromFloat;
+    case TensorType::kQ8_K:
+      return Q8_KFromFloat;
     default:
       return nullptr;
   }
@@ -686,6 +809,10 @@ ToFloatFn Avx2ToFloat(TensorType type) {
       return Q4_0ToFloat;
     case TensorType::kQ8_0:
       return Q8_0ToFloat;
+    case TensorType::kQ4_K:
+      return Q4_KToFloat;
+    case TensorType::kQ6_K:
+      return Q6_KToFloat;
     default:
       return nullptr;
   }
