@@ -8,6 +8,8 @@ packages=(
   libboost-test-dev      # Boost.Test for the unit and integration tests
   nlohmann-json3-dev     # JSON: ARC task files, test fixtures
   libicu-dev             # Unicode categories for the GPT-2 pre-tokenizer
+  libprotobuf-dev protobuf-compiler  # the tcobench.v1 messages and their JSON mapping
+  libssl-dev             # SHA-256 of model files (OpenSSL libcrypto)
   clang libclang-rt-14-dev  # libFuzzer for the GGUF reader fuzz target
   python3
 )

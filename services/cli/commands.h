@@ -23,6 +23,8 @@ int RunEvalPerplexity(const std::vector<std::string>& argv);
 int RunEvalKld(const std::vector<std::string>& argv);
 int RunEvalChoice(const std::vector<std::string>& argv);
 int RunGenerate(const std::vector<std::string>& argv);
+int RunSpecValidate(const std::vector<std::string>& argv);
+int RunRun(const std::vector<std::string>& argv);
 
 // Prints the one-line error for `status` to stderr and returns its exit code.
 int ReportError(const absl::Status& status);

@@ -23,6 +23,8 @@ constexpr char kUsage[] =
     "  eval perplexity MODEL  perplexity over a text, as llama-perplexity computes it\n"
     "  eval kld BASE CAND     KL divergence and top-1 agreement of a variant against its base\n"
     "  eval choice MODEL      multiple-choice accuracy (HellaSwag, ARC-Easy)\n"
+    "  spec validate SPEC     check a comparison spec without running it\n"
+    "  run SPEC --local       run a comparison on this machine: latency, energy, accuracy\n"
     "\n"
     "Run 'tcobench <command> --help' for a command's options.\n"
     "  --version              print the version and build commit\n";
@@ -42,6 +44,17 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   if (cmd == "generate") return RunGenerate({args.begin() + 1, args.end()});
+  if (cmd == "run") return RunRun({args.begin() + 1, args.end()});
+  if (cmd == "spec") {
+    if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
+      std::fputs("usage: tcobench spec validate SPEC.json (see tcobench spec validate --help)\n",
+                 args.size() < 2 ? stderr : stdout);
+      return args.size() < 2 ? kExitUsage : kExitOk;
+    }
+    if (args[1] == "validate") return RunSpecValidate({args.begin() + 2, args.end()});
+    std::fprintf(stderr, "tcobench: unknown spec command '%s' (validate)\n", args[1].c_str());
+    return kExitUsage;
+  }
   if (cmd == "eval") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
       std::fputs(

@@ -2,12 +2,29 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
+
+#include "absl/status/statusor.h"
 
 namespace tcobench {
 
 std::string CpuModelName();  // from /proc/cpuinfo, or "unknown"
-int64_t PeakRssBytes();      // this process's peak resident set so far
+std::string CpuFlags();      // the "flags" line of /proc/cpuinfo
+int CpuCount();              // CPUs this process may run on
+int64_t MemoryBytes();       // MemTotal of /proc/meminfo
+std::string OsName();        // PRETTY_NAME of /etc/os-release
+std::string KernelVersion(); // uname: sysname release
+std::string HostName();
+std::string CompilerVersion();  // the compiler that built this binary
+int64_t PeakRssBytes();      // this process's peak resident set (VmHWM)
+// Resets the peak resident set to the current one (Linux clear_refs), so a
+// later PeakRssBytes covers only what follows; false where unsupported.
+bool ResetPeakRss();
 std::string BuildCommit();   // the git commit the binary was built from
+std::string UtcTimestamp();  // now, ISO 8601 with seconds, "Z"
+
+// Lower-case hex SHA-256 of a file's bytes.
+absl::StatusOr<std::string> Sha256File(const std::filesystem::path& path);
 
 }  // namespace tcobench

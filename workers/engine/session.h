@@ -48,6 +48,8 @@ class Session {
 
   // Forgets every position of every sequence (the caches are reused).
   void Reset() { std::fill(n_past_.begin(), n_past_.end(), 0); }
+  // Forgets every position of one sequence.
+  void ResetSequence(int seq) { n_past_[seq] = 0; }
   // Keeps the first n positions of sequence 0 and forgets the rest.
   void Truncate(int64_t n) { n_past_[0] = std::min(n_past_[0], std::max<int64_t>(0, n)); }
 

@@ -1,0 +1,179 @@
+#include "services/analysis/spec_check.h"
+
+#include <set>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+
+namespace tcobench {
+namespace {
+
+absl::Status FieldError(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+bool IsHex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json) {
+  v1::ComparisonSpec spec;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status =
+      google::protobuf::util::JsonStringToMessage(std::string(json), &spec, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a valid comparison spec: ", std::string(status.message())));
+  }
+  return spec;
+}
+
+absl::StatusOr<std::vector<int32_t>> SweepValues(const google::protobuf::Value& value,
+                                                 absl::string_view field) {
+  std::vector<double> numbers;
+  switch (value.kind_case()) {
+    case google::protobuf::Value::kNumberValue:
+      numbers.push_back(value.number_value());
+      break;
+    case google::protobuf::Value::kListValue:
+      for (const auto& v : value.list_value().values()) {
+        if (v.kind_case() != google::protobuf::Value::kNumberValue) {
+          return FieldError(field, "a list must hold numbers only");
+        }
+        numbers.push_back(v.number_value());
+      }
+      if (numbers.empty()) return FieldError(field, "the list is empty");
+      break;
+    case google::protobuf::Value::KIND_NOT_SET:
+      return FieldError(field, "missing (a token count, or a list of them)");
+    default:
+      return FieldError(field, "must be a token count or a list of token counts");
+  }
+  std::vector<int32_t> out;
+  for (double n : numbers) {
+    if (n < 1 || n > 1 << 20 || n != static_cast<double>(static_cast<int32_t>(n))) {
+      return FieldError(field, absl::StrCat("token counts are whole numbers from 1; got ", n));
+    }
+    out.push_back(static_cast<int32_t>(n));
+  }
+  return out;
+}
+
+absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
+  if (spec.variants().empty()) return FieldError("variants", "at least one variant is needed");
+  std::set<std::string> names;
+  for (int i = 0; i < spec.variants_size(); ++i) {
+    const v1::Variant& v = spec.variants(i);
+    const std::string at = absl::StrCat("variants[", i, "]");
+    if (v.name().empty()) return FieldError(at + ".name", "missing");
+    if (!names.insert(v.name()).second) {
+      return FieldError(at + ".name", absl::StrCat("'", v.name(), "' is used twice"));
+    }
+    if (v.model().empty()) return FieldError(at + ".model", "missing");
+    if (!v.sha256().empty() && !IsHex64(v.sha256())) {
+      return FieldError(at + ".sha256", "must be 64 hexadecimal digits");
+    }
+    if (v.threads() < 0 || v.threads() > 1024) return FieldError(at + ".threads", "out of range");
+    if (v.ctx() < 0) return FieldError(at + ".ctx", "must not be negative");
+  }
+  if (spec.baseline().empty()) return FieldError("baseline", "missing (a variant name)");
+  if (names.count(spec.baseline()) == 0) {
+    return FieldError("baseline", absl::StrCat("'", spec.baseline(), "' is not a variant's name"));
+  }
+  if (!spec.has_workload()) return FieldError("workload", "missing");
+  const v1::Workload& w = spec.workload();
+  if (w.scenario() == v1::Workload::SCENARIO_UNSPECIFIED) {
+    return FieldError("workload.scenario", "missing (SINGLE_STREAM, SERVER or OFFLINE)");
+  }
+  if (auto s = SweepValues(w.prompt_tokens(), "workload.promptTokens"); !s.ok()) return s.status();
+  if (auto s = SweepValues(w.output_tokens(), "workload.outputTokens"); !s.ok()) return s.status();
+  if (w.warmup_runs() < 0) return FieldError("workload.warmupRuns", "must not be negative");
+  if (w.measured_runs() < 1) return FieldError("workload.measuredRuns", "must be at least 1");
+  if (w.min_duration_seconds() < 0 || w.min_duration_seconds() > 86400) {
+    return FieldError("workload.minDurationSeconds", "must be between 0 and 86400");
+  }
+  if (w.concurrency() < 0 || w.concurrency() > 16) {
+    return FieldError("workload.concurrency", "must be between 1 and 16 (0: the default)");
+  }
+  if (w.scenario() == v1::Workload::SINGLE_STREAM && w.concurrency() > 1) {
+    return FieldError("workload.concurrency", "SINGLE_STREAM runs one request at a time");
+  }
+  if (w.scenario() == v1::Workload::SERVER && !(w.target_qps() > 0)) {
+    return FieldError("workload.targetQps", "SERVER needs a positive arrival rate");
+  }
+  if (w.target_qps() < 0) return FieldError("workload.targetQps", "must not be negative");
+  if (spec.has_accuracy()) {
+    const v1::Accuracy& a = spec.accuracy();
+    if (a.has_perplexity()) {
+      if (a.perplexity().text().empty()) return FieldError("accuracy.perplexity.text", "missing");
+      if (a.perplexity().ctx() < 8) return FieldError("accuracy.perplexity.ctx", "must be at least 8");
+      if (a.perplexity().max_chunks() < 0) {
+        return FieldError("accuracy.perplexity.maxChunks", "must not be negative");
+      }
+    }
+    if (a.kl_divergence() && !a.has_perplexity()) {
+      return FieldError("accuracy.klDivergence", "needs accuracy.perplexity (its text and ctx)");
+    }
+    for (int i = 0; i < a.choice_size(); ++i) {
+      const std::string at = absl::StrCat("accuracy.choice[", i, "]");
+      if (a.choice(i).task() == v1::Accuracy::Choice::TASK_UNSPECIFIED) {
+        return FieldError(at + ".task", "missing (HELLASWAG or ARC_EASY)");
+      }
+      if (a.choice(i).file().empty()) return FieldError(at + ".file", "missing");
+      if (a.choice(i).limit() < 0) return FieldError(at + ".limit", "must not be negative");
+    }
+  }
+  std::set<std::string> hw_names;
+  for (int i = 0; i < spec.hardware_size(); ++i) {
+    const std::string at = absl::StrCat("hardware[", i, "]");
+    if (spec.hardware(i).name().empty()) return FieldError(at + ".name", "missing");
+    if (!hw_names.insert(spec.hardware(i).name()).second) {
+      return FieldError(at + ".name", absl::StrCat("'", spec.hardware(i).name(), "' is used twice"));
+    }
+  }
+  if (spec.has_cost()) {
+    const v1::Cost& c = spec.cost();
+    if (c.energy_usd_per_kwh() < 0) return FieldError("cost.energyUsdPerKwh", "must not be negative");
+    if (c.pue() != 0 && c.pue() < 1) return FieldError("cost.pue", "must be at least 1 (or unset)");
+    if (c.grid_grams_co2_per_kwh() < 0) {
+      return FieldError("cost.gridGramsCo2PerKwh", "must not be negative");
+    }
+  }
+  return absl::OkStatus();
+}
+
+v1::ComparisonSpec WithDefaults(v1::ComparisonSpec spec) {
+  v1::Workload* w = spec.mutable_workload();
+  if (w->seed() == 0) w->set_seed(1);
+  if (w->concurrency() == 0) w->set_concurrency(w->scenario() == v1::Workload::SINGLE_STREAM ? 1 : 8);
+  if (spec.hardware().empty()) {
+    v1::Hardware* h = spec.add_hardware();
+    h->set_name("cpu");
+    h->mutable_selector()->set_class_("cpu");
+  }
+  return spec;
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(message, &out, options);
+  return out;
+}
+
+std::string ScenarioName(v1::Workload::Scenario s) { return v1::Workload::Scenario_Name(s); }
+std::string TaskName(v1::Accuracy::Choice::Task t) { return v1::Accuracy::Choice::Task_Name(t); }
+
+}  // namespace tcobench

@@ -1,0 +1,40 @@
+// Comparison specs: parsing the proto JSON mapping and the checks that make a
+// spec runnable, each failure naming the field (docs/spec.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "tcobench/v1/types.pb.h"
+
+namespace tcobench {
+
+// JSON (camelCase or snake_case field names) to a spec; unknown fields and
+// wrong types are errors. Does not run ValidateSpec.
+absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json);
+
+// Every rule a runnable spec follows; the first broken one is returned, as
+// "field.path: what is wrong".
+absl::Status ValidateSpec(const v1::ComparisonSpec& spec);
+
+// The lengths a workload sweeps (prompt_tokens / output_tokens: a number or a
+// list of numbers).
+absl::StatusOr<std::vector<int32_t>> SweepValues(const google::protobuf::Value& value,
+                                                 absl::string_view field);
+
+// Defaults filled in where the spec leaves a field unset (seed 1,
+// concurrency 1 for SINGLE_STREAM and 8 otherwise, one "cpu" hardware entry).
+v1::ComparisonSpec WithDefaults(v1::ComparisonSpec spec);
+
+// The proto JSON mapping the way every file and --format json output is
+// written: snake_case names, zero values printed.
+std::string ToJson(const google::protobuf::Message& message);
+
+// Scenario and task names as the spec spells them.
+std::string ScenarioName(v1::Workload::Scenario s);
+std::string TaskName(v1::Accuracy::Choice::Task t);
+
+}  // namespace tcobench

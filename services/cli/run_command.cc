@@ -1,0 +1,204 @@
+// tcobench spec validate / tcobench run: comparison specs and local runs.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "services/analysis/spec_check.h"
+#include "services/cli/args.h"
+#include "services/cli/commands.h"
+#include "workers/bench/comparison.h"
+
+namespace tcobench::cli {
+namespace {
+
+const CommandSpec kValidateSpec = {
+    "tcobench spec validate SPEC.json [--format table|json]",
+    "Checks a comparison spec without running it: the JSON against the schema\n"
+    "(unknown fields are errors) and every rule a runnable spec follows. Prints\n"
+    "the spec with defaults filled in (--format json) or a one-line summary.\n"
+    "Exit 0 when valid, 2 with a message naming the field otherwise.",
+    {{"format", "", true, "FORMAT", "table (default) or json"}},
+    1,
+    1};
+
+const CommandSpec kRunSpec = {
+    "tcobench run SPEC.json --local [--model-root DIR] [--data-root DIR] [--cache-dir DIR]\n"
+    "    [--output results.json] [--threads N] [--energy auto|rapl|nvml|model|none]\n"
+    "    [--cpu-tdp-watts W] [--format table|json]",
+    "Runs a comparison on this machine: makes quantized variants (once, into the\n"
+    "cache), measures every variant with the spec's scenario (latency, throughput,\n"
+    "energy, memory), runs its accuracy suites, and prints one summary row per\n"
+    "variant. --output writes the full result (spec, manifest, raw samples) as\n"
+    "JSON. Progress goes to stderr. Without --local the run would go to a\n"
+    "coordinator, which this build does not have yet.",
+    {{"local", "", false, "", "run here, with the embedded engine"},
+     {"model-root", "", true, "DIR", "where variant models resolve (default .)"},
+     {"data-root", "", true, "DIR", "where text files resolve (default .)"},
+     {"cache-dir", "", true, "DIR",
+      "where quantized variants are made (default $XDG_CACHE_HOME/tcobench, else ~/.cache/tcobench)"},
+     {"output", "o", true, "FILE", "write the full result here (JSON)"},
+     {"threads", "t", true, "N", "engine threads when a variant does not say (default: all CPUs)"},
+     {"energy", "", true, "SOURCE", "auto (default: RAPL, else the CPU model), rapl, nvml, model, none"},
+     {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
+     {"format", "", true, "FORMAT", "table (default) or json (the result on stdout)"}},
+    1,
+    1};
+
+absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  absl::StatusOr<v1::ComparisonSpec> spec = ParseSpecJson(ss.str());
+  if (!spec.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", spec.status().message()));
+  if (absl::Status s = ValidateSpec(*spec); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+  }
+  return spec;
+}
+
+std::string Ms(double seconds) { return absl::StrFormat("%.2f", seconds * 1e3); }
+
+void PrintSummary(const v1::ComparisonResult& r) {
+  std::printf("%s — %s, %s, %d threads, isa %s\n", r.spec().name().c_str(),
+              r.manifest().cpu_model().c_str(), r.manifest().os().c_str(), r.manifest().threads(),
+              r.manifest().isa().c_str());
+  std::printf("%-10s %-13s %7s %7s %9s %9s %9s %9s %8s %10s %-6s %9s %9s %7s %s\n", "variant",
+              "scenario", "prompt", "output", "TTFT ms", "TPOT ms", "e2e ms", "decode/s", "req/s",
+              "J/token", "energy", "PPL", "KLD", "top-1", "choice");
+  for (const v1::VariantResult& v : r.results()) {
+    const auto& a = v.accuracy();
+    std::string choice;
+    for (const auto& c : a.choice()) {
+      choice += absl::StrFormat("%s%s %.1f%% (n=%d)", choice.empty() ? "" : ", ", c.task(),
+                                100 * c.accuracy(), c.n());
+    }
+    const bool kld = a.has_kld() && a.kld().applicable();
+    std::printf("%-10s %-13s %7d %7d %9s %9s %9s %9.1f %8.2f %10s %-6s %9s %9s %7s %s\n",
+                v.variant().c_str(), v.scenario().c_str(), v.prompt_tokens(), v.output_tokens(),
+                Ms(v.latency().ttft_seconds().p50()).c_str(),
+                Ms(v.latency().tpot_seconds().p50()).c_str(),
+                Ms(v.latency().e2e_seconds().p50()).c_str(), v.throughput().decode_tokens_per_second(),
+                v.throughput().requests_per_second(),
+                v.energy().source() == "none"
+                    ? "-"
+                    : absl::StrFormat("%.4g", v.energy().joules_per_token()).c_str(),
+                v.energy().source().c_str(),
+                a.has_perplexity() ? absl::StrFormat("%.4f", a.perplexity().ppl()).c_str() : "-",
+                kld ? absl::StrFormat("%.6f", a.kld().mean_kld()).c_str() : "-",
+                kld ? absl::StrFormat("%.2f%%", 100 * a.kld().same_top1()).c_str() : "-",
+                choice.empty() ? "-" : choice.c_str());
+  }
+  std::printf("latency: medians over measured requests (95%% CIs in the result file); energy: ");
+  bool first = true;
+  for (const v1::VariantResult& v : r.results()) {
+    if (!first) continue;
+    first = false;
+    std::printf("%s ±%.0f%%%s\n", v.energy().source().c_str(), 100 * v.energy().uncertainty_fraction(),
+                v.energy().source() == "model" ? " (an estimate, not a measurement)" : "");
+  }
+  if (!r.results().empty()) {
+    std::printf("harness overhead: %.2f us per decode step (%.3f%% of %s's step)\n",
+                r.results(0).harness_overhead().seconds_per_step() * 1e6,
+                100 * r.results(0).harness_overhead().fraction_of_decode_step(),
+                r.results(0).variant().c_str());
+  }
+}
+
+}  // namespace
+
+int RunSpecValidate(const std::vector<std::string>& argv) {
+  Args args;
+  if (auto rc = ParseCommand(kValidateSpec, argv, &args)) return *rc;
+  const std::string format = args.Get("format", "table");
+  if (format != "table" && format != "json") {
+    return ReportError(absl::InvalidArgumentError("--format must be table or json"));
+  }
+  absl::StatusOr<v1::ComparisonSpec> spec = LoadSpec(args.positional()[0]);
+  if (!spec.ok()) return ReportError(spec.status());
+  if (format == "json") {
+    std::printf("%s\n", ToJson(WithDefaults(*spec)).c_str());
+  } else {
+    std::printf("%s: valid — \"%s\", %d variants (baseline %s), %s\n", args.positional()[0].c_str(),
+                spec->name().c_str(), spec->variants_size(), spec->baseline().c_str(),
+                ScenarioName(spec->workload().scenario()).c_str());
+  }
+  return kExitOk;
+}
+
+int RunRun(const std::vector<std::string>& argv) {
+  Args args;
+  if (auto rc = ParseCommand(kRunSpec, argv, &args)) return *rc;
+  const std::string format = args.Get("format", "table");
+  if (format != "table" && format != "json") {
+    return ReportError(absl::InvalidArgumentError("--format must be table or json"));
+  }
+  if (!args.Has("local")) {
+    return ReportError(absl::InvalidArgumentError(
+        "no coordinator in this build: add --local to run the comparison on this machine"));
+  }
+  absl::StatusOr<v1::ComparisonSpec> spec = LoadSpec(args.positional()[0]);
+  if (!spec.ok()) return ReportError(spec.status());
+  LocalRunOptions o;
+  o.model_root = args.Get("model-root", ".");
+  o.data_root = args.Get("data-root", ".");
+  o.cache_dir = args.Has("cache-dir") ? std::filesystem::path(args.Get("cache-dir")) : DefaultCacheDir();
+  o.energy = args.Get("energy", "auto");
+  absl::StatusOr<int64_t> threads = args.GetInt("threads", 0, 0, 1024);
+  if (!threads.ok()) return ReportError(threads.status());
+  o.threads = static_cast<int>(*threads);
+  absl::StatusOr<double> tdp = args.GetDouble("cpu-tdp-watts", 0);
+  if (!tdp.ok()) return ReportError(tdp.status());
+  if (*tdp < 0) return ReportError(absl::InvalidArgumentError("--cpu-tdp-watts must be positive"));
+  o.cpu_tdp_watts = *tdp;
+  const bool tty = isatty(fileno(stderr));
+  std::string last_stage;
+  o.progress = [tty, &last_stage](const std::string& line) {
+    if (tty) {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      return;
+    }
+    // To a log: a line when a stage starts and when it ends ("... 50/50"),
+    // not every count in between.
+    const size_t space = line.rfind(' ');
+    const std::string tail = space == std::string::npos ? "" : line.substr(space + 1);
+    const size_t slash = tail.find('/');
+    const bool counter = slash != std::string::npos && slash > 0 &&
+                         tail.find_first_not_of("0123456789/") == std::string::npos;
+    const std::string stage = counter ? line.substr(0, space) : line;
+    const bool last = counter && tail.substr(0, slash) == tail.substr(slash + 1);
+    if (stage != last_stage || last) std::fprintf(stderr, "%s\n", line.c_str());
+    last_stage = stage;
+  };
+  absl::StatusOr<v1::ComparisonResult> result = RunComparisonLocal(*spec, o);
+  if (tty) std::fputs("\r\033[K", stderr);
+  if (!result.ok()) return ReportError(result.status());
+  const std::string json = ToJson(*result);
+  if (args.Has("output")) {
+    const std::string path = args.Get("output");
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << json << "\n";
+      if (!out.flush()) {
+        return ReportError(absl::PermissionDeniedError(absl::StrCat("--output: cannot write ", tmp)));
+      }
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+      return ReportError(absl::PermissionDeniedError(absl::StrCat("--output: cannot write ", path)));
+    }
+  }
+  if (format == "json") {
+    std::printf("%s\n", json.c_str());
+  } else {
+    PrintSummary(*result);
+    if (args.Has("output")) std::printf("full result: %s\n", args.Get("output").c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace tcobench::cli

@@ -1,0 +1,106 @@
+#define BOOST_TEST_MODULE spec_check
+#include "services/analysis/spec_check.h"
+
+#include <boost/test/unit_test.hpp>
+#include <string>
+
+using namespace tcobench;
+
+namespace {
+
+// The example of the issue, exactly as written.
+const char* kExample = R"({
+  "name": "stories260K: F32 vs Q8_0",
+  "baseline": "f32",
+  "variants": [
+    {"name": "f32",  "model": "stories260K.gguf"},
+    {"name": "q8_0", "model": "stories260K.gguf", "quantize": "Q8_0"}
+  ],
+  "workload": {
+    "scenario": "SINGLE_STREAM",
+    "promptTokens": 64,
+    "outputTokens": 32,
+    "warmupRuns": 2,
+    "measuredRuns": 10,
+    "minDurationSeconds": 2
+  },
+  "accuracy": {
+    "perplexity": {"text": "tinystories/TinyStories-valid.head32k.txt", "ctx": 128},
+    "klDivergence": true,
+    "choice": [{"task": "HELLASWAG", "file": "hellaswag/hellaswag_val_full.txt", "limit": 50}]
+  },
+  "hardware": [{"name": "cpu", "selector": {"class": "cpu"}}],
+  "cost": {"energyUsdPerKwh": 0.15, "pue": 1.2, "gridGramsCo2PerKwh": 350}
+})";
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t at = s.find(from);
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, from);
+  return s.replace(at, from.size(), to);
+}
+
+// The message of validating a modified example.
+std::string ErrorOf(const std::string& json) {
+  auto spec = ParseSpecJson(json);
+  if (!spec.ok()) return std::string(spec.status().message());
+  const absl::Status s = ValidateSpec(*spec);
+  return s.ok() ? "" : std::string(s.message());
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_example_is_accepted_as_written) {
+  auto spec = ParseSpecJson(kExample);
+  BOOST_REQUIRE_MESSAGE(spec.ok(), spec.status().message());
+  BOOST_TEST(ValidateSpec(*spec).ok());
+  BOOST_TEST(spec->variants_size() == 2);
+  BOOST_TEST(spec->variants(1).quantize() == "Q8_0");
+  BOOST_TEST(spec->workload().scenario() == v1::Workload::SINGLE_STREAM);
+  BOOST_TEST(*SweepValues(spec->workload().prompt_tokens(), "p") == std::vector<int32_t>{64});
+  BOOST_TEST(spec->accuracy().choice(0).task() == v1::Accuracy::Choice::HELLASWAG);
+  BOOST_TEST(spec->hardware(0).selector().class_() == "cpu");
+  BOOST_TEST(spec->cost().pue() == 1.2);
+  const v1::ComparisonSpec d = WithDefaults(*spec);
+  BOOST_TEST(d.workload().seed() == 1u);
+  BOOST_TEST(d.workload().concurrency() == 1);
+  // snake_case spellings are accepted too, and the output uses them.
+  const std::string json = ToJson(d);
+  BOOST_TEST(json.find("\"prompt_tokens\"") != std::string::npos);
+  BOOST_TEST(ParseSpecJson(json).ok());
+}
+
+BOOST_AUTO_TEST_CASE(sweeps_are_lists) {
+  auto spec = ParseSpecJson(Replace(kExample, "\"promptTokens\": 64", "\"promptTokens\": [16, 64, 128]"));
+  BOOST_REQUIRE(spec.ok());
+  BOOST_TEST(ValidateSpec(*spec).ok());
+  BOOST_TEST(*SweepValues(spec->workload().prompt_tokens(), "p") == (std::vector<int32_t>{16, 64, 128}));
+}
+
+BOOST_AUTO_TEST_CASE(invalid_specs_name_the_field) {
+  struct Case {
+    std::string from, to, expect;
+  };
+  const Case cases[] = {
+      {"\"minDurationSeconds\": 2", "\"minDurationSeconds\": 2, \"bogus\": 1", "bogus"},
+      {"\"baseline\": \"f32\"", "\"baseline\": \"f16\"", "baseline: 'f16' is not a variant's name"},
+      {"\"measuredRuns\": 10", "\"measuredRuns\": 0", "workload.measuredRuns: must be at least 1"},
+      {"\"scenario\": \"SINGLE_STREAM\"", "\"scenario\": \"BATCH\"", "BATCH"},
+      {"\"scenario\": \"SINGLE_STREAM\"", "\"scenario\": \"SERVER\"", "workload.targetQps"},
+      {"\"promptTokens\": 64", "\"promptTokens\": 0", "workload.promptTokens"},
+      {"\"promptTokens\": 64", "\"promptTokens\": \"many\"", "workload.promptTokens"},
+      {"\"promptTokens\": 64,", "", "workload.promptTokens: missing"},
+      {"{\"name\": \"q8_0\"", "{\"name\": \"f32\"", "variants[1].name: 'f32' is used twice"},
+      {"\"model\": \"stories260K.gguf\"}", "\"model\": \"\"}", "variants[0].model: missing"},
+      {"\"quantize\": \"Q8_0\"", "\"quantize\": \"Q8_0\", \"sha256\": \"abc\"", "variants[1].sha256"},
+      {"\"ctx\": 128", "\"ctx\": 4", "accuracy.perplexity.ctx"},
+      {"\"task\": \"HELLASWAG\"", "\"task\": \"TASK_UNSPECIFIED\"", "accuracy.choice[0].task"},
+      {"\"pue\": 1.2", "\"pue\": 0.5", "cost.pue"},
+      {"\"warmupRuns\": 2", "\"warmupRuns\": \"two\"", "warmup_runs"},
+  };
+  for (const Case& c : cases) {
+    const std::string err = ErrorOf(Replace(kExample, c.from, c.to));
+    BOOST_TEST(err.find(c.expect) != std::string::npos, "'" << c.to << "' gave '" << err << "'");
+  }
+  BOOST_TEST(!ParseSpecJson("{not json").ok());
+  BOOST_TEST(ErrorOf("{}").find("variants") != std::string::npos);
+}

@@ -1,0 +1,501 @@
+#include "workers/bench/comparison.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "services/analysis/spec_check.h"
+#include "services/analysis/statistics.h"
+#include "workers/bench/runtime.h"
+#include "workers/bench/scenario.h"
+#include "workers/bench/system_info.h"
+#include "workers/energy/energy_meter.h"
+#include "workers/engine/build_info.h"
+#include "workers/engine/evaluators.h"
+#include "workers/engine/isa.h"
+#include "workers/engine/llama_model.h"
+#include "workers/engine/quantizer.h"
+#include "workers/engine/status_macros.h"
+#include "workers/engine/tensor_type.h"
+
+namespace tcobench {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+fs::path Resolve(const fs::path& root, const std::string& p) {
+  const fs::path path(p);
+  return path.is_absolute() ? path : root / path;
+}
+
+absl::StatusOr<std::string> ReadText(const fs::path& path, const std::string& field) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(field, ": cannot read ", path.string()));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Progress(const LocalRunOptions& o, const std::string& line) {
+  if (o.progress) o.progress(line);
+}
+
+void FillSummary(const std::vector<double>& values, uint64_t seed, v1::Summary* out) {
+  const SampleSummary s = Summarize(values, seed);
+  out->set_p50(s.p50);
+  out->set_p90(s.p90);
+  out->set_p99(s.p99);
+  out->set_mean(s.mean);
+  out->set_stddev(s.stddev);
+  out->set_ci95_low(s.ci95_low);
+  out->set_ci95_high(s.ci95_high);
+  out->set_n(s.n);
+}
+
+// A variant's model file, made if the spec asks for a quantized one.
+struct PreparedModel {
+  fs::path path;
+  std::string sha256;
+  std::string source_sha256;
+};
+
+absl::StatusOr<PreparedModel> PrepareModel(const v1::Variant& v, int index,
+                                           const LocalRunOptions& o, v1::ModelInfo* info) {
+  const std::string at = absl::StrCat("variants[", index, "]");
+  const fs::path source = Resolve(o.model_root, v.model());
+  if (!fs::is_regular_file(source)) {
+    return absl::NotFoundError(absl::StrCat(at, ".model: no file ", source.string()));
+  }
+  PreparedModel m;
+  Progress(o, absl::StrCat(v.name(), ": hashing ", source.string()));
+  TCOBENCH_ASSIGN_OR_RETURN(m.source_sha256, Sha256File(source));
+  if (!v.sha256().empty() && v.sha256() != m.source_sha256) {
+    return absl::FailedPreconditionError(absl::StrCat(at, ".sha256: ", source.string(), " has sha256 ",
+                                                      m.source_sha256, ", the spec pins ", v.sha256()));
+  }
+  m.path = source;
+  m.sha256 = m.source_sha256;
+  if (!v.quantize().empty()) {
+    const std::optional<QuantRecipe> recipe = FindQuantRecipe(v.quantize());
+    if (!recipe.has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".quantize: unknown type '", v.quantize(),
+                                                     "'; known: ", QuantRecipeNames()));
+    }
+    const fs::path dir = o.cache_dir / "variants";
+    m.path = dir / absl::StrCat(m.source_sha256.substr(0, 16), "-", recipe->name, ".gguf");
+    if (!fs::is_regular_file(m.path)) {
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("cache directory ", dir.string(), ": ", ec.message()));
+      }
+      Progress(o, absl::StrCat(v.name(), ": quantizing to ", recipe->name, " (made once, cached in ",
+                               dir.string(), ")"));
+      // Written under a temporary name and renamed: a cut-off run leaves no
+      // half file behind that a later run would take for the variant.
+      const fs::path tmp = fs::path(m.path).concat(absl::StrCat(".tmp", ::getpid()));
+      QuantizeOptions qo;
+      qo.n_threads = o.threads;
+      QuantizeSummary summary;
+      if (absl::Status s = QuantizeModel(source, tmp, *recipe, qo, &summary); !s.ok()) {
+        fs::remove(tmp, ec);
+        return absl::Status(s.code(), absl::StrCat(at, ".quantize: ", s.message()));
+      }
+      fs::rename(tmp, m.path, ec);
+      if (ec) return absl::InternalError(absl::StrCat("cannot place ", m.path.string(), ": ", ec.message()));
+    }
+    TCOBENCH_ASSIGN_OR_RETURN(m.sha256, Sha256File(m.path));
+    info->set_quantized_from(recipe->name);
+  }
+  info->set_variant(v.name());
+  info->set_path(m.path.string());
+  info->set_source_path(source.string());
+  info->set_sha256(m.sha256);
+  info->set_source_sha256(m.source_sha256);
+  info->set_file_bytes(static_cast<int64_t>(fs::file_size(m.path)));
+  return m;
+}
+
+absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenMeter(const LocalRunOptions& o, int threads,
+                                                       std::string* why) {
+  auto model_meter = [&] {
+    CpuModelOptions mo;
+    mo.tdp_watts = o.cpu_tdp_watts;
+    mo.cpu_model = CpuModelName();
+    mo.cores_total = CpuCount();
+    mo.cores_used = threads;
+    return MakeCpuModelMeter(mo);
+  };
+  if (o.energy == "none") return std::unique_ptr<EnergyMeter>();
+  if (o.energy == "model") return model_meter();
+  if (o.energy == "rapl") return OpenRaplMeter(o.powercap_root);
+  if (o.energy == "nvml") return OpenNvmlMeter(o.nvml_library);
+  if (o.energy != "auto") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--energy: unknown source '", o.energy, "' (auto, rapl, nvml, model, none)"));
+  }
+  auto rapl = OpenRaplMeter(o.powercap_root);
+  if (rapl.ok()) return rapl;
+  *why = absl::StrCat("RAPL unavailable (", rapl.status().message(), "); ");
+  return model_meter();
+}
+
+bool SameVocabulary(const LlamaModel& a, const LlamaModel& b) {
+  const GgufValue* ta = a.gguf().Find("tokenizer.ggml.tokens");
+  const GgufValue* tb = b.gguf().Find("tokenizer.ggml.tokens");
+  if (a.hparams().n_vocab != b.hparams().n_vocab) return false;
+  if (ta == nullptr || tb == nullptr) return ta == tb;
+  return ta->strings == tb->strings;
+}
+
+struct Loaded {
+  std::unique_ptr<LlamaModel> model;
+  double load_seconds = 0;
+  int threads = 0;
+};
+
+absl::StatusOr<Loaded> Load(const fs::path& path, int threads) {
+  Loaded l;
+  l.threads = threads;
+  const auto t = Clock::now();
+  TCOBENCH_ASSIGN_OR_RETURN(l.model, LlamaModel::Open(path, ModelOptions{threads, /*populate=*/true}));
+  l.load_seconds = SecondsSince(t);
+  return l;
+}
+
+absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& variant,
+                         const LlamaModel& model, const fs::path& baseline_path, int threads,
+                         const LocalRunOptions& o, v1::AccuracyResult* out) {
+  if (!spec.has_accuracy()) return absl::OkStatus();
+  const v1::Accuracy& acc = spec.accuracy();
+  if (acc.has_perplexity()) {
+    const auto& p = acc.perplexity();
+    TCOBENCH_ASSIGN_OR_RETURN(std::string text,
+                              ReadText(Resolve(o.data_root, p.text()), "accuracy.perplexity.text"));
+    ChunkOptions co;
+    co.ctx = p.ctx();
+    co.max_chunks = p.max_chunks();
+    co.progress = [&](int64_t done, int64_t total) {
+      Progress(o, absl::StrCat(variant.name(), ": perplexity chunk ", done, "/", total));
+    };
+    TCOBENCH_ASSIGN_OR_RETURN(PerplexityResult r, EvaluatePerplexity(model, text, co));
+    v1::PerplexityResult* pr = out->mutable_perplexity();
+    pr->set_text(p.text());
+    pr->set_ctx(p.ctx());
+    pr->set_ppl(r.ppl);
+    pr->set_ppl_stderr(r.ppl_stderr);
+    pr->set_mean_nll(r.mean_nll);
+    pr->set_bits_per_byte(r.bits_per_byte);
+    pr->set_chunks(r.chunks);
+    pr->set_scored_tokens(r.scored_tokens);
+    if (acc.kl_divergence()) {
+      v1::KldResult* k = out->mutable_kld();
+      if (variant.name() == spec.baseline()) {
+        k->set_applicable(false);
+        k->set_note("this is the baseline");
+      } else {
+        TCOBENCH_ASSIGN_OR_RETURN(Loaded base, Load(baseline_path, threads));
+        if (!SameVocabulary(*base.model, model)) {
+          k->set_applicable(false);
+          k->set_note("vocabulary differs from the baseline's: KL divergence and top-1 agreement do "
+                      "not apply; compare perplexity's bits per byte");
+        } else {
+          co.progress = [&](int64_t done, int64_t total) {
+            Progress(o, absl::StrCat(variant.name(), ": KL divergence chunk ", done, "/", total));
+          };
+          TCOBENCH_ASSIGN_OR_RETURN(KldResult r2, EvaluateKld(*base.model, model, text, co));
+          k->set_applicable(true);
+          k->set_mean_kld(r2.mean_kld);
+          k->set_mean_kld_stderr(r2.mean_kld_stderr);
+          k->set_kld_p99(r2.kld_p99);
+          k->set_kld_median(r2.kld_median);
+          k->set_kld_max(r2.kld_max);
+          k->set_same_top1(r2.same_top1);
+          k->set_same_top1_stderr(r2.same_top1_stderr);
+          k->set_rms_dp(r2.rms_dp);
+          k->set_ppl_ratio(r2.ppl_ratio);
+          k->set_scored_tokens(r2.scored_tokens);
+        }
+      }
+    }
+  }
+  for (int i = 0; i < acc.choice_size(); ++i) {
+    const auto& c = acc.choice(i);
+    const std::string at = absl::StrCat("accuracy.choice[", i, "].file");
+    TCOBENCH_ASSIGN_OR_RETURN(std::string text, ReadText(Resolve(o.data_root, c.file()), at));
+    absl::StatusOr<std::vector<ChoiceTask>> tasks =
+        c.task() == v1::Accuracy::Choice::HELLASWAG ? ParseHellaswag(text, c.file())
+                                                    : ParseArc(text, c.file());
+    if (!tasks.ok()) return absl::InvalidArgumentError(absl::StrCat(at, ": ", tasks.status().message()));
+    if (c.limit() > 0 && static_cast<int>(tasks->size()) > c.limit()) tasks->resize(c.limit());
+    TCOBENCH_ASSIGN_OR_RETURN(
+        ChoiceResult r, EvaluateChoice(model, *tasks, [&](int64_t done, int64_t total) {
+          Progress(o, absl::StrCat(variant.name(), ": ", TaskName(c.task()), " ", done, "/", total));
+        }));
+    v1::ChoiceResult* cr = out->add_choice();
+    cr->set_task(TaskName(c.task()));
+    cr->set_file(c.file());
+    cr->set_n(r.n);
+    cr->set_accuracy(r.accuracy);
+    cr->set_accuracy_stderr(r.accuracy_stderr);
+    cr->set_accuracy_unnormalized(r.accuracy_unnormalized);
+    cr->set_accuracy_unnormalized_stderr(r.accuracy_unnormalized_stderr);
+  }
+  return absl::OkStatus();
+}
+
+Scenario ToScenario(v1::Workload::Scenario s) {
+  switch (s) {
+    case v1::Workload::SERVER:
+      return Scenario::kServer;
+    case v1::Workload::OFFLINE:
+      return Scenario::kOffline;
+    default:
+      return Scenario::kSingleStream;
+  }
+}
+
+// One point of the sweep on a loaded model.
+absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& variant,
+                          const Loaded& loaded, int32_t prompt_tokens, int32_t output_tokens,
+                          std::span<const int32_t> corpus, EnergyMeter* meter,
+                          const std::string& meter_note, const LocalRunOptions& o,
+                          v1::VariantResult* out) {
+  const v1::Workload& w = spec.workload();
+  ScenarioOptions so;
+  so.scenario = ToScenario(w.scenario());
+  so.prompt_tokens = prompt_tokens;
+  so.output_tokens = output_tokens;
+  so.warmup_runs = w.warmup_runs();
+  so.measured_runs = w.measured_runs();
+  so.min_duration_seconds = w.min_duration_seconds();
+  so.target_qps = w.target_qps();
+  so.concurrency = w.concurrency();
+  so.seed = w.seed();
+  so.prompt_corpus = corpus;
+  const int64_t n_ctx =
+      variant.ctx() > 0 ? variant.ctx() : static_cast<int64_t>(prompt_tokens) + output_tokens + 1;
+  if (n_ctx < prompt_tokens + output_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("variant ", variant.name(), ": ctx ", n_ctx,
+                                                   " is shorter than prompt + output tokens"));
+  }
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime,
+                            MakeEngineRuntime(*loaded.model, so.concurrency, n_ctx));
+  absl::StatusOr<EnergyReading> reading = absl::UnavailableError("no energy meter");
+  absl::Status meter_start = absl::OkStatus();
+  if (meter != nullptr) {
+    so.on_window_open = [&] { meter_start = meter->Start(); };
+    so.on_window_close = [&] { reading = meter_start.ok() ? meter->Stop() : meter_start; };
+  }
+  Progress(o, absl::StrCat(variant.name(), ": ", ScenarioName(w.scenario()), " prompt ", prompt_tokens,
+                           " output ", output_tokens, ": measuring (", so.warmup_runs, " warm-up, >= ",
+                           so.measured_runs, " requests, >= ", so.min_duration_seconds, " s)"));
+  TCOBENCH_ASSIGN_OR_RETURN(ScenarioRun run, RunScenario(*runtime, so));
+
+  // The harness alone: the same loop around a runtime that does nothing.
+  std::unique_ptr<Runtime> null_runtime = MakeNullRuntime(so.concurrency, runtime->vocab_size());
+  ScenarioOptions no = so;
+  no.scenario = Scenario::kOffline;
+  no.warmup_runs = 1;
+  no.min_duration_seconds = 0;
+  no.on_window_open = no.on_window_close = nullptr;
+  TCOBENCH_ASSIGN_OR_RETURN(ScenarioRun null_run, RunScenario(*null_runtime, no));
+
+  out->set_variant(variant.name());
+  out->set_scenario(ScenarioName(w.scenario()));
+  out->set_prompt_tokens(prompt_tokens);
+  out->set_output_tokens(output_tokens);
+  out->set_warmup_runs(so.warmup_runs);
+  out->set_concurrency(so.concurrency);
+  out->set_target_qps(so.target_qps);
+  out->set_measured_seconds(run.window_seconds);
+  std::vector<double> ttft, tpot, e2e;
+  int64_t out_tokens = 0;
+  std::vector<int32_t> prompt(static_cast<size_t>(prompt_tokens));
+  for (const RequestTiming& t : run.requests) {
+    ttft.push_back(t.first_token - t.arrival);
+    e2e.push_back(t.end - t.arrival);
+    if (t.output_tokens > 1) tpot.push_back((t.end - t.first_token) / (t.output_tokens - 1));
+    out_tokens += t.output_tokens;
+    v1::RequestSample* s = out->add_samples();
+    s->set_prompt_tokens(t.prompt_tokens);
+    s->set_output_tokens(t.output_tokens);
+    s->set_arrival_seconds(t.arrival);
+    s->set_queue_seconds(t.start - t.arrival);
+    s->set_ttft_seconds(t.first_token - t.arrival);
+    s->set_tpot_seconds(t.output_tokens > 1 ? (t.end - t.first_token) / (t.output_tokens - 1) : 0);
+    s->set_e2e_seconds(t.end - t.arrival);
+    PromptFor(so, runtime->vocab_size(), t.prompt_index, prompt);
+    for (int32_t id : prompt) s->add_prompt_ids(id);
+  }
+  FillSummary(ttft, so.seed, out->mutable_latency()->mutable_ttft_seconds());
+  FillSummary(tpot, so.seed, out->mutable_latency()->mutable_tpot_seconds());
+  FillSummary(e2e, so.seed, out->mutable_latency()->mutable_e2e_seconds());
+  v1::Throughput* th = out->mutable_throughput();
+  th->set_prefill_tokens_per_second(run.prefill_seconds > 0 ? run.prefill_tokens / run.prefill_seconds : 0);
+  th->set_decode_tokens_per_second(run.decode_seconds > 0 ? run.decode_tokens / run.decode_seconds : 0);
+  th->set_requests_per_second(run.window_seconds > 0 ? run.requests.size() / run.window_seconds : 0);
+  th->set_output_tokens_per_second(run.window_seconds > 0 ? out_tokens / run.window_seconds : 0);
+
+  v1::Energy* e = out->mutable_energy();
+  if (meter == nullptr) {
+    e->set_source("none");
+    e->set_detail("energy not measured (--energy none)");
+  } else if (!reading.ok()) {
+    e->set_source("none");
+    e->set_detail(absl::StrCat(meter->source(), " failed: ", reading.status().message()));
+  } else {
+    e->set_source(reading->source);
+    e->set_joules(reading->joules);
+    e->set_window_seconds(reading->seconds);
+    e->set_uncertainty_fraction(reading->uncertainty_fraction);
+    e->set_average_watts(reading->seconds > 0 ? reading->joules / reading->seconds : 0);
+    e->set_joules_per_token(out_tokens > 0 ? reading->joules / out_tokens : 0);
+    e->set_joules_per_request(run.requests.empty() ? 0 : reading->joules / run.requests.size());
+    e->set_detail(meter_note + reading->detail);
+  }
+  v1::HarnessOverhead* h = out->mutable_harness_overhead();
+  if (null_run.steps > 0 && run.steps > 0) {
+    const double per_step = null_run.window_seconds / static_cast<double>(null_run.steps);
+    h->set_seconds_per_step(per_step);
+    h->set_fraction_of_decode_step(per_step / (run.decode_seconds / static_cast<double>(run.steps)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+fs::path DefaultCacheDir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return fs::path(xdg) / "tcobench";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return fs::path(home) / ".cache" / "tcobench";
+  }
+  return fs::temp_directory_path() / "tcobench-cache";
+}
+
+absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec& raw_spec,
+                                                        const LocalRunOptions& o) {
+  if (absl::Status s = ValidateSpec(raw_spec); !s.ok()) return s;
+  const v1::ComparisonSpec spec = WithDefaults(raw_spec);
+  for (int i = 0; i < spec.hardware_size(); ++i) {
+    const std::string& cls = spec.hardware(i).selector().class_();
+    if (!cls.empty() && cls != "cpu") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "hardware[", i, "].selector.class: '", cls,
+          "' cannot run with --local (this build runs the embedded engine on the CPU)"));
+    }
+  }
+  if (o.cache_dir.empty()) return absl::InvalidArgumentError("no cache directory");
+  TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> prompts,
+                            SweepValues(spec.workload().prompt_tokens(), "workload.promptTokens"));
+  TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> outputs,
+                            SweepValues(spec.workload().output_tokens(), "workload.outputTokens"));
+
+  v1::ComparisonResult result;
+  *result.mutable_spec() = spec;
+  v1::Manifest* m = result.mutable_manifest();
+  m->set_start_time(UtcTimestamp());
+  m->set_tcobench_version(VersionString());
+  m->set_git_commit(BuildCommitId());
+  m->set_compiler(CompilerVersion());
+  m->set_isa(IsaName(ActiveIsa()));
+  m->set_cpu_model(CpuModelName());
+  m->set_cpu_cores(CpuCount());
+  m->set_cpu_flags(CpuFlags());
+  m->set_memory_bytes(MemoryBytes());
+  m->set_os(OsName());
+  m->set_kernel(KernelVersion());
+  m->set_hostname(HostName());
+  m->set_seed(spec.workload().seed());
+  const GpuInventory gpus = ProbeGpus(o.nvml_library);
+  for (size_t i = 0; i < gpus.names.size(); ++i) {
+    m->set_gpu(m->gpu().empty() ? gpus.names[i] : absl::StrCat(m->gpu(), "; ", gpus.names[i]));
+  }
+  m->set_gpu_driver(gpus.driver);
+  const int default_threads = o.threads > 0 ? o.threads : CpuCount();
+  m->set_threads(default_threads);
+
+  // Models first: every variant's file exists (made) before anything is timed.
+  std::vector<PreparedModel> models;
+  fs::path baseline_path;
+  for (int i = 0; i < spec.variants_size(); ++i) {
+    TCOBENCH_ASSIGN_OR_RETURN(PreparedModel pm, PrepareModel(spec.variants(i), i, o, m->add_models()));
+    if (spec.variants(i).name() == spec.baseline()) baseline_path = pm.path;
+    models.push_back(std::move(pm));
+  }
+
+  // Prompts from a text, when the workload names one (tokenized per model).
+  std::string prompt_text;
+  if (!spec.workload().prompt_text().empty()) {
+    TCOBENCH_ASSIGN_OR_RETURN(prompt_text, ReadText(Resolve(o.data_root, spec.workload().prompt_text()),
+                                                    "workload.promptText"));
+  }
+
+  for (int i = 0; i < spec.variants_size(); ++i) {
+    const v1::Variant& variant = spec.variants(i);
+    const int threads = variant.threads() > 0 ? variant.threads() : default_threads;
+    std::string meter_note;
+    TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter, OpenMeter(o, threads, &meter_note));
+    ResetPeakRss();
+    Progress(o, absl::StrCat(variant.name(), ": loading ", models[i].path.string()));
+    TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(models[i].path, threads));
+    v1::ModelInfo* info = m->mutable_models(i);
+    std::map<std::string, int64_t> types;
+    int64_t model_bytes = 0, n_params = 0;
+    for (const GgufTensorInfo& t : loaded.model->gguf().tensors()) {
+      ++types[TypeName(t.type)];
+      model_bytes += t.n_bytes;
+      n_params += t.n_elements;
+    }
+    for (const auto& [name, count] : types) (*info->mutable_tensor_types())[name] = count;
+    info->set_n_params(n_params);
+    std::vector<int32_t> corpus;
+    if (!prompt_text.empty()) corpus = loaded.model->tokenizer().Encode(prompt_text, AddSpecial::kNo);
+
+    const int first_result = result.results_size();
+    for (int32_t p : prompts) {
+      for (int32_t n_out : outputs) {
+        for (const v1::Hardware& hw : spec.hardware()) {
+          v1::VariantResult* r = result.add_results();
+          r->set_hardware(hw.name());
+          if (absl::Status s = MeasurePoint(spec, variant, loaded, p, n_out, corpus, meter.get(),
+                                            meter_note, o, r);
+              !s.ok()) {
+            return s;
+          }
+          v1::Memory* mem = r->mutable_memory();
+          mem->set_model_bytes(model_bytes);
+          mem->set_bits_per_weight(n_params > 0 ? 8.0 * model_bytes / n_params : 0);
+          mem->set_load_seconds(loaded.load_seconds);
+          mem->set_peak_rss_bytes(PeakRssBytes());
+        }
+      }
+    }
+    v1::AccuracyResult accuracy;
+    if (absl::Status s = RunAccuracy(spec, variant, *loaded.model, baseline_path, threads, o, &accuracy);
+        !s.ok()) {
+      return s;
+    }
+    for (int r = first_result; r < result.results_size(); ++r) {
+      *result.mutable_results(r)->mutable_accuracy() = accuracy;
+    }
+  }
+  m->set_end_time(UtcTimestamp());
+  return result;
+}
+
+}  // namespace tcobench

@@ -1,0 +1,34 @@
+// Runs a comparison spec on this machine (`tcobench run --local`): makes
+// quantized variants into the cache, measures each variant with the spec's
+// scenario, energy meter and accuracy suites, and returns the result with
+// its manifest (docs/harness.md).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "tcobench/v1/types.pb.h"
+
+namespace tcobench {
+
+struct LocalRunOptions {
+  std::filesystem::path model_root = ".";
+  std::filesystem::path data_root = ".";
+  std::filesystem::path cache_dir;  // required: where quantized variants are made
+  int threads = 0;                  // engine threads when the variant does not say; 0: all CPUs
+  std::string energy = "auto";      // auto (rapl, else model), rapl, nvml, model, none
+  double cpu_tdp_watts = 0;         // for the model estimate; 0: the CPU table
+  std::filesystem::path powercap_root = "/sys/class/powercap";
+  std::string nvml_library = "libnvidia-ml.so.1";
+  std::function<void(const std::string& line)> progress;  // may be empty
+};
+
+// The default cache directory: $XDG_CACHE_HOME/tcobench, else ~/.cache/tcobench.
+std::filesystem::path DefaultCacheDir();
+
+absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec& spec,
+                                                        const LocalRunOptions& options);
+
+}  // namespace tcobench
