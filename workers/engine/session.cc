@@ -66,15 +66,16 @@ absl::Status Session::DecodeBatch(std::span<const int32_t> tokens, std::span<con
   if (n == 0 || seqs.size() != tokens.size()) {
     return absl::InvalidArgumentError("DecodeBatch needs one sequence number per token");
   }
-  std::vector<bool> seen(static_cast<size_t>(n_seq()), false);
+  uint32_t seen = 0;  // a bit per sequence (at most kMaxSequences): no allocation per step
+  static_assert(kMaxSequences <= 32);
   positions_.resize(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) {
     const int s = seqs[t];
-    if (s < 0 || s >= n_seq() || seen[s]) {
+    if (s < 0 || s >= n_seq() || (seen >> s & 1u) != 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", s, " is out of range or repeated in the batch"));
     }
-    seen[s] = true;
+    seen |= 1u << s;
     if (n_past_[s] + 1 > n_ctx_) {
       return absl::OutOfRangeError(
           absl::StrCat("context of sequence ", s, " is full (", n_ctx_, " tokens)"));

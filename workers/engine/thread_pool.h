@@ -22,9 +22,24 @@ class ThreadPool {
 
   int n_threads() const { return n_threads_; }
 
+  // A non-owning reference to a callable fn(begin, end): unlike
+  // std::function it never allocates, so the engine's hot path does not
+  // either. Valid while the callable lives (ParallelFor's call).
+  class RangeFn {
+   public:
+    template <typename F>
+    RangeFn(const F& f)  // NOLINT: implicit, so lambdas pass straight in
+        : obj_(&f), call_([](const void* o, int64_t b, int64_t e) { (*static_cast<const F*>(o))(b, e); }) {}
+    void operator()(int64_t b, int64_t e) const { call_(obj_, b, e); }
+
+   private:
+    const void* obj_;
+    void (*call_)(const void*, int64_t, int64_t);
+  };
+
   // Runs fn(begin, end) over [0, n) split into chunks of at most `grain`
   // items, on all threads; returns when every chunk is done.
-  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  void ParallelFor(int64_t n, int64_t grain, RangeFn fn);
 
  private:
   void WorkerLoop();
@@ -42,7 +57,7 @@ class ThreadPool {
   std::atomic<int> busy_{0};             // workers still in the current job
   std::atomic<bool> stop_{false};        // set under mu_
   // The current job (written before generation_ is bumped).
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  const RangeFn* fn_ = nullptr;
   int64_t n_ = 0;
   int64_t grain_ = 1;
   std::atomic<int64_t> next_{0};
