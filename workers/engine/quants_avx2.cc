@@ -310,11 +310,27 @@ float Q5_KDot(int64_t n, const void* w, const void* a) {
   return Hsum(acc) - mins_sum;
 }
 
+// The 6-bit quants (0..63) of one half (128 weights) of a Q6_K block, as
+// four vectors of 32 bytes in weight order.
+inline void UnpackQ6Half(const BlockQ6_K& x, int half, __m256i* q) {
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  const uint8_t* ql = x.ql + 64 * half;
+  const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
+  const __m256i qh = Load256(x.qh + 32 * half);
+  q[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                         _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
+  q[1] = _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
+  q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
+  q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                         _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
+}
+
 // The integer part of a Q6_K block against its activations, as eight int32
 // lanes: sum over the sixteen sub-blocks of scale * ((q - 32) . y).
 inline __m256i Q6_KBlockDot(const BlockQ6_K& x, const BlockQ8_K& y) {
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i two_bits = _mm256_set1_epi8(3);
   const __m256i k32 = _mm256_set1_epi8(32);
   // The sixteen signed scales as 16-bit lanes, both halves of the block.
   const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
@@ -323,22 +339,8 @@ inline __m256i Q6_KBlockDot(const BlockQ6_K& x, const BlockQ8_K& y) {
   for (int half = 0; half < 2; ++half) {
     const __m128i sc_half = half == 0 ? _mm256_castsi256_si128(sc16) : _mm256_extracti128_si256(sc16, 1);
     const __m256i sc2x = _mm256_set_m128i(sc_half, sc_half);
-    const uint8_t* ql = x.ql + 64 * half;
-    const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
-    const __m256i qh = Load256(x.qh + 32 * half);
-    const __m256i q[4] = {
-        _mm256_or_si256(_mm256_and_si256(ql0, low4),
-                        _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
-        _mm256_or_si256(
-            _mm256_and_si256(ql1, low4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
-        _mm256_or_si256(
-            _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
-        _mm256_or_si256(
-            _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-            _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
-    };
+    __m256i q[4];
+    UnpackQ6Half(x, half, q);
 #pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
       const __m256i q8 = Load256(y.qs + 128 * half + 32 * k);
@@ -508,29 +510,13 @@ void Q4_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act
 
 void Q6_KDotN(int64_t n, const void* w, const void* a, int64_t stride, int n_act, float* out) {
   const BlockQ6_K* x = static_cast<const BlockQ6_K*>(w);
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256i two_bits = _mm256_set1_epi8(3);
   const __m256i k32 = _mm256_set1_epi8(32);
   __m256 acc[kMaxVecDotN];
   for (int t = 0; t < n_act; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i) {
     __m256i q[8], scales[8];
     for (int half = 0; half < 2; ++half) {
-      const uint8_t* ql = x[i].ql + 64 * half;
-      const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
-      const __m256i qh = Load256(x[i].qh + 32 * half);
-      __m256i* qq = q + 4 * half;
-      qq[0] = _mm256_or_si256(_mm256_and_si256(ql0, low4),
-                              _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4));
-      qq[1] = _mm256_or_si256(
-          _mm256_and_si256(ql1, low4),
-          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4));
-      qq[2] = _mm256_or_si256(
-          _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4));
-      qq[3] = _mm256_or_si256(
-          _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4));
+      UnpackQ6Half(x[i], half, q + 4 * half);
       const int8_t* sc = x[i].scales + 8 * half;
       for (int k = 0; k < 4; ++k) {
         scales[4 * half + k] =
@@ -660,25 +646,13 @@ void Q4_KToFloat(const void* src, float* y, int64_t n) {
 
 void Q6_KToFloat(const void* src, float* y, int64_t n) {
   const BlockQ6_K* x = static_cast<const BlockQ6_K*>(src);
-  const __m256i low4 = _mm256_set1_epi8(0x0F), two_bits = _mm256_set1_epi8(3);
   const __m256i k32 = _mm256_set1_epi8(32);
   const __m256 zero = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / kQK_K; ++i, y += kQK_K) {
     const float d = H2F(x[i].d);
     for (int half = 0; half < 2; ++half) {
-      const uint8_t* ql = x[i].ql + 64 * half;
-      const __m256i ql0 = Load256(ql), ql1 = Load256(ql + 32);
-      const __m256i qh = Load256(x[i].qh + 32 * half);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low4),
-                          _mm256_slli_epi16(_mm256_and_si256(qh, two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), two_bits), 4)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), two_bits), 4)),
-      };
+      __m256i q[4];
+      UnpackQ6Half(x[i], half, q);
       const int8_t* sc = x[i].scales + 8 * half;
       for (int k = 0; k < 4; ++k) {
         const __m256i qs = _mm256_sub_epi8(q[k], k32);  // -32..31
