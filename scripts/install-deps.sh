@@ -10,6 +10,8 @@ packages=(
   libicu-dev             # Unicode categories for the GPT-2 pre-tokenizer
   libprotobuf-dev protobuf-compiler  # the tcobench.v1 messages and their JSON mapping
   libssl-dev             # SHA-256 of model files (OpenSSL libcrypto)
+  libgrpc++-dev protobuf-compiler-grpc  # the coordinator/worker gRPC API
+  libsqlite3-dev         # the coordinator's store
   clang libclang-rt-14-dev  # libFuzzer for the GGUF reader fuzz target
   python3
 )

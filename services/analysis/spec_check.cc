@@ -139,6 +139,16 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
     if (!hw_names.insert(spec.hardware(i).name()).second) {
       return FieldError(at + ".name", absl::StrCat("'", spec.hardware(i).name(), "' is used twice"));
     }
+    const auto& sel = spec.hardware(i).selector();
+    if (!sel.class_().empty() && sel.class_() != "cpu" && sel.class_() != "gpu") {
+      return FieldError(at + ".selector.class", absl::StrCat("'", sel.class_(), "': cpu or gpu"));
+    }
+    if (!sel.isa().empty() && sel.isa() != "scalar" && sel.isa() != "avx2" && sel.isa() != "avx512") {
+      return FieldError(at + ".selector.isa", absl::StrCat("'", sel.isa(), "': scalar, avx2 or avx512"));
+    }
+    if (sel.min_memory_bytes() < 0) {
+      return FieldError(at + ".selector.minMemoryBytes", "must not be negative");
+    }
   }
   if (spec.has_cost()) {
     const v1::Cost& c = spec.cost();

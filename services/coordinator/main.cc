@@ -1,0 +1,117 @@
+// tcobench-coordinator: accepts comparisons over gRPC, stores them in SQLite
+// and leases their jobs to the workers that dial in.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "services/cli/args.h"
+#include "services/coordinator/service.h"
+#include "workers/engine/build_info.h"
+
+namespace {
+
+using tcobench::cli::Args;
+using tcobench::cli::CommandSpec;
+
+const CommandSpec kSpec = {
+    "tcobench-coordinator [--listen ADDR] [--data-dir DIR] [--lease-seconds S]\n"
+    "    [--max-attempts N] [--retention-days D]",
+    "Accepts model comparisons (CoordinatorService, gRPC), stores them in SQLite\n"
+    "under --data-dir (WAL; a restart continues where it stopped), expands each\n"
+    "into jobs (variant x hardware target) and leases them to matching workers.\n"
+    "A lease lasts --lease-seconds past the last heartbeat; an expired one is\n"
+    "re-queued, up to --max-attempts leases per job. Server reflection and the\n"
+    "standard health service are on. Stops cleanly on SIGTERM or SIGINT.",
+    {{"listen", "", true, "ADDR", "address to serve on (default 127.0.0.1:7700; port 0 picks one)"},
+     {"data-dir", "", true, "DIR", "where the database lives (default ./tcobench-data)"},
+     {"lease-seconds", "", true, "S", "lease life without a heartbeat (default 30)"},
+     {"max-attempts", "", true, "N", "leases per job before it fails (default 3)"},
+     {"retention-days", "", true, "D", "delete finished comparisons older than D days (default: keep)"},
+     {"version", "", false, "", "print the version and exit"}},
+    0,
+    0};
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<Args> args = Args::Parse(kSpec, std::vector<std::string>(argv + 1, argv + argc));
+  if (!args.ok()) {
+    if (args.status().code() == absl::StatusCode::kNotFound) {
+      std::fputs(std::string(args.status().message()).c_str(), stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(args.status().message()).c_str());
+    return 2;
+  }
+  if (args->Has("version")) {
+    std::printf("tcobench-coordinator %s (commit %s)\n", tcobench::VersionString(), tcobench::BuildCommitId());
+    return 0;
+  }
+  tcobench::StoreOptions options;
+  auto lease = args->GetDouble("lease-seconds", 30);
+  auto attempts = args->GetInt("max-attempts", 3, 1, 100);
+  auto retention = args->GetDouble("retention-days", 0);
+  for (const absl::Status& s : {lease.status(), attempts.status(), retention.status()}) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  if (*lease <= 0 || *retention < 0) {
+    std::fprintf(stderr, "tcobench-coordinator: --lease-seconds must be positive, --retention-days not negative\n");
+    return 2;
+  }
+  options.lease_seconds = *lease;
+  options.heartbeat_seconds = std::max(0.2, *lease / 6);
+  options.max_attempts = static_cast<int>(*attempts);
+  const std::string data_dir = args->Get("data-dir", "tcobench-data");
+  auto store = tcobench::Store::Open(data_dir, options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(store.status().message()).c_str());
+    return 1;
+  }
+  tcobench::CoordinatorServiceImpl service(store->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string listen = args->Get("listen", "127.0.0.1:7700");
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "tcobench-coordinator: cannot listen on %s\n", listen.c_str());
+    return 1;
+  }
+  const std::string host = listen.substr(0, listen.rfind(':'));
+  std::printf("tcobench-coordinator listening on %s:%d (data %s)\n", host.c_str(), port, data_dir.c_str());
+  std::fflush(stdout);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  // Housekeeping: expired leases every half second, retention hourly.
+  auto last_retention = std::chrono::steady_clock::now() - std::chrono::hours(2);
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (absl::Status s = (*store)->ExpireLeases(); !s.ok()) {
+      std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
+    }
+    if (*retention > 0 && std::chrono::steady_clock::now() - last_retention > std::chrono::hours(1)) {
+      last_retention = std::chrono::steady_clock::now();
+      auto n = (*store)->DeleteFinishedOlderThan(*retention);
+      if (n.ok() && *n > 0) std::printf("retention: deleted %d finished comparisons\n", *n);
+    }
+  }
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  std::printf("tcobench-coordinator stopped\n");
+  return 0;
+}

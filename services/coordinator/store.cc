@@ -1,0 +1,678 @@
+#include "services/coordinator/store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "services/analysis/spec_check.h"
+
+namespace tcobench {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Schema versions: each entry upgrades the database by one version, in one
+// transaction. Append, never edit.
+const char* const kMigrations[] = {
+    // 1: comparisons, jobs, workers.
+    R"(CREATE TABLE comparisons(
+         id TEXT PRIMARY KEY, spec BLOB NOT NULL, state INTEGER NOT NULL,
+         created REAL NOT NULL, finished REAL, error TEXT NOT NULL DEFAULT '');
+       CREATE TABLE jobs(
+         id TEXT PRIMARY KEY,
+         comparison_id TEXT NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+         seq INTEGER NOT NULL, variant TEXT NOT NULL, hardware TEXT NOT NULL,
+         state INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+         worker_id TEXT NOT NULL DEFAULT '', lease_id TEXT NOT NULL DEFAULT '',
+         lease_deadline REAL NOT NULL DEFAULT 0, errors TEXT NOT NULL DEFAULT '',
+         stage TEXT NOT NULL DEFAULT '', fraction REAL NOT NULL DEFAULT 0,
+         updated REAL NOT NULL, result BLOB);
+       CREATE INDEX jobs_by_state ON jobs(state, comparison_id, seq);
+       CREATE INDEX jobs_by_comparison ON jobs(comparison_id, seq);
+       CREATE TABLE workers(
+         id TEXT PRIMARY KEY, inventory BLOB NOT NULL, registered REAL NOT NULL,
+         last_seen REAL NOT NULL);
+       CREATE TABLE leases(
+         id TEXT PRIMARY KEY, job_id TEXT NOT NULL, worker_id TEXT NOT NULL,
+         granted REAL NOT NULL);)",
+};
+
+constexpr char kErrorSeparator = '\x1f';
+
+double SystemNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string IsoTime(double seconds) {
+  if (seconds <= 0) return "";
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string NewId(const char* prefix) {
+  static std::mutex mu;
+  static std::mt19937_64 rng(std::random_device{}() ^
+                             static_cast<uint64_t>(SystemNow() * 1e6));
+  std::lock_guard<std::mutex> lock(mu);
+  return absl::StrCat(prefix, absl::Hex(rng(), absl::kZeroPad16));
+}
+
+// A prepared statement: bind by position (1-based), step, read columns.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  // true: a row is ready; false: done. Errors go to status().
+  bool Step() {
+    if (rc_ != SQLITE_OK && rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) return false;
+    rc_ = sqlite3_step(stmt_);
+    return rc_ == SQLITE_ROW;
+  }
+  absl::Status Run() {
+    Step();
+    return status();
+  }
+  absl::Status status() const {
+    if (rc_ == SQLITE_OK || rc_ == SQLITE_ROW || rc_ == SQLITE_DONE) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat("database: ", sqlite3_errmsg(db_)));
+  }
+  std::string Text(int i) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, i);
+    return p == nullptr ? "" : std::string(reinterpret_cast<const char*>(p),
+                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
+  }
+  std::string Blob(int i) const {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    return p == nullptr ? "" : std::string(static_cast<const char*>(p),
+                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
+  }
+  double Double(int i) const { return sqlite3_column_double(stmt_, i); }
+  int64_t Int(int i) const { return sqlite3_column_int64(stmt_, i); }
+  bool IsNull(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+bool Terminal(v1::Job::State s) {
+  return s == v1::Job::SUCCEEDED || s == v1::Job::FAILED || s == v1::Job::CANCELLED;
+}
+bool Terminal(v1::Comparison::State s) {
+  return s == v1::Comparison::SUCCEEDED || s == v1::Comparison::FAILED ||
+         s == v1::Comparison::CANCELLED;
+}
+
+int IsaRank(const std::string& isa) {
+  if (isa == "avx512") return 2;
+  if (isa == "avx2") return 1;
+  return 0;
+}
+
+// The spec a job runs: its variant (and the baseline, for KL divergence) on
+// its hardware target.
+v1::ComparisonSpec JobSpec(const v1::ComparisonSpec& spec, const std::string& variant,
+                           const std::string& hardware) {
+  v1::ComparisonSpec out = spec;
+  out.clear_variants();
+  for (const v1::Variant& v : spec.variants()) {
+    if (v.name() == variant || v.name() == spec.baseline()) *out.add_variants() = v;
+  }
+  out.clear_hardware();
+  for (const v1::Hardware& h : spec.hardware()) {
+    if (h.name() == hardware) *out.add_hardware() = h;
+  }
+  return out;
+}
+
+}  // namespace
+
+// Why a lease is not a job's current one: it was granted once (expired and
+// re-queued, or its comparison deleted) or never.
+absl::Status Store::StaleLeaseLocked(const std::string& worker_id, const std::string& lease_id) {
+  Stmt q(db_, "SELECT job_id FROM leases WHERE id = ? AND worker_id = ?");
+  q.Bind(1, lease_id).Bind(2, worker_id);
+  if (q.Step()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "lease ", lease_id, " of job ", q.Text(0), " has expired: the job was re-queued or removed"));
+  }
+  return absl::NotFoundError(absl::StrCat("no lease '", lease_id, "' held by worker '", worker_id, "'"));
+}
+
+bool SelectorMatches(const v1::Hardware::Selector& s, const v1::WorkerInventory& w, std::string* why) {
+  // Every worker has a CPU; "gpu" needs one that reported GPUs.
+  if (s.class_() == "gpu" && w.gpus().empty()) {
+    *why = "class gpu (worker has no GPU)";
+    return false;
+  }
+  if (!s.isa().empty() && IsaRank(w.isa()) < IsaRank(s.isa())) {
+    *why = absl::StrCat("isa ", s.isa(), " (worker runs ", w.isa(), ")");
+    return false;
+  }
+  if (s.min_memory_bytes() > 0 && w.memory_bytes() < s.min_memory_bytes()) {
+    *why = absl::StrCat("memory ", s.min_memory_bytes(), " bytes (worker has ", w.memory_bytes(), ")");
+    return false;
+  }
+  for (const auto& [k, v] : s.labels()) {
+    auto it = w.labels().find(k);
+    if (it == w.labels().end() || it->second != v) {
+      *why = absl::StrCat("label ", k, "=", v);
+      return false;
+    }
+  }
+  return true;
+}
+
+Store::Store(sqlite3* db, StoreOptions options) : db_(db), options_(std::move(options)) {
+  if (!options_.now) options_.now = SystemNow;
+}
+
+Store::~Store() { sqlite3_close(db_); }
+
+absl::Status Store::Exec(const std::string& sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+    const std::string msg = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(absl::StrCat("database: ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const fs::path& data_dir, StoreOptions options) {
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) return absl::PermissionDeniedError(absl::StrCat("--data-dir ", data_dir.string(), ": ", ec.message()));
+  const fs::path file = data_dir / "coordinator.db";
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    const std::string msg = db != nullptr ? sqlite3_errmsg(db) : "cannot open";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat(file.string(), ": ", msg));
+  }
+  std::unique_ptr<Store> store(new Store(db, std::move(options)));
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                             "PRAGMA foreign_keys=ON"}) {
+    if (absl::Status s = store->Exec(pragma); !s.ok()) return s;
+  }
+  if (absl::Status s = store->Exec("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
+      !s.ok()) {
+    return s;
+  }
+  int64_t version = 0;
+  {
+    Stmt q(db, "SELECT version FROM schema_version");
+    if (q.Step()) version = q.Int(0);
+  }
+  const int64_t latest = static_cast<int64_t>(std::size(kMigrations));
+  if (version > latest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        file.string(), " has schema version ", version, ", newer than this coordinator's ", latest));
+  }
+  for (int64_t v = version; v < latest; ++v) {
+    if (absl::Status s = store->Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    absl::Status s = store->Exec(kMigrations[v]);
+    if (s.ok()) s = store->Exec(absl::StrCat("DELETE FROM schema_version; INSERT INTO schema_version VALUES(", v + 1, ")"));
+    if (!s.ok()) {
+      (void)store->Exec("ROLLBACK");
+      return absl::InternalError(absl::StrCat("migrating ", file.string(), " to version ", v + 1, ": ", s.message()));
+    }
+    if (absl::Status c = store->Exec("COMMIT"); !c.ok()) return c;
+  }
+  return store;
+}
+
+void Store::Changed() {
+  ++version_;
+  changed_.notify_all();
+}
+
+absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw) {
+  if (absl::Status s = ValidateSpec(raw); !s.ok()) return s;
+  const v1::ComparisonSpec spec = WithDefaults(raw);
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string id = NewId("cmp-");
+  const double now = Now();
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status s = Stmt(db_, "INSERT INTO comparisons(id, spec, state, created) VALUES(?,?,?,?)")
+                       .Bind(1, id).BindBlob(2, spec.SerializeAsString())
+                       .Bind(3, int64_t{v1::Comparison::QUEUED}).Bind(4, now).Run();
+  int64_t seq = 0;
+  for (const v1::Variant& v : spec.variants()) {
+    for (const v1::Hardware& h : spec.hardware()) {
+      if (!s.ok()) break;
+      s = Stmt(db_, "INSERT INTO jobs(id, comparison_id, seq, variant, hardware, state, updated) "
+                    "VALUES(?,?,?,?,?,?,?)")
+              .Bind(1, NewId("job-")).Bind(2, id).Bind(3, seq++).Bind(4, v.name()).Bind(5, h.name())
+              .Bind(6, int64_t{v1::Job::QUEUED}).Bind(7, now).Run();
+    }
+  }
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  if (absl::Status c = Exec("COMMIT"); !c.ok()) return c;
+  Changed();
+  return id;
+}
+
+absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& id) {
+  v1::Comparison c;
+  {
+    Stmt q(db_, "SELECT spec, state, created, finished, error FROM comparisons WHERE id = ?");
+    q.Bind(1, id);
+    if (!q.Step()) {
+      if (!q.status().ok()) return q.status();
+      return absl::NotFoundError(absl::StrCat("no comparison '", id, "'"));
+    }
+    c.set_id(id);
+    if (!c.mutable_spec()->ParseFromString(q.Blob(0))) return absl::DataLossError("stored spec unreadable");
+    c.set_state(static_cast<v1::Comparison::State>(q.Int(1)));
+    c.set_created_time(IsoTime(q.Double(2)));
+    if (!q.IsNull(3)) c.set_finished_time(IsoTime(q.Double(3)));
+    c.set_error(q.Text(4));
+  }
+  Stmt q(db_, "SELECT id, variant, hardware, state, attempts, worker_id, errors, stage, fraction, "
+              "updated FROM jobs WHERE comparison_id = ? ORDER BY seq");
+  q.Bind(1, id);
+  while (q.Step()) {
+    v1::Job* j = c.add_jobs();
+    j->set_id(q.Text(0));
+    j->set_comparison_id(id);
+    j->set_variant(q.Text(1));
+    j->set_hardware(q.Text(2));
+    j->set_state(static_cast<v1::Job::State>(q.Int(3)));
+    j->set_attempts(static_cast<int32_t>(q.Int(4)));
+    j->set_worker_id(q.Text(5));
+    const std::string errors = q.Text(6);
+    if (!errors.empty()) {
+      for (absl::string_view e : absl::StrSplit(errors, kErrorSeparator)) j->add_attempt_errors(std::string(e));
+    }
+    j->set_stage(q.Text(7));
+    j->set_fraction_done(q.Double(8));
+    j->set_updated_time(IsoTime(q.Double(9)));
+  }
+  if (!q.status().ok()) return q.status();
+  return c;
+}
+
+absl::StatusOr<v1::Comparison> Store::Get(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return LoadLocked(id);
+}
+
+absl::StatusOr<std::vector<v1::Comparison>> Store::List(int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> ids;
+  {
+    Stmt q(db_, "SELECT id FROM comparisons ORDER BY created DESC, id LIMIT ?");
+    q.Bind(1, int64_t{limit > 0 ? limit : 100});
+    while (q.Step()) ids.push_back(q.Text(0));
+    if (!q.status().ok()) return q.status();
+  }
+  std::vector<v1::Comparison> out;
+  for (const std::string& id : ids) {
+    auto c = LoadLocked(id);
+    if (!c.ok()) return c.status();
+    out.push_back(std::move(*c));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Comparison> Store::WaitForChange(const std::string& id, const std::string& seen,
+                                                    double timeout_seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(timeout_seconds));
+  while (true) {
+    auto c = LoadLocked(id);
+    if (!c.ok() || c->SerializeAsString() != seen) return c;
+    const uint64_t v = version_;
+    if (!changed_.wait_until(lock, deadline, [&] { return version_ != v; })) {
+      return LoadLocked(id);
+    }
+  }
+}
+
+absl::Status Store::UpdateComparisonStateLocked(const std::string& id) {
+  auto c = LoadLocked(id);
+  if (!c.ok()) return c.status();
+  if (Terminal(c->state())) return absl::OkStatus();
+  bool all_done = true, any_failed = false, any_started = false;
+  std::vector<std::string> failures;
+  for (const v1::Job& j : c->jobs()) {
+    all_done = all_done && Terminal(j.state());
+    if (j.state() == v1::Job::FAILED) {
+      any_failed = true;
+      failures.push_back(absl::StrCat(j.variant(), "@", j.hardware(), ": ",
+                                      j.attempt_errors().empty() ? "failed" : j.attempt_errors().rbegin()->c_str()));
+    }
+    any_started = any_started || j.state() != v1::Job::QUEUED;
+  }
+  v1::Comparison::State state = any_started ? v1::Comparison::RUNNING : v1::Comparison::QUEUED;
+  if (all_done) state = any_failed ? v1::Comparison::FAILED : v1::Comparison::SUCCEEDED;
+  if (state == c->state()) return absl::OkStatus();
+  Stmt u(db_, "UPDATE comparisons SET state = ?, finished = ?, error = ? WHERE id = ?");
+  u.Bind(1, int64_t{state});
+  if (all_done) {
+    u.Bind(2, Now());
+  }
+  u.Bind(3, absl::StrJoin(failures, "; ")).Bind(4, id);
+  return u.Run();
+}
+
+absl::StatusOr<v1::Comparison> Store::Cancel(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto c = LoadLocked(id);
+  if (!c.ok()) return c.status();
+  if (Terminal(c->state())) return c;  // nothing to stop
+  const double now = Now();
+  absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, updated = ? WHERE comparison_id = ? AND state IN (?, ?)")
+                       .Bind(1, int64_t{v1::Job::CANCELLED}).Bind(2, now).Bind(3, id)
+                       .Bind(4, int64_t{v1::Job::QUEUED}).Bind(5, int64_t{v1::Job::LEASED}).Run();
+  if (s.ok()) {
+    s = Stmt(db_, "UPDATE comparisons SET state = ?, finished = ? WHERE id = ?")
+            .Bind(1, int64_t{v1::Comparison::CANCELLED}).Bind(2, now).Bind(3, id).Run();
+  }
+  if (!s.ok()) return s;
+  Changed();
+  return LoadLocked(id);
+}
+
+absl::Status Store::Delete(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto c = LoadLocked(id);
+  if (!c.ok()) return c.status();
+  absl::Status s = Stmt(db_, "DELETE FROM comparisons WHERE id = ?").Bind(1, id).Run();
+  if (s.ok()) Changed();
+  return s;
+}
+
+absl::StatusOr<v1::GetReportResponse> Store::Report(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto c = LoadLocked(id);
+  if (!c.ok()) return c.status();
+  v1::GetReportResponse out;
+  *out.mutable_comparison() = *c;
+  v1::ComparisonResult* r = out.mutable_result();
+  *r->mutable_spec() = c->spec();
+  Stmt q(db_, "SELECT result, variant FROM jobs WHERE comparison_id = ? AND state = ? ORDER BY seq");
+  q.Bind(1, id).Bind(2, int64_t{v1::Job::SUCCEEDED});
+  bool first = true;
+  while (q.Step()) {
+    v1::ComparisonResult part;
+    if (!part.ParseFromString(q.Blob(0))) return absl::DataLossError("stored result unreadable");
+    if (first) *r->mutable_manifest() = part.manifest();
+    first = false;
+    *r->add_job_manifests() = part.manifest();
+    for (const v1::VariantResult& v : part.results()) {
+      if (v.variant() == q.Text(1)) *r->add_results() = v;  // not the baseline run for KLD
+    }
+  }
+  if (!q.status().ok()) return q.status();
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<v1::Worker> out;
+  Stmt q(db_, "SELECT w.id, w.inventory, w.last_seen, "
+              "(SELECT j.id FROM jobs j WHERE j.worker_id = w.id AND j.state = ? LIMIT 1) "
+              "FROM workers w ORDER BY w.registered");
+  q.Bind(1, int64_t{v1::Job::LEASED});
+  const double now = Now();
+  while (q.Step()) {
+    v1::Worker w;
+    w.set_id(q.Text(0));
+    w.mutable_inventory()->ParseFromString(q.Blob(1));
+    w.set_last_seen_time(IsoTime(q.Double(2)));
+    w.set_job_id(q.Text(3));
+    w.set_state(now - q.Double(2) > options_.lease_seconds ? v1::Worker::LOST
+                : w.job_id().empty()                      ? v1::Worker::IDLE
+                                                          : v1::Worker::BUSY);
+    out.push_back(std::move(w));
+  }
+  if (!q.status().ok()) return q.status();
+  return out;
+}
+
+absl::StatusOr<v1::RegisterWorkerResponse> Store::Register(const v1::WorkerInventory& inventory) {
+  if (inventory.name().empty()) return absl::InvalidArgumentError("inventory.name: missing");
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string id = NewId("wrk-");
+  const double now = Now();
+  absl::Status s = Stmt(db_, "INSERT INTO workers(id, inventory, registered, last_seen) VALUES(?,?,?,?)")
+                       .Bind(1, id).BindBlob(2, inventory.SerializeAsString()).Bind(3, now).Bind(4, now).Run();
+  if (!s.ok()) return s;
+  v1::RegisterWorkerResponse r;
+  r.set_worker_id(id);
+  r.set_heartbeat_interval_seconds(options_.heartbeat_seconds);
+  r.set_lease_seconds(options_.lease_seconds);
+  return r;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Store::Heartbeat(const std::string& worker_id,
+                                                       const std::string& lease_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = Now();
+  Stmt w(db_, "UPDATE workers SET last_seen = ? WHERE id = ?");
+  if (absl::Status s = w.Bind(1, now).Bind(2, worker_id).Run(); !s.ok()) return s;
+  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
+  v1::HeartbeatResponse r;
+  if (lease_id.empty()) return r;
+  Stmt q(db_, "SELECT state, lease_deadline FROM jobs WHERE lease_id = ? AND worker_id = ?");
+  q.Bind(1, lease_id).Bind(2, worker_id);
+  if (!q.Step()) {
+    r.set_cancel_job(true);  // unknown lease: the job is gone (deleted)
+    return r;
+  }
+  const auto state = static_cast<v1::Job::State>(q.Int(0));
+  if (state == v1::Job::CANCELLED) {
+    r.set_cancel_job(true);
+    return r;
+  }
+  if (state != v1::Job::LEASED || q.Double(1) < now) {
+    return absl::FailedPreconditionError(absl::StrCat("lease ", lease_id, " has expired"));
+  }
+  const double deadline = now + options_.lease_seconds;
+  if (absl::Status s = Stmt(db_, "UPDATE jobs SET lease_deadline = ? WHERE lease_id = ?")
+                           .Bind(1, deadline).Bind(2, lease_id).Run();
+      !s.ok()) {
+    return s;
+  }
+  r.set_lease_deadline_time(IsoTime(deadline));
+  return r;
+}
+
+absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  v1::WorkerInventory inv;
+  {
+    Stmt w(db_, "SELECT inventory FROM workers WHERE id = ?");
+    w.Bind(1, worker_id);
+    if (!w.Step()) return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
+    inv.ParseFromString(w.Blob(0));
+  }
+  const double now = Now();
+  (void)Stmt(db_, "UPDATE workers SET last_seen = ? WHERE id = ?").Bind(1, now).Bind(2, worker_id).Run();
+  v1::AcquireJobResponse r;
+  Stmt q(db_, "SELECT j.id, j.variant, j.hardware, j.attempts, c.spec, c.id FROM jobs j "
+              "JOIN comparisons c ON c.id = j.comparison_id WHERE j.state = ? "
+              "ORDER BY c.created, c.rowid, j.seq");
+  q.Bind(1, int64_t{v1::Job::QUEUED});
+  while (q.Step()) {
+    v1::ComparisonSpec spec;
+    spec.ParseFromString(q.Blob(4));
+    const std::string hardware = q.Text(2);
+    const v1::Hardware* hw = nullptr;
+    for (const v1::Hardware& h : spec.hardware()) {
+      if (h.name() == hardware) hw = &h;
+    }
+    std::string why;
+    if (hw == nullptr || !SelectorMatches(hw->selector(), inv, &why)) continue;
+    const std::string job_id = q.Text(0), lease = NewId("lease-"), cmp = q.Text(5);
+    const double deadline = now + options_.lease_seconds;
+    absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, attempts = attempts + 1, worker_id = ?, "
+                               "lease_id = ?, lease_deadline = ?, stage = 'leased', fraction = 0, "
+                               "updated = ? WHERE id = ?")
+                         .Bind(1, int64_t{v1::Job::LEASED}).Bind(2, worker_id).Bind(3, lease)
+                         .Bind(4, deadline).Bind(5, now).Bind(6, job_id).Run();
+    if (s.ok()) {
+      s = Stmt(db_, "INSERT INTO leases(id, job_id, worker_id, granted) VALUES(?,?,?,?)")
+              .Bind(1, lease).Bind(2, job_id).Bind(3, worker_id).Bind(4, now).Run();
+    }
+    if (!s.ok()) return s;
+    if (absl::Status u = UpdateComparisonStateLocked(cmp); !u.ok()) return u;
+    r.set_has_job(true);
+    r.set_job_id(job_id);
+    r.set_lease_id(lease);
+    r.set_variant(q.Text(1));
+    r.set_hardware(hardware);
+    r.set_lease_seconds(options_.lease_seconds);
+    *r.mutable_spec() = JobSpec(spec, q.Text(1), hardware);
+    Changed();
+    return r;
+  }
+  if (!q.status().ok()) return q.status();
+  return r;
+}
+
+absl::StatusOr<bool> Store::Progress(const std::string& worker_id, const std::string& lease_id,
+                                     const std::string& stage, double fraction) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = Now();
+  Stmt q(db_, "SELECT state, lease_deadline FROM jobs WHERE lease_id = ? AND worker_id = ?");
+  q.Bind(1, lease_id).Bind(2, worker_id);
+  if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
+  const auto state = static_cast<v1::Job::State>(q.Int(0));
+  if (state == v1::Job::CANCELLED) return true;
+  if (state != v1::Job::LEASED || q.Double(1) < now) {
+    return absl::FailedPreconditionError(absl::StrCat("lease ", lease_id, " has expired"));
+  }
+  absl::Status s = Stmt(db_, "UPDATE jobs SET stage = ?, fraction = ?, updated = ?, lease_deadline = ? "
+                             "WHERE lease_id = ?")
+                       .Bind(1, stage).Bind(2, std::clamp(fraction, 0.0, 1.0)).Bind(3, now)
+                       .Bind(4, now + options_.lease_seconds).Bind(5, lease_id).Run();
+  if (!s.ok()) return s;
+  Changed();
+  return false;
+}
+
+absl::Status Store::Complete(const std::string& worker_id, const std::string& lease_id,
+                             const v1::ComparisonResult& result) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const double now = Now();
+  Stmt q(db_, "SELECT id, state, lease_deadline, comparison_id, variant FROM jobs "
+              "WHERE lease_id = ? AND worker_id = ?");
+  q.Bind(1, lease_id).Bind(2, worker_id);
+  if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
+  const std::string job_id = q.Text(0), cmp = q.Text(3), variant = q.Text(4);
+  const auto state = static_cast<v1::Job::State>(q.Int(1));
+  if (state == v1::Job::SUCCEEDED) return absl::OkStatus();  // a repeat: acknowledged, nothing new
+  if (state != v1::Job::LEASED || q.Double(2) < now) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "lease ", lease_id, state == v1::Job::CANCELLED ? " was cancelled" : " has expired",
+        ": the result is not stored"));
+  }
+  bool has_variant = false;
+  for (const v1::VariantResult& v : result.results()) has_variant = has_variant || v.variant() == variant;
+  if (!has_variant) {
+    return absl::InvalidArgumentError(absl::StrCat("result has no results for variant '", variant, "'"));
+  }
+  absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, result = ?, stage = 'done', fraction = 1, "
+                             "updated = ? WHERE id = ?")
+                       .Bind(1, int64_t{v1::Job::SUCCEEDED}).BindBlob(2, result.SerializeAsString())
+                       .Bind(3, now).Bind(4, job_id).Run();
+  if (s.ok()) s = UpdateComparisonStateLocked(cmp);
+  if (s.ok()) Changed();
+  return s;
+}
+
+absl::Status Store::RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why) {
+  Stmt q(db_, "SELECT errors FROM jobs WHERE id = ?");
+  q.Bind(1, job_id);
+  std::string errors = q.Step() ? q.Text(0) : "";
+  if (!errors.empty()) errors += kErrorSeparator;
+  errors += absl::StrCat("attempt ", attempts, ": ", why);
+  const bool again = attempts < options_.max_attempts;
+  return Stmt(db_, "UPDATE jobs SET state = ?, errors = ?, lease_id = '', stage = ?, updated = ? WHERE id = ?")
+      .Bind(1, int64_t{again ? v1::Job::QUEUED : v1::Job::FAILED}).Bind(2, errors)
+      .Bind(3, again ? std::string("re-queued") : std::string("failed")).Bind(4, Now()).Bind(5, job_id).Run();
+}
+
+absl::Status Store::Fail(const std::string& worker_id, const std::string& lease_id,
+                         const std::string& reason, bool retryable) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "SELECT id, state, attempts, comparison_id FROM jobs WHERE lease_id = ? AND worker_id = ?");
+  q.Bind(1, lease_id).Bind(2, worker_id);
+  if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
+  const std::string job_id = q.Text(0), cmp = q.Text(3);
+  if (static_cast<v1::Job::State>(q.Int(1)) != v1::Job::LEASED) return absl::OkStatus();  // already settled
+  const int attempts = retryable ? static_cast<int>(q.Int(2)) : options_.max_attempts;
+  absl::Status s = RequeueOrFailLocked(job_id, attempts, reason.empty() ? "failed" : reason);
+  if (s.ok()) s = UpdateComparisonStateLocked(cmp);
+  if (s.ok()) Changed();
+  return s;
+}
+
+absl::Status Store::ExpireLeases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::tuple<std::string, int, std::string, std::string>> expired;
+  {
+    Stmt q(db_, "SELECT id, attempts, worker_id, comparison_id FROM jobs WHERE state = ? AND lease_deadline < ?");
+    q.Bind(1, int64_t{v1::Job::LEASED}).Bind(2, Now());
+    while (q.Step()) expired.emplace_back(q.Text(0), static_cast<int>(q.Int(1)), q.Text(2), q.Text(3));
+    if (!q.status().ok()) return q.status();
+  }
+  for (const auto& [job, attempts, worker, cmp] : expired) {
+    absl::Status s = RequeueOrFailLocked(
+        job, attempts, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"));
+    if (s.ok()) s = UpdateComparisonStateLocked(cmp);
+    if (!s.ok()) return s;
+  }
+  if (!expired.empty()) Changed();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> Store::DeleteFinishedOlderThan(double days) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Status s = Stmt(db_, "DELETE FROM comparisons WHERE state IN (?, ?, ?) AND finished < ?")
+                       .Bind(1, int64_t{v1::Comparison::SUCCEEDED}).Bind(2, int64_t{v1::Comparison::FAILED})
+                       .Bind(3, int64_t{v1::Comparison::CANCELLED}).Bind(4, Now() - days * 86400).Run();
+  if (!s.ok()) return s;
+  const int n = sqlite3_changes(db_);
+  if (n > 0) Changed();
+  return n;
+}
+
+}  // namespace tcobench

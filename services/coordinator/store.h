@@ -1,0 +1,94 @@
+// The coordinator's state and its rules, over SQLite (WAL, versioned schema):
+// comparisons expanded into jobs (variant x hardware target), workers, and
+// job leases with deadlines that heartbeats extend. Independent of gRPC so
+// the rules are unit-tested directly; every method is thread-safe (one lock,
+// one connection) and each change is one transaction, so a killed
+// coordinator restarts from its database with nothing lost.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tcobench/v1/coordinator.pb.h"
+
+namespace tcobench {
+
+struct StoreOptions {
+  double lease_seconds = 30;      // a lease's life without a heartbeat
+  double heartbeat_seconds = 5;   // what workers are told to use
+  int max_attempts = 3;           // leases per job before it fails
+  std::function<double()> now;    // seconds since the epoch; default: the system clock
+};
+
+class Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::filesystem::path& data_dir,
+                                                     StoreOptions options = {});
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const StoreOptions& options() const { return options_; }
+
+  // Users.
+  absl::StatusOr<std::string> Submit(const v1::ComparisonSpec& spec);
+  absl::StatusOr<v1::Comparison> Get(const std::string& id);
+  absl::StatusOr<std::vector<v1::Comparison>> List(int limit);
+  absl::StatusOr<v1::Comparison> Cancel(const std::string& id);
+  absl::Status Delete(const std::string& id);
+  absl::StatusOr<v1::GetReportResponse> Report(const std::string& id);
+  absl::StatusOr<std::vector<v1::Worker>> Workers();
+  // Blocks until the comparison's state differs from `seen` (its serialized
+  // bytes) or `timeout_seconds` pass; returns the current state.
+  absl::StatusOr<v1::Comparison> WaitForChange(const std::string& id, const std::string& seen,
+                                               double timeout_seconds);
+
+  // Workers.
+  absl::StatusOr<v1::RegisterWorkerResponse> Register(const v1::WorkerInventory& inventory);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& worker_id,
+                                                  const std::string& lease_id);
+  absl::StatusOr<v1::AcquireJobResponse> Acquire(const std::string& worker_id);
+  absl::StatusOr<bool> Progress(const std::string& worker_id, const std::string& lease_id,
+                                const std::string& stage, double fraction);
+  absl::Status Complete(const std::string& worker_id, const std::string& lease_id,
+                        const v1::ComparisonResult& result);
+  absl::Status Fail(const std::string& worker_id, const std::string& lease_id,
+                    const std::string& reason, bool retryable);
+
+  // Housekeeping (the coordinator runs these periodically): re-queue jobs
+  // whose lease expired; delete finished comparisons older than `days`.
+  absl::Status ExpireLeases();
+  absl::StatusOr<int> DeleteFinishedOlderThan(double days);
+
+ private:
+  Store(sqlite3* db, StoreOptions options);
+  double Now() const { return options_.now(); }
+  absl::Status Exec(const std::string& sql);
+  absl::StatusOr<v1::Comparison> LoadLocked(const std::string& id);
+  absl::Status UpdateComparisonStateLocked(const std::string& id);
+  absl::Status StaleLeaseLocked(const std::string& worker_id, const std::string& lease_id);
+  absl::Status RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why);
+  void Changed();
+
+  sqlite3* db_;
+  StoreOptions options_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  uint64_t version_ = 0;
+};
+
+// Whether a worker's inventory satisfies a hardware selector; `why` says
+// what does not match.
+bool SelectorMatches(const v1::Hardware::Selector& selector, const v1::WorkerInventory& worker,
+                     std::string* why);
+
+}  // namespace tcobench

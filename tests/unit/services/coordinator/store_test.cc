@@ -1,0 +1,218 @@
+#define BOOST_TEST_MODULE coordinator_store
+#include "services/coordinator/store.h"
+
+#include <boost/test/unit_test.hpp>
+
+#include "services/analysis/spec_check.h"
+#include "tests/test_support.h"
+
+using namespace tcobench;
+
+namespace {
+
+// A clock the test moves by hand.
+struct Clock {
+  double t = 1.7e9;
+  std::function<double()> fn() {
+    return [this] { return t; };
+  }
+};
+
+v1::ComparisonSpec Spec() {
+  auto spec = ParseSpecJson(R"({
+    "name": "two targets", "baseline": "a",
+    "variants": [{"name": "a", "model": "m.gguf"}, {"name": "b", "model": "m.gguf", "quantize": "Q8_0"}],
+    "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 8, "outputTokens": 4, "measuredRuns": 1},
+    "hardware": [{"name": "big", "selector": {"class": "cpu", "isa": "avx512", "labels": {"tier": "big"}}},
+                 {"name": "small", "selector": {"class": "cpu", "minMemoryBytes": "1000"}}]
+  })");
+  BOOST_REQUIRE_MESSAGE(spec.ok(), spec.status().message());
+  return *spec;
+}
+
+v1::WorkerInventory Inventory(const std::string& name, const std::string& isa,
+                              const std::string& tier) {
+  v1::WorkerInventory inv;
+  inv.set_name(name);
+  inv.set_isa(isa);
+  inv.set_memory_bytes(1 << 30);
+  if (!tier.empty()) (*inv.mutable_labels())["tier"] = tier;
+  return inv;
+}
+
+v1::ComparisonResult ResultFor(const std::string& variant) {
+  v1::ComparisonResult r;
+  r.mutable_manifest()->set_hostname("h");
+  r.add_results()->set_variant(variant);
+  return r;
+}
+
+std::filesystem::path FreshDir(const std::string& name) {
+  const auto dir = tcobench::testing::TempDir() / name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(jobs_go_to_matching_workers_and_complete_once) {
+  Clock clock;
+  auto store = Store::Open(FreshDir("match"), StoreOptions{30, 5, 3, clock.fn()});
+  BOOST_REQUIRE(store.ok());
+  auto id = (*store)->Submit(Spec());
+  BOOST_REQUIRE(id.ok());
+  auto c = (*store)->Get(*id);
+  BOOST_REQUIRE(c.ok());
+  BOOST_TEST(c->jobs_size() == 4);  // 2 variants x 2 targets
+  BOOST_TEST(c->state() == v1::Comparison::QUEUED);
+
+  auto small = (*store)->Register(Inventory("small", "avx2", ""));
+  auto big = (*store)->Register(Inventory("big", "avx512", "big"));
+  BOOST_REQUIRE(small.ok());
+  BOOST_REQUIRE(big.ok());
+  // The small worker never gets a "big" job.
+  std::vector<v1::AcquireJobResponse> small_jobs;
+  while (true) {
+    auto j = (*store)->Acquire(small->worker_id());
+    BOOST_REQUIRE(j.ok());
+    if (!j->has_job()) break;
+    BOOST_TEST(j->hardware() == "small");
+    BOOST_TEST(j->spec().hardware_size() == 1);
+    small_jobs.push_back(*j);
+  }
+  BOOST_TEST(small_jobs.size() == 2u);
+  // The job spec keeps the baseline for KL divergence.
+  BOOST_TEST(small_jobs[1].variant() == "b");
+  BOOST_TEST(small_jobs[1].spec().variants_size() == 2);
+  auto bj = (*store)->Acquire(big->worker_id());
+  BOOST_REQUIRE(bj.ok());
+  BOOST_TEST(bj->has_job());
+  BOOST_TEST(bj->hardware() == "big");
+  BOOST_TEST((*store)->Get(*id)->state() == v1::Comparison::RUNNING);
+
+  // Complete, then a repeat under the same lease: acknowledged, nothing new.
+  const auto& j0 = small_jobs[0];
+  BOOST_TEST((*store)->Complete(small->worker_id(), j0.lease_id(), ResultFor(j0.variant())).ok());
+  BOOST_TEST((*store)->Complete(small->worker_id(), j0.lease_id(), ResultFor(j0.variant())).ok());
+  auto report = (*store)->Report(*id);
+  BOOST_REQUIRE(report.ok());
+  BOOST_TEST(report->result().results_size() == 1);
+  // A result without the job's variant is refused.
+  BOOST_TEST((*store)->Complete(small->worker_id(), small_jobs[1].lease_id(), ResultFor("zzz")).code() ==
+             absl::StatusCode::kInvalidArgument);
+}
+
+BOOST_AUTO_TEST_CASE(expired_lease_is_requeued_and_late_completion_refused) {
+  Clock clock;
+  auto store = Store::Open(FreshDir("lease"), StoreOptions{30, 5, 2, clock.fn()});
+  BOOST_REQUIRE(store.ok());
+  v1::ComparisonSpec spec = Spec();
+  spec.mutable_hardware()->RemoveLast();  // just "big"
+  spec.mutable_variants()->RemoveLast();  // just "a"
+  auto id = (*store)->Submit(spec);
+  BOOST_REQUIRE(id.ok());
+  auto w1 = (*store)->Register(Inventory("w1", "avx512", "big"));
+  auto w2 = (*store)->Register(Inventory("w2", "avx512", "big"));
+  auto lease1 = (*store)->Acquire(w1->worker_id());
+  BOOST_REQUIRE(lease1->has_job());
+  // Heartbeats extend the lease.
+  clock.t += 20;
+  BOOST_TEST((*store)->Heartbeat(w1->worker_id(), lease1->lease_id()).ok());
+  clock.t += 20;
+  BOOST_TEST((*store)->ExpireLeases().ok());
+  BOOST_TEST(!(*store)->Acquire(w2->worker_id())->has_job());  // still held
+  // Then w1 goes silent past its deadline.
+  clock.t += 31;
+  BOOST_TEST((*store)->ExpireLeases().ok());
+  auto c = (*store)->Get(*id);
+  BOOST_TEST(c->jobs(0).state() == v1::Job::QUEUED);
+  BOOST_REQUIRE(c->jobs(0).attempt_errors_size() == 1);
+  BOOST_TEST(c->jobs(0).attempt_errors(0).find("lease expired") != std::string::npos);
+  auto lease2 = (*store)->Acquire(w2->worker_id());
+  BOOST_REQUIRE(lease2->has_job());
+  // w1 comes back with its old lease: refused, nothing stored.
+  const absl::Status late = (*store)->Complete(w1->worker_id(), lease1->lease_id(), ResultFor("a"));
+  BOOST_TEST(late.code() == absl::StatusCode::kFailedPrecondition);
+  BOOST_TEST((*store)->Complete(w2->worker_id(), lease2->lease_id(), ResultFor("a")).ok());
+  c = (*store)->Get(*id);
+  BOOST_TEST(c->state() == v1::Comparison::SUCCEEDED);
+  BOOST_TEST((*store)->Report(*id)->result().results_size() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(attempts_are_bounded_and_failures_explained) {
+  Clock clock;
+  auto store = Store::Open(FreshDir("attempts"), StoreOptions{30, 5, 2, clock.fn()});
+  v1::ComparisonSpec spec = Spec();
+  spec.mutable_hardware()->RemoveLast();
+  spec.mutable_variants()->RemoveLast();
+  auto id = (*store)->Submit(spec);
+  auto w = (*store)->Register(Inventory("w", "avx512", "big"));
+  auto l1 = (*store)->Acquire(w->worker_id());
+  BOOST_TEST((*store)->Fail(w->worker_id(), l1->lease_id(), "out of memory", true).ok());
+  auto l2 = (*store)->Acquire(w->worker_id());
+  BOOST_REQUIRE(l2->has_job());
+  BOOST_TEST((*store)->Fail(w->worker_id(), l2->lease_id(), "out of memory again", true).ok());
+  auto c = (*store)->Get(*id);
+  BOOST_TEST(c->state() == v1::Comparison::FAILED);
+  BOOST_TEST(c->jobs(0).attempt_errors_size() == 2);
+  BOOST_TEST(c->error().find("out of memory again") != std::string::npos);
+  // A non-retryable failure (a missing model) fails at once.
+  auto id2 = (*store)->Submit(spec);
+  auto l3 = (*store)->Acquire(w->worker_id());
+  BOOST_TEST((*store)->Fail(w->worker_id(), l3->lease_id(), "variants[0].model: no file", false).ok());
+  BOOST_TEST((*store)->Get(*id2)->state() == v1::Comparison::FAILED);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_delete_retention_and_restart) {
+  Clock clock;
+  const auto dir = FreshDir("restart");
+  std::string kept, cancelled;
+  {
+    auto store = Store::Open(dir, StoreOptions{30, 5, 3, clock.fn()});
+    BOOST_REQUIRE(store.ok());
+    cancelled = *(*store)->Submit(Spec());
+    kept = *(*store)->Submit(Spec());
+    auto w = (*store)->Register(Inventory("w", "avx2", ""));
+    auto lease = (*store)->Acquire(w->worker_id());
+    BOOST_REQUIRE(lease->has_job());
+    auto c = (*store)->Cancel(cancelled);
+    BOOST_REQUIRE(c.ok());
+    BOOST_TEST(c->state() == v1::Comparison::CANCELLED);
+    // The worker learns at its next heartbeat, and its result is refused.
+    BOOST_TEST((*store)->Heartbeat(w->worker_id(), lease->lease_id())->cancel_job());
+    BOOST_TEST((*store)->Complete(w->worker_id(), lease->lease_id(), ResultFor(lease->variant())).code() ==
+               absl::StatusCode::kFailedPrecondition);
+    BOOST_TEST((*store)->Get("cmp-nope").status().code() == absl::StatusCode::kNotFound);
+    BOOST_TEST((*store)->Delete("cmp-nope").code() == absl::StatusCode::kNotFound);
+  }
+  {
+    // Reopened: everything is still there.
+    auto store = Store::Open(dir, StoreOptions{30, 5, 3, clock.fn()});
+    BOOST_REQUIRE(store.ok());
+    BOOST_TEST((*store)->List(10)->size() == 2u);
+    BOOST_TEST((*store)->Get(cancelled)->state() == v1::Comparison::CANCELLED);
+    BOOST_TEST((*store)->Get(kept)->jobs_size() == 4);
+    BOOST_TEST((*store)->Workers()->size() == 1u);
+    // Retention: the cancelled one is finished; 2 days later it goes.
+    clock.t += 2 * 86400;
+    BOOST_TEST(*(*store)->DeleteFinishedOlderThan(1) == 1);
+    BOOST_TEST((*store)->List(10)->size() == 1u);
+    BOOST_TEST((*store)->Delete(kept).ok());
+    BOOST_TEST((*store)->List(10)->empty());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(invalid_specs_are_refused_with_the_field) {
+  auto store = Store::Open(FreshDir("invalid"));
+  BOOST_REQUIRE(store.ok());
+  v1::ComparisonSpec spec = Spec();
+  spec.set_baseline("nope");
+  auto id = (*store)->Submit(spec);
+  BOOST_TEST(id.status().code() == absl::StatusCode::kInvalidArgument);
+  BOOST_TEST(std::string(id.status().message()).find("baseline") != std::string::npos);
+  spec = Spec();
+  spec.mutable_hardware(0)->mutable_selector()->set_isa("avx1024");
+  BOOST_TEST(std::string((*store)->Submit(spec).status().message()).find("hardware[0].selector.isa") !=
+             std::string::npos);
+  BOOST_TEST((*store)->List(10)->empty());
+}
