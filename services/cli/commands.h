@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tcobench/v1/types.pb.h"
 
 namespace tcobench::cli {
 
@@ -25,6 +27,19 @@ int RunEvalChoice(const std::vector<std::string>& argv);
 int RunGenerate(const std::vector<std::string>& argv);
 int RunSpecValidate(const std::vector<std::string>& argv);
 int RunRun(const std::vector<std::string>& argv);
+// Client commands (service_commands.cc).
+int RunSubmit(const std::vector<std::string>& argv);
+int RunWatch(const std::vector<std::string>& argv);
+int RunList(const std::vector<std::string>& argv);
+int RunReport(const std::vector<std::string>& argv);
+int RunCancel(const std::vector<std::string>& argv);
+int RunDelete(const std::vector<std::string>& argv);
+int RunWorkers(const std::vector<std::string>& argv);
+
+// A spec file, parsed and validated (errors name the file and field).
+absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path);
+// The summary table of `run` (one row per variant and sweep point).
+void PrintSummary(const v1::ComparisonResult& result);
 
 // Prints the one-line error for `status` to stderr and returns its exit code.
 int ReportError(const absl::Status& status);

@@ -25,6 +25,13 @@ constexpr char kUsage[] =
     "  eval choice MODEL      multiple-choice accuracy (HellaSwag, ARC-Easy)\n"
     "  spec validate SPEC     check a comparison spec without running it\n"
     "  run SPEC --local       run a comparison on this machine: latency, energy, accuracy\n"
+    "  run SPEC               submit to the coordinator, wait, print the same summary\n"
+    "  submit SPEC [--wait]   submit a comparison to the coordinator (prints its id)\n"
+    "  watch ID               follow a comparison's jobs live\n"
+    "  list                   the coordinator's comparisons\n"
+    "  report ID              a comparison's merged results\n"
+    "  cancel ID | delete ID  stop / remove a comparison\n"
+    "  workers                the workers registered with the coordinator\n"
     "\n"
     "Run 'tcobench <command> --help' for a command's options.\n"
     "  --version              print the version and build commit\n";
@@ -45,6 +52,14 @@ int main(int argc, char** argv) {
   const std::string cmd = args[0];
   if (cmd == "generate") return RunGenerate({args.begin() + 1, args.end()});
   if (cmd == "run") return RunRun({args.begin() + 1, args.end()});
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "submit") return RunSubmit(rest);
+  if (cmd == "watch") return RunWatch(rest);
+  if (cmd == "list") return RunList(rest);
+  if (cmd == "report") return RunReport(rest);
+  if (cmd == "cancel") return RunCancel(rest);
+  if (cmd == "delete") return RunDelete(rest);
+  if (cmd == "workers") return RunWorkers(rest);
   if (cmd == "spec") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
       std::fputs("usage: tcobench spec validate SPEC.json (see tcobench spec validate --help)\n",

@@ -33,8 +33,9 @@ const CommandSpec kRunSpec = {
     "cache), measures every variant with the spec's scenario (latency, throughput,\n"
     "energy, memory), runs its accuracy suites, and prints one summary row per\n"
     "variant. --output writes the full result (spec, manifest, raw samples) as\n"
-    "JSON. Progress goes to stderr. Without --local the run would go to a\n"
-    "coordinator, which this build does not have yet.",
+    "JSON. Progress goes to stderr. Without --local the spec is submitted to the\n"
+    "coordinator, which runs it on its workers; the command waits and prints the\n"
+    "same summary.",
     {{"local", "", false, "", "run here, with the embedded engine"},
      {"model-root", "", true, "DIR", "where variant models resolve (default .)"},
      {"data-root", "", true, "DIR", "where text files resolve (default .)"},
@@ -47,6 +48,8 @@ const CommandSpec kRunSpec = {
      {"format", "", true, "FORMAT", "table (default) or json (the result on stdout)"}},
     1,
     1};
+
+}  // namespace
 
 absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -61,14 +64,18 @@ absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path) {
   return spec;
 }
 
+namespace {
+
 std::string Ms(double seconds) { return absl::StrFormat("%.2f", seconds * 1e3); }
+
+}  // namespace
 
 void PrintSummary(const v1::ComparisonResult& r) {
   std::printf("%s — %s, %s, %d threads, isa %s\n", r.spec().name().c_str(),
               r.manifest().cpu_model().c_str(), r.manifest().os().c_str(), r.manifest().threads(),
               r.manifest().isa().c_str());
-  std::printf("%-10s %-13s %7s %7s %9s %9s %9s %9s %8s %10s %-6s %9s %9s %7s %s\n", "variant",
-              "scenario", "prompt", "output", "TTFT ms", "TPOT ms", "e2e ms", "decode/s", "req/s",
+  std::printf("%-10s %-10s %-13s %7s %7s %9s %9s %9s %9s %8s %10s %-6s %9s %9s %7s %s\n", "variant",
+              "hardware", "scenario", "prompt", "output", "TTFT ms", "TPOT ms", "e2e ms", "decode/s", "req/s",
               "J/token", "energy", "PPL", "KLD", "top-1", "choice");
   for (const v1::VariantResult& v : r.results()) {
     const auto& a = v.accuracy();
@@ -78,8 +85,8 @@ void PrintSummary(const v1::ComparisonResult& r) {
                                 100 * c.accuracy(), c.n());
     }
     const bool kld = a.has_kld() && a.kld().applicable();
-    std::printf("%-10s %-13s %7d %7d %9s %9s %9s %9.1f %8.2f %10s %-6s %9s %9s %7s %s\n",
-                v.variant().c_str(), v.scenario().c_str(), v.prompt_tokens(), v.output_tokens(),
+    std::printf("%-10s %-10s %-13s %7d %7d %9s %9s %9s %9.1f %8.2f %10s %-6s %9s %9s %7s %s\n",
+                v.variant().c_str(), v.hardware().c_str(), v.scenario().c_str(), v.prompt_tokens(), v.output_tokens(),
                 Ms(v.latency().ttft_seconds().p50()).c_str(),
                 Ms(v.latency().tpot_seconds().p50()).c_str(),
                 Ms(v.latency().e2e_seconds().p50()).c_str(), v.throughput().decode_tokens_per_second(),
@@ -109,8 +116,6 @@ void PrintSummary(const v1::ComparisonResult& r) {
   }
 }
 
-}  // namespace
-
 int RunSpecValidate(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kValidateSpec, argv, &args)) return *rc;
@@ -138,8 +143,21 @@ int RunRun(const std::vector<std::string>& argv) {
     return ReportError(absl::InvalidArgumentError("--format must be table or json"));
   }
   if (!args.Has("local")) {
-    return ReportError(absl::InvalidArgumentError(
-        "no coordinator in this build: add --local to run the comparison on this machine"));
+    // Through the coordinator: submit, wait, print the same summary.
+    std::vector<std::string> submit = {args.positional()[0], "--wait", "--quiet-id"};
+    if (args.Has("coordinator")) {
+      submit.push_back("--coordinator");
+      submit.push_back(args.Get("coordinator"));
+    }
+    if (args.Has("output")) {
+      submit.push_back("--output");
+      submit.push_back(args.Get("output"));
+    }
+    if (format == "json") {
+      submit.push_back("--format");
+      submit.push_back("json");
+    }
+    return RunSubmit(submit);
   }
   absl::StatusOr<v1::ComparisonSpec> spec = LoadSpec(args.positional()[0]);
   if (!spec.ok()) return ReportError(spec.status());

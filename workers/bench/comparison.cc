@@ -1,5 +1,9 @@
 #include "workers/bench/comparison.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -375,6 +379,37 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
   return absl::OkStatus();
 }
 
+absl::Status Stopped(const LocalRunOptions& o) {
+  if (o.should_stop && o.should_stop()) return absl::CancelledError("run stopped");
+  return absl::OkStatus();
+}
+
+// An exclusive flock held for the object's life; the wait is measured.
+class HostLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<HostLock>> Take(const fs::path& file, double* waited) {
+    const int fd = ::open(file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+    if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("host lock ", file.string(), ": cannot open"));
+    const auto t = Clock::now();
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        ::close(fd);
+        return absl::InternalError(absl::StrCat("host lock ", file.string(), ": flock failed"));
+      }
+    }
+    *waited += SecondsSince(t);
+    return std::unique_ptr<HostLock>(new HostLock(fd));
+  }
+  ~HostLock() {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+
+ private:
+  explicit HostLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 }  // namespace
 
 fs::path DefaultCacheDir() {
@@ -445,8 +480,11 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
                                                     "workload.promptText"));
   }
 
+  double lock_wait = 0;
   for (int i = 0; i < spec.variants_size(); ++i) {
     const v1::Variant& variant = spec.variants(i);
+    if (!o.measure_only.empty() && variant.name() != o.measure_only) continue;
+    if (absl::Status s = Stopped(o); !s.ok()) return s;
     const int threads = variant.threads() > 0 ? variant.threads() : default_threads;
     std::string meter_note;
     TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter, OpenMeter(o, threads, &meter_note));
@@ -467,9 +505,15 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
     if (!prompt_text.empty()) corpus = loaded.model->tokenizer().Encode(prompt_text, AddSpecial::kNo);
 
     const int first_result = result.results_size();
+    std::unique_ptr<HostLock> lock;
+    if (!o.host_lock_file.empty()) {
+      Progress(o, absl::StrCat(variant.name(), ": waiting for the host's measurement lock"));
+      TCOBENCH_ASSIGN_OR_RETURN(lock, HostLock::Take(o.host_lock_file, &lock_wait));
+    }
     for (int32_t p : prompts) {
       for (int32_t n_out : outputs) {
         for (const v1::Hardware& hw : spec.hardware()) {
+          if (absl::Status s = Stopped(o); !s.ok()) return s;
           v1::VariantResult* r = result.add_results();
           r->set_hardware(hw.name());
           if (absl::Status s = MeasurePoint(spec, variant, loaded, p, n_out, corpus, meter.get(),
@@ -485,6 +529,8 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
         }
       }
     }
+    lock.reset();  // accuracy is not timed: other workers may measure meanwhile
+    if (absl::Status s = Stopped(o); !s.ok()) return s;
     v1::AccuracyResult accuracy;
     if (absl::Status s = RunAccuracy(spec, variant, *loaded.model, baseline_path, threads, o, &accuracy);
         !s.ok()) {
@@ -494,6 +540,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
       *result.mutable_results(r)->mutable_accuracy() = accuracy;
     }
   }
+  m->set_host_lock_wait_seconds(lock_wait);
   m->set_end_time(UtcTimestamp());
   return result;
 }

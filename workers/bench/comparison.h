@@ -23,6 +23,16 @@ struct LocalRunOptions {
   std::filesystem::path powercap_root = "/sys/class/powercap";
   std::string nvml_library = "libnvidia-ml.so.1";
   std::function<void(const std::string& line)> progress;  // may be empty
+  // Checked between phases; true stops the run with a CANCELLED status.
+  std::function<bool()> should_stop;
+  // When set, only this variant is measured and evaluated; the others are
+  // prepared (the baseline's file serves KL divergence). Workers run one
+  // job (variant) at a time this way.
+  std::string measure_only;
+  // When set, the measured part of each variant runs under an exclusive
+  // flock on this file, so workers on one host never measure at the same
+  // time; the wait is recorded in the manifest.
+  std::filesystem::path host_lock_file;
 };
 
 // The default cache directory: $XDG_CACHE_HOME/tcobench, else ~/.cache/tcobench.

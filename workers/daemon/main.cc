@@ -1,0 +1,112 @@
+// tcobench-worker: runs benchmark jobs for a coordinator (which it dials).
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+
+#include "absl/strings/str_split.h"
+#include "services/cli/args.h"
+#include "workers/daemon/worker.h"
+#include "workers/engine/build_info.h"
+
+namespace {
+
+using tcobench::cli::Args;
+using tcobench::cli::CommandSpec;
+
+const CommandSpec kSpec = {
+    "tcobench-worker --coordinator ADDR --name NAME --model-root DIR [--data-root DIR]\n"
+    "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--cpu-tdp-watts W]\n"
+    "    [--energy auto|rapl|nvml|model|none] [--lock-file FILE] [--max-jobs N]",
+    "Dials out to the coordinator, registers this machine (CPU, cores, ISA level,\n"
+    "memory, GPUs, labels, threads), heartbeats, leases jobs whose hardware\n"
+    "selector it matches, runs them with the harness and reports progress and\n"
+    "the full result. Models resolve inside --model-root only (no absolute paths,\n"
+    "no '..', no symlinks out), texts inside --data-root. Workers on one host\n"
+    "take the --lock-file lock around measurements, so they never measure at the\n"
+    "same time. TCOBENCH_ISA and --threads let one machine present several\n"
+    "hardware classes. SIGTERM hands the current job back and exits cleanly.",
+    {{"coordinator", "", true, "ADDR", "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"},
+     {"name", "", true, "NAME", "this worker's name (required)"},
+     {"model-root", "", true, "DIR", "where job models resolve (required)"},
+     {"data-root", "", true, "DIR", "where job texts resolve (default: the model root)"},
+     {"cache-dir", "", true, "DIR", "quantized variants (default $XDG_CACHE_HOME/tcobench)"},
+     {"labels", "", true, "K=V,...", "labels selectors can match"},
+     {"threads", "t", true, "N", "engine threads (default: all CPUs)"},
+     {"cpu-tdp-watts", "", true, "W", "CPU power for the energy estimate"},
+     {"energy", "", true, "SOURCE", "auto (default), rapl, nvml, model, none"},
+     {"lock-file", "", true, "FILE", "host-wide measurement lock (default /tmp/tcobench-measure.lock)"},
+     {"max-jobs", "", true, "N", "exit after N jobs (default: run until stopped)"},
+     {"version", "", false, "", "print the version and exit"}},
+    0,
+    0};
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+int Usage(const std::string& message) {
+  std::fprintf(stderr, "tcobench-worker: %s\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::StatusOr<Args> args = Args::Parse(kSpec, std::vector<std::string>(argv + 1, argv + argc));
+  if (!args.ok()) {
+    if (args.status().code() == absl::StatusCode::kNotFound) {
+      std::fputs(std::string(args.status().message()).c_str(), stdout);
+      return 0;
+    }
+    return Usage(std::string(args.status().message()));
+  }
+  if (args->Has("version")) {
+    std::printf("tcobench-worker %s (commit %s)\n", tcobench::VersionString(), tcobench::BuildCommitId());
+    return 0;
+  }
+  tcobench::WorkerOptions o;
+  const char* env = std::getenv("TCOBENCH_COORDINATOR");
+  o.coordinator = args->Get("coordinator", env != nullptr && *env != '\0' ? env : "127.0.0.1:7700");
+  o.name = args->Get("name");
+  if (o.name.empty()) return Usage("--name is required");
+  if (!args->Has("model-root")) return Usage("--model-root is required");
+  o.run.model_root = args->Get("model-root");
+  o.run.data_root = args->Get("data-root", o.run.model_root.string());
+  o.run.cache_dir = args->Has("cache-dir") ? std::filesystem::path(args->Get("cache-dir")) : tcobench::DefaultCacheDir();
+  o.run.energy = args->Get("energy", "auto");
+  o.run.host_lock_file = args->Get("lock-file", "/tmp/tcobench-measure.lock");
+  auto threads = args->GetInt("threads", 0, 0, 1024);
+  auto tdp = args->GetDouble("cpu-tdp-watts", 0);
+  auto max_jobs = args->GetInt("max-jobs", 0, 0, 1 << 30);
+  for (const absl::Status& s : {threads.status(), tdp.status(), max_jobs.status()}) {
+    if (!s.ok()) return Usage(std::string(s.message()));
+  }
+  o.run.threads = static_cast<int>(*threads);
+  o.run.cpu_tdp_watts = *tdp;
+  o.max_jobs = static_cast<int>(*max_jobs);
+  for (absl::string_view kv : absl::StrSplit(args->Get("labels"), ',', absl::SkipEmpty())) {
+    const size_t eq = kv.find('=');
+    if (eq == absl::string_view::npos || eq == 0) {
+      return Usage("--labels: expected k=v pairs separated by commas");
+    }
+    o.labels[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+  }
+  const std::string name = o.name;
+  o.run.progress = [name](const std::string& line) {
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char ts[16];
+    std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
+    std::fprintf(stderr, "%s %s: %s\n", ts, name.c_str(), line.c_str());
+  };
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  const absl::Status s = tcobench::RunWorker(o, g_stop);
+  if (!s.ok()) {
+    std::fprintf(stderr, "tcobench-worker: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "tcobench-worker %s stopped\n", name.c_str());
+  return 0;
+}
