@@ -200,10 +200,10 @@ BOOST_AUTO_TEST_CASE(bad_input_is_refused_clearly, *boost::unit_test::preconditi
   r = RunTcobench("run " + Quote(WriteSpec("pin.json", body)) + " --local" + Roots());
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(r.err.find("variants[0].sha256") != std::string::npos, r.err);
-  // Without --local there is nowhere to run.
-  r = RunTcobench("run " + Quote(WriteSpec("ok.json", kReduced)));
-  BOOST_TEST(r.exit_code == 2);
-  BOOST_TEST(r.err.find("--local") != std::string::npos);
+  // Without --local the spec goes to a coordinator: none listens here.
+  r = RunTcobench("run " + Quote(WriteSpec("ok.json", kReduced)) + " --coordinator 127.0.0.1:1");
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.err.find("not reachable") != std::string::npos, r.err);
   // A missing model names the field and the path.
   body = Replace(kReduced, "{\"name\": \"f32\",  \"model\": \"stories260K.gguf\"}",
                  "{\"name\": \"f32\",  \"model\": \"nope.gguf\"}");
