@@ -26,9 +26,9 @@ const CommandSpec kValidateSpec = {
     1};
 
 const CommandSpec kRunSpec = {
-    "tcobench run SPEC.json --local [--model-root DIR] [--data-root DIR] [--cache-dir DIR]\n"
+    "tcobench run SPEC.json [--local] [--model-root DIR] [--data-root DIR] [--cache-dir DIR]\n"
     "    [--output results.json] [--threads N] [--energy auto|rapl|nvml|model|none]\n"
-    "    [--cpu-tdp-watts W] [--format table|json]",
+    "    [--cpu-tdp-watts W] [--format table|json] [--coordinator ADDR]",
     "Runs a comparison on this machine: makes quantized variants (once, into the\n"
     "cache), measures every variant with the spec's scenario (latency, throughput,\n"
     "energy, memory), runs its accuracy suites, and prints one summary row per\n"
@@ -45,7 +45,9 @@ const CommandSpec kRunSpec = {
      {"threads", "t", true, "N", "engine threads when a variant does not say (default: all CPUs)"},
      {"energy", "", true, "SOURCE", "auto (default: RAPL, else the CPU model), rapl, nvml, model, none"},
      {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
-     {"format", "", true, "FORMAT", "table (default) or json (the result on stdout)"}},
+     {"format", "", true, "FORMAT", "table (default) or json (the result on stdout)"},
+     {"coordinator", "", true, "ADDR",
+      "without --local: the coordinator (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"}},
     1,
     1};
 
