@@ -188,9 +188,15 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
     LocalRunOptions run = o.run;
     run.measure_only = job.variant();
     auto last_report = std::chrono::steady_clock::now() - std::chrono::seconds(10);
+    std::string last_stage;
     run.progress = [&](const std::string& line) {
       log(line);
-      if (std::chrono::steady_clock::now() - last_report < std::chrono::milliseconds(250)) return;
+      // Every new stage goes to the coordinator; counters ("chunk 3/40") at
+      // most every 250 ms.
+      const std::string stage = line.substr(0, line.find_last_of(' '));
+      const bool counter = line.find('/') != std::string::npos && stage == last_stage;
+      if (counter && std::chrono::steady_clock::now() - last_report < std::chrono::milliseconds(250)) return;
+      last_stage = stage;
       last_report = std::chrono::steady_clock::now();
       v1::ReportProgressRequest p;
       p.set_worker_id(reg.worker_id());

@@ -1,0 +1,251 @@
+// The service as it runs: a real coordinator process and real worker
+// processes on loopback, driven through the tcobench CLI; workers and the
+// coordinator killed with SIGKILL mid-run.
+#define BOOST_TEST_MODULE service
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "tests/test_support.h"
+
+namespace tcobench::testing {
+namespace {
+
+using nlohmann::json;
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A background process (a coordinator or a worker), killed when dropped.
+class Process {
+ public:
+  Process(const std::string& binary, const std::vector<std::string>& args, const std::string& log,
+          const std::string& isa = "") {
+    std::fflush(nullptr);  // the child must not write the parent's buffers again
+    pid_ = fork();
+    if (pid_ == 0) {
+      if (!isa.empty()) setenv("TCOBENCH_ISA", isa.c_str(), 1);
+      freopen(log.c_str(), "w", stdout);
+      freopen(log.c_str(), "a", stderr);
+      std::vector<char*> argv;
+      const std::string path = std::string(TCOBENCH_BIN_DIR) + "/" + binary;
+      argv.push_back(const_cast<char*>(path.c_str()));
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(path.c_str(), argv.data());
+      _exit(127);
+    }
+  }
+  ~Process() { Kill(SIGKILL); }
+  void Kill(int sig) {
+    if (pid_ <= 0) return;
+    kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    pid_ = -1;
+  }
+  int exit_code() const { return exit_code_; }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+};
+
+struct Cluster {
+  int port = FreePort();
+  std::string addr = "127.0.0.1:" + std::to_string(port);
+  std::filesystem::path dir;
+  std::unique_ptr<Process> coordinator;
+  std::vector<std::unique_ptr<Process>> workers;
+
+  explicit Cluster(const std::string& name) : dir(TempDir() / name) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    StartCoordinator();
+  }
+  int starts = 0;
+  void StartCoordinator() {
+    ++starts;
+    coordinator = std::make_unique<Process>(
+        "tcobench-coordinator",
+        std::vector<std::string>{"--listen", addr, "--data-dir", (dir / "data").string(), "--lease-seconds", "3"},
+        (dir / ("coordinator" + std::to_string(starts) + ".log")).string());
+    // Serving once it says so (each start has its own log).
+    for (int i = 0; i < 100; ++i) {
+      const std::vector<uint8_t> log = ReadFile(dir / ("coordinator" + std::to_string(starts) + ".log"));
+      if (std::string(log.begin(), log.end()).find("listening on") != std::string::npos) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    BOOST_FAIL("the coordinator did not start");
+  }
+  Process* AddWorker(const std::string& name, const std::string& tier, const std::string& isa) {
+    workers.push_back(std::make_unique<Process>(
+        "tcobench-worker",
+        std::vector<std::string>{"--coordinator", addr, "--name", name, "--model-root",
+                                 SharedPath("models").string(), "--data-root", SharedPath("data").string(),
+                                 "--cache-dir", (dir / "cache").string(), "--labels", "tier=" + tier,
+                                 "--threads", "1", "--energy", "model", "--lock-file", (dir / "lock").string()},
+        (dir / (name + ".log")).string(), isa));
+    return workers.back().get();
+  }
+  CommandResult Cli(const std::string& args) { return RunTcobench(args + " --coordinator " + addr); }
+  json Comparison(const std::string& id) {
+    const CommandResult r = Cli("list --format json");
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const json list = json::parse(r.out);  // kept alive: the loop walks inside it
+    for (const json& c : list["comparisons"]) {
+      if (c["id"] == id) return c;
+    }
+    return json();
+  }
+  // Waits until pred(comparison) holds, up to `seconds`.
+  json WaitFor(const std::string& id, const std::function<bool(const json&)>& pred, double seconds) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+      json c = Comparison(id);
+      if (!c.is_null() && pred(c)) return c;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    BOOST_FAIL("timed out waiting on " << id << ": " << Comparison(id).dump());
+    return json();
+  }
+};
+
+std::string Spec(const std::string& name, double min_seconds, const std::string& hardware) {
+  const std::string body = R"({"name": ")" + name + R"(", "baseline": "f32",
+    "variants": [{"name": "f32", "model": "stories260K.gguf"},
+                 {"name": "q8_0", "model": "stories260K.gguf", "quantize": "Q8_0"}],
+    "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 32, "outputTokens": 16, "warmupRuns": 1,
+                 "measuredRuns": 5, "minDurationSeconds": )" + std::to_string(min_seconds) + R"(},
+    "accuracy": {"perplexity": {"text": "tinystories/TinyStories-valid.head32k.txt", "ctx": 128, "maxChunks": 2},
+                 "klDivergence": true},
+    "hardware": )" + hardware + "}";
+  const std::string path = (TempDir() / (name + ".json")).string();
+  WriteFile(path, std::vector<uint8_t>(body.begin(), body.end()));
+  return path;
+}
+
+const char* kTwoTargets = R"([{"name": "big", "selector": {"labels": {"tier": "big"}, "isa": "avx2"}},
+                              {"name": "small", "selector": {"labels": {"tier": "small"}}}])";
+
+bool Done(const json& c) {
+  return c["state"] == "SUCCEEDED" || c["state"] == "FAILED" || c["state"] == "CANCELLED";
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(two_workers_two_hardware_classes, *boost::unit_test::precondition(NeedsShared())) {
+  Cluster cluster("two");
+  cluster.AddWorker("big", "big", "avx2");
+  cluster.AddWorker("small", "small", "scalar");
+  CommandResult r = cluster.Cli("submit " + Quote(Spec("two", 0, kTwoTargets)) + " --wait --format json");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string id = r.out.substr(0, r.out.find('\n'));
+  BOOST_TEST(id.rfind("cmp-", 0) == 0u);
+  const json report = json::parse(r.out.substr(r.out.find('\n') + 1));
+  std::set<std::string> pairs;
+  for (const json& v : report["results"]) pairs.insert(v["variant"].get<std::string>() + "@" + v["hardware"].get<std::string>());
+  BOOST_TEST(pairs == (std::set<std::string>{"f32@big", "f32@small", "q8_0@big", "q8_0@small"}));
+  std::set<std::string> isas;
+  for (const json& m : report["job_manifests"]) isas.insert(m["isa"].get<std::string>());
+  BOOST_TEST(isas == (std::set<std::string>{"avx2", "scalar"}));
+  r = cluster.Cli("workers");
+  BOOST_TEST(r.out.find("tier=big") != std::string::npos);
+  BOOST_TEST(r.out.find("scalar") != std::string::npos);
+  r = cluster.Cli("report " + id);
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(r.out.find("q8_0") != std::string::npos);
+  // Unknown ids and invalid specs: clear errors, exit 2.
+  r = cluster.Cli("report cmp-nope");
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("no comparison 'cmp-nope'") != std::string::npos, r.err);
+  r = cluster.Cli("delete cmp-nope");
+  BOOST_TEST(r.exit_code == 2);
+  // A model path escaping the root fails its jobs with the reason, at once.
+  const std::string escape = Spec("escape", 0, R"([{"name": "any", "selector": {}}])");
+  const std::vector<uint8_t> bytes = ReadFile(escape);
+  std::string body(bytes.begin(), bytes.end());
+  body.replace(body.find("\"stories260K.gguf\"}"), 18, "\"../models/stories260K.gguf\"");
+  WriteFile(escape, std::vector<uint8_t>(body.begin(), body.end()));
+  r = cluster.Cli("submit " + Quote(escape) + " --wait");
+  BOOST_TEST(r.exit_code == 1);
+  BOOST_TEST(r.err.find("leaves the root") != std::string::npos, r.err);
+  // Deleting leaves the others.
+  BOOST_TEST(cluster.Cli("delete " + id).exit_code == 0);
+  BOOST_TEST(cluster.Comparison(id).is_null());
+}
+
+BOOST_AUTO_TEST_CASE(killed_worker_job_is_released_and_completes_once,
+                     *boost::unit_test::precondition(NeedsShared())) {
+  Cluster cluster("killworker");
+  Process* doomed = cluster.AddWorker("doomed", "big", "avx2");
+  CommandResult r = cluster.Cli("submit " + Quote(Spec("kill", 3.0, R"([{"name": "big", "selector": {"labels": {"tier": "big"}}}])")));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string id = r.out.substr(0, r.out.find('\n'));
+  // Wait until the doomed worker is measuring (past loading), then kill it.
+  cluster.WaitFor(id, [](const json& c) {
+    for (const json& j : c["jobs"]) {
+      if (j["state"] == "LEASED" && j["stage"].get<std::string>().find("measuring") != std::string::npos) return true;
+    }
+    return false;
+  }, 60);
+  doomed->Kill(SIGKILL);
+  cluster.AddWorker("rescuer", "big", "avx2");
+  const json c = cluster.WaitFor(id, Done, 120);
+  BOOST_TEST(c["state"] == "SUCCEEDED");
+  int reattempted = 0;
+  for (const json& j : c["jobs"]) {
+    if (j["attempts"].get<int>() >= 2) {
+      ++reattempted;
+      BOOST_TEST(j["attempt_errors"][0].get<std::string>().find("lease expired") != std::string::npos);
+    }
+  }
+  BOOST_TEST(reattempted >= 1);
+  r = cluster.Cli("report " + id + " --format json");
+  BOOST_REQUIRE(r.exit_code == 0);
+  BOOST_TEST(json::parse(r.out)["results"].size() == 2u);  // exactly one result per job
+}
+
+BOOST_AUTO_TEST_CASE(coordinator_killed_and_restarted_loses_nothing,
+                     *boost::unit_test::precondition(NeedsShared())) {
+  Cluster cluster("killcoord");
+  cluster.AddWorker("w", "big", "avx2");
+  CommandResult r = cluster.Cli("submit " + Quote(Spec("first", 0, R"([{"name": "big", "selector": {}}])")) + " --wait");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string first = r.out.substr(0, r.out.find('\n'));
+  r = cluster.Cli("submit " + Quote(Spec("second", 2.0, R"([{"name": "big", "selector": {}}])")));
+  BOOST_REQUIRE(r.exit_code == 0);
+  const std::string second = r.out.substr(0, r.out.find('\n'));
+  cluster.WaitFor(second, [](const json& c) { return c["state"] == "RUNNING"; }, 60);
+  cluster.coordinator->Kill(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  cluster.StartCoordinator();
+  const json c = cluster.WaitFor(second, Done, 120);
+  BOOST_TEST(c["state"] == "SUCCEEDED");
+  BOOST_TEST(cluster.Comparison(first)["state"] == "SUCCEEDED");
+  r = cluster.Cli("report " + first + " --format json");
+  BOOST_TEST(json::parse(r.out)["results"].size() == 2u);
+  // A clean stop: SIGTERM, exit 0.
+  cluster.workers[0]->Kill(SIGTERM);
+  BOOST_TEST(cluster.workers[0]->exit_code() == 0);
+  cluster.coordinator->Kill(SIGTERM);
+  BOOST_TEST(cluster.coordinator->exit_code() == 0);
+}
+
+}  // namespace tcobench::testing
