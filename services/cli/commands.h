@@ -35,6 +35,7 @@ int RunReport(const std::vector<std::string>& argv);
 int RunCancel(const std::vector<std::string>& argv);
 int RunDelete(const std::vector<std::string>& argv);
 int RunWorkers(const std::vector<std::string>& argv);
+int RunDemo(const std::vector<std::string>& argv);
 
 // A spec file, parsed and validated (errors name the file and field).
 absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path);

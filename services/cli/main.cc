@@ -14,6 +14,7 @@ constexpr char kUsage[] =
     "Model benchmarking and total-cost-of-ownership analysis.\n"
     "\n"
     "commands:\n"
+    "  demo                   the whole service on this machine: coordinator, two workers, a comparison\n"
     "  model info FILE        describe a GGUF model (architecture, sizes, tensor types)\n"
     "  model logits FILE      evaluate token ids and write every position's logits\n"
     "  model synth OUT        write a random-weight llama model of a real shape\n"
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   if (cmd == "cancel") return RunCancel(rest);
   if (cmd == "delete") return RunDelete(rest);
   if (cmd == "workers") return RunWorkers(rest);
+  if (cmd == "demo") return RunDemo(rest);
   if (cmd == "spec") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
       std::fputs("usage: tcobench spec validate SPEC.json (see tcobench spec validate --help)\n",

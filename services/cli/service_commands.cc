@@ -82,10 +82,6 @@ void PrintProgress(const v1::Comparison& c, bool tty, double elapsed) {
   std::fprintf(stderr, "%s %s (%d jobs)\n%s", c.id().c_str(), StateName(c.state()), c.jobs_size(), out.c_str());
 }
 
-bool Ended(v1::Comparison::State s) {
-  return s == v1::Comparison::SUCCEEDED || s == v1::Comparison::FAILED || s == v1::Comparison::CANCELLED;
-}
-
 // Follows a comparison until it ends; returns its last state.
 absl::StatusOr<v1::Comparison> Follow(v1::CoordinatorService::Stub* stub, const std::string& id, bool show) {
   grpc::ClientContext ctx;

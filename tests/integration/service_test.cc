@@ -249,3 +249,24 @@ BOOST_AUTO_TEST_CASE(coordinator_killed_and_restarted_loses_nothing,
 }
 
 }  // namespace tcobench::testing
+
+namespace tcobench::testing {
+
+// The README's first command: the whole service in one go, nothing left behind.
+BOOST_AUTO_TEST_CASE(demo_runs_and_leaves_nothing_behind) {
+  const auto dir = TempDir() / "demo";
+  const CommandResult r = RunTcobench("demo --keep " + Quote(dir.string()));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  BOOST_TEST(r.out.find("q4_k_m     avx2-1t") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("q8_0       avx512-2t") != std::string::npos);
+  BOOST_TEST(r.out.find("workers exited 0 and 0, coordinator 0") != std::string::npos);
+  const std::vector<uint8_t> bytes = ReadFile(dir / "report.json");
+  const nlohmann::json report = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  BOOST_TEST(report["results"].size() == 6u);
+  // No coordinator or worker of this demo still runs.
+  // ("[t]" keeps the pattern from matching this shell's own command line.)
+  const std::string cmd = "pgrep -f " + Quote("[t]cobench-(worker|coordinator) .*" + dir.string()) + " >/dev/null";
+  BOOST_TEST(std::system(cmd.c_str()) != 0);
+}
+
+}  // namespace tcobench::testing
