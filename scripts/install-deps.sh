@@ -14,6 +14,7 @@ packages=(
   libsqlite3-dev         # the coordinator's store
   clang libclang-rt-14-dev  # libFuzzer for the GGUF reader fuzz target
   python3
+  python3-grpcio python3-protobuf  # the independent Python client test
 )
 missing=()
 for p in "${packages[@]}"; do
