@@ -31,7 +31,7 @@ const char* const kMigrations[] = {
          lease_deadline REAL NOT NULL DEFAULT 0, errors TEXT NOT NULL DEFAULT '',
          stage TEXT NOT NULL DEFAULT '', fraction REAL NOT NULL DEFAULT 0,
          updated REAL NOT NULL, result BLOB);
-       CREATE INDEX jobs_by_state ON jobs(state, comparison_id, seq);
+       CREATE INDEX jobs_by_state ON jobs(state);
        CREATE INDEX jobs_by_comparison ON jobs(comparison_id, seq);
        CREATE TABLE workers(
          id TEXT PRIMARY KEY, inventory BLOB NOT NULL, registered REAL NOT NULL,
@@ -248,6 +248,18 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const fs::path& data_dir, Sto
     }
     if (absl::Status c = store->Exec("COMMIT"); !c.ok()) return c;
   }
+  {
+    Stmt q(db, "SELECT id FROM workers");
+    while (q.Step()) store->known_workers_.insert(q.Text(0));
+  }
+  // After a restart, running jobs' workers get one lease period to reach us
+  // again before their leases count as expired.
+  if (absl::Status s = Stmt(db, "UPDATE jobs SET lease_deadline = MAX(lease_deadline, ?) WHERE state = ?")
+                           .Bind(1, store->Now() + store->options_.lease_seconds)
+                           .Bind(2, int64_t{v1::Job::LEASED}).Run();
+      !s.ok()) {
+    return s;
+  }
   return store;
 }
 
@@ -325,6 +337,19 @@ absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& id) {
   return c;
 }
 
+absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> Store::SpecLocked(const std::string& id) {
+  auto it = specs_.find(id);
+  if (it != specs_.end()) return it->second;
+  Stmt q(db_, "SELECT spec FROM comparisons WHERE id = ?");
+  q.Bind(1, id);
+  if (!q.Step()) return absl::NotFoundError(absl::StrCat("no comparison '", id, "'"));
+  auto spec = std::make_shared<v1::ComparisonSpec>();
+  if (!spec->ParseFromString(q.Blob(0))) return absl::DataLossError("stored spec unreadable");
+  if (specs_.size() > 4096) specs_.clear();  // a bounded cache of immutable specs
+  specs_.emplace(id, spec);
+  return std::shared_ptr<const v1::ComparisonSpec>(spec);
+}
+
 absl::StatusOr<v1::Comparison> Store::Get(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   return LoadLocked(id);
@@ -365,29 +390,49 @@ absl::StatusOr<v1::Comparison> Store::WaitForChange(const std::string& id, const
 }
 
 absl::Status Store::UpdateComparisonStateLocked(const std::string& id) {
-  auto c = LoadLocked(id);
-  if (!c.ok()) return c.status();
-  if (Terminal(c->state())) return absl::OkStatus();
-  bool all_done = true, any_failed = false, any_started = false;
-  std::vector<std::string> failures;
-  for (const v1::Job& j : c->jobs()) {
-    all_done = all_done && Terminal(j.state());
-    if (j.state() == v1::Job::FAILED) {
-      any_failed = true;
-      failures.push_back(absl::StrCat(j.variant(), "@", j.hardware(), ": ",
-                                      j.attempt_errors().empty() ? "failed" : j.attempt_errors().rbegin()->c_str()));
-    }
-    any_started = any_started || j.state() != v1::Job::QUEUED;
+  // Counts per job state (an index lookup), not the whole comparison.
+  int64_t current = 0;
+  {
+    Stmt q(db_, "SELECT state FROM comparisons WHERE id = ?");
+    q.Bind(1, id);
+    if (!q.Step()) return q.status();
+    current = q.Int(0);
   }
-  v1::Comparison::State state = any_started ? v1::Comparison::RUNNING : v1::Comparison::QUEUED;
-  if (all_done) state = any_failed ? v1::Comparison::FAILED : v1::Comparison::SUCCEEDED;
-  if (state == c->state()) return absl::OkStatus();
+  if (Terminal(static_cast<v1::Comparison::State>(current))) return absl::OkStatus();
+  int64_t total = 0, terminal = 0, failed = 0, queued = 0;
+  {
+    Stmt q(db_, "SELECT state, COUNT(*) FROM jobs WHERE comparison_id = ? GROUP BY state");
+    q.Bind(1, id);
+    while (q.Step()) {
+      const auto st = static_cast<v1::Job::State>(q.Int(0));
+      total += q.Int(1);
+      if (Terminal(st)) terminal += q.Int(1);
+      if (st == v1::Job::FAILED) failed += q.Int(1);
+      if (st == v1::Job::QUEUED) queued += q.Int(1);
+    }
+    if (!q.status().ok()) return q.status();
+  }
+  const bool all_done = terminal == total;
+  v1::Comparison::State state = queued == total ? v1::Comparison::QUEUED : v1::Comparison::RUNNING;
+  if (all_done) state = failed > 0 ? v1::Comparison::FAILED : v1::Comparison::SUCCEEDED;
+  if (state == current) return absl::OkStatus();
+  std::string error;
+  if (all_done && failed > 0) {
+    std::vector<std::string> failures;
+    Stmt q(db_, "SELECT variant, hardware, errors FROM jobs WHERE comparison_id = ? AND state = ? ORDER BY seq");
+    q.Bind(1, id).Bind(2, int64_t{v1::Job::FAILED});
+    while (q.Step()) {
+      const std::string errors = q.Text(2);
+      const size_t last = errors.rfind(kErrorSeparator);
+      failures.push_back(absl::StrCat(q.Text(0), "@", q.Text(1), ": ",
+                                      errors.empty() ? "failed" : errors.substr(last == std::string::npos ? 0 : last + 1)));
+    }
+    error = absl::StrJoin(failures, "; ");
+  }
   Stmt u(db_, "UPDATE comparisons SET state = ?, finished = ?, error = ? WHERE id = ?");
   u.Bind(1, int64_t{state});
-  if (all_done) {
-    u.Bind(2, Now());
-  }
-  u.Bind(3, absl::StrJoin(failures, "; ")).Bind(4, id);
+  if (all_done) u.Bind(2, Now());
+  u.Bind(3, error).Bind(4, id);
   return u.Run();
 }
 
@@ -414,6 +459,7 @@ absl::Status Store::Delete(const std::string& id) {
   auto c = LoadLocked(id);
   if (!c.ok()) return c.status();
   absl::Status s = Stmt(db_, "DELETE FROM comparisons WHERE id = ?").Bind(1, id).Run();
+  specs_.erase(id);
   if (s.ok()) Changed();
   return s;
 }
@@ -445,6 +491,7 @@ absl::StatusOr<v1::GetReportResponse> Store::Report(const std::string& id) {
 
 absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status s = FlushLocked(); !s.ok()) return s;
   std::vector<v1::Worker> out;
   Stmt q(db_, "SELECT w.id, w.inventory, w.last_seen, "
               "(SELECT j.id FROM jobs j WHERE j.worker_id = w.id AND j.state = ? LIMIT 1) "
@@ -474,6 +521,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Store::Register(const v1::WorkerInven
   absl::Status s = Stmt(db_, "INSERT INTO workers(id, inventory, registered, last_seen) VALUES(?,?,?,?)")
                        .Bind(1, id).BindBlob(2, inventory.SerializeAsString()).Bind(3, now).Bind(4, now).Run();
   if (!s.ok()) return s;
+  known_workers_.insert(id);
   v1::RegisterWorkerResponse r;
   r.set_worker_id(id);
   r.set_heartbeat_interval_seconds(options_.heartbeat_seconds);
@@ -485,9 +533,12 @@ absl::StatusOr<v1::HeartbeatResponse> Store::Heartbeat(const std::string& worker
                                                        const std::string& lease_id) {
   std::lock_guard<std::mutex> lock(mu_);
   const double now = Now();
-  Stmt w(db_, "UPDATE workers SET last_seen = ? WHERE id = ?");
-  if (absl::Status s = w.Bind(1, now).Bind(2, worker_id).Run(); !s.ok()) return s;
-  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
+  // Heartbeats touch memory only (the most frequent call); ExpireLeases
+  // writes them to the database a few times a second.
+  if (known_workers_.count(worker_id) == 0) {
+    return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
+  }
+  last_seen_[worker_id] = now;
   v1::HeartbeatResponse r;
   if (lease_id.empty()) return r;
   Stmt q(db_, "SELECT state, lease_deadline FROM jobs WHERE lease_id = ? AND worker_id = ?");
@@ -501,17 +552,40 @@ absl::StatusOr<v1::HeartbeatResponse> Store::Heartbeat(const std::string& worker
     r.set_cancel_job(true);
     return r;
   }
-  if (state != v1::Job::LEASED || q.Double(1) < now) {
+  if (state != v1::Job::LEASED || DeadlineLocked(lease_id, q.Double(1)) < now) {
     return absl::FailedPreconditionError(absl::StrCat("lease ", lease_id, " has expired"));
   }
   const double deadline = now + options_.lease_seconds;
-  if (absl::Status s = Stmt(db_, "UPDATE jobs SET lease_deadline = ? WHERE lease_id = ?")
-                           .Bind(1, deadline).Bind(2, lease_id).Run();
-      !s.ok()) {
-    return s;
-  }
+  lease_deadlines_[lease_id] = deadline;
   r.set_lease_deadline_time(IsoTime(deadline));
   return r;
+}
+
+double Store::DeadlineLocked(const std::string& lease_id, double stored) const {
+  auto it = lease_deadlines_.find(lease_id);
+  return it == lease_deadlines_.end() ? stored : std::max(stored, it->second);
+}
+
+absl::Status Store::FlushLocked() {
+  if (last_seen_.empty() && lease_deadlines_.empty()) return absl::OkStatus();
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  absl::Status s;
+  for (const auto& [worker, t] : last_seen_) {
+    if (s.ok()) s = Stmt(db_, "UPDATE workers SET last_seen = ? WHERE id = ?").Bind(1, t).Bind(2, worker).Run();
+  }
+  for (const auto& [lease, d] : lease_deadlines_) {
+    if (s.ok()) {
+      s = Stmt(db_, "UPDATE jobs SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_id = ? AND state = ?")
+              .Bind(1, d).Bind(2, lease).Bind(3, int64_t{v1::Job::LEASED}).Run();
+    }
+  }
+  if (!s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  last_seen_.clear();
+  lease_deadlines_.clear();
+  return Exec("COMMIT");
 }
 
 absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_id) {
@@ -524,15 +598,16 @@ absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_
     inv.ParseFromString(w.Blob(0));
   }
   const double now = Now();
-  (void)Stmt(db_, "UPDATE workers SET last_seen = ? WHERE id = ?").Bind(1, now).Bind(2, worker_id).Run();
+  last_seen_[worker_id] = now;
   v1::AcquireJobResponse r;
-  Stmt q(db_, "SELECT j.id, j.variant, j.hardware, j.attempts, c.spec, c.id FROM jobs j "
-              "JOIN comparisons c ON c.id = j.comparison_id WHERE j.state = ? "
-              "ORDER BY c.created, c.rowid, j.seq");
+  // Jobs in the order they were submitted (rowid), through the state index.
+  Stmt q(db_, "SELECT id, variant, hardware, attempts, comparison_id FROM jobs "
+              "WHERE state = ? ORDER BY rowid");
   q.Bind(1, int64_t{v1::Job::QUEUED});
   while (q.Step()) {
-    v1::ComparisonSpec spec;
-    spec.ParseFromString(q.Blob(4));
+    auto spec_or = SpecLocked(q.Text(4));
+    if (!spec_or.ok()) return spec_or.status();
+    const v1::ComparisonSpec& spec = **spec_or;
     const std::string hardware = q.Text(2);
     const v1::Hardware* hw = nullptr;
     for (const v1::Hardware& h : spec.hardware()) {
@@ -540,7 +615,7 @@ absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_
     }
     std::string why;
     if (hw == nullptr || !SelectorMatches(hw->selector(), inv, &why)) continue;
-    const std::string job_id = q.Text(0), lease = NewId("lease-"), cmp = q.Text(5);
+    const std::string job_id = q.Text(0), lease = NewId("lease-"), cmp = q.Text(4);
     const double deadline = now + options_.lease_seconds;
     absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, attempts = attempts + 1, worker_id = ?, "
                                "lease_id = ?, lease_deadline = ?, stage = 'leased', fraction = 0, "
@@ -576,13 +651,14 @@ absl::StatusOr<bool> Store::Progress(const std::string& worker_id, const std::st
   if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
   const auto state = static_cast<v1::Job::State>(q.Int(0));
   if (state == v1::Job::CANCELLED) return true;
-  if (state != v1::Job::LEASED || q.Double(1) < now) {
+  if (state != v1::Job::LEASED || DeadlineLocked(lease_id, q.Double(1)) < now) {
     return absl::FailedPreconditionError(absl::StrCat("lease ", lease_id, " has expired"));
   }
-  absl::Status s = Stmt(db_, "UPDATE jobs SET stage = ?, fraction = ?, updated = ?, lease_deadline = ? "
-                             "WHERE lease_id = ?")
+  last_seen_[worker_id] = now;
+  lease_deadlines_[lease_id] = now + options_.lease_seconds;
+  absl::Status s = Stmt(db_, "UPDATE jobs SET stage = ?, fraction = ?, updated = ? WHERE lease_id = ?")
                        .Bind(1, stage).Bind(2, std::clamp(fraction, 0.0, 1.0)).Bind(3, now)
-                       .Bind(4, now + options_.lease_seconds).Bind(5, lease_id).Run();
+                       .Bind(4, lease_id).Run();
   if (!s.ok()) return s;
   Changed();
   return false;
@@ -599,7 +675,7 @@ absl::Status Store::Complete(const std::string& worker_id, const std::string& le
   const std::string job_id = q.Text(0), cmp = q.Text(3), variant = q.Text(4);
   const auto state = static_cast<v1::Job::State>(q.Int(1));
   if (state == v1::Job::SUCCEEDED) return absl::OkStatus();  // a repeat: acknowledged, nothing new
-  if (state != v1::Job::LEASED || q.Double(2) < now) {
+  if (state != v1::Job::LEASED || DeadlineLocked(lease_id, q.Double(2)) < now) {
     return absl::FailedPreconditionError(absl::StrCat(
         "lease ", lease_id, state == v1::Job::CANCELLED ? " was cancelled" : " has expired",
         ": the result is not stored"));
@@ -647,6 +723,7 @@ absl::Status Store::Fail(const std::string& worker_id, const std::string& lease_
 
 absl::Status Store::ExpireLeases() {
   std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status s = FlushLocked(); !s.ok()) return s;
   std::vector<std::tuple<std::string, int, std::string, std::string>> expired;
   {
     Stmt q(db_, "SELECT id, attempts, worker_id, comparison_id FROM jobs WHERE state = ? AND lease_deadline < ?");
@@ -671,6 +748,7 @@ absl::StatusOr<int> Store::DeleteFinishedOlderThan(double days) {
                        .Bind(3, int64_t{v1::Comparison::CANCELLED}).Bind(4, Now() - days * 86400).Run();
   if (!s.ok()) return s;
   const int n = sqlite3_changes(db_);
+  specs_.clear();
   if (n > 0) Changed();
   return n;
 }

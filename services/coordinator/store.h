@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -74,6 +76,8 @@ class Store {
   double Now() const { return options_.now(); }
   absl::Status Exec(const std::string& sql);
   absl::StatusOr<v1::Comparison> LoadLocked(const std::string& id);
+  // A comparison's spec, parsed once (specs never change once stored).
+  absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> SpecLocked(const std::string& id);
   absl::Status UpdateComparisonStateLocked(const std::string& id);
   absl::Status StaleLeaseLocked(const std::string& worker_id, const std::string& lease_id);
   absl::Status RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why);
@@ -84,6 +88,14 @@ class Store {
   std::mutex mu_;
   std::condition_variable changed_;
   uint64_t version_ = 0;
+  std::map<std::string, std::shared_ptr<const v1::ComparisonSpec>> specs_;
+  // Heartbeats and progress reports land here first (no database write per
+  // call); FlushLocked writes them, from ExpireLeases and Workers.
+  std::set<std::string> known_workers_;
+  std::map<std::string, double> last_seen_;        // worker -> time
+  std::map<std::string, double> lease_deadlines_;  // lease -> extended deadline
+  double DeadlineLocked(const std::string& lease_id, double stored) const;
+  absl::Status FlushLocked();
 };
 
 // Whether a worker's inventory satisfies a hardware selector; `why` says
