@@ -39,6 +39,8 @@ const char* const kMigrations[] = {
        CREATE TABLE leases(
          id TEXT PRIMARY KEY, job_id TEXT NOT NULL, worker_id TEXT NOT NULL,
          granted REAL NOT NULL);)",
+    // 2: completions, progress and heartbeats find their job by lease.
+    R"(CREATE INDEX jobs_by_lease ON jobs(lease_id);)",
 };
 
 constexpr char kErrorSeparator = '\x1f';
@@ -588,8 +590,16 @@ absl::Status Store::FlushLocked() {
   return Exec("COMMIT");
 }
 
+// One transaction per call: one commit instead of one per statement.
 absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto r = AcquireLocked(worker_id);
+  if (absl::Status s = Exec(r.ok() ? "COMMIT" : "ROLLBACK"); !s.ok() && r.ok()) return s;
+  return r;
+}
+
+absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& worker_id) {
   v1::WorkerInventory inv;
   {
     Stmt w(db_, "SELECT inventory FROM workers WHERE id = ?");
@@ -667,6 +677,14 @@ absl::StatusOr<bool> Store::Progress(const std::string& worker_id, const std::st
 absl::Status Store::Complete(const std::string& worker_id, const std::string& lease_id,
                              const v1::ComparisonResult& result) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  const absl::Status r = CompleteLocked(worker_id, lease_id, result);
+  if (absl::Status s = Exec(r.ok() ? "COMMIT" : "ROLLBACK"); !s.ok() && r.ok()) return s;
+  return r;
+}
+
+absl::Status Store::CompleteLocked(const std::string& worker_id, const std::string& lease_id,
+                                   const v1::ComparisonResult& result) {
   const double now = Now();
   Stmt q(db_, "SELECT id, state, lease_deadline, comparison_id, variant FROM jobs "
               "WHERE lease_id = ? AND worker_id = ?");

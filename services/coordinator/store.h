@@ -79,6 +79,9 @@ class Store {
   // A comparison's spec, parsed once (specs never change once stored).
   absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> SpecLocked(const std::string& id);
   absl::Status UpdateComparisonStateLocked(const std::string& id);
+  absl::StatusOr<v1::AcquireJobResponse> AcquireLocked(const std::string& worker_id);
+  absl::Status CompleteLocked(const std::string& worker_id, const std::string& lease_id,
+                              const v1::ComparisonResult& result);
   absl::Status StaleLeaseLocked(const std::string& worker_id, const std::string& lease_id);
   absl::Status RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why);
   void Changed();

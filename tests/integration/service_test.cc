@@ -252,6 +252,27 @@ BOOST_AUTO_TEST_CASE(coordinator_killed_and_restarted_loses_nothing,
 
 namespace tcobench::testing {
 
+BOOST_AUTO_TEST_CASE(cancel_stops_a_comparison, *boost::unit_test::precondition(NeedsShared())) {
+  Cluster cluster("cancel");
+  cluster.AddWorker("w", "big", "avx2");
+  CommandResult r = cluster.Cli("submit " + Quote(Spec("long", 3.0, R"([{"name": "big", "selector": {}}])")));
+  BOOST_REQUIRE(r.exit_code == 0);
+  const std::string id = r.out.substr(0, r.out.find('\n'));
+  cluster.WaitFor(id, [](const json& c) { return c["state"] == "RUNNING"; }, 60);
+  r = cluster.Cli("cancel " + id);
+  BOOST_TEST(r.exit_code == 0);
+  BOOST_TEST(r.out.find("CANCELLED") != std::string::npos);
+  json c = cluster.Comparison(id);
+  BOOST_TEST(c["state"] == "CANCELLED");
+  for (const json& j : c["jobs"]) BOOST_TEST(j["state"] == "CANCELLED");
+  // The worker stops the cancelled job and takes the next comparison.
+  r = cluster.Cli("submit " + Quote(Spec("after", 0, R"([{"name": "big", "selector": {}}])")) + " --wait");
+  BOOST_TEST(r.exit_code == 0, r.err);
+  BOOST_TEST(cluster.Comparison(id)["state"] == "CANCELLED");  // nothing stored late
+  r = cluster.Cli("report " + id + " --format json");
+  BOOST_TEST(json::parse(r.out)["results"].size() <= 1u);
+}
+
 // The README's first command: the whole service in one go, nothing left behind.
 BOOST_AUTO_TEST_CASE(demo_runs_and_leaves_nothing_behind) {
   const auto dir = TempDir() / "demo";
