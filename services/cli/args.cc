@@ -1,10 +1,12 @@
 #include "services/cli/args.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "workers/engine/build_info.h"
 
 namespace tcobench::cli {
 
@@ -108,6 +110,25 @@ absl::StatusOr<double> Args::GetDouble(const std::string& name, double fallback)
         absl::StrCat("--", name, " must be a number, got '", it->second, "'"));
   }
   return v;
+}
+
+std::optional<int> ParseDaemonArgs(const CommandSpec& spec, int argc, char** argv,
+                                   const char* program, Args* out) {
+  absl::StatusOr<Args> args = Args::Parse(spec, std::vector<std::string>(argv + 1, argv + argc));
+  if (!args.ok()) {
+    if (args.status().code() == absl::StatusCode::kNotFound) {
+      std::fputs(std::string(args.status().message()).c_str(), stdout);
+      return 0;
+    }
+    std::fprintf(stderr, "%s: %s\n", program, std::string(args.status().message()).c_str());
+    return 2;
+  }
+  if (args->Has("version")) {
+    std::printf("%s %s (commit %s)\n", program, VersionString(), BuildCommitId());
+    return 0;
+  }
+  *out = std::move(*args);
+  return std::nullopt;
 }
 
 }  // namespace tcobench::cli

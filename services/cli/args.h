@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,5 +47,11 @@ class Args {
 };
 
 std::string HelpText(const CommandSpec& spec);
+
+// The start of a daemon's main(): parses argv, prints --help (exit 0) or
+// `program VERSION (commit …)` for --version (exit 0), or a one-line usage
+// error (exit 2). Returns the exit code when main should return it now.
+std::optional<int> ParseDaemonArgs(const CommandSpec& spec, int argc, char** argv,
+                                   const char* program, Args* out);
 
 }  // namespace tcobench::cli

@@ -44,19 +44,9 @@ void OnSignal(int) { g_stop = true; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<Args> args = Args::Parse(kSpec, std::vector<std::string>(argv + 1, argv + argc));
-  if (!args.ok()) {
-    if (args.status().code() == absl::StatusCode::kNotFound) {
-      std::fputs(std::string(args.status().message()).c_str(), stdout);
-      return 0;
-    }
-    std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(args.status().message()).c_str());
-    return 2;
-  }
-  if (args->Has("version")) {
-    std::printf("tcobench-coordinator %s (commit %s)\n", tcobench::VersionString(), tcobench::BuildCommitId());
-    return 0;
-  }
+  Args parsed;
+  if (auto rc = tcobench::cli::ParseDaemonArgs(kSpec, argc, argv, "tcobench-coordinator", &parsed)) return *rc;
+  const Args* args = &parsed;
   tcobench::StoreOptions options;
   auto lease = args->GetDouble("lease-seconds", 30);
   auto attempts = args->GetInt("max-attempts", 3, 1, 100);

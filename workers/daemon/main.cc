@@ -52,18 +52,9 @@ int Usage(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::StatusOr<Args> args = Args::Parse(kSpec, std::vector<std::string>(argv + 1, argv + argc));
-  if (!args.ok()) {
-    if (args.status().code() == absl::StatusCode::kNotFound) {
-      std::fputs(std::string(args.status().message()).c_str(), stdout);
-      return 0;
-    }
-    return Usage(std::string(args.status().message()));
-  }
-  if (args->Has("version")) {
-    std::printf("tcobench-worker %s (commit %s)\n", tcobench::VersionString(), tcobench::BuildCommitId());
-    return 0;
-  }
+  Args parsed;
+  if (auto rc = tcobench::cli::ParseDaemonArgs(kSpec, argc, argv, "tcobench-worker", &parsed)) return *rc;
+  const Args* args = &parsed;
   tcobench::WorkerOptions o;
   const char* env = std::getenv("TCOBENCH_COORDINATOR");
   o.coordinator = args->Get("coordinator", env != nullptr && *env != '\0' ? env : "127.0.0.1:7700");
