@@ -6,11 +6,16 @@
 // CompleteJob and Heartbeat as the clients saw them.
 //
 //   build/bin/coordinator_scale [--workers 1000] [--jobs 10000] [--acquirers 32] [--rate JOBS_PER_S]
+//                               [--pin 1]
+//
+// --pin 1 runs the coordinator on CPU 1 and the simulated clients on CPU 0,
+// so the client's own CPU use does not inflate the coordinator's latency.
 //
 // Without --rate the acquirers run flat out (latency is then mostly queueing
 // behind each other); with it, jobs are leased at that steady rate.
 #include <grpcpp/grpcpp.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -96,6 +101,7 @@ int main(int argc, char** argv) {
   const int n_jobs = Arg(argc, argv, "--jobs", 10000);
   const int n_acquirers = Arg(argc, argv, "--acquirers", 32);
   const int rate = Arg(argc, argv, "--rate", 0);
+  const bool pin = Arg(argc, argv, "--pin", 0) != 0;
   const int variants_per = 100;
   namespace fs = std::filesystem;
   const fs::path bin = fs::read_symlink("/proc/self/exe").parent_path();
@@ -116,6 +122,15 @@ int main(int argc, char** argv) {
   if (posix_spawn(&pid, cargs[0], &fa, nullptr, cargs.data(), environ) != 0) {
     std::fprintf(stderr, "cannot start %s\n", cargs[0]);
     return 1;
+  }
+  if (pin) {
+    cpu_set_t server, client;
+    CPU_ZERO(&server);
+    CPU_ZERO(&client);
+    CPU_SET(1, &server);
+    CPU_SET(0, &client);
+    sched_setaffinity(pid, sizeof server, &server);  // its threads start after this
+    sched_setaffinity(0, sizeof client, &client);
   }
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (int i = 0; i < 8; ++i) {
@@ -238,7 +253,8 @@ int main(int argc, char** argv) {
   waitpid(pid, nullptr, 0);
   fs::remove_all(dir);
   std::printf("coordinator scale: %d workers heartbeating every second, %d jobs by %d acquirers%s\n", n_workers,
-              n_jobs, n_acquirers, rate > 0 ? (" at " + std::to_string(rate) + " jobs/s").c_str() : " flat out");
+              n_jobs, n_acquirers, (rate > 0 ? " at " + std::to_string(rate) + " jobs/s" : std::string(" flat out")).c_str());
+  if (pin) std::printf("coordinator pinned to CPU 1, clients to CPU 0\n");
   std::printf("jobs completed %d in %.1f s (%.0f jobs/s)\n", completed.load(), wall, completed / wall);
   std::printf("coordinator CPU %.2f cores (%.1f CPU-s over %.1f s), peak RSS %.1f MiB\n", cpu / wall, cpu, wall,
               rss / 1024.0);

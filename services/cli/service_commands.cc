@@ -54,12 +54,9 @@ std::optional<int> CheckFormat(const Args& args) {
   return std::nullopt;
 }
 
-const char* StateName(v1::Comparison::State s) {
-  static std::string names[6];
-  std::string& n = names[static_cast<int>(s) % 6];
-  n = v1::Comparison::State_Name(s);
-  return n.c_str();
-}
+// The enum's own spelling (QUEUED, RUNNING, ...); the generated name table
+// lives as long as the program.
+const char* StateName(v1::Comparison::State s) { return v1::Comparison::State_Name(s).c_str(); }
 
 double Fraction(const v1::Job& j) {
   return j.state() == v1::Job::SUCCEEDED ? 1.0 : j.fraction_done();

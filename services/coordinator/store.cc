@@ -493,7 +493,7 @@ absl::StatusOr<v1::GetReportResponse> Store::Report(const std::string& id) {
 
 absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status s = FlushLocked(); !s.ok()) return s;
+  if (absl::Status s = FlushLocked(/*workers_too=*/true); !s.ok()) return s;
   std::vector<v1::Worker> out;
   Stmt q(db_, "SELECT w.id, w.inventory, w.last_seen, "
               "(SELECT j.id FROM jobs j WHERE j.worker_id = w.id AND j.state = ? LIMIT 1) "
@@ -568,12 +568,18 @@ double Store::DeadlineLocked(const std::string& lease_id, double stored) const {
   return it == lease_deadlines_.end() ? stored : std::max(stored, it->second);
 }
 
-absl::Status Store::FlushLocked() {
-  if (last_seen_.empty() && lease_deadlines_.empty()) return absl::OkStatus();
+absl::Status Store::FlushLocked(bool workers_too) {
+  // Worker last-seen times matter only to `workers` listings: they are
+  // written every few seconds, not with every lease sweep (a thousand rows
+  // would hold the lock for milliseconds several times a second).
+  const bool write_workers = workers_too || Now() - last_worker_flush_ >= 5.0;
+  if ((last_seen_.empty() || !write_workers) && lease_deadlines_.empty()) return absl::OkStatus();
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   absl::Status s;
-  for (const auto& [worker, t] : last_seen_) {
-    if (s.ok()) s = Stmt(db_, "UPDATE workers SET last_seen = ? WHERE id = ?").Bind(1, t).Bind(2, worker).Run();
+  if (write_workers) {
+    for (const auto& [worker, t] : last_seen_) {
+      if (s.ok()) s = Stmt(db_, "UPDATE workers SET last_seen = ? WHERE id = ?").Bind(1, t).Bind(2, worker).Run();
+    }
   }
   for (const auto& [lease, d] : lease_deadlines_) {
     if (s.ok()) {
@@ -585,7 +591,10 @@ absl::Status Store::FlushLocked() {
     (void)Exec("ROLLBACK");
     return s;
   }
-  last_seen_.clear();
+  if (write_workers) {
+    last_seen_.clear();
+    last_worker_flush_ = Now();
+  }
   lease_deadlines_.clear();
   return Exec("COMMIT");
 }
@@ -600,13 +609,16 @@ absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_
 }
 
 absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& worker_id) {
-  v1::WorkerInventory inv;
-  {
+  auto known = inventories_.find(worker_id);
+  if (known == inventories_.end()) {
     Stmt w(db_, "SELECT inventory FROM workers WHERE id = ?");
     w.Bind(1, worker_id);
     if (!w.Step()) return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
-    inv.ParseFromString(w.Blob(0));
+    v1::WorkerInventory parsed;
+    parsed.ParseFromString(w.Blob(0));
+    known = inventories_.emplace(worker_id, std::move(parsed)).first;
   }
+  const v1::WorkerInventory& inv = known->second;
   const double now = Now();
   last_seen_[worker_id] = now;
   v1::AcquireJobResponse r;
@@ -637,7 +649,13 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
               .Bind(1, lease).Bind(2, job_id).Bind(3, worker_id).Bind(4, now).Run();
     }
     if (!s.ok()) return s;
-    if (absl::Status u = UpdateComparisonStateLocked(cmp); !u.ok()) return u;
+    // A lease never ends a comparison: at most it starts it running.
+    if (absl::Status u = Stmt(db_, "UPDATE comparisons SET state = ? WHERE id = ? AND state = ?")
+                             .Bind(1, int64_t{v1::Comparison::RUNNING}).Bind(2, cmp)
+                             .Bind(3, int64_t{v1::Comparison::QUEUED}).Run();
+        !u.ok()) {
+      return u;
+    }
     r.set_has_job(true);
     r.set_job_id(job_id);
     r.set_lease_id(lease);
@@ -741,7 +759,7 @@ absl::Status Store::Fail(const std::string& worker_id, const std::string& lease_
 
 absl::Status Store::ExpireLeases() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status s = FlushLocked(); !s.ok()) return s;
+  if (absl::Status s = FlushLocked(/*workers_too=*/false); !s.ok()) return s;
   std::vector<std::tuple<std::string, int, std::string, std::string>> expired;
   {
     Stmt q(db_, "SELECT id, attempts, worker_id, comparison_id FROM jobs WHERE state = ? AND lease_deadline < ?");

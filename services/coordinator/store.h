@@ -95,10 +95,12 @@ class Store {
   // Heartbeats and progress reports land here first (no database write per
   // call); FlushLocked writes them, from ExpireLeases and Workers.
   std::set<std::string> known_workers_;
+  std::map<std::string, v1::WorkerInventory> inventories_;  // parsed once per worker
   std::map<std::string, double> last_seen_;        // worker -> time
   std::map<std::string, double> lease_deadlines_;  // lease -> extended deadline
   double DeadlineLocked(const std::string& lease_id, double stored) const;
-  absl::Status FlushLocked();
+  absl::Status FlushLocked(bool workers_too);
+  double last_worker_flush_ = 0;
 };
 
 // Whether a worker's inventory satisfies a hardware selector; `why` says
