@@ -70,6 +70,10 @@ class Store {
   // whose lease expired; delete finished comparisons older than `days`.
   absl::Status ExpireLeases();
   absl::StatusOr<int> DeleteFinishedOlderThan(double days);
+  // Copies the write-ahead log into the database (PASSIVE) on a second
+  // connection, without the store's lock: requests go on meanwhile. The
+  // coordinator calls it every second; nothing else checkpoints.
+  absl::Status Checkpoint();
 
  private:
   Store(sqlite3* db, StoreOptions options);
@@ -87,6 +91,8 @@ class Store {
   void Changed();
 
   sqlite3* db_;
+  sqlite3* checkpoint_db_ = nullptr;
+  std::mutex checkpoint_mu_;
   StoreOptions options_;
   std::mutex mu_;
   std::condition_variable changed_;
