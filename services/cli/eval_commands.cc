@@ -3,13 +3,13 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "services/cli/args.h"
 #include "services/cli/commands.h"
 #include "services/cli/json_writer.h"
+#include "workers/bench/system_info.h"
 #include "workers/engine/evaluators.h"
 #include "workers/engine/llama_model.h"
 #include "workers/engine/status_macros.h"
@@ -17,13 +17,7 @@
 namespace tcobench::cli {
 namespace {
 
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+absl::StatusOr<std::string> ReadText(const std::string& path) { return ReadFileText(path); }
 
 // "\r<what> 12/121" on a terminal; nothing otherwise.
 ProgressFn TerminalProgress(const std::string& what) {

@@ -3,7 +3,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -11,6 +10,7 @@
 #include "services/cli/args.h"
 #include "services/cli/commands.h"
 #include "workers/bench/comparison.h"
+#include "workers/bench/system_info.h"
 
 namespace tcobench::cli {
 namespace {
@@ -54,11 +54,9 @@ const CommandSpec kRunSpec = {
 }  // namespace
 
 absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  absl::StatusOr<v1::ComparisonSpec> spec = ParseSpecJson(ss.str());
+  absl::StatusOr<std::string> text = ReadFileText(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<v1::ComparisonSpec> spec = ParseSpecJson(*text);
   if (!spec.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", spec.status().message()));
   if (absl::Status s = ValidateSpec(*spec); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
@@ -102,13 +100,11 @@ void PrintSummary(const v1::ComparisonResult& r) {
                 kld ? absl::StrFormat("%.2f%%", 100 * a.kld().same_top1()).c_str() : "-",
                 choice.empty() ? "-" : choice.c_str());
   }
-  std::printf("latency: medians over measured requests (95%% CIs in the result file); energy: ");
-  bool first = true;
-  for (const v1::VariantResult& v : r.results()) {
-    if (!first) continue;
-    first = false;
-    std::printf("%s ±%.0f%%%s\n", v.energy().source().c_str(), 100 * v.energy().uncertainty_fraction(),
-                v.energy().source() == "model" ? " (an estimate, not a measurement)" : "");
+  std::printf("latency: medians over measured requests (95%% CIs in the result file)\n");
+  if (!r.results().empty()) {
+    const v1::Energy& e = r.results(0).energy();
+    std::printf("energy: %s ±%.0f%%%s\n", e.source().c_str(), 100 * e.uncertainty_fraction(),
+                e.source() == "model" ? " (an estimate, not a measurement)" : "");
   }
   if (!r.results().empty()) {
     std::printf("harness overhead: %.2f us per decode step (%.3f%% of %s's step)\n",

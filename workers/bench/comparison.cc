@@ -10,7 +10,6 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -44,11 +43,9 @@ fs::path Resolve(const fs::path& root, const std::string& p) {
 }
 
 absl::StatusOr<std::string> ReadText(const fs::path& path, const std::string& field) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(field, ": cannot read ", path.string()));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  absl::StatusOr<std::string> text = ReadFileText(path);
+  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
+  return text;
 }
 
 void Progress(const LocalRunOptions& o, const std::string& line) {

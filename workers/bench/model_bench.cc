@@ -1,5 +1,7 @@
 #include "workers/bench/model_bench.h"
 
+#include "services/analysis/statistics.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -19,13 +21,6 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 }
 
 }  // namespace
-
-double Median(std::vector<double> values) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
-}
 
 absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path,
                                                const ModelBenchOptions& o) {
@@ -105,8 +100,8 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
       if (rep >= 0) r.decode_samples.push_back(static_cast<double>(o.n_gen * o.batch) / s);
     }
   }
-  r.prefill_tokens_per_second = Median(r.prefill_samples);
-  r.decode_tokens_per_second = Median(r.decode_samples);
+  r.prefill_tokens_per_second = Quantile(r.prefill_samples, 0.5);
+  r.decode_tokens_per_second = Quantile(r.decode_samples, 0.5);
   r.peak_rss_bytes = PeakRssBytes();
   session.reset();
   model.reset();

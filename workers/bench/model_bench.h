@@ -47,6 +47,4 @@ struct ModelBenchResult {
 absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& model,
                                                const ModelBenchOptions& options);
 
-double Median(std::vector<double> values);
-
 }  // namespace tcobench

@@ -24,6 +24,9 @@ bool ResetPeakRss();
 std::string BuildCommit();   // the git commit the binary was built from
 std::string UtcTimestamp();  // now, ISO 8601 with seconds, "Z"
 
+// A whole file's bytes ("PATH: cannot read" when it cannot be opened).
+absl::StatusOr<std::string> ReadFileText(const std::filesystem::path& path);
+
 // Lower-case hex SHA-256 of a file's bytes.
 absl::StatusOr<std::string> Sha256File(const std::filesystem::path& path);
 
