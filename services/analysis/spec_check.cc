@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "services/analysis/cost_model.h"
 
 namespace tcobench {
 namespace {
@@ -151,11 +152,12 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
     }
   }
   if (spec.has_cost()) {
-    const v1::Cost& c = spec.cost();
-    if (c.energy_usd_per_kwh() < 0) return FieldError("cost.energyUsdPerKwh", "must not be negative");
-    if (c.pue() != 0 && c.pue() < 1) return FieldError("cost.pue", "must be at least 1 (or unset)");
-    if (c.grid_grams_co2_per_kwh() < 0) {
-      return FieldError("cost.gridGramsCo2PerKwh", "must not be negative");
+    if (absl::Status s = ValidateCost(spec.cost()); !s.ok()) return s;
+    for (const auto& [name, price] : spec.cost().hardware()) {
+      const bool named = spec.hardware().empty() ? name == "cpu" : hw_names.count(name) > 0;
+      if (!named) {
+        return FieldError(absl::StrCat("cost.hardware.", name), "no hardware target has this name");
+      }
     }
   }
   return absl::OkStatus();

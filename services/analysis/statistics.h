@@ -30,3 +30,28 @@ void BootstrapMedianCi(std::span<const double> values, int resamples, uint64_t s
 SampleSummary Summarize(std::span<const double> values, uint64_t seed = 1, int resamples = 2000);
 
 }  // namespace tcobench
+
+namespace tcobench {
+
+// The standard normal distribution: its CDF and its quantile function
+// (inverse CDF; p in (0, 1), to about 1e-9).
+double NormalCdf(double x);
+double NormalQuantile(double p);
+
+// The one-sided Mann–Whitney U test that `y` tends to be larger than `x`:
+// U counts pairs (x_i, y_j) with y_j > x_i (ties count a half) and p is
+// P(U >= observed) under the hypothesis that both come from one
+// distribution: exact for small samples without ties, else the normal
+// approximation with tie and continuity corrections.
+struct MannWhitney {
+  double u = 0;
+  double p_value = 1;
+  bool exact = false;
+};
+MannWhitney MannWhitneyGreater(std::span<const double> x, std::span<const double> y);
+
+// The Hodges–Lehmann estimate of the shift from x to y: the median of all
+// pairwise differences y_j - x_i.
+double HodgesLehmannShift(std::span<const double> x, std::span<const double> y);
+
+}  // namespace tcobench

@@ -1,0 +1,382 @@
+#include "services/analysis/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace tcobench {
+namespace {
+
+absl::Status FieldError(absl::string_view field, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+constexpr double kJoulesPerKwh = 3.6e6;
+
+// The facility's energy cost of one joule at the device.
+double UsdPerJoule(const v1::Cost& c) { return c.energy_usd_per_kwh() * c.pue() / kJoulesPerKwh; }
+
+const v1::VariantResult* BaselineWith(const v1::ComparisonResult& r, bool (*has)(const v1::VariantResult&)) {
+  for (const v1::VariantResult& v : r.results()) {
+    if (v.variant() == r.spec().baseline() && has(v)) return &v;
+  }
+  return nullptr;
+}
+
+bool HasPpl(const v1::VariantResult& v) { return v.accuracy().perplexity().ppl() > 0; }
+bool HasChoice(const v1::VariantResult& v) { return !v.accuracy().choice().empty(); }
+
+// The lowest ratio of this row's multiple-choice accuracy to the baseline's
+// over the tasks both ran; 0 when none matches.
+double ChoiceRatio(const v1::VariantResult& v, const v1::VariantResult& base) {
+  double worst = 0;
+  bool any = false;
+  for (const v1::ChoiceResult& c : v.accuracy().choice()) {
+    for (const v1::ChoiceResult& b : base.accuracy().choice()) {
+      if (b.task() != c.task() || b.accuracy() <= 0) continue;
+      const double ratio = c.accuracy() / b.accuracy();
+      worst = any ? std::min(worst, ratio) : ratio;
+      any = true;
+    }
+  }
+  return worst;
+}
+
+std::string Usd(double v) {
+  if (v >= 100) return absl::StrFormat("$%.0f", v);
+  if (v >= 1) return absl::StrFormat("$%.2f", v);
+  return absl::StrFormat("$%.4f", v);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Cost> ParseCostJson(absl::string_view json) {
+  v1::Cost cost;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &cost, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a valid cost block: ", std::string(status.message())));
+  }
+  return cost;
+}
+
+absl::Status ValidateCost(const v1::Cost& c) {
+  auto finite_non_negative = [](double v) { return std::isfinite(v) && v >= 0; };
+  if (!finite_non_negative(c.energy_usd_per_kwh())) return FieldError("cost.energyUsdPerKwh", "must not be negative");
+  if (!std::isfinite(c.pue()) || (c.pue() != 0 && c.pue() < 1)) {
+    return FieldError("cost.pue", "must be at least 1 (or unset)");
+  }
+  if (!finite_non_negative(c.grid_grams_co2_per_kwh())) {
+    return FieldError("cost.gridGramsCo2PerKwh", "must not be negative");
+  }
+  for (const auto& [name, p] : c.hardware()) {
+    const std::string at = absl::StrCat("cost.hardware.", name);
+    if (name.empty()) return FieldError("cost.hardware", "a hardware name is empty");
+    for (auto [v, field] : {std::pair{p.usd_per_hour(), "usdPerHour"}, {p.purchase_usd(), "purchaseUsd"},
+                            {p.residual_usd(), "residualUsd"}, {p.lifetime_years(), "lifetimeYears"},
+                            {p.annual_interest_rate(), "annualInterestRate"}}) {
+      if (!finite_non_negative(v)) return FieldError(absl::StrCat(at, ".", field), "must not be negative");
+    }
+    if (p.usd_per_hour() > 0 && p.purchase_usd() > 0) {
+      return FieldError(at, "give usdPerHour (rented) or purchaseUsd (owned), not both");
+    }
+    if (p.residual_usd() > p.purchase_usd() && p.purchase_usd() > 0) {
+      return FieldError(at + ".residualUsd", "must not exceed purchaseUsd");
+    }
+    if (p.annual_interest_rate() > 1) {
+      return FieldError(at + ".annualInterestRate", "is a fraction (0.05 = 5%); must be at most 1");
+    }
+    if (p.lifetime_years() > 100) return FieldError(at + ".lifetimeYears", "must be at most 100");
+    if (!std::isfinite(p.utilization()) || p.utilization() < 0 || p.utilization() > 1) {
+      return FieldError(at + ".utilization", "must be between 0 and 1 (0: the default, 1)");
+    }
+  }
+  if (!finite_non_negative(c.slo().ttft_p99_seconds())) return FieldError("cost.slo.ttftP99Seconds", "must not be negative");
+  if (!finite_non_negative(c.slo().tpot_p99_seconds())) return FieldError("cost.slo.tpotP99Seconds", "must not be negative");
+  const auto& f = c.accuracy_floor();
+  if (!finite_non_negative(f.max_mean_kld())) return FieldError("cost.accuracyFloor.maxMeanKld", "must not be negative");
+  if (!std::isfinite(f.max_ppl_ratio()) || (f.max_ppl_ratio() != 0 && f.max_ppl_ratio() < 1)) {
+    return FieldError("cost.accuracyFloor.maxPplRatio", "must be at least 1 (the baseline's own ratio)");
+  }
+  if (!std::isfinite(f.min_choice_accuracy_ratio()) || f.min_choice_accuracy_ratio() < 0 ||
+      f.min_choice_accuracy_ratio() > 1) {
+    return FieldError("cost.accuracyFloor.minChoiceAccuracyRatio", "must be between 0 and 1");
+  }
+  const auto& l = c.load();
+  for (auto [v, field] : {std::pair{l.tokens_per_day(), "tokensPerDay"}, {l.requests_per_second(), "requestsPerSecond"},
+                          {l.prompt_tokens(), "promptTokens"}, {l.output_tokens(), "outputTokens"}}) {
+    if (!finite_non_negative(v)) return FieldError(absl::StrCat("cost.load.", field), "must not be negative");
+  }
+  if (l.tokens_per_day() > 0 && l.requests_per_second() > 0) {
+    return FieldError("cost.load", "give tokensPerDay or requestsPerSecond, not both");
+  }
+  return absl::OkStatus();
+}
+
+v1::Cost CostWithDefaults(v1::Cost c) {
+  if (c.energy_usd_per_kwh() == 0) c.set_energy_usd_per_kwh(kDefaultUsdPerKwh);
+  if (c.pue() == 0) c.set_pue(kDefaultPue);
+  if (c.grid_grams_co2_per_kwh() == 0) c.set_grid_grams_co2_per_kwh(kDefaultGridGramsCo2PerKwh);
+  for (auto& [name, p] : *c.mutable_hardware()) {
+    if (p.purchase_usd() > 0 && p.lifetime_years() == 0) p.set_lifetime_years(kDefaultLifetimeYears);
+    if (p.utilization() == 0) p.set_utilization(1);
+  }
+  return c;
+}
+
+double CapitalRecoveryFactor(double rate, double years) {
+  if (years <= 0) return 0;
+  if (rate <= 0) return 1 / years;
+  const double g = std::pow(1 + rate, years);
+  return rate * g / (g - 1);
+}
+
+double HourlyPrice(const v1::Cost::HardwarePrice& p) {
+  if (p.usd_per_hour() > 0) return p.usd_per_hour();
+  if (p.purchase_usd() <= 0) return 0;
+  const double years = p.lifetime_years() > 0 ? p.lifetime_years() : kDefaultLifetimeYears;
+  const double annual = (p.purchase_usd() - p.residual_usd()) * CapitalRecoveryFactor(p.annual_interest_rate(), years) +
+                        p.residual_usd() * p.annual_interest_rate();
+  return annual / 8760;
+}
+
+absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& result, const v1::Cost* cost_in) {
+  const v1::Cost& given = cost_in != nullptr ? *cost_in : result.spec().cost();
+  if (absl::Status s = ValidateCost(given); !s.ok()) return s;
+  v1::CostReport report;
+  const v1::Cost cost = CostWithDefaults(given);
+  *report.mutable_inputs() = cost;
+  const auto& floor = cost.accuracy_floor();
+  const auto& load = cost.load();
+  const bool has_load = load.tokens_per_day() > 0 || load.requests_per_second() > 0;
+  if (!has_load) report.add_notes("no cost.load given: monthly TCO not computed (per-token costs only)");
+
+  const v1::VariantResult* ppl_base = BaselineWith(result, HasPpl);
+  const v1::VariantResult* choice_base = BaselineWith(result, HasChoice);
+  std::map<std::string, bool> noted_price;
+  bool any_model_energy = false, any_no_energy = false;
+
+  for (const v1::VariantResult& v : result.results()) {
+    v1::VariantCost* row = report.add_rows();
+    row->set_variant(v.variant());
+    row->set_hardware(v.hardware());
+    row->set_prompt_tokens(v.prompt_tokens());
+    row->set_output_tokens(v.output_tokens());
+    // The price of an instance.
+    v1::Cost::HardwarePrice price;
+    if (auto it = cost.hardware().find(v.hardware()); it != cost.hardware().end()) price = it->second;
+    double hourly = HourlyPrice(price);
+    if (price.usd_per_hour() > 0) {
+      row->set_price_source("spec: rented");
+    } else if (price.purchase_usd() > 0) {
+      row->set_price_source("spec: owned");
+    } else if (v.advertised_usd_per_hour() > 0) {
+      hourly = v.advertised_usd_per_hour();
+      row->set_price_source("worker");
+    } else {
+      row->set_price_source("none");
+      if (!noted_price[v.hardware()]) {
+        report.add_notes(absl::StrCat("no price for hardware '", v.hardware(),
+                                      "' (cost.hardware or the worker's --cost-per-hour): its costs are energy only"));
+        noted_price[v.hardware()] = true;
+      }
+    }
+    const double util = price.utilization() > 0 ? price.utilization() : 1;
+    row->set_usd_per_hour(hourly);
+    row->set_utilization(util);
+    const double tps = v.throughput().output_tokens_per_second();
+    row->set_output_tokens_per_second(tps);
+    // Energy, as measured: joules per output token over the whole window.
+    const v1::Energy& e = v.energy();
+    const bool measured = e.source() != "none" && !e.source().empty() && e.joules_per_token() > 0;
+    row->set_energy_source(e.source().empty() ? "none" : e.source());
+    row->set_energy_uncertainty_fraction(e.uncertainty_fraction());
+    any_model_energy |= e.source() == "model";
+    any_no_energy |= !measured;
+    const double jpt = measured ? e.joules_per_token() : 0;
+    if (tps > 0) {
+      const double hw = hourly / (tps * util * 3600) * 1e6;
+      const double en = jpt * UsdPerJoule(cost) * 1e6;
+      row->set_hardware_usd_per_million_output_tokens(hw);
+      row->set_energy_usd_per_million_output_tokens(en);
+      row->set_usd_per_million_output_tokens(hw + en);
+    } else {
+      row->add_why("no output throughput measured");
+    }
+    const double prefill = v.throughput().prefill_tokens_per_second();
+    if (prefill > 0) {
+      const double usd_per_second = hourly / util / 3600 + (measured ? e.average_watts() * UsdPerJoule(cost) : 0);
+      row->set_usd_per_million_input_tokens(usd_per_second / prefill * 1e6);
+    }
+    row->set_wh_per_thousand_tokens(jpt * cost.pue() * 1000 / 3600);
+    row->set_grams_co2_per_million_tokens(jpt * cost.pue() * 1e6 / kJoulesPerKwh * cost.grid_grams_co2_per_kwh());
+
+    // The SLO.
+    row->set_ttft_p99_seconds(v.latency().ttft_seconds().p99());
+    row->set_tpot_p99_seconds(v.latency().tpot_seconds().p99());
+    bool slo = tps > 0;
+    if (cost.slo().ttft_p99_seconds() > 0 && row->ttft_p99_seconds() > cost.slo().ttft_p99_seconds()) {
+      slo = false;
+      row->add_why(absl::StrFormat("TTFT p99 %.1f ms > SLO %.1f ms", 1e3 * row->ttft_p99_seconds(),
+                                   1e3 * cost.slo().ttft_p99_seconds()));
+    }
+    if (cost.slo().tpot_p99_seconds() > 0 && row->tpot_p99_seconds() > cost.slo().tpot_p99_seconds()) {
+      slo = false;
+      row->add_why(absl::StrFormat("TPOT p99 %.2f ms > SLO %.2f ms", 1e3 * row->tpot_p99_seconds(),
+                                   1e3 * cost.slo().tpot_p99_seconds()));
+    }
+    row->set_meets_slo(slo);
+
+    // Accuracy against the baseline. A floor the user set fails when its
+    // metric was not measured; a default floor applies only where it was.
+    bool acc = true;
+    const bool is_base = v.variant() == result.spec().baseline();
+    const v1::KldResult& kld = v.accuracy().kld();
+    const bool has_kld = is_base || (kld.applicable() && kld.scored_tokens() > 0);
+    if (has_kld) row->set_mean_kld(is_base ? 0 : kld.mean_kld());
+    if (ppl_base != nullptr && HasPpl(v)) row->set_ppl_ratio(v.accuracy().perplexity().ppl() / ppl_base->accuracy().perplexity().ppl());
+    if (choice_base != nullptr && HasChoice(v)) row->set_choice_accuracy_ratio(ChoiceRatio(v, *choice_base));
+    if (floor.max_mean_kld() > 0) {
+      if (!has_kld) {
+        acc = false;
+        row->add_why("mean KLD not measured (cost.accuracyFloor.maxMeanKld is set)");
+      } else if (row->mean_kld() > floor.max_mean_kld()) {
+        acc = false;
+        row->add_why(absl::StrFormat("mean KLD %.5f > floor %.5f", row->mean_kld(), floor.max_mean_kld()));
+      }
+    }
+    const double max_ppl = floor.max_ppl_ratio() > 0 ? floor.max_ppl_ratio() : kDefaultMaxPplRatio;
+    if (row->ppl_ratio() > 0 && row->ppl_ratio() > max_ppl) {
+      acc = false;
+      row->add_why(absl::StrFormat("PPL ratio %.4f > floor %.4f", row->ppl_ratio(), max_ppl));
+    } else if (row->ppl_ratio() == 0 && floor.max_ppl_ratio() > 0) {
+      acc = false;
+      row->add_why("perplexity not measured (cost.accuracyFloor.maxPplRatio is set)");
+    }
+    const double min_choice =
+        floor.min_choice_accuracy_ratio() > 0 ? floor.min_choice_accuracy_ratio() : kDefaultMinChoiceAccuracyRatio;
+    if (row->choice_accuracy_ratio() > 0 && row->choice_accuracy_ratio() < min_choice) {
+      acc = false;
+      row->add_why(absl::StrFormat("choice accuracy ratio %.4f < floor %.4f", row->choice_accuracy_ratio(), min_choice));
+    } else if (row->choice_accuracy_ratio() == 0 && floor.min_choice_accuracy_ratio() > 0) {
+      acc = false;
+      row->add_why("multiple-choice accuracy not measured (cost.accuracyFloor.minChoiceAccuracyRatio is set)");
+    }
+    row->set_meets_accuracy(acc);
+
+    // Monthly TCO of the load, at the throughput measured (within the SLO).
+    if (has_load && tps > 0) {
+      const double out_tokens = load.output_tokens() > 0 ? load.output_tokens() : v.output_tokens();
+      const double need_tps =
+          load.tokens_per_day() > 0 ? load.tokens_per_day() / 86400 : load.requests_per_second() * out_tokens;
+      const double instances = std::max(1.0, std::ceil(need_tps / (tps * util) - 1e-9));
+      const double tokens_month = need_tps * kHoursPerMonth * 3600;
+      const double kwh = tokens_month * jpt * cost.pue() / kJoulesPerKwh;
+      row->set_instances(instances);
+      row->set_monthly_hardware_usd(instances * hourly * kHoursPerMonth);
+      row->set_monthly_energy_usd(kwh * cost.energy_usd_per_kwh());
+      row->set_monthly_tco_usd(row->monthly_hardware_usd() + row->monthly_energy_usd());
+      row->set_monthly_kwh(kwh);
+      row->set_monthly_kg_co2(kwh * cost.grid_grams_co2_per_kwh() / 1000);
+    }
+  }
+  if (any_model_energy) report.add_notes("energy from the CPU model is an estimate (see energy_uncertainty_fraction)");
+  if (any_no_energy) report.add_notes("some rows have no energy measurement: their energy cost is 0");
+  if (has_load && load.requests_per_second() > 0 && load.prompt_tokens() > 0) {
+    report.add_notes("load.promptTokens is informational: the prompt cost is the measured workload's");
+  }
+
+  // The accuracy axis of the Pareto front: the first metric every row has.
+  std::string metric;
+  auto all = [&](auto has) {
+    return std::all_of(report.rows().begin(), report.rows().end(), has);
+  };
+  const bool any_kld_row = std::any_of(report.rows().begin(), report.rows().end(),
+                                       [&](const v1::VariantCost& r) { return r.variant() != result.spec().baseline(); });
+  if (any_kld_row && all([&](const v1::VariantCost& r) {
+        if (r.variant() == result.spec().baseline()) return true;
+        for (const auto& v : result.results()) {
+          if (v.variant() == r.variant() && v.accuracy().kld().applicable() && v.accuracy().kld().scored_tokens() > 0) return true;
+        }
+        return false;
+      })) {
+    metric = "mean_kld";
+  } else if (all([](const v1::VariantCost& r) { return r.ppl_ratio() > 0; })) {
+    metric = "ppl_ratio";
+  } else if (all([](const v1::VariantCost& r) { return r.choice_accuracy_ratio() > 0; })) {
+    metric = "choice_accuracy_ratio";
+  }
+  for (v1::VariantCost& r : *report.mutable_rows()) {
+    r.set_accuracy_metric(metric);
+    if (metric == "mean_kld") r.set_accuracy_score(1 - r.mean_kld());
+    if (metric == "ppl_ratio") r.set_accuracy_score(1 / r.ppl_ratio());
+    if (metric == "choice_accuracy_ratio") r.set_accuracy_score(r.choice_accuracy_ratio());
+  }
+  if (metric.empty() && !report.rows().empty()) {
+    report.add_notes("no accuracy measured for every variant: no Pareto front");
+  } else {
+    for (v1::VariantCost& r : *report.mutable_rows()) {
+      if (r.output_tokens_per_second() <= 0) continue;
+      bool dominated = false;
+      for (const v1::VariantCost& o : report.rows()) {
+        if (&o == &r || o.output_tokens_per_second() <= 0) continue;
+        const double oc = o.usd_per_million_output_tokens(), rc = r.usd_per_million_output_tokens();
+        if (oc <= rc && o.accuracy_score() >= r.accuracy_score() &&
+            (oc < rc || o.accuracy_score() > r.accuracy_score())) {
+          dominated = true;
+          break;
+        }
+      }
+      r.set_on_pareto_front(!dominated);
+    }
+  }
+
+  // The recommendation: the cheapest row meeting both bars.
+  const v1::VariantCost* best = nullptr;
+  auto price_of = [&](const v1::VariantCost& r) {
+    return has_load ? r.monthly_tco_usd() : r.usd_per_million_output_tokens();
+  };
+  for (const v1::VariantCost& r : report.rows()) {
+    if (!r.meets_slo() || !r.meets_accuracy()) continue;
+    if (best == nullptr || price_of(r) < price_of(*best)) best = &r;
+  }
+  if (best == nullptr) {
+    report.set_recommendation(report.rows().empty()
+                                  ? "No results to price."
+                                  : "No variant meets both the accuracy floor and the SLO; see each row's reasons.");
+    return report;
+  }
+  report.set_recommended_variant(best->variant());
+  report.set_recommended_hardware(best->hardware());
+  std::string text = absl::StrCat("Serve ", best->variant(), " on ", best->hardware(), ": ",
+                                   Usd(best->usd_per_million_output_tokens()), " per million output tokens");
+  for (const v1::VariantCost& r : report.rows()) {
+    if (&r != best && r.variant() == result.spec().baseline() && r.hardware() == best->hardware() &&
+        r.prompt_tokens() == best->prompt_tokens() && r.output_tokens() == best->output_tokens()) {
+      absl::StrAppend(&text, " (baseline ", r.variant(), ": ", Usd(r.usd_per_million_output_tokens()), ")");
+    }
+  }
+  if (best->variant() != result.spec().baseline()) {
+    if (best->accuracy_metric() == "mean_kld") {
+      absl::StrAppend(&text, absl::StrFormat(", mean KLD %.5f against the baseline", best->mean_kld()));
+    } else if (best->ppl_ratio() > 0) {
+      absl::StrAppend(&text, absl::StrFormat(", perplexity %.2f%% of the baseline's", 100 * best->ppl_ratio()));
+    }
+  }
+  if (has_load) {
+    absl::StrAppend(&text, absl::StrFormat("; %.0f instance%s, %s a month for the load", best->instances(),
+                                           best->instances() == 1 ? "" : "s", Usd(best->monthly_tco_usd())));
+  }
+  absl::StrAppend(&text, ".");
+  report.set_recommendation(text);
+  return report;
+}
+
+}  // namespace tcobench

@@ -1,0 +1,48 @@
+// The cost model: measured results and prices in, $ per million tokens,
+// energy, carbon, monthly TCO, the recommendation and the Pareto front out.
+// Pure code, no I/O; every formula is in docs/cost-model.md.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "tcobench/v1/types.pb.h"
+
+namespace tcobench {
+
+// Documented defaults.
+inline constexpr double kDefaultUsdPerKwh = 0.15;
+inline constexpr double kDefaultPue = 1.2;
+inline constexpr double kDefaultGridGramsCo2PerKwh = 400;
+inline constexpr double kDefaultLifetimeYears = 4;
+inline constexpr double kDefaultMaxPplRatio = 1.05;
+inline constexpr double kDefaultMinChoiceAccuracyRatio = 0.98;
+inline constexpr double kHoursPerMonth = 730;  // 8760 / 12
+
+// A cost block (the spec's `cost`, or a --cost file) from JSON; unknown
+// fields and wrong types are errors.
+absl::StatusOr<v1::Cost> ParseCostJson(absl::string_view json);
+
+// Every rule a cost block follows; the first broken one as "cost.field: what".
+absl::Status ValidateCost(const v1::Cost& cost);
+
+// The defaults filled in where a field is unset (the accuracy floor's
+// defaults are not: they apply only to what was measured).
+v1::Cost CostWithDefaults(v1::Cost cost);
+
+// The capital recovery factor: the share of a purchase paid each year to
+// repay it with interest over its life. rate 0 gives 1 / years.
+double CapitalRecoveryFactor(double annual_rate, double years);
+
+// One instance's cost per paid hour: usd_per_hour when rented, else the
+// annualised ownership cost (purchase - residual) * CRF + residual * rate,
+// over 8760 hours. 0 when neither is given.
+double HourlyPrice(const v1::Cost::HardwarePrice& price);
+
+// Prices every result row of `result` with `cost` (the spec's own cost block
+// when `cost` is null). Rows keep the result's order.
+absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& result,
+                                                 const v1::Cost* cost = nullptr);
+
+}  // namespace tcobench

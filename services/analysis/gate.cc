@@ -1,0 +1,400 @@
+#include "services/analysis/gate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "services/analysis/statistics.h"
+
+namespace tcobench {
+namespace {
+
+using Verdict = v1::MetricVerdict::Verdict;
+
+enum class Kind { kSamples, kEnergy, kPplRatio, kMeanKld };
+
+struct MetricDef {
+  const char* name;
+  Kind kind;
+  const char* direction;
+  double quantile;  // the statistic shown for sample metrics
+};
+
+const MetricDef kMetrics[] = {
+    {"ttft_p50", Kind::kSamples, "lower", 0.5},   {"ttft_p90", Kind::kSamples, "lower", 0.9},
+    {"ttft_p99", Kind::kSamples, "lower", 0.99},  {"tpot_p50", Kind::kSamples, "lower", 0.5},
+    {"tpot_p90", Kind::kSamples, "lower", 0.9},   {"tpot_p99", Kind::kSamples, "lower", 0.99},
+    {"e2e_p50", Kind::kSamples, "lower", 0.5},    {"e2e_p90", Kind::kSamples, "lower", 0.9},
+    {"e2e_p99", Kind::kSamples, "lower", 0.99},   {"decode_tokens_per_second", Kind::kSamples, "higher", 0.5},
+    {"joules_per_token", Kind::kEnergy, "lower", 0}, {"ppl_ratio", Kind::kPplRatio, "lower", 0},
+    {"mean_kld", Kind::kMeanKld, "lower", 0},
+};
+
+const MetricDef* FindMetric(const std::string& name) {
+  for (const MetricDef& m : kMetrics) {
+    if (name == m.name) return &m;
+  }
+  return nullptr;
+}
+
+v1::GatePolicy::Metric DefaultMetric(const MetricDef& m) {
+  v1::GatePolicy::Metric p;
+  p.set_direction(m.direction);
+  switch (m.kind) {
+    case Kind::kSamples:
+      p.set_max_relative_change(0.05);
+      p.set_min_effect(0.02);
+      break;
+    case Kind::kEnergy:
+      p.set_max_relative_change(0.10);
+      break;
+    case Kind::kPplRatio:
+      p.set_max_absolute(1.02);
+      break;
+    case Kind::kMeanKld:
+      p.set_max_absolute(0.01);
+      break;
+  }
+  return p;
+}
+
+// The per-request values a sample metric tests.
+std::vector<double> Samples(const v1::VariantResult& r, const std::string& metric) {
+  std::vector<double> out;
+  for (const v1::RequestSample& s : r.samples()) {
+    double v = 0;
+    if (metric.rfind("ttft_", 0) == 0) v = s.ttft_seconds();
+    if (metric.rfind("e2e_", 0) == 0) v = s.e2e_seconds();
+    if (metric.rfind("tpot_", 0) == 0 && s.output_tokens() >= 2) v = s.tpot_seconds();
+    if (metric == "decode_tokens_per_second" && s.output_tokens() >= 2 && s.tpot_seconds() > 0) {
+      v = 1 / s.tpot_seconds();
+    }
+    if (v > 0 && std::isfinite(v)) out.push_back(v);
+  }
+  return out;
+}
+
+std::string Pct(double f) { return absl::StrFormat("%+.1f%%", 100 * f); }
+
+using RowKey = std::tuple<std::string, std::string, int32_t, int32_t>;
+RowKey KeyOf(const v1::VariantResult& r) {
+  return {r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens()};
+}
+
+void Label(v1::MetricVerdict* v, const std::string& metric, const v1::VariantResult& r) {
+  v->set_metric(metric);
+  v->set_variant(r.variant());
+  v->set_hardware(r.hardware());
+  v->set_prompt_tokens(r.prompt_tokens());
+  v->set_output_tokens(r.output_tokens());
+}
+
+v1::MetricVerdict Skipped(const std::string& metric, const std::string& why) {
+  v1::MetricVerdict v;
+  v.set_metric(metric);
+  v.set_verdict(v1::MetricVerdict::SKIPPED);
+  v.set_detail(why);
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::GatePolicy> ParseGatePolicyJson(absl::string_view json) {
+  v1::GatePolicy policy;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &policy, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("not a valid gate policy: ", std::string(status.message())));
+  }
+  return policy;
+}
+
+std::string KnownGateMetrics() {
+  std::vector<std::string> names;
+  for (const MetricDef& m : kMetrics) names.push_back(m.name);
+  return absl::StrJoin(names, ", ");
+}
+
+absl::StatusOr<v1::GatePolicy> GatePolicyWithDefaults(v1::GatePolicy policy) {
+  if (policy.alpha() == 0) policy.set_alpha(0.01);
+  if (policy.power() == 0) policy.set_power(0.8);
+  if (!(policy.alpha() > 0 && policy.alpha() < 0.5)) {
+    return absl::InvalidArgumentError("alpha: must be between 0 and 0.5 (0.01 by default)");
+  }
+  if (!(policy.power() > 0.5 && policy.power() < 1)) {
+    return absl::InvalidArgumentError("power: must be between 0.5 and 1 (0.8 by default)");
+  }
+  if (policy.metrics().empty()) {
+    for (const char* name : {"ttft_p99", "tpot_p50", "decode_tokens_per_second", "joules_per_token", "ppl_ratio",
+                             "mean_kld"}) {
+      (*policy.mutable_metrics())[name] = DefaultMetric(*FindMetric(name));
+    }
+    return policy;
+  }
+  for (auto& [name, m] : *policy.mutable_metrics()) {
+    const MetricDef* def = FindMetric(name);
+    if (def == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics.", name, ": unknown metric (known: ", KnownGateMetrics(), ")"));
+    }
+    const v1::GatePolicy::Metric d = DefaultMetric(*def);
+    const std::string at = absl::StrCat("metrics.", name);
+    if (m.direction().empty()) m.set_direction(d.direction());
+    if (m.direction() != "lower" && m.direction() != "higher") {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".direction: '", m.direction(), "': lower or higher"));
+    }
+    for (auto [v, field] : {std::pair{m.max_relative_change(), "max_relative_change"},
+                            {m.min_effect(), "min_effect"}, {m.max_absolute(), "max_absolute"}}) {
+      if (!std::isfinite(v) || v < 0) return absl::InvalidArgumentError(absl::StrCat(at, ".", field, ": must not be negative"));
+    }
+    if (def->kind == Kind::kSamples || def->kind == Kind::kEnergy) {
+      if (m.max_absolute() != 0) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".max_absolute: applies to ppl_ratio and mean_kld only"));
+      }
+      if (m.max_relative_change() == 0) m.set_max_relative_change(d.max_relative_change());
+      if (def->kind == Kind::kSamples && m.min_effect() == 0) m.set_min_effect(d.min_effect());
+    } else if (m.max_absolute() == 0) {
+      m.set_max_absolute(def->kind == Kind::kPplRatio && m.max_relative_change() > 0 ? 1 + m.max_relative_change()
+                                                                                     : d.max_absolute());
+    }
+  }
+  return policy;
+}
+
+v1::MetricVerdict CompareSamples(const std::string& metric, const v1::GatePolicy::Metric& policy, double alpha,
+                                 double power, std::span<const double> baseline, std::span<const double> candidate) {
+  v1::MetricVerdict v;
+  v.set_metric(metric);
+  const MetricDef* def = FindMetric(metric);
+  const double q = def != nullptr ? def->quantile : 0.5;
+  const bool lower = policy.direction() != "higher";
+  v.set_baseline_n(static_cast<int64_t>(baseline.size()));
+  v.set_candidate_n(static_cast<int64_t>(candidate.size()));
+  v.set_baseline_value(Quantile(baseline, q));
+  v.set_candidate_value(Quantile(candidate, q));
+  v.set_threshold(policy.min_effect());
+  // Logs, signed so that "worse" is larger: a multiplicative change is a shift.
+  auto worse_logs = [lower](std::span<const double> s) {
+    std::vector<double> out;
+    out.reserve(s.size());
+    for (double x : s) out.push_back(lower ? std::log(x) : -std::log(x));
+    return out;
+  };
+  const std::vector<double> b = worse_logs(baseline), c = worse_logs(candidate);
+  const double target = std::max({policy.max_relative_change(), policy.min_effect(), 1e-6});
+  const double z = NormalQuantile(1 - alpha) + NormalQuantile(power);
+  if (b.size() < 2 || c.size() < 2) {
+    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    v.set_detail(absl::StrFormat("%d baseline and %d candidate samples: at least 2 a side are needed", b.size(), c.size()));
+    return v;
+  }
+  const MannWhitney mw = MannWhitneyGreater(b, c);
+  const double shift = HodgesLehmannShift(b, c);
+  const double rel = std::exp(shift) - 1;
+  v.set_p_value(mw.p_value);
+  v.set_relative_change(rel);
+  // The noise: the pooled standard deviation of the logs (outliers make it
+  // larger, and the verdict more cautious, never less).
+  const double n1 = static_cast<double>(b.size()), n2 = static_cast<double>(c.size());
+  const double s1 = Summarize(b, 1, 0).stddev, s2 = Summarize(c, 1, 0).stddev;
+  const double sigma = std::sqrt(((n1 - 1) * s1 * s1 + (n2 - 1) * s2 * s2) / (n1 + n2 - 2));
+  // Samples per side for power `power` against a change of `target` with a
+  // one-sided test at `alpha` (the t-test formula over the Mann–Whitney
+  // test's asymptotic efficiency, 3/pi).
+  const double d = std::log1p(target);
+  const double needed = std::max(2.0, std::ceil(2 * std::pow(z * sigma / d, 2) * M_PI / 3));
+  const double n_eff = 2 * n1 * n2 / (n1 + n2);
+  const std::string tested = absl::StrFormat("shift %s, one-sided Mann–Whitney p=%.2g (alpha %.3g)", Pct(rel),
+                                             mw.p_value, alpha);
+  if (mw.p_value < alpha && rel >= policy.min_effect()) {
+    v.set_verdict(v1::MetricVerdict::REGRESSION);
+    v.set_detail(absl::StrCat(tested, absl::StrFormat(": worse by at least the minimum effect %s", Pct(policy.min_effect()))));
+  } else if (n_eff >= needed) {
+    v.set_verdict(v1::MetricVerdict::PASS);
+    v.set_detail(absl::StrCat(tested, mw.p_value < alpha ? absl::StrFormat(": below the minimum effect %s", Pct(policy.min_effect()))
+                                                         : absl::StrFormat(": no significant change; a %s change would have been seen",
+                                                                           Pct(target))));
+  } else {
+    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    v.set_repetitions_needed(static_cast<int64_t>(needed));
+    v.set_detail(absl::StrCat(tested, absl::StrFormat(": too noisy (%.1f%% spread) to see a %s change with %.0f%% power; "
+                                                      "%.0f samples a side would decide",
+                                                      100 * sigma, Pct(target), 100 * power, needed)));
+  }
+  return v;
+}
+
+v1::MetricVerdict CompareBounded(const std::string& metric, const v1::GatePolicy::Metric& policy, double alpha,
+                                 double value, double stderr_value, double baseline_value) {
+  v1::MetricVerdict v;
+  v.set_metric(metric);
+  v.set_baseline_value(baseline_value);
+  v.set_candidate_value(value);
+  v.set_threshold(policy.max_absolute());
+  if (baseline_value > 0) v.set_relative_change(value / baseline_value - 1);
+  const double bound = policy.max_absolute();
+  const bool lower = policy.direction() != "higher";
+  const double zse = NormalQuantile(1 - alpha) * stderr_value;
+  const bool within = lower ? value <= bound : value >= bound;
+  const bool clearly_out = lower ? value - zse > bound : value + zse < bound;
+  const std::string what = absl::StrFormat("%.6g (standard error %.2g) against the bound %s %.6g", value, stderr_value,
+                                           lower ? "<=" : ">=", bound);
+  if (within) {
+    v.set_verdict(v1::MetricVerdict::PASS);
+    v.set_detail(what);
+  } else if (clearly_out) {
+    v.set_verdict(v1::MetricVerdict::REGRESSION);
+    v.set_detail(absl::StrCat(what, ": beyond the bound by more than its standard error allows"));
+  } else {
+    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    v.set_detail(absl::StrCat(what, ": beyond the bound but within its standard error; evaluate more text to decide"));
+  }
+  return v;
+}
+
+v1::GateVerdict EvaluateGate(const v1::ComparisonResult& baseline, const v1::ComparisonResult& candidate,
+                             const v1::GatePolicy& policy) {
+  v1::GateVerdict out;
+  *out.mutable_policy() = policy;
+  std::map<RowKey, const v1::VariantResult*> base_rows;
+  for (const v1::VariantResult& r : baseline.results()) base_rows.emplace(KeyOf(r), &r);
+  std::map<RowKey, bool> matched;
+  for (const v1::VariantResult& cand : candidate.results()) {
+    auto it = base_rows.find(KeyOf(cand));
+    if (it == base_rows.end()) {
+      v1::MetricVerdict* v = out.add_metrics();
+      Label(v, "results", cand);
+      v->set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+      v->set_detail("the baseline has no result for this variant, hardware and workload");
+      continue;
+    }
+    matched[it->first] = true;
+    const v1::VariantResult& base = *it->second;
+    for (const auto& [name, mp] : std::map<std::string, v1::GatePolicy::Metric>(policy.metrics().begin(),
+                                                                                policy.metrics().end())) {
+      const MetricDef* def = FindMetric(name);
+      if (def == nullptr) continue;  // GatePolicyWithDefaults rejects these
+      v1::MetricVerdict v;
+      switch (def->kind) {
+        case Kind::kSamples: {
+          const std::vector<double> b = Samples(base, name), c = Samples(cand, name);
+          v = b.empty() && c.empty() ? Skipped(name, "no samples on either side")
+                                     : CompareSamples(name, mp, policy.alpha(), policy.power(), b, c);
+          break;
+        }
+        case Kind::kEnergy: {
+          const v1::Energy &eb = base.energy(), &ec = cand.energy();
+          v.set_metric(name);
+          if (eb.source() == "none" || ec.source() == "none" || eb.joules_per_token() <= 0 ||
+              ec.joules_per_token() <= 0) {
+            v = Skipped(name, "energy not measured on both sides");
+            break;
+          }
+          v.set_baseline_value(eb.joules_per_token());
+          v.set_candidate_value(ec.joules_per_token());
+          v.set_threshold(mp.max_relative_change());
+          const double rel = mp.direction() == "higher" ? eb.joules_per_token() / ec.joules_per_token() - 1
+                                                        : ec.joules_per_token() / eb.joules_per_token() - 1;
+          v.set_relative_change(rel);
+          if (eb.source() != ec.source()) {
+            v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+            v.set_detail(absl::StrCat("measured by ", eb.source(), " and by ", ec.source(), ": not comparable"));
+          } else if (rel > mp.max_relative_change()) {
+            v.set_verdict(v1::MetricVerdict::REGRESSION);
+            v.set_detail(absl::StrCat(Pct(rel), " (", ec.source(), ", one value a side) beyond ",
+                                      Pct(mp.max_relative_change())));
+          } else {
+            v.set_verdict(v1::MetricVerdict::PASS);
+            v.set_detail(absl::StrCat(Pct(rel), " (", ec.source(), ", one value a side) within ",
+                                      Pct(mp.max_relative_change())));
+          }
+          break;
+        }
+        case Kind::kPplRatio: {
+          const auto &pb = base.accuracy().perplexity(), &pc = cand.accuracy().perplexity();
+          if (pb.ppl() <= 0 || pc.ppl() <= 0) {
+            v = Skipped(name, "perplexity not measured on both sides");
+            break;
+          }
+          const double ratio = pc.ppl() / pb.ppl();
+          const double se = ratio * std::hypot(pc.ppl_stderr() / pc.ppl(), pb.ppl_stderr() / pb.ppl());
+          v = CompareBounded(name, mp, policy.alpha(), ratio, se, 1);
+          v.set_baseline_value(pb.ppl());
+          v.set_candidate_value(pc.ppl());
+          v.set_relative_change(ratio - 1);
+          break;
+        }
+        case Kind::kMeanKld: {
+          const v1::KldResult& k = cand.accuracy().kld();
+          if (cand.variant() == candidate.spec().baseline()) {
+            v = Skipped(name, "the baseline variant (KL divergence is measured against it)");
+          } else if (!k.applicable() || k.scored_tokens() <= 0) {
+            v = Skipped(name, k.note().empty() ? "KL divergence not measured" : k.note());
+          } else {
+            v = CompareBounded(name, mp, policy.alpha(), k.mean_kld(), k.mean_kld_stderr(),
+                               base.accuracy().kld().mean_kld());
+          }
+          break;
+        }
+      }
+      Label(&v, name, cand);
+      *out.add_metrics() = std::move(v);
+    }
+  }
+  for (const v1::VariantResult& r : baseline.results()) {
+    if (matched.count(KeyOf(r)) == 0) {
+      v1::MetricVerdict* v = out.add_metrics();
+      Label(v, "results", r);
+      v->set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+      v->set_detail("the candidate has no result for this variant, hardware and workload");
+    }
+  }
+  Verdict overall = v1::MetricVerdict::PASS;
+  bool any = false;
+  for (const v1::MetricVerdict& v : out.metrics()) {
+    if (v.verdict() == v1::MetricVerdict::SKIPPED) continue;
+    any = true;
+    if (v.verdict() == v1::MetricVerdict::REGRESSION) overall = v1::MetricVerdict::REGRESSION;
+    if (v.verdict() == v1::MetricVerdict::INCONCLUSIVE && overall == v1::MetricVerdict::PASS) {
+      overall = v1::MetricVerdict::INCONCLUSIVE;
+    }
+  }
+  out.set_overall(any ? overall : v1::MetricVerdict::INCONCLUSIVE);
+  return out;
+}
+
+int GateExitCode(v1::MetricVerdict::Verdict overall) {
+  switch (overall) {
+    case v1::MetricVerdict::PASS:
+      return 0;
+    case v1::MetricVerdict::REGRESSION:
+      return 1;
+    default:
+      return 3;
+  }
+}
+
+std::string VerdictName(v1::MetricVerdict::Verdict v) {
+  switch (v) {
+    case v1::MetricVerdict::PASS:
+      return "pass";
+    case v1::MetricVerdict::REGRESSION:
+      return "regression";
+    case v1::MetricVerdict::INCONCLUSIVE:
+      return "inconclusive";
+    case v1::MetricVerdict::SKIPPED:
+      return "skipped";
+    default:
+      return "unspecified";
+  }
+}
+
+}  // namespace tcobench
