@@ -102,6 +102,32 @@ grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext*, const v1:
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorServiceImpl::TagComparison(grpc::ServerContext*, const v1::TagComparisonRequest* req,
+                                                   v1::TagComparisonResponse* resp) {
+  if (auto s = Required(req->comparison_id(), "comparison_id"); !s.ok()) return s;
+  auto r = store_->Tag(req->comparison_id(), req->tag());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorServiceImpl::RecordGateVerdict(grpc::ServerContext*, const v1::RecordGateVerdictRequest* req,
+                                                       v1::RecordGateVerdictResponse* resp) {
+  auto id = store_->RecordVerdict(req->verdict());
+  if (!id.ok()) return ToGrpcStatus(id.status());
+  resp->set_verdict_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorServiceImpl::ListGateVerdicts(grpc::ServerContext*, const v1::ListGateVerdictsRequest* req,
+                                                      v1::ListGateVerdictsResponse* resp) {
+  if (req->limit() < 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "limit: must not be negative");
+  auto list = store_->Verdicts(req->comparison_id(), req->limit());
+  if (!list.ok()) return ToGrpcStatus(list.status());
+  for (auto& v : *list) *resp->add_verdicts() = std::move(v);
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorServiceImpl::RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest* req,
                                                     v1::RegisterWorkerResponse* resp) {
   auto r = store_->Register(req->inventory());

@@ -30,6 +30,12 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
                          v1::GetReportResponse*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                            v1::ListWorkersResponse*) override;
+  grpc::Status TagComparison(grpc::ServerContext*, const v1::TagComparisonRequest*,
+                             v1::TagComparisonResponse*) override;
+  grpc::Status RecordGateVerdict(grpc::ServerContext*, const v1::RecordGateVerdictRequest*,
+                                 v1::RecordGateVerdictResponse*) override;
+  grpc::Status ListGateVerdicts(grpc::ServerContext*, const v1::ListGateVerdictsRequest*,
+                                v1::ListGateVerdictsResponse*) override;
   grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest*,
                               v1::RegisterWorkerResponse*) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*,

@@ -41,6 +41,16 @@ const char* const kMigrations[] = {
          granted REAL NOT NULL);)",
     // 2: completions, progress and heartbeats find their job by lease.
     R"(CREATE INDEX jobs_by_lease ON jobs(lease_id);)",
+    // 3: tags (names that move between comparisons) and release-gate verdicts.
+    R"(CREATE TABLE tags(
+         name TEXT PRIMARY KEY,
+         comparison_id TEXT NOT NULL REFERENCES comparisons(id) ON DELETE CASCADE,
+         updated REAL NOT NULL);
+       CREATE INDEX tags_by_comparison ON tags(comparison_id);
+       CREATE TABLE gate_verdicts(
+         id TEXT PRIMARY KEY, baseline_id TEXT NOT NULL, candidate_id TEXT NOT NULL,
+         overall INTEGER NOT NULL, verdict BLOB NOT NULL, created REAL NOT NULL);
+       CREATE INDEX gate_verdicts_by_candidate ON gate_verdicts(candidate_id, created);)",
 };
 
 constexpr char kErrorSeparator = '\x1f';
@@ -320,8 +330,31 @@ absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw) {
   return id;
 }
 
-absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& id) {
+absl::StatusOr<std::string> Store::ResolveLocked(const std::string& ref) {
+  {
+    Stmt q(db_, "SELECT id FROM comparisons WHERE id = ?");
+    q.Bind(1, ref);
+    if (q.Step()) return ref;
+    if (!q.status().ok()) return q.status();
+  }
+  Stmt q(db_, "SELECT comparison_id FROM tags WHERE name = ?");
+  q.Bind(1, ref);
+  if (q.Step()) return q.Text(0);
+  if (!q.status().ok()) return q.status();
+  return absl::NotFoundError(absl::StrCat("no comparison or tag '", ref, "'"));
+}
+
+absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& ref) {
+  absl::StatusOr<std::string> resolved = ResolveLocked(ref);
+  if (!resolved.ok()) return resolved.status();
+  const std::string& id = *resolved;
   v1::Comparison c;
+  {
+    Stmt q(db_, "SELECT name FROM tags WHERE comparison_id = ? ORDER BY name");
+    q.Bind(1, id);
+    while (q.Step()) c.add_tags(q.Text(0));
+    if (!q.status().ok()) return q.status();
+  }
   {
     Stmt q(db_, "SELECT spec, state, created, finished, error FROM comparisons WHERE id = ?");
     q.Bind(1, id);
@@ -466,23 +499,23 @@ absl::StatusOr<v1::Comparison> Store::Cancel(const std::string& id) {
   if (Terminal(c->state())) return c;  // nothing to stop
   const double now = Now();
   absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, updated = ? WHERE comparison_id = ? AND state IN (?, ?)")
-                       .Bind(1, int64_t{v1::Job::CANCELLED}).Bind(2, now).Bind(3, id)
+                       .Bind(1, int64_t{v1::Job::CANCELLED}).Bind(2, now).Bind(3, c->id())
                        .Bind(4, int64_t{v1::Job::QUEUED}).Bind(5, int64_t{v1::Job::LEASED}).Run();
   if (s.ok()) {
     s = Stmt(db_, "UPDATE comparisons SET state = ?, finished = ? WHERE id = ?")
-            .Bind(1, int64_t{v1::Comparison::CANCELLED}).Bind(2, now).Bind(3, id).Run();
+            .Bind(1, int64_t{v1::Comparison::CANCELLED}).Bind(2, now).Bind(3, c->id()).Run();
   }
   if (!s.ok()) return s;
   Changed();
-  return LoadLocked(id);
+  return LoadLocked(c->id());
 }
 
 absl::Status Store::Delete(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
   auto c = LoadLocked(id);
   if (!c.ok()) return c.status();
-  absl::Status s = Stmt(db_, "DELETE FROM comparisons WHERE id = ?").Bind(1, id).Run();
-  specs_.erase(id);
+  absl::Status s = Stmt(db_, "DELETE FROM comparisons WHERE id = ?").Bind(1, c->id()).Run();
+  specs_.erase(c->id());
   if (s.ok()) Changed();
   return s;
 }
@@ -496,7 +529,7 @@ absl::StatusOr<v1::GetReportResponse> Store::Report(const std::string& id) {
   v1::ComparisonResult* r = out.mutable_result();
   *r->mutable_spec() = c->spec();
   Stmt q(db_, "SELECT result, variant FROM jobs WHERE comparison_id = ? AND state = ? ORDER BY seq");
-  q.Bind(1, id).Bind(2, int64_t{v1::Job::SUCCEEDED});
+  q.Bind(1, c->id()).Bind(2, int64_t{v1::Job::SUCCEEDED});
   bool first = true;
   while (q.Step()) {
     v1::ComparisonResult part;
@@ -808,6 +841,96 @@ absl::StatusOr<int> Store::DeleteFinishedOlderThan(double days) {
   specs_.clear();
   if (n > 0) Changed();
   return n;
+}
+
+namespace {
+
+// Tags: what a person types in a shell and a CI variable holds, and never an
+// id's form (ids resolve first).
+absl::Status CheckTagName(const std::string& tag) {
+  if (tag.empty()) return absl::InvalidArgumentError("tag: missing");
+  if (tag.size() > 128) return absl::InvalidArgumentError("tag: at most 128 characters");
+  for (char ch : tag) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                    ch == '.' || ch == '_' || ch == '-' || ch == '/';
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tag: '", tag, "' may hold letters, digits, '.', '_', '-' and '/' only"));
+    }
+  }
+  if (tag.rfind("cmp-", 0) == 0) return absl::InvalidArgumentError("tag: must not start with 'cmp-' (an id's form)");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<v1::TagComparisonResponse> Store::Tag(const std::string& ref, const std::string& tag) {
+  if (absl::Status s = CheckTagName(tag); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<std::string> id = ResolveLocked(ref);
+  if (!id.ok()) return id.status();
+  v1::TagComparisonResponse out;
+  {
+    Stmt q(db_, "SELECT comparison_id FROM tags WHERE name = ?");
+    q.Bind(1, tag);
+    if (q.Step() && q.Text(0) != *id) out.set_previous_comparison_id(q.Text(0));
+    if (!q.status().ok()) return q.status();
+  }
+  absl::Status s = Stmt(db_, "INSERT INTO tags(name, comparison_id, updated) VALUES(?, ?, ?) "
+                             "ON CONFLICT(name) DO UPDATE SET comparison_id = excluded.comparison_id, "
+                             "updated = excluded.updated")
+                       .Bind(1, tag).Bind(2, *id).Bind(3, Now()).Run();
+  if (!s.ok()) return s;
+  auto c = LoadLocked(*id);
+  if (!c.ok()) return c.status();
+  *out.mutable_comparison() = std::move(*c);
+  Changed();
+  return out;
+}
+
+absl::StatusOr<std::string> Store::RecordVerdict(v1::GateVerdict verdict) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Both sides must be comparisons here; refs (tags) are kept as given.
+  for (std::string* id : {verdict.mutable_baseline_comparison_id(), verdict.mutable_candidate_comparison_id()}) {
+    if (id->empty()) return absl::InvalidArgumentError("verdict: both comparison ids are needed");
+    absl::StatusOr<std::string> resolved = ResolveLocked(*id);
+    if (!resolved.ok()) return resolved.status();
+    *id = *resolved;
+  }
+  if (verdict.overall() == v1::MetricVerdict::VERDICT_UNSPECIFIED) {
+    return absl::InvalidArgumentError("verdict.overall: missing");
+  }
+  const double now = Now();
+  verdict.set_time(IsoTime(now));
+  const std::string id = NewId("gate-");
+  absl::Status s = Stmt(db_, "INSERT INTO gate_verdicts(id, baseline_id, candidate_id, overall, verdict, created) "
+                             "VALUES(?,?,?,?,?,?)")
+                       .Bind(1, id).Bind(2, verdict.baseline_comparison_id())
+                       .Bind(3, verdict.candidate_comparison_id()).Bind(4, int64_t{verdict.overall()})
+                       .BindBlob(5, verdict.SerializeAsString()).Bind(6, now).Run();
+  if (!s.ok()) return s;
+  Changed();
+  return id;
+}
+
+absl::StatusOr<std::vector<v1::GateVerdict>> Store::Verdicts(const std::string& ref, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string id;
+  if (!ref.empty()) {
+    absl::StatusOr<std::string> resolved = ResolveLocked(ref);
+    if (!resolved.ok()) return resolved.status();
+    id = *resolved;
+  }
+  Stmt q(db_, "SELECT verdict FROM gate_verdicts WHERE (? = '' OR candidate_id = ?) ORDER BY created DESC LIMIT ?");
+  q.Bind(1, id).Bind(2, id).Bind(3, int64_t{limit > 0 ? limit : 100});
+  std::vector<v1::GateVerdict> out;
+  while (q.Step()) {
+    v1::GateVerdict v;
+    if (!v.ParseFromString(q.Blob(0))) return absl::DataLossError("stored gate verdict unreadable");
+    out.push_back(std::move(v));
+  }
+  if (!q.status().ok()) return q.status();
+  return out;
 }
 
 }  // namespace tcobench

@@ -49,6 +49,13 @@ class Store {
   absl::Status Delete(const std::string& id);
   absl::StatusOr<v1::GetReportResponse> Report(const std::string& id);
   absl::StatusOr<std::vector<v1::Worker>> Workers();
+  // Every method taking a comparison id also takes a tag. A tag moves when
+  // set again; the response says where it pointed before.
+  absl::StatusOr<v1::TagComparisonResponse> Tag(const std::string& ref, const std::string& tag);
+  // Release-gate verdicts between two comparisons (ids or tags, stored as ids).
+  absl::StatusOr<std::string> RecordVerdict(v1::GateVerdict verdict);
+  // Newest first; those whose candidate is `ref` when it is not empty.
+  absl::StatusOr<std::vector<v1::GateVerdict>> Verdicts(const std::string& ref, int limit);
   // Blocks until the comparison's state differs from `seen` (its serialized
   // bytes) or `timeout_seconds` pass; returns the current state.
   absl::StatusOr<v1::Comparison> WaitForChange(const std::string& id, const std::string& seen,
@@ -79,7 +86,8 @@ class Store {
   Store(sqlite3* db, StoreOptions options);
   double Now() const { return options_.now(); }
   absl::Status Exec(const std::string& sql);
-  absl::StatusOr<v1::Comparison> LoadLocked(const std::string& id);
+  absl::StatusOr<std::string> ResolveLocked(const std::string& ref);  // an id or a tag -> the id
+  absl::StatusOr<v1::Comparison> LoadLocked(const std::string& ref);
   // A comparison's spec, parsed once (specs never change once stored).
   absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> SpecLocked(const std::string& id);
   absl::Status UpdateComparisonStateLocked(const std::string& id);

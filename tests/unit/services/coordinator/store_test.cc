@@ -216,3 +216,56 @@ BOOST_AUTO_TEST_CASE(invalid_specs_are_refused_with_the_field) {
              std::string::npos);
   BOOST_TEST((*store)->List(10)->empty());
 }
+
+BOOST_AUTO_TEST_CASE(tags_move_resolve_and_go_with_their_comparison) {
+  Clock clock;
+  const auto dir = FreshDir("tags");
+  auto store = Store::Open(dir, StoreOptions{30, 5, 3, clock.fn()});
+  BOOST_REQUIRE(store.ok());
+  auto a = (*store)->Submit(Spec());
+  auto b = (*store)->Submit(Spec());
+  BOOST_REQUIRE(a.ok() && b.ok());
+  auto t = (*store)->Tag(*a, "release/1.0");
+  BOOST_REQUIRE_MESSAGE(t.ok(), t.status().message());
+  BOOST_TEST(t->previous_comparison_id().empty());
+  BOOST_TEST(t->comparison().tags(0) == "release/1.0");
+  BOOST_TEST((*store)->Get("release/1.0")->id() == *a);
+  BOOST_TEST((*store)->Report("release/1.0")->comparison().id() == *a);
+  // Moves, like a forced git tag, and says from where.
+  t = (*store)->Tag(*b, "release/1.0");
+  BOOST_REQUIRE(t.ok());
+  BOOST_TEST(t->previous_comparison_id() == *a);
+  BOOST_TEST((*store)->Get("release/1.0")->id() == *b);
+  BOOST_TEST((*store)->Get(*a)->tags().empty());
+  // A tag of a tag is a tag of its comparison.
+  BOOST_TEST((*store)->Tag("release/1.0", "latest")->comparison().id() == *b);
+  // Bad names and unknown targets name the problem.
+  BOOST_TEST(std::string((*store)->Tag(*a, "has space").status().message()).find("tag:") == 0);
+  BOOST_TEST(std::string((*store)->Tag(*a, "cmp-x").status().message()).find("id's form") != std::string::npos);
+  BOOST_TEST((*store)->Tag("nope", "x").status().code() == absl::StatusCode::kNotFound);
+  // Gate verdicts, stored against ids and listed newest first.
+  v1::GateVerdict v;
+  v.set_baseline_comparison_id(*a);
+  v.set_candidate_comparison_id("latest");
+  v.set_overall(v1::MetricVerdict::REGRESSION);
+  BOOST_TEST((*store)->RecordVerdict(v).ok());
+  clock.t += 1;
+  v.set_overall(v1::MetricVerdict::PASS);
+  BOOST_TEST((*store)->RecordVerdict(v).ok());
+  auto list = (*store)->Verdicts(*b, 10);
+  BOOST_REQUIRE(list.ok());
+  BOOST_REQUIRE(list->size() == 2u);
+  BOOST_TEST((*list)[0].overall() == v1::MetricVerdict::PASS);
+  BOOST_TEST((*list)[0].candidate_comparison_id() == *b);
+  BOOST_TEST((*store)->Verdicts(*a, 10)->empty());
+  v.set_overall(v1::MetricVerdict::VERDICT_UNSPECIFIED);
+  BOOST_TEST(!(*store)->RecordVerdict(v).ok());
+  // Deleting a comparison removes its tags; a restart keeps the others.
+  BOOST_TEST((*store)->Delete("latest").ok());
+  BOOST_TEST((*store)->Get("release/1.0").status().code() == absl::StatusCode::kNotFound);
+  BOOST_TEST((*store)->Tag(*a, "keep").ok());
+  store->reset();
+  auto again = Store::Open(dir, StoreOptions{30, 5, 3, clock.fn()});
+  BOOST_REQUIRE(again.ok());
+  BOOST_TEST((*again)->Get("keep")->id() == *a);
+}
