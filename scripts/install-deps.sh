@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything tcobench needs to build and test on a bare Debian 12.
 # Every dependency is a Debian package; nothing is downloaded at build time.
+# --test adds what only the test suite needs: headless Chromium and Pillow
+# for the HTML report's browser test.
 set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
@@ -16,6 +18,9 @@ packages=(
   python3
   python3-grpcio python3-protobuf  # the independent Python client test
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(chromium python3-pil)  # the HTML report in a real browser
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

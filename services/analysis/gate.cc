@@ -81,6 +81,22 @@ std::vector<double> Samples(const v1::VariantResult& r, const std::string& metri
   return out;
 }
 
+// The standard deviation of the values within 4 robust standard deviations
+// (1.4826 x the median absolute deviation) of their median: for normal noise
+// that is all of them.
+double NoiseStddev(const std::vector<double>& v) {
+  const double med = Quantile(v, 0.5);
+  std::vector<double> dev;
+  for (double x : v) dev.push_back(std::abs(x - med));
+  const double mad = 1.4826 * Quantile(dev, 0.5);
+  if (mad <= 0) return Summarize(v, 1, 0).stddev;
+  std::vector<double> kept;
+  for (double x : v) {
+    if (std::abs(x - med) <= 4 * mad) kept.push_back(x);
+  }
+  return Summarize(kept, 1, 0).stddev;
+}
+
 std::string Pct(double f) { return absl::StrFormat("%+.1f%%", 100 * f); }
 
 using RowKey = std::tuple<std::string, std::string, int32_t, int32_t>;
@@ -201,10 +217,11 @@ v1::MetricVerdict CompareSamples(const std::string& metric, const v1::GatePolicy
   const double rel = std::exp(shift) - 1;
   v.set_p_value(mw.p_value);
   v.set_relative_change(rel);
-  // The noise: the pooled standard deviation of the logs (outliers make it
-  // larger, and the verdict more cautious, never less).
+  // The noise: the pooled standard deviation of the logs, leaving out gross
+  // outliers (a stray request on a busy machine); the rank test needs no
+  // such care.
   const double n1 = static_cast<double>(b.size()), n2 = static_cast<double>(c.size());
-  const double s1 = Summarize(b, 1, 0).stddev, s2 = Summarize(c, 1, 0).stddev;
+  const double s1 = NoiseStddev(b), s2 = NoiseStddev(c);
   const double sigma = std::sqrt(((n1 - 1) * s1 * s1 + (n2 - 1) * s2 * s2) / (n1 + n2 - 2));
   // Samples per side for power `power` against a change of `target` with a
   // one-sided test at `alpha` (the t-test formula over the Mann–Whitney

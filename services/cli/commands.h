@@ -36,6 +36,9 @@ int RunCancel(const std::vector<std::string>& argv);
 int RunDelete(const std::vector<std::string>& argv);
 int RunWorkers(const std::vector<std::string>& argv);
 int RunDemo(const std::vector<std::string>& argv);
+// Reports, tags and the release gate (report_commands.cc).
+int RunTag(const std::vector<std::string>& argv);
+int RunGate(const std::vector<std::string>& argv);
 
 // A spec file, parsed and validated (errors name the file and field).
 absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path);

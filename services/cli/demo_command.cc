@@ -165,16 +165,19 @@ int RunDemo(const std::vector<std::string>& argv) {
     cleanup();
     return ReportError(absl::InternalError(absl::StrCat("the coordinator did not start: ", log)));
   }
-  auto worker = [&](const std::string& name, const std::string& isa, const std::string& threads) {
+  auto worker = [&](const std::string& name, const std::string& isa, const std::string& threads,
+                    const std::string& price) {
     return std::make_unique<Child>(
         bin / "tcobench-worker",
         std::vector<std::string>{"--coordinator", addr, "--name", name, "--model-root", dir.string(),
                                  "--cache-dir", (dir / "cache").string(), "--labels", "demo=" + name, "--threads",
-                                 threads, "--energy", "model", "--lock-file", (dir / "measure.lock").string()},
+                                 threads, "--energy", "model", "--lock-file", (dir / "measure.lock").string(),
+                                 "--cost-per-hour", price},
         std::vector<std::string>{"TCOBENCH_ISA=" + isa}, dir / (name + ".log"));
   };
-  auto big = worker("avx512-2t", "avx512", "2");
-  auto small = worker("avx2-1t", "avx2", "1");
+  // Illustrative prices: two vCPUs and one, at cloud on-demand rates.
+  auto big = worker("avx512-2t", "avx512", "2", "0.10");
+  auto small = worker("avx2-1t", "avx2", "1", "0.05");
   std::printf("    coordinator %s; workers avx512-2t (TCOBENCH_ISA=avx512, 2 threads) and avx2-1t "
               "(TCOBENCH_ISA=avx2, 1 thread)\n", addr.c_str());
 
@@ -192,7 +195,10 @@ int RunDemo(const std::vector<std::string>& argv) {
   "hardware": [
     {"name": "avx512-2t", "selector": {"class": "cpu", "labels": {"demo": "avx512-2t"}}},
     {"name": "avx2-1t", "selector": {"class": "cpu", "labels": {"demo": "avx2-1t"}}}
-  ]
+  ],
+  "cost": {"energyUsdPerKwh": 0.15, "pue": 1.2, "gridGramsCo2PerKwh": 400,
+           "slo": {"tpotP99Seconds": 0.05},
+           "load": {"tokensPerDay": 5000000}}
 })";
   std::ofstream(dir / "demo-spec.json") << spec;
   std::printf("3/4 submitting %s (3 variants x 2 hardware targets = 6 jobs)\n", (dir / "demo-spec.json").c_str());

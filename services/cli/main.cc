@@ -30,7 +30,9 @@ constexpr char kUsage[] =
     "  submit SPEC [--wait]   submit a comparison to the coordinator (prints its id)\n"
     "  watch ID               follow a comparison's jobs live\n"
     "  list                   the coordinator's comparisons\n"
-    "  report ID              a comparison's merged results\n"
+    "  report REF             results and cost: table, json, csv, markdown or html\n"
+    "  tag ID NAME            name a comparison (release/1.4, main); tags move\n"
+    "  gate --baseline REF --candidate REF   fail CI on a regression (exit 0/1/3)\n"
     "  cancel ID | delete ID  stop / remove a comparison\n"
     "  workers                the workers registered with the coordinator\n"
     "\n"
@@ -61,6 +63,8 @@ int main(int argc, char** argv) {
   if (cmd == "cancel") return RunCancel(rest);
   if (cmd == "delete") return RunDelete(rest);
   if (cmd == "workers") return RunWorkers(rest);
+  if (cmd == "tag") return RunTag(rest);
+  if (cmd == "gate") return RunGate(rest);
   if (cmd == "demo") return RunDemo(rest);
   if (cmd == "spec") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {

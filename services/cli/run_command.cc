@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/analysis/cost_model.h"
+#include "services/analysis/report_render.h"
 #include "services/analysis/spec_check.h"
 #include "services/cli/args.h"
 #include "services/cli/commands.h"
@@ -28,7 +30,7 @@ const CommandSpec kValidateSpec = {
 const CommandSpec kRunSpec = {
     "tcobench run SPEC.json [--local] [--model-root DIR] [--data-root DIR] [--cache-dir DIR]\n"
     "    [--output results.json] [--threads N] [--energy auto|rapl|nvml|model|none]\n"
-    "    [--cpu-tdp-watts W] [--format table|json] [--coordinator ADDR]",
+    "    [--cpu-tdp-watts W] [--cost-per-hour USD] [--format table|json] [--coordinator ADDR]",
     "Runs a comparison on this machine: makes quantized variants (once, into the\n"
     "cache), measures every variant with the spec's scenario (latency, throughput,\n"
     "energy, memory), runs its accuracy suites, and prints one summary row per\n"
@@ -45,6 +47,7 @@ const CommandSpec kRunSpec = {
      {"threads", "t", true, "N", "engine threads when a variant does not say (default: all CPUs)"},
      {"energy", "", true, "SOURCE", "auto (default: RAPL, else the CPU model), rapl, nvml, model, none"},
      {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
+     {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"},
      {"format", "", true, "FORMAT", "table (default) or json (the result on stdout)"},
      {"coordinator", "", true, "ADDR",
       "without --local: the coordinator (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"}},
@@ -64,55 +67,7 @@ absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path) {
   return spec;
 }
 
-namespace {
-
-std::string Ms(double seconds) { return absl::StrFormat("%.2f", seconds * 1e3); }
-
-}  // namespace
-
-void PrintSummary(const v1::ComparisonResult& r) {
-  std::printf("%s — %s, %s, %d threads, isa %s\n", r.spec().name().c_str(),
-              r.manifest().cpu_model().c_str(), r.manifest().os().c_str(), r.manifest().threads(),
-              r.manifest().isa().c_str());
-  std::printf("%-10s %-10s %-13s %7s %7s %9s %9s %9s %9s %8s %10s %-6s %9s %9s %7s %s\n", "variant",
-              "hardware", "scenario", "prompt", "output", "TTFT ms", "TPOT ms", "e2e ms", "decode/s", "req/s",
-              "J/token", "energy", "PPL", "KLD", "top-1", "choice");
-  for (const v1::VariantResult& v : r.results()) {
-    const auto& a = v.accuracy();
-    std::string choice;
-    for (const auto& c : a.choice()) {
-      choice += absl::StrFormat("%s%s %.1f%% (n=%d)", choice.empty() ? "" : ", ", c.task(),
-                                100 * c.accuracy(), c.n());
-    }
-    const bool kld = a.has_kld() && a.kld().applicable();
-    std::printf("%-10s %-10s %-13s %7d %7d %9s %9s %9s %9.1f %8.2f %10s %-6s %9s %9s %7s %s\n",
-                v.variant().c_str(), v.hardware().c_str(), v.scenario().c_str(), v.prompt_tokens(), v.output_tokens(),
-                Ms(v.latency().ttft_seconds().p50()).c_str(),
-                Ms(v.latency().tpot_seconds().p50()).c_str(),
-                Ms(v.latency().e2e_seconds().p50()).c_str(), v.throughput().decode_tokens_per_second(),
-                v.throughput().requests_per_second(),
-                v.energy().source() == "none"
-                    ? "-"
-                    : absl::StrFormat("%.4g", v.energy().joules_per_token()).c_str(),
-                v.energy().source().c_str(),
-                a.has_perplexity() ? absl::StrFormat("%.4f", a.perplexity().ppl()).c_str() : "-",
-                kld ? absl::StrFormat("%.6f", a.kld().mean_kld()).c_str() : "-",
-                kld ? absl::StrFormat("%.2f%%", 100 * a.kld().same_top1()).c_str() : "-",
-                choice.empty() ? "-" : choice.c_str());
-  }
-  std::printf("latency: medians over measured requests (95%% CIs in the result file)\n");
-  if (!r.results().empty()) {
-    const v1::Energy& e = r.results(0).energy();
-    std::printf("energy: %s ±%.0f%%%s\n", e.source().c_str(), 100 * e.uncertainty_fraction(),
-                e.source() == "model" ? " (an estimate, not a measurement)" : "");
-  }
-  if (!r.results().empty()) {
-    std::printf("harness overhead: %.2f us per decode step (%.3f%% of %s's step)\n",
-                r.results(0).harness_overhead().seconds_per_step() * 1e6,
-                100 * r.results(0).harness_overhead().fraction_of_decode_step(),
-                r.results(0).variant().c_str());
-  }
-}
+void PrintSummary(const v1::ComparisonResult& r) { std::fputs(RenderSummaryText(r).c_str(), stdout); }
 
 int RunSpecValidate(const std::vector<std::string>& argv) {
   Args args;
@@ -171,6 +126,10 @@ int RunRun(const std::vector<std::string>& argv) {
   if (!tdp.ok()) return ReportError(tdp.status());
   if (*tdp < 0) return ReportError(absl::InvalidArgumentError("--cpu-tdp-watts must be positive"));
   o.cpu_tdp_watts = *tdp;
+  absl::StatusOr<double> price = args.GetDouble("cost-per-hour", 0);
+  if (!price.ok()) return ReportError(price.status());
+  if (*price < 0) return ReportError(absl::InvalidArgumentError("--cost-per-hour must not be negative"));
+  o.cost_per_hour_usd = *price;
   const bool tty = isatty(fileno(stderr));
   std::string last_stage;
   o.progress = [tty, &last_stage](const std::string& line) {
@@ -212,6 +171,9 @@ int RunRun(const std::vector<std::string>& argv) {
     std::printf("%s\n", json.c_str());
   } else {
     PrintSummary(*result);
+    if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(*result); cost.ok()) {
+      std::fputs(RenderCostText(*cost).c_str(), stdout);
+    }
     if (args.Has("output")) std::printf("full result: %s\n", args.Get("output").c_str());
   }
   return kExitOk;

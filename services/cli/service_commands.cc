@@ -10,17 +10,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/analysis/cost_model.h"
+#include "services/analysis/report_render.h"
 #include "services/analysis/spec_check.h"
 #include "services/cli/args.h"
+#include "services/cli/client.h"
 #include "services/cli/commands.h"
 #include "tcobench/v1/coordinator.grpc.pb.h"
 
 namespace tcobench::cli {
-namespace {
-
-const FlagSpec kCoordinatorFlag = {"coordinator", "", true, "ADDR",
-                                   "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"};
-const FlagSpec kFormatFlag = {"format", "", true, "FORMAT", "table (default) or json"};
 
 std::string CoordinatorAddress(const Args& args) {
   if (args.Has("coordinator")) return args.Get("coordinator");
@@ -33,8 +31,6 @@ std::unique_ptr<v1::CoordinatorService::Stub> Connect(const Args& args) {
       grpc::CreateChannel(CoordinatorAddress(args), grpc::InsecureChannelCredentials()));
 }
 
-// A server error as one readable line and an exit code (2 for the caller's
-// mistakes, 1 otherwise).
 int ReportRpc(const grpc::Status& s, const Args& args) {
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
     std::fprintf(stderr, "tcobench: coordinator %s is not reachable: %s\n", CoordinatorAddress(args).c_str(),
@@ -44,9 +40,13 @@ int ReportRpc(const grpc::Status& s, const Args& args) {
   return ReportError(absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message()));
 }
 
-void Deadline(grpc::ClientContext* ctx, int seconds = 30) {
+void Deadline(grpc::ClientContext* ctx, int seconds) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
 }
+
+namespace {
+
+const FlagSpec kFormatFlag = {"format", "", true, "FORMAT", "table (default) or json"};
 
 std::optional<int> CheckFormat(const Args& args) {
   const std::string f = args.Get("format", "table");
@@ -117,6 +117,9 @@ int PrintReport(v1::CoordinatorService::Stub* stub, const std::string& id, const
     std::printf("%s\n", json.c_str());
   } else {
     PrintSummary(resp.result());
+    if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(resp.result()); cost.ok()) {
+      std::fputs(RenderCostText(*cost).c_str(), stdout);
+    }
     for (const v1::Job& j : resp.comparison().jobs()) {
       if (j.state() != v1::Job::SUCCEEDED) {
         std::printf("job %s (%s on %s): %s%s%s\n", j.id().c_str(), j.variant().c_str(), j.hardware().c_str(),
@@ -152,13 +155,6 @@ const CommandSpec kList = {"tcobench list [--limit N] [--format table|json] [--c
                            {{"limit", "", true, "N", "at most N (default 100)"}, kFormatFlag, kCoordinatorFlag},
                            0,
                            0};
-const CommandSpec kReport = {"tcobench report ID [--output FILE] [--format table|json] [--coordinator ADDR]",
-                             "Prints a comparison's report: its finished jobs' results merged, as\n"
-                             "`run --local` prints them; --output writes the full JSON.",
-                             {{"output", "o", true, "FILE", "write the full report JSON here"}, kFormatFlag,
-                              kCoordinatorFlag},
-                             1,
-                             1};
 const CommandSpec kCancel = {"tcobench cancel ID [--coordinator ADDR]",
                              "Cancels a comparison: queued jobs will not run and running ones stop.",
                              {kCoordinatorFlag},
@@ -242,14 +238,6 @@ int RunList(const std::vector<std::string>& argv) {
                 done, c.jobs_size(), c.spec().name().c_str());
   }
   return kExitOk;
-}
-
-int RunReport(const std::vector<std::string>& argv) {
-  Args args;
-  if (auto rc = ParseCommand(kReport, argv, &args)) return *rc;
-  if (auto rc = CheckFormat(args)) return *rc;
-  auto stub = Connect(args);
-  return PrintReport(stub.get(), args.positional()[0], args);
 }
 
 int RunCancel(const std::vector<std::string>& argv) {

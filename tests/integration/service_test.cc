@@ -174,7 +174,7 @@ BOOST_AUTO_TEST_CASE(two_workers_two_hardware_classes, *boost::unit_test::precon
   // Unknown ids and invalid specs: clear errors, exit 2.
   r = cluster.Cli("report cmp-nope");
   BOOST_TEST(r.exit_code == 2);
-  BOOST_TEST(r.err.find("no comparison 'cmp-nope'") != std::string::npos, r.err);
+  BOOST_TEST(r.err.find("no comparison or tag 'cmp-nope'") != std::string::npos, r.err);
   r = cluster.Cli("delete cmp-nope");
   BOOST_TEST(r.exit_code == 2);
   // A model path escaping the root fails its jobs with the reason, at once.
@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(killed_worker_job_is_released_and_completes_once,
   BOOST_TEST(reattempted >= 1);
   r = cluster.Cli("report " + id + " --format json");
   BOOST_REQUIRE(r.exit_code == 0);
-  BOOST_TEST(json::parse(r.out)["results"].size() == 2u);  // exactly one result per job
+  BOOST_TEST(json::parse(r.out)["result"]["results"].size() == 2u);  // exactly one result per job
 }
 
 BOOST_AUTO_TEST_CASE(coordinator_killed_and_restarted_loses_nothing,
@@ -240,7 +240,7 @@ BOOST_AUTO_TEST_CASE(coordinator_killed_and_restarted_loses_nothing,
   BOOST_TEST(c["state"] == "SUCCEEDED");
   BOOST_TEST(cluster.Comparison(first)["state"] == "SUCCEEDED");
   r = cluster.Cli("report " + first + " --format json");
-  BOOST_TEST(json::parse(r.out)["results"].size() == 2u);
+  BOOST_TEST(json::parse(r.out)["result"]["results"].size() == 2u);
   // A clean stop: SIGTERM, exit 0.
   cluster.workers[0]->Kill(SIGTERM);
   BOOST_TEST(cluster.workers[0]->exit_code() == 0);
@@ -270,7 +270,7 @@ BOOST_AUTO_TEST_CASE(cancel_stops_a_comparison, *boost::unit_test::precondition(
   BOOST_TEST(r.exit_code == 0, r.err);
   BOOST_TEST(cluster.Comparison(id)["state"] == "CANCELLED");  // nothing stored late
   r = cluster.Cli("report " + id + " --format json");
-  BOOST_TEST(json::parse(r.out)["results"].size() <= 1u);
+  BOOST_TEST(json::parse(r.out)["result"]["results"].size() <= 1u);
 }
 
 // The README's first command: the whole service in one go, nothing left behind.

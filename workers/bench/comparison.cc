@@ -513,6 +513,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
           if (absl::Status s = Stopped(o); !s.ok()) return s;
           v1::VariantResult* r = result.add_results();
           r->set_hardware(hw.name());
+          r->set_advertised_usd_per_hour(o.cost_per_hour_usd);
           if (absl::Status s = MeasurePoint(spec, variant, loaded, p, n_out, corpus, meter.get(),
                                             meter_note, o, r);
               !s.ok()) {

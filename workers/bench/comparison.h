@@ -33,6 +33,9 @@ struct LocalRunOptions {
   // flock on this file, so workers on one host never measure at the same
   // time; the wait is recorded in the manifest.
   std::filesystem::path host_lock_file;
+  // This machine's advertised price per hour, stamped on every result for
+  // the cost model (0: none).
+  double cost_per_hour_usd = 0;
 };
 
 // The default cache directory: $XDG_CACHE_HOME/tcobench, else ~/.cache/tcobench.

@@ -1,5 +1,6 @@
 // tcobench-worker: runs benchmark jobs for a coordinator (which it dials).
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
@@ -17,7 +18,7 @@ using tcobench::cli::CommandSpec;
 const CommandSpec kSpec = {
     "tcobench-worker --coordinator ADDR --name NAME --model-root DIR [--data-root DIR]\n"
     "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--cpu-tdp-watts W]\n"
-    "    [--energy auto|rapl|nvml|model|none] [--lock-file FILE] [--max-jobs N]",
+    "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]",
     "Dials out to the coordinator, registers this machine (CPU, cores, ISA level,\n"
     "memory, GPUs, labels, threads), heartbeats, leases jobs whose hardware\n"
     "selector it matches, runs them with the harness and reports progress and\n"
@@ -35,6 +36,8 @@ const CommandSpec kSpec = {
      {"threads", "t", true, "N", "engine threads (default: all CPUs)"},
      {"cpu-tdp-watts", "", true, "W", "CPU power for the energy estimate"},
      {"energy", "", true, "SOURCE", "auto (default), rapl, nvml, model, none"},
+     {"cost-per-hour", "", true, "USD",
+      "this machine's price per hour, for cost reports (a spec's cost.hardware overrides it)"},
      {"lock-file", "", true, "FILE", "host-wide measurement lock (default /tmp/tcobench-measure.lock)"},
      {"max-jobs", "", true, "N", "exit after N jobs (default: run until stopped)"},
      {"version", "", false, "", "print the version and exit"}},
@@ -69,9 +72,12 @@ int main(int argc, char** argv) {
   auto threads = args->GetInt("threads", 0, 0, 1024);
   auto tdp = args->GetDouble("cpu-tdp-watts", 0);
   auto max_jobs = args->GetInt("max-jobs", 0, 0, 1 << 30);
-  for (const absl::Status& s : {threads.status(), tdp.status(), max_jobs.status()}) {
+  auto price = args->GetDouble("cost-per-hour", 0);
+  for (const absl::Status& s : {threads.status(), tdp.status(), max_jobs.status(), price.status()}) {
     if (!s.ok()) return Usage(std::string(s.message()));
   }
+  if (*price < 0 || !std::isfinite(*price)) return Usage("--cost-per-hour must not be negative");
+  o.run.cost_per_hour_usd = *price;
   o.run.threads = static_cast<int>(*threads);
   o.run.cpu_tdp_watts = *tdp;
   o.max_jobs = static_cast<int>(*max_jobs);

@@ -116,6 +116,7 @@ v1::WorkerInventory LocalInventory(const WorkerOptions& o) {
   for (const std::string& g : gpus.names) inv.add_gpus(g);
   inv.set_gpu_driver(gpus.driver);
   inv.set_threads(o.run.threads > 0 ? o.run.threads : CpuCount());
+  inv.set_cost_per_hour_usd(o.run.cost_per_hour_usd);
   inv.set_version(absl::StrCat(VersionString(), " (", BuildCommitId(), ")"));
   inv.set_hostname(HostName());
   return inv;
