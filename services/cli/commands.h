@@ -45,6 +45,10 @@ absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path);
 // The summary table of `run` (one row per variant and sweep point).
 void PrintSummary(const v1::ComparisonResult& result);
 
+// Writes `text` to a temporary file beside `path`, then renames it over
+// `path` (a reader never sees half a file); errors name `flag`.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& text, const char* flag);
+
 // Prints the one-line error for `status` to stderr and returns its exit code.
 int ReportError(const absl::Status& status);
 

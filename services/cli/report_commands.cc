@@ -72,19 +72,6 @@ absl::StatusOr<Loaded> LoadRef(const std::string& ref, const Args& args) {
   return out;
 }
 
-absl::Status WriteFile(const std::string& path, const std::string& text, const char* flag) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f.flush()) return absl::PermissionDeniedError(absl::StrCat(flag, ": cannot write ", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(flag, ": cannot write ", path));
-  }
-  return absl::OkStatus();
-}
-
 const CommandSpec kReport = {
     "tcobench report REF [--format table|json|csv|markdown|html] [--output FILE] [--cost COST.json]\n"
     "    [--coordinator ADDR]",
@@ -131,6 +118,19 @@ const CommandSpec kGate = {
 
 }  // namespace
 
+absl::Status WriteFileAtomically(const std::string& path, const std::string& text, const char* flag) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    if (!f.flush()) return absl::PermissionDeniedError(absl::StrCat(flag, ": cannot write ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(flag, ": cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
 int RunReport(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kReport, argv, &args)) return *rc;
@@ -172,7 +172,7 @@ int RunReport(const std::vector<std::string>& argv) {
     }
   }
   if (args.Has("output")) {
-    if (absl::Status s = WriteFile(args.Get("output"), text, "--output"); !s.ok()) return ReportError(s);
+    if (absl::Status s = WriteFileAtomically(args.Get("output"), text, "--output"); !s.ok()) return ReportError(s);
     std::fprintf(stderr, "wrote %s\n", args.Get("output").c_str());
   } else {
     std::fputs(text.c_str(), stdout);
@@ -246,10 +246,10 @@ int RunGate(const std::vector<std::string>& argv) {
     }
   }
   if (args.Has("junit")) {
-    if (absl::Status s = WriteFile(args.Get("junit"), RenderGateJunit(verdict), "--junit"); !s.ok()) return fail(s);
+    if (absl::Status s = WriteFileAtomically(args.Get("junit"), RenderGateJunit(verdict), "--junit"); !s.ok()) return fail(s);
   }
   if (args.Has("markdown")) {
-    if (absl::Status s = WriteFile(args.Get("markdown"), RenderGateMarkdown(verdict), "--markdown"); !s.ok()) {
+    if (absl::Status s = WriteFileAtomically(args.Get("markdown"), RenderGateMarkdown(verdict), "--markdown"); !s.ok()) {
       return fail(s);
     }
   }

@@ -154,17 +154,8 @@ int RunRun(const std::vector<std::string>& argv) {
   if (!result.ok()) return ReportError(result.status());
   const std::string json = ToJson(*result);
   if (args.Has("output")) {
-    const std::string path = args.Get("output");
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out << json << "\n";
-      if (!out.flush()) {
-        return ReportError(absl::PermissionDeniedError(absl::StrCat("--output: cannot write ", tmp)));
-      }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      return ReportError(absl::PermissionDeniedError(absl::StrCat("--output: cannot write ", path)));
+    if (absl::Status s = WriteFileAtomically(args.Get("output"), json + "\n", "--output"); !s.ok()) {
+      return ReportError(s);
     }
   }
   if (format == "json") {
