@@ -5,10 +5,9 @@
 #include <limits>
 #include <map>
 
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "services/analysis/spec_check.h"
 
 namespace tcobench {
 namespace {
@@ -58,12 +57,7 @@ std::string Usd(double v) {
 
 absl::StatusOr<v1::Cost> ParseCostJson(absl::string_view json) {
   v1::Cost cost;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &cost, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("not a valid cost block: ", std::string(status.message())));
-  }
+  if (absl::Status s = ParseJsonInto(json, &cost, "cost block"); !s.ok()) return s;
   return cost;
 }
 

@@ -6,11 +6,10 @@
 #include <tuple>
 #include <vector>
 
-#include <google/protobuf/util/json_util.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "services/analysis/spec_check.h"
 #include "services/analysis/statistics.h"
 
 namespace tcobench {
@@ -124,12 +123,7 @@ v1::MetricVerdict Skipped(const std::string& metric, const std::string& why) {
 
 absl::StatusOr<v1::GatePolicy> ParseGatePolicyJson(absl::string_view json) {
   v1::GatePolicy policy;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &policy, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("not a valid gate policy: ", std::string(status.message())));
-  }
+  if (absl::Status s = ParseJsonInto(json, &policy, "gate policy"); !s.ok()) return s;
   return policy;
 }
 

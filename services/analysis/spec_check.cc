@@ -25,16 +25,19 @@ bool IsHex64(const std::string& s) {
 
 }  // namespace
 
-absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json) {
-  v1::ComparisonSpec spec;
+absl::Status ParseJsonInto(absl::string_view json, google::protobuf::Message* message, absl::string_view what) {
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  const auto status =
-      google::protobuf::util::JsonStringToMessage(std::string(json), &spec, options);
+  const auto status = google::protobuf::util::JsonStringToMessage(std::string(json), message, options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("not a valid comparison spec: ", std::string(status.message())));
+    return absl::InvalidArgumentError(absl::StrCat("not a valid ", what, ": ", std::string(status.message())));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json) {
+  v1::ComparisonSpec spec;
+  if (absl::Status s = ParseJsonInto(json, &spec, "comparison spec"); !s.ok()) return s;
   return spec;
 }
 

@@ -12,8 +12,12 @@
 
 namespace tcobench {
 
-// JSON (camelCase or snake_case field names) to a spec; unknown fields and
-// wrong types are errors. Does not run ValidateSpec.
+// The proto JSON mapping into `message` (camelCase or snake_case field
+// names); unknown fields and wrong types are errors, reported as
+// "not a valid <what>: <why>". Every file tcobench reads goes through here.
+absl::Status ParseJsonInto(absl::string_view json, google::protobuf::Message* message, absl::string_view what);
+
+// JSON to a spec. Does not run ValidateSpec.
 absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json);
 
 // Every rule a runnable spec follows; the first broken one is returned, as

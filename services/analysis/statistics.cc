@@ -67,9 +67,6 @@ SampleSummary Summarize(std::span<const double> values, uint64_t seed, int resam
   return s;
 }
 
-}  // namespace tcobench
-
-namespace tcobench {
 
 double NormalCdf(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
 

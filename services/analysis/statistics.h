@@ -1,6 +1,7 @@
-// Descriptive statistics for benchmark samples: percentiles, mean, standard
-// deviation and a bootstrap confidence interval of the median. Pure code, no
-// I/O (see docs/statistics.md for the definitions).
+// Statistics for benchmark samples: percentiles, mean, standard deviation, a
+// bootstrap confidence interval of the median (docs/harness.md), and what the
+// release gate tests with: the Mann–Whitney U test, the Hodges–Lehmann shift
+// and normal quantiles (docs/gate.md). Pure code, no I/O.
 #pragma once
 
 #include <cstdint>
@@ -28,10 +29,6 @@ void BootstrapMedianCi(std::span<const double> values, int resamples, uint64_t s
 
 // Everything above; all zero for no values.
 SampleSummary Summarize(std::span<const double> values, uint64_t seed = 1, int resamples = 2000);
-
-}  // namespace tcobench
-
-namespace tcobench {
 
 // The standard normal distribution: its CDF and its quantile function
 // (inverse CDF; p in (0, 1), to about 1e-9).

@@ -15,8 +15,6 @@
 #include "services/cli/commands.h"
 #include "workers/bench/system_info.h"
 
-#include <google/protobuf/util/json_util.h>
-
 namespace tcobench::cli {
 namespace {
 
@@ -27,13 +25,6 @@ struct Loaded {
   bool from_coordinator = false;
 };
 
-template <typename M>
-bool ParseStrict(const std::string& json, M* out) {
-  google::protobuf::util::JsonParseOptions o;
-  o.ignore_unknown_fields = false;
-  return google::protobuf::util::JsonStringToMessage(json, out, o).ok();
-}
-
 // REF: a result file (what `run --output` or `report --format json` wrote),
 // else a comparison id or tag on the coordinator.
 absl::StatusOr<Loaded> LoadRef(const std::string& ref, const Args& args) {
@@ -42,9 +33,9 @@ absl::StatusOr<Loaded> LoadRef(const std::string& ref, const Args& args) {
   if (std::filesystem::is_regular_file(ref, ec)) {
     absl::StatusOr<std::string> text = ReadFileText(ref);
     if (!text.ok()) return text.status();
-    if (!ParseStrict(*text, out.report.mutable_result())) {
+    if (!ParseJsonInto(*text, out.report.mutable_result(), "result").ok()) {
       out.report.Clear();
-      if (!ParseStrict(*text, &out.report)) {
+      if (!ParseJsonInto(*text, &out.report, "report").ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat(ref, ": not a result file (a `run --output` result or a `report --format json` report)"));
       }
