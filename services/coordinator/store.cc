@@ -330,44 +330,47 @@ absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw) {
   return id;
 }
 
+// The comparison a reference names: its id, or a tag on it (tags never have
+// an id's form, so the two cannot both match).
+#define TCOBENCH_BY_REF "(id = ?1 OR id IN (SELECT comparison_id FROM tags WHERE name = ?1))"
+
+namespace {
+absl::Status NoSuchRef(const std::string& ref) {
+  return absl::NotFoundError(absl::StrCat("no comparison or tag '", ref, "'"));
+}
+}  // namespace
+
 absl::StatusOr<std::string> Store::ResolveLocked(const std::string& ref) {
-  {
-    Stmt q(db_, "SELECT id FROM comparisons WHERE id = ?");
-    q.Bind(1, ref);
-    if (q.Step()) return ref;
-    if (!q.status().ok()) return q.status();
-  }
-  Stmt q(db_, "SELECT comparison_id FROM tags WHERE name = ?");
+  Stmt q(db_, "SELECT id FROM comparisons WHERE " TCOBENCH_BY_REF);
   q.Bind(1, ref);
   if (q.Step()) return q.Text(0);
   if (!q.status().ok()) return q.status();
-  return absl::NotFoundError(absl::StrCat("no comparison or tag '", ref, "'"));
+  return NoSuchRef(ref);
 }
 
 absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& ref) {
-  absl::StatusOr<std::string> resolved = ResolveLocked(ref);
-  if (!resolved.ok()) return resolved.status();
-  const std::string& id = *resolved;
   v1::Comparison c;
+  {
+    Stmt q(db_, "SELECT id, spec, state, created, finished, error FROM comparisons WHERE " TCOBENCH_BY_REF);
+    q.Bind(1, ref);
+    if (!q.Step()) {
+      if (!q.status().ok()) return q.status();
+      return NoSuchRef(ref);
+    }
+    c.set_id(q.Text(0));
+    if (!c.mutable_spec()->ParseFromString(q.Blob(1))) return absl::DataLossError("stored spec unreadable");
+    c.set_state(static_cast<v1::Comparison::State>(q.Int(2)));
+    c.set_created_time(IsoTime(q.Double(3)));
+    if (!q.IsNull(4)) c.set_finished_time(IsoTime(q.Double(4)));
+    c.set_error(q.Text(5));
+  }
+#undef TCOBENCH_BY_REF
+  const std::string& id = c.id();
   {
     Stmt q(db_, "SELECT name FROM tags WHERE comparison_id = ? ORDER BY name");
     q.Bind(1, id);
     while (q.Step()) c.add_tags(q.Text(0));
     if (!q.status().ok()) return q.status();
-  }
-  {
-    Stmt q(db_, "SELECT spec, state, created, finished, error FROM comparisons WHERE id = ?");
-    q.Bind(1, id);
-    if (!q.Step()) {
-      if (!q.status().ok()) return q.status();
-      return absl::NotFoundError(absl::StrCat("no comparison '", id, "'"));
-    }
-    c.set_id(id);
-    if (!c.mutable_spec()->ParseFromString(q.Blob(0))) return absl::DataLossError("stored spec unreadable");
-    c.set_state(static_cast<v1::Comparison::State>(q.Int(1)));
-    c.set_created_time(IsoTime(q.Double(2)));
-    if (!q.IsNull(3)) c.set_finished_time(IsoTime(q.Double(3)));
-    c.set_error(q.Text(4));
   }
   Stmt q(db_, "SELECT id, variant, hardware, state, attempts, worker_id, errors, stage, fraction, "
               "updated FROM jobs WHERE comparison_id = ? ORDER BY seq");
