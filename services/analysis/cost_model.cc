@@ -47,11 +47,6 @@ double ChoiceRatio(const v1::VariantResult& v, const v1::VariantResult& base) {
   return worst;
 }
 
-std::string Usd(double v) {
-  if (v >= 100) return absl::StrFormat("$%.0f", v);
-  if (v >= 1) return absl::StrFormat("$%.2f", v);
-  return absl::StrFormat("$%.4f", v);
-}
 
 }  // namespace
 
@@ -125,6 +120,13 @@ v1::Cost CostWithDefaults(v1::Cost c) {
   return c;
 }
 
+std::string FormatUsd(double usd) {
+  if (usd == 0) return "$0";
+  if (usd >= 100) return absl::StrFormat("$%.0f", usd);
+  if (usd >= 1) return absl::StrFormat("$%.2f", usd);
+  return absl::StrFormat("$%.4g", usd);
+}
+
 double CapitalRecoveryFactor(double rate, double years) {
   if (years <= 0) return 0;
   if (rate <= 0) return 1 / years;
@@ -156,6 +158,7 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
   const v1::VariantResult* choice_base = BaselineWith(result, HasChoice);
   std::map<std::string, bool> noted_price;
   bool any_model_energy = false, any_no_energy = false;
+  bool all_kld = true, only_baseline = true;  // for the Pareto front's axis
 
   for (const v1::VariantResult& v : result.results()) {
     v1::VariantCost* row = report.add_rows();
@@ -234,6 +237,8 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
     const bool is_base = v.variant() == result.spec().baseline();
     const v1::KldResult& kld = v.accuracy().kld();
     const bool has_kld = is_base || (kld.applicable() && kld.scored_tokens() > 0);
+    all_kld &= has_kld;
+    only_baseline &= is_base;
     if (has_kld) row->set_mean_kld(is_base ? 0 : kld.mean_kld());
     if (ppl_base != nullptr && HasPpl(v)) row->set_ppl_ratio(v.accuracy().perplexity().ppl() / ppl_base->accuracy().perplexity().ppl());
     if (choice_base != nullptr && HasChoice(v)) row->set_choice_accuracy_ratio(ChoiceRatio(v, *choice_base));
@@ -287,28 +292,17 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
     report.add_notes("load.promptTokens is informational: the prompt cost is the measured workload's");
   }
 
-  // The accuracy axis of the Pareto front: the first metric every row has.
-  std::string metric;
-  auto all = [&](auto has) {
-    return std::all_of(report.rows().begin(), report.rows().end(), has);
-  };
-  const bool any_kld_row = std::any_of(report.rows().begin(), report.rows().end(),
-                                       [&](const v1::VariantCost& r) { return r.variant() != result.spec().baseline(); });
-  if (any_kld_row && all([&](const v1::VariantCost& r) {
-        if (r.variant() == result.spec().baseline()) return true;
-        for (const auto& v : result.results()) {
-          if (v.variant() == r.variant() && v.accuracy().kld().applicable() && v.accuracy().kld().scored_tokens() > 0) return true;
-        }
-        return false;
-      })) {
-    metric = "mean_kld";
-  } else if (all([](const v1::VariantCost& r) { return r.ppl_ratio() > 0; })) {
-    metric = "ppl_ratio";
-  } else if (all([](const v1::VariantCost& r) { return r.choice_accuracy_ratio() > 0; })) {
-    metric = "choice_accuracy_ratio";
-  }
+  // The accuracy axis of the Pareto front: the first metric every row has
+  // (KL divergence only when some row is not the baseline).
+  auto all = [&](auto has) { return std::all_of(report.rows().begin(), report.rows().end(), has); };
+  const std::string metric =
+      report.rows().empty()                                                   ? ""
+      : all_kld && !only_baseline                                             ? "mean_kld"
+      : all([](const v1::VariantCost& r) { return r.ppl_ratio() > 0; })       ? "ppl_ratio"
+      : all([](const v1::VariantCost& r) { return r.choice_accuracy_ratio() > 0; }) ? "choice_accuracy_ratio"
+                                                                              : "";
+  report.set_pareto_metric(metric);
   for (v1::VariantCost& r : *report.mutable_rows()) {
-    r.set_accuracy_metric(metric);
     if (metric == "mean_kld") r.set_accuracy_score(1 - r.mean_kld());
     if (metric == "ppl_ratio") r.set_accuracy_score(1 / r.ppl_ratio());
     if (metric == "choice_accuracy_ratio") r.set_accuracy_score(r.choice_accuracy_ratio());
@@ -350,15 +344,15 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
   report.set_recommended_variant(best->variant());
   report.set_recommended_hardware(best->hardware());
   std::string text = absl::StrCat("Serve ", best->variant(), " on ", best->hardware(), ": ",
-                                   Usd(best->usd_per_million_output_tokens()), " per million output tokens");
+                                   FormatUsd(best->usd_per_million_output_tokens()), " per million output tokens");
   for (const v1::VariantCost& r : report.rows()) {
     if (&r != best && r.variant() == result.spec().baseline() && r.hardware() == best->hardware() &&
         r.prompt_tokens() == best->prompt_tokens() && r.output_tokens() == best->output_tokens()) {
-      absl::StrAppend(&text, " (baseline ", r.variant(), ": ", Usd(r.usd_per_million_output_tokens()), ")");
+      absl::StrAppend(&text, " (baseline ", r.variant(), ": ", FormatUsd(r.usd_per_million_output_tokens()), ")");
     }
   }
   if (best->variant() != result.spec().baseline()) {
-    if (best->accuracy_metric() == "mean_kld") {
+    if (metric == "mean_kld") {
       absl::StrAppend(&text, absl::StrFormat(", mean KLD %.5f against the baseline", best->mean_kld()));
     } else if (best->ppl_ratio() > 0) {
       absl::StrAppend(&text, absl::StrFormat(", perplexity %.2f%% of the baseline's", 100 * best->ppl_ratio()));
@@ -366,7 +360,7 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
   }
   if (has_load) {
     absl::StrAppend(&text, absl::StrFormat("; %.0f instance%s, %s a month for the load", best->instances(),
-                                           best->instances() == 1 ? "" : "s", Usd(best->monthly_tco_usd())));
+                                           best->instances() == 1 ? "" : "s", FormatUsd(best->monthly_tco_usd())));
   }
   absl::StrAppend(&text, ".");
   report.set_recommendation(text);

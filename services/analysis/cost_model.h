@@ -31,6 +31,9 @@ absl::Status ValidateCost(const v1::Cost& cost);
 // defaults are not: they apply only to what was measured).
 v1::Cost CostWithDefaults(v1::Cost cost);
 
+// An amount as the reports print it: "$1234", "$12.34", "$0.008768".
+std::string FormatUsd(double usd);
+
 // The capital recovery factor: the share of a purchase paid each year to
 // repay it with interest over its life. rate 0 gives 1 / years.
 double CapitalRecoveryFactor(double annual_rate, double years);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "services/analysis/cost_model.h"
 #include "services/analysis/gate.h"
 #include "services/analysis/statistics.h"
 
@@ -18,12 +19,6 @@ namespace {
 
 std::string Ms(double seconds) { return absl::StrFormat("%.2f", seconds * 1e3); }
 
-std::string Money(double usd) {
-  if (usd == 0) return "0";
-  if (usd >= 100) return absl::StrFormat("%.0f", usd);
-  if (usd >= 1) return absl::StrFormat("%.2f", usd);
-  return absl::StrFormat("%.4g", usd);
-}
 
 std::string Esc(absl::string_view s) {
   return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
@@ -71,7 +66,7 @@ std::vector<std::string> ResultCells(const v1::VariantResult& v) {
           kld ? absl::StrFormat("%.2f%%", 100 * a.kld().same_top1()) : "-",
           ChoiceText(a)};
 }
-const char* const kResultHeads[] = {"variant", "hardware", "scenario", "prompt", "output", "TTFT p50 ms",
+const std::vector<std::string> kResultHeads = {"variant", "hardware", "scenario", "prompt", "output", "TTFT p50 ms",
                                     "TTFT p99 ms", "TPOT p50 ms", "e2e p50 ms", "decode tok/s", "req/s",
                                     "J/token", "energy", "PPL", "mean KLD", "top-1", "choice"};
 
@@ -80,24 +75,24 @@ std::vector<std::string> CostCells(const v1::VariantCost& c, bool load) {
       c.variant(),
       c.hardware(),
       absl::StrCat(c.prompt_tokens(), "/", c.output_tokens()),
-      absl::StrCat(Money(c.usd_per_hour()), " (", c.price_source(), ")"),
+      absl::StrCat(FormatUsd(c.usd_per_hour()), " (", c.price_source(), ")"),
       absl::StrFormat("%.1f", c.output_tokens_per_second()),
-      Money(c.usd_per_million_output_tokens()),
-      absl::StrCat(Money(c.hardware_usd_per_million_output_tokens()), " + ",
-                   Money(c.energy_usd_per_million_output_tokens())),
-      Money(c.usd_per_million_input_tokens()),
+      FormatUsd(c.usd_per_million_output_tokens()),
+      absl::StrCat(FormatUsd(c.hardware_usd_per_million_output_tokens()), " + ",
+                   FormatUsd(c.energy_usd_per_million_output_tokens())),
+      FormatUsd(c.usd_per_million_input_tokens()),
       absl::StrFormat("%.4g", c.wh_per_thousand_tokens()),
       absl::StrFormat("%.4g", c.grams_co2_per_million_tokens()),
-      load ? absl::StrFormat("%s (%.0f)", Money(c.monthly_tco_usd()), c.instances()) : "-",
+      load ? absl::StrFormat("%s (%.0f)", FormatUsd(c.monthly_tco_usd()), c.instances()) : "-",
       c.meets_slo() ? "yes" : "no",
       c.meets_accuracy() ? "yes" : "no",
       c.on_pareto_front() ? "yes" : "",
       c.why().empty() ? "" : absl::StrJoin(c.why(), "; ")};
   return out;
 }
-const char* const kCostHeads[] = {"variant", "hardware", "prompt/output", "$/hour", "out tok/s",
-                                  "$/M out", "hardware + energy", "$/M in", "Wh/1k tok", "gCO2e/M tok",
-                                  "monthly TCO $ (instances)", "SLO", "accuracy", "Pareto", "why not"};
+const std::vector<std::string> kCostHeads = {"variant", "hardware", "prompt/output", "price/hour", "out tok/s",
+                                  "per M out", "hardware + energy", "per M in", "Wh/1k tok", "gCO2e/M tok",
+                                  "monthly TCO (instances)", "SLO", "accuracy", "Pareto", "why not"};
 
 bool HasLoad(const v1::CostReport& c) {
   return c.inputs().load().tokens_per_day() > 0 || c.inputs().load().requests_per_second() > 0;
@@ -126,6 +121,32 @@ std::string MdTable(const std::vector<std::string>& heads, const std::vector<std
   return out;
 }
 
+// Columns padded to their widest cell (counted in code points), two spaces apart.
+std::string TextTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows) {
+  auto width = [](const std::string& s) {
+    size_t n = 0;
+    for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+    return n;
+  };
+  std::vector<size_t> w(heads.size());
+  for (size_t i = 0; i < heads.size(); ++i) w[i] = width(heads[i]);
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], width(r[i]));
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(w[i] - width(cells[i]) + 2, ' ');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();  // empty last cells
+    return out + "\n";
+  };
+  std::string out = line(heads);
+  for (const auto& r : rows) out += line(r);
+  return out;
+}
+
 std::string HtmlTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows) {
   std::string out = "<table><thead><tr>";
   for (const auto& h : heads) absl::StrAppend(&out, "<th>", Esc(h), "</th>");
@@ -136,11 +157,6 @@ std::string HtmlTable(const std::vector<std::string>& heads, const std::vector<s
     out += "</tr>\n";
   }
   return out + "</tbody></table>\n";
-}
-
-template <typename T, size_t N>
-std::vector<std::string> Heads(const T (&a)[N]) {
-  return std::vector<std::string>(std::begin(a), std::end(a));
 }
 
 // ------------------------------------------------------------- SVG charts
@@ -221,7 +237,7 @@ std::string AccuracyCostChart(const v1::CostReport& c) {
     if (r.output_tokens_per_second() > 0) pts.push_back(&r);
   }
   if (pts.empty()) return "<p>No throughput measured: no cost to chart.</p>";
-  const std::string metric = pts[0]->accuracy_metric();
+  const std::string& metric = c.pareto_metric();
   auto score = [&](const v1::VariantCost* r) { return metric.empty() ? 1.0 : r->accuracy_score(); };
   double x0 = 0, x1 = 0, y0 = 1e300, y1 = -1e300;
   for (auto* r : pts) {
@@ -256,9 +272,9 @@ std::string AccuracyCostChart(const v1::CostReport& c) {
     const bool rec = r->variant() == c.recommended_variant() && r->hardware() == c.recommended_hardware();
     if (rec) absl::StrAppendFormat(&body, "<circle cx='%.1f' cy='%.1f' r='11' fill='none' stroke='#000' stroke-width='2'/>", px, py);
     absl::StrAppendFormat(&body,
-                          "<circle cx='%.1f' cy='%.1f' r='6' fill='%s'><title>%s: $%s/M, %s</title></circle>"
+                          "<circle cx='%.1f' cy='%.1f' r='6' fill='%s'><title>%s: %s per million output tokens, %s</title></circle>"
                           "<text x='%.1f' y='%.1f' class='label' text-anchor='%s'>%s%s</text>\n",
-                          px, py, kPalette[i % std::size(kPalette)], Esc(Row(*r)), Money(r->usd_per_million_output_tokens()),
+                          px, py, kPalette[i % std::size(kPalette)], Esc(Row(*r)), FormatUsd(r->usd_per_million_output_tokens()),
                           r->meets_accuracy() && r->meets_slo() ? "meets the bars" : "misses a bar",
                           px > f.w * 0.65 ? px - 9 : px + 9, py - 8, px > f.w * 0.65 ? "end" : "start", Esc(Row(*r)),
                           rec ? " (recommended)" : "");
@@ -406,15 +422,10 @@ std::string Title(const v1::Report& r) {
 std::string RenderSummaryText(const v1::ComparisonResult& r) {
   std::string out = absl::StrFormat("%s — %s, %s, %d threads, isa %s\n", r.spec().name(), r.manifest().cpu_model(),
                                     r.manifest().os(), r.manifest().threads(), r.manifest().isa());
-  absl::StrAppendFormat(&out, "%-10s %-10s %-13s %7s %7s %9s %9s %9s %9s %8s %10s %-6s %9s %9s %7s %s\n", "variant",
-                        "hardware", "scenario", "prompt", "output", "TTFT ms", "TPOT ms", "e2e ms", "decode/s", "req/s",
-                        "J/token", "energy", "PPL", "KLD", "top-1", "choice");
-  for (const v1::VariantResult& v : r.results()) {
-    const std::vector<std::string> c = ResultCells(v);
-    absl::StrAppendFormat(&out, "%-10s %-10s %-13s %7s %7s %9s %9s %9s %9s %8s %10s %-6s %9s %9s %7s %s\n", c[0], c[1],
-                          c[2], c[3], c[4], c[5], c[7], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15], c[16]);
-  }
-  out += "latency: medians over measured requests (95% CIs in the result file)\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::VariantResult& v : r.results()) rows.push_back(ResultCells(v));
+  out += TextTable(kResultHeads, rows);
+  out += "latency: over the measured requests (95% CIs of the medians in the result file)\n";
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();
     absl::StrAppendFormat(&out, "energy: %s ±%.0f%%%s\n", e.source(), 100 * e.uncertainty_fraction(),
@@ -429,20 +440,9 @@ std::string RenderSummaryText(const v1::ComparisonResult& r) {
 std::string RenderCostText(const v1::CostReport& c) {
   std::string out = absl::StrCat("\ncost (", Assumptions(c), ")\n");
   absl::StrAppend(&out, "recommendation: ", c.recommendation(), "\n");
-  const bool load = HasLoad(c);
-  absl::StrAppendFormat(&out, "%-10s %-10s %-9s %-16s %9s %10s %10s %10s %10s %11s %14s %-4s %-4s %-6s %s\n", "variant",
-                        "hardware", "in/out", "$/hour", "out tok/s", "$/M out", "$/M in", "Wh/1k tok", "gCO2e/M",
-                        "month $", "instances", "SLO", "acc", "pareto", "why not");
-  for (const v1::VariantCost& r : c.rows()) {
-    absl::StrAppendFormat(&out, "%-10s %-10s %-9s %-16s %9.1f %10s %10s %10.4g %10.4g %11s %14s %-4s %-4s %-6s %s\n",
-                          r.variant(), r.hardware(), absl::StrCat(r.prompt_tokens(), "/", r.output_tokens()),
-                          absl::StrCat(Money(r.usd_per_hour()), " ", r.price_source()), r.output_tokens_per_second(),
-                          Money(r.usd_per_million_output_tokens()), Money(r.usd_per_million_input_tokens()),
-                          r.wh_per_thousand_tokens(), r.grams_co2_per_million_tokens(),
-                          load ? Money(r.monthly_tco_usd()) : "-", load ? absl::StrFormat("%.0f", r.instances()) : "-",
-                          r.meets_slo() ? "yes" : "no", r.meets_accuracy() ? "yes" : "no",
-                          r.on_pareto_front() ? "yes" : "", absl::StrJoin(r.why(), "; "));
-  }
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::VariantCost& r : c.rows()) rows.push_back(CostCells(r, HasLoad(c)));
+  out += TextTable(kCostHeads, rows);
   for (const std::string& n : c.notes()) absl::StrAppend(&out, "note: ", n, "\n");
   return out;
 }
@@ -487,10 +487,10 @@ std::string RenderReportMarkdown(const v1::Report& rep) {
   absl::StrAppend(&out, "Cost inputs: ", Assumptions(rep.cost()), ".", rep.comparison_id().empty() ? "" : absl::StrCat(" Comparison `", rep.comparison_id(), "`."), "\n\n");
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : rep.cost().rows()) rows.push_back(CostCells(c, HasLoad(rep.cost())));
-  absl::StrAppend(&out, "## Cost\n\n", MdTable(Heads(kCostHeads), rows), "\n");
+  absl::StrAppend(&out, "## Cost\n\n", MdTable(kCostHeads, rows), "\n");
   rows.clear();
   for (const auto& v : r.results()) rows.push_back(ResultCells(v));
-  absl::StrAppend(&out, "## Results\n\n", MdTable(Heads(kResultHeads), rows), "\n");
+  absl::StrAppend(&out, "## Results\n\n", MdTable(kResultHeads, rows), "\n");
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();
     absl::StrAppendFormat(&out, "Energy: %s, ±%.0f%%%s. Latency: medians and p99 over the measured requests.\n\n",
@@ -545,7 +545,7 @@ std::string RenderReportHtml(const v1::Report& rep) {
                                                                  x.energy_usd_per_million_output_tokens()};
                                     },
                                     "$ per million output tokens",
-                                    [](const v1::VariantCost& x) { return absl::StrCat("$", Money(x.usd_per_million_output_tokens())); })));
+                                    [](const v1::VariantCost& x) { return FormatUsd(x.usd_per_million_output_tokens()); })));
   absl::StrAppend(&out, Figure("chart-energy", "Energy per 1,000 output tokens (facility, x PUE), with its source and uncertainty.",
                                Bars(c, {{"Wh per 1,000 tokens", "#8c564b"}},
                                     [](const v1::VariantCost& x) { return std::vector<double>{x.wh_per_thousand_tokens()}; },
@@ -556,10 +556,10 @@ std::string RenderReportHtml(const v1::Report& rep) {
                                     [](const v1::VariantCost& x) { return x.energy_uncertainty_fraction(); })));
   std::vector<std::vector<std::string>> rows;
   for (const auto& x : c.rows()) rows.push_back(CostCells(x, HasLoad(c)));
-  absl::StrAppend(&out, "<h2>Cost</h2>\n", HtmlTable(Heads(kCostHeads), rows));
+  absl::StrAppend(&out, "<h2>Cost</h2>\n", HtmlTable(kCostHeads, rows));
   rows.clear();
   for (const auto& v : r.results()) rows.push_back(ResultCells(v));
-  absl::StrAppend(&out, "<h2>Results</h2>\n", HtmlTable(Heads(kResultHeads), rows));
+  absl::StrAppend(&out, "<h2>Results</h2>\n", HtmlTable(kResultHeads, rows));
   rows.clear();
   ManifestRows(r.manifest(), &rows);
   absl::StrAppend(&out, "<h2>Manifest</h2>\n", HtmlTable({"", ""}, rows));
@@ -597,7 +597,7 @@ std::vector<std::string> GateCells(const v1::MetricVerdict& m) {
           m.detail()};
 }
 
-const char* const kGateHeads[] = {"metric", "variant @ hardware (in/out)", "baseline", "candidate", "change",
+const std::vector<std::string> kGateHeads = {"metric", "variant @ hardware (in/out)", "baseline", "candidate", "change",
                                   "verdict", "why"};
 
 std::string GateHeadline(const v1::GateVerdict& g) {
@@ -608,14 +608,9 @@ std::string GateHeadline(const v1::GateVerdict& g) {
 }  // namespace
 
 std::string RenderGateText(const v1::GateVerdict& g) {
-  std::string out = absl::StrCat(GateHeadline(g), "\n");
-  absl::StrAppendFormat(&out, "%-26s %-28s %14s %14s %9s %-12s %s\n", "metric", "variant @ hardware (in/out)",
-                        "baseline", "candidate", "change", "verdict", "why");
-  for (const auto& m : g.metrics()) {
-    const auto c = GateCells(m);
-    absl::StrAppendFormat(&out, "%-26s %-28s %14s %14s %9s %-12s %s\n", c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
-  }
-  return out;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& m : g.metrics()) rows.push_back(GateCells(m));
+  return absl::StrCat(GateHeadline(g), "\n", TextTable(kGateHeads, rows));
 }
 
 std::string RenderGateMarkdown(const v1::GateVerdict& g) {
@@ -629,7 +624,7 @@ std::string RenderGateMarkdown(const v1::GateVerdict& g) {
                                     counts[v1::MetricVerdict::PASS], counts[v1::MetricVerdict::SKIPPED], g.policy().alpha());
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : g.metrics()) rows.push_back(GateCells(m));
-  return out + MdTable(Heads(kGateHeads), rows);
+  return out + MdTable(kGateHeads, rows);
 }
 
 std::string RenderGateJunit(const v1::GateVerdict& g) {

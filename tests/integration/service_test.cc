@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -288,8 +289,11 @@ BOOST_AUTO_TEST_CASE(demo_runs_and_leaves_nothing_behind) {
   const auto dir = TempDir() / "demo";
   const CommandResult r = RunTcobench("demo --keep " + Quote(dir.string()));
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
-  BOOST_TEST(r.out.find("q4_k_m     avx2-1t") != std::string::npos, r.out);
-  BOOST_TEST(r.out.find("q8_0       avx512-2t") != std::string::npos);
+  // A result row for each variant on each worker's hardware, and the cost.
+  for (const char* row : {"q4_k_m +avx2-1t ", "q8_0 +avx512-2t ", "f16 +avx2-1t "}) {
+    BOOST_TEST(std::regex_search(r.out, std::regex(std::string("(^|\n)") + row)), row << " missing in\n" << r.out);
+  }
+  BOOST_TEST(r.out.find("recommendation: Serve ") != std::string::npos, r.out);
   BOOST_TEST(r.out.find("workers exited 0 and 0, coordinator 0") != std::string::npos);
   const std::vector<uint8_t> bytes = ReadFile(dir / "report.json");
   const nlohmann::json report = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
