@@ -4,6 +4,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -12,12 +13,24 @@
 
 namespace tcobench::cli {
 
+using CoordinatorStub = v1::CoordinatorService::Stub;
+
 // --coordinator, else $TCOBENCH_COORDINATOR, else 127.0.0.1:7700.
 std::string CoordinatorAddress(const Args& args);
-std::unique_ptr<v1::CoordinatorService::Stub> Connect(const Args& args);
+std::unique_ptr<CoordinatorStub> Connect(const Args& args);
 // Prints the error; returns 2 for the caller's mistakes, 1 otherwise.
 int ReportRpc(const grpc::Status& s, const Args& args);
-void Deadline(grpc::ClientContext* ctx, int seconds = 30);
+// One unary call on a fresh connection, with a 30 s deadline:
+// Call(args, &CoordinatorStub::CancelComparison, req, &resp).
+template <typename Req, typename Resp>
+grpc::Status Call(const Args& args,
+                  grpc::Status (CoordinatorStub::*rpc)(grpc::ClientContext*, const Req&, Resp*),
+                  const Req& req, Resp* resp) {
+  auto stub = Connect(args);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return (stub.get()->*rpc)(&ctx, req, resp);
+}
 
 inline const FlagSpec kCoordinatorFlag = {
     "coordinator", "", true, "ADDR", "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"};

@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "tcobench/v1/types.pb.h"
+#include "tcobench/v1/coordinator.pb.h"
 
 namespace tcobench::cli {
 
@@ -42,8 +42,11 @@ int RunGate(const std::vector<std::string>& argv);
 
 // A spec file, parsed and validated (errors name the file and field).
 absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path);
-// The summary table of `run` (one row per variant and sweep point).
+// The summary table of `run` (one row per variant and sweep point), then
+// the cost section priced with the spec's cost block.
 void PrintSummary(const v1::ComparisonResult& result);
+// A line per job of `c` that did not succeed, with its last error.
+std::string UnfinishedJobsText(const v1::Comparison& c);
 
 // Writes `text` to a temporary file beside `path`, then renames it over
 // `path` (a reader never sees half a file); errors name `flag`.

@@ -42,13 +42,10 @@ absl::StatusOr<Loaded> LoadRef(const std::string& ref, const Args& args) {
     }
     return out;
   }
-  auto stub = Connect(args);
-  grpc::ClientContext ctx;
-  Deadline(&ctx);
   v1::GetReportRequest req;
   req.set_comparison_id(ref);
   v1::GetReportResponse resp;
-  if (grpc::Status s = stub->GetReport(&ctx, req, &resp); !s.ok()) {
+  if (grpc::Status s = Call(args, &CoordinatorStub::GetReport, req, &resp); !s.ok()) {
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
       return absl::UnavailableError(absl::StrCat("'", ref, "' is not a file, and coordinator ", CoordinatorAddress(args),
                                                  " is not reachable: ", s.error_message()));
@@ -122,6 +119,16 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& tex
   return absl::OkStatus();
 }
 
+std::string UnfinishedJobsText(const v1::Comparison& c) {
+  std::string text;
+  for (const v1::Job& j : c.jobs()) {
+    if (j.state() == v1::Job::SUCCEEDED) continue;
+    absl::StrAppend(&text, "job ", j.id(), " (", j.variant(), " on ", j.hardware(), "): ", v1::Job::State_Name(j.state()),
+                    j.attempt_errors().empty() ? "" : absl::StrCat(" — ", *j.attempt_errors().rbegin()), "\n");
+  }
+  return text;
+}
+
 int RunReport(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kReport, argv, &args)) return *rc;
@@ -153,14 +160,8 @@ int RunReport(const std::vector<std::string>& argv) {
   if (format == "markdown") text = RenderReportMarkdown(report);
   if (format == "html") text = RenderReportHtml(report);
   if (format == "table") {
-    text = RenderSummaryText(report.result()) + RenderCostText(report.cost());
-    for (const v1::Job& j : loaded->comparison.jobs()) {
-      if (j.state() != v1::Job::SUCCEEDED) {
-        absl::StrAppend(&text, "job ", j.id(), " (", j.variant(), " on ", j.hardware(), "): ",
-                        v1::Job::State_Name(j.state()), j.attempt_errors().empty() ? "" : " — ",
-                        j.attempt_errors().empty() ? "" : *j.attempt_errors().rbegin(), "\n");
-      }
-    }
+    text = RenderSummaryText(report.result()) + RenderCostText(report.cost()) +
+           UnfinishedJobsText(loaded->comparison);
   }
   if (args.Has("output")) {
     if (absl::Status s = WriteFileAtomically(args.Get("output"), text, "--output"); !s.ok()) return ReportError(s);
@@ -174,14 +175,11 @@ int RunReport(const std::vector<std::string>& argv) {
 int RunTag(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kTag, argv, &args)) return *rc;
-  auto stub = Connect(args);
-  grpc::ClientContext ctx;
-  Deadline(&ctx);
   v1::TagComparisonRequest req;
   req.set_comparison_id(args.positional()[0]);
   req.set_tag(args.positional()[1]);
   v1::TagComparisonResponse resp;
-  if (grpc::Status s = stub->TagComparison(&ctx, req, &resp); !s.ok()) return ReportRpc(s, args);
+  if (grpc::Status s = Call(args, &CoordinatorStub::TagComparison, req, &resp); !s.ok()) return ReportRpc(s, args);
   std::printf("%s -> %s%s\n", req.tag().c_str(), resp.comparison().id().c_str(),
               resp.previous_comparison_id().empty() ? ""
                                                     : absl::StrCat(" (moved from ", resp.previous_comparison_id(), ")").c_str());
@@ -224,13 +222,10 @@ int RunGate(const std::vector<std::string>& argv) {
   verdict.set_baseline_comparison_id(base->report.comparison_id());
   verdict.set_candidate_comparison_id(cand->report.comparison_id());
   if (base->from_coordinator && cand->from_coordinator && !args.Has("no-record")) {
-    auto stub = Connect(args);
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     v1::RecordGateVerdictRequest req;
     *req.mutable_verdict() = verdict;
     v1::RecordGateVerdictResponse resp;
-    if (grpc::Status s = stub->RecordGateVerdict(&ctx, req, &resp); !s.ok()) {
+    if (grpc::Status s = Call(args, &CoordinatorStub::RecordGateVerdict, req, &resp); !s.ok()) {
       std::fprintf(stderr, "tcobench: warning: the verdict was not recorded: %s\n", s.error_message().c_str());
     } else {
       std::fprintf(stderr, "verdict recorded as %s\n", resp.verdict_id().c_str());

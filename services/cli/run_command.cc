@@ -2,10 +2,8 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "services/analysis/cost_model.h"
 #include "services/analysis/report_render.h"
 #include "services/analysis/spec_check.h"
@@ -67,7 +65,11 @@ absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path) {
   return spec;
 }
 
-void PrintSummary(const v1::ComparisonResult& r) { std::fputs(RenderSummaryText(r).c_str(), stdout); }
+void PrintSummary(const v1::ComparisonResult& r) {
+  std::string text = RenderSummaryText(r);
+  if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(r); cost.ok()) text += RenderCostText(*cost);
+  std::fputs(text.c_str(), stdout);
+}
 
 int RunSpecValidate(const std::vector<std::string>& argv) {
   Args args;
@@ -162,9 +164,6 @@ int RunRun(const std::vector<std::string>& argv) {
     std::printf("%s\n", json.c_str());
   } else {
     PrintSummary(*result);
-    if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(*result); cost.ok()) {
-      std::fputs(RenderCostText(*cost).c_str(), stdout);
-    }
     if (args.Has("output")) std::printf("full result: %s\n", args.Get("output").c_str());
   }
   return kExitOk;

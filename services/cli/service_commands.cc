@@ -1,17 +1,14 @@
-// The coordinator's client commands: submit, watch, list, report, cancel,
-// delete, workers. Each talks gRPC to --coordinator (default
+// The coordinator's client commands: submit, watch, list, cancel, delete,
+// workers (report, tag and gate: report_commands.cc). Each talks gRPC to --coordinator (default
 // $TCOBENCH_COORDINATOR, else 127.0.0.1:7700).
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <fstream>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "services/analysis/cost_model.h"
-#include "services/analysis/report_render.h"
 #include "services/analysis/spec_check.h"
 #include "services/cli/args.h"
 #include "services/cli/client.h"
@@ -40,9 +37,6 @@ int ReportRpc(const grpc::Status& s, const Args& args) {
   return ReportError(absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message()));
 }
 
-void Deadline(grpc::ClientContext* ctx, int seconds) {
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-}
 
 namespace {
 
@@ -80,7 +74,8 @@ void PrintProgress(const v1::Comparison& c, bool tty, double elapsed) {
 }
 
 // Follows a comparison until it ends; returns its last state.
-absl::StatusOr<v1::Comparison> Follow(v1::CoordinatorService::Stub* stub, const std::string& id, bool show) {
+absl::StatusOr<v1::Comparison> Follow(const Args& args, const std::string& id, bool show) {
+  auto stub = Connect(args);
   grpc::ClientContext ctx;
   v1::WatchComparisonRequest req;
   req.set_comparison_id(id);
@@ -100,33 +95,22 @@ absl::StatusOr<v1::Comparison> Follow(v1::CoordinatorService::Stub* stub, const 
   return last;
 }
 
-int PrintReport(v1::CoordinatorService::Stub* stub, const std::string& id, const Args& args) {
-  grpc::ClientContext ctx;
-  Deadline(&ctx);
+int PrintReport(const std::string& id, const Args& args) {
   v1::GetReportRequest req;
   req.set_comparison_id(id);
   v1::GetReportResponse resp;
-  if (grpc::Status s = stub->GetReport(&ctx, req, &resp); !s.ok()) return ReportRpc(s, args);
+  if (grpc::Status s = Call(args, &CoordinatorStub::GetReport, req, &resp); !s.ok()) return ReportRpc(s, args);
   const std::string json = ToJson(resp.result());
   if (args.Has("output")) {
-    std::ofstream out(args.Get("output"), std::ios::trunc);
-    out << json << "\n";
-    if (!out.flush()) return ReportError(absl::PermissionDeniedError("--output: cannot write"));
+    if (absl::Status s = WriteFileAtomically(args.Get("output"), json + "\n", "--output"); !s.ok()) {
+      return ReportError(s);
+    }
   }
   if (args.Get("format", "table") == "json") {
     std::printf("%s\n", json.c_str());
   } else {
     PrintSummary(resp.result());
-    if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(resp.result()); cost.ok()) {
-      std::fputs(RenderCostText(*cost).c_str(), stdout);
-    }
-    for (const v1::Job& j : resp.comparison().jobs()) {
-      if (j.state() != v1::Job::SUCCEEDED) {
-        std::printf("job %s (%s on %s): %s%s%s\n", j.id().c_str(), j.variant().c_str(), j.hardware().c_str(),
-                    v1::Job::State_Name(j.state()).c_str(), j.attempt_errors().empty() ? "" : " — ",
-                    j.attempt_errors().empty() ? "" : j.attempt_errors().rbegin()->c_str());
-      }
-    }
+    std::fputs(UnfinishedJobsText(resp.comparison()).c_str(), stdout);
   }
   return kExitOk;
 }
@@ -179,21 +163,18 @@ int RunSubmit(const std::vector<std::string>& argv) {
   if (auto rc = CheckFormat(args)) return *rc;
   absl::StatusOr<v1::ComparisonSpec> spec = LoadSpec(args.positional()[0]);
   if (!spec.ok()) return ReportError(spec.status());
-  auto stub = Connect(args);
-  grpc::ClientContext ctx;
-  Deadline(&ctx);
   v1::SubmitComparisonRequest req;
   *req.mutable_spec() = *spec;
   v1::SubmitComparisonResponse resp;
-  if (grpc::Status s = stub->SubmitComparison(&ctx, req, &resp); !s.ok()) return ReportRpc(s, args);
+  if (grpc::Status s = Call(args, &CoordinatorStub::SubmitComparison, req, &resp); !s.ok()) return ReportRpc(s, args);
   if (!args.Has("quiet-id")) {
     std::printf("%s\n", resp.comparison_id().c_str());
     std::fflush(stdout);
   }
   if (!args.Has("wait")) return kExitOk;
-  absl::StatusOr<v1::Comparison> last = Follow(stub.get(), resp.comparison_id(), true);
+  absl::StatusOr<v1::Comparison> last = Follow(args, resp.comparison_id(), true);
   if (!last.ok()) return ReportError(last.status());
-  const int rc = PrintReport(stub.get(), resp.comparison_id(), args);
+  const int rc = PrintReport(resp.comparison_id(), args);
   if (rc != kExitOk) return rc;
   if (last->state() != v1::Comparison::SUCCEEDED) {
     std::fprintf(stderr, "tcobench: comparison %s %s%s%s\n", resp.comparison_id().c_str(),
@@ -206,8 +187,7 @@ int RunSubmit(const std::vector<std::string>& argv) {
 int RunWatch(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kWatch, argv, &args)) return *rc;
-  auto stub = Connect(args);
-  absl::StatusOr<v1::Comparison> last = Follow(stub.get(), args.positional()[0], true);
+  absl::StatusOr<v1::Comparison> last = Follow(args, args.positional()[0], true);
   if (!last.ok()) return ReportError(last.status());
   std::printf("%s %s\n", last->id().c_str(), StateName(last->state()));
   return last->state() == v1::Comparison::SUCCEEDED ? kExitOk : kExitFailed;
@@ -219,13 +199,10 @@ int RunList(const std::vector<std::string>& argv) {
   if (auto rc = CheckFormat(args)) return *rc;
   auto limit = args.GetInt("limit", 100, 1, 100000);
   if (!limit.ok()) return ReportError(limit.status());
-  auto stub = Connect(args);
-  grpc::ClientContext ctx;
-  Deadline(&ctx);
   v1::ListComparisonsRequest req;
   req.set_limit(static_cast<int32_t>(*limit));
   v1::ListComparisonsResponse resp;
-  if (grpc::Status s = stub->ListComparisons(&ctx, req, &resp); !s.ok()) return ReportRpc(s, args);
+  if (grpc::Status s = Call(args, &CoordinatorStub::ListComparisons, req, &resp); !s.ok()) return ReportRpc(s, args);
   if (args.Get("format", "table") == "json") {
     std::printf("%s\n", ToJson(resp).c_str());
     return kExitOk;
@@ -243,13 +220,10 @@ int RunList(const std::vector<std::string>& argv) {
 int RunCancel(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kCancel, argv, &args)) return *rc;
-  auto stub = Connect(args);
-  grpc::ClientContext ctx;
-  Deadline(&ctx);
   v1::CancelComparisonRequest req;
   req.set_comparison_id(args.positional()[0]);
   v1::CancelComparisonResponse resp;
-  if (grpc::Status s = stub->CancelComparison(&ctx, req, &resp); !s.ok()) return ReportRpc(s, args);
+  if (grpc::Status s = Call(args, &CoordinatorStub::CancelComparison, req, &resp); !s.ok()) return ReportRpc(s, args);
   std::printf("%s %s\n", resp.comparison().id().c_str(), StateName(resp.comparison().state()));
   return kExitOk;
 }
@@ -257,13 +231,10 @@ int RunCancel(const std::vector<std::string>& argv) {
 int RunDelete(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kDelete, argv, &args)) return *rc;
-  auto stub = Connect(args);
-  grpc::ClientContext ctx;
-  Deadline(&ctx);
   v1::DeleteComparisonRequest req;
   req.set_comparison_id(args.positional()[0]);
   v1::DeleteComparisonResponse resp;
-  if (grpc::Status s = stub->DeleteComparison(&ctx, req, &resp); !s.ok()) return ReportRpc(s, args);
+  if (grpc::Status s = Call(args, &CoordinatorStub::DeleteComparison, req, &resp); !s.ok()) return ReportRpc(s, args);
   std::printf("deleted %s\n", args.positional()[0].c_str());
   return kExitOk;
 }
@@ -272,11 +243,8 @@ int RunWorkers(const std::vector<std::string>& argv) {
   Args args;
   if (auto rc = ParseCommand(kWorkers, argv, &args)) return *rc;
   if (auto rc = CheckFormat(args)) return *rc;
-  auto stub = Connect(args);
-  grpc::ClientContext ctx;
-  Deadline(&ctx);
   v1::ListWorkersResponse resp;
-  if (grpc::Status s = stub->ListWorkers(&ctx, v1::ListWorkersRequest(), &resp); !s.ok()) return ReportRpc(s, args);
+  if (grpc::Status s = Call(args, &CoordinatorStub::ListWorkers, v1::ListWorkersRequest(), &resp); !s.ok()) return ReportRpc(s, args);
   if (args.Get("format", "table") == "json") {
     std::printf("%s\n", ToJson(resp).c_str());
     return kExitOk;
