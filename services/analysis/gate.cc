@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <tuple>
 #include <vector>
 
@@ -271,101 +272,111 @@ v1::MetricVerdict CompareBounded(const std::string& metric, const v1::GatePolicy
   return v;
 }
 
+namespace {
+
+// Energy per token: one value a side, so a bound on the relative change.
+v1::MetricVerdict CompareEnergy(const std::string& name, const v1::GatePolicy::Metric& mp, const v1::Energy& eb,
+                                const v1::Energy& ec) {
+  if (eb.source() == "none" || ec.source() == "none" || eb.joules_per_token() <= 0 || ec.joules_per_token() <= 0) {
+    return Skipped(name, "energy not measured on both sides");
+  }
+  v1::MetricVerdict v;
+  v.set_metric(name);
+  v.set_baseline_value(eb.joules_per_token());
+  v.set_candidate_value(ec.joules_per_token());
+  v.set_threshold(mp.max_relative_change());
+  const double rel = mp.direction() == "higher" ? eb.joules_per_token() / ec.joules_per_token() - 1
+                                                : ec.joules_per_token() / eb.joules_per_token() - 1;
+  v.set_relative_change(rel);
+  const std::string what = absl::StrCat(Pct(rel), " (", ec.source(), ", one value a side) ");
+  if (eb.source() != ec.source()) {
+    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    v.set_detail(absl::StrCat("measured by ", eb.source(), " and by ", ec.source(), ": not comparable"));
+  } else if (rel > mp.max_relative_change()) {
+    v.set_verdict(v1::MetricVerdict::REGRESSION);
+    v.set_detail(absl::StrCat(what, "beyond ", Pct(mp.max_relative_change())));
+  } else {
+    v.set_verdict(v1::MetricVerdict::PASS);
+    v.set_detail(absl::StrCat(what, "within ", Pct(mp.max_relative_change())));
+  }
+  return v;
+}
+
+// One metric of one result row both sides have.
+v1::MetricVerdict CompareMetric(const MetricDef& def, const v1::GatePolicy::Metric& mp, const v1::GatePolicy& policy,
+                                const v1::VariantResult& base, const v1::VariantResult& cand,
+                                const std::string& candidate_baseline) {
+  const std::string name = def.name;
+  switch (def.kind) {
+    case Kind::kSamples: {
+      const std::vector<double> b = Samples(base, name), c = Samples(cand, name);
+      if (b.empty() && c.empty()) return Skipped(name, "no samples on either side");
+      return CompareSamples(name, mp, policy.alpha(), policy.power(), b, c);
+    }
+    case Kind::kEnergy:
+      return CompareEnergy(name, mp, base.energy(), cand.energy());
+    case Kind::kPplRatio: {
+      const auto &pb = base.accuracy().perplexity(), &pc = cand.accuracy().perplexity();
+      if (pb.ppl() <= 0 || pc.ppl() <= 0) return Skipped(name, "perplexity not measured on both sides");
+      const double ratio = pc.ppl() / pb.ppl();
+      const double se = ratio * std::hypot(pc.ppl_stderr() / pc.ppl(), pb.ppl_stderr() / pb.ppl());
+      v1::MetricVerdict v = CompareBounded(name, mp, policy.alpha(), ratio, se, 1);
+      v.set_baseline_value(pb.ppl());
+      v.set_candidate_value(pc.ppl());
+      return v;
+    }
+    case Kind::kMeanKld: {
+      const v1::KldResult& k = cand.accuracy().kld();
+      if (cand.variant() == candidate_baseline) {
+        return Skipped(name, "the baseline variant (KL divergence is measured against it)");
+      }
+      if (!k.applicable() || k.scored_tokens() <= 0) {
+        return Skipped(name, k.note().empty() ? "KL divergence not measured" : k.note());
+      }
+      return CompareBounded(name, mp, policy.alpha(), k.mean_kld(), k.mean_kld_stderr(),
+                            base.accuracy().kld().mean_kld());
+    }
+  }
+  return Skipped(name, "unknown metric");
+}
+
+// A row only one side has.
+void Unmatched(const v1::VariantResult& r, const char* why, v1::GateVerdict* out) {
+  v1::MetricVerdict* v = out->add_metrics();
+  Label(v, "results", r);
+  v->set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+  v->set_detail(why);
+}
+
+}  // namespace
+
 v1::GateVerdict EvaluateGate(const v1::ComparisonResult& baseline, const v1::ComparisonResult& candidate,
                              const v1::GatePolicy& policy) {
   v1::GateVerdict out;
   *out.mutable_policy() = policy;
   std::map<RowKey, const v1::VariantResult*> base_rows;
   for (const v1::VariantResult& r : baseline.results()) base_rows.emplace(KeyOf(r), &r);
-  std::map<RowKey, bool> matched;
+  std::set<RowKey> matched;
+  // Metrics in name order, so every row's verdicts read the same way.
+  const std::map<std::string, v1::GatePolicy::Metric> metrics(policy.metrics().begin(), policy.metrics().end());
   for (const v1::VariantResult& cand : candidate.results()) {
     auto it = base_rows.find(KeyOf(cand));
     if (it == base_rows.end()) {
-      v1::MetricVerdict* v = out.add_metrics();
-      Label(v, "results", cand);
-      v->set_verdict(v1::MetricVerdict::INCONCLUSIVE);
-      v->set_detail("the baseline has no result for this variant, hardware and workload");
+      Unmatched(cand, "the baseline has no result for this variant, hardware and workload", &out);
       continue;
     }
-    matched[it->first] = true;
-    const v1::VariantResult& base = *it->second;
-    for (const auto& [name, mp] : std::map<std::string, v1::GatePolicy::Metric>(policy.metrics().begin(),
-                                                                                policy.metrics().end())) {
+    matched.insert(it->first);
+    for (const auto& [name, mp] : metrics) {
       const MetricDef* def = FindMetric(name);
       if (def == nullptr) continue;  // GatePolicyWithDefaults rejects these
-      v1::MetricVerdict v;
-      switch (def->kind) {
-        case Kind::kSamples: {
-          const std::vector<double> b = Samples(base, name), c = Samples(cand, name);
-          v = b.empty() && c.empty() ? Skipped(name, "no samples on either side")
-                                     : CompareSamples(name, mp, policy.alpha(), policy.power(), b, c);
-          break;
-        }
-        case Kind::kEnergy: {
-          const v1::Energy &eb = base.energy(), &ec = cand.energy();
-          v.set_metric(name);
-          if (eb.source() == "none" || ec.source() == "none" || eb.joules_per_token() <= 0 ||
-              ec.joules_per_token() <= 0) {
-            v = Skipped(name, "energy not measured on both sides");
-            break;
-          }
-          v.set_baseline_value(eb.joules_per_token());
-          v.set_candidate_value(ec.joules_per_token());
-          v.set_threshold(mp.max_relative_change());
-          const double rel = mp.direction() == "higher" ? eb.joules_per_token() / ec.joules_per_token() - 1
-                                                        : ec.joules_per_token() / eb.joules_per_token() - 1;
-          v.set_relative_change(rel);
-          if (eb.source() != ec.source()) {
-            v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
-            v.set_detail(absl::StrCat("measured by ", eb.source(), " and by ", ec.source(), ": not comparable"));
-          } else if (rel > mp.max_relative_change()) {
-            v.set_verdict(v1::MetricVerdict::REGRESSION);
-            v.set_detail(absl::StrCat(Pct(rel), " (", ec.source(), ", one value a side) beyond ",
-                                      Pct(mp.max_relative_change())));
-          } else {
-            v.set_verdict(v1::MetricVerdict::PASS);
-            v.set_detail(absl::StrCat(Pct(rel), " (", ec.source(), ", one value a side) within ",
-                                      Pct(mp.max_relative_change())));
-          }
-          break;
-        }
-        case Kind::kPplRatio: {
-          const auto &pb = base.accuracy().perplexity(), &pc = cand.accuracy().perplexity();
-          if (pb.ppl() <= 0 || pc.ppl() <= 0) {
-            v = Skipped(name, "perplexity not measured on both sides");
-            break;
-          }
-          const double ratio = pc.ppl() / pb.ppl();
-          const double se = ratio * std::hypot(pc.ppl_stderr() / pc.ppl(), pb.ppl_stderr() / pb.ppl());
-          v = CompareBounded(name, mp, policy.alpha(), ratio, se, 1);
-          v.set_baseline_value(pb.ppl());
-          v.set_candidate_value(pc.ppl());
-          v.set_relative_change(ratio - 1);
-          break;
-        }
-        case Kind::kMeanKld: {
-          const v1::KldResult& k = cand.accuracy().kld();
-          if (cand.variant() == candidate.spec().baseline()) {
-            v = Skipped(name, "the baseline variant (KL divergence is measured against it)");
-          } else if (!k.applicable() || k.scored_tokens() <= 0) {
-            v = Skipped(name, k.note().empty() ? "KL divergence not measured" : k.note());
-          } else {
-            v = CompareBounded(name, mp, policy.alpha(), k.mean_kld(), k.mean_kld_stderr(),
-                               base.accuracy().kld().mean_kld());
-          }
-          break;
-        }
-      }
+      v1::MetricVerdict v = CompareMetric(*def, mp, policy, *it->second, cand, candidate.spec().baseline());
       Label(&v, name, cand);
       *out.add_metrics() = std::move(v);
     }
   }
   for (const v1::VariantResult& r : baseline.results()) {
     if (matched.count(KeyOf(r)) == 0) {
-      v1::MetricVerdict* v = out.add_metrics();
-      Label(v, "results", r);
-      v->set_verdict(v1::MetricVerdict::INCONCLUSIVE);
-      v->set_detail("the candidate has no result for this variant, hardware and workload");
+      Unmatched(r, "the candidate has no result for this variant, hardware and workload", &out);
     }
   }
   Verdict overall = v1::MetricVerdict::PASS;
