@@ -62,6 +62,15 @@ inline void WriteFile(const std::filesystem::path& p, const std::vector<uint8_t>
             static_cast<std::streamsize>(bytes.size()));
 }
 
+inline std::string ReadText(const std::filesystem::path& p) {
+  const std::vector<uint8_t> bytes = ReadFile(p);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+inline void WriteText(const std::filesystem::path& p, const std::string& text) {
+  WriteFile(p, std::vector<uint8_t>(text.begin(), text.end()));
+}
+
 struct CommandResult {
   int exit_code = -1;
   std::string out;  // stdout

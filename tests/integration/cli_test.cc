@@ -23,7 +23,7 @@ std::string Ktiny() {
 std::string ShortText() {
   const std::string path = (TempDir() / "short.txt").string();
   const std::string text = "Once upon a time there was a cat.";
-  WriteFile(path, std::vector<uint8_t>(text.begin(), text.end()));
+  WriteText(path, text);
   return path;
 }
 

@@ -157,7 +157,7 @@ BOOST_AUTO_TEST_CASE(choice_arithmetic_on_a_hand_made_file,
     for (const std::string& e : t.endings) text += e + "\n";
   }
   const std::filesystem::path file = TempDir() / "three.txt";
-  WriteFile(file, std::vector<uint8_t>(text.begin(), text.end()));
+  WriteText(file, text);
   auto parsed = ParseHellaswag(text, "three.txt");
   BOOST_REQUIRE(parsed.ok());
   auto r = EvaluateChoice(**model, *parsed, nullptr);

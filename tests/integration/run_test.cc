@@ -12,7 +12,7 @@ using nlohmann::json;
 
 std::string WriteSpec(const std::string& name, const std::string& body) {
   const std::string path = (TempDir() / name).string();
-  WriteFile(path, std::vector<uint8_t>(body.begin(), body.end()));
+  WriteText(path, body);
   return path;
 }
 
@@ -78,8 +78,7 @@ BOOST_AUTO_TEST_CASE(reduced_example_runs_locally, *boost::unit_test::preconditi
   BOOST_TEST_MESSAGE(r.out);
   BOOST_TEST(r.out.find("q8_0") != std::string::npos);
   BOOST_TEST(r.err.find("quantizing to Q8_0") != std::string::npos);  // progress on stderr
-  const std::vector<uint8_t> bytes = ReadFile(out);
-  const json j = json::parse(std::string(bytes.begin(), bytes.end()));
+  const json j = json::parse(ReadText(out));
 
   const json& m = j["manifest"];
   BOOST_TEST(!m["tcobench_version"].get<std::string>().empty());

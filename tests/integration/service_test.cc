@@ -97,8 +97,9 @@ struct Cluster {
         (dir / ("coordinator" + std::to_string(starts) + ".log")).string());
     // Serving once it says so (each start has its own log).
     for (int i = 0; i < 100; ++i) {
-      const std::vector<uint8_t> log = ReadFile(dir / ("coordinator" + std::to_string(starts) + ".log"));
-      if (std::string(log.begin(), log.end()).find("listening on") != std::string::npos) return;
+      if (ReadText(dir / ("coordinator" + std::to_string(starts) + ".log")).find("listening on") != std::string::npos) {
+        return;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     BOOST_FAIL("the coordinator did not start");
@@ -148,7 +149,7 @@ std::string Spec(const std::string& name, double min_seconds, const std::string&
                  "klDivergence": true},
     "hardware": )" + hardware + "}";
   const std::string path = (TempDir() / (name + ".json")).string();
-  WriteFile(path, std::vector<uint8_t>(body.begin(), body.end()));
+  WriteText(path, body);
   return path;
 }
 
@@ -190,10 +191,9 @@ BOOST_AUTO_TEST_CASE(two_workers_two_hardware_classes, *boost::unit_test::precon
   BOOST_TEST(r.exit_code == 2);
   // A model path escaping the root fails its jobs with the reason, at once.
   const std::string escape = Spec("escape", 0, R"([{"name": "any", "selector": {}}])");
-  const std::vector<uint8_t> bytes = ReadFile(escape);
-  std::string body(bytes.begin(), bytes.end());
+  std::string body = ReadText(escape);
   body.replace(body.find("\"stories260K.gguf\"}"), 18, "\"../models/stories260K.gguf\"");
-  WriteFile(escape, std::vector<uint8_t>(body.begin(), body.end()));
+  WriteText(escape, body);
   r = cluster.Cli("submit " + Quote(escape) + " --wait");
   BOOST_TEST(r.exit_code == 1);
   BOOST_TEST(r.err.find("leaves the root") != std::string::npos, r.err);
@@ -295,8 +295,7 @@ BOOST_AUTO_TEST_CASE(demo_runs_and_leaves_nothing_behind) {
   }
   BOOST_TEST(r.out.find("recommendation: Serve ") != std::string::npos, r.out);
   BOOST_TEST(r.out.find("workers exited 0 and 0, coordinator 0") != std::string::npos);
-  const std::vector<uint8_t> bytes = ReadFile(dir / "report.json");
-  const nlohmann::json report = nlohmann::json::parse(std::string(bytes.begin(), bytes.end()));
+  const nlohmann::json report = nlohmann::json::parse(ReadText(dir / "report.json"));
   BOOST_TEST(report["results"].size() == 6u);
   // No coordinator or worker of this demo still runs.
   // ("[t]" keeps the pattern from matching this shell's own command line.)
@@ -320,19 +319,19 @@ BOOST_AUTO_TEST_CASE(gate_flags_a_slowed_worker_and_passes_a_rerun) {
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   std::string text;
   for (int i = 0; i < 30; ++i) text += "A small dog ran across the field to find the red ball near the old tree. ";
-  WriteFile((root / "text.txt").string(), std::vector<uint8_t>(text.begin(), text.end()));
+  WriteText((root / "text.txt").string(), text);
   const std::string body = R"({"name": "gate e2e", "baseline": "f16",
     "variants": [{"name": "f16", "model": "m.gguf"}],
     "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 32, "outputTokens": 16, "warmupRuns": 2,
                  "measuredRuns": 30},
     "accuracy": {"perplexity": {"text": "text.txt", "ctx": 64, "maxChunks": 4}}})";
   const std::string spec = (cluster.dir / "spec.json").string();
-  WriteFile(spec, std::vector<uint8_t>(body.begin(), body.end()));
+  WriteText(spec, body);
   const std::string policy = (cluster.dir / "policy.json").string();
   const std::string policy_body = R"({"metrics": {
     "ttft_p99": {"min_effect": 0.2}, "tpot_p50": {"min_effect": 0.2},
     "decode_tokens_per_second": {"min_effect": 0.2}, "ppl_ratio": {}, "mean_kld": {}}})";
-  WriteFile(policy, std::vector<uint8_t>(policy_body.begin(), policy_body.end()));
+  WriteText(policy, policy_body);
   auto submit = [&] {
     CommandResult s = cluster.Cli("submit " + Quote(spec) + " --wait");
     BOOST_REQUIRE_MESSAGE(s.exit_code == 0, s.out << s.err);
@@ -375,8 +374,7 @@ BOOST_AUTO_TEST_CASE(gate_flags_a_slowed_worker_and_passes_a_rerun) {
     }
     BOOST_TEST(flagged, metric << " not flagged:\n" << r.out);
   }
-  const std::vector<uint8_t> x = ReadFile(junit), m = ReadFile(md);
-  const std::string xml(x.begin(), x.end()), markdown(m.begin(), m.end());
+  const std::string xml = ReadText(junit), markdown = ReadText(md);
   BOOST_TEST(xml.find("<failure type=\"regression\"") != std::string::npos, xml);
   BOOST_TEST(xml.find("name=\"ttft_p99 (32/16)\"") != std::string::npos, xml);
   BOOST_TEST(markdown.find("### tcobench gate: **regression**") == 0, markdown);
@@ -393,7 +391,7 @@ BOOST_AUTO_TEST_CASE(gate_flags_a_slowed_worker_and_passes_a_rerun) {
   BOOST_TEST(r.err.find("no comparison or tag 'no-such-tag'") != std::string::npos, r.err);
   const std::string bad = (cluster.dir / "bad.json").string();
   const std::string bad_body = R"({"metrics": {"ttft_p95": {}}})";
-  WriteFile(bad, std::vector<uint8_t>(bad_body.begin(), bad_body.end()));
+  WriteText(bad, bad_body);
   r = cluster.Cli("gate --baseline " + base + " --candidate " + slow + " --policy " + Quote(bad));
   BOOST_TEST(r.exit_code == 2);
   BOOST_TEST(r.err.find("metrics.ttft_p95: unknown metric") != std::string::npos, r.err);

@@ -9,11 +9,6 @@
 namespace tcobench::testing {
 namespace {
 
-std::string ReadText(const std::filesystem::path& p) {
-  const std::vector<uint8_t> b = ReadFile(p);
-  return std::string(b.begin(), b.end());
-}
-
 // llama.cpp's tokenizer test vectors: .inp holds texts separated by
 // "\n__ggml_vocab_test__\n", .out one line of ids per text.
 void CheckVocabVectors(const std::string& vocab) {
