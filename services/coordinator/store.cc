@@ -5,6 +5,7 @@
 #include <ctime>
 #include <random>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -326,6 +327,7 @@ absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw) {
     return s;
   }
   if (absl::Status c = Exec("COMMIT"); !c.ok()) return c;
+  Emit(StoreEvent::kSubmitted);
   Changed();
   return id;
 }
@@ -505,6 +507,7 @@ absl::StatusOr<v1::Comparison> Store::Cancel(const std::string& id) {
                        .Bind(1, int64_t{v1::Job::CANCELLED}).Bind(2, now).Bind(3, c->id())
                        .Bind(4, int64_t{v1::Job::QUEUED}).Bind(5, int64_t{v1::Job::LEASED}).Run();
   if (s.ok()) {
+    Emit(StoreEvent::kJobCancelled, "", sqlite3_changes(db_));
     s = Stmt(db_, "UPDATE comparisons SET state = ?, finished = ? WHERE id = ?")
             .Bind(1, int64_t{v1::Comparison::CANCELLED}).Bind(2, now).Bind(3, c->id()).Run();
   }
@@ -568,6 +571,72 @@ absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
                                                           : v1::Worker::BUSY);
     out.push_back(std::move(w));
   }
+  if (!q.status().ok()) return q.status();
+  return out;
+}
+
+absl::StatusOr<StoreStats> Store::Stats(double forget_lost_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (absl::Status s = FlushLocked(/*workers_too=*/true); !s.ok()) return s;
+  StoreStats out;
+  {
+    Stmt q(db_, "SELECT state, COUNT(*) FROM comparisons GROUP BY state");
+    while (q.Step()) out.comparisons[static_cast<v1::Comparison::State>(q.Int(0))] = q.Int(1);
+    if (!q.status().ok()) return q.status();
+  }
+  {
+    Stmt q(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
+    while (q.Step()) out.jobs[static_cast<v1::Job::State>(q.Int(0))] = q.Int(1);
+    if (!q.status().ok()) return q.status();
+  }
+  const double now = Now();
+  {
+    Stmt q(db_, "SELECT MIN(updated) FROM jobs WHERE state = ?");
+    q.Bind(1, int64_t{v1::Job::QUEUED});
+    if (q.Step() && q.Double(0) > 0) out.oldest_queued_job_seconds = std::max(0.0, now - q.Double(0));
+    if (!q.status().ok()) return q.status();
+  }
+  // The newest registration per name decides; ordered so that it comes last.
+  std::map<std::string, v1::Worker::State> by_name;
+  Stmt q(db_, "SELECT w.inventory, w.last_seen, "
+              "EXISTS(SELECT 1 FROM jobs j WHERE j.worker_id = w.id AND j.state = ?) "
+              "FROM workers w ORDER BY w.registered");
+  q.Bind(1, int64_t{v1::Job::LEASED});
+  while (q.Step()) {
+    v1::WorkerInventory inv;
+    inv.ParseFromString(q.Blob(0));
+    const double silent = now - q.Double(1);
+    if (silent > options_.lease_seconds) {
+      if (silent > options_.lease_seconds + forget_lost_seconds) {
+        by_name.erase(inv.name());
+      } else {
+        by_name[inv.name()] = v1::Worker::LOST;
+      }
+    } else {
+      by_name[inv.name()] = q.Int(2) != 0 ? v1::Worker::BUSY : v1::Worker::IDLE;
+    }
+  }
+  if (!q.status().ok()) return q.status();
+  for (const auto& [name, state] : by_name) ++out.workers[state];
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> Store::RecentSucceeded(int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "SELECT id FROM comparisons WHERE state = ? ORDER BY finished DESC LIMIT ?");
+  q.Bind(1, int64_t{v1::Comparison::SUCCEEDED}).Bind(2, int64_t{limit});
+  std::vector<std::string> out;
+  while (q.Step()) out.push_back(q.Text(0));
+  if (!q.status().ok()) return q.status();
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::Tags(int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "SELECT name, comparison_id FROM tags ORDER BY updated DESC LIMIT ?");
+  q.Bind(1, int64_t{limit});
+  std::vector<std::pair<std::string, std::string>> out;
+  while (q.Step()) out.emplace_back(q.Text(0), q.Text(1));
   if (!q.status().ok()) return q.status();
   return out;
 }
@@ -662,6 +731,7 @@ absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   auto r = AcquireLocked(worker_id);
   if (absl::Status s = Exec(r.ok() ? "COMMIT" : "ROLLBACK"); !s.ok() && r.ok()) return s;
+  if (r.ok() && r->has_job()) Emit(StoreEvent::kLeaseGranted);
   return r;
 }
 
@@ -783,20 +853,27 @@ absl::Status Store::CompleteLocked(const std::string& worker_id, const std::stri
                        .Bind(1, int64_t{v1::Job::SUCCEEDED}).BindBlob(2, result.SerializeAsString())
                        .Bind(3, now).Bind(4, job_id).Run();
   if (s.ok()) s = UpdateComparisonStateLocked(cmp);
-  if (s.ok()) Changed();
+  if (s.ok()) {
+    Emit(StoreEvent::kJobSucceeded);
+    Changed();
+  }
   return s;
 }
 
-absl::Status Store::RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why) {
+absl::Status Store::RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why,
+                                        const char* reason) {
   Stmt q(db_, "SELECT errors FROM jobs WHERE id = ?");
   q.Bind(1, job_id);
   std::string errors = q.Step() ? q.Text(0) : "";
   if (!errors.empty()) errors += kErrorSeparator;
   errors += absl::StrCat("attempt ", attempts, ": ", why);
   const bool again = attempts < options_.max_attempts;
-  return Stmt(db_, "UPDATE jobs SET state = ?, errors = ?, lease_id = '', stage = ?, updated = ? WHERE id = ?")
-      .Bind(1, int64_t{again ? v1::Job::QUEUED : v1::Job::FAILED}).Bind(2, errors)
-      .Bind(3, again ? std::string("re-queued") : std::string("failed")).Bind(4, Now()).Bind(5, job_id).Run();
+  absl::Status s =
+      Stmt(db_, "UPDATE jobs SET state = ?, errors = ?, lease_id = '', stage = ?, updated = ? WHERE id = ?")
+          .Bind(1, int64_t{again ? v1::Job::QUEUED : v1::Job::FAILED}).Bind(2, errors)
+          .Bind(3, again ? std::string("re-queued") : std::string("failed")).Bind(4, Now()).Bind(5, job_id).Run();
+  if (s.ok()) Emit(again ? StoreEvent::kJobRequeued : StoreEvent::kJobFailed, reason);
+  return s;
 }
 
 absl::Status Store::Fail(const std::string& worker_id, const std::string& lease_id,
@@ -808,7 +885,7 @@ absl::Status Store::Fail(const std::string& worker_id, const std::string& lease_
   const std::string job_id = q.Text(0), cmp = q.Text(3);
   if (static_cast<v1::Job::State>(q.Int(1)) != v1::Job::LEASED) return absl::OkStatus();  // already settled
   const int attempts = retryable ? static_cast<int>(q.Int(2)) : options_.max_attempts;
-  absl::Status s = RequeueOrFailLocked(job_id, attempts, reason.empty() ? "failed" : reason);
+  absl::Status s = RequeueOrFailLocked(job_id, attempts, reason.empty() ? "failed" : reason, "worker_failed");
   if (s.ok()) s = UpdateComparisonStateLocked(cmp);
   if (s.ok()) Changed();
   return s;
@@ -825,8 +902,9 @@ absl::Status Store::ExpireLeases() {
     if (!q.status().ok()) return q.status();
   }
   for (const auto& [job, attempts, worker, cmp] : expired) {
+    Emit(StoreEvent::kLeaseExpired);
     absl::Status s = RequeueOrFailLocked(
-        job, attempts, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"));
+        job, attempts, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"), "lease_expired");
     if (s.ok()) s = UpdateComparisonStateLocked(cmp);
     if (!s.ok()) return s;
   }
@@ -912,6 +990,7 @@ absl::StatusOr<std::string> Store::RecordVerdict(v1::GateVerdict verdict) {
                        .Bind(3, verdict.candidate_comparison_id()).Bind(4, int64_t{verdict.overall()})
                        .BindBlob(5, verdict.SerializeAsString()).Bind(6, now).Run();
   if (!s.ok()) return s;
+  Emit(StoreEvent::kGateVerdict, absl::AsciiStrToLower(v1::MetricVerdict::Verdict_Name(verdict.overall())));
   Changed();
   return id;
 }

@@ -24,11 +24,41 @@
 
 namespace tcobench {
 
+// What happened in the store, for counters (services/coordinator/metrics):
+// told after the change, under the store's lock, so a listener must be quick
+// and must not call back into the store.
+struct StoreEvent {
+  enum Kind {
+    kSubmitted,      // a comparison was accepted
+    kLeaseGranted,
+    kLeaseExpired,   // a worker stopped heartbeating
+    kJobRequeued,    // detail: "lease_expired" or "worker_failed"
+    kJobSucceeded,
+    kJobFailed,      // for good; detail as kJobRequeued
+    kJobCancelled,   // `count` jobs of a cancelled comparison
+    kGateVerdict,    // detail: "pass", "regression" or "inconclusive"
+  };
+  Kind kind;
+  std::string detail;
+  int64_t count = 1;
+};
+
 struct StoreOptions {
   double lease_seconds = 30;      // a lease's life without a heartbeat
   double heartbeat_seconds = 5;   // what workers are told to use
   int max_attempts = 3;           // leases per job before it fails
   std::function<double()> now;    // seconds since the epoch; default: the system clock
+  std::function<void(const StoreEvent&)> on_event;  // may be empty
+};
+
+// Counts for gauges, read at each scrape.
+struct StoreStats {
+  std::map<v1::Comparison::State, int64_t> comparisons;
+  std::map<v1::Job::State, int64_t> jobs;
+  // One per worker name (its newest registration): a worker restarted under
+  // its name replaces its old self. LOST ones drop out after `forget_lost`.
+  std::map<v1::Worker::State, int64_t> workers;
+  double oldest_queued_job_seconds = 0;  // age of the oldest queued job; 0 when none
 };
 
 class Store {
@@ -56,6 +86,12 @@ class Store {
   absl::StatusOr<std::string> RecordVerdict(v1::GateVerdict verdict);
   // Newest first; those whose candidate is `ref` when it is not empty.
   absl::StatusOr<std::vector<v1::GateVerdict>> Verdicts(const std::string& ref, int limit);
+  // Gauges: counts by state; see StoreStats.
+  absl::StatusOr<StoreStats> Stats(double forget_lost_seconds);
+  // Ids of the newest `limit` comparisons that succeeded, newest first.
+  absl::StatusOr<std::vector<std::string>> RecentSucceeded(int limit);
+  // The newest `limit` tags (most recently set first): tag -> comparison id.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Tags(int limit);
   // Blocks until the comparison's state differs from `seen` (its serialized
   // bytes) or `timeout_seconds` pass; returns the current state.
   absl::StatusOr<v1::Comparison> WaitForChange(const std::string& id, const std::string& seen,
@@ -95,8 +131,13 @@ class Store {
   absl::Status CompleteLocked(const std::string& worker_id, const std::string& lease_id,
                               const v1::ComparisonResult& result);
   absl::Status StaleLeaseLocked(const std::string& worker_id, const std::string& lease_id);
-  absl::Status RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why);
+  // `reason`: "lease_expired" or "worker_failed", for the event.
+  absl::Status RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why,
+                                   const char* reason);
   void Changed();
+  void Emit(StoreEvent::Kind kind, std::string detail = "", int64_t count = 1) const {
+    if (options_.on_event) options_.on_event(StoreEvent{kind, std::move(detail), count});
+  }
 
   sqlite3* db_;
   sqlite3* checkpoint_db_ = nullptr;

@@ -1,0 +1,254 @@
+#include "services/coordinator/metrics.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "services/analysis/cost_model.h"
+#include "services/metrics/metrics_server.h"
+
+namespace tcobench {
+namespace {
+
+using Labels = std::vector<prometheus::ClientMetric::Label>;
+
+std::string Lower(const std::string& s) { return absl::AsciiStrToLower(s); }
+
+double IsoSeconds(const std::string& iso) {
+  absl::Time t;
+  std::string err;
+  if (iso.empty() || !absl::ParseTime(absl::RFC3339_full, iso, &t, &err)) return 0;
+  return absl::ToDoubleSeconds(t - absl::UnixEpoch());
+}
+
+}  // namespace
+
+CoordinatorCounters::CoordinatorCounters(prometheus::Registry& registry)
+    : submitted_(prometheus::BuildCounter()
+                     .Name("tcobench_coordinator_comparisons_submitted_total")
+                     .Help("Comparisons accepted")
+                     .Register(registry)
+                     .Add({})),
+      lease_grants_(prometheus::BuildCounter()
+                        .Name("tcobench_coordinator_lease_grants_total")
+                        .Help("Jobs leased to workers")
+                        .Register(registry)
+                        .Add({})),
+      lease_expiries_(prometheus::BuildCounter()
+                          .Name("tcobench_coordinator_lease_expiries_total")
+                          .Help("Leases that expired because their worker stopped heartbeating")
+                          .Register(registry)
+                          .Add({})),
+      requeues_(prometheus::BuildCounter()
+                    .Name("tcobench_coordinator_job_requeues_total")
+                    .Help("Jobs put back in the queue, by reason (lease_expired, worker_failed)")
+                    .Register(registry)),
+      finished_(prometheus::BuildCounter()
+                    .Name("tcobench_coordinator_jobs_finished_total")
+                    .Help("Jobs that reached an end state (succeeded, failed, cancelled)")
+                    .Register(registry)),
+      verdicts_(prometheus::BuildCounter()
+                    .Name("tcobench_gate_verdicts_total")
+                    .Help("Release-gate verdicts recorded, by overall verdict")
+                    .Register(registry)) {
+  for (const char* r : {"lease_expired", "worker_failed"}) requeues_.Add({{"reason", r}});
+  for (const char* s : {"succeeded", "failed", "cancelled"}) finished_.Add({{"state", s}});
+  for (const char* v : {"pass", "regression", "inconclusive"}) verdicts_.Add({{"verdict", v}});
+}
+
+void CoordinatorCounters::OnEvent(const StoreEvent& e) {
+  const double n = static_cast<double>(e.count);
+  switch (e.kind) {
+    case StoreEvent::kSubmitted: submitted_.Increment(n); break;
+    case StoreEvent::kLeaseGranted: lease_grants_.Increment(n); break;
+    case StoreEvent::kLeaseExpired: lease_expiries_.Increment(n); break;
+    case StoreEvent::kJobRequeued: requeues_.Add({{"reason", e.detail}}).Increment(n); break;
+    case StoreEvent::kJobSucceeded: finished_.Add({{"state", "succeeded"}}).Increment(n); break;
+    case StoreEvent::kJobFailed: finished_.Add({{"state", "failed"}}).Increment(n); break;
+    case StoreEvent::kJobCancelled: finished_.Add({{"state", "cancelled"}}).Increment(n); break;
+    case StoreEvent::kGateVerdict: verdicts_.Add({{"verdict", e.detail}}).Increment(n); break;
+  }
+}
+
+struct StoreCollector::Rows {
+  std::string name;
+  double finished = 0;
+  v1::ComparisonResult result;
+  v1::CostReport cost;
+};
+
+std::shared_ptr<const StoreCollector::Rows> StoreCollector::RowsFor(const std::string& id) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+  }
+  absl::StatusOr<v1::GetReportResponse> report = store_->Report(id);
+  if (!report.ok()) return nullptr;
+  auto rows = std::make_shared<Rows>();
+  rows->name = report->comparison().spec().name();
+  rows->finished = IsoSeconds(report->comparison().finished_time());
+  rows->result = std::move(*report->mutable_result());
+  if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(rows->result); cost.ok()) rows->cost = std::move(*cost);
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_[id] = rows;
+  return rows;
+}
+
+std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
+  std::vector<prometheus::MetricFamily> out;
+  absl::StatusOr<StoreStats> stats = store_->Stats(options_.forget_lost_workers_seconds);
+  out.push_back(FamilyBuilder("tcobench_coordinator_store_up", "1 when the store answered this scrape, else 0")
+                    .Add({}, stats.ok() ? 1 : 0)
+                    .Build());
+  if (!stats.ok()) return out;
+
+  FamilyBuilder comparisons("tcobench_coordinator_comparisons", "Comparisons stored, by state");
+  for (auto state : {v1::Comparison::QUEUED, v1::Comparison::RUNNING, v1::Comparison::SUCCEEDED,
+                     v1::Comparison::FAILED, v1::Comparison::CANCELLED}) {
+    comparisons.Add({{"state", Lower(v1::Comparison::State_Name(state))}}, static_cast<double>(stats->comparisons[state]));
+  }
+  out.push_back(comparisons.Build());
+  FamilyBuilder jobs("tcobench_coordinator_jobs", "Jobs stored, by state");
+  for (auto state : {v1::Job::QUEUED, v1::Job::LEASED, v1::Job::SUCCEEDED, v1::Job::FAILED, v1::Job::CANCELLED}) {
+    jobs.Add({{"state", Lower(v1::Job::State_Name(state))}}, static_cast<double>(stats->jobs[state]));
+  }
+  out.push_back(jobs.Build());
+  out.push_back(FamilyBuilder("tcobench_coordinator_queue_depth", "Jobs waiting for a worker")
+                    .Add({}, static_cast<double>(stats->jobs[v1::Job::QUEUED]))
+                    .Build());
+  out.push_back(FamilyBuilder("tcobench_coordinator_oldest_queued_job_age_seconds",
+                              "How long the oldest queued job has waited (0 when none waits)")
+                    .Add({}, stats->oldest_queued_job_seconds)
+                    .Build());
+  FamilyBuilder workers("tcobench_coordinator_workers",
+                        "Workers by state (one per name; lost ones drop out after an hour)");
+  for (auto state : {v1::Worker::IDLE, v1::Worker::BUSY, v1::Worker::LOST}) {
+    workers.Add({{"state", Lower(v1::Worker::State_Name(state))}}, static_cast<double>(stats->workers[state]));
+  }
+  out.push_back(workers.Build());
+
+  // Latest results: the newest succeeded comparisons and the tagged ones.
+  absl::StatusOr<std::vector<std::string>> recent = store_->RecentSucceeded(options_.result_comparisons);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> tags = store_->Tags(options_.tags);
+  std::vector<std::string> ids = recent.ok() ? *recent : std::vector<std::string>{};
+  FamilyBuilder tag_info("tcobench_tag_info", "1 for the comparison each tag points to (the newest tags)");
+  if (tags.ok()) {
+    for (const auto& [tag, id] : *tags) {
+      tag_info.Add({{"tag", tag}, {"comparison_id", id}}, 1);
+      ids.push_back(id);
+    }
+  }
+  std::set<std::string> exposed;
+  FamilyBuilder finished("tcobench_comparison_finished_timestamp_seconds",
+                         "When each exposed comparison finished (Unix time)");
+  FamilyBuilder ttft("tcobench_result_ttft_seconds", "Time to first token, by quantile over the measured requests");
+  FamilyBuilder tpot("tcobench_result_time_per_output_token_seconds",
+                     "Time per output token after the first, by quantile over the measured requests");
+  FamilyBuilder e2e("tcobench_result_e2e_seconds", "Request end-to-end latency, by quantile");
+  FamilyBuilder out_tps("tcobench_result_output_tokens_per_second", "Output tokens over the measured window");
+  FamilyBuilder decode_tps("tcobench_result_decode_tokens_per_second", "Decode tokens per second (per stream)");
+  FamilyBuilder prefill_tps("tcobench_result_prefill_tokens_per_second", "Prompt tokens per second");
+  FamilyBuilder jpt("tcobench_result_energy_joules_per_token",
+                    "Energy per output token; energy_source says how it was measured (model = an estimate)");
+  FamilyBuilder ppl("tcobench_result_perplexity", "Perplexity on the comparison's text");
+  FamilyBuilder ppl_ratio("tcobench_result_perplexity_ratio", "Perplexity over the baseline's");
+  FamilyBuilder kld("tcobench_result_kl_divergence_mean", "Mean KL divergence from the baseline's token distribution");
+  FamilyBuilder top1("tcobench_result_top1_agreement_ratio", "Fraction of positions with the baseline's top token");
+  FamilyBuilder usd("tcobench_result_usd_per_million_output_tokens", "Cost per million output tokens");
+  FamilyBuilder tco("tcobench_result_monthly_tco_usd", "Monthly cost of serving the spec's load");
+  FamilyBuilder recommended("tcobench_result_recommended",
+                            "1 for the variant and hardware the cost report recommends");
+  for (const std::string& id : ids) {
+    if (!exposed.insert(id).second) continue;
+    std::shared_ptr<const Rows> rows = RowsFor(id);
+    if (rows == nullptr) continue;
+    finished.Add({{"comparison_id", id}, {"name", rows->name}}, rows->finished);
+    auto key = [&](const std::string& variant, const std::string& hardware, int p, int n) {
+      return Labels{{"comparison_id", id}, {"variant", variant}, {"hardware", hardware},
+                    {"prompt_tokens", absl::StrCat(p)}, {"output_tokens", absl::StrCat(n)}};
+    };
+    auto with = [](Labels l, const char* name, std::string value) {
+      l.push_back({name, std::move(value)});
+      return l;
+    };
+    for (const v1::VariantResult& r : rows->result.results()) {
+      const Labels l = key(r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens());
+      for (const auto& [q, t, p, e] :
+           {std::tuple{"0.5", r.latency().ttft_seconds().p50(), r.latency().tpot_seconds().p50(), r.latency().e2e_seconds().p50()},
+            std::tuple{"0.9", r.latency().ttft_seconds().p90(), r.latency().tpot_seconds().p90(), r.latency().e2e_seconds().p90()},
+            std::tuple{"0.99", r.latency().ttft_seconds().p99(), r.latency().tpot_seconds().p99(), r.latency().e2e_seconds().p99()}}) {
+        ttft.Add(with(l, "quantile", q), t);
+        tpot.Add(with(l, "quantile", q), p);
+        e2e.Add(with(l, "quantile", q), e);
+      }
+      out_tps.Add(l, r.throughput().output_tokens_per_second());
+      decode_tps.Add(l, r.throughput().decode_tokens_per_second());
+      prefill_tps.Add(l, r.throughput().prefill_tokens_per_second());
+      if (r.energy().source() != "none" && !r.energy().source().empty()) {
+        jpt.Add(with(l, "energy_source", r.energy().source()), r.energy().joules_per_token());
+      }
+      if (r.accuracy().perplexity().ppl() > 0) ppl.Add(l, r.accuracy().perplexity().ppl());
+      if (r.accuracy().kld().applicable()) {
+        kld.Add(l, r.accuracy().kld().mean_kld());
+        top1.Add(l, r.accuracy().kld().same_top1());
+      }
+    }
+    for (const v1::VariantCost& c : rows->cost.rows()) {
+      const Labels l = key(c.variant(), c.hardware(), c.prompt_tokens(), c.output_tokens());
+      if (c.ppl_ratio() > 0) ppl_ratio.Add(l, c.ppl_ratio());
+      if (c.usd_per_hour() > 0) usd.Add(l, c.usd_per_million_output_tokens());
+      if (c.monthly_tco_usd() > 0) tco.Add(l, c.monthly_tco_usd());
+      if (c.variant() == rows->cost.recommended_variant() && c.hardware() == rows->cost.recommended_hardware()) {
+        recommended.Add(l, 1);
+      }
+    }
+  }
+  for (FamilyBuilder* f : {&tag_info, &finished, &ttft, &tpot, &e2e, &out_tps, &decode_tps, &prefill_tps, &jpt,
+                           &ppl, &ppl_ratio, &kld, &top1, &usd, &tco, &recommended}) {
+    if (!f->empty()) out.push_back(f->Build());
+  }
+  {
+    // Forget what is no longer exposed.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = cache_.begin(); it != cache_.end();) it = exposed.count(it->first) ? std::next(it) : cache_.erase(it);
+  }
+
+  // Gate verdicts: the newest per (baseline, candidate) pair.
+  absl::StatusOr<std::vector<v1::GateVerdict>> verdicts = store_->Verdicts("", options_.verdicts);
+  if (verdicts.ok() && !verdicts->empty()) {
+    FamilyBuilder overall("tcobench_gate_verdict",
+                          "1 for the newest verdict's outcome per baseline and candidate, 0 for the others");
+    FamilyBuilder when("tcobench_gate_verdict_timestamp_seconds", "When that verdict was recorded (Unix time)");
+    FamilyBuilder change("tcobench_gate_metric_relative_change",
+                         "That verdict's relative change per metric, in the worse direction (0.1 = 10% worse)");
+    std::set<std::pair<std::string, std::string>> seen;
+    for (const v1::GateVerdict& v : *verdicts) {
+      if (!seen.insert({v.baseline_ref(), v.candidate_ref()}).second) continue;
+      const Labels pair{{"baseline_ref", v.baseline_ref()}, {"candidate_ref", v.candidate_ref()}};
+      for (auto o : {v1::MetricVerdict::PASS, v1::MetricVerdict::REGRESSION, v1::MetricVerdict::INCONCLUSIVE}) {
+        Labels l = pair;
+        l.push_back({"verdict", Lower(v1::MetricVerdict::Verdict_Name(o))});
+        overall.Add(l, v.overall() == o ? 1 : 0);
+      }
+      when.Add(pair, IsoSeconds(v.time()));
+      for (const v1::MetricVerdict& m : v.metrics()) {
+        if (m.verdict() == v1::MetricVerdict::SKIPPED) continue;
+        Labels l = pair;
+        for (auto& [k, val] : std::vector<std::pair<const char*, std::string>>{
+                 {"metric", m.metric()}, {"variant", m.variant()}, {"hardware", m.hardware()},
+                 {"prompt_tokens", absl::StrCat(m.prompt_tokens())}, {"output_tokens", absl::StrCat(m.output_tokens())},
+                 {"verdict", Lower(v1::MetricVerdict::Verdict_Name(m.verdict()))}}) {
+          l.push_back({k, val});
+        }
+        change.Add(l, m.relative_change());
+      }
+    }
+    for (FamilyBuilder* f : {&overall, &when, &change}) {
+      if (!f->empty()) out.push_back(f->Build());
+    }
+  }
+  return out;
+}
+
+}  // namespace tcobench
