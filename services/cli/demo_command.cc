@@ -151,7 +151,8 @@ int RunDemo(const std::vector<std::string>& argv) {
   std::printf("2/4 starting a coordinator and two workers on loopback\n");
   std::fflush(stdout);
   Child coordinator(bin / "tcobench-coordinator",
-                    {"--listen", "127.0.0.1:0", "--data-dir", (dir / "coordinator").string(), "--lease-seconds", "10"},
+                    {"--listen", "127.0.0.1:0", "--data-dir", (dir / "coordinator").string(), "--lease-seconds", "10",
+                     "--metrics-listen", "none"},
                     {}, dir / "coordinator.log");
   std::string addr;
   for (int i = 0; i < 100 && coordinator.started() && addr.empty(); ++i) {
@@ -172,7 +173,7 @@ int RunDemo(const std::vector<std::string>& argv) {
         std::vector<std::string>{"--coordinator", addr, "--name", name, "--model-root", dir.string(),
                                  "--cache-dir", (dir / "cache").string(), "--labels", "demo=" + name, "--threads",
                                  threads, "--energy", "model", "--lock-file", (dir / "measure.lock").string(),
-                                 "--cost-per-hour", price},
+                                 "--cost-per-hour", price, "--metrics-listen", "none"},
         std::vector<std::string>{"TCOBENCH_ISA=" + isa}, dir / (name + ".log"));
   };
   // Illustrative prices: two vCPUs and one, at cloud on-demand rates.

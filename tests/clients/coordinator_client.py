@@ -47,13 +47,14 @@ def main():
     try:
         coord_log = open(os.path.join(work, "coordinator.log"), "w")
         procs.append(subprocess.Popen([os.path.join(bin_dir, "tcobench-coordinator"), "--listen", addr,
-                                       "--data-dir", os.path.join(work, "data")], stdout=coord_log,
+                                       "--data-dir", os.path.join(work, "data"), "--metrics-listen", "127.0.0.1:0"],
+                                      stdout=coord_log,
                                       stderr=subprocess.STDOUT))
         worker_log = open(os.path.join(work, "worker.log"), "w")
         procs.append(subprocess.Popen([os.path.join(bin_dir, "tcobench-worker"), "--coordinator", addr,
                                        "--name", "py", "--model-root", work, "--cache-dir",
                                        os.path.join(work, "cache"), "--threads", "1", "--energy", "model",
-                                       "--lock-file", os.path.join(work, "lock")],
+                                       "--lock-file", os.path.join(work, "lock"), "--metrics-listen", "127.0.0.1:0"],
                                       stdout=worker_log, stderr=subprocess.STDOUT))
         channel = grpc.insecure_channel(addr)
         grpc.channel_ready_future(channel).result(timeout=20)

@@ -86,7 +86,8 @@ struct Cluster {
     ++starts;
     coordinator = std::make_unique<Process>(
         "tcobench-coordinator",
-        std::vector<std::string>{"--listen", addr, "--data-dir", (dir / "data").string(), "--lease-seconds", "3"},
+        std::vector<std::string>{"--listen", addr, "--data-dir", (dir / "data").string(), "--lease-seconds", "3",
+                                 "--metrics-listen", "127.0.0.1:0"},
         (dir / ("coordinator" + std::to_string(starts) + ".log")).string());
     // Serving once it says so (each start has its own log).
     for (int i = 0; i < 100; ++i) {
@@ -105,7 +106,8 @@ struct Cluster {
                                  root.empty() ? SharedPath("models").string() : root.string(), "--data-root",
                                  root.empty() ? SharedPath("data").string() : root.string(),
                                  "--cache-dir", (dir / "cache").string(), "--labels", "tier=" + tier,
-                                 "--threads", "1", "--energy", "model", "--lock-file", (dir / "lock").string()},
+                                 "--threads", "1", "--energy", "model", "--lock-file", (dir / "lock").string(),
+                                 "--metrics-listen", "127.0.0.1:0"},
         (dir / (name + ".log")).string(), isa));
     return workers.back().get();
   }

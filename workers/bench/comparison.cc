@@ -52,6 +52,10 @@ void Progress(const LocalRunOptions& o, const std::string& line) {
   if (o.progress) o.progress(line);
 }
 
+void Phase(const LocalRunOptions& o, const char* phase) {
+  if (o.on_phase) o.on_phase(phase);
+}
+
 void FillSummary(const std::vector<double>& values, uint64_t seed, v1::Summary* out) {
   const SampleSummary s = Summarize(values, seed);
   out->set_p50(s.p50);
@@ -462,6 +466,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
   m->set_threads(default_threads);
 
   // Models first: every variant's file exists (made) before anything is timed.
+  Phase(o, "preparing");
   std::vector<PreparedModel> models;
   fs::path baseline_path;
   for (int i = 0; i < spec.variants_size(); ++i) {
@@ -486,6 +491,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
     std::string meter_note;
     TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter, OpenMeter(o, threads, &meter_note));
     ResetPeakRss();
+    Phase(o, "loading");
     Progress(o, absl::StrCat(variant.name(), ": loading ", models[i].path.string()));
     TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(models[i].path, threads));
     v1::ModelInfo* info = m->mutable_models(i);
@@ -504,9 +510,11 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
     const int first_result = result.results_size();
     std::unique_ptr<HostLock> lock;
     if (!o.host_lock_file.empty()) {
+      Phase(o, "waiting_for_lock");
       Progress(o, absl::StrCat(variant.name(), ": waiting for the host's measurement lock"));
       TCOBENCH_ASSIGN_OR_RETURN(lock, HostLock::Take(o.host_lock_file, &lock_wait));
     }
+    Phase(o, "measuring");
     for (int32_t p : prompts) {
       for (int32_t n_out : outputs) {
         for (const v1::Hardware& hw : spec.hardware()) {
@@ -530,6 +538,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
     lock.reset();  // accuracy is not timed: other workers may measure meanwhile
     if (absl::Status s = Stopped(o); !s.ok()) return s;
     v1::AccuracyResult accuracy;
+    Phase(o, "accuracy");
     if (absl::Status s = RunAccuracy(spec, variant, *loaded.model, baseline_path, threads, o, &accuracy);
         !s.ok()) {
       return s;

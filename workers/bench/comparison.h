@@ -23,6 +23,9 @@ struct LocalRunOptions {
   std::filesystem::path powercap_root = "/sys/class/powercap";
   std::string nvml_library = "libnvidia-ml.so.1";
   std::function<void(const std::string& line)> progress;  // may be empty
+  // The run's phase as it changes (may be empty): "preparing" (hashing,
+  // quantizing), "loading", "waiting_for_lock", "measuring", "accuracy".
+  std::function<void(const char* phase)> on_phase;
   // Checked between phases; true stops the run with a CANCELLED status.
   std::function<bool()> should_stop;
   // When set, only this variant is measured and evaluated; the others are

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_split.h"
 #include "services/cli/args.h"
+#include "services/metrics/metrics_server.h"
 #include "workers/daemon/worker.h"
 #include "workers/engine/build_info.h"
 
@@ -18,7 +19,8 @@ using tcobench::cli::CommandSpec;
 const CommandSpec kSpec = {
     "tcobench-worker --coordinator ADDR --name NAME --model-root DIR [--data-root DIR]\n"
     "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--cpu-tdp-watts W]\n"
-    "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]",
+    "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]\n"
+    "    [--metrics-listen ADDR]",
     "Dials out to the coordinator, registers this machine (CPU, cores, ISA level,\n"
     "memory, GPUs, labels, threads), heartbeats, leases jobs whose hardware\n"
     "selector it matches, runs them with the harness and reports progress and\n"
@@ -26,7 +28,8 @@ const CommandSpec kSpec = {
     "no '..', no symlinks out), texts inside --data-root. Workers on one host\n"
     "take the --lock-file lock around measurements, so they never measure at the\n"
     "same time. TCOBENCH_ISA and --threads let one machine present several\n"
-    "hardware classes. SIGTERM hands the current job back and exits cleanly.",
+    "hardware classes. Prometheus metrics (docs/metrics.md) are served on\n"
+    "--metrics-listen at /metrics. SIGTERM hands the current job back and exits cleanly.",
     {{"coordinator", "", true, "ADDR", "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"},
      {"name", "", true, "NAME", "this worker's name (required)"},
      {"model-root", "", true, "DIR", "where job models resolve (required)"},
@@ -40,6 +43,8 @@ const CommandSpec kSpec = {
       "this machine's price per hour, for cost reports (a spec's cost.hardware overrides it)"},
      {"lock-file", "", true, "FILE", "host-wide measurement lock (default /tmp/tcobench-measure.lock)"},
      {"max-jobs", "", true, "N", "exit after N jobs (default: run until stopped)"},
+     {"metrics-listen", "", true, "ADDR",
+      "serve /metrics here (default 127.0.0.1:9471, skipped with a warning when taken; 'none': off)"},
      {"version", "", false, "", "print the version and exit"}},
     0,
     0};
@@ -97,6 +102,18 @@ int main(int argc, char** argv) {
     std::strftime(ts, sizeof ts, "%H:%M:%S", &tm);
     std::fprintf(stderr, "%s %s: %s\n", ts, name.c_str(), line.c_str());
   };
+  std::unique_ptr<tcobench::MetricsServer> metrics_server;
+  if (absl::Status s = tcobench::StartMetricsForDaemon(
+          "tcobench-worker", {args->Get("metrics-listen", "127.0.0.1:9471"), args->Has("metrics-listen")},
+          &metrics_server);
+      !s.ok()) {
+    return Usage(std::string(s.message()));
+  }
+  std::unique_ptr<tcobench::WorkerMetrics> metrics;
+  if (metrics_server != nullptr) {
+    metrics = std::make_unique<tcobench::WorkerMetrics>(metrics_server->registry(), tcobench::LocalInventory(o));
+    o.metrics = metrics.get();
+  }
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);
   const absl::Status s = tcobench::RunWorker(o, g_stop);

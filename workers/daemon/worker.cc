@@ -169,6 +169,7 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   log(absl::StrCat("registered as ", reg.worker_id(), " with ", o.coordinator));
+  if (o.metrics != nullptr) o.metrics->SetRegistered(true);
   Heartbeater heart(stub.get(), reg.worker_id(), reg.heartbeat_interval_seconds());
   int jobs = 0;
   while (!stop && (o.max_jobs == 0 || jobs < o.max_jobs)) {
@@ -209,6 +210,11 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
       (void)stub->ReportProgress(&pctx, p, &pr);
     };
     run.should_stop = [&] { return stop.load() || heart.cancelled(); };
+    if (o.metrics != nullptr) {
+      o.metrics->SetPhase("preparing");
+      run.on_phase = [&](const char* phase) { o.metrics->SetPhase(phase); };
+    }
+    const char* outcome = "failed";
     const absl::Status paths = CheckPathsConfined(job.spec(), o.run.model_root, o.run.data_root);
     absl::StatusOr<v1::ComparisonResult> result =
         paths.ok() ? RunComparisonLocal(job.spec(), run) : absl::StatusOr<v1::ComparisonResult>(paths);
@@ -226,14 +232,17 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
         const grpc::Status cs = stub->CompleteJob(&cctx, c, &cr);
         if (cs.ok()) {
           log(absl::StrCat("job ", job.job_id(), ": done"));
+          outcome = "succeeded";
           break;
         }
         if (cs.error_code() != grpc::StatusCode::UNAVAILABLE) {
           log(FromGrpc(cs, "CompleteJob").ToString());
+          outcome = "refused";
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
       }
+      if (o.metrics != nullptr) o.metrics->JobFinished(outcome, &c.result());
     } else {
       const bool handed_back = result.status().code() == absl::StatusCode::kCancelled;
       v1::FailJobRequest f;
@@ -247,7 +256,9 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
       fctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       (void)stub->FailJob(&fctx, f, &fr);
       log(absl::StrCat("job ", job.job_id(), ": ", f.reason()));
+      if (o.metrics != nullptr) o.metrics->JobFinished(handed_back ? "handed_back" : outcome, nullptr);
     }
+    if (o.metrics != nullptr) o.metrics->SetPhase("idle");
     heart.SetLease("");
   }
   return absl::OkStatus();

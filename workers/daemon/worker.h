@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "tcobench/v1/coordinator.pb.h"
 #include "workers/bench/comparison.h"
+#include "workers/daemon/metrics.h"
 
 namespace tcobench {
 
@@ -21,6 +22,7 @@ struct WorkerOptions {
   LocalRunOptions run;              // roots, cache, threads, energy
   double idle_poll_seconds = 0.5;   // between AcquireJob calls when there is nothing to do
   int max_jobs = 0;                 // exit after this many jobs (0: run until stopped)
+  WorkerMetrics* metrics = nullptr; // may be null (no --metrics-listen)
 };
 
 // This machine as a worker presents it (ISA as TCOBENCH_ISA leaves it).
