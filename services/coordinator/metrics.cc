@@ -142,10 +142,10 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
   std::set<std::string> exposed;
   FamilyBuilder finished("tcobench_comparison_finished_timestamp_seconds",
                          "When each exposed comparison finished (Unix time)");
-  FamilyBuilder ttft("tcobench_result_ttft_seconds", "Time to first token, by quantile over the measured requests");
+  FamilyBuilder ttft("tcobench_result_ttft_seconds", "Time to first token, by percentile (50, 90, 99) over the measured requests");
   FamilyBuilder tpot("tcobench_result_time_per_output_token_seconds",
-                     "Time per output token after the first, by quantile over the measured requests");
-  FamilyBuilder e2e("tcobench_result_e2e_seconds", "Request end-to-end latency, by quantile");
+                     "Time per output token after the first, by percentile over the measured requests");
+  FamilyBuilder e2e("tcobench_result_e2e_seconds", "Request end-to-end latency, by percentile");
   FamilyBuilder out_tps("tcobench_result_output_tokens_per_second", "Output tokens over the measured window");
   FamilyBuilder decode_tps("tcobench_result_decode_tokens_per_second", "Decode tokens per second (per stream)");
   FamilyBuilder prefill_tps("tcobench_result_prefill_tokens_per_second", "Prompt tokens per second");
@@ -175,12 +175,12 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
     for (const v1::VariantResult& r : rows->result.results()) {
       const Labels l = key(r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens());
       for (const auto& [q, t, p, e] :
-           {std::tuple{"0.5", r.latency().ttft_seconds().p50(), r.latency().tpot_seconds().p50(), r.latency().e2e_seconds().p50()},
-            std::tuple{"0.9", r.latency().ttft_seconds().p90(), r.latency().tpot_seconds().p90(), r.latency().e2e_seconds().p90()},
-            std::tuple{"0.99", r.latency().ttft_seconds().p99(), r.latency().tpot_seconds().p99(), r.latency().e2e_seconds().p99()}}) {
-        ttft.Add(with(l, "quantile", q), t);
-        tpot.Add(with(l, "quantile", q), p);
-        e2e.Add(with(l, "quantile", q), e);
+           {std::tuple{"50", r.latency().ttft_seconds().p50(), r.latency().tpot_seconds().p50(), r.latency().e2e_seconds().p50()},
+            std::tuple{"90", r.latency().ttft_seconds().p90(), r.latency().tpot_seconds().p90(), r.latency().e2e_seconds().p90()},
+            std::tuple{"99", r.latency().ttft_seconds().p99(), r.latency().tpot_seconds().p99(), r.latency().e2e_seconds().p99()}}) {
+        ttft.Add(with(l, "percentile", q), t);
+        tpot.Add(with(l, "percentile", q), p);
+        e2e.Add(with(l, "percentile", q), e);
       }
       out_tps.Add(l, r.throughput().output_tokens_per_second());
       decode_tps.Add(l, r.throughput().decode_tokens_per_second());

@@ -1,0 +1,237 @@
+#!/usr/bin/python3
+"""The dashboards, against a real Prometheus scraping real daemons.
+
+Starts Debian's prometheus on loopback (1 s scrapes, the project's rule
+file loaded), a coordinator and two workers with --metrics-listen, runs a
+small comparison, tags it, gates a rerun against it, SIGKILLs a worker, then
+evaluates every PromQL expression of every panel in dashboards/grafana
+through Prometheus's HTTP API, with the dashboard's variables filled from
+their own label_values queries: each must parse and return data. Also:
+promtool check metrics on every daemon's /metrics, the rules healthy in
+Prometheus, and the worker-down alert raised for the killed worker.
+
+usage: prometheus_test.py BIN_DIR SOURCE_DIR
+Skips (exit 77) when prometheus or promtool is not installed.
+"""
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+SKIP = 77
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read().decode()
+
+
+def wait_for(what, check, timeout=60, every=0.2):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as e:  # not up yet
+            last = e
+        time.sleep(every)
+    raise AssertionError("timed out waiting for %s (%s)" % (what, last))
+
+
+class Prometheus:
+    def __init__(self, base):
+        self.base = base
+
+    def api(self, path, **params):
+        url = "%s/api/v1/%s?%s" % (self.base, path, urllib.parse.urlencode(params, doseq=True))
+        try:
+            body = http_get(url)
+        except urllib.error.HTTPError as e:
+            body = e.read().decode()
+        reply = json.loads(body)
+        if reply.get("status") != "success":
+            raise AssertionError("%s %s: %s" % (path, params, reply.get("error", body)))
+        return reply["data"]
+
+
+def substitute(expr, values):
+    """Grafana's variables: dashboard ones, then the built-in intervals."""
+    for name, value in sorted(values.items(), key=lambda kv: -len(kv[0])):
+        expr = expr.replace("${%s}" % name, value).replace("$" + name, value)
+    expr = expr.replace("$__rate_interval", "1m").replace("$__interval", "15s").replace("$__range", "15m")
+    assert "$" not in expr, "unsubstituted variable in %s" % expr
+    return expr
+
+
+def main():
+    bin_dir, source_dir = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
+    if prometheus is None or promtool is None:
+        print("SKIPPED: Debian's prometheus is not installed (scripts/install-deps.sh --test installs it)")
+        return SKIP
+    tcobench = os.path.join(bin_dir, "tcobench")
+    work = tempfile.mkdtemp(prefix="tcobench-prom-")
+    procs = {}
+    try:
+        def cli(*args, ok=(0,)):
+            r = subprocess.run([tcobench, *args], cwd=work, capture_output=True, text=True, timeout=300)
+            assert r.returncode in ok, "tcobench %s -> %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr)
+            return r.stdout
+
+        def start(name, argv):
+            log = open(os.path.join(work, name + ".log"), "w")
+            procs[name] = subprocess.Popen(argv, cwd=work, stdout=log, stderr=subprocess.STDOUT)
+
+        def log_of(name):
+            return open(os.path.join(work, name + ".log")).read()
+
+        cli("model", "synth", "m.gguf", "--shape", "ktiny", "--type", "F16")
+        with open(os.path.join(work, "text.txt"), "w") as f:
+            f.write("The little cat sat on the warm mat and watched the birds fly over the garden. " * 40)
+
+        grpc_addr = "127.0.0.1:%d" % free_port()
+        ports = {name: free_port() for name in ("coordinator", "w1", "w2", "prometheus")}
+        start("coordinator", [os.path.join(bin_dir, "tcobench-coordinator"), "--listen", grpc_addr,
+                              "--data-dir", "data", "--lease-seconds", "3",
+                              "--metrics-listen", "127.0.0.1:%d" % ports["coordinator"]])
+        wait_for("the coordinator", lambda: "listening on" in log_of("coordinator"))
+        for name, price in (("w1", "0.10"), ("w2", "0.05")):
+            start(name, [os.path.join(bin_dir, "tcobench-worker"), "--coordinator", grpc_addr, "--name", name,
+                         "--model-root", work, "--cache-dir", os.path.join(work, "cache"), "--labels", "box=" + name,
+                         "--threads", "1", "--energy", "model", "--cost-per-hour", price,
+                         "--lock-file", os.path.join(work, "lock"),
+                         "--metrics-listen", "127.0.0.1:%d" % ports[name]])
+
+        rules = os.path.join(source_dir, "dashboards", "rules", "tcobench.rules.yml")
+        config = os.path.join(work, "prometheus.yml")
+        with open(config, "w") as f:
+            f.write("""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %s
+scrape_configs:
+  - job_name: tcobench-coordinator
+    static_configs:
+      - targets: ['127.0.0.1:%d']
+  - job_name: tcobench-worker
+    static_configs:
+      - targets: ['127.0.0.1:%d', '127.0.0.1:%d']
+""" % (rules, ports["coordinator"], ports["w1"], ports["w2"]))
+        r = subprocess.run([promtool, "check", "config", config], capture_output=True, text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+        start("prometheus", [prometheus, "--config.file", config, "--storage.tsdb.path", os.path.join(work, "tsdb"),
+                             "--web.listen-address", "127.0.0.1:%d" % ports["prometheus"]])
+        prom = Prometheus("http://127.0.0.1:%d" % ports["prometheus"])
+        wait_for("prometheus", lambda: "Ready" in http_get(prom.base + "/-/ready"), timeout=60)
+        wait_for("three targets up", lambda: len(prom.api("query", query="up == 1")["result"]) == 3, timeout=60)
+
+        # A small comparison on two hardware classes (one worker each), its
+        # tag, a rerun and the gate between them.
+        spec = {
+            "name": "monitoring test", "baseline": "f16",
+            "variants": [{"name": "f16", "model": "m.gguf"},
+                         {"name": "q8_0", "model": "m.gguf", "quantize": "Q8_0"}],
+            "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 16, "outputTokens": 8,
+                         "warmupRuns": 1, "measuredRuns": 10},
+            "accuracy": {"perplexity": {"text": "text.txt", "ctx": 64, "maxChunks": 2}, "klDivergence": True},
+            "hardware": [{"name": "box1", "selector": {"labels": {"box": "w1"}}},
+                         {"name": "box2", "selector": {"labels": {"box": "w2"}}}],
+            "cost": {"load": {"tokensPerDay": 1e6}},
+        }
+        with open(os.path.join(work, "spec.json"), "w") as f:
+            json.dump(spec, f)
+        first = cli("submit", "spec.json", "--wait", "--coordinator", grpc_addr).splitlines()[0].strip()
+        cli("tag", first, "main", "--coordinator", grpc_addr)
+        second = cli("submit", "spec.json", "--wait", "--coordinator", grpc_addr).splitlines()[0].strip()
+        cli("tag", second, "pr-1", "--coordinator", grpc_addr)
+        verdict = subprocess.run([tcobench, "gate", "--baseline", "main", "--candidate", "pr-1",
+                                  "--coordinator", grpc_addr], cwd=work, capture_output=True, text=True)
+        assert verdict.returncode in (0, 1, 3), verdict.stdout + verdict.stderr
+        print("comparisons %s (main) and %s (pr-1); gate exit %d" % (first, second, verdict.returncode))
+
+        # Every daemon's exposition passes promtool's lint.
+        for name in ("coordinator", "w1", "w2"):
+            text = http_get("http://127.0.0.1:%d/metrics" % ports[name])
+            r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+            assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), \
+                "promtool check metrics on %s:\n%s%s" % (name, r.stdout, r.stderr)
+            print("%s: %d samples, promtool check metrics clean" %
+                  (name, sum(1 for l in text.splitlines() if l and not l.startswith("#"))))
+
+        # A worker dies.
+        procs["w2"].send_signal(signal.SIGKILL)
+        procs["w2"].wait()
+        wait_for("w2 seen down", lambda: prom.api("query", query='up{job="tcobench-worker"} == 0')["result"], 30)
+        wait_for("the coordinator to call w2 lost",
+                 lambda: float(prom.api("query", query='tcobench_coordinator_workers{state="lost"}')
+                               ["result"][0]["value"][1]) >= 1, 30)
+        alerts = wait_for("TcobenchWorkerDown raised", lambda: [
+            a for a in prom.api("alerts")["alerts"] if a["labels"]["alertname"] == "TcobenchWorkerDown"], 30)
+        print("alert TcobenchWorkerDown %s for %s" % (alerts[0]["state"], alerts[0]["labels"]["instance"]))
+        for group in prom.api("rules")["groups"]:
+            for rule in group["rules"]:
+                assert rule["health"] == "ok", "rule %s: %s" % (rule["name"], rule.get("lastError"))
+
+        # Every panel's every expression, with the dashboard's variables.
+        end = time.time()
+        checked = 0
+        for path in sorted(glob.glob(os.path.join(source_dir, "dashboards", "grafana", "*.json"))):
+            board = json.load(open(path))
+            values = {}
+            for var in board["templating"]["list"]:
+                if var["type"] == "datasource":
+                    values[var["name"]] = "prometheus"
+                    continue
+                m = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", var["query"]["query"])
+                assert m, "%s: variable %s: unsupported query" % (path, var["name"])
+                found = prom.api("label/%s/values" % m.group(2), **{"match[]": m.group(1)})
+                assert found, "%s: variable %s has no values" % (os.path.basename(path), var["name"])
+                values[var["name"]] = "|".join(found) if var.get("multi") else found[0]
+            for panel in board["panels"]:
+                for target in panel.get("targets", []):
+                    expr = substitute(target["expr"], values)
+                    if target.get("instant"):
+                        data = prom.api("query", query=expr, time=end)
+                    else:
+                        data = prom.api("query_range", query=expr, start=end - 600, end=end, step=2)
+                    assert data["result"], "%s: panel '%s' returned no data for %s" % (
+                        os.path.basename(path), panel["title"], expr)
+                    checked += 1
+            print("%s: %d panels, variables %s" % (os.path.basename(path), len(board["panels"]), values))
+        print("%d panel expressions parsed and returned data" % checked)
+        return 0
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if os.environ.get("TCOBENCH_KEEP_TEST_DIR"):
+            print("kept", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
