@@ -2,7 +2,9 @@
 # Installs everything tcobench needs to build and test on a bare Debian 12.
 # Every dependency is a Debian package; nothing is downloaded at build time.
 # --test adds what only the test suite needs: headless Chromium and Pillow
-# for the HTML report's browser test.
+# for the HTML report's browser test; Prometheus (with promtool) for the
+# dashboards test and the rule checks; docker-compose, kubectl, yamllint and
+# systemd-analyze for the deployment files' checks.
 set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
@@ -14,12 +16,17 @@ packages=(
   libssl-dev             # SHA-256 of model files (OpenSSL libcrypto)
   libgrpc++-dev protobuf-compiler-grpc  # the coordinator/worker gRPC API
   libsqlite3-dev         # the coordinator's store
+  prometheus-cpp-dev     # /metrics on the coordinator and workers
   clang libclang-rt-14-dev  # libFuzzer for the GGUF reader fuzz target
   python3
   python3-grpcio python3-protobuf  # the independent Python client test
 )
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium python3-pil)  # the HTML report in a real browser
+  packages+=(prometheus docker-compose yamllint python3-yaml systemd)
+  # kubectl: Debian's kubernetes-client, unless the machine has one already
+  # (another package's kubectl would conflict with it).
+  command -v kubectl >/dev/null || packages+=(kubernetes-client)
 fi
 missing=()
 for p in "${packages[@]}"; do
