@@ -99,4 +99,15 @@ inline std::string Quote(const std::string& s) {
   return q + "'";
 }
 
+// A sample's value in Prometheus text exposition: the line that starts with
+// `series` (name and labels exactly as exposed); -1 when there is none.
+inline double ExpositionValue(const std::string& text, const std::string& series) {
+  size_t at = 0;
+  while ((at = text.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') return std::stod(text.substr(at + series.size() + 1));
+    at += series.size();
+  }
+  return -1;
+}
+
 }  // namespace tcobench::testing

@@ -1,5 +1,6 @@
 #include "services/metrics/metrics_server.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 
@@ -63,6 +64,7 @@ FamilyBuilder::FamilyBuilder(std::string name, std::string help, prometheus::Met
 
 FamilyBuilder& FamilyBuilder::Add(std::vector<prometheus::ClientMetric::Label> labels, double value) {
   prometheus::ClientMetric m;
+  std::sort(labels.begin(), labels.end());  // as prometheus-cpp's own families expose them
   m.label = std::move(labels);
   if (family_.type == prometheus::MetricType::Counter) {
     m.counter.value = value;
