@@ -108,7 +108,8 @@ int main(int argc, char** argv) {
     metrics->Add(std::make_shared<tcobench::StoreCollector>(store->get(), exposure));
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
     interceptors.push_back(tcobench::NewRpcMetricsFactory(
-        metrics->registry(), "tcobench_coordinator", {"tcobench.v1.CoordinatorService", "grpc.health.v1.Health"}));
+        metrics->registry(), "tcobench_coordinator",
+        {"tcobench.v1.CoordinatorService", "grpc.health.v1.Health/Check", "grpc.health.v1.Health/Watch"}));
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
   }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

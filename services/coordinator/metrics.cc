@@ -60,14 +60,30 @@ CoordinatorCounters::CoordinatorCounters(prometheus::Registry& registry)
 void CoordinatorCounters::OnEvent(const StoreEvent& e) {
   const double n = static_cast<double>(e.count);
   switch (e.kind) {
-    case StoreEvent::kSubmitted: submitted_.Increment(n); break;
-    case StoreEvent::kLeaseGranted: lease_grants_.Increment(n); break;
-    case StoreEvent::kLeaseExpired: lease_expiries_.Increment(n); break;
-    case StoreEvent::kJobRequeued: requeues_.Add({{"reason", e.detail}}).Increment(n); break;
-    case StoreEvent::kJobSucceeded: finished_.Add({{"state", "succeeded"}}).Increment(n); break;
-    case StoreEvent::kJobFailed: finished_.Add({{"state", "failed"}}).Increment(n); break;
-    case StoreEvent::kJobCancelled: finished_.Add({{"state", "cancelled"}}).Increment(n); break;
-    case StoreEvent::kGateVerdict: verdicts_.Add({{"verdict", e.detail}}).Increment(n); break;
+    case StoreEvent::kSubmitted:
+      submitted_.Increment(n);
+      break;
+    case StoreEvent::kLeaseGranted:
+      lease_grants_.Increment(n);
+      break;
+    case StoreEvent::kLeaseExpired:
+      lease_expiries_.Increment(n);
+      break;
+    case StoreEvent::kJobRequeued:
+      requeues_.Add({{"reason", e.detail}}).Increment(n);
+      break;
+    case StoreEvent::kJobSucceeded:
+      finished_.Add({{"state", "succeeded"}}).Increment(n);
+      break;
+    case StoreEvent::kJobFailed:
+      finished_.Add({{"state", "failed"}}).Increment(n);
+      break;
+    case StoreEvent::kJobCancelled:
+      finished_.Add({{"state", "cancelled"}}).Increment(n);
+      break;
+    case StoreEvent::kGateVerdict:
+      verdicts_.Add({{"verdict", e.detail}}).Increment(n);
+      break;
   }
 }
 
@@ -89,7 +105,8 @@ std::shared_ptr<const StoreCollector::Rows> StoreCollector::RowsFor(const std::s
   rows->name = report->comparison().spec().name();
   rows->finished = IsoSeconds(report->comparison().finished_time());
   rows->result = std::move(*report->mutable_result());
-  if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(rows->result); cost.ok()) rows->cost = std::move(*cost);
+  if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(rows->result); cost.ok())
+    rows->cost = std::move(*cost);
   std::lock_guard<std::mutex> lock(mu_);
   cache_[id] = rows;
   return rows;
@@ -98,7 +115,8 @@ std::shared_ptr<const StoreCollector::Rows> StoreCollector::RowsFor(const std::s
 std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
   std::vector<prometheus::MetricFamily> out;
   absl::StatusOr<StoreStats> stats = store_->Stats(options_.forget_lost_workers_seconds);
-  out.push_back(FamilyBuilder("tcobench_coordinator_store_up", "1 when the store answered this scrape, else 0")
+  out.push_back(FamilyBuilder("tcobench_coordinator_store_up",
+                              "1 when the store answered this scrape, else 0")
                     .Add({}, stats.ok() ? 1 : 0)
                     .Build());
   if (!stats.ok()) return out;
@@ -106,12 +124,15 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
   FamilyBuilder comparisons("tcobench_coordinator_comparisons", "Comparisons stored, by state");
   for (auto state : {v1::Comparison::QUEUED, v1::Comparison::RUNNING, v1::Comparison::SUCCEEDED,
                      v1::Comparison::FAILED, v1::Comparison::CANCELLED}) {
-    comparisons.Add({{"state", Lower(v1::Comparison::State_Name(state))}}, static_cast<double>(stats->comparisons[state]));
+    comparisons.Add({{"state", Lower(v1::Comparison::State_Name(state))}},
+                    static_cast<double>(stats->comparisons[state]));
   }
   out.push_back(comparisons.Build());
   FamilyBuilder jobs("tcobench_coordinator_jobs", "Jobs stored, by state");
-  for (auto state : {v1::Job::QUEUED, v1::Job::LEASED, v1::Job::SUCCEEDED, v1::Job::FAILED, v1::Job::CANCELLED}) {
-    jobs.Add({{"state", Lower(v1::Job::State_Name(state))}}, static_cast<double>(stats->jobs[state]));
+  for (auto state : {v1::Job::QUEUED, v1::Job::LEASED, v1::Job::SUCCEEDED, v1::Job::FAILED,
+                     v1::Job::CANCELLED}) {
+    jobs.Add({{"state", Lower(v1::Job::State_Name(state))}},
+             static_cast<double>(stats->jobs[state]));
   }
   out.push_back(jobs.Build());
   out.push_back(FamilyBuilder("tcobench_coordinator_queue_depth", "Jobs waiting for a worker")
@@ -124,15 +145,19 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
   FamilyBuilder workers("tcobench_coordinator_workers",
                         "Workers by state (one per name; lost ones drop out after an hour)");
   for (auto state : {v1::Worker::IDLE, v1::Worker::BUSY, v1::Worker::LOST}) {
-    workers.Add({{"state", Lower(v1::Worker::State_Name(state))}}, static_cast<double>(stats->workers[state]));
+    workers.Add({{"state", Lower(v1::Worker::State_Name(state))}},
+                static_cast<double>(stats->workers[state]));
   }
   out.push_back(workers.Build());
 
   // Latest results: the newest succeeded comparisons and the tagged ones.
-  absl::StatusOr<std::vector<std::string>> recent = store_->RecentSucceeded(options_.result_comparisons);
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> tags = store_->Tags(options_.tags);
+  absl::StatusOr<std::vector<std::string>> recent =
+      store_->RecentSucceeded(options_.result_comparisons);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> tags =
+      store_->Tags(options_.tags);
   std::vector<std::string> ids = recent.ok() ? *recent : std::vector<std::string>{};
-  FamilyBuilder tag_info("tcobench_tag_info", "1 for the comparison each tag points to (the newest tags)");
+  FamilyBuilder tag_info("tcobench_tag_info",
+                         "1 for the comparison each tag points to (the newest tags)");
   if (tags.ok()) {
     for (const auto& [tag, id] : *tags) {
       tag_info.Add({{"tag", tag}, {"comparison_id", id}}, 1);
@@ -142,20 +167,29 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
   std::set<std::string> exposed;
   FamilyBuilder finished("tcobench_comparison_finished_timestamp_seconds",
                          "When each exposed comparison finished (Unix time)");
-  FamilyBuilder ttft("tcobench_result_ttft_seconds", "Time to first token, by percentile (50, 90, 99) over the measured requests");
-  FamilyBuilder tpot("tcobench_result_time_per_output_token_seconds",
-                     "Time per output token after the first, by percentile over the measured requests");
+  FamilyBuilder ttft("tcobench_result_ttft_seconds",
+                     "Time to first token, by percentile (50, 90, 99) over the measured requests");
+  FamilyBuilder tpot(
+      "tcobench_result_time_per_output_token_seconds",
+      "Time per output token after the first, by percentile over the measured requests");
   FamilyBuilder e2e("tcobench_result_e2e_seconds", "Request end-to-end latency, by percentile");
-  FamilyBuilder out_tps("tcobench_result_output_tokens_per_second", "Output tokens over the measured window");
-  FamilyBuilder decode_tps("tcobench_result_decode_tokens_per_second", "Decode tokens per second (per stream)");
-  FamilyBuilder prefill_tps("tcobench_result_prefill_tokens_per_second", "Prompt tokens per second");
-  FamilyBuilder jpt("tcobench_result_energy_joules_per_token",
-                    "Energy per output token; energy_source says how it was measured (model = an estimate)");
+  FamilyBuilder out_tps("tcobench_result_output_tokens_per_second",
+                        "Output tokens over the measured window");
+  FamilyBuilder decode_tps("tcobench_result_decode_tokens_per_second",
+                           "Decode tokens per second (per stream)");
+  FamilyBuilder prefill_tps("tcobench_result_prefill_tokens_per_second",
+                            "Prompt tokens per second");
+  FamilyBuilder jpt(
+      "tcobench_result_energy_joules_per_token",
+      "Energy per output token; energy_source says how it was measured (model = an estimate)");
   FamilyBuilder ppl("tcobench_result_perplexity", "Perplexity on the comparison's text");
   FamilyBuilder ppl_ratio("tcobench_result_perplexity_ratio", "Perplexity over the baseline's");
-  FamilyBuilder kld("tcobench_result_kl_divergence_mean", "Mean KL divergence from the baseline's token distribution");
-  FamilyBuilder top1("tcobench_result_top1_agreement_ratio", "Fraction of positions with the baseline's top token");
-  FamilyBuilder usd("tcobench_result_usd_per_million_output_tokens", "Cost per million output tokens");
+  FamilyBuilder kld("tcobench_result_kl_divergence_mean",
+                    "Mean KL divergence from the baseline's token distribution");
+  FamilyBuilder top1("tcobench_result_top1_agreement_ratio",
+                     "Fraction of positions with the baseline's top token");
+  FamilyBuilder usd("tcobench_result_usd_per_million_output_tokens",
+                    "Cost per million output tokens");
   FamilyBuilder tco("tcobench_result_monthly_tco_usd", "Monthly cost of serving the spec's load");
   FamilyBuilder recommended("tcobench_result_recommended",
                             "1 for the variant and hardware the cost report recommends");
@@ -165,8 +199,11 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
     if (rows == nullptr) continue;
     finished.Add({{"comparison_id", id}, {"name", rows->name}}, rows->finished);
     auto key = [&](const std::string& variant, const std::string& hardware, int p, int n) {
-      return Labels{{"comparison_id", id}, {"variant", variant}, {"hardware", hardware},
-                    {"prompt_tokens", absl::StrCat(p)}, {"output_tokens", absl::StrCat(n)}};
+      return Labels{{"comparison_id", id},
+                    {"variant", variant},
+                    {"hardware", hardware},
+                    {"prompt_tokens", absl::StrCat(p)},
+                    {"output_tokens", absl::StrCat(n)}};
     };
     auto with = [](Labels l, const char* name, std::string value) {
       l.push_back({name, std::move(value)});
@@ -175,9 +212,12 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
     for (const v1::VariantResult& r : rows->result.results()) {
       const Labels l = key(r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens());
       for (const auto& [q, t, p, e] :
-           {std::tuple{"50", r.latency().ttft_seconds().p50(), r.latency().tpot_seconds().p50(), r.latency().e2e_seconds().p50()},
-            std::tuple{"90", r.latency().ttft_seconds().p90(), r.latency().tpot_seconds().p90(), r.latency().e2e_seconds().p90()},
-            std::tuple{"99", r.latency().ttft_seconds().p99(), r.latency().tpot_seconds().p99(), r.latency().e2e_seconds().p99()}}) {
+           {std::tuple{"50", r.latency().ttft_seconds().p50(), r.latency().tpot_seconds().p50(),
+                       r.latency().e2e_seconds().p50()},
+            std::tuple{"90", r.latency().ttft_seconds().p90(), r.latency().tpot_seconds().p90(),
+                       r.latency().e2e_seconds().p90()},
+            std::tuple{"99", r.latency().ttft_seconds().p99(), r.latency().tpot_seconds().p99(),
+                       r.latency().e2e_seconds().p99()}}) {
         ttft.Add(with(l, "percentile", q), t);
         tpot.Add(with(l, "percentile", q), p);
         e2e.Add(with(l, "percentile", q), e);
@@ -199,34 +239,41 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
       if (c.ppl_ratio() > 0) ppl_ratio.Add(l, c.ppl_ratio());
       if (c.usd_per_hour() > 0) usd.Add(l, c.usd_per_million_output_tokens());
       if (c.monthly_tco_usd() > 0) tco.Add(l, c.monthly_tco_usd());
-      if (c.variant() == rows->cost.recommended_variant() && c.hardware() == rows->cost.recommended_hardware()) {
+      if (c.variant() == rows->cost.recommended_variant() &&
+          c.hardware() == rows->cost.recommended_hardware()) {
         recommended.Add(l, 1);
       }
     }
   }
-  for (FamilyBuilder* f : {&tag_info, &finished, &ttft, &tpot, &e2e, &out_tps, &decode_tps, &prefill_tps, &jpt,
-                           &ppl, &ppl_ratio, &kld, &top1, &usd, &tco, &recommended}) {
+  for (FamilyBuilder* f :
+       {&tag_info, &finished, &ttft, &tpot, &e2e, &out_tps, &decode_tps, &prefill_tps, &jpt, &ppl,
+        &ppl_ratio, &kld, &top1, &usd, &tco, &recommended}) {
     if (!f->empty()) out.push_back(f->Build());
   }
   {
     // Forget what is no longer exposed.
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = cache_.begin(); it != cache_.end();) it = exposed.count(it->first) ? std::next(it) : cache_.erase(it);
+    for (auto it = cache_.begin(); it != cache_.end();)
+      it = exposed.count(it->first) ? std::next(it) : cache_.erase(it);
   }
 
   // Gate verdicts: the newest per (baseline, candidate) pair.
   absl::StatusOr<std::vector<v1::GateVerdict>> verdicts = store_->Verdicts("", options_.verdicts);
   if (verdicts.ok() && !verdicts->empty()) {
-    FamilyBuilder overall("tcobench_gate_verdict",
-                          "1 for the newest verdict's outcome per baseline and candidate, 0 for the others");
-    FamilyBuilder when("tcobench_gate_verdict_timestamp_seconds", "When that verdict was recorded (Unix time)");
-    FamilyBuilder change("tcobench_gate_metric_relative_change",
-                         "That verdict's relative change per metric, in the worse direction (0.1 = 10% worse)");
+    FamilyBuilder overall(
+        "tcobench_gate_verdict",
+        "1 for the newest verdict's outcome per baseline and candidate, 0 for the others");
+    FamilyBuilder when("tcobench_gate_verdict_timestamp_seconds",
+                       "When that verdict was recorded (Unix time)");
+    FamilyBuilder change(
+        "tcobench_gate_metric_relative_change",
+        "That verdict's relative change per metric, in the worse direction (0.1 = 10% worse)");
     std::set<std::pair<std::string, std::string>> seen;
     for (const v1::GateVerdict& v : *verdicts) {
       if (!seen.insert({v.baseline_ref(), v.candidate_ref()}).second) continue;
       const Labels pair{{"baseline_ref", v.baseline_ref()}, {"candidate_ref", v.candidate_ref()}};
-      for (auto o : {v1::MetricVerdict::PASS, v1::MetricVerdict::REGRESSION, v1::MetricVerdict::INCONCLUSIVE}) {
+      for (auto o : {v1::MetricVerdict::PASS, v1::MetricVerdict::REGRESSION,
+                     v1::MetricVerdict::INCONCLUSIVE}) {
         Labels l = pair;
         l.push_back({"verdict", Lower(v1::MetricVerdict::Verdict_Name(o))});
         overall.Add(l, v.overall() == o ? 1 : 0);
@@ -236,8 +283,11 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
         if (m.verdict() == v1::MetricVerdict::SKIPPED) continue;
         Labels l = pair;
         for (auto& [k, val] : std::vector<std::pair<const char*, std::string>>{
-                 {"metric", m.metric()}, {"variant", m.variant()}, {"hardware", m.hardware()},
-                 {"prompt_tokens", absl::StrCat(m.prompt_tokens())}, {"output_tokens", absl::StrCat(m.output_tokens())},
+                 {"metric", m.metric()},
+                 {"variant", m.variant()},
+                 {"hardware", m.hardware()},
+                 {"prompt_tokens", absl::StrCat(m.prompt_tokens())},
+                 {"output_tokens", absl::StrCat(m.output_tokens())},
                  {"verdict", Lower(v1::MetricVerdict::Verdict_Name(m.verdict()))}}) {
           l.push_back({k, val});
         }

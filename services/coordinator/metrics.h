@@ -50,7 +50,8 @@ class CoordinatorCounters {
 // Gauges read from the store at scrape time.
 class StoreCollector final : public prometheus::Collectable {
  public:
-  StoreCollector(Store* store, CoordinatorMetricsOptions options) : store_(store), options_(options) {}
+  StoreCollector(Store* store, CoordinatorMetricsOptions options)
+      : store_(store), options_(options) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:

@@ -16,7 +16,8 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   }
   for (size_t i = colon + 1; i < address.size(); ++i) {
     if (address[i] < '0' || address[i] > '9') {
-      return absl::InvalidArgumentError(absl::StrCat("--metrics-listen: '", address, "' has no numeric port"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics-listen: '", address, "' has no numeric port"));
     }
   }
   std::unique_ptr<MetricsServer> server(new MetricsServer());
@@ -45,12 +46,15 @@ absl::Status StartMetricsForDaemon(const char* program, const MetricsFlag& flag,
   if (flag.address == "none") return absl::OkStatus();
   absl::StatusOr<std::unique_ptr<MetricsServer>> server = MetricsServer::Start(flag.address);
   if (!server.ok()) {
-    if (flag.given || server.status().code() == absl::StatusCode::kInvalidArgument) return server.status();
-    std::fprintf(stderr, "%s: %s; running without metrics (give --metrics-listen to choose a port)\n", program,
-                 std::string(server.status().message()).c_str());
+    if (flag.given || server.status().code() == absl::StatusCode::kInvalidArgument)
+      return server.status();
+    std::fprintf(stderr,
+                 "%s: %s; running without metrics (give --metrics-listen to choose a port)\n",
+                 program, std::string(server.status().message()).c_str());
     return absl::OkStatus();
   }
-  std::printf("%s: metrics on http://%s:%d/metrics\n", program, (*server)->host().c_str(), (*server)->port());
+  std::printf("%s: metrics on http://%s:%d/metrics\n", program, (*server)->host().c_str(),
+              (*server)->port());
   std::fflush(stdout);
   *out = std::move(*server);
   return absl::OkStatus();
@@ -62,7 +66,8 @@ FamilyBuilder::FamilyBuilder(std::string name, std::string help, prometheus::Met
   family_.type = type;
 }
 
-FamilyBuilder& FamilyBuilder::Add(std::vector<prometheus::ClientMetric::Label> labels, double value) {
+FamilyBuilder& FamilyBuilder::Add(std::vector<prometheus::ClientMetric::Label> labels,
+                                  double value) {
   prometheus::ClientMetric m;
   std::sort(labels.begin(), labels.end());  // as prometheus-cpp's own families expose them
   m.label = std::move(labels);

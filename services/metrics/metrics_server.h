@@ -46,8 +46,8 @@ class MetricsServer {
 // which case the daemon says so on stderr and runs without metrics; "none"
 // turns metrics off. `out` stays null when there are none.
 struct MetricsFlag {
-  std::string address;    // as given, or the default
-  bool given = false;     // on the command line
+  std::string address;  // as given, or the default
+  bool given = false;   // on the command line
 };
 absl::Status StartMetricsForDaemon(const char* program, const MetricsFlag& flag,
                                    std::unique_ptr<MetricsServer>* out);
@@ -55,7 +55,8 @@ absl::Status StartMetricsForDaemon(const char* program, const MetricsFlag& flag,
 // Families built by hand at scrape time (gauges read from a store).
 class FamilyBuilder {
  public:
-  FamilyBuilder(std::string name, std::string help, prometheus::MetricType type = prometheus::MetricType::Gauge);
+  FamilyBuilder(std::string name, std::string help,
+                prometheus::MetricType type = prometheus::MetricType::Gauge);
   // One sample; labels as name/value pairs.
   FamilyBuilder& Add(std::vector<prometheus::ClientMetric::Label> labels, double value);
   prometheus::MetricFamily Build() { return std::move(family_); }  // once

@@ -13,13 +13,23 @@
 namespace tcobench {
 namespace {
 
-constexpr grpc::StatusCode kCodes[] = {
-    grpc::StatusCode::OK, grpc::StatusCode::CANCELLED, grpc::StatusCode::UNKNOWN,
-    grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::DEADLINE_EXCEEDED, grpc::StatusCode::NOT_FOUND,
-    grpc::StatusCode::ALREADY_EXISTS, grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::RESOURCE_EXHAUSTED,
-    grpc::StatusCode::FAILED_PRECONDITION, grpc::StatusCode::ABORTED, grpc::StatusCode::OUT_OF_RANGE,
-    grpc::StatusCode::UNIMPLEMENTED, grpc::StatusCode::INTERNAL, grpc::StatusCode::UNAVAILABLE,
-    grpc::StatusCode::DATA_LOSS, grpc::StatusCode::UNAUTHENTICATED};
+constexpr grpc::StatusCode kCodes[] = {grpc::StatusCode::OK,
+                                       grpc::StatusCode::CANCELLED,
+                                       grpc::StatusCode::UNKNOWN,
+                                       grpc::StatusCode::INVALID_ARGUMENT,
+                                       grpc::StatusCode::DEADLINE_EXCEEDED,
+                                       grpc::StatusCode::NOT_FOUND,
+                                       grpc::StatusCode::ALREADY_EXISTS,
+                                       grpc::StatusCode::PERMISSION_DENIED,
+                                       grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                       grpc::StatusCode::FAILED_PRECONDITION,
+                                       grpc::StatusCode::ABORTED,
+                                       grpc::StatusCode::OUT_OF_RANGE,
+                                       grpc::StatusCode::UNIMPLEMENTED,
+                                       grpc::StatusCode::INTERNAL,
+                                       grpc::StatusCode::UNAVAILABLE,
+                                       grpc::StatusCode::DATA_LOSS,
+                                       grpc::StatusCode::UNAUTHENTICATED};
 
 // "/pkg.Service/Method" -> ("pkg.Service", "Method").
 std::pair<std::string, std::string> SplitMethod(const char* full) {
@@ -37,25 +47,30 @@ class RpcMetrics {
                    .Name(prefix + "_rpcs_total")
                    .Help("gRPC calls handled, by service, method and status code")
                    .Register(registry)),
-        seconds_(prometheus::BuildHistogram()
-                     .Name(prefix + "_rpc_duration_seconds")
-                     .Help("gRPC call time from arrival to the status sent (streams: their whole life)")
-                     .Register(registry)) {}
+        seconds_(
+            prometheus::BuildHistogram()
+                .Name(prefix + "_rpc_duration_seconds")
+                .Help("gRPC call time from arrival to the status sent (streams: their whole life)")
+                .Register(registry)) {}
 
   void Known(const std::string& service, const std::string& method) {
-    for (grpc::StatusCode code : kCodes) calls_.Add({{"service", service}, {"method", method}, {"code", GrpcCodeName(code)}});
+    for (grpc::StatusCode code : kCodes)
+      calls_.Add({{"service", service}, {"method", method}, {"code", GrpcCodeName(code)}});
     Histogram(service, method, "OK");
   }
 
-  void Record(const std::string& service, const std::string& method, grpc::StatusCode code, double seconds) {
+  void Record(const std::string& service, const std::string& method, grpc::StatusCode code,
+              double seconds) {
     const char* name = GrpcCodeName(code);
     calls_.Add({{"service", service}, {"method", method}, {"code", name}}).Increment();
     Histogram(service, method, name).Observe(seconds);
   }
 
  private:
-  prometheus::Histogram& Histogram(const std::string& service, const std::string& method, const char* code) {
-    return seconds_.Add({{"service", service}, {"method", method}, {"code", code}}, SecondsBuckets());
+  prometheus::Histogram& Histogram(const std::string& service, const std::string& method,
+                                   const char* code) {
+    return seconds_.Add({{"service", service}, {"method", method}, {"code", code}},
+                        SecondsBuckets());
   }
   prometheus::Family<prometheus::Counter>& calls_;
   prometheus::Family<prometheus::Histogram>& seconds_;
@@ -68,8 +83,10 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
     std::tie(service_, method_) = SplitMethod(method);
   }
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       metrics_->Record(service_, method_, methods->GetSendStatus().error_code(), seconds);
     }
     methods->Proceed();
@@ -84,16 +101,23 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
 class RpcMetricsFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   RpcMetricsFactory(prometheus::Registry& registry, const std::string& prefix,
-                    const std::vector<std::string>& services)
+                    const std::vector<std::string>& known)
       : metrics_(registry, prefix) {
     const auto* pool = google::protobuf::DescriptorPool::generated_pool();
-    for (const std::string& name : services) {
+    for (const std::string& name : known) {
+      if (name.find('/') != std::string::npos) {
+        const auto [service_name, method] = SplitMethod(name.c_str());
+        metrics_.Known(service_name, method);
+        continue;
+      }
       const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName(name);
       if (service == nullptr) continue;
-      for (int i = 0; i < service->method_count(); ++i) metrics_.Known(name, service->method(i)->name());
+      for (int i = 0; i < service->method_count(); ++i)
+        metrics_.Known(name, service->method(i)->name());
     }
   }
-  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
     return new RpcMetricsInterceptor(&metrics_, info->method());
   }
 
@@ -105,30 +129,49 @@ class RpcMetricsFactory final : public grpc::experimental::ServerInterceptorFact
 
 const char* GrpcCodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
   }
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewRpcMetricsFactory(
-    prometheus::Registry& registry, const std::string& prefix, const std::vector<std::string>& services) {
-  return std::make_unique<RpcMetricsFactory>(registry, prefix, services);
+    prometheus::Registry& registry, const std::string& prefix,
+    const std::vector<std::string>& known) {
+  return std::make_unique<RpcMetricsFactory>(registry, prefix, known);
 }
 
 }  // namespace tcobench

@@ -15,12 +15,15 @@
 
 namespace tcobench {
 
-// `services`: full protobuf service names whose methods are known up front
-// (e.g. "tcobench.v1.CoordinatorService", "grpc.health.v1.Health").
+// `known`: what is served, for zeroed counters: full protobuf service names
+// whose methods the descriptor pool lists (e.g. "tcobench.v1.CoordinatorService"),
+// or "service/method" for services outside it (gRPC's built-in health
+// service: "grpc.health.v1.Health/Check").
 // Register the returned factory with ServerBuilder::experimental()
 // .SetInterceptorCreators. `prefix`: e.g. "tcobench_coordinator".
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> NewRpcMetricsFactory(
-    prometheus::Registry& registry, const std::string& prefix, const std::vector<std::string>& services);
+    prometheus::Registry& registry, const std::string& prefix,
+    const std::vector<std::string>& known);
 
 // The status code's canonical name, e.g. "OK", "NOT_FOUND".
 const char* GrpcCodeName(grpc::StatusCode code);

@@ -5,7 +5,8 @@
 namespace tcobench {
 namespace {
 
-constexpr const char* kPhases[] = {"idle", "preparing", "loading", "waiting_for_lock", "measuring", "accuracy"};
+constexpr const char* kPhases[] = {"idle",      "preparing", "loading", "waiting_for_lock",
+                                   "measuring", "accuracy"};
 
 }  // namespace
 
@@ -22,7 +23,8 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry, const v1::WorkerInv
                 .Add({})),
       phase_(prometheus::BuildGauge()
                  .Name("tcobench_worker_phase")
-                 .Help("1 for the phase the worker is in (idle, preparing, loading, waiting_for_lock, measuring, "
+                 .Help("1 for the phase the worker is in (idle, preparing, loading, "
+                       "waiting_for_lock, measuring, "
                        "accuracy), 0 for the others")
                  .Register(registry)),
       jobs_(prometheus::BuildCounter()
@@ -46,11 +48,13 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry, const v1::WorkerInv
                         .Help("Time to open and map a job's model")
                         .Register(registry)
                         .Add({}, SecondsBuckets())),
-      lock_wait_(prometheus::BuildCounter()
-                     .Name("tcobench_worker_host_lock_wait_seconds_total")
-                     .Help("Time spent waiting for the host-wide measurement lock (other workers measuring)")
-                     .Register(registry)
-                     .Add({})) {
+      lock_wait_(
+          prometheus::BuildCounter()
+              .Name("tcobench_worker_host_lock_wait_seconds_total")
+              .Help(
+                  "Time spent waiting for the host-wide measurement lock (other workers measuring)")
+              .Register(registry)
+              .Add({})) {
   prometheus::BuildGauge()
       .Name("tcobench_worker_info")
       .Help("1, labelled with what the worker presents (name, ISA, threads, version)")
@@ -61,7 +65,8 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry, const v1::WorkerInv
             {"version", inventory.version()}})
       .Set(1);
   for (const char* p : kPhases) phase_.Add({{"phase", p}}).Set(p == std::string("idle") ? 1 : 0);
-  for (const char* o : {"succeeded", "failed", "handed_back", "refused"}) jobs_.Add({{"outcome", o}});
+  for (const char* o : {"succeeded", "failed", "handed_back", "refused"})
+    jobs_.Add({{"outcome", o}});
   for (const char* k : {"prompt", "output"}) tokens_.Add({{"kind", k}});
   for (const char* s : {"nvml", "rapl", "model"}) energy_.Add({{"source", s}});
 }

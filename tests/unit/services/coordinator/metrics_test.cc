@@ -108,16 +108,20 @@ BOOST_AUTO_TEST_CASE(counters_start_at_zero_and_follow_the_store) {
   BOOST_REQUIRE(f.store->ExpireLeases().ok());
   auto again = f.store->Acquire(w->worker_id());
   BOOST_REQUIRE(again->has_job());
-  BOOST_REQUIRE(f.store->Fail(w->worker_id(), again->lease_id(), "boom", true).ok());  // attempts used up
+  BOOST_REQUIRE(
+      f.store->Fail(w->worker_id(), again->lease_id(), "boom", true).ok());  // attempts used up
   auto other = f.store->Submit(Spec("two"));
   BOOST_REQUIRE(f.store->Cancel(*other).ok());
   text = Scrape(f.registry);
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_comparisons_submitted_total") == 2);
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_lease_grants_total") == 2);
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_lease_expiries_total") == 1);
-  BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_job_requeues_total{reason=\"lease_expired\"}") == 1);
-  BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_jobs_finished_total{state=\"failed\"}") == 1);
-  BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_jobs_finished_total{state=\"cancelled\"}") == 1);
+  BOOST_TEST(ExpositionValue(
+                 text, "tcobench_coordinator_job_requeues_total{reason=\"lease_expired\"}") == 1);
+  BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_jobs_finished_total{state=\"failed\"}") ==
+             1);
+  BOOST_TEST(
+      ExpositionValue(text, "tcobench_coordinator_jobs_finished_total{state=\"cancelled\"}") == 1);
 }
 
 BOOST_AUTO_TEST_CASE(gauges_count_by_state_and_workers_by_name) {
@@ -138,7 +142,8 @@ BOOST_AUTO_TEST_CASE(gauges_count_by_state_and_workers_by_name) {
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_comparisons{state=\"running\"}") == 1);
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_comparisons{state=\"failed\"}") == 0);
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_workers{state=\"busy\"}") == 1);
-  BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_workers{state=\"idle\"}") == 1);  // w2: silent 10 s < lease
+  BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_workers{state=\"idle\"}") ==
+             1);  // w2: silent 10 s < lease
   // w2 stays silent past the lease: lost; an hour later it no longer counts.
   f.clock.t += 25;
   BOOST_REQUIRE(f.store->Heartbeat(w1->worker_id(), "").ok());
@@ -150,11 +155,13 @@ BOOST_AUTO_TEST_CASE(gauges_count_by_state_and_workers_by_name) {
   text = Scrape(collector);
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_workers{state=\"busy\"}") == 0);
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_workers{state=\"idle\"}") == 1);
-  f.clock.t += 3000;  // both silent: lost (the lease's job is re-queued by ExpireLeases, not by a scrape)
+  f.clock.t +=
+      3000;  // both silent: lost (the lease's job is re-queued by ExpireLeases, not by a scrape)
   text = Scrape(collector);
   BOOST_TEST(ExpositionValue(text, "tcobench_coordinator_workers{state=\"lost\"}") == 2);
-  f.clock.t += 700;   // over an hour past the lease: gone
-  BOOST_TEST(ExpositionValue(Scrape(collector), "tcobench_coordinator_workers{state=\"lost\"}") == 0);  // forgotten
+  f.clock.t += 700;  // over an hour past the lease: gone
+  BOOST_TEST(ExpositionValue(Scrape(collector), "tcobench_coordinator_workers{state=\"lost\"}") ==
+             0);  // forgotten
 }
 
 BOOST_AUTO_TEST_CASE(results_are_exposed_for_the_newest_and_the_tagged_comparisons_only) {
@@ -179,16 +186,20 @@ BOOST_AUTO_TEST_CASE(results_are_exposed_for_the_newest_and_the_tagged_compariso
   BOOST_TEST(ExpositionValue(text, series(newest, "99")) == 0.060);
   BOOST_TEST(ExpositionValue(text, series(oldest, "50")) == 0.010);  // tagged
   BOOST_TEST(ExpositionValue(text, series(middle, "50")) == -1);     // aged out
-  BOOST_TEST(ExpositionValue(text, "tcobench_tag_info{comparison_id=\"" + oldest + "\",tag=\"release-1\"}") == 1);
-  const std::string labels = "{comparison_id=\"" + newest +
-                             "\",hardware=\"cpu\",output_tokens=\"4\",prompt_tokens=\"8\",variant=\"a\"}";
+  BOOST_TEST(ExpositionValue(text, "tcobench_tag_info{comparison_id=\"" + oldest +
+                                       "\",tag=\"release-1\"}") == 1);
+  const std::string labels =
+      "{comparison_id=\"" + newest +
+      "\",hardware=\"cpu\",output_tokens=\"4\",prompt_tokens=\"8\",variant=\"a\"}";
   BOOST_TEST(ExpositionValue(text, "tcobench_result_output_tokens_per_second" + labels) == 100);
   BOOST_TEST(ExpositionValue(text, "tcobench_result_perplexity" + labels) == 7.5);
   // $0.36/h at 100 tokens/s: $1 per million output tokens (energy is not priced without joules).
-  BOOST_TEST(ExpositionValue(text, "tcobench_result_usd_per_million_output_tokens" + labels) > 0.99);
-  BOOST_TEST(ExpositionValue(text, "tcobench_result_energy_joules_per_token{comparison_id=\"" + newest +
-                             "\",energy_source=\"model\",hardware=\"cpu\",output_tokens=\"4\","
-                             "prompt_tokens=\"8\",variant=\"a\"}") == 0.5);
+  BOOST_TEST(ExpositionValue(text, "tcobench_result_usd_per_million_output_tokens" + labels) >
+             0.99);
+  BOOST_TEST(
+      ExpositionValue(text, "tcobench_result_energy_joules_per_token{comparison_id=\"" + newest +
+                                "\",energy_source=\"model\",hardware=\"cpu\",output_tokens=\"4\","
+                                "prompt_tokens=\"8\",variant=\"a\"}") == 0.5);
   BOOST_TEST(ExpositionValue(text, "tcobench_result_recommended" + labels) == 1);
 }
 
@@ -217,9 +228,12 @@ BOOST_AUTO_TEST_CASE(the_newest_gate_verdict_per_pair_is_exposed) {
   StoreCollector collector(f.store.get(), {});
   const std::string text = Scrape(collector);
   const std::string pair = "baseline_ref=\"main\",candidate_ref=\"" + cand + "\"";
-  BOOST_TEST(ExpositionValue(text, "tcobench_gate_verdict{" + pair + ",verdict=\"regression\"}") == 1);
+  BOOST_TEST(ExpositionValue(text, "tcobench_gate_verdict{" + pair + ",verdict=\"regression\"}") ==
+             1);
   BOOST_TEST(ExpositionValue(text, "tcobench_gate_verdict{" + pair + ",verdict=\"pass\"}") == 0);
-  BOOST_TEST(ExpositionValue(text, "tcobench_gate_verdict_timestamp_seconds{" + pair + "}") == 1.7e9 + 3);
+  BOOST_TEST(ExpositionValue(text, "tcobench_gate_verdict_timestamp_seconds{" + pair + "}") ==
+             1.7e9 + 3);
   BOOST_TEST(text.find("tcobench_gate_metric_relative_change{" + pair) != std::string::npos);
-  BOOST_TEST(ExpositionValue(Scrape(f.registry), "tcobench_gate_verdicts_total{verdict=\"regression\"}") == 1);
+  BOOST_TEST(ExpositionValue(Scrape(f.registry),
+                             "tcobench_gate_verdicts_total{verdict=\"regression\"}") == 1);
 }

@@ -12,7 +12,9 @@ using tcobench::testing::ExpositionValue;
 
 namespace {
 
-std::string Scrape(prometheus::Registry& r) { return prometheus::TextSerializer().Serialize(r.Collect()); }
+std::string Scrape(prometheus::Registry& r) {
+  return prometheus::TextSerializer().Serialize(r.Collect());
+}
 
 }  // namespace
 
@@ -28,8 +30,9 @@ BOOST_AUTO_TEST_CASE(phases_jobs_tokens_and_energy) {
   BOOST_TEST(ExpositionValue(text, "tcobench_worker_busy") == 0);
   BOOST_TEST(ExpositionValue(text, "tcobench_worker_jobs_total{outcome=\"succeeded\"}") == 0);
   BOOST_TEST(ExpositionValue(text, "tcobench_worker_energy_joules_total{source=\"rapl\"}") == 0);
-  BOOST_TEST(text.find("tcobench_worker_info{isa=\"avx2\",threads=\"2\",version=\"\",worker=\"w1\"} 1") !=
-             std::string::npos);
+  BOOST_TEST(
+      text.find("tcobench_worker_info{isa=\"avx2\",threads=\"2\",version=\"\",worker=\"w1\"} 1") !=
+      std::string::npos);
 
   m.SetPhase("measuring");
   text = Scrape(registry);
@@ -61,7 +64,8 @@ BOOST_AUTO_TEST_CASE(phases_jobs_tokens_and_energy) {
   BOOST_TEST(ExpositionValue(text, "tcobench_worker_tokens_total{kind=\"output\"}") == 48);
   BOOST_TEST(ExpositionValue(text, "tcobench_worker_energy_joules_total{source=\"rapl\"}") == 20);
   BOOST_TEST(ExpositionValue(text, "tcobench_worker_power_watts{source=\"rapl\"}") == 41);
-  BOOST_TEST(ExpositionValue(text, "tcobench_worker_model_load_seconds_count") == 1);  // one load per job
+  BOOST_TEST(ExpositionValue(text, "tcobench_worker_model_load_seconds_count") ==
+             1);  // one load per job
   BOOST_TEST(ExpositionValue(text, "tcobench_worker_host_lock_wait_seconds_total") == 1.5);
   BOOST_TEST(ExpositionValue(text, "tcobench_worker_busy") == 0);
 }
