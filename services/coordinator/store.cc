@@ -598,23 +598,18 @@ absl::StatusOr<StoreStats> Store::Stats(double forget_lost_seconds) {
   }
   // The newest registration per name decides; ordered so that it comes last.
   std::map<std::string, v1::Worker::State> by_name;
+  // Registrations silent past the window are gone, and so are the older
+  // ones they replaced: only the recent ones are read.
   Stmt q(db_, "SELECT w.inventory, w.last_seen, "
               "EXISTS(SELECT 1 FROM jobs j WHERE j.worker_id = w.id AND j.state = ?) "
-              "FROM workers w ORDER BY w.registered");
-  q.Bind(1, int64_t{v1::Job::LEASED});
+              "FROM workers w WHERE w.last_seen >= ? ORDER BY w.registered");
+  q.Bind(1, int64_t{v1::Job::LEASED}).Bind(2, now - options_.lease_seconds - forget_lost_seconds);
   while (q.Step()) {
     v1::WorkerInventory inv;
     inv.ParseFromString(q.Blob(0));
-    const double silent = now - q.Double(1);
-    if (silent > options_.lease_seconds) {
-      if (silent > options_.lease_seconds + forget_lost_seconds) {
-        by_name.erase(inv.name());
-      } else {
-        by_name[inv.name()] = v1::Worker::LOST;
-      }
-    } else {
-      by_name[inv.name()] = q.Int(2) != 0 ? v1::Worker::BUSY : v1::Worker::IDLE;
-    }
+    by_name[inv.name()] = now - q.Double(1) > options_.lease_seconds ? v1::Worker::LOST
+                          : q.Int(2) != 0                            ? v1::Worker::BUSY
+                                                                     : v1::Worker::IDLE;
   }
   if (!q.status().ok()) return q.status();
   for (const auto& [name, state] : by_name) ++out.workers[state];

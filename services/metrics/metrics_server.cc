@@ -60,10 +60,10 @@ absl::Status StartMetricsForDaemon(const char* program, const MetricsFlag& flag,
   return absl::OkStatus();
 }
 
-FamilyBuilder::FamilyBuilder(std::string name, std::string help, prometheus::MetricType type) {
+FamilyBuilder::FamilyBuilder(std::string name, std::string help) {
   family_.name = std::move(name);
   family_.help = std::move(help);
-  family_.type = type;
+  family_.type = prometheus::MetricType::Gauge;
 }
 
 FamilyBuilder& FamilyBuilder::Add(std::vector<prometheus::ClientMetric::Label> labels,
@@ -71,11 +71,7 @@ FamilyBuilder& FamilyBuilder::Add(std::vector<prometheus::ClientMetric::Label> l
   prometheus::ClientMetric m;
   std::sort(labels.begin(), labels.end());  // as prometheus-cpp's own families expose them
   m.label = std::move(labels);
-  if (family_.type == prometheus::MetricType::Counter) {
-    m.counter.value = value;
-  } else {
-    m.gauge.value = value;
-  }
+  m.gauge.value = value;
   family_.metric.push_back(std::move(m));
   return *this;
 }

@@ -52,11 +52,10 @@ struct MetricsFlag {
 absl::Status StartMetricsForDaemon(const char* program, const MetricsFlag& flag,
                                    std::unique_ptr<MetricsServer>* out);
 
-// Families built by hand at scrape time (gauges read from a store).
+// A gauge family built by hand at scrape time (values read from a store).
 class FamilyBuilder {
  public:
-  FamilyBuilder(std::string name, std::string help,
-                prometheus::MetricType type = prometheus::MetricType::Gauge);
+  FamilyBuilder(std::string name, std::string help);
   // One sample; labels as name/value pairs.
   FamilyBuilder& Add(std::vector<prometheus::ClientMetric::Label> labels, double value);
   prometheus::MetricFamily Build() { return std::move(family_); }  // once

@@ -24,7 +24,8 @@ class WorkerMetrics {
   // "idle" between jobs; otherwise a phase of LocalRunOptions::on_phase.
   void SetPhase(const std::string& phase);
   // outcome: "succeeded", "failed", "handed_back" or "refused" (the
-  // coordinator would not take the result); `result` when one was measured.
+  // coordinator would not take the result, or stayed unreachable);
+  // `result` when one was measured.
   void JobFinished(const char* outcome, const v1::ComparisonResult* result);
 
  private:

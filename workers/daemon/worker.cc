@@ -214,7 +214,6 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
       o.metrics->SetPhase("preparing");
       run.on_phase = [&](const char* phase) { o.metrics->SetPhase(phase); };
     }
-    const char* outcome = "failed";
     const absl::Status paths = CheckPathsConfined(job.spec(), o.run.model_root, o.run.data_root);
     absl::StatusOr<v1::ComparisonResult> result =
         paths.ok() ? RunComparisonLocal(job.spec(), run) : absl::StatusOr<v1::ComparisonResult>(paths);
@@ -223,6 +222,7 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
       c.set_worker_id(reg.worker_id());
       c.set_lease_id(job.lease_id());
       *c.mutable_result() = std::move(*result);
+      const char* outcome = "refused";  // until the coordinator takes the result
       // Retried while the coordinator is unreachable: a repeat under the
       // same lease is acknowledged without storing anything twice.
       for (int attempt = 0; attempt < 60; ++attempt) {
@@ -237,7 +237,6 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
         }
         if (cs.error_code() != grpc::StatusCode::UNAVAILABLE) {
           log(FromGrpc(cs, "CompleteJob").ToString());
-          outcome = "refused";
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -256,7 +255,7 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
       fctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       (void)stub->FailJob(&fctx, f, &fr);
       log(absl::StrCat("job ", job.job_id(), ": ", f.reason()));
-      if (o.metrics != nullptr) o.metrics->JobFinished(handed_back ? "handed_back" : outcome, nullptr);
+      if (o.metrics != nullptr) o.metrics->JobFinished(handed_back ? "handed_back" : "failed", nullptr);
     }
     if (o.metrics != nullptr) o.metrics->SetPhase("idle");
     heart.SetLease("");
