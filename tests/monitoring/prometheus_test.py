@@ -169,12 +169,17 @@ scrape_configs:
 
         # Every daemon's exposition passes promtool's lint.
         for name in ("coordinator", "w1", "w2"):
-            text = http_get("http://127.0.0.1:%d/metrics" % ports[name])
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                text = http_get("http://127.0.0.1:%d/metrics" % ports[name])
+                times.append(time.perf_counter() - t0)
             r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
             assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), \
                 "promtool check metrics on %s:\n%s%s" % (name, r.stdout, r.stderr)
-            print("%s: %d samples, promtool check metrics clean" %
-                  (name, sum(1 for l in text.splitlines() if l and not l.startswith("#"))))
+            print("%s: %d samples, %d bytes, scrape median %.1f ms, promtool check metrics clean" %
+                  (name, sum(1 for l in text.splitlines() if l and not l.startswith("#")), len(text),
+                   1000 * sorted(times)[2]))
 
         # A worker dies.
         procs["w2"].send_signal(signal.SIGKILL)
