@@ -1,5 +1,7 @@
 #include "services/analysis/spec_check.h"
 
+#include <tuple>
+
 #include <set>
 
 #include <google/protobuf/util/json_util.h>
@@ -70,6 +72,37 @@ absl::StatusOr<std::vector<int32_t>> SweepValues(const google::protobuf::Value& 
     out.push_back(static_cast<int32_t>(n));
   }
   return out;
+}
+
+absl::Status CheckSpecLimits(const v1::ComparisonSpec& spec, const SpecLimits& limits) {
+  auto over = [](absl::string_view field, int64_t n, absl::string_view unit, int64_t max, absl::string_view flag) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", n, " ", unit, ", at most ", max, " (coordinator ", flag, ")"));
+  };
+  const int64_t bytes = static_cast<int64_t>(spec.ByteSizeLong());
+  if (bytes > limits.max_spec_bytes) return over("spec", bytes, "bytes", limits.max_spec_bytes, "--max-spec-bytes");
+  if (spec.variants_size() > limits.max_variants) {
+    return over("variants", spec.variants_size(), "variants", limits.max_variants, "--max-variants");
+  }
+  if (spec.hardware_size() > limits.max_hardware) {
+    return over("hardware", spec.hardware_size(), "targets", limits.max_hardware, "--max-hardware");
+  }
+  for (const auto& [value, field, max, flag] :
+       {std::tuple{&spec.workload().prompt_tokens(), "workload.promptTokens", limits.max_prompt_tokens,
+                   "--max-prompt-tokens"},
+        std::tuple{&spec.workload().output_tokens(), "workload.outputTokens", limits.max_output_tokens,
+                   "--max-output-tokens"}}) {
+    absl::StatusOr<std::vector<int32_t>> lengths = SweepValues(*value, field);
+    if (!lengths.ok()) continue;  // ValidateSpec reports it
+    for (int32_t n : *lengths) {
+      if (n > max) return over(field, n, "tokens", max, flag);
+    }
+  }
+  if (spec.workload().measured_runs() > limits.max_measured_runs) {
+    return over("workload.measuredRuns", spec.workload().measured_runs(), "requests", limits.max_measured_runs,
+                "--max-measured-runs");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {

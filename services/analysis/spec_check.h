@@ -24,6 +24,21 @@ absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json);
 // "field.path: what is wrong".
 absl::Status ValidateSpec(const v1::ComparisonSpec& spec);
 
+// What a coordinator accepts (flags of the same names, docs/security.md):
+// bounds on a spec's size and on the work it asks for.
+struct SpecLimits {
+  int64_t max_spec_bytes = 1 << 20;   // --max-spec-bytes: the spec's encoded size
+  int max_variants = 16;              // --max-variants
+  int max_hardware = 16;              // --max-hardware: hardware targets
+  int max_prompt_tokens = 32768;      // --max-prompt-tokens: each swept length
+  int max_output_tokens = 8192;       // --max-output-tokens
+  int max_measured_runs = 100000;     // --max-measured-runs
+};
+
+// The first limit the spec breaks, as INVALID_ARGUMENT "field: N …, at most
+// M (--flag)".
+absl::Status CheckSpecLimits(const v1::ComparisonSpec& spec, const SpecLimits& limits);
+
 // The lengths a workload sweeps (prompt_tokens / output_tokens: a number or a
 // list of numbers).
 absl::StatusOr<std::vector<int32_t>> SweepValues(const google::protobuf::Value& value,

@@ -9,8 +9,26 @@
 #include "workers/engine/build_info.h"
 
 namespace tcobench::cli {
+namespace {
 
-std::string HelpText(const CommandSpec& spec) {
+// Every command that talks to a coordinator (it has --coordinator) also
+// takes the connection's security flags (docs/security.md).
+CommandSpec WithConnectionFlags(const CommandSpec& spec) {
+  bool client = false;
+  for (const FlagSpec& f : spec.flags) client = client || f.name == "coordinator";
+  if (!client) return spec;
+  CommandSpec out = spec;
+  out.flags.push_back({"tls-ca", "", true, "FILE", "verify the coordinator's certificate with this CA (PEM); turns TLS on"});
+  out.flags.push_back({"tls-cert", "", true, "FILE", "this client's certificate (PEM), for mutual TLS"});
+  out.flags.push_back({"tls-key", "", true, "FILE", "its private key (PEM)"});
+  out.flags.push_back({"token-file", "", true, "FILE", "bearer token for the coordinator (default $TCOBENCH_TOKEN)"});
+  return out;
+}
+
+}  // namespace
+
+std::string HelpText(const CommandSpec& given) {
+  const CommandSpec spec = WithConnectionFlags(given);
   std::string out = absl::StrCat("usage: ", spec.usage, "\n\n", spec.description, "\n");
   if (!spec.flags.empty()) out += "\noptions:\n";
   for (const FlagSpec& f : spec.flags) {
@@ -27,7 +45,8 @@ std::string HelpText(const CommandSpec& spec) {
   return out;
 }
 
-absl::StatusOr<Args> Args::Parse(const CommandSpec& spec, const std::vector<std::string>& argv) {
+absl::StatusOr<Args> Args::Parse(const CommandSpec& given, const std::vector<std::string>& argv) {
+  const CommandSpec spec = WithConnectionFlags(given);
   Args args;
   bool only_positional = false;
   for (size_t i = 0; i < argv.size(); ++i) {

@@ -35,6 +35,7 @@ int RunReport(const std::vector<std::string>& argv);
 int RunCancel(const std::vector<std::string>& argv);
 int RunDelete(const std::vector<std::string>& argv);
 int RunWorkers(const std::vector<std::string>& argv);
+int RunDrain(const std::vector<std::string>& argv);
 int RunDemo(const std::vector<std::string>& argv);
 // Reports, tags and the release gate (report_commands.cc).
 int RunTag(const std::vector<std::string>& argv);

@@ -35,6 +35,7 @@ constexpr char kUsage[] =
     "  gate --baseline REF --candidate REF   fail CI on a regression (exit 0/1/3)\n"
     "  cancel ID | delete ID  stop / remove a comparison\n"
     "  workers                the workers registered with the coordinator\n"
+    "  drain WORKER           stop giving a worker jobs; it exits after the current one (admin)\n"
     "\n"
     "Run 'tcobench <command> --help' for a command's options.\n"
     "  --version              print the version and build commit\n";
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
   if (cmd == "cancel") return RunCancel(rest);
   if (cmd == "delete") return RunDelete(rest);
   if (cmd == "workers") return RunWorkers(rest);
+  if (cmd == "drain") return RunDrain(rest);
   if (cmd == "tag") return RunTag(rest);
   if (cmd == "gate") return RunGate(rest);
   if (cmd == "demo") return RunDemo(rest);

@@ -100,9 +100,10 @@ int RunRun(const std::vector<std::string>& argv) {
   if (!args.Has("local")) {
     // Through the coordinator: submit, wait, print the same summary.
     std::vector<std::string> submit = {args.positional()[0], "--wait", "--quiet-id"};
-    if (args.Has("coordinator")) {
-      submit.push_back("--coordinator");
-      submit.push_back(args.Get("coordinator"));
+    for (const char* flag : {"coordinator", "tls-ca", "tls-cert", "tls-key", "token-file"}) {
+      if (!args.Has(flag)) continue;
+      submit.push_back(absl::StrCat("--", flag));
+      submit.push_back(args.Get(flag));
     }
     if (args.Has("output")) {
       submit.push_back("--output");

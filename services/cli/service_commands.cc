@@ -23,9 +23,24 @@ std::string CoordinatorAddress(const Args& args) {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:7700";
 }
 
-std::unique_ptr<v1::CoordinatorService::Stub> Connect(const Args& args) {
-  return v1::CoordinatorService::NewStub(
-      grpc::CreateChannel(CoordinatorAddress(args), grpc::InsecureChannelCredentials()));
+absl::StatusOr<ClientOptions> ConnectionOptions(const Args& args) {
+  ClientOptions o;
+  o.address = CoordinatorAddress(args);
+  o.ca_file = args.Get("tls-ca");
+  o.cert_file = args.Get("tls-cert");
+  o.key_file = args.Get("tls-key");
+  absl::StatusOr<std::string> token = ReadToken(args.Get("token-file"));
+  if (!token.ok()) return token.status();
+  o.token = std::move(*token);
+  return o;
+}
+
+absl::StatusOr<std::unique_ptr<v1::CoordinatorService::Stub>> Connect(const Args& args) {
+  absl::StatusOr<ClientOptions> options = ConnectionOptions(args);
+  if (!options.ok()) return options.status();
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(*options);
+  if (!channel.ok()) return channel.status();
+  return v1::CoordinatorService::NewStub(*channel);
 }
 
 int ReportRpc(const grpc::Status& s, const Args& args) {
@@ -76,10 +91,11 @@ void PrintProgress(const v1::Comparison& c, bool tty, double elapsed) {
 // Follows a comparison until it ends; returns its last state.
 absl::StatusOr<v1::Comparison> Follow(const Args& args, const std::string& id, bool show) {
   auto stub = Connect(args);
+  if (!stub.ok()) return stub.status();
   grpc::ClientContext ctx;
   v1::WatchComparisonRequest req;
   req.set_comparison_id(id);
-  auto reader = stub->WatchComparison(&ctx, req);
+  auto reader = (*stub)->WatchComparison(&ctx, req);
   v1::WatchComparisonResponse resp;
   v1::Comparison last;
   const bool tty = isatty(fileno(stderr));
@@ -154,6 +170,14 @@ const CommandSpec kWorkers = {"tcobench workers [--format table|json] [--coordin
                               {kFormatFlag, kCoordinatorFlag},
                               0,
                               0};
+
+const CommandSpec kDrain = {"tcobench drain WORKER [--coordinator ADDR]",
+                            "Drains a worker (its id, or its name): it gets no new jobs, finishes the\n"
+                            "one it runs and exits. Needs an admin token when the coordinator\n"
+                            "authenticates.",
+                            {kFormatFlag, kCoordinatorFlag},
+                            1,
+                            1};
 
 }  // namespace
 
@@ -258,8 +282,27 @@ int RunWorkers(const std::vector<std::string>& argv) {
       labels += absl::StrCat(labels.empty() ? "" : ",", k, "=", v);
     }
     std::printf("%-22s %-12s %-6s %-7s %4d %8.1f %-20s %s\n", w.id().c_str(), w.inventory().name().c_str(),
-                v1::Worker::State_Name(w.state()).c_str(), w.inventory().isa().c_str(), w.inventory().threads(),
+                w.draining() ? "DRAIN" : v1::Worker::State_Name(w.state()).c_str(), w.inventory().isa().c_str(),
+                w.inventory().threads(),
                 w.inventory().memory_bytes() / 1073741824.0, w.last_seen_time().c_str(), labels.c_str());
+  }
+  return kExitOk;
+}
+
+int RunDrain(const std::vector<std::string>& argv) {
+  Args args;
+  if (auto rc = ParseCommand(kDrain, argv, &args)) return *rc;
+  if (auto rc = CheckFormat(args)) return *rc;
+  v1::DrainWorkerRequest req;
+  req.set_worker(args.positional()[0]);
+  v1::DrainWorkerResponse resp;
+  if (grpc::Status s = Call(args, &CoordinatorStub::DrainWorker, req, &resp); !s.ok()) return ReportRpc(s, args);
+  if (args.Get("format", "table") == "json") {
+    std::printf("%s\n", ToJson(resp).c_str());
+  } else {
+    std::printf("draining %s (%s): %s\n", resp.worker().inventory().name().c_str(), resp.worker().id().c_str(),
+                resp.worker().job_id().empty() ? "idle, it stops at its next poll"
+                                               : ("it stops after job " + resp.worker().job_id()).c_str());
   }
   return kExitOk;
 }

@@ -16,6 +16,7 @@
 #include "services/coordinator/service.h"
 #include "services/metrics/metrics_server.h"
 #include "services/metrics/rpc_metrics.h"
+#include "services/security/transport.h"
 #include "workers/engine/build_info.h"
 
 namespace {
@@ -25,14 +26,21 @@ using tcobench::cli::CommandSpec;
 
 const CommandSpec kSpec = {
     "tcobench-coordinator [--listen ADDR] [--data-dir DIR] [--lease-seconds S]\n"
-    "    [--max-attempts N] [--retention-days D] [--metrics-listen ADDR] [--metrics-comparisons N]",
+    "    [--max-attempts N] [--retention-days D] [--metrics-listen ADDR] [--metrics-comparisons N]\n"
+    "    [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]] [--insecure] [--auth-tokens FILE]\n"
+    "    [--max-spec-bytes N] [--max-variants N] [--max-hardware N] [--max-prompt-tokens N]\n"
+    "    [--max-output-tokens N] [--max-measured-runs N] [--max-jobs-per-worker N]\n"
+    "    [--max-requests-per-second R]",
     "Accepts model comparisons (CoordinatorService, gRPC), stores them in SQLite\n"
     "under --data-dir (WAL; a restart continues where it stopped), expands each\n"
     "into jobs (variant x hardware target) and leases them to matching workers.\n"
     "A lease lasts --lease-seconds past the last heartbeat; an expired one is\n"
     "re-queued, up to --max-attempts leases per job. Server reflection and the\n"
     "standard health service are on. Prometheus metrics (docs/metrics.md) are\n"
-    "served on --metrics-listen at /metrics. Stops cleanly on SIGTERM or SIGINT.",
+    "served on --metrics-listen at /metrics. TLS with --tls-cert/--tls-key (mutual\n"
+    "TLS with --tls-client-ca); without them only a loopback --listen is accepted,\n"
+    "unless --insecure. --auth-tokens turns on bearer-token authentication and\n"
+    "roles (docs/security.md). Stops cleanly on SIGTERM or SIGINT.",
     {{"listen", "", true, "ADDR", "address to serve on (default 127.0.0.1:7700; port 0 picks one)"},
      {"data-dir", "", true, "DIR", "where the database lives (default ./tcobench-data)"},
      {"lease-seconds", "", true, "S", "lease life without a heartbeat (default 30)"},
@@ -42,6 +50,20 @@ const CommandSpec kSpec = {
       "serve /metrics here (default 127.0.0.1:9470; 'none': off; port 0 picks one)"},
      {"metrics-comparisons", "", true, "N",
       "expose results of the newest N succeeded comparisons, plus tagged ones (default 20)"},
+     {"tls-cert", "", true, "FILE", "the server's certificate chain (PEM); turns TLS on"},
+     {"tls-key", "", true, "FILE", "its private key (PEM)"},
+     {"tls-client-ca", "", true, "FILE", "require client certificates signed by this CA (mutual TLS)"},
+     {"insecure", "", false, "", "serve plaintext on a non-loopback --listen (a trusted network only)"},
+     {"auth-tokens", "", true, "FILE", "'ROLE NAME TOKEN' lines (worker, client, admin); default: no authentication"},
+     {"max-spec-bytes", "", true, "N", "largest spec accepted (default 1048576)"},
+     {"max-variants", "", true, "N", "variants per comparison (default 16)"},
+     {"max-hardware", "", true, "N", "hardware targets per comparison (default 16)"},
+     {"max-prompt-tokens", "", true, "N", "longest prompt a workload may ask for (default 32768)"},
+     {"max-output-tokens", "", true, "N", "longest output a workload may ask for (default 8192)"},
+     {"max-measured-runs", "", true, "N", "measured requests per workload point (default 100000)"},
+     {"max-jobs-per-worker", "", true, "N", "leases one worker may hold at once (default 1)"},
+     {"max-requests-per-second", "", true, "R",
+      "user calls per client per second, bursts of twice that (default 50; 0: no limit)"},
      {"version", "", false, "", "print the version and exit"}},
     0,
     0};
@@ -55,20 +77,50 @@ int main(int argc, char** argv) {
   Args parsed;
   if (auto rc = tcobench::cli::ParseDaemonArgs(kSpec, argc, argv, "tcobench-coordinator", &parsed)) return *rc;
   const Args* args = &parsed;
+  auto fail = [](const absl::Status& s, int code) {
+    std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
+    return code;
+  };
   tcobench::StoreOptions options;
   auto lease = args->GetDouble("lease-seconds", 30);
   auto attempts = args->GetInt("max-attempts", 3, 1, 100);
   auto retention = args->GetDouble("retention-days", 0);
   auto exposed = args->GetInt("metrics-comparisons", 20, 1, 1000);
-  for (const absl::Status& s : {lease.status(), attempts.status(), retention.status(), exposed.status()}) {
-    if (!s.ok()) {
-      std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
-      return 2;
-    }
+  tcobench::SpecLimits& limits = options.limits;
+  auto spec_bytes = args->GetInt("max-spec-bytes", limits.max_spec_bytes, 1024, int64_t{1} << 30);
+  auto variants = args->GetInt("max-variants", limits.max_variants, 1, 1000);
+  auto hardware = args->GetInt("max-hardware", limits.max_hardware, 1, 1000);
+  auto prompt = args->GetInt("max-prompt-tokens", limits.max_prompt_tokens, 1, 1 << 24);
+  auto output = args->GetInt("max-output-tokens", limits.max_output_tokens, 1, 1 << 24);
+  auto runs = args->GetInt("max-measured-runs", limits.max_measured_runs, 1, 1 << 30);
+  auto per_worker = args->GetInt("max-jobs-per-worker", 1, 1, 64);
+  auto rate = args->GetDouble("max-requests-per-second", 50);
+  for (const absl::Status& s : {lease.status(), attempts.status(), retention.status(), exposed.status(),
+                                spec_bytes.status(), variants.status(), hardware.status(), prompt.status(),
+                                output.status(), runs.status(), per_worker.status(), rate.status()}) {
+    if (!s.ok()) return fail(s, 2);
   }
-  if (*lease <= 0 || *retention < 0) {
-    std::fprintf(stderr, "tcobench-coordinator: --lease-seconds must be positive, --retention-days not negative\n");
-    return 2;
+  if (*lease <= 0 || *retention < 0 || *rate < 0) {
+    return fail(absl::InvalidArgumentError("--lease-seconds must be positive, --retention-days and "
+                                           "--max-requests-per-second not negative"), 2);
+  }
+  limits.max_spec_bytes = *spec_bytes;
+  limits.max_variants = static_cast<int>(*variants);
+  limits.max_hardware = static_cast<int>(*hardware);
+  limits.max_prompt_tokens = static_cast<int>(*prompt);
+  limits.max_output_tokens = static_cast<int>(*output);
+  limits.max_measured_runs = static_cast<int>(*runs);
+  options.max_jobs_per_worker = static_cast<int>(*per_worker);
+  const std::string listen = args->Get("listen", "127.0.0.1:7700");
+  tcobench::ServerTlsOptions tls{args->Get("tls-cert"), args->Get("tls-key"), args->Get("tls-client-ca"),
+                                 args->Has("insecure")};
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = tcobench::MakeServerCredentials(tls, listen);
+  if (!credentials.ok()) return fail(credentials.status(), 2);
+  std::unique_ptr<tcobench::TokenTable> tokens;
+  if (args->Has("auth-tokens")) {
+    absl::StatusOr<tcobench::TokenTable> table = tcobench::TokenTable::Load(args->Get("auth-tokens"));
+    if (!table.ok()) return fail(table.status(), 2);
+    tokens = std::make_unique<tcobench::TokenTable>(std::move(*table));
   }
   options.lease_seconds = *lease;
   options.heartbeat_seconds = std::max(0.2, *lease / 6);
@@ -78,8 +130,7 @@ int main(int argc, char** argv) {
           "tcobench-coordinator", {args->Get("metrics-listen", "127.0.0.1:9470"), args->Has("metrics-listen")},
           &metrics);
       !s.ok()) {
-    std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
-    return 2;
+    return fail(s, 2);
   }
   std::unique_ptr<tcobench::CoordinatorCounters> counters;
   if (metrics != nullptr) {
@@ -88,11 +139,12 @@ int main(int argc, char** argv) {
   }
   const std::string data_dir = args->Get("data-dir", "tcobench-data");
   auto store = tcobench::Store::Open(data_dir, options);
-  if (!store.ok()) {
-    std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(store.status().message()).c_str());
-    return 1;
-  }
-  tcobench::CoordinatorServiceImpl service(store->get());
+  if (!store.ok()) return fail(store.status(), 1);
+  tcobench::AccessOptions access;
+  access.tokens = tokens.get();
+  access.max_requests_per_second = *rate;
+  if (counters != nullptr) access.on_refused = [c = counters.get()](const char* why) { c->OnRefused(why); };
+  tcobench::CoordinatorServiceImpl service(store->get(), access);
   tcobench::CoordinatorMetricsOptions exposure;
   exposure.result_comparisons = static_cast<int>(*exposed);
   exposure.tags = static_cast<int>(*exposed);
@@ -100,9 +152,10 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  const std::string listen = args->Get("listen", "127.0.0.1:7700");
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, *credentials, &port);
+  // Results carry every measured request: larger than gRPC's 4 MiB default.
+  builder.SetMaxReceiveMessageSize(64 << 20);
   builder.RegisterService(&service);
   if (metrics != nullptr) {
     metrics->Add(std::make_shared<tcobench::StoreCollector>(store->get(), exposure));
@@ -118,7 +171,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
-  std::printf("tcobench-coordinator listening on %s:%d (data %s)\n", host.c_str(), port, data_dir.c_str());
+  std::printf("tcobench-coordinator listening on %s:%d (data %s; %s; %s)\n", host.c_str(), port, data_dir.c_str(),
+              tls.cert_file.empty() ? "plaintext" : tls.client_ca_file.empty() ? "TLS" : "mutual TLS",
+              tokens != nullptr ? absl::StrCat(tokens->size(), " tokens").c_str() : "no authentication");
   std::fflush(stdout);
   std::signal(SIGTERM, OnSignal);
   std::signal(SIGINT, OnSignal);

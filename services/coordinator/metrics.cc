@@ -51,7 +51,15 @@ CoordinatorCounters::CoordinatorCounters(prometheus::Registry& registry)
       verdicts_(prometheus::BuildCounter()
                     .Name("tcobench_gate_verdicts_total")
                     .Help("Release-gate verdicts recorded, by overall verdict")
-                    .Register(registry)) {
+                    .Register(registry)),
+      refused_(prometheus::BuildCounter()
+                   .Name("tcobench_coordinator_refused_calls_total")
+                   .Help("Calls refused before they ran, by reason (missing_token, bad_token, wrong_role, "
+                         "not_owner, rate_limited)")
+                   .Register(registry)) {
+  for (const char* r : {"missing_token", "bad_token", "wrong_role", "not_owner", "rate_limited"}) {
+    refused_.Add({{"reason", r}});
+  }
   for (const char* r : {"lease_expired", "worker_failed"}) requeues_.Add({{"reason", r}});
   for (const char* s : {"succeeded", "failed", "cancelled"}) finished_.Add({{"state", s}});
   for (const char* v : {"pass", "regression", "inconclusive"}) verdicts_.Add({{"verdict", v}});
@@ -86,6 +94,8 @@ void CoordinatorCounters::OnEvent(const StoreEvent& e) {
       break;
   }
 }
+
+void CoordinatorCounters::OnRefused(const char* reason) { refused_.Add({{"reason", reason}}).Increment(); }
 
 struct StoreCollector::Rows {
   std::string name;

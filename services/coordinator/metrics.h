@@ -37,6 +37,8 @@ class CoordinatorCounters {
  public:
   explicit CoordinatorCounters(prometheus::Registry& registry);
   void OnEvent(const StoreEvent& event);
+  // A call refused before it ran (AccessOptions::on_refused).
+  void OnRefused(const char* reason);
 
  private:
   prometheus::Counter& submitted_;
@@ -45,6 +47,7 @@ class CoordinatorCounters {
   prometheus::Family<prometheus::Counter>& requeues_;
   prometheus::Family<prometheus::Counter>& finished_;
   prometheus::Family<prometheus::Counter>& verdicts_;
+  prometheus::Family<prometheus::Counter>& refused_;
 };
 
 // Gauges read from the store at scrape time.

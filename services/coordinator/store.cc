@@ -52,6 +52,9 @@ const char* const kMigrations[] = {
          id TEXT PRIMARY KEY, baseline_id TEXT NOT NULL, candidate_id TEXT NOT NULL,
          overall INTEGER NOT NULL, verdict BLOB NOT NULL, created REAL NOT NULL);
        CREATE INDEX gate_verdicts_by_candidate ON gate_verdicts(candidate_id, created);)",
+    // 4: who submitted each comparison; drained workers.
+    R"(ALTER TABLE comparisons ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+       ALTER TABLE workers ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;)",
 };
 
 constexpr char kErrorSeparator = '\x1f';
@@ -302,16 +305,17 @@ void Store::Changed() {
   changed_.notify_all();
 }
 
-absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw) {
+absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw, const std::string& owner) {
+  if (absl::Status s = CheckSpecLimits(raw, options_.limits); !s.ok()) return s;
   if (absl::Status s = ValidateSpec(raw); !s.ok()) return s;
   const v1::ComparisonSpec spec = WithDefaults(raw);
   std::lock_guard<std::mutex> lock(mu_);
   const std::string id = NewId("cmp-");
   const double now = Now();
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  absl::Status s = Stmt(db_, "INSERT INTO comparisons(id, spec, state, created) VALUES(?,?,?,?)")
+  absl::Status s = Stmt(db_, "INSERT INTO comparisons(id, spec, state, created, owner) VALUES(?,?,?,?,?)")
                        .Bind(1, id).BindBlob(2, spec.SerializeAsString())
-                       .Bind(3, int64_t{v1::Comparison::QUEUED}).Bind(4, now).Run();
+                       .Bind(3, int64_t{v1::Comparison::QUEUED}).Bind(4, now).Bind(5, owner).Run();
   int64_t seq = 0;
   for (const v1::Variant& v : spec.variants()) {
     for (const v1::Hardware& h : spec.hardware()) {
@@ -353,7 +357,7 @@ absl::StatusOr<std::string> Store::ResolveLocked(const std::string& ref) {
 absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& ref) {
   v1::Comparison c;
   {
-    Stmt q(db_, "SELECT id, spec, state, created, finished, error FROM comparisons WHERE " TCOBENCH_BY_REF);
+    Stmt q(db_, "SELECT id, spec, state, created, finished, error, owner FROM comparisons WHERE " TCOBENCH_BY_REF);
     q.Bind(1, ref);
     if (!q.Step()) {
       if (!q.status().ok()) return q.status();
@@ -365,6 +369,7 @@ absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& ref) {
     c.set_created_time(IsoTime(q.Double(3)));
     if (!q.IsNull(4)) c.set_finished_time(IsoTime(q.Double(4)));
     c.set_error(q.Text(5));
+    c.set_owner(q.Text(6));
   }
 #undef TCOBENCH_BY_REF
   const std::string& id = c.id();
@@ -556,7 +561,7 @@ absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
   if (absl::Status s = FlushLocked(/*workers_too=*/true); !s.ok()) return s;
   std::vector<v1::Worker> out;
   Stmt q(db_, "SELECT w.id, w.inventory, w.last_seen, "
-              "(SELECT j.id FROM jobs j WHERE j.worker_id = w.id AND j.state = ? LIMIT 1) "
+              "(SELECT j.id FROM jobs j WHERE j.worker_id = w.id AND j.state = ? LIMIT 1), w.draining "
               "FROM workers w ORDER BY w.registered");
   q.Bind(1, int64_t{v1::Job::LEASED});
   const double now = Now();
@@ -566,6 +571,7 @@ absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
     w.mutable_inventory()->ParseFromString(q.Blob(1));
     w.set_last_seen_time(IsoTime(q.Double(2)));
     w.set_job_id(q.Text(3));
+    w.set_draining(q.Int(4) != 0);
     w.set_state(now - q.Double(2) > options_.lease_seconds ? v1::Worker::LOST
                 : w.job_id().empty()                      ? v1::Worker::IDLE
                                                           : v1::Worker::BUSY);
@@ -573,6 +579,43 @@ absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
   }
   if (!q.status().ok()) return q.status();
   return out;
+}
+
+absl::StatusOr<v1::Worker> Store::Drain(const std::string& ref) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    // An id, else the newest registration under that name.
+    std::string id;
+    {
+      Stmt q(db_, "SELECT id, inventory FROM workers ORDER BY registered DESC");
+      while (q.Step() && id.empty()) {
+        v1::WorkerInventory inv;
+        inv.ParseFromString(q.Blob(1));
+        if (q.Text(0) == ref || inv.name() == ref) id = q.Text(0);
+      }
+      if (!q.status().ok()) return q.status();
+    }
+    if (id.empty()) return absl::NotFoundError(absl::StrCat("no worker '", ref, "'"));
+    if (absl::Status s = Stmt(db_, "UPDATE workers SET draining = 1 WHERE id = ?").Bind(1, id).Run(); !s.ok()) {
+      return s;
+    }
+    Changed();
+  }
+  absl::StatusOr<std::vector<v1::Worker>> all = Workers();
+  if (!all.ok()) return all.status();
+  for (v1::Worker& w : *all) {
+    if (w.draining() && (w.id() == ref || w.inventory().name() == ref)) return std::move(w);
+  }
+  return absl::NotFoundError(absl::StrCat("no worker '", ref, "'"));
+}
+
+absl::StatusOr<std::string> Store::OwnerOf(const std::string& ref) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt q(db_, "SELECT owner FROM comparisons WHERE id = ?1 OR id IN (SELECT comparison_id FROM tags WHERE name = ?1)");
+  q.Bind(1, ref);
+  if (q.Step()) return q.Text(0);
+  if (!q.status().ok()) return q.status();
+  return NoSuchRef(ref);
 }
 
 absl::StatusOr<StoreStats> Store::Stats(double forget_lost_seconds) {
@@ -744,6 +787,20 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
   const double now = Now();
   last_seen_[worker_id] = now;
   v1::AcquireJobResponse r;
+  {
+    // Drained: no job, ever again. At its limit: no job now.
+    Stmt d(db_, "SELECT draining, (SELECT COUNT(*) FROM jobs WHERE worker_id = ?1 AND state = ?2) "
+                "FROM workers WHERE id = ?1");
+    d.Bind(1, worker_id).Bind(2, int64_t{v1::Job::LEASED});
+    if (d.Step()) {
+      if (d.Int(0) != 0) {
+        r.set_drain(true);
+        return r;
+      }
+      if (d.Int(1) >= options_.max_jobs_per_worker) return r;
+    }
+    if (!d.status().ok()) return d.status();
+  }
   // Jobs in the order they were submitted (rowid), through the state index.
   Stmt q(db_, "SELECT id, variant, hardware, attempts, comparison_id FROM jobs "
               "WHERE state = ? ORDER BY rowid");

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "services/analysis/spec_check.h"
 #include "tcobench/v1/coordinator.pb.h"
 
 namespace tcobench {
@@ -49,6 +50,8 @@ struct StoreOptions {
   int max_attempts = 3;           // leases per job before it fails
   std::function<double()> now;    // seconds since the epoch; default: the system clock
   std::function<void(const StoreEvent&)> on_event;  // may be empty
+  SpecLimits limits;              // what Submit accepts
+  int max_jobs_per_worker = 1;    // leases one worker may hold at once
 };
 
 // Counts for gauges, read at each scrape.
@@ -72,13 +75,19 @@ class Store {
   const StoreOptions& options() const { return options_; }
 
   // Users.
-  absl::StatusOr<std::string> Submit(const v1::ComparisonSpec& spec);
+  // `owner`: the principal submitting it ("" without authentication).
+  absl::StatusOr<std::string> Submit(const v1::ComparisonSpec& spec, const std::string& owner = "");
+  // Who submitted a comparison (id or tag).
+  absl::StatusOr<std::string> OwnerOf(const std::string& ref);
   absl::StatusOr<v1::Comparison> Get(const std::string& id);
   absl::StatusOr<std::vector<v1::Comparison>> List(int limit);
   absl::StatusOr<v1::Comparison> Cancel(const std::string& id);
   absl::Status Delete(const std::string& id);
   absl::StatusOr<v1::GetReportResponse> Report(const std::string& id);
   absl::StatusOr<std::vector<v1::Worker>> Workers();
+  // The worker (an id, or a name: its newest registration) gets no new
+  // jobs; its next AcquireJob tells it to stop.
+  absl::StatusOr<v1::Worker> Drain(const std::string& worker);
   // Every method taking a comparison id also takes a tag. A tag moves when
   // set again; the response says where it pointed before.
   absl::StatusOr<v1::TagComparisonResponse> Tag(const std::string& ref, const std::string& tag);

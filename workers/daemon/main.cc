@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_split.h"
 #include "services/cli/args.h"
+#include "services/cli/client.h"
 #include "services/metrics/metrics_server.h"
 #include "workers/daemon/worker.h"
 #include "workers/engine/build_info.h"
@@ -20,7 +21,7 @@ const CommandSpec kSpec = {
     "tcobench-worker --coordinator ADDR --name NAME --model-root DIR [--data-root DIR]\n"
     "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--cpu-tdp-watts W]\n"
     "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]\n"
-    "    [--metrics-listen ADDR]",
+    "    [--metrics-listen ADDR] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE]",
     "Dials out to the coordinator, registers this machine (CPU, cores, ISA level,\n"
     "memory, GPUs, labels, threads), heartbeats, leases jobs whose hardware\n"
     "selector it matches, runs them with the harness and reports progress and\n"
@@ -29,7 +30,9 @@ const CommandSpec kSpec = {
     "take the --lock-file lock around measurements, so they never measure at the\n"
     "same time. TCOBENCH_ISA and --threads let one machine present several\n"
     "hardware classes. Prometheus metrics (docs/metrics.md) are served on\n"
-    "--metrics-listen at /metrics. SIGTERM hands the current job back and exits cleanly.",
+    "--metrics-listen at /metrics. TLS to the coordinator with --tls-ca (mutual TLS\n"
+    "with --tls-cert/--tls-key); the bearer token from --token-file or $TCOBENCH_TOKEN.\n"
+    "SIGTERM hands the current job back and exits cleanly; so does a drain (tcobench drain).",
     {{"coordinator", "", true, "ADDR", "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"},
      {"name", "", true, "NAME", "this worker's name (required)"},
      {"model-root", "", true, "DIR", "where job models resolve (required)"},
@@ -64,8 +67,9 @@ int main(int argc, char** argv) {
   if (auto rc = tcobench::cli::ParseDaemonArgs(kSpec, argc, argv, "tcobench-worker", &parsed)) return *rc;
   const Args* args = &parsed;
   tcobench::WorkerOptions o;
-  const char* env = std::getenv("TCOBENCH_COORDINATOR");
-  o.coordinator = args->Get("coordinator", env != nullptr && *env != '\0' ? env : "127.0.0.1:7700");
+  absl::StatusOr<tcobench::ClientOptions> connection = tcobench::cli::ConnectionOptions(*args);
+  if (!connection.ok()) return Usage(std::string(connection.status().message()));
+  o.coordinator = std::move(*connection);
   o.name = args->Get("name");
   if (o.name.empty()) return Usage("--name is required");
   if (!args->Has("model-root")) return Usage("--model-root is required");

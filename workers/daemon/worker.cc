@@ -147,8 +147,9 @@ absl::Status CheckPathsConfined(const v1::ComparisonSpec& spec, const fs::path& 
 }
 
 absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
-  auto channel = grpc::CreateChannel(o.coordinator, grpc::InsecureChannelCredentials());
-  auto stub = v1::CoordinatorService::NewStub(channel);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(o.coordinator);
+  if (!channel.ok()) return channel.status();
+  auto stub = v1::CoordinatorService::NewStub(*channel);
   auto log = [&](const std::string& line) {
     if (o.run.progress) o.run.progress(line);
   };
@@ -165,10 +166,10 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
     if (s.error_code() != grpc::StatusCode::UNAVAILABLE && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
       return FromGrpc(s, "RegisterWorker");
     }
-    if (attempt == 0) log(absl::StrCat("waiting for the coordinator at ", o.coordinator));
+    if (attempt == 0) log(absl::StrCat("waiting for the coordinator at ", o.coordinator.address));
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  log(absl::StrCat("registered as ", reg.worker_id(), " with ", o.coordinator));
+  log(absl::StrCat("registered as ", reg.worker_id(), " with ", o.coordinator.address));
   if (o.metrics != nullptr) o.metrics->SetRegistered(true);
   Heartbeater heart(stub.get(), reg.worker_id(), reg.heartbeat_interval_seconds());
   int jobs = 0;
@@ -179,6 +180,10 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
     grpc::ClientContext actx;
     actx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
     const grpc::Status as = stub->AcquireJob(&actx, areq, &job);
+    if (as.ok() && job.drain()) {
+      log("drained by the coordinator: no more jobs, stopping");
+      break;
+    }
     if (!as.ok() || !job.has_job()) {
       if (!as.ok() && as.error_code() != grpc::StatusCode::UNAVAILABLE) log(FromGrpc(as, "AcquireJob").ToString());
       std::this_thread::sleep_for(std::chrono::duration<double>(o.idle_poll_seconds));

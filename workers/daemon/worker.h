@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "services/security/transport.h"
 #include "tcobench/v1/coordinator.pb.h"
 #include "workers/bench/comparison.h"
 #include "workers/daemon/metrics.h"
@@ -16,7 +17,7 @@
 namespace tcobench {
 
 struct WorkerOptions {
-  std::string coordinator = "127.0.0.1:7700";
+  ClientOptions coordinator{"127.0.0.1:7700"};  // address, TLS, token
   std::string name;
   std::map<std::string, std::string> labels;
   LocalRunOptions run;              // roots, cache, threads, energy

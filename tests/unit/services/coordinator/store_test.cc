@@ -57,7 +57,9 @@ std::filesystem::path FreshDir(const std::string& name) {
 
 BOOST_AUTO_TEST_CASE(jobs_go_to_matching_workers_and_complete_once) {
   Clock clock;
-  auto store = Store::Open(FreshDir("match"), StoreOptions{30, 5, 3, clock.fn()});
+  StoreOptions options{30, 5, 3, clock.fn()};
+  options.max_jobs_per_worker = 8;  // this test leases several jobs to one worker
+  auto store = Store::Open(FreshDir("match"), options);
   BOOST_REQUIRE(store.ok());
   auto id = (*store)->Submit(Spec());
   BOOST_REQUIRE(id.ok());
@@ -268,4 +270,55 @@ BOOST_AUTO_TEST_CASE(tags_move_resolve_and_go_with_their_comparison) {
   auto again = Store::Open(dir, StoreOptions{30, 5, 3, clock.fn()});
   BOOST_REQUIRE(again.ok());
   BOOST_TEST((*again)->Get("keep")->id() == *a);
+}
+
+BOOST_AUTO_TEST_CASE(leases_per_worker_are_bounded_and_a_drained_worker_gets_none) {
+  Clock clock;
+  StoreOptions options{30, 5, 3, clock.fn()};
+  options.max_jobs_per_worker = 1;
+  auto store = Store::Open(FreshDir("drain"), options);
+  BOOST_REQUIRE(store.ok());
+  BOOST_REQUIRE((*store)->Submit(Spec(), "alice").ok());
+  auto w = (*store)->Register(Inventory("small", "avx2", ""));
+  BOOST_REQUIRE(w.ok());
+  auto first = (*store)->Acquire(w->worker_id());
+  BOOST_REQUIRE(first.ok() && first->has_job());
+  auto second = (*store)->Acquire(w->worker_id());  // holds one already
+  BOOST_TEST(!second->has_job());
+  BOOST_TEST(!second->drain());
+  BOOST_TEST((*store)->Complete(w->worker_id(), first->lease_id(), ResultFor(first->variant())).ok());
+  // Drained by name: no job, and told to stop.
+  auto drained = (*store)->Drain("small");
+  BOOST_REQUIRE(drained.ok());
+  BOOST_TEST(drained->draining());
+  auto after = (*store)->Acquire(w->worker_id());
+  BOOST_TEST(!after->has_job());
+  BOOST_TEST(after->drain());
+  BOOST_TEST((*store)->Drain("nobody").status().code() == absl::StatusCode::kNotFound);
+  // The owner is kept and reported.
+  auto list = (*store)->List(1);
+  BOOST_REQUIRE(list.ok() && list->size() == 1);
+  BOOST_TEST((*list)[0].owner() == "alice");
+  BOOST_TEST(*(*store)->OwnerOf((*list)[0].id()) == "alice");
+}
+
+BOOST_AUTO_TEST_CASE(spec_limits_are_enforced_with_the_flag_named) {
+  Clock clock;
+  StoreOptions options{30, 5, 3, clock.fn()};
+  options.limits.max_variants = 1;
+  options.limits.max_output_tokens = 2;
+  auto store = Store::Open(FreshDir("limits"), options);
+  BOOST_REQUIRE(store.ok());
+  auto too_many = (*store)->Submit(Spec());
+  BOOST_TEST(too_many.status().code() == absl::StatusCode::kInvalidArgument);
+  BOOST_TEST(std::string(too_many.status().message()).find("--max-variants") != std::string::npos);
+  v1::ComparisonSpec one = Spec();
+  one.mutable_variants()->RemoveLast();
+  auto too_long = (*store)->Submit(one);
+  BOOST_TEST(std::string(too_long.status().message()) ==
+             "workload.outputTokens: 4 tokens, at most 2 (coordinator --max-output-tokens)");
+  options.limits = SpecLimits{};
+  options.limits.max_spec_bytes = 10;
+  auto store2 = Store::Open(FreshDir("limits2"), options);
+  BOOST_TEST(std::string((*store2)->Submit(one).status().message()).find("--max-spec-bytes") != std::string::npos);
 }
