@@ -49,6 +49,20 @@ int ReportRpc(const grpc::Status& s, const Args& args) {
                  s.error_message().c_str());
     return kExitFailed;
   }
+  // Credentials the caller can fix: exit 2, like other mistakes of theirs.
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    std::fprintf(stderr, "tcobench: UNAUTHENTICATED by %s: %s (give --token-file or TCOBENCH_TOKEN)\n",
+                 CoordinatorAddress(args).c_str(), s.error_message().c_str());
+    return kExitUsage;
+  }
+  if (s.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    std::fprintf(stderr, "tcobench: PERMISSION_DENIED: %s\n", s.error_message().c_str());
+    return kExitUsage;
+  }
+  if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    std::fprintf(stderr, "tcobench: RESOURCE_EXHAUSTED: %s\n", s.error_message().c_str());
+    return kExitFailed;
+  }
   return ReportError(absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message()));
 }
 
