@@ -45,8 +45,10 @@ absl::StatusOr<std::unique_ptr<v1::CoordinatorService::Stub>> Connect(const Args
 
 int ReportRpc(const grpc::Status& s, const Args& args) {
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    std::fprintf(stderr, "tcobench: coordinator %s is not reachable: %s\n", CoordinatorAddress(args).c_str(),
-                 s.error_message().c_str());
+    // The coordinator's own refusal (its disk) or no coordinator at all.
+    const bool answered = s.error_message().find("cannot write its store") != std::string::npos;
+    std::fprintf(stderr, "tcobench: coordinator %s %s: %s\n", CoordinatorAddress(args).c_str(),
+                 answered ? "is UNAVAILABLE" : "is not reachable", s.error_message().c_str());
     return kExitFailed;
   }
   // Credentials the caller can fix: exit 2, like other mistakes of theirs.

@@ -181,16 +181,20 @@ int main(int argc, char** argv) {
   // (on its own connection), retention hourly.
   auto last_retention = std::chrono::steady_clock::now() - std::chrono::hours(2);
   int ticks = 0;
+  // A failing disk fails every pass: say so once, and again when it changes.
+  std::string last_error;
+  auto housekeeping = [&](const absl::Status& s) {
+    const std::string now = s.ok() ? "" : std::string(s.message());
+    if (now != last_error) {
+      std::fprintf(stderr, "tcobench-coordinator: %s\n", now.empty() ? "the store is writable again" : now.c_str());
+    }
+    last_error = now;
+  };
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (absl::Status s = (*store)->ExpireLeases(); !s.ok()) {
-      std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
-    }
-    if (++ticks % 5 == 0) {  // once a second
-      if (absl::Status s = (*store)->Checkpoint(); !s.ok()) {
-        std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
-      }
-    }
+    absl::Status s = (*store)->ExpireLeases();
+    if (s.ok() && ++ticks % 5 == 0) s = (*store)->Checkpoint();  // once a second
+    housekeeping(s);
     if (*retention > 0 && std::chrono::steady_clock::now() - last_retention > std::chrono::hours(1)) {
       last_retention = std::chrono::steady_clock::now();
       auto n = (*store)->DeleteFinishedOlderThan(*retention);

@@ -81,6 +81,24 @@ std::string NewId(const char* prefix) {
   return absl::StrCat(prefix, absl::Hex(rng(), absl::kZeroPad16));
 }
 
+// A database error as a status: the disk full, read-only or failing is
+// UNAVAILABLE (the coordinator refuses new work and keeps what it has; try
+// again when the disk is back), anything else INTERNAL.
+absl::Status DatabaseError(int rc, const std::string& message) {
+  switch (rc & 0xff) {  // the primary code of an extended one
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(absl::StrCat("the coordinator cannot write its store (", message,
+                                                 "): nothing was changed; retry when its disk is back"));
+    default:
+      return absl::InternalError(absl::StrCat("database: ", message));
+  }
+}
+
 // A prepared statement: bind by position (1-based), step, read columns.
 class Stmt {
  public:
@@ -116,7 +134,7 @@ class Stmt {
   }
   absl::Status status() const {
     if (rc_ == SQLITE_OK || rc_ == SQLITE_ROW || rc_ == SQLITE_DONE) return absl::OkStatus();
-    return absl::InternalError(absl::StrCat("database: ", sqlite3_errmsg(db_)));
+    return DatabaseError(rc_, sqlite3_errmsg(db_));
   }
   std::string Text(int i) const {
     const unsigned char* p = sqlite3_column_text(stmt_, i);
@@ -227,12 +245,18 @@ absl::Status Store::Checkpoint() {
 
 absl::Status Store::Exec(const std::string& sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  if (const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     const std::string msg = err != nullptr ? err : "unknown error";
     sqlite3_free(err);
-    return absl::InternalError(absl::StrCat("database: ", msg));
+    return DatabaseError(rc, msg);
   }
   return absl::OkStatus();
+}
+
+absl::Status Store::Commit() {
+  absl::Status s = Exec("COMMIT");
+  if (!s.ok()) (void)Exec("ROLLBACK");  // a failed COMMIT (disk full) leaves the transaction open
+  return s;
 }
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const fs::path& data_dir, StoreOptions options) {
@@ -330,7 +354,7 @@ absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw, const s
     (void)Exec("ROLLBACK");
     return s;
   }
-  if (absl::Status c = Exec("COMMIT"); !c.ok()) return c;
+  if (absl::Status c = Commit(); !c.ok()) return c;
   Emit(StoreEvent::kSubmitted);
   Changed();
   return id;
@@ -760,7 +784,7 @@ absl::Status Store::FlushLocked(bool workers_too) {
     last_worker_flush_ = Now();
   }
   lease_deadlines_.clear();
-  return Exec("COMMIT");
+  return Commit();
 }
 
 // One transaction per call: one commit instead of one per statement.
@@ -768,7 +792,7 @@ absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   auto r = AcquireLocked(worker_id);
-  if (absl::Status s = Exec(r.ok() ? "COMMIT" : "ROLLBACK"); !s.ok() && r.ok()) return s;
+  if (absl::Status s = r.ok() ? Commit() : Exec("ROLLBACK"); !s.ok() && r.ok()) return s;
   if (r.ok() && r->has_job()) Emit(StoreEvent::kLeaseGranted);
   return r;
 }
@@ -876,7 +900,7 @@ absl::Status Store::Complete(const std::string& worker_id, const std::string& le
   std::lock_guard<std::mutex> lock(mu_);
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   const absl::Status r = CompleteLocked(worker_id, lease_id, result);
-  if (absl::Status s = Exec(r.ok() ? "COMMIT" : "ROLLBACK"); !s.ok() && r.ok()) return s;
+  if (absl::Status s = r.ok() ? Commit() : Exec("ROLLBACK"); !s.ok() && r.ok()) return s;
   return r;
 }
 

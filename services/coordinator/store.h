@@ -131,6 +131,7 @@ class Store {
   Store(sqlite3* db, StoreOptions options);
   double Now() const { return options_.now(); }
   absl::Status Exec(const std::string& sql);
+  absl::Status Commit();  // COMMIT, or ROLLBACK when it fails
   absl::StatusOr<std::string> ResolveLocked(const std::string& ref);  // an id or a tag -> the id
   absl::StatusOr<v1::Comparison> LoadLocked(const std::string& ref);
   // A comparison's spec, parsed once (specs never change once stored).

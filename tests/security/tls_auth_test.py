@@ -10,29 +10,15 @@ usage: tls_auth_test.py BIN_DIR
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 import grpc
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, check, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from procs import Cluster, free_port  # noqa: E402
 
 
 def openssl(work, *args):
@@ -55,44 +41,12 @@ def make_certs(work):
                 "-CAcreateserial", "-days", "2", "-out", name + ".pem", *ext)
 
 
-class Cluster:
-    def __init__(self, bin_dir, work):
-        self.bin_dir, self.work, self.procs = bin_dir, work, []
-
-    def start(self, name, argv, env=None):
-        log = open(os.path.join(self.work, name + ".log"), "w")
-        p = subprocess.Popen(argv, cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
-                             env=dict(os.environ, **(env or {})))
-        self.procs.append(p)
-        return p
-
-    def log(self, name):
-        return open(os.path.join(self.work, name + ".log")).read()
-
+class SecureCluster(Cluster):
     def coordinator(self, name, *flags):
-        addr = "127.0.0.1:%d" % free_port()
+        """A coordinator with metrics on a free port: (address, metrics port)."""
         metrics = free_port()
-        p = self.start(name, [os.path.join(self.bin_dir, "tcobench-coordinator"), "--listen", addr,
-                              "--data-dir", name + "-data", "--metrics-listen", "127.0.0.1:%d" % metrics,
-                              "--lease-seconds", "5", *flags])
-        wait_for(name, lambda: "listening on" in self.log(name) or p.poll() is not None)
-        assert p.poll() is None, self.log(name)
-        return addr, metrics
-
-    def cli(self, *args, env=None):
-        r = subprocess.run([os.path.join(self.bin_dir, "tcobench"), *args], cwd=self.work, capture_output=True,
-                           text=True, timeout=120, env=dict(os.environ, **(env or {})))
-        return r.returncode, r.stdout + r.stderr
-
-    def stop(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        return super().coordinator(name, "--metrics-listen", "127.0.0.1:%d" % metrics, "--lease-seconds", "5",
+                                   *flags), metrics
 
 
 def expect(result, code, text):
@@ -106,7 +60,7 @@ def main():
         print("SKIPPED: openssl is not installed")
         return 77
     work = tempfile.mkdtemp(prefix="tcobench-sec-")
-    c = Cluster(bin_dir, work)
+    c = SecureCluster(bin_dir, work)
     checks = 0
     try:
         make_certs(work)
@@ -154,8 +108,7 @@ def main():
         expect(c.cli("list", *tls, "--token-file", "w1.token"), 2, "PERMISSION_DENIED")
         expect(c.cli("list", *tls, env={"TCOBENCH_TOKEN": tokens["alice"]}), 0, "")
         checks += 4
-        subprocess.run([os.path.join(bin_dir, "tcobench"), "model", "synth", "m.gguf", "--shape", "ktiny", "--type",
-                        "F16"], cwd=work, check=True, capture_output=True)
+        c.synth_model()
         spec = {"name": "security", "baseline": "f16", "variants": [{"name": "f16", "model": "m.gguf"}],
                 "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 8, "outputTokens": 4,
                              "warmupRuns": 0, "measuredRuns": 2},
@@ -175,9 +128,7 @@ def main():
               "comparison PERMISSION_DENIED; alice cancels hers, an admin deletes it")
 
         # A worker over mutual TLS with its token runs alice's comparison.
-        w = c.start("w1", [os.path.join(bin_dir, "tcobench-worker"), *tls, "--name", "w1", "--model-root", work,
-                           "--labels", "box=w1", "--threads", "1", "--energy", "model", "--metrics-listen", "none",
-                           "--lock-file", os.path.join(work, "lock")], env={"TCOBENCH_TOKEN": tokens["w1"]})
+        w = c.worker("w1", addr, *tls[2:], "--labels", "box=w1", env={"TCOBENCH_TOKEN": tokens["w1"]})
         rc, out = c.cli("submit", "spec.json", "--wait", *tls, "--token-file", "alice.token")
         assert rc == 0 and "f16" in out, out
         # Health needs no token (probes cannot send one).

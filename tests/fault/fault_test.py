@@ -1,0 +1,264 @@
+#!/usr/bin/python3
+"""Fault injection against real processes on loopback. Each scenario prints
+its counts (jobs, kills, lost, duplicated) and fails on any loss or
+duplicate.
+
+usage: fault_test.py BIN_DIR SCENARIO
+  workers      200 small jobs over 4 workers while a chaos loop SIGKILLs and
+               restarts random workers: every job completes, one result each
+  coordinator  the coordinator SIGKILLed and restarted 5 times during a run:
+               nothing submitted or finished is lost
+  frozen       a worker SIGSTOPped past its lease: the job is leased again,
+               and when the frozen worker resumes its late result is not
+               stored
+  disk         the data directory on a small tmpfs that fills up, then
+               remounted read-only: new work is refused with UNAVAILABLE,
+               what was stored stays readable (needs root; skipped without)
+"""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from procs import Cluster, wait_for  # noqa: E402
+
+SKIP = 77
+
+
+def spec(name, targets, runs=1, min_seconds=0.0):
+    return {"name": name, "baseline": "f16", "variants": [{"name": "f16", "model": "m.gguf"}],
+            "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 4, "outputTokens": 2,
+                         "warmupRuns": 0, "measuredRuns": runs, "minDurationSeconds": min_seconds},
+            "hardware": [{"name": "t%d" % i, "selector": {"class": "cpu"}} for i in range(targets)]}
+
+
+def submit(c, addr, body, retry_seconds=0):
+    """Submits; with retry_seconds, retries while the coordinator is down.
+    Returns the id once acknowledged."""
+    path = os.path.join(c.work, "spec-%s.json" % body["name"])
+    with open(path, "w") as f:
+        json.dump(body, f)
+    deadline = time.time() + retry_seconds
+    while True:
+        rc, out = c.cli("submit", path, "--coordinator", addr)
+        if rc == 0:
+            return out.splitlines()[0].strip()
+        assert "not reachable" in out and time.time() < deadline, out
+        time.sleep(0.2)
+
+
+def comparisons(c, addr):
+    rc, out = c.cli("list", "--limit", "1000", "--format", "json", "--coordinator", addr)
+    if rc != 0:
+        return None
+    return {x["id"]: x for x in json.loads(out).get("comparisons", [])}
+
+
+def audit(c, addr, ids, jobs_each):
+    """(lost, duplicated): jobs not succeeded, and results beyond one per job."""
+    lost = duplicated = 0
+    listed = comparisons(c, addr)
+    for cid in ids:
+        cmp = listed.get(cid)
+        if cmp is None:
+            lost += jobs_each
+            continue
+        lost += sum(1 for j in cmp["jobs"] if j["state"] != "SUCCEEDED")
+        rc, out = c.cli("report", cid, "--format", "json", "--coordinator", addr)
+        assert rc == 0, out
+        results = json.loads(out)["result"].get("results", [])
+        keys = [(r["variant"], r["hardware"]) for r in results]
+        duplicated += len(keys) - len(set(keys))
+        lost += jobs_each - len(set(keys)) if cmp["state"] == "SUCCEEDED" else 0
+    return lost, duplicated
+
+
+def all_done(c, addr, ids):
+    listed = comparisons(c, addr)
+    return listed is not None and all(listed.get(i, {}).get("state") in ("SUCCEEDED", "FAILED", "CANCELLED")
+                                      for i in ids)
+
+
+def scenario_workers(c):
+    addr = c.coordinator("coordinator", "--lease-seconds", "1.5", "--max-attempts", "50")
+    names = ["w%d" % i for i in range(4)]
+    for n in names:
+        c.worker(n, addr)
+    # 50 x 4 targets = 200 jobs of about 0.3 s each.
+    ids = [submit(c, addr, spec("chaos%02d" % i, 4, min_seconds=0.3)) for i in range(50)]
+    rng = random.Random(7)
+    kills = 0
+    deadline = time.time() + 240
+    while not all_done(c, addr, ids):
+        assert time.time() < deadline, "the jobs did not finish in 240 s"
+        time.sleep(rng.uniform(0.3, 1.0))
+        victim = rng.choice(names)
+        c.kill(victim)
+        kills += 1
+        time.sleep(rng.uniform(0.05, 0.4))
+        c.worker(victim, addr)
+    lost, duplicated = audit(c, addr, ids, 4)
+    print("workers: jobs 200, kills %d, lost %d, duplicated %d" % (kills, lost, duplicated))
+    assert kills >= 5 and lost == 0 and duplicated == 0
+
+
+def scenario_coordinator(c):
+    addr = c.coordinator("coordinator", "--lease-seconds", "2", "--max-attempts", "50")
+    for i in range(4):
+        c.worker("w%d" % i, addr)
+    ids, finished_seen = [], set()
+    kills = 0
+    for round_ in range(5):
+        ids += [submit(c, addr, spec("r%d-%d" % (round_, i), 4, min_seconds=0.3), retry_seconds=30)
+                for i in range(5)]
+        time.sleep(1.0 + 0.3 * round_)
+        listed = comparisons(c, addr)
+        finished_seen |= {i for i, x in listed.items() if x["state"] == "SUCCEEDED"}
+        c.kill("coordinator")
+        kills += 1
+        time.sleep(0.3)
+        c.coordinator("coordinator", "--lease-seconds", "2", "--max-attempts", "50", addr=addr,
+                      data="coordinator-data")
+        listed = comparisons(c, addr)
+        missing = [i for i in ids if i not in listed]
+        regressed = [i for i in finished_seen if listed[i]["state"] != "SUCCEEDED"]
+        assert not missing and not regressed, "after kill %d: missing %s, no longer finished %s" % (
+            kills, missing, regressed)
+    wait_for("every comparison to end", lambda: all_done(c, addr, ids), timeout=240, every=0.5)
+    lost, duplicated = audit(c, addr, ids, 4)
+    print("coordinator: comparisons %d, jobs %d, kills %d, finished before a kill %d, lost %d, duplicated %d" %
+          (len(ids), 4 * len(ids), kills, len(finished_seen), lost, duplicated))
+    assert lost == 0 and duplicated == 0
+
+
+def scenario_frozen(c):
+    addr = c.coordinator("coordinator", "--lease-seconds", "2")
+    frozen = c.worker("frozen", addr)
+    cid = submit(c, addr, spec("frozen", 1, runs=1000, min_seconds=3))
+    wait_for("the job to be measured by the frozen worker",
+             lambda: "measuring" in json.dumps(comparisons(c, addr)[cid]["jobs"][0].get("stage", "")) or
+             "SINGLE_STREAM" in json.dumps(comparisons(c, addr)[cid]["jobs"][0].get("stage", "")), timeout=60)
+    frozen.send_signal(signal.SIGSTOP)
+    wait_for("the lease to expire and the job to be queued again",
+             lambda: comparisons(c, addr)[cid]["jobs"][0]["state"] == "QUEUED", timeout=30)
+    c.worker("healthy", addr)
+    wait_for("the healthy worker to finish", lambda: all_done(c, addr, [cid]), timeout=120)
+    frozen.send_signal(signal.SIGCONT)
+    # The resumed worker learns its lease is gone: its result is refused or
+    # it hands the job back; either way nothing more is stored.
+    outcome = wait_for("the resumed worker to give up its job", lambda: (
+        "refused" if "has expired" in c.log("frozen") else
+        "handed back" if "cancelled" in c.log("frozen") or "lease" in c.log("frozen").split("job ")[-1] else None),
+        timeout=60)
+    time.sleep(1)
+    lost, duplicated = audit(c, addr, [cid], 1)
+    job = comparisons(c, addr)[cid]["jobs"][0]
+    print("frozen: jobs 1, leases %d, resumed worker's late work %s, lost %d, duplicated %d" %
+          (job["attempts"], outcome, lost, duplicated))
+    assert job["attempts"] == 2 and lost == 0 and duplicated == 0
+
+
+def fill_until_refused(c, addr):
+    """Submits padded specs until one is refused; returns (stored ids, the refusal)."""
+    stored = []
+    path = os.path.join(c.work, "fill.json")
+    for i in range(5000):
+        with open(path, "w") as f:
+            json.dump(spec("fill%04d-%s" % (i, "x" * 2000), 1), f)
+        rc, out = c.cli("submit", path, "--coordinator", addr)
+        if rc != 0:
+            return stored, out
+        stored.append(out.splitlines()[0].strip())
+    raise AssertionError("the disk never filled")
+
+
+def check_kept(c, addr, stored, what, refusal):
+    assert "UNAVAILABLE" in refusal or "cannot write its store" in refusal, refusal
+    listed = comparisons(c, addr)
+    kept = sum(1 for i in stored if i in listed)
+    # A stored comparison's report still reads.
+    rc, out = c.cli("report", stored[0], "--format", "json", "--coordinator", addr)
+    assert rc == 0, out
+    print("%s: %d comparisons stored, then refused (%s); %d of %d readable, lost %d" %
+          (what, len(stored), refusal.strip().splitlines()[-1][:200], kept, len(stored), len(stored) - kept))
+    assert kept == len(stored)
+
+
+def run(*argv):
+    return subprocess.run(list(argv), capture_output=True, text=True)
+
+
+def scenario_disk(c):
+    if os.geteuid() != 0:
+        print("SKIPPED: mounting file systems needs root")
+        return SKIP
+    full = os.path.join(c.work, "full")
+    os.makedirs(full)
+    r = run("mount", "-t", "tmpfs", "-o", "size=640k", "tcobench-test", full)
+    if r.returncode != 0:
+        print("SKIPPED: cannot mount a tmpfs here: %s" % r.stderr.strip())
+        return SKIP
+    try:
+        addr = c.coordinator("full", data=full)
+        stored, refusal = fill_until_refused(c, addr)
+        check_kept(c, addr, stored, "disk full", refusal)
+        c.kill("full")
+    finally:
+        run("umount", "-l", full)
+
+    # A disk the kernel turns read-only under the running coordinator: ext4
+    # on a loop device with errors=remount-ro, and an error triggered.
+    image, ro = os.path.join(c.work, "ext4.img"), os.path.join(c.work, "ro")
+    os.makedirs(ro)
+    run("truncate", "-s", "16M", image)
+    if run("mkfs.ext4", "-q", image).returncode != 0 or \
+            run("mount", "-o", "loop,errors=remount-ro", image, ro).returncode != 0:
+        print("SKIPPED (read-only part): cannot mount an ext4 loop image here")
+        return 0
+    try:
+        device = os.path.basename(run("findmnt", "-no", "SOURCE", ro).stdout.strip())
+        addr = c.coordinator("ro", data=ro)
+        stored = [submit(c, addr, spec("before%d" % i, 1)) for i in range(5)]
+        with open("/sys/fs/ext4/%s/trigger_fs_error" % device, "w") as f:
+            f.write("tcobench fault test\n")
+        wait_for("the file system to turn read-only", lambda: {"ro", "emergency_ro"} &
+                 set(run("findmnt", "-no", "OPTIONS", ro).stdout.strip().split(",")))
+        path = os.path.join(c.work, "after.json")
+        with open(path, "w") as f:
+            json.dump(spec("after", 1), f)
+        rc, out = c.cli("submit", path, "--coordinator", addr)
+        assert rc != 0, out
+        check_kept(c, addr, stored, "read-only", out)
+    finally:
+        c.stop()
+        run("umount", "-l", ro)
+
+
+def main():
+    bin_dir, scenario = os.path.abspath(sys.argv[1]), sys.argv[2]
+    scenarios = {"workers": scenario_workers, "coordinator": scenario_coordinator, "frozen": scenario_frozen,
+                 "disk": scenario_disk}
+    work = tempfile.mkdtemp(prefix="tcobench-fault-")
+    c = Cluster(bin_dir, work)
+    t0 = time.time()
+    try:
+        c.synth_model()
+        rc = scenarios[scenario](c) or 0
+        print("%s: %.0f s" % (scenario, time.time() - t0))
+        return rc
+    finally:
+        c.stop()
+        if os.environ.get("TCOBENCH_KEEP_TEST_DIR"):
+            print("kept", work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""Real tcobench processes on loopback for the Python integration tests:
+free ports, a coordinator and workers with their logs, the CLI, and
+waiting for a condition."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, check, timeout=30, every=0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("timed out waiting for " + what)
+
+
+class Cluster:
+    """Processes started in `work`, each with its log `work/NAME.log`; all
+    stopped by stop()."""
+
+    def __init__(self, bin_dir, work):
+        self.bin_dir, self.work, self.procs = bin_dir, work, {}
+        self.starts = {}
+
+    def start(self, name, argv, env=None):
+        self.starts[name] = self.starts.get(name, 0) + 1
+        log = open(os.path.join(self.work, name + ".log"), "a")
+        p = subprocess.Popen(argv, cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
+                             env=dict(os.environ, **(env or {})))
+        self.procs[name] = p
+        return p
+
+    def log(self, name):
+        with open(os.path.join(self.work, name + ".log")) as f:
+            return f.read()
+
+    def coordinator(self, name="coordinator", *flags, addr=None, data=None):
+        """Starts a coordinator (by default on a new loopback port, data in
+        NAME-data) and waits until it serves; returns its address."""
+        addr = addr or "127.0.0.1:%d" % free_port()
+        before = self.log(name).count("listening on") if os.path.exists(os.path.join(self.work, name + ".log")) else 0
+        metrics = [] if "--metrics-listen" in flags else ["--metrics-listen", "none"]
+        p = self.start(name, [os.path.join(self.bin_dir, "tcobench-coordinator"), "--listen", addr,
+                              "--data-dir", data or name + "-data", *metrics, *flags])
+        wait_for(name, lambda: self.log(name).count("listening on") > before or p.poll() is not None)
+        assert p.poll() is None, self.log(name)
+        return addr
+
+    def worker(self, name, addr, *flags, env=None):
+        return self.start(name, [os.path.join(self.bin_dir, "tcobench-worker"), "--coordinator", addr,
+                                 "--name", name, "--model-root", self.work, "--threads", "1",
+                                 "--energy", "model", "--metrics-listen", "none",
+                                 "--lock-file", os.path.join(self.work, name + ".lock"),
+                                 "--cache-dir", os.path.join(self.work, "cache"), *flags], env=env)
+
+    def kill(self, name, sig=signal.SIGKILL):
+        p = self.procs[name]
+        p.send_signal(sig)
+        if sig == signal.SIGKILL:
+            p.wait()
+
+    def cli(self, *args, env=None, timeout=120):
+        r = subprocess.run([os.path.join(self.bin_dir, "tcobench"), *args], cwd=self.work, capture_output=True,
+                           text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+        return r.returncode, r.stdout + r.stderr
+
+    def cli_json(self, *args):
+        rc, out = self.cli(*args, "--format", "json")
+        assert rc == 0, out
+        return json.loads(out)
+
+    def synth_model(self, name="m.gguf"):
+        rc, out = self.cli("model", "synth", name, "--shape", "ktiny", "--type", "F16")
+        assert rc == 0, out
+
+    def stop(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
