@@ -110,8 +110,10 @@ int main(int argc, char** argv) {
   const int port = 20000 + getpid() % 20000;
   const std::string addr = "127.0.0.1:" + std::to_string(port);
   const std::string log = (dir / "coordinator.log").string();
+  // No request-rate or variant limits: this measures the coordinator itself.
   std::vector<std::string> args = {(bin / "tcobench-coordinator").string(), "--listen", addr, "--data-dir",
-                                   (dir / "data").string()};
+                                   (dir / "data").string(), "--metrics-listen", "none",
+                                   "--max-requests-per-second", "0", "--max-variants", "1000"};
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);

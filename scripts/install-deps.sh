@@ -25,6 +25,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(chromium python3-pil)  # the HTML report in a real browser
   packages+=(prometheus docker-compose yamllint python3-yaml systemd)
   packages+=(openssl)  # test certificates for the TLS tests
+  packages+=(e2fsprogs util-linux)  # the fault test's read-only disk (mkfs.ext4, mount)
   # kubectl: Debian's kubernetes-client, unless the machine has one already
   # (another package's kubectl would conflict with it).
   command -v kubectl >/dev/null || packages+=(kubernetes-client)

@@ -46,6 +46,7 @@ const CommandSpec kSpec = {
       "this machine's price per hour, for cost reports (a spec's cost.hardware overrides it)"},
      {"lock-file", "", true, "FILE", "host-wide measurement lock (default /tmp/tcobench-measure.lock)"},
      {"max-jobs", "", true, "N", "exit after N jobs (default: run until stopped)"},
+     {"max-text-bytes", "", true, "N", "largest text a job may read (default 268435456)"},
      {"metrics-listen", "", true, "ADDR",
       "serve /metrics here (default 127.0.0.1:9471, skipped with a warning when taken; 'none': off)"},
      {"version", "", false, "", "print the version and exit"}},
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
   auto tdp = args->GetDouble("cpu-tdp-watts", 0);
   auto max_jobs = args->GetInt("max-jobs", 0, 0, 1 << 30);
   auto price = args->GetDouble("cost-per-hour", 0);
-  for (const absl::Status& s : {threads.status(), tdp.status(), max_jobs.status(), price.status()}) {
+  auto max_text = args->GetInt("max-text-bytes", o.max_text_bytes, 1, int64_t{1} << 40);
+  for (const absl::Status& s : {threads.status(), tdp.status(), max_jobs.status(), price.status(), max_text.status()}) {
     if (!s.ok()) return Usage(std::string(s.message()));
   }
   if (*price < 0 || !std::isfinite(*price)) return Usage("--cost-per-hour must not be negative");
@@ -90,6 +92,7 @@ int main(int argc, char** argv) {
   o.run.threads = static_cast<int>(*threads);
   o.run.cpu_tdp_watts = *tdp;
   o.max_jobs = static_cast<int>(*max_jobs);
+  o.max_text_bytes = *max_text;
   for (absl::string_view kv : absl::StrSplit(args->Get("labels"), ',', absl::SkipEmpty())) {
     const size_t eq = kv.find('=');
     if (eq == absl::string_view::npos || eq == 0) {

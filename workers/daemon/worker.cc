@@ -146,6 +146,24 @@ absl::Status CheckPathsConfined(const v1::ComparisonSpec& spec, const fs::path& 
   return absl::OkStatus();
 }
 
+absl::Status CheckTextSizes(const v1::ComparisonSpec& spec, const fs::path& data_root, int64_t max_bytes) {
+  std::vector<std::pair<std::string, std::string>> texts;  // field, path
+  if (!spec.workload().prompt_text().empty()) texts.emplace_back("workload.promptText", spec.workload().prompt_text());
+  if (spec.accuracy().has_perplexity()) texts.emplace_back("accuracy.perplexity.text", spec.accuracy().perplexity().text());
+  for (int i = 0; i < spec.accuracy().choice_size(); ++i) {
+    texts.emplace_back(absl::StrCat("accuracy.choice[", i, "].file"), spec.accuracy().choice(i).file());
+  }
+  for (const auto& [field, rel] : texts) {
+    std::error_code ec;
+    const auto size = fs::file_size(data_root / rel, ec);
+    if (!ec && static_cast<int64_t>(size) > max_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": '", rel, "' is ", size, " bytes, at most ", max_bytes,
+                                                     " (worker --max-text-bytes)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(o.coordinator);
   if (!channel.ok()) return channel.status();
@@ -219,7 +237,8 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
       o.metrics->SetPhase("preparing");
       run.on_phase = [&](const char* phase) { o.metrics->SetPhase(phase); };
     }
-    const absl::Status paths = CheckPathsConfined(job.spec(), o.run.model_root, o.run.data_root);
+    absl::Status paths = CheckPathsConfined(job.spec(), o.run.model_root, o.run.data_root);
+    if (paths.ok()) paths = CheckTextSizes(job.spec(), o.run.data_root, o.max_text_bytes);
     absl::StatusOr<v1::ComparisonResult> result =
         paths.ok() ? RunComparisonLocal(job.spec(), run) : absl::StatusOr<v1::ComparisonResult>(paths);
     if (result.ok()) {

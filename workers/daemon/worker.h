@@ -24,6 +24,7 @@ struct WorkerOptions {
   double idle_poll_seconds = 0.5;   // between AcquireJob calls when there is nothing to do
   int max_jobs = 0;                 // exit after this many jobs (0: run until stopped)
   WorkerMetrics* metrics = nullptr; // may be null (no --metrics-listen)
+  int64_t max_text_bytes = int64_t{256} << 20;  // each text a job reads
 };
 
 // This machine as a worker presents it (ISA as TCOBENCH_ISA leaves it).
@@ -33,6 +34,11 @@ v1::WorkerInventory LocalInventory(const WorkerOptions& options);
 // root: relative, no "..", and no symlink leading out.
 absl::Status CheckPathsConfined(const v1::ComparisonSpec& spec, const std::filesystem::path& model_root,
                                 const std::filesystem::path& data_root);
+
+// Checks that every text a job reads (prompt text, perplexity text, task
+// files) is at most `max_bytes`; the error names the field and the flag.
+absl::Status CheckTextSizes(const v1::ComparisonSpec& spec, const std::filesystem::path& data_root,
+                            int64_t max_bytes);
 
 // Runs until `stop` is set (SIGTERM): a job in progress is handed back to
 // the coordinator at its next phase boundary. Returns when stopped, or with
