@@ -26,7 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from procs import Cluster, wait_for  # noqa: E402
+from procs import Cluster, load_stubs, wait_for  # noqa: E402
 
 SKIP = 77
 
@@ -77,6 +77,13 @@ def audit(c, addr, ids, jobs_each):
         duplicated += len(keys) - len(set(keys))
         lost += jobs_each - len(set(keys)) if cmp["state"] == "SUCCEEDED" else 0
     return lost, duplicated
+
+
+def json_format_result(result):
+    """A report's result (proto JSON) as a ComparisonResult message."""
+    from google.protobuf import json_format
+    from tcobench.v1 import types_pb2
+    return json_format.ParseDict(result, types_pb2.ComparisonResult(), ignore_unknown_fields=True)
 
 
 def all_done(c, addr, ids):
@@ -162,6 +169,37 @@ def scenario_frozen(c):
     print("frozen: jobs 1, leases %d, resumed worker's late work %s, lost %d, duplicated %d" %
           (job["attempts"], outcome, lost, duplicated))
     assert job["attempts"] == 2 and lost == 0 and duplicated == 0
+
+    # The same at the protocol level, where the late completion is certain:
+    # a worker (this test, over gRPC) leases a job, goes silent past its
+    # lease, another worker finishes the job, then the silent one completes.
+    import grpc
+    pb, rpc, _ = load_stubs(c.work)
+    c.kill("healthy")
+    c.kill("frozen")
+    stub = rpc.CoordinatorServiceStub(grpc.insecure_channel(addr))
+    me = stub.RegisterWorker(pb.RegisterWorkerRequest(inventory=pb.WorkerInventory(name="silent", isa="avx2")),
+                             timeout=10).worker_id
+    cid2 = submit(c, addr, spec("silent", 1))
+    lease = stub.AcquireJob(pb.AcquireJobRequest(worker_id=me), timeout=10)
+    assert lease.has_job, lease
+    wait_for("the silent worker's lease to expire",
+             lambda: comparisons(c, addr)[cid2]["jobs"][0]["state"] == "QUEUED", timeout=30)
+    c.worker("healthy2", addr)
+    wait_for("another worker to finish the job", lambda: all_done(c, addr, [cid2]), timeout=60)
+    rc, out = c.cli("report", cid2, "--format", "json", "--coordinator", addr)
+    late = pb.CompleteJobRequest(worker_id=me, lease_id=lease.lease_id)
+    late.result.CopyFrom(json_format_result(json.loads(out)["result"]))
+    try:
+        stub.CompleteJob(late, timeout=10)
+        raise AssertionError("a late completion was accepted")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.FAILED_PRECONDITION, e
+        refusal = e.details()
+    lost2, duplicated2 = audit(c, addr, [cid2], 1)
+    print("silent worker: jobs 1, late completion refused (%s), lost %d, duplicated %d" %
+          (refusal, lost2, duplicated2))
+    assert lost2 == 0 and duplicated2 == 0
 
 
 def fill_until_refused(c, addr):

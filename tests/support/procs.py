@@ -94,3 +94,20 @@ class Cluster:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def load_stubs(work):
+    """The tcobench.v1 Python stubs, generated from proto/ into WORK/stubs
+    (protoc and grpc_python_plugin from Debian): (coordinator_pb2,
+    coordinator_pb2_grpc, types_pb2)."""
+    proto_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto")
+    stubs = os.path.join(work, "stubs")
+    os.makedirs(stubs, exist_ok=True)
+    protos = [os.path.join(proto_dir, "tcobench", "v1", f) for f in ("types.proto", "coordinator.proto")]
+    subprocess.run(["protoc", "-I", proto_dir, "-I", "/usr/include", "--python_out=" + stubs,
+                    "--grpc_python_out=" + stubs, "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"]
+                   + protos, check=True)
+    import sys
+    sys.path.insert(0, stubs)
+    from tcobench.v1 import coordinator_pb2, coordinator_pb2_grpc, types_pb2
+    return coordinator_pb2, coordinator_pb2_grpc, types_pb2
