@@ -18,7 +18,6 @@ usage: fault_test.py BIN_DIR SCENARIO
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -291,11 +290,7 @@ def main():
         print("%s: %.0f s" % (scenario, time.time() - t0))
         return rc
     finally:
-        c.stop()
-        if os.environ.get("TCOBENCH_KEEP_TEST_DIR"):
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        c.finish()
 
 
 if __name__ == "__main__":

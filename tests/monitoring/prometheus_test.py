@@ -18,8 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,32 +25,15 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from procs import Cluster, free_port, wait_for  # noqa: E402
+
 SKIP = 77
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url, timeout=10):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
-
-
-def wait_for(what, check, timeout=60, every=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as e:  # not up yet
-            last = e
-        time.sleep(every)
-    raise AssertionError("timed out waiting for %s (%s)" % (what, last))
 
 
 class Prometheus:
@@ -86,38 +67,24 @@ def main():
     if prometheus is None or promtool is None:
         print("SKIPPED: Debian's prometheus is not installed (scripts/install-deps.sh --test installs it)")
         return SKIP
-    tcobench = os.path.join(bin_dir, "tcobench")
     work = tempfile.mkdtemp(prefix="tcobench-prom-")
-    procs = {}
+    c = Cluster(bin_dir, work)
     try:
         def cli(*args, ok=(0,)):
-            r = subprocess.run([tcobench, *args], cwd=work, capture_output=True, text=True, timeout=300)
-            assert r.returncode in ok, "tcobench %s -> %d\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr)
-            return r.stdout
+            rc, out = c.cli(*args, timeout=300)
+            assert rc in ok, "tcobench %s -> %d\n%s" % (" ".join(args), rc, out)
+            return out
 
-        def start(name, argv):
-            log = open(os.path.join(work, name + ".log"), "w")
-            procs[name] = subprocess.Popen(argv, cwd=work, stdout=log, stderr=subprocess.STDOUT)
-
-        def log_of(name):
-            return open(os.path.join(work, name + ".log")).read()
-
-        cli("model", "synth", "m.gguf", "--shape", "ktiny", "--type", "F16")
+        c.synth_model()
         with open(os.path.join(work, "text.txt"), "w") as f:
             f.write("The little cat sat on the warm mat and watched the birds fly over the garden. " * 40)
 
-        grpc_addr = "127.0.0.1:%d" % free_port()
         ports = {name: free_port() for name in ("coordinator", "w1", "w2", "prometheus")}
-        start("coordinator", [os.path.join(bin_dir, "tcobench-coordinator"), "--listen", grpc_addr,
-                              "--data-dir", "data", "--lease-seconds", "3",
-                              "--metrics-listen", "127.0.0.1:%d" % ports["coordinator"]])
-        wait_for("the coordinator", lambda: "listening on" in log_of("coordinator"))
+        grpc_addr = c.coordinator("coordinator", "--lease-seconds", "3",
+                                  "--metrics-listen", "127.0.0.1:%d" % ports["coordinator"])
         for name, price in (("w1", "0.10"), ("w2", "0.05")):
-            start(name, [os.path.join(bin_dir, "tcobench-worker"), "--coordinator", grpc_addr, "--name", name,
-                         "--model-root", work, "--cache-dir", os.path.join(work, "cache"), "--labels", "box=" + name,
-                         "--threads", "1", "--energy", "model", "--cost-per-hour", price,
-                         "--lock-file", os.path.join(work, "lock"),
-                         "--metrics-listen", "127.0.0.1:%d" % ports[name]])
+            c.worker(name, grpc_addr, "--labels", "box=" + name, "--cost-per-hour", price,
+                     "--metrics-listen", "127.0.0.1:%d" % ports[name])
 
         rules = os.path.join(source_dir, "dashboards", "rules", "tcobench.rules.yml")
         config = os.path.join(work, "prometheus.yml")
@@ -137,8 +104,9 @@ scrape_configs:
 """ % (rules, ports["coordinator"], ports["w1"], ports["w2"]))
         r = subprocess.run([promtool, "check", "config", config], capture_output=True, text=True)
         assert r.returncode == 0, r.stdout + r.stderr
-        start("prometheus", [prometheus, "--config.file", config, "--storage.tsdb.path", os.path.join(work, "tsdb"),
-                             "--web.listen-address", "127.0.0.1:%d" % ports["prometheus"]])
+        c.start("prometheus", [prometheus, "--config.file", config, "--storage.tsdb.path",
+                               os.path.join(work, "tsdb"), "--web.listen-address",
+                               "127.0.0.1:%d" % ports["prometheus"]])
         prom = Prometheus("http://127.0.0.1:%d" % ports["prometheus"])
         wait_for("prometheus", lambda: "Ready" in http_get(prom.base + "/-/ready"), timeout=60)
         wait_for("three targets up", lambda: len(prom.api("query", query="up == 1")["result"]) == 3, timeout=60)
@@ -162,10 +130,9 @@ scrape_configs:
         cli("tag", first, "main", "--coordinator", grpc_addr)
         second = cli("submit", "spec.json", "--wait", "--coordinator", grpc_addr).splitlines()[0].strip()
         cli("tag", second, "pr-1", "--coordinator", grpc_addr)
-        verdict = subprocess.run([tcobench, "gate", "--baseline", "main", "--candidate", "pr-1",
-                                  "--coordinator", grpc_addr], cwd=work, capture_output=True, text=True)
-        assert verdict.returncode in (0, 1, 3), verdict.stdout + verdict.stderr
-        print("comparisons %s (main) and %s (pr-1); gate exit %d" % (first, second, verdict.returncode))
+        gate_rc, out = c.cli("gate", "--baseline", "main", "--candidate", "pr-1", "--coordinator", grpc_addr)
+        assert gate_rc in (0, 1, 3), out
+        print("comparisons %s (main) and %s (pr-1); gate exit %d" % (first, second, gate_rc))
 
         # Every daemon's exposition passes promtool's lint.
         for name in ("coordinator", "w1", "w2"):
@@ -182,8 +149,7 @@ scrape_configs:
                    1000 * sorted(times)[2]))
 
         # A worker dies.
-        procs["w2"].send_signal(signal.SIGKILL)
-        procs["w2"].wait()
+        c.kill("w2")
         wait_for("w2 seen down", lambda: prom.api("query", query='up{job="tcobench-worker"} == 0')["result"], 30)
         wait_for("the coordinator to call w2 lost",
                  lambda: float(prom.api("query", query='tcobench_coordinator_workers{state="lost"}')
@@ -224,18 +190,7 @@ scrape_configs:
         print("%d panel expressions parsed and returned data" % checked)
         return 0
     finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in procs.values():
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        if os.environ.get("TCOBENCH_KEEP_TEST_DIR"):
-            print("kept", work)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+        c.finish()
 
 
 if __name__ == "__main__":

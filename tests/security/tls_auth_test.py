@@ -175,8 +175,7 @@ def main():
         print("%d passed, 0 failed" % checks)
         return 0
     finally:
-        c.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        c.finish()
 
 
 if __name__ == "__main__":

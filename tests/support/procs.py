@@ -3,6 +3,7 @@ free ports, a coordinator and workers with their logs, the CLI, and
 waiting for a condition."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,13 +17,18 @@ def free_port():
 
 
 def wait_for(what, check, timeout=30, every=0.1):
+    """check()'s first true value; an exception counts as "not yet"."""
     deadline = time.time() + timeout
+    last = None
     while time.time() < deadline:
-        value = check()
-        if value:
-            return value
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as e:  # e.g. a server not up yet
+            last = e
         time.sleep(every)
-    raise AssertionError("timed out waiting for " + what)
+    raise AssertionError("timed out waiting for %s%s" % (what, " (%s)" % last if last else ""))
 
 
 class Cluster:
@@ -58,9 +64,10 @@ class Cluster:
         return addr
 
     def worker(self, name, addr, *flags, env=None):
+        metrics = [] if "--metrics-listen" in flags else ["--metrics-listen", "none"]
         return self.start(name, [os.path.join(self.bin_dir, "tcobench-worker"), "--coordinator", addr,
                                  "--name", name, "--model-root", self.work, "--threads", "1",
-                                 "--energy", "model", "--metrics-listen", "none",
+                                 "--energy", "model", *metrics,
                                  "--lock-file", os.path.join(self.work, name + ".lock"),
                                  "--cache-dir", os.path.join(self.work, "cache"), *flags], env=env)
 
@@ -83,6 +90,15 @@ class Cluster:
     def synth_model(self, name="m.gguf"):
         rc, out = self.cli("model", "synth", name, "--shape", "ktiny", "--type", "F16")
         assert rc == 0, out
+
+    def finish(self):
+        """Stops everything and removes the work folder (kept when
+        TCOBENCH_KEEP_TEST_DIR is set)."""
+        self.stop()
+        if os.environ.get("TCOBENCH_KEEP_TEST_DIR"):
+            print("kept", self.work)
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
 
     def stop(self):
         for p in self.procs.values():
