@@ -6,13 +6,16 @@
 // CompleteJob and Heartbeat as the clients saw them.
 //
 //   build/bin/coordinator_scale [--workers 1000] [--jobs 10000] [--acquirers 32] [--rate JOBS_PER_S]
-//                               [--pin 1]
+//                               [--pin 1] [--metrics 1]
 //
 // --pin 1 runs the coordinator on CPU 1 and the simulated clients on CPU 0,
 // so the client's own CPU use does not inflate the coordinator's latency.
 //
 // Without --rate the acquirers run flat out (latency is then mostly queueing
 // behind each other); with it, jobs are leased at that steady rate.
+//
+// --metrics 1 serves the coordinator's Prometheus metrics (RPC interceptor,
+// store-event counters) on a free loopback port, to measure what they cost.
 #include <grpcpp/grpcpp.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -102,6 +105,7 @@ int main(int argc, char** argv) {
   const int n_acquirers = Arg(argc, argv, "--acquirers", 32);
   const int rate = Arg(argc, argv, "--rate", 0);
   const bool pin = Arg(argc, argv, "--pin", 0) != 0;
+  const bool with_metrics = Arg(argc, argv, "--metrics", 0) != 0;
   const int variants_per = 100;
   namespace fs = std::filesystem;
   const fs::path bin = fs::read_symlink("/proc/self/exe").parent_path();
@@ -112,7 +116,8 @@ int main(int argc, char** argv) {
   const std::string log = (dir / "coordinator.log").string();
   // No request-rate or variant limits: this measures the coordinator itself.
   std::vector<std::string> args = {(bin / "tcobench-coordinator").string(), "--listen", addr, "--data-dir",
-                                   (dir / "data").string(), "--metrics-listen", "none",
+                                   (dir / "data").string(), "--metrics-listen",
+                                   with_metrics ? "127.0.0.1:0" : "none",
                                    "--max-requests-per-second", "0", "--max-variants", "1000"};
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <string_view>
 
 #include "services/metrics/metrics_server.h"
 
@@ -40,6 +41,14 @@ std::pair<std::string, std::string> SplitMethod(const char* full) {
   return {s.substr(0, slash), s.substr(slash + 1)};
 }
 
+// Every known method's series resolved once, at start: a call then costs
+// atomic increments, not a label lookup under the family's lock.
+struct MethodSlot {
+  std::string service, method;
+  prometheus::Counter* calls[std::size(kCodes)] = {};
+  prometheus::Histogram* ok_seconds = nullptr;
+};
+
 class RpcMetrics {
  public:
   RpcMetrics(prometheus::Registry& registry, const std::string& prefix)
@@ -53,20 +62,41 @@ class RpcMetrics {
                 .Help("gRPC call time from arrival to the status sent (streams: their whole life)")
                 .Register(registry)) {}
 
+  // Before serving only: slots_ is read without a lock afterwards.
   void Known(const std::string& service, const std::string& method) {
-    for (grpc::StatusCode code : kCodes)
-      calls_.Add({{"service", service}, {"method", method}, {"code", GrpcCodeName(code)}});
-    Histogram(service, method, "OK");
+    MethodSlot& slot = slots_["/" + service + "/" + method];
+    slot.service = service;
+    slot.method = method;
+    for (size_t i = 0; i < std::size(kCodes); ++i)
+      slot.calls[i] = &Calls(service, method, GrpcCodeName(kCodes[i]));
+    slot.ok_seconds = &Histogram(service, method, "OK");
   }
 
-  void Record(const std::string& service, const std::string& method, grpc::StatusCode code,
-              double seconds) {
-    const char* name = GrpcCodeName(code);
-    calls_.Add({{"service", service}, {"method", method}, {"code", name}}).Increment();
-    Histogram(service, method, name).Observe(seconds);
+  // The slot for "/pkg.Service/Method", or null for a method not known up front.
+  const MethodSlot* Find(const char* full) const {
+    auto it = slots_.find(std::string_view(full == nullptr ? "" : full));
+    return it == slots_.end() ? nullptr : &it->second;
+  }
+
+  void Record(const MethodSlot* slot, const char* full, grpc::StatusCode code, double seconds) {
+    const size_t c = static_cast<size_t>(code);
+    if (slot != nullptr && c < std::size(kCodes)) {
+      slot->calls[c]->Increment();
+      (code == grpc::StatusCode::OK ? *slot->ok_seconds
+                                    : Histogram(slot->service, slot->method, GrpcCodeName(code)))
+          .Observe(seconds);
+      return;
+    }
+    const auto [service, method] = SplitMethod(full);
+    Calls(service, method, GrpcCodeName(code)).Increment();
+    Histogram(service, method, GrpcCodeName(code)).Observe(seconds);
   }
 
  private:
+  prometheus::Counter& Calls(const std::string& service, const std::string& method,
+                             const char* code) {
+    return calls_.Add({{"service", service}, {"method", method}, {"code", code}});
+  }
   prometheus::Histogram& Histogram(const std::string& service, const std::string& method,
                                    const char* code) {
     return seconds_.Add({{"service", service}, {"method", method}, {"code", code}},
@@ -74,27 +104,29 @@ class RpcMetrics {
   }
   prometheus::Family<prometheus::Counter>& calls_;
   prometheus::Family<prometheus::Histogram>& seconds_;
+  std::map<std::string, MethodSlot, std::less<>> slots_;
 };
 
 class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
   RpcMetricsInterceptor(RpcMetrics* metrics, const char* method)
-      : metrics_(metrics), start_(std::chrono::steady_clock::now()) {
-    std::tie(service_, method_) = SplitMethod(method);
+      : metrics_(metrics), slot_(metrics->Find(method)), start_(std::chrono::steady_clock::now()) {
+    if (slot_ == nullptr && method != nullptr) full_ = method;  // an unknown method: keep its name
   }
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-      metrics_->Record(service_, method_, methods->GetSendStatus().error_code(), seconds);
+      metrics_->Record(slot_, full_.c_str(), methods->GetSendStatus().error_code(), seconds);
     }
     methods->Proceed();
   }
 
  private:
   RpcMetrics* metrics_;
-  std::string service_, method_;
+  const MethodSlot* slot_;
+  std::string full_;
   std::chrono::steady_clock::time_point start_;
 };
 
