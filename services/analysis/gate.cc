@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "services/analysis/spec_check.h"
-#include "services/analysis/statistics.h"
+#include "common/spec/spec.h"
+#include "common/base/statistics.h"
 
 namespace tcobench {
 namespace {

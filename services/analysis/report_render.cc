@@ -12,7 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "services/analysis/cost_model.h"
 #include "services/analysis/gate.h"
-#include "services/analysis/statistics.h"
+#include "common/base/statistics.h"
 
 namespace tcobench {
 namespace {

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "services/cli/args.h"
+#include "common/base/flags.h"
 #include "services/cli/commands.h"
 #include "services/cli/json_writer.h"
 #include "workers/bench/model_bench.h"

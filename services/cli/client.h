@@ -9,19 +9,14 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "services/cli/args.h"
-#include "services/security/transport.h"
+#include "common/base/flags.h"
+#include "common/security/connection_flags.h"
 #include "tcobench/v1/coordinator.grpc.pb.h"
 
 namespace tcobench::cli {
 
 using CoordinatorStub = v1::CoordinatorService::Stub;
 
-// --coordinator, else $TCOBENCH_COORDINATOR, else 127.0.0.1:7700.
-std::string CoordinatorAddress(const Args& args);
-// The connection --coordinator, --tls-ca, --tls-cert, --tls-key and
-// --token-file (else $TCOBENCH_TOKEN) describe; errors name the flag.
-absl::StatusOr<ClientOptions> ConnectionOptions(const Args& args);
 absl::StatusOr<std::unique_ptr<CoordinatorStub>> Connect(const Args& args);
 // Prints the error; returns 2 for the caller's mistakes, 1 otherwise.
 int ReportRpc(const grpc::Status& s, const Args& args);
@@ -37,8 +32,5 @@ grpc::Status Call(const Args& args,
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   return (stub->get()->*rpc)(&ctx, req, resp);
 }
-
-inline const FlagSpec kCoordinatorFlag = {
-    "coordinator", "", true, "ADDR", "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"};
 
 }  // namespace tcobench::cli

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/base/flags.h"
 #include "tcobench/v1/coordinator.pb.h"
 
 namespace tcobench::cli {
@@ -56,8 +57,6 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& tex
 // Prints the one-line error for `status` to stderr and returns its exit code.
 int ReportError(const absl::Status& status);
 
-class Args;
-struct CommandSpec;
 // Parses argv; on --help prints help and returns 0, on a usage error returns 2.
 std::optional<int> ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv,
                                 Args* out);

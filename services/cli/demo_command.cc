@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "services/cli/args.h"
+#include "common/base/flags.h"
 #include "services/cli/commands.h"
 #include "workers/engine/synth.h"
 

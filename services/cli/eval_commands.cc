@@ -6,13 +6,13 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "services/cli/args.h"
+#include "common/base/flags.h"
 #include "services/cli/commands.h"
 #include "services/cli/json_writer.h"
 #include "workers/bench/system_info.h"
 #include "workers/engine/evaluators.h"
 #include "workers/engine/llama_model.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace tcobench::cli {
 namespace {

@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
-#include "services/cli/args.h"
+#include "common/base/flags.h"
 #include "services/cli/commands.h"
 #include "workers/engine/llama_model.h"
 #include "workers/engine/sampler.h"

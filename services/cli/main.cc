@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "services/cli/commands.h"
-#include "workers/engine/build_info.h"
+#include "common/base/build_info.h"
 
 namespace {
 

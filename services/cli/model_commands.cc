@@ -13,7 +13,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "services/cli/args.h"
+#include "common/base/flags.h"
+#include "common/security/connection_flags.h"
 #include "services/cli/commands.h"
 #include "services/cli/json_writer.h"
 #include "workers/engine/gguf.h"
@@ -40,7 +41,8 @@ int ReportError(const absl::Status& status) {
 // Parses argv; on --help prints help and returns 0, on error returns 2.
 std::optional<int> ParseCommand(const CommandSpec& spec, const std::vector<std::string>& argv,
                                 Args* out) {
-  absl::StatusOr<Args> args = Args::Parse(spec, argv);
+  // Client commands (those with --coordinator) take the connection's flags too.
+  absl::StatusOr<Args> args = Args::Parse(WithConnectionFlags(spec), argv);
   if (!args.ok()) {
     if (args.status().code() == absl::StatusCode::kNotFound) {
       std::fputs(std::string(args.status().message()).c_str(), stdout);

@@ -9,31 +9,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "services/analysis/spec_check.h"
-#include "services/cli/args.h"
+#include "common/spec/spec.h"
+#include "common/base/flags.h"
 #include "services/cli/client.h"
 #include "services/cli/commands.h"
 #include "tcobench/v1/coordinator.grpc.pb.h"
 
 namespace tcobench::cli {
-
-std::string CoordinatorAddress(const Args& args) {
-  if (args.Has("coordinator")) return args.Get("coordinator");
-  const char* env = std::getenv("TCOBENCH_COORDINATOR");
-  return env != nullptr && *env != '\0' ? env : "127.0.0.1:7700";
-}
-
-absl::StatusOr<ClientOptions> ConnectionOptions(const Args& args) {
-  ClientOptions o;
-  o.address = CoordinatorAddress(args);
-  o.ca_file = args.Get("tls-ca");
-  o.cert_file = args.Get("tls-cert");
-  o.key_file = args.Get("tls-key");
-  absl::StatusOr<std::string> token = ReadToken(args.Get("token-file"));
-  if (!token.ok()) return token.status();
-  o.token = std::move(*token);
-  return o;
-}
 
 absl::StatusOr<std::unique_ptr<v1::CoordinatorService::Stub>> Connect(const Args& args) {
   absl::StatusOr<ClientOptions> options = ConnectionOptions(args);

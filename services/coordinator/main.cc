@@ -11,18 +11,18 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "services/cli/args.h"
+#include "common/base/flags.h"
 #include "services/coordinator/metrics.h"
 #include "services/coordinator/service.h"
-#include "services/metrics/metrics_server.h"
-#include "services/metrics/rpc_metrics.h"
-#include "services/security/transport.h"
-#include "workers/engine/build_info.h"
+#include "common/metrics/metrics_server.h"
+#include "common/metrics/rpc_metrics.h"
+#include "common/security/transport.h"
+#include "common/base/build_info.h"
 
 namespace {
 
-using tcobench::cli::Args;
-using tcobench::cli::CommandSpec;
+using tcobench::Args;
+using tcobench::CommandSpec;
 
 const CommandSpec kSpec = {
     "tcobench-coordinator [--listen ADDR] [--data-dir DIR] [--lease-seconds S]\n"
@@ -75,7 +75,7 @@ void OnSignal(int) { g_stop = true; }
 
 int main(int argc, char** argv) {
   Args parsed;
-  if (auto rc = tcobench::cli::ParseDaemonArgs(kSpec, argc, argv, "tcobench-coordinator", &parsed)) return *rc;
+  if (auto rc = tcobench::ParseDaemonArgs(kSpec, argc, argv, "tcobench-coordinator", &parsed)) return *rc;
   const Args* args = &parsed;
   auto fail = [](const absl::Status& s, int code) {
     std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "services/analysis/cost_model.h"
-#include "services/metrics/metrics_server.h"
+#include "common/metrics/metrics_server.h"
 
 namespace tcobench {
 namespace {

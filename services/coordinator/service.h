@@ -4,7 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "services/coordinator/store.h"
-#include "services/security/auth.h"
+#include "common/security/auth.h"
 #include "tcobench/v1/coordinator.grpc.pb.h"
 
 namespace tcobench {

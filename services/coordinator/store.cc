@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "services/analysis/spec_check.h"
+#include "common/spec/spec.h"
 
 namespace tcobench {
 namespace {

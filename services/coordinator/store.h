@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "services/analysis/spec_check.h"
+#include "common/spec/spec.h"
 #include "tcobench/v1/coordinator.pb.h"
 
 namespace tcobench {

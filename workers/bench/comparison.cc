@@ -13,18 +13,18 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "services/analysis/spec_check.h"
-#include "services/analysis/statistics.h"
-#include "workers/bench/runtime.h"
-#include "workers/bench/scenario.h"
+#include "common/spec/spec.h"
+#include "common/base/statistics.h"
+#include "workers/bench/engine_runtime.h"
+#include "workers/loadgen/scenario.h"
 #include "workers/bench/system_info.h"
 #include "workers/energy/energy_meter.h"
-#include "workers/engine/build_info.h"
+#include "common/base/build_info.h"
 #include "workers/engine/evaluators.h"
 #include "workers/engine/isa.h"
 #include "workers/engine/llama_model.h"
 #include "workers/engine/quantizer.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 #include "workers/engine/tensor_type.h"
 
 namespace tcobench {

@@ -1,6 +1,6 @@
 #include "workers/bench/model_bench.h"
 
-#include "services/analysis/statistics.h"
+#include "common/base/statistics.h"
 
 #include <algorithm>
 #include <chrono>
@@ -11,7 +11,7 @@
 #include "workers/engine/llama_model.h"
 #include "workers/engine/rng.h"
 #include "workers/engine/session.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace tcobench {
 namespace {

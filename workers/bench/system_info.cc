@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "workers/engine/build_info.h"
+#include "common/base/build_info.h"
 
 namespace tcobench {
 namespace {

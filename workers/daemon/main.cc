@@ -6,18 +6,18 @@
 #include <ctime>
 
 #include "absl/strings/str_split.h"
-#include "services/cli/args.h"
-#include "services/cli/client.h"
-#include "services/metrics/metrics_server.h"
+#include "common/base/flags.h"
+#include "common/security/connection_flags.h"
+#include "common/metrics/metrics_server.h"
 #include "workers/daemon/worker.h"
-#include "workers/engine/build_info.h"
+#include "common/base/build_info.h"
 
 namespace {
 
-using tcobench::cli::Args;
-using tcobench::cli::CommandSpec;
+using tcobench::Args;
+using tcobench::CommandSpec;
 
-const CommandSpec kSpec = {
+const CommandSpec kSpec = tcobench::WithConnectionFlags({
     "tcobench-worker --coordinator ADDR --name NAME --model-root DIR [--data-root DIR]\n"
     "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--cpu-tdp-watts W]\n"
     "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]\n"
@@ -33,7 +33,7 @@ const CommandSpec kSpec = {
     "--metrics-listen at /metrics. TLS to the coordinator with --tls-ca (mutual TLS\n"
     "with --tls-cert/--tls-key); the bearer token from --token-file or $TCOBENCH_TOKEN.\n"
     "SIGTERM hands the current job back and exits cleanly; so does a drain (tcobench drain).",
-    {{"coordinator", "", true, "ADDR", "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"},
+    {tcobench::kCoordinatorFlag,
      {"name", "", true, "NAME", "this worker's name (required)"},
      {"model-root", "", true, "DIR", "where job models resolve (required)"},
      {"data-root", "", true, "DIR", "where job texts resolve (default: the model root)"},
@@ -51,7 +51,7 @@ const CommandSpec kSpec = {
       "serve /metrics here (default 127.0.0.1:9471, skipped with a warning when taken; 'none': off)"},
      {"version", "", false, "", "print the version and exit"}},
     0,
-    0};
+    0});
 
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
@@ -65,10 +65,10 @@ int Usage(const std::string& message) {
 
 int main(int argc, char** argv) {
   Args parsed;
-  if (auto rc = tcobench::cli::ParseDaemonArgs(kSpec, argc, argv, "tcobench-worker", &parsed)) return *rc;
+  if (auto rc = tcobench::ParseDaemonArgs(kSpec, argc, argv, "tcobench-worker", &parsed)) return *rc;
   const Args* args = &parsed;
   tcobench::WorkerOptions o;
-  absl::StatusOr<tcobench::ClientOptions> connection = tcobench::cli::ConnectionOptions(*args);
+  absl::StatusOr<tcobench::ClientOptions> connection = tcobench::ConnectionOptions(*args);
   if (!connection.ok()) return Usage(std::string(connection.status().message()));
   o.coordinator = std::move(*connection);
   o.name = args->Get("name");

@@ -1,6 +1,6 @@
 #include "workers/daemon/metrics.h"
 
-#include "services/metrics/metrics_server.h"
+#include "common/metrics/metrics_server.h"
 
 namespace tcobench {
 namespace {

@@ -12,7 +12,7 @@
 #include "tcobench/v1/coordinator.grpc.pb.h"
 #include "workers/bench/system_info.h"
 #include "workers/energy/energy_meter.h"
-#include "workers/engine/build_info.h"
+#include "common/base/build_info.h"
 #include "workers/engine/isa.h"
 
 namespace tcobench {

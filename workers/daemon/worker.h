@@ -9,7 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "services/security/transport.h"
+#include "common/security/transport.h"
 #include "tcobench/v1/coordinator.pb.h"
 #include "workers/bench/comparison.h"
 #include "workers/daemon/metrics.h"

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "workers/engine/session.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace tcobench {
 namespace {

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace tcobench {
 

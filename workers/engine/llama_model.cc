@@ -7,7 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "workers/engine/cpu_backend.h"
 #include "workers/engine/quants.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace tcobench {
 namespace {

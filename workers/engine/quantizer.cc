@@ -8,7 +8,7 @@
 #include "workers/engine/gguf.h"
 #include "workers/engine/gguf_writer.h"
 #include "workers/engine/quants.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 #include "workers/engine/thread_pool.h"
 
 namespace tcobench {

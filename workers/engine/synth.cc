@@ -10,7 +10,7 @@
 #include "workers/engine/gguf_writer.h"
 #include "workers/engine/quants.h"
 #include "workers/engine/rng.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace tcobench {
 namespace {

@@ -6,7 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "workers/engine/bpe.h"
-#include "workers/engine/status_macros.h"
+#include "common/base/status_macros.h"
 #include "workers/engine/symbol_merge.h"
 
 namespace tcobench {

@@ -7,7 +7,7 @@
 
 #include "services/analysis/cost_model.h"
 #include "services/analysis/gate.h"
-#include "services/analysis/spec_check.h"
+#include "common/spec/spec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string json(reinterpret_cast<const char*>(data), size);

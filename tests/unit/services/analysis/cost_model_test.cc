@@ -3,7 +3,7 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "services/analysis/spec_check.h"
+#include "common/spec/spec.h"
 
 using namespace tcobench;
 namespace tt = boost::test_tools;

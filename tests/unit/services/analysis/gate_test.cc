@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <random>
 
-#include "services/analysis/statistics.h"
+#include "common/base/statistics.h"
 
 using namespace tcobench;
 

@@ -8,8 +8,8 @@
 #include <new>
 
 #include "tests/test_support.h"
-#include "workers/bench/runtime.h"
-#include "workers/bench/scenario.h"
+#include "workers/bench/engine_runtime.h"
+#include "workers/loadgen/scenario.h"
 #include "workers/engine/synth.h"
 
 namespace {

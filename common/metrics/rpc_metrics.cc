@@ -1,4 +1,4 @@
-#include "services/metrics/rpc_metrics.h"
+#include "common/metrics/rpc_metrics.h"
 
 #include <google/protobuf/descriptor.h>
 #include <prometheus/counter.h>
@@ -9,7 +9,7 @@
 #include <mutex>
 #include <string_view>
 
-#include "services/metrics/metrics_server.h"
+#include "common/metrics/metrics_server.h"
 
 namespace tcobench {
 namespace {

@@ -1,4 +1,4 @@
-#include "services/analysis/spec_check.h"
+#include "common/spec/spec.h"
 
 #include <tuple>
 
@@ -8,7 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "services/analysis/cost_model.h"
+#include "common/spec/cost_spec.h"
 
 namespace tcobench {
 namespace {

@@ -1,4 +1,5 @@
-// Command-line parsing for the tcobench subcommands: GNU-style long flags
+// Command-line parsing for every tcobench program (the CLI's subcommands and
+// the daemons): GNU-style long flags
 // (--name value, --name=value), declared short aliases (-n 5), positionals.
 #pragma once
 
@@ -10,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace tcobench::cli {
+namespace tcobench {
 
 struct FlagSpec {
   std::string name;        // long name without dashes
@@ -54,4 +55,4 @@ std::string HelpText(const CommandSpec& spec);
 std::optional<int> ParseDaemonArgs(const CommandSpec& spec, int argc, char** argv,
                                    const char* program, Args* out);
 
-}  // namespace tcobench::cli
+}  // namespace tcobench

@@ -1,5 +1,5 @@
 #define BOOST_TEST_MODULE statistics
-#include "services/analysis/statistics.h"
+#include "common/base/statistics.h"
 
 #include <boost/test/unit_test.hpp>
 #include <cmath>

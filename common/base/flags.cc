@@ -1,4 +1,4 @@
-#include "services/cli/args.h"
+#include "common/base/flags.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -6,29 +6,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "workers/engine/build_info.h"
+#include "common/base/build_info.h"
 
-namespace tcobench::cli {
-namespace {
+namespace tcobench {
 
-// Every command that talks to a coordinator (it has --coordinator) also
-// takes the connection's security flags (docs/security.md).
-CommandSpec WithConnectionFlags(const CommandSpec& spec) {
-  bool client = false;
-  for (const FlagSpec& f : spec.flags) client = client || f.name == "coordinator";
-  if (!client) return spec;
-  CommandSpec out = spec;
-  out.flags.push_back({"tls-ca", "", true, "FILE", "verify the coordinator's certificate with this CA (PEM); turns TLS on"});
-  out.flags.push_back({"tls-cert", "", true, "FILE", "this client's certificate (PEM), for mutual TLS"});
-  out.flags.push_back({"tls-key", "", true, "FILE", "its private key (PEM)"});
-  out.flags.push_back({"token-file", "", true, "FILE", "bearer token for the coordinator (default $TCOBENCH_TOKEN)"});
-  return out;
-}
-
-}  // namespace
-
-std::string HelpText(const CommandSpec& given) {
-  const CommandSpec spec = WithConnectionFlags(given);
+std::string HelpText(const CommandSpec& spec) {
   std::string out = absl::StrCat("usage: ", spec.usage, "\n\n", spec.description, "\n");
   if (!spec.flags.empty()) out += "\noptions:\n";
   for (const FlagSpec& f : spec.flags) {
@@ -45,8 +27,7 @@ std::string HelpText(const CommandSpec& given) {
   return out;
 }
 
-absl::StatusOr<Args> Args::Parse(const CommandSpec& given, const std::vector<std::string>& argv) {
-  const CommandSpec spec = WithConnectionFlags(given);
+absl::StatusOr<Args> Args::Parse(const CommandSpec& spec, const std::vector<std::string>& argv) {
   Args args;
   bool only_positional = false;
   for (size_t i = 0; i < argv.size(); ++i) {
@@ -150,4 +131,4 @@ std::optional<int> ParseDaemonArgs(const CommandSpec& spec, int argc, char** arg
   return std::nullopt;
 }
 
-}  // namespace tcobench::cli
+}  // namespace tcobench

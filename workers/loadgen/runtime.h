@@ -1,7 +1,9 @@
-// What the benchmark harness drives: a model that starts sequences from a
+// What the load generator drives: a model that starts sequences from a
 // prompt and decodes the next token of several sequences in one step. The
-// embedded engine is one runtime; a null runtime (no work) measures the
-// harness's own overhead; external servers plug in behind the same interface.
+// embedded engine is one runtime (workers/bench/engine_runtime.h); a null
+// runtime (no work) measures the harness's own overhead; external servers
+// and libraries plug in behind the same interface. Nothing here may depend
+// on the engine (docs/architecture.md, "Layers").
 #pragma once
 
 #include <cstdint>
@@ -10,7 +12,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "workers/engine/llama_model.h"
 
 namespace tcobench {
 
@@ -27,12 +28,6 @@ class Runtime {
   virtual absl::Status Step(std::span<const int> seqs, std::span<const int32_t> last,
                             std::span<int32_t> next) = 0;
 };
-
-// The embedded engine: one session with n_seq sequences of n_ctx positions.
-// Buffers are sized up front, so Prefill/Step allocate nothing once each
-// prompt length has been seen (the harness warms up first).
-absl::StatusOr<std::unique_ptr<Runtime>> MakeEngineRuntime(const LlamaModel& model, int n_seq,
-                                                           int64_t n_ctx);
 
 // Does no work: returns token 0 at once.
 std::unique_ptr<Runtime> MakeNullRuntime(int n_seq, int32_t vocab_size);

@@ -1,4 +1,4 @@
-#include "services/security/transport.h"
+#include "common/security/transport.h"
 
 #include <grpcpp/support/client_interceptor.h>
 

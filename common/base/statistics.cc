@@ -1,4 +1,4 @@
-#include "services/analysis/statistics.h"
+#include "common/base/statistics.h"
 
 #include <algorithm>
 #include <cmath>

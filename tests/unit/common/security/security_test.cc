@@ -1,8 +1,8 @@
 #define BOOST_TEST_MODULE security
 #include <boost/test/unit_test.hpp>
 
-#include "services/security/auth.h"
-#include "services/security/transport.h"
+#include "common/security/auth.h"
+#include "common/security/transport.h"
 
 using namespace tcobench;
 

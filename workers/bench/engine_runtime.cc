@@ -1,4 +1,4 @@
-#include "workers/bench/runtime.h"
+#include "workers/bench/engine_runtime.h"
 
 #include <algorithm>
 #include <vector>
@@ -46,23 +46,6 @@ class EngineRuntime final : public Runtime {
   std::vector<float> logits_;
 };
 
-class NullRuntime final : public Runtime {
- public:
-  NullRuntime(int n_seq, int32_t vocab) : n_seq_(n_seq), vocab_(vocab) {}
-  int max_sequences() const override { return n_seq_; }
-  int32_t vocab_size() const override { return vocab_; }
-  absl::StatusOr<int32_t> Prefill(int, std::span<const int32_t>) override { return 0; }
-  absl::Status Step(std::span<const int>, std::span<const int32_t>,
-                    std::span<int32_t> next) override {
-    std::fill(next.begin(), next.end(), 0);
-    return absl::OkStatus();
-  }
-
- private:
-  int n_seq_;
-  int32_t vocab_;
-};
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Runtime>> MakeEngineRuntime(const LlamaModel& model, int n_seq,
@@ -73,10 +56,6 @@ absl::StatusOr<std::unique_ptr<Runtime>> MakeEngineRuntime(const LlamaModel& mod
   auto session = Session::Create(model, options);
   if (!session.ok()) return session.status();
   return std::unique_ptr<Runtime>(new EngineRuntime(model, std::move(*session), n_seq));
-}
-
-std::unique_ptr<Runtime> MakeNullRuntime(int n_seq, int32_t vocab_size) {
-  return std::make_unique<NullRuntime>(n_seq, vocab_size);
 }
 
 }  // namespace tcobench

@@ -1,5 +1,5 @@
 #define BOOST_TEST_MODULE scenario
-#include "workers/bench/scenario.h"
+#include "workers/loadgen/scenario.h"
 
 #include <boost/test/unit_test.hpp>
 #include <chrono>

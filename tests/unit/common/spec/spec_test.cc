@@ -1,5 +1,5 @@
 #define BOOST_TEST_MODULE spec_check
-#include "services/analysis/spec_check.h"
+#include "common/spec/spec.h"
 
 #include <boost/test/unit_test.hpp>
 #include <string>

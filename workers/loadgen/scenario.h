@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "workers/bench/runtime.h"
+#include "workers/loadgen/runtime.h"
 
 namespace tcobench {
 

@@ -1,4 +1,4 @@
-#include "workers/bench/scenario.h"
+#include "workers/loadgen/scenario.h"
 
 #include <algorithm>
 #include <chrono>

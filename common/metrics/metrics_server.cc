@@ -1,4 +1,4 @@
-#include "services/metrics/metrics_server.h"
+#include "common/metrics/metrics_server.h"
 
 #include <algorithm>
 #include <cstdio>

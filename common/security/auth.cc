@@ -1,4 +1,4 @@
-#include "services/security/auth.h"
+#include "common/security/auth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
