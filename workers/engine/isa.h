@@ -15,7 +15,8 @@ enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 const char* IsaName(Isa isa);
 absl::StatusOr<Isa> ParseIsa(absl::string_view name);
 
-// The best level this CPU supports and this build has kernels for.
+// The best level this CPU supports (AVX-512 F/BW/DQ/VL counts as avx512;
+// that level runs the AVX2 kernels until it has its own).
 Isa DetectedIsa();
 // The level in use: DetectedIsa(), lowered by $TCOBENCH_ISA. A request above
 // what the CPU has is clamped (with one warning on stderr); an unknown name is

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
@@ -48,6 +49,7 @@ class Runner {
     for (int i = 0; i < o_.warmup_runs; ++i) {
       if (absl::Status s = OneUnmeasured(static_cast<uint64_t>(i)); !s.ok()) return s;
     }
+    if (absl::Status s = WarmUpBatchSizes(); !s.ok()) return s;
     next_index_ = static_cast<uint64_t>(o_.warmup_runs);
     if (o_.on_window_open) o_.on_window_open();
     t0_ = Clock::now();
@@ -77,6 +79,45 @@ class Runner {
       int32_t next = 0;
       if (absl::Status s = rt_.Step({&seq, 1}, {&last, 1}, {&next, 1}); !s.ok()) return s;
       last = next;
+    }
+    return absl::OkStatus();
+  }
+
+  // One decode step of every batch size the window can use (1..concurrency),
+  // outside the window, so that whatever a runtime sizes per batch (rows of
+  // activations, logits) is sized before it opens: a single-stream warm-up
+  // never steps more than one sequence at a time. Each sequence is stepped
+  // at most output_tokens - 1 times before it is started again, so no
+  // sequence runs past the positions a measured request uses.
+  absl::Status WarmUpBatchSizes() {
+    const int n_seq = o_.concurrency;
+    if (n_seq < 2 || o_.output_tokens < 2) return absl::OkStatus();
+    std::vector<int32_t> steps(static_cast<size_t>(n_seq), o_.output_tokens);  // "used up": start afresh
+    std::vector<int32_t> last(static_cast<size_t>(n_seq), 0);
+    PromptFor(o_, rt_.vocab_size(), 0, prompt_);
+    int next = 0;  // sequences take turns, so the steps spread over all of them
+    for (int batch = 1; batch <= n_seq; ++batch) {
+      for (int i = 0; i < batch; ++i) {
+        const int seq = (next + i) % n_seq;
+        step_seqs_[i] = seq;
+        if (steps[seq] >= o_.output_tokens - 1) {
+          auto first = rt_.Prefill(seq, prompt_);
+          if (!first.ok()) return first.status();
+          last[seq] = *first;
+          steps[seq] = 0;
+        }
+        step_last_[i] = last[seq];
+      }
+      const size_t n = static_cast<size_t>(batch);
+      if (absl::Status s = rt_.Step({step_seqs_.data(), n}, {step_last_.data(), n}, {step_next_.data(), n});
+          !s.ok()) {
+        return s;
+      }
+      for (int i = 0; i < batch; ++i) {
+        last[step_seqs_[i]] = step_next_[i];
+        ++steps[step_seqs_[i]];
+      }
+      next = (next + batch) % n_seq;
     }
     return absl::OkStatus();
   }

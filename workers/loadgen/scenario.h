@@ -4,7 +4,9 @@
 //                  together by batched decoding, latency counted from arrival;
 //   OFFLINE        rounds of requests all issued at once, `concurrency` in
 //                  flight, for throughput.
-// Warm-up requests run first, one at a time, and are not measured. The
+// Warm-up requests run first, one at a time, and are not measured; then one
+// unmeasured decode step of each batch size up to `concurrency`, so nothing a
+// runtime sizes per batch grows inside the window. The
 // measured part runs until both `measured_runs` requests have finished and
 // `min_duration_seconds` have passed. Inside the measured window nothing is
 // allocated or logged: timings go into storage reserved beforehand and
