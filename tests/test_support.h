@@ -4,6 +4,9 @@
 
 #include <sys/wait.h>
 
+#include <boost/test/results_collector.hpp>
+#include <boost/test/tree/traverse.hpp>
+#include <boost/test/tree/visitor.hpp>
 #include <boost/test/unit_test.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -24,12 +27,22 @@ inline std::filesystem::path SharedDir() {
 
 inline std::filesystem::path SharedPath(const std::string& rel) { return SharedDir() / rel; }
 
+// How many test cases of this binary were skipped for want of shared/.
+inline int& SharedSkips() {
+  static int skips = 0;
+  return skips;
+}
+
 // Precondition for tests that need shared/: skipped, saying why, when absent.
+// A binary that skipped any case this way exits with kSkipExitCode when
+// nothing failed (SkippedWithoutShared below), which ctest reports as
+// "Skipped", never "Passed" (tests/CMakeLists.txt: SKIP_RETURN_CODE).
 struct NeedsShared {
   boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id id) const {
     boost::test_tools::assertion_result r(
         std::filesystem::exists(SharedPath("models/stories260K.gguf")));
     if (!r) {
+      ++SharedSkips();
       r.message() << "skipped: shared models/data not found at " << SharedDir()
                   << " (set TCOBENCH_SHARED to the shared/ folder)";
       // Also on stdout, so the skip shows in ctest -V and CI logs.
@@ -40,6 +53,36 @@ struct NeedsShared {
     return r;
   }
 };
+
+inline constexpr int kSkipExitCode = 77;
+
+// Counts the test cases that ran and failed.
+class FailedCases : public boost::unit_test::test_tree_visitor {
+ public:
+  void visit(const boost::unit_test::test_case& tc) override {
+    const boost::unit_test::test_results& r = boost::unit_test::results_collector.results(tc.p_id);
+    if (!r.p_skipped && !r.passed()) ++failed;
+  }
+  int failed = 0;
+};
+
+// Global fixture: after the last case, a binary that skipped cases for want
+// of shared/ and failed none exits with kSkipExitCode (a failure still fails).
+struct SkippedWithoutShared {
+  void setup() {}
+  void teardown() {
+    if (SharedSkips() == 0) return;
+    FailedCases failed;
+    boost::unit_test::traverse_test_tree(boost::unit_test::framework::master_test_suite(), failed, true);
+    if (failed.failed > 0) return;
+    std::printf("SKIPPED: %d test case(s) need the shared models/data at %s; the others passed\n",
+                SharedSkips(), SharedDir().c_str());
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(kSkipExitCode);
+  }
+};
+BOOST_TEST_GLOBAL_FIXTURE(SkippedWithoutShared);
 
 inline std::filesystem::path TempDir() {
   static const std::filesystem::path dir = [] {
