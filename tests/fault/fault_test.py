@@ -11,9 +11,12 @@ usage: fault_test.py BIN_DIR SCENARIO
   frozen       a worker SIGSTOPped past its lease: the job is leased again,
                and when the frozen worker resumes its late result is not
                stored
-  disk         the data directory on a small tmpfs that fills up, then
-               remounted read-only: new work is refused with UNAVAILABLE,
-               what was stored stays readable (needs root; skipped without)
+  disk_full    the data directory on a small tmpfs that fills up: new work
+               is refused with UNAVAILABLE, what was stored stays readable
+  disk_readonly  the same on an ext4 file system the kernel turns read-only
+               under the running coordinator
+Both disk scenarios need root (and the second a loop device); each exits 77
+(ctest: Skipped) without, never 0.
 """
 import json
 import os
@@ -229,9 +232,15 @@ def run(*argv):
     return subprocess.run(list(argv), capture_output=True, text=True)
 
 
-def scenario_disk(c):
+def needs_root():
     if os.geteuid() != 0:
         print("SKIPPED: mounting file systems needs root")
+        return True
+    return False
+
+
+def scenario_disk_full(c):
+    if needs_root():
         return SKIP
     full = os.path.join(c.work, "full")
     os.makedirs(full)
@@ -247,15 +256,19 @@ def scenario_disk(c):
     finally:
         run("umount", "-l", full)
 
-    # A disk the kernel turns read-only under the running coordinator: ext4
-    # on a loop device with errors=remount-ro, and an error triggered.
+
+def scenario_disk_readonly(c):
+    """A disk the kernel turns read-only under the running coordinator: ext4
+    on a loop device with errors=remount-ro, and an error triggered."""
+    if needs_root():
+        return SKIP
     image, ro = os.path.join(c.work, "ext4.img"), os.path.join(c.work, "ro")
     os.makedirs(ro)
     run("truncate", "-s", "16M", image)
     if run("mkfs.ext4", "-q", image).returncode != 0 or \
             run("mount", "-o", "loop,errors=remount-ro", image, ro).returncode != 0:
-        print("SKIPPED (read-only part): cannot mount an ext4 loop image here")
-        return 0
+        print("SKIPPED: cannot mount an ext4 loop image here")
+        return SKIP
     try:
         device = os.path.basename(run("findmnt", "-no", "SOURCE", ro).stdout.strip())
         addr = c.coordinator("ro", data=ro)
@@ -278,7 +291,7 @@ def scenario_disk(c):
 def main():
     bin_dir, scenario = os.path.abspath(sys.argv[1]), sys.argv[2]
     scenarios = {"workers": scenario_workers, "coordinator": scenario_coordinator, "frozen": scenario_frozen,
-                 "disk": scenario_disk}
+                 "disk_full": scenario_disk_full, "disk_readonly": scenario_disk_readonly}
     work = tempfile.mkdtemp(prefix="tcobench-fault-")
     c = Cluster(bin_dir, work)
     t0 = time.time()
