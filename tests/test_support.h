@@ -17,7 +17,24 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace tcobench::testing {
+
+// The value a test goes on with: a failed requirement naming `what` and the
+// status when `v` holds an error, never a dereference of one.
+template <typename T>
+T ValueOf(absl::StatusOr<T> v, const std::string& what) {
+  BOOST_REQUIRE_MESSAGE(v.ok(), what << ": " << v.status().ToString());
+  return std::move(v).value();
+}
+
+// `p`, required not to be null.
+template <typename T>
+T* NonNull(T* p, const std::string& what) {
+  BOOST_REQUIRE_MESSAGE(p != nullptr, what << ": not found");
+  return p;
+}
 
 // The shared/ folder: $TCOBENCH_SHARED, else ../shared beside the project.
 inline std::filesystem::path SharedDir() {

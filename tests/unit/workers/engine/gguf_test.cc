@@ -74,21 +74,21 @@ BOOST_AUTO_TEST_CASE(writer_reader_round_trip_every_value_type) {
   BOOST_TEST(g.version() == 3u);
   BOOST_TEST(g.alignment() == 64u);
   BOOST_TEST(g.data_offset() % 64 == 0u);
-  BOOST_TEST(g.Find("t.u8")->u == 200u);
-  BOOST_TEST(g.Find("t.i8")->i == -100);
-  BOOST_TEST(g.Find("t.u16")->u == 65000u);
-  BOOST_TEST(g.Find("t.i16")->i == -32000);
-  BOOST_TEST(*g.GetUint("t.u32") == 4000000000u);
-  BOOST_TEST(g.Find("t.i32")->i == -2000000000);
-  BOOST_TEST(*g.GetFloat("t.f32") == 1.5);
-  BOOST_TEST(*g.GetBool("t.bool"));
-  BOOST_TEST(*g.GetString("t.str") == "héllo");
-  BOOST_TEST(*g.GetUint("t.u64") == (1ull << 40));
-  BOOST_TEST(g.Find("t.i64")->i == -(1ll << 40));
-  BOOST_TEST(*g.GetFloat("t.f64") == 0.25);
-  BOOST_TEST(g.Find("t.strs")->strings == std::vector<std::string>({"a", "", "ccc"}),
+  BOOST_TEST(NonNull(g.Find("t.u8"), "t.u8")->u == 200u);
+  BOOST_TEST(NonNull(g.Find("t.i8"), "t.i8")->i == -100);
+  BOOST_TEST(NonNull(g.Find("t.u16"), "t.u16")->u == 65000u);
+  BOOST_TEST(NonNull(g.Find("t.i16"), "t.i16")->i == -32000);
+  BOOST_TEST(ValueOf(g.GetUint("t.u32"), "t.u32") == 4000000000u);
+  BOOST_TEST(NonNull(g.Find("t.i32"), "t.i32")->i == -2000000000);
+  BOOST_TEST(ValueOf(g.GetFloat("t.f32"), "t.f32") == 1.5);
+  BOOST_TEST(ValueOf(g.GetBool("t.bool"), "t.bool"));
+  BOOST_TEST(ValueOf(g.GetString("t.str"), "t.str") == "héllo");
+  BOOST_TEST(ValueOf(g.GetUint("t.u64"), "t.u64") == (1ull << 40));
+  BOOST_TEST(NonNull(g.Find("t.i64"), "t.i64")->i == -(1ll << 40));
+  BOOST_TEST(ValueOf(g.GetFloat("t.f64"), "t.f64") == 0.25);
+  BOOST_TEST(NonNull(g.Find("t.strs"), "t.strs")->strings == std::vector<std::string>({"a", "", "ccc"}),
              boost::test_tools::per_element());
-  BOOST_TEST(g.Find("t.f32s")->NumberAt(1) == -2.0);
+  BOOST_TEST(NonNull(g.Find("t.f32s"), "t.f32s")->NumberAt(1) == -2.0);
   const GgufValue* nested = g.Find("t.nested");
   BOOST_REQUIRE(nested != nullptr);
   BOOST_TEST(nested->items.size() == 2u);
@@ -105,7 +105,7 @@ BOOST_AUTO_TEST_CASE(writer_reader_round_trip_every_value_type) {
   float x;
   std::memcpy(&x, g.TensorData(*a) + 4 * 100, 4);
   BOOST_TEST(x == 100.0f);
-  const GgufTensorInfo* b = g.FindTensor("b");
+  const GgufTensorInfo* b = NonNull(g.FindTensor("b"), "tensor b");
   std::memcpy(&x, g.TensorData(*b) + 4 * 6, 4);
   BOOST_TEST(x == -6.0f);
 }
@@ -126,9 +126,9 @@ BOOST_AUTO_TEST_CASE(reads_real_file, *boost::unit_test::precondition(NeedsShare
   BOOST_TEST((*f)->tensors().size() == 48u);
   BOOST_TEST((*f)->metadata().size() == 19u);
   BOOST_TEST((*f)->data_offset() == 14176u);
-  BOOST_TEST(*(*f)->GetString("general.architecture") == "llama");
-  BOOST_TEST(*(*f)->GetUint("llama.feed_forward_length") == 172u);
-  BOOST_TEST((*f)->Find("tokenizer.ggml.tokens")->count == 512u);
+  BOOST_TEST(ValueOf((*f)->GetString("general.architecture"), "general.architecture") == "llama");
+  BOOST_TEST(ValueOf((*f)->GetUint("llama.feed_forward_length"), "llama.feed_forward_length") == 172u);
+  BOOST_TEST(NonNull((*f)->Find("tokenizer.ggml.tokens"), "tokenizer.ggml.tokens")->count == 512u);
 }
 
 BOOST_AUTO_TEST_CASE(missing_file_is_not_found) {
@@ -194,6 +194,7 @@ BOOST_AUTO_TEST_CASE(flipped_header_bytes_never_crash) {
   for (const auto& base : HostileBases()) {
     const std::vector<uint8_t> full = ReadFile(base);
     auto parsed = GgufFile::Parse(full, "ok");
+    BOOST_REQUIRE_MESSAGE(parsed.ok(), parsed.status().ToString());
     const size_t header = std::min<size_t>((*parsed)->data_offset(), 4096);
     std::mt19937 rng(7);
     static const uint8_t kMasks[] = {0x01, 0x80, 0xFF};
