@@ -10,8 +10,25 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/spec/spec.h"
+#include "services/coordinator/sqlite.h"
+#include "services/coordinator/store_internal.h"
+
+// The store's core: opening and migrating the database, comparisons (submit,
+// read, cancel, delete, retention), tags and gate verdicts. Workers, jobs and
+// leases are in leases.cc; the metrics' read models in store_stats.cc.
 
 namespace tcobench {
+
+using internal::DatabaseError;
+using internal::IsoTime;
+using internal::JobSpec;
+using internal::kErrorSeparator;
+using internal::NewId;
+using internal::NoSuchRef;
+using internal::Stmt;
+using internal::SystemNow;
+using internal::Terminal;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -57,7 +74,9 @@ const char* const kMigrations[] = {
        ALTER TABLE workers ADD COLUMN draining INTEGER NOT NULL DEFAULT 0;)",
 };
 
-constexpr char kErrorSeparator = '\x1f';
+}  // namespace
+
+namespace internal {
 
 double SystemNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -73,105 +92,19 @@ std::string IsoTime(double seconds) {
   return buf;
 }
 
-std::string NewId(const char* prefix) {
-  static std::mutex mu;
-  static std::mt19937_64 rng(std::random_device{}() ^
-                             static_cast<uint64_t>(SystemNow() * 1e6));
-  std::lock_guard<std::mutex> lock(mu);
-  return absl::StrCat(prefix, absl::Hex(rng(), absl::kZeroPad16));
-}
-
-// A database error as a status: the disk full, read-only or failing is
-// UNAVAILABLE (the coordinator refuses new work and keeps what it has; try
-// again when the disk is back), anything else INTERNAL.
-absl::Status DatabaseError(int rc, const std::string& message) {
-  switch (rc & 0xff) {  // the primary code of an extended one
-    case SQLITE_FULL:
-    case SQLITE_READONLY:
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return absl::UnavailableError(absl::StrCat("the coordinator cannot write its store (", message,
-                                                 "): nothing was changed; retry when its disk is back"));
-    default:
-      return absl::InternalError(absl::StrCat("database: ", message));
-  }
-}
-
-// A prepared statement: bind by position (1-based), step, read columns.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& BindBlob(int i, const std::string& v) {
-    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& Bind(int i, double v) {
-    sqlite3_bind_double(stmt_, i, v);
-    return *this;
-  }
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  // true: a row is ready; false: done. Errors go to status().
-  bool Step() {
-    if (rc_ != SQLITE_OK && rc_ != SQLITE_ROW && rc_ != SQLITE_DONE) return false;
-    rc_ = sqlite3_step(stmt_);
-    return rc_ == SQLITE_ROW;
-  }
-  absl::Status Run() {
-    Step();
-    return status();
-  }
-  absl::Status status() const {
-    if (rc_ == SQLITE_OK || rc_ == SQLITE_ROW || rc_ == SQLITE_DONE) return absl::OkStatus();
-    return DatabaseError(rc_, sqlite3_errmsg(db_));
-  }
-  std::string Text(int i) const {
-    const unsigned char* p = sqlite3_column_text(stmt_, i);
-    return p == nullptr ? "" : std::string(reinterpret_cast<const char*>(p),
-                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
-  }
-  std::string Blob(int i) const {
-    const void* p = sqlite3_column_blob(stmt_, i);
-    return p == nullptr ? "" : std::string(static_cast<const char*>(p),
-                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
-  }
-  double Double(int i) const { return sqlite3_column_double(stmt_, i); }
-  int64_t Int(int i) const { return sqlite3_column_int64(stmt_, i); }
-  bool IsNull(int i) const { return sqlite3_column_type(stmt_, i) == SQLITE_NULL; }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-  int rc_ = SQLITE_OK;
+namespace {
+struct IdSource {
+  Mutex mu;
+  std::mt19937_64 rng ABSL_GUARDED_BY(mu){std::random_device{}() ^ static_cast<uint64_t>(SystemNow() * 1e6)};
 };
+}  // namespace
 
-bool Terminal(v1::Job::State s) {
-  return s == v1::Job::SUCCEEDED || s == v1::Job::FAILED || s == v1::Job::CANCELLED;
-}
-bool Terminal(v1::Comparison::State s) {
-  return s == v1::Comparison::SUCCEEDED || s == v1::Comparison::FAILED ||
-         s == v1::Comparison::CANCELLED;
-}
-
-int IsaRank(const std::string& isa) {
-  if (isa == "avx512") return 2;
-  if (isa == "avx2") return 1;
-  return 0;
+std::string NewId(const char* prefix) {
+  static IdSource* const source = new IdSource();  // never destroyed: ids may be made at exit
+  MutexLock lock(&source->mu);
+  return absl::StrCat(prefix, absl::Hex(source->rng(), absl::kZeroPad16));
 }
 
-// The spec a job runs: its variant (and the baseline, for KL divergence) on
-// its hardware target.
 v1::ComparisonSpec JobSpec(const v1::ComparisonSpec& spec, const std::string& variant,
                            const std::string& hardware) {
   v1::ComparisonSpec out = spec;
@@ -186,47 +119,20 @@ v1::ComparisonSpec JobSpec(const v1::ComparisonSpec& spec, const std::string& va
   return out;
 }
 
+absl::Status NoSuchRef(const std::string& ref) {
+  return absl::NotFoundError(absl::StrCat("no comparison or tag '", ref, "'"));
+}
+
+}  // namespace internal
+
+namespace {
+StoreOptions WithClock(StoreOptions options) {
+  if (!options.now) options.now = SystemNow;
+  return options;
+}
 }  // namespace
 
-// Why a lease is not a job's current one: it was granted once (expired and
-// re-queued, or its comparison deleted) or never.
-absl::Status Store::StaleLeaseLocked(const std::string& worker_id, const std::string& lease_id) {
-  Stmt q(db_, "SELECT job_id FROM leases WHERE id = ? AND worker_id = ?");
-  q.Bind(1, lease_id).Bind(2, worker_id);
-  if (q.Step()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "lease ", lease_id, " of job ", q.Text(0), " has expired: the job was re-queued or removed"));
-  }
-  return absl::NotFoundError(absl::StrCat("no lease '", lease_id, "' held by worker '", worker_id, "'"));
-}
-
-bool SelectorMatches(const v1::Hardware::Selector& s, const v1::WorkerInventory& w, std::string* why) {
-  // Every worker has a CPU; "gpu" needs one that reported GPUs.
-  if (s.class_() == "gpu" && w.gpus().empty()) {
-    *why = "class gpu (worker has no GPU)";
-    return false;
-  }
-  if (!s.isa().empty() && IsaRank(w.isa()) < IsaRank(s.isa())) {
-    *why = absl::StrCat("isa ", s.isa(), " (worker runs ", w.isa(), ")");
-    return false;
-  }
-  if (s.min_memory_bytes() > 0 && w.memory_bytes() < s.min_memory_bytes()) {
-    *why = absl::StrCat("memory ", s.min_memory_bytes(), " bytes (worker has ", w.memory_bytes(), ")");
-    return false;
-  }
-  for (const auto& [k, v] : s.labels()) {
-    auto it = w.labels().find(k);
-    if (it == w.labels().end() || it->second != v) {
-      *why = absl::StrCat("label ", k, "=", v);
-      return false;
-    }
-  }
-  return true;
-}
-
-Store::Store(sqlite3* db, StoreOptions options) : db_(db), options_(std::move(options)) {
-  if (!options_.now) options_.now = SystemNow;
-}
+Store::Store(sqlite3* db, StoreOptions options) : options_(WithClock(std::move(options))), db_(db) {}
 
 Store::~Store() {
   sqlite3_close(checkpoint_db_);
@@ -234,7 +140,7 @@ Store::~Store() {
 }
 
 absl::Status Store::Checkpoint() {
-  std::lock_guard<std::mutex> lock(checkpoint_mu_);
+  MutexLock lock(&checkpoint_mu_);
   int log = 0, done = 0;
   const int rc = sqlite3_wal_checkpoint_v2(checkpoint_db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
   if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
@@ -243,15 +149,7 @@ absl::Status Store::Checkpoint() {
   return absl::OkStatus();
 }
 
-absl::Status Store::Exec(const std::string& sql) {
-  char* err = nullptr;
-  if (const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
-    const std::string msg = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    return DatabaseError(rc, msg);
-  }
-  return absl::OkStatus();
-}
+absl::Status Store::Exec(const std::string& sql) { return internal::ExecSql(db_, sql); }
 
 absl::Status Store::Commit() {
   absl::Status s = Exec("COMMIT");
@@ -272,6 +170,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const fs::path& data_dir, Sto
     return absl::UnavailableError(absl::StrCat(file.string(), ": ", msg));
   }
   std::unique_ptr<Store> store(new Store(db, std::move(options)));
+  MutexLock lock(&store->mu_);  // no other thread has the store yet; held for the analysis
   sqlite3_busy_timeout(db, 5000);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
                              "PRAGMA foreign_keys=ON",
@@ -308,11 +207,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const fs::path& data_dir, Sto
     Stmt q(db, "SELECT id FROM workers");
     while (q.Step()) store->known_workers_.insert(q.Text(0));
   }
-  if (sqlite3_open_v2(file.c_str(), &store->checkpoint_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
-    return absl::UnavailableError(absl::StrCat(file.string(), ": cannot open a second connection"));
+  {
+    MutexLock checkpoint_lock(&store->checkpoint_mu_);
+    if (sqlite3_open_v2(file.c_str(), &store->checkpoint_db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                        nullptr) != SQLITE_OK) {
+      return absl::UnavailableError(absl::StrCat(file.string(), ": cannot open a second connection"));
+    }
+    sqlite3_busy_timeout(store->checkpoint_db_, 1000);
   }
-  sqlite3_busy_timeout(store->checkpoint_db_, 1000);
   // After a restart, running jobs' workers get one lease period to reach us
   // again before their leases count as expired.
   if (absl::Status s = Stmt(db, "UPDATE jobs SET lease_deadline = MAX(lease_deadline, ?) WHERE state = ?")
@@ -326,14 +228,14 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const fs::path& data_dir, Sto
 
 void Store::Changed() {
   ++version_;
-  changed_.notify_all();
+  changed_.SignalAll();
 }
 
 absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw, const std::string& owner) {
   if (absl::Status s = CheckSpecLimits(raw, options_.limits); !s.ok()) return s;
   if (absl::Status s = ValidateSpec(raw); !s.ok()) return s;
   const v1::ComparisonSpec spec = WithDefaults(raw);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const std::string id = NewId("cmp-");
   const double now = Now();
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
@@ -360,15 +262,6 @@ absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw, const s
   return id;
 }
 
-// The comparison a reference names: its id, or a tag on it (tags never have
-// an id's form, so the two cannot both match).
-#define TCOBENCH_BY_REF "(id = ?1 OR id IN (SELECT comparison_id FROM tags WHERE name = ?1))"
-
-namespace {
-absl::Status NoSuchRef(const std::string& ref) {
-  return absl::NotFoundError(absl::StrCat("no comparison or tag '", ref, "'"));
-}
-}  // namespace
 
 absl::StatusOr<std::string> Store::ResolveLocked(const std::string& ref) {
   Stmt q(db_, "SELECT id FROM comparisons WHERE " TCOBENCH_BY_REF);
@@ -441,12 +334,12 @@ absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> Store::SpecLocked(cons
 }
 
 absl::StatusOr<v1::Comparison> Store::Get(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return LoadLocked(id);
 }
 
 absl::StatusOr<std::vector<v1::Comparison>> Store::List(int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::string> ids;
   {
     Stmt q(db_, "SELECT id FROM comparisons ORDER BY created DESC, id LIMIT ?");
@@ -465,7 +358,7 @@ absl::StatusOr<std::vector<v1::Comparison>> Store::List(int limit) {
 
 absl::StatusOr<v1::Comparison> Store::WaitForChange(const std::string& id, const std::string& seen,
                                                     double timeout_seconds) {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(timeout_seconds));
@@ -473,8 +366,8 @@ absl::StatusOr<v1::Comparison> Store::WaitForChange(const std::string& id, const
     auto c = LoadLocked(id);
     if (!c.ok() || c->SerializeAsString() != seen) return c;
     const uint64_t v = version_;
-    if (!changed_.wait_until(lock, deadline, [&] { return version_ != v; })) {
-      return LoadLocked(id);
+    while (version_ == v) {
+      if (!changed_.WaitUntil(&mu_, deadline) && version_ == v) return LoadLocked(id);
     }
   }
 }
@@ -527,7 +420,7 @@ absl::Status Store::UpdateComparisonStateLocked(const std::string& id) {
 }
 
 absl::StatusOr<v1::Comparison> Store::Cancel(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto c = LoadLocked(id);
   if (!c.ok()) return c.status();
   if (Terminal(c->state())) return c;  // nothing to stop
@@ -546,7 +439,7 @@ absl::StatusOr<v1::Comparison> Store::Cancel(const std::string& id) {
 }
 
 absl::Status Store::Delete(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto c = LoadLocked(id);
   if (!c.ok()) return c.status();
   absl::Status s = Stmt(db_, "DELETE FROM comparisons WHERE id = ?").Bind(1, c->id()).Run();
@@ -556,7 +449,7 @@ absl::Status Store::Delete(const std::string& id) {
 }
 
 absl::StatusOr<v1::GetReportResponse> Store::Report(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto c = LoadLocked(id);
   if (!c.ok()) return c.status();
   v1::GetReportResponse out;
@@ -581,7 +474,7 @@ absl::StatusOr<v1::GetReportResponse> Store::Report(const std::string& id) {
 }
 
 absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (absl::Status s = FlushLocked(/*workers_too=*/true); !s.ok()) return s;
   std::vector<v1::Worker> out;
   Stmt q(db_, "SELECT w.id, w.inventory, w.last_seen, "
@@ -607,7 +500,7 @@ absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
 
 absl::StatusOr<v1::Worker> Store::Drain(const std::string& ref) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     // An id, else the newest registration under that name.
     std::string id;
     {
@@ -634,7 +527,7 @@ absl::StatusOr<v1::Worker> Store::Drain(const std::string& ref) {
 }
 
 absl::StatusOr<std::string> Store::OwnerOf(const std::string& ref) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Stmt q(db_, "SELECT owner FROM comparisons WHERE id = ?1 OR id IN (SELECT comparison_id FROM tags WHERE name = ?1)");
   q.Bind(1, ref);
   if (q.Step()) return q.Text(0);
@@ -642,354 +535,8 @@ absl::StatusOr<std::string> Store::OwnerOf(const std::string& ref) {
   return NoSuchRef(ref);
 }
 
-absl::StatusOr<StoreStats> Store::Stats(double forget_lost_seconds) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status s = FlushLocked(/*workers_too=*/true); !s.ok()) return s;
-  StoreStats out;
-  {
-    Stmt q(db_, "SELECT state, COUNT(*) FROM comparisons GROUP BY state");
-    while (q.Step()) out.comparisons[static_cast<v1::Comparison::State>(q.Int(0))] = q.Int(1);
-    if (!q.status().ok()) return q.status();
-  }
-  {
-    Stmt q(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
-    while (q.Step()) out.jobs[static_cast<v1::Job::State>(q.Int(0))] = q.Int(1);
-    if (!q.status().ok()) return q.status();
-  }
-  const double now = Now();
-  {
-    Stmt q(db_, "SELECT MIN(updated) FROM jobs WHERE state = ?");
-    q.Bind(1, int64_t{v1::Job::QUEUED});
-    if (q.Step() && q.Double(0) > 0) out.oldest_queued_job_seconds = std::max(0.0, now - q.Double(0));
-    if (!q.status().ok()) return q.status();
-  }
-  // The newest registration per name decides; ordered so that it comes last.
-  std::map<std::string, v1::Worker::State> by_name;
-  // Registrations silent past the window are gone, and so are the older
-  // ones they replaced: only the recent ones are read.
-  Stmt q(db_, "SELECT w.inventory, w.last_seen, "
-              "EXISTS(SELECT 1 FROM jobs j WHERE j.worker_id = w.id AND j.state = ?) "
-              "FROM workers w WHERE w.last_seen >= ? ORDER BY w.registered");
-  q.Bind(1, int64_t{v1::Job::LEASED}).Bind(2, now - options_.lease_seconds - forget_lost_seconds);
-  while (q.Step()) {
-    v1::WorkerInventory inv;
-    inv.ParseFromString(q.Blob(0));
-    by_name[inv.name()] = now - q.Double(1) > options_.lease_seconds ? v1::Worker::LOST
-                          : q.Int(2) != 0                            ? v1::Worker::BUSY
-                                                                     : v1::Worker::IDLE;
-  }
-  if (!q.status().ok()) return q.status();
-  for (const auto& [name, state] : by_name) ++out.workers[state];
-  return out;
-}
-
-absl::StatusOr<std::vector<std::string>> Store::RecentSucceeded(int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt q(db_, "SELECT id FROM comparisons WHERE state = ? ORDER BY finished DESC LIMIT ?");
-  q.Bind(1, int64_t{v1::Comparison::SUCCEEDED}).Bind(2, int64_t{limit});
-  std::vector<std::string> out;
-  while (q.Step()) out.push_back(q.Text(0));
-  if (!q.status().ok()) return q.status();
-  return out;
-}
-
-absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::Tags(int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt q(db_, "SELECT name, comparison_id FROM tags ORDER BY updated DESC LIMIT ?");
-  q.Bind(1, int64_t{limit});
-  std::vector<std::pair<std::string, std::string>> out;
-  while (q.Step()) out.emplace_back(q.Text(0), q.Text(1));
-  if (!q.status().ok()) return q.status();
-  return out;
-}
-
-absl::StatusOr<v1::RegisterWorkerResponse> Store::Register(const v1::WorkerInventory& inventory) {
-  if (inventory.name().empty()) return absl::InvalidArgumentError("inventory.name: missing");
-  std::lock_guard<std::mutex> lock(mu_);
-  const std::string id = NewId("wrk-");
-  const double now = Now();
-  absl::Status s = Stmt(db_, "INSERT INTO workers(id, inventory, registered, last_seen) VALUES(?,?,?,?)")
-                       .Bind(1, id).BindBlob(2, inventory.SerializeAsString()).Bind(3, now).Bind(4, now).Run();
-  if (!s.ok()) return s;
-  known_workers_.insert(id);
-  v1::RegisterWorkerResponse r;
-  r.set_worker_id(id);
-  r.set_heartbeat_interval_seconds(options_.heartbeat_seconds);
-  r.set_lease_seconds(options_.lease_seconds);
-  return r;
-}
-
-absl::StatusOr<v1::HeartbeatResponse> Store::Heartbeat(const std::string& worker_id,
-                                                       const std::string& lease_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const double now = Now();
-  // Heartbeats touch memory only (the most frequent call); ExpireLeases
-  // writes them to the database a few times a second.
-  if (known_workers_.count(worker_id) == 0) {
-    return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
-  }
-  last_seen_[worker_id] = now;
-  v1::HeartbeatResponse r;
-  if (lease_id.empty()) return r;
-  Stmt q(db_, "SELECT state, lease_deadline FROM jobs WHERE lease_id = ? AND worker_id = ?");
-  q.Bind(1, lease_id).Bind(2, worker_id);
-  if (!q.Step()) {
-    r.set_cancel_job(true);  // unknown lease: the job is gone (deleted)
-    return r;
-  }
-  const auto state = static_cast<v1::Job::State>(q.Int(0));
-  if (state == v1::Job::CANCELLED) {
-    r.set_cancel_job(true);
-    return r;
-  }
-  if (state != v1::Job::LEASED || DeadlineLocked(lease_id, q.Double(1)) < now) {
-    return absl::FailedPreconditionError(absl::StrCat("lease ", lease_id, " has expired"));
-  }
-  const double deadline = now + options_.lease_seconds;
-  lease_deadlines_[lease_id] = deadline;
-  r.set_lease_deadline_time(IsoTime(deadline));
-  return r;
-}
-
-double Store::DeadlineLocked(const std::string& lease_id, double stored) const {
-  auto it = lease_deadlines_.find(lease_id);
-  return it == lease_deadlines_.end() ? stored : std::max(stored, it->second);
-}
-
-absl::Status Store::FlushLocked(bool workers_too) {
-  // Worker last-seen times matter only to `workers` listings: they are
-  // written every few seconds, not with every lease sweep (a thousand rows
-  // would hold the lock for milliseconds several times a second).
-  const bool write_workers = workers_too || Now() - last_worker_flush_ >= 5.0;
-  if ((last_seen_.empty() || !write_workers) && lease_deadlines_.empty()) return absl::OkStatus();
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  absl::Status s;
-  if (write_workers) {
-    for (const auto& [worker, t] : last_seen_) {
-      if (s.ok()) s = Stmt(db_, "UPDATE workers SET last_seen = ? WHERE id = ?").Bind(1, t).Bind(2, worker).Run();
-    }
-  }
-  for (const auto& [lease, d] : lease_deadlines_) {
-    if (s.ok()) {
-      s = Stmt(db_, "UPDATE jobs SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_id = ? AND state = ?")
-              .Bind(1, d).Bind(2, lease).Bind(3, int64_t{v1::Job::LEASED}).Run();
-    }
-  }
-  if (!s.ok()) {
-    (void)Exec("ROLLBACK");
-    return s;
-  }
-  if (write_workers) {
-    last_seen_.clear();
-    last_worker_flush_ = Now();
-  }
-  lease_deadlines_.clear();
-  return Commit();
-}
-
-// One transaction per call: one commit instead of one per statement.
-absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  auto r = AcquireLocked(worker_id);
-  if (absl::Status s = r.ok() ? Commit() : Exec("ROLLBACK"); !s.ok() && r.ok()) return s;
-  if (r.ok() && r->has_job()) Emit(StoreEvent::kLeaseGranted);
-  return r;
-}
-
-absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& worker_id) {
-  auto known = inventories_.find(worker_id);
-  if (known == inventories_.end()) {
-    Stmt w(db_, "SELECT inventory FROM workers WHERE id = ?");
-    w.Bind(1, worker_id);
-    if (!w.Step()) return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
-    v1::WorkerInventory parsed;
-    parsed.ParseFromString(w.Blob(0));
-    known = inventories_.emplace(worker_id, std::move(parsed)).first;
-  }
-  const v1::WorkerInventory& inv = known->second;
-  const double now = Now();
-  last_seen_[worker_id] = now;
-  v1::AcquireJobResponse r;
-  {
-    // Drained: no job, ever again. At its limit: no job now.
-    Stmt d(db_, "SELECT draining, (SELECT COUNT(*) FROM jobs WHERE worker_id = ?1 AND state = ?2) "
-                "FROM workers WHERE id = ?1");
-    d.Bind(1, worker_id).Bind(2, int64_t{v1::Job::LEASED});
-    if (d.Step()) {
-      if (d.Int(0) != 0) {
-        r.set_drain(true);
-        return r;
-      }
-      if (d.Int(1) >= options_.max_jobs_per_worker) return r;
-    }
-    if (!d.status().ok()) return d.status();
-  }
-  // Jobs in the order they were submitted (rowid), through the state index.
-  Stmt q(db_, "SELECT id, variant, hardware, attempts, comparison_id FROM jobs "
-              "WHERE state = ? ORDER BY rowid");
-  q.Bind(1, int64_t{v1::Job::QUEUED});
-  while (q.Step()) {
-    auto spec_or = SpecLocked(q.Text(4));
-    if (!spec_or.ok()) return spec_or.status();
-    const v1::ComparisonSpec& spec = **spec_or;
-    const std::string hardware = q.Text(2);
-    const v1::Hardware* hw = nullptr;
-    for (const v1::Hardware& h : spec.hardware()) {
-      if (h.name() == hardware) hw = &h;
-    }
-    std::string why;
-    if (hw == nullptr || !SelectorMatches(hw->selector(), inv, &why)) continue;
-    const std::string job_id = q.Text(0), lease = NewId("lease-"), cmp = q.Text(4);
-    const double deadline = now + options_.lease_seconds;
-    absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, attempts = attempts + 1, worker_id = ?, "
-                               "lease_id = ?, lease_deadline = ?, stage = 'leased', fraction = 0, "
-                               "updated = ? WHERE id = ?")
-                         .Bind(1, int64_t{v1::Job::LEASED}).Bind(2, worker_id).Bind(3, lease)
-                         .Bind(4, deadline).Bind(5, now).Bind(6, job_id).Run();
-    if (s.ok()) {
-      s = Stmt(db_, "INSERT INTO leases(id, job_id, worker_id, granted) VALUES(?,?,?,?)")
-              .Bind(1, lease).Bind(2, job_id).Bind(3, worker_id).Bind(4, now).Run();
-    }
-    if (!s.ok()) return s;
-    // A lease never ends a comparison: at most it starts it running.
-    if (absl::Status u = Stmt(db_, "UPDATE comparisons SET state = ? WHERE id = ? AND state = ?")
-                             .Bind(1, int64_t{v1::Comparison::RUNNING}).Bind(2, cmp)
-                             .Bind(3, int64_t{v1::Comparison::QUEUED}).Run();
-        !u.ok()) {
-      return u;
-    }
-    r.set_has_job(true);
-    r.set_job_id(job_id);
-    r.set_lease_id(lease);
-    r.set_variant(q.Text(1));
-    r.set_hardware(hardware);
-    r.set_lease_seconds(options_.lease_seconds);
-    *r.mutable_spec() = JobSpec(spec, q.Text(1), hardware);
-    Changed();
-    return r;
-  }
-  if (!q.status().ok()) return q.status();
-  return r;
-}
-
-absl::StatusOr<bool> Store::Progress(const std::string& worker_id, const std::string& lease_id,
-                                     const std::string& stage, double fraction) {
-  std::lock_guard<std::mutex> lock(mu_);
-  const double now = Now();
-  Stmt q(db_, "SELECT state, lease_deadline FROM jobs WHERE lease_id = ? AND worker_id = ?");
-  q.Bind(1, lease_id).Bind(2, worker_id);
-  if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
-  const auto state = static_cast<v1::Job::State>(q.Int(0));
-  if (state == v1::Job::CANCELLED) return true;
-  if (state != v1::Job::LEASED || DeadlineLocked(lease_id, q.Double(1)) < now) {
-    return absl::FailedPreconditionError(absl::StrCat("lease ", lease_id, " has expired"));
-  }
-  last_seen_[worker_id] = now;
-  lease_deadlines_[lease_id] = now + options_.lease_seconds;
-  absl::Status s = Stmt(db_, "UPDATE jobs SET stage = ?, fraction = ?, updated = ? WHERE lease_id = ?")
-                       .Bind(1, stage).Bind(2, std::clamp(fraction, 0.0, 1.0)).Bind(3, now)
-                       .Bind(4, lease_id).Run();
-  if (!s.ok()) return s;
-  Changed();
-  return false;
-}
-
-absl::Status Store::Complete(const std::string& worker_id, const std::string& lease_id,
-                             const v1::ComparisonResult& result) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  const absl::Status r = CompleteLocked(worker_id, lease_id, result);
-  if (absl::Status s = r.ok() ? Commit() : Exec("ROLLBACK"); !s.ok() && r.ok()) return s;
-  return r;
-}
-
-absl::Status Store::CompleteLocked(const std::string& worker_id, const std::string& lease_id,
-                                   const v1::ComparisonResult& result) {
-  const double now = Now();
-  Stmt q(db_, "SELECT id, state, lease_deadline, comparison_id, variant FROM jobs "
-              "WHERE lease_id = ? AND worker_id = ?");
-  q.Bind(1, lease_id).Bind(2, worker_id);
-  if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
-  const std::string job_id = q.Text(0), cmp = q.Text(3), variant = q.Text(4);
-  const auto state = static_cast<v1::Job::State>(q.Int(1));
-  if (state == v1::Job::SUCCEEDED) return absl::OkStatus();  // a repeat: acknowledged, nothing new
-  if (state != v1::Job::LEASED || DeadlineLocked(lease_id, q.Double(2)) < now) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "lease ", lease_id, state == v1::Job::CANCELLED ? " was cancelled" : " has expired",
-        ": the result is not stored"));
-  }
-  bool has_variant = false;
-  for (const v1::VariantResult& v : result.results()) has_variant = has_variant || v.variant() == variant;
-  if (!has_variant) {
-    return absl::InvalidArgumentError(absl::StrCat("result has no results for variant '", variant, "'"));
-  }
-  absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, result = ?, stage = 'done', fraction = 1, "
-                             "updated = ? WHERE id = ?")
-                       .Bind(1, int64_t{v1::Job::SUCCEEDED}).BindBlob(2, result.SerializeAsString())
-                       .Bind(3, now).Bind(4, job_id).Run();
-  if (s.ok()) s = UpdateComparisonStateLocked(cmp);
-  if (s.ok()) {
-    Emit(StoreEvent::kJobSucceeded);
-    Changed();
-  }
-  return s;
-}
-
-absl::Status Store::RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why,
-                                        const char* reason) {
-  Stmt q(db_, "SELECT errors FROM jobs WHERE id = ?");
-  q.Bind(1, job_id);
-  std::string errors = q.Step() ? q.Text(0) : "";
-  if (!errors.empty()) errors += kErrorSeparator;
-  errors += absl::StrCat("attempt ", attempts, ": ", why);
-  const bool again = attempts < options_.max_attempts;
-  absl::Status s =
-      Stmt(db_, "UPDATE jobs SET state = ?, errors = ?, lease_id = '', stage = ?, updated = ? WHERE id = ?")
-          .Bind(1, int64_t{again ? v1::Job::QUEUED : v1::Job::FAILED}).Bind(2, errors)
-          .Bind(3, again ? std::string("re-queued") : std::string("failed")).Bind(4, Now()).Bind(5, job_id).Run();
-  if (s.ok()) Emit(again ? StoreEvent::kJobRequeued : StoreEvent::kJobFailed, reason);
-  return s;
-}
-
-absl::Status Store::Fail(const std::string& worker_id, const std::string& lease_id,
-                         const std::string& reason, bool retryable) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Stmt q(db_, "SELECT id, state, attempts, comparison_id FROM jobs WHERE lease_id = ? AND worker_id = ?");
-  q.Bind(1, lease_id).Bind(2, worker_id);
-  if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
-  const std::string job_id = q.Text(0), cmp = q.Text(3);
-  if (static_cast<v1::Job::State>(q.Int(1)) != v1::Job::LEASED) return absl::OkStatus();  // already settled
-  const int attempts = retryable ? static_cast<int>(q.Int(2)) : options_.max_attempts;
-  absl::Status s = RequeueOrFailLocked(job_id, attempts, reason.empty() ? "failed" : reason, "worker_failed");
-  if (s.ok()) s = UpdateComparisonStateLocked(cmp);
-  if (s.ok()) Changed();
-  return s;
-}
-
-absl::Status Store::ExpireLeases() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (absl::Status s = FlushLocked(/*workers_too=*/false); !s.ok()) return s;
-  std::vector<std::tuple<std::string, int, std::string, std::string>> expired;
-  {
-    Stmt q(db_, "SELECT id, attempts, worker_id, comparison_id FROM jobs WHERE state = ? AND lease_deadline < ?");
-    q.Bind(1, int64_t{v1::Job::LEASED}).Bind(2, Now());
-    while (q.Step()) expired.emplace_back(q.Text(0), static_cast<int>(q.Int(1)), q.Text(2), q.Text(3));
-    if (!q.status().ok()) return q.status();
-  }
-  for (const auto& [job, attempts, worker, cmp] : expired) {
-    Emit(StoreEvent::kLeaseExpired);
-    absl::Status s = RequeueOrFailLocked(
-        job, attempts, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"), "lease_expired");
-    if (s.ok()) s = UpdateComparisonStateLocked(cmp);
-    if (!s.ok()) return s;
-  }
-  if (!expired.empty()) Changed();
-  return absl::OkStatus();
-}
-
 absl::StatusOr<int> Store::DeleteFinishedOlderThan(double days) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   absl::Status s = Stmt(db_, "DELETE FROM comparisons WHERE state IN (?, ?, ?) AND finished < ?")
                        .Bind(1, int64_t{v1::Comparison::SUCCEEDED}).Bind(2, int64_t{v1::Comparison::FAILED})
                        .Bind(3, int64_t{v1::Comparison::CANCELLED}).Bind(4, Now() - days * 86400).Run();
@@ -1023,7 +570,7 @@ absl::Status CheckTagName(const std::string& tag) {
 
 absl::StatusOr<v1::TagComparisonResponse> Store::Tag(const std::string& ref, const std::string& tag) {
   if (absl::Status s = CheckTagName(tag); !s.ok()) return s;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   absl::StatusOr<std::string> id = ResolveLocked(ref);
   if (!id.ok()) return id.status();
   v1::TagComparisonResponse out;
@@ -1046,7 +593,7 @@ absl::StatusOr<v1::TagComparisonResponse> Store::Tag(const std::string& ref, con
 }
 
 absl::StatusOr<std::string> Store::RecordVerdict(v1::GateVerdict verdict) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   // Both sides must be comparisons here; refs (tags) are kept as given.
   for (std::string* id : {verdict.mutable_baseline_comparison_id(), verdict.mutable_candidate_comparison_id()}) {
     if (id->empty()) return absl::InvalidArgumentError("verdict: both comparison ids are needed");
@@ -1072,7 +619,7 @@ absl::StatusOr<std::string> Store::RecordVerdict(v1::GateVerdict verdict) {
 }
 
 absl::StatusOr<std::vector<v1::GateVerdict>> Store::Verdicts(const std::string& ref, int limit) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::string id;
   if (!ref.empty()) {
     absl::StatusOr<std::string> resolved = ResolveLocked(ref);
@@ -1090,5 +637,4 @@ absl::StatusOr<std::vector<v1::GateVerdict>> Store::Verdicts(const std::string& 
   if (!q.status().ok()) return q.status();
   return out;
 }
-
 }  // namespace tcobench

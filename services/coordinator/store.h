@@ -8,19 +8,20 @@
 
 #include <sqlite3.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <set>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "common/base/mutex.h"
 #include "common/spec/spec.h"
+#include "services/coordinator/selector.h"
 #include "tcobench/v1/coordinator.pb.h"
 
 namespace tcobench {
@@ -130,47 +131,48 @@ class Store {
  private:
   Store(sqlite3* db, StoreOptions options);
   double Now() const { return options_.now(); }
-  absl::Status Exec(const std::string& sql);
-  absl::Status Commit();  // COMMIT, or ROLLBACK when it fails
-  absl::StatusOr<std::string> ResolveLocked(const std::string& ref);  // an id or a tag -> the id
-  absl::StatusOr<v1::Comparison> LoadLocked(const std::string& ref);
+  absl::Status Exec(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status Commit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);  // COMMIT, or ROLLBACK when it fails
+  // An id or a tag -> the id.
+  absl::StatusOr<std::string> ResolveLocked(const std::string& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Comparison> LoadLocked(const std::string& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A comparison's spec, parsed once (specs never change once stored).
-  absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> SpecLocked(const std::string& id);
-  absl::Status UpdateComparisonStateLocked(const std::string& id);
-  absl::StatusOr<v1::AcquireJobResponse> AcquireLocked(const std::string& worker_id);
+  absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> SpecLocked(const std::string& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UpdateComparisonStateLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::AcquireJobResponse> AcquireLocked(const std::string& worker_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CompleteLocked(const std::string& worker_id, const std::string& lease_id,
-                              const v1::ComparisonResult& result);
-  absl::Status StaleLeaseLocked(const std::string& worker_id, const std::string& lease_id);
+                              const v1::ComparisonResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status StaleLeaseLocked(const std::string& worker_id, const std::string& lease_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `reason`: "lease_expired" or "worker_failed", for the event.
   absl::Status RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why,
-                                   const char* reason);
-  void Changed();
+                                   const char* reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Emit(StoreEvent::Kind kind, std::string detail = "", int64_t count = 1) const {
     if (options_.on_event) options_.on_event(StoreEvent{kind, std::move(detail), count});
   }
+  double DeadlineLocked(const std::string& lease_id, double stored) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status FlushLocked(bool workers_too) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  sqlite3* db_;
-  sqlite3* checkpoint_db_ = nullptr;
-  std::mutex checkpoint_mu_;
-  StoreOptions options_;
-  std::mutex mu_;
-  std::condition_variable changed_;
-  uint64_t version_ = 0;
-  std::map<std::string, std::shared_ptr<const v1::ComparisonSpec>> specs_;
+  const StoreOptions options_;  // fixed at Open
+  // The checkpointing connection: only Checkpoint() uses it.
+  Mutex checkpoint_mu_;
+  sqlite3* checkpoint_db_ ABSL_GUARDED_BY(checkpoint_mu_) = nullptr;
+  // Everything else: one lock, one connection.
+  mutable Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  CondVar changed_;  // signalled with version_ bumped
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::shared_ptr<const v1::ComparisonSpec>> specs_ ABSL_GUARDED_BY(mu_);
   // Heartbeats and progress reports land here first (no database write per
   // call); FlushLocked writes them, from ExpireLeases and Workers.
-  std::set<std::string> known_workers_;
-  std::map<std::string, v1::WorkerInventory> inventories_;  // parsed once per worker
-  std::map<std::string, double> last_seen_;        // worker -> time
-  std::map<std::string, double> lease_deadlines_;  // lease -> extended deadline
-  double DeadlineLocked(const std::string& lease_id, double stored) const;
-  absl::Status FlushLocked(bool workers_too);
-  double last_worker_flush_ = 0;
+  std::set<std::string> known_workers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::WorkerInventory> inventories_ ABSL_GUARDED_BY(mu_);  // parsed once per worker
+  std::map<std::string, double> last_seen_ ABSL_GUARDED_BY(mu_);        // worker -> time
+  std::map<std::string, double> lease_deadlines_ ABSL_GUARDED_BY(mu_);  // lease -> extended deadline
+  double last_worker_flush_ ABSL_GUARDED_BY(mu_) = 0;
 };
-
-// Whether a worker's inventory satisfies a hardware selector; `why` says
-// what does not match.
-bool SelectorMatches(const v1::Hardware::Selector& selector, const v1::WorkerInventory& worker,
-                     std::string* why);
 
 }  // namespace tcobench
