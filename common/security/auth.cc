@@ -94,7 +94,7 @@ RateLimiter::RateLimiter(double per_second, std::function<double()> now)
 
 bool RateLimiter::Allow(const std::string& client) {
   const double now = now_();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto [it, fresh] = buckets_.try_emplace(client, Bucket{burst_, now});
   Bucket& b = it->second;
   b.tokens = std::min(burst_, b.tokens + (now - b.last) * rate_);

@@ -8,12 +8,13 @@
 #include <functional>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "common/base/mutex.h"
 
 namespace tcobench {
 
@@ -62,8 +63,8 @@ class RateLimiter {
   const double rate_;
   const double burst_;
   std::function<double()> now_;
-  std::mutex mu_;
-  std::map<std::string, Bucket> buckets_;
+  Mutex mu_;
+  std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tcobench

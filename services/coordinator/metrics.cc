@@ -106,7 +106,7 @@ struct StoreCollector::Rows {
 
 std::shared_ptr<const StoreCollector::Rows> StoreCollector::RowsFor(const std::string& id) const {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (auto it = cache_.find(id); it != cache_.end()) return it->second;
   }
   absl::StatusOr<v1::GetReportResponse> report = store_->Report(id);
@@ -117,7 +117,7 @@ std::shared_ptr<const StoreCollector::Rows> StoreCollector::RowsFor(const std::s
   rows->result = std::move(*report->mutable_result());
   if (absl::StatusOr<v1::CostReport> cost = ComputeCostReport(rows->result); cost.ok())
     rows->cost = std::move(*cost);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   cache_[id] = rows;
   return rows;
 }
@@ -262,7 +262,7 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
   }
   {
     // Forget what is no longer exposed.
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto it = cache_.begin(); it != cache_.end();)
       it = exposed.count(it->first) ? std::next(it) : cache_.erase(it);
   }

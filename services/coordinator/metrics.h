@@ -17,10 +17,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "common/base/mutex.h"
 #include "services/coordinator/store.h"
 
 namespace tcobench {
@@ -65,8 +66,8 @@ class StoreCollector final : public prometheus::Collectable {
 
   Store* store_;
   const CoordinatorMetricsOptions options_;
-  mutable std::mutex mu_;
-  mutable std::map<std::string, std::shared_ptr<const Rows>> cache_;
+  mutable Mutex mu_;
+  mutable std::map<std::string, std::shared_ptr<const Rows>> cache_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tcobench

@@ -74,13 +74,13 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry, const v1::WorkerInv
 void WorkerMetrics::SetRegistered(bool registered) { registered_.Set(registered ? 1 : 0); }
 
 void WorkerMetrics::SetPhase(const std::string& phase) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const char* p : kPhases) phase_.Add({{"phase", p}}).Set(phase == p ? 1 : 0);
   busy_.Set(phase == "idle" ? 0 : 1);
 }
 
 void WorkerMetrics::JobFinished(const char* outcome, const v1::ComparisonResult* result) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   jobs_.Add({{"outcome", outcome}}).Increment();
   if (result == nullptr) return;
   lock_wait_.Increment(result->manifest().host_lock_wait_seconds());

@@ -9,9 +9,10 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "common/base/mutex.h"
 #include "tcobench/v1/coordinator.pb.h"
 
 namespace tcobench {
@@ -29,16 +30,17 @@ class WorkerMetrics {
   void JobFinished(const char* outcome, const v1::ComparisonResult* result);
 
  private:
-  std::mutex mu_;
+  // Each call's several updates as one: a scrape never sees two phases set.
+  Mutex mu_;
   prometheus::Gauge& registered_;
-  prometheus::Gauge& busy_;
-  prometheus::Family<prometheus::Gauge>& phase_;
-  prometheus::Family<prometheus::Counter>& jobs_;
-  prometheus::Family<prometheus::Counter>& tokens_;
-  prometheus::Family<prometheus::Counter>& energy_;
-  prometheus::Family<prometheus::Gauge>& power_;
-  prometheus::Histogram& load_seconds_;
-  prometheus::Counter& lock_wait_;
+  prometheus::Gauge& busy_ ABSL_GUARDED_BY(mu_);
+  prometheus::Family<prometheus::Gauge>& phase_ ABSL_GUARDED_BY(mu_);
+  prometheus::Family<prometheus::Counter>& jobs_ ABSL_GUARDED_BY(mu_);
+  prometheus::Family<prometheus::Counter>& tokens_ ABSL_GUARDED_BY(mu_);
+  prometheus::Family<prometheus::Counter>& energy_ ABSL_GUARDED_BY(mu_);
+  prometheus::Family<prometheus::Gauge>& power_ ABSL_GUARDED_BY(mu_);
+  prometheus::Histogram& load_seconds_ ABSL_GUARDED_BY(mu_);
+  prometheus::Counter& lock_wait_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tcobench

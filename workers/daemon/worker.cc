@@ -3,16 +3,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
+#include "common/base/build_info.h"
+#include "common/base/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "tcobench/v1/coordinator.grpc.pb.h"
 #include "workers/bench/system_info.h"
 #include "workers/energy/energy_meter.h"
-#include "common/base/build_info.h"
 #include "workers/engine/isa.h"
 
 namespace tcobench {
@@ -49,14 +49,14 @@ class Heartbeater {
         thread_([this] { Loop(); }) {}
   ~Heartbeater() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       done_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     thread_.join();
   }
   void SetLease(const std::string& lease) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     lease_ = lease;
     cancel_ = false;
   }
@@ -64,12 +64,19 @@ class Heartbeater {
 
  private:
   void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::duration<double>(interval_), [this] { return done_; })) {
+    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(interval_));
+    while (true) {
       v1::HeartbeatRequest req;
-      req.set_worker_id(worker_id_);
-      req.set_lease_id(lease_);
-      lock.unlock();
+      {
+        MutexLock lock(&mu_);
+        const auto deadline = std::chrono::steady_clock::now() + interval;
+        while (!done_ && cv_.WaitUntil(&mu_, deadline)) {
+        }
+        if (done_) return;
+        req.set_worker_id(worker_id_);
+        req.set_lease_id(lease_);
+      }
       v1::HeartbeatResponse resp;
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -77,16 +84,15 @@ class Heartbeater {
       if ((s.ok() && resp.cancel_job()) || s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
         cancel_ = true;  // cancelled or lease lost: stop the job
       }
-      lock.lock();
     }
   }
   v1::CoordinatorService::Stub* stub_;
   const std::string worker_id_;
   const double interval_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool done_ = false;
-  std::string lease_;
+  Mutex mu_;
+  CondVar cv_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  std::string lease_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> cancel_{false};
   std::thread thread_;
 };

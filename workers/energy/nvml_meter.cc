@@ -3,7 +3,7 @@
 #include <dlfcn.h>
 
 #include <chrono>
-#include <mutex>
+#include "common/base/mutex.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -92,7 +92,7 @@ class NvmlMeter final : public EnergyMeter {
 
   absl::Status Start() override {
     poller_.Stop();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     status_ = absl::OkStatus();
     start_ = std::chrono::steady_clock::now();
     bool sampling = false;
@@ -120,7 +120,7 @@ class NvmlMeter final : public EnergyMeter {
   absl::StatusOr<EnergyReading> Stop() override {
     poller_.Stop();
     SamplePower();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!status_.ok()) return status_;
     EnergyReading r;
     r.source = "nvml";
@@ -152,7 +152,7 @@ class NvmlMeter final : public EnergyMeter {
 
  private:
   void SamplePower() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const auto now = std::chrono::steady_clock::now();
     for (Gpu& g : gpus_) {
       if (g.has_counter) continue;
@@ -169,12 +169,12 @@ class NvmlMeter final : public EnergyMeter {
     }
   }
 
-  std::unique_ptr<NvmlApi> api_;
-  std::mutex mu_;
-  std::vector<Gpu> gpus_;
-  double poll_seconds_;
-  absl::Status status_;
-  std::chrono::steady_clock::time_point start_;
+  const std::unique_ptr<NvmlApi> api_;
+  Mutex mu_;  // the poller's thread samples while a measurement runs
+  std::vector<Gpu> gpus_ ABSL_GUARDED_BY(mu_);
+  const double poll_seconds_;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point start_ ABSL_GUARDED_BY(mu_);
   Poller poller_;
 };
 

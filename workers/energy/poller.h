@@ -3,10 +3,11 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "common/base/mutex.h"
 
 namespace tcobench {
 
@@ -19,31 +20,40 @@ class Poller {
 
   void Start(double interval_seconds, std::function<void()> tick) {
     Stop();
-    stop_ = false;
+    {
+      MutexLock lock(&mu_);
+      stop_ = false;
+    }
     thread_ = std::thread([this, interval_seconds, tick = std::move(tick)] {
       const auto interval = std::chrono::duration<double>(interval_seconds);
-      std::unique_lock<std::mutex> lock(mu_);
-      while (!cv_.wait_for(lock, interval, [this] { return stop_; })) {
-        lock.unlock();
+      const auto step = std::chrono::duration_cast<std::chrono::steady_clock::duration>(interval);
+      while (true) {
+        {
+          MutexLock lock(&mu_);
+          // Woken early only to stop (or spuriously): wait out the interval.
+          const auto deadline = std::chrono::steady_clock::now() + step;
+          while (!stop_ && cv_.WaitUntil(&mu_, deadline)) {
+          }
+          if (stop_) return;
+        }
         tick();
-        lock.lock();
       }
     });
   }
 
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     if (thread_.joinable()) thread_.join();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = true;
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = true;
   std::thread thread_;
 };
 

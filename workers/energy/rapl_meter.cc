@@ -1,7 +1,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
-#include <mutex>
+#include "common/base/mutex.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -51,7 +51,7 @@ class RaplMeter final : public EnergyMeter {
 
   absl::Status Start() override {
     poller_.Stop();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (Zone& z : zones_) {
       auto v = ReadCounter(z.energy_file);
       if (!v.ok()) return v.status();
@@ -67,7 +67,7 @@ class RaplMeter final : public EnergyMeter {
   absl::StatusOr<EnergyReading> Stop() override {
     poller_.Stop();
     Sample();
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!status_.ok()) return status_;
     EnergyReading r;
     r.source = "rapl";
@@ -88,7 +88,7 @@ class RaplMeter final : public EnergyMeter {
   // Adds each counter's increase since the last sample; a counter lower than
   // before has wrapped once at max_energy_range_uj.
   void Sample() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (Zone& z : zones_) {
       auto v = ReadCounter(z.energy_file);
       if (!v.ok()) {
@@ -101,11 +101,11 @@ class RaplMeter final : public EnergyMeter {
     }
   }
 
-  std::mutex mu_;
-  std::vector<Zone> zones_;
-  double poll_seconds_;
-  absl::Status status_;
-  std::chrono::steady_clock::time_point start_;
+  Mutex mu_;  // the poller's thread samples while a measurement runs
+  std::vector<Zone> zones_ ABSL_GUARDED_BY(mu_);
+  const double poll_seconds_;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point start_ ABSL_GUARDED_BY(mu_);
   Poller poller_;
 };
 

@@ -96,10 +96,13 @@ class CpuBackend final : public Backend {
     int64_t longest = 0;
     for (int64_t t = 0; t < a.n_tokens; ++t) longest = std::max(longest, a.n_visible[t]);
     const VecDotFn dot = GetOps(TensorType::kF32)->vec_dot;  // the SIMD float dot product
+    // One row of scores per thread, sized here for every thread at once (a
+    // thread's first chunk must not allocate: it may come inside a measured
+    // window) and kept between calls.
+    const size_t need = static_cast<size_t>(pool_->n_threads() * longest);
+    if (scores_.size() < need) scores_.resize(need);
     pool_->ParallelFor(a.n_tokens * a.n_head, 1, [&](int64_t b, int64_t e) {
-      // One buffer per thread, kept between calls: no allocation per layer.
-      thread_local std::vector<float> scores;
-      if (scores.size() < static_cast<size_t>(longest)) scores.resize(static_cast<size_t>(longest));
+      float* scores = scores_.data() + ThreadPool::CurrentThreadIndex() * longest;
       for (int64_t job = b; job < e; ++job) {
         const int64_t t = job / a.n_head;
         const int64_t h = job % a.n_head;
@@ -227,15 +230,19 @@ class CpuBackend final : public Backend {
     const int64_t w_row_bytes = RowBytes(w.type, k);
     const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
     const int64_t n_blocks = (w.n_out + kGemmRowBlock - 1) / kGemmRowBlock;
+    // A block of dequantized rows per pool thread, sized here for all of them
+    // (see Attention) and kept between calls.
+    const int64_t block_floats = kGemmRowBlock * k;
+    const size_t need = static_cast<size_t>(pool_->n_threads() * block_floats);
+    if (gemm_rows_.size() < need) gemm_rows_.resize(need);
     pool_->ParallelFor(n_blocks, 1, [&](int64_t b, int64_t e) {
-      thread_local std::vector<float> rows;
-      rows.resize(static_cast<size_t>(kGemmRowBlock * k));
+      float* rows = gemm_rows_.data() + ThreadPool::CurrentThreadIndex() * block_floats;
       for (int64_t blk = b; blk < e; ++blk) {
         const int64_t r0 = blk * kGemmRowBlock;
         const int64_t nr = std::min(kGemmRowBlock, w.n_out - r0);
         for (int64_t r = 0; r < nr; ++r)
-          ops->to_float(wdata + (r0 + r) * w_row_bytes, rows.data() + r * k, k);
-        gemm(nr, n_tokens, k, rows.data(), act_packed_.data(), y + r0, w.n_out);
+          ops->to_float(wdata + (r0 + r) * w_row_bytes, rows + r * k, k);
+        gemm(nr, n_tokens, k, rows, act_packed_.data(), y + r0, w.n_out);
       }
     });
   }
@@ -245,6 +252,8 @@ class CpuBackend final : public Backend {
   std::vector<float> act_f32_;
   std::vector<float> act_packed_;
   std::vector<float> rope_cache_;
+  std::vector<float> scores_;     // attention: one row per pool thread
+  std::vector<float> gemm_rows_;  // prefill: a block of weight rows per pool thread
 };
 
 }  // namespace

@@ -8,6 +8,8 @@ namespace {
 
 constexpr std::chrono::microseconds kSpin{200};
 
+thread_local int t_thread_index = 0;  // set by each worker; 0 elsewhere
+
 // Spins until done() or kSpin has passed; returns done().
 template <typename Done>
 bool SpinUntil(Done done) {
@@ -24,7 +26,7 @@ bool SpinUntil(Done done) {
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(std::max(1, n_threads)) {
-  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -44,7 +46,10 @@ void ThreadPool::RunChunks() {
   }
 }
 
-void ThreadPool::WorkerLoop() {
+int ThreadPool::CurrentThreadIndex() { return t_thread_index; }
+
+void ThreadPool::WorkerLoop(int index) {
+  t_thread_index = index;
   uint64_t seen = 0;
   for (;;) {
     auto ready = [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; };

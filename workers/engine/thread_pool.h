@@ -41,8 +41,13 @@ class ThreadPool {
   // items, on all threads; returns when every chunk is done.
   void ParallelFor(int64_t n, int64_t grain, RangeFn fn);
 
+  // Inside fn: which of the pool's threads runs this chunk, 0..n_threads-1
+  // (0: the thread that called ParallelFor), for per-thread scratch space
+  // sized up front instead of allocated on a thread's first chunk.
+  static int CurrentThreadIndex();
+
  private:
-  void WorkerLoop();
+  void WorkerLoop(int index);
   void RunChunks();
 
   const int n_threads_;
@@ -50,6 +55,11 @@ class ThreadPool {
   // Workers and the caller first spin for a short while (kSpin) on the
   // atomics below, so that the back-to-back jobs of a decode step cost no
   // sleep and wake-up; past that they block on the condition variables.
+  // mu_ guards no data of its own (the shared state is atomic): it pairs
+  // each wait on a condition variable with the change that ends it, so no
+  // wake-up is lost. It stays a std::mutex, not common/base/mutex.h: the
+  // engine's hot path takes no dependency for an annotation with nothing
+  // to annotate.
   std::mutex mu_;
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
