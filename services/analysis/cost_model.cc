@@ -69,216 +69,232 @@ double HourlyPrice(const v1::Cost::HardwarePrice& p) {
   return annual / 8760;
 }
 
-absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& result, const v1::Cost* cost_in) {
-  const v1::Cost& given = cost_in != nullptr ? *cost_in : result.spec().cost();
-  if (absl::Status s = ValidateCost(given); !s.ok()) return s;
-  v1::CostReport report;
-  const v1::Cost cost = CostWithDefaults(given);
-  *report.mutable_inputs() = cost;
-  const auto& floor = cost.accuracy_floor();
-  const auto& load = cost.load();
-  const bool has_load = load.tokens_per_day() > 0 || load.requests_per_second() > 0;
-  if (!has_load) report.add_notes("no cost.load given: monthly TCO not computed (per-token costs only)");
+namespace {
 
+// What pricing the rows found out, for the report's notes and the Pareto
+// front's axis.
+struct RowFindings {
+  std::map<std::string, bool> noted_price;  // hardware already noted as unpriced
+  bool any_model_energy = false, any_no_energy = false;
+  bool all_kld = true, only_baseline = true;
+};
+
+bool HasLoad(const v1::Cost::Load& load) { return load.tokens_per_day() > 0 || load.requests_per_second() > 0; }
+
+// The row's price of an instance (the spec's, else the worker's advertised
+// one) and its costs per million output and input tokens, energy per token
+// and carbon. Returns the hourly price.
+double PriceRow(const v1::VariantResult& v, const v1::Cost& cost, v1::VariantCost* row, RowFindings* found,
+                v1::CostReport* report) {
+  v1::Cost::HardwarePrice price;
+  if (auto it = cost.hardware().find(v.hardware()); it != cost.hardware().end()) price = it->second;
+  double hourly = HourlyPrice(price);
+  if (price.usd_per_hour() > 0) {
+    row->set_price_source("spec: rented");
+  } else if (price.purchase_usd() > 0) {
+    row->set_price_source("spec: owned");
+  } else if (v.advertised_usd_per_hour() > 0) {
+    hourly = v.advertised_usd_per_hour();
+    row->set_price_source("worker");
+  } else {
+    row->set_price_source("none");
+    if (!found->noted_price[v.hardware()]) {
+      report->add_notes(absl::StrCat("no price for hardware '", v.hardware(),
+                                     "' (cost.hardware or the worker's --cost-per-hour): its costs are energy only"));
+      found->noted_price[v.hardware()] = true;
+    }
+  }
+  const double util = price.utilization() > 0 ? price.utilization() : 1;
+  row->set_usd_per_hour(hourly);
+  row->set_utilization(util);
+  const double tps = v.throughput().output_tokens_per_second();
+  row->set_output_tokens_per_second(tps);
+  // Energy, as measured: joules per output token over the whole window.
+  const v1::Energy& e = v.energy();
+  const bool measured = e.source() != "none" && !e.source().empty() && e.joules_per_token() > 0;
+  row->set_energy_source(e.source().empty() ? "none" : e.source());
+  row->set_energy_uncertainty_fraction(e.uncertainty_fraction());
+  found->any_model_energy |= e.source() == "model";
+  found->any_no_energy |= !measured;
+  const double jpt = measured ? e.joules_per_token() : 0;
+  if (tps > 0) {
+    const double hw = hourly / (tps * util * 3600) * 1e6;
+    const double en = jpt * UsdPerJoule(cost) * 1e6;
+    row->set_hardware_usd_per_million_output_tokens(hw);
+    row->set_energy_usd_per_million_output_tokens(en);
+    row->set_usd_per_million_output_tokens(hw + en);
+  } else {
+    row->add_why("no output throughput measured");
+  }
+  const double prefill = v.throughput().prefill_tokens_per_second();
+  if (prefill > 0) {
+    const double usd_per_second = hourly / util / 3600 + (measured ? e.average_watts() * UsdPerJoule(cost) : 0);
+    row->set_usd_per_million_input_tokens(usd_per_second / prefill * 1e6);
+  }
+  row->set_wh_per_thousand_tokens(jpt * cost.pue() * 1000 / 3600);
+  row->set_grams_co2_per_million_tokens(jpt * cost.pue() * 1e6 / kJoulesPerKwh * cost.grid_grams_co2_per_kwh());
+  return hourly;
+}
+
+// Whether the row's p99 latencies meet the cost block's SLO.
+void CheckSlo(const v1::VariantResult& v, const v1::Cost& cost, v1::VariantCost* row) {
+  row->set_ttft_p99_seconds(v.latency().ttft_seconds().p99());
+  row->set_tpot_p99_seconds(v.latency().tpot_seconds().p99());
+  bool slo = row->output_tokens_per_second() > 0;
+  if (cost.slo().ttft_p99_seconds() > 0 && row->ttft_p99_seconds() > cost.slo().ttft_p99_seconds()) {
+    slo = false;
+    row->add_why(absl::StrFormat("TTFT p99 %.1f ms > SLO %.1f ms", 1e3 * row->ttft_p99_seconds(),
+                                 1e3 * cost.slo().ttft_p99_seconds()));
+  }
+  if (cost.slo().tpot_p99_seconds() > 0 && row->tpot_p99_seconds() > cost.slo().tpot_p99_seconds()) {
+    slo = false;
+    row->add_why(absl::StrFormat("TPOT p99 %.2f ms > SLO %.2f ms", 1e3 * row->tpot_p99_seconds(),
+                                 1e3 * cost.slo().tpot_p99_seconds()));
+  }
+  row->set_meets_slo(slo);
+}
+
+// Accuracy against the baseline. A floor the user set fails when its metric
+// was not measured; a default floor applies only where it was.
+void CheckAccuracy(const v1::VariantResult& v, const v1::ComparisonResult& result, const v1::Cost& cost,
+                   v1::VariantCost* row, RowFindings* found) {
+  const auto& floor = cost.accuracy_floor();
   const v1::VariantResult* ppl_base = BaselineWith(result, HasPpl);
   const v1::VariantResult* choice_base = BaselineWith(result, HasChoice);
-  std::map<std::string, bool> noted_price;
-  bool any_model_energy = false, any_no_energy = false;
-  bool all_kld = true, only_baseline = true;  // for the Pareto front's axis
-
-  for (const v1::VariantResult& v : result.results()) {
-    v1::VariantCost* row = report.add_rows();
-    row->set_variant(v.variant());
-    row->set_hardware(v.hardware());
-    row->set_prompt_tokens(v.prompt_tokens());
-    row->set_output_tokens(v.output_tokens());
-    // The price of an instance.
-    v1::Cost::HardwarePrice price;
-    if (auto it = cost.hardware().find(v.hardware()); it != cost.hardware().end()) price = it->second;
-    double hourly = HourlyPrice(price);
-    if (price.usd_per_hour() > 0) {
-      row->set_price_source("spec: rented");
-    } else if (price.purchase_usd() > 0) {
-      row->set_price_source("spec: owned");
-    } else if (v.advertised_usd_per_hour() > 0) {
-      hourly = v.advertised_usd_per_hour();
-      row->set_price_source("worker");
-    } else {
-      row->set_price_source("none");
-      if (!noted_price[v.hardware()]) {
-        report.add_notes(absl::StrCat("no price for hardware '", v.hardware(),
-                                      "' (cost.hardware or the worker's --cost-per-hour): its costs are energy only"));
-        noted_price[v.hardware()] = true;
-      }
-    }
-    const double util = price.utilization() > 0 ? price.utilization() : 1;
-    row->set_usd_per_hour(hourly);
-    row->set_utilization(util);
-    const double tps = v.throughput().output_tokens_per_second();
-    row->set_output_tokens_per_second(tps);
-    // Energy, as measured: joules per output token over the whole window.
-    const v1::Energy& e = v.energy();
-    const bool measured = e.source() != "none" && !e.source().empty() && e.joules_per_token() > 0;
-    row->set_energy_source(e.source().empty() ? "none" : e.source());
-    row->set_energy_uncertainty_fraction(e.uncertainty_fraction());
-    any_model_energy |= e.source() == "model";
-    any_no_energy |= !measured;
-    const double jpt = measured ? e.joules_per_token() : 0;
-    if (tps > 0) {
-      const double hw = hourly / (tps * util * 3600) * 1e6;
-      const double en = jpt * UsdPerJoule(cost) * 1e6;
-      row->set_hardware_usd_per_million_output_tokens(hw);
-      row->set_energy_usd_per_million_output_tokens(en);
-      row->set_usd_per_million_output_tokens(hw + en);
-    } else {
-      row->add_why("no output throughput measured");
-    }
-    const double prefill = v.throughput().prefill_tokens_per_second();
-    if (prefill > 0) {
-      const double usd_per_second = hourly / util / 3600 + (measured ? e.average_watts() * UsdPerJoule(cost) : 0);
-      row->set_usd_per_million_input_tokens(usd_per_second / prefill * 1e6);
-    }
-    row->set_wh_per_thousand_tokens(jpt * cost.pue() * 1000 / 3600);
-    row->set_grams_co2_per_million_tokens(jpt * cost.pue() * 1e6 / kJoulesPerKwh * cost.grid_grams_co2_per_kwh());
-
-    // The SLO.
-    row->set_ttft_p99_seconds(v.latency().ttft_seconds().p99());
-    row->set_tpot_p99_seconds(v.latency().tpot_seconds().p99());
-    bool slo = tps > 0;
-    if (cost.slo().ttft_p99_seconds() > 0 && row->ttft_p99_seconds() > cost.slo().ttft_p99_seconds()) {
-      slo = false;
-      row->add_why(absl::StrFormat("TTFT p99 %.1f ms > SLO %.1f ms", 1e3 * row->ttft_p99_seconds(),
-                                   1e3 * cost.slo().ttft_p99_seconds()));
-    }
-    if (cost.slo().tpot_p99_seconds() > 0 && row->tpot_p99_seconds() > cost.slo().tpot_p99_seconds()) {
-      slo = false;
-      row->add_why(absl::StrFormat("TPOT p99 %.2f ms > SLO %.2f ms", 1e3 * row->tpot_p99_seconds(),
-                                   1e3 * cost.slo().tpot_p99_seconds()));
-    }
-    row->set_meets_slo(slo);
-
-    // Accuracy against the baseline. A floor the user set fails when its
-    // metric was not measured; a default floor applies only where it was.
-    bool acc = true;
-    const bool is_base = v.variant() == result.spec().baseline();
-    const v1::KldResult& kld = v.accuracy().kld();
-    const bool has_kld = is_base || (kld.applicable() && kld.scored_tokens() > 0);
-    all_kld &= has_kld;
-    only_baseline &= is_base;
-    if (has_kld) row->set_mean_kld(is_base ? 0 : kld.mean_kld());
-    if (ppl_base != nullptr && HasPpl(v)) row->set_ppl_ratio(v.accuracy().perplexity().ppl() / ppl_base->accuracy().perplexity().ppl());
-    if (choice_base != nullptr && HasChoice(v)) row->set_choice_accuracy_ratio(ChoiceRatio(v, *choice_base));
-    if (floor.max_mean_kld() > 0) {
-      if (!has_kld) {
-        acc = false;
-        row->add_why("mean KLD not measured (cost.accuracyFloor.maxMeanKld is set)");
-      } else if (row->mean_kld() > floor.max_mean_kld()) {
-        acc = false;
-        row->add_why(absl::StrFormat("mean KLD %.5f > floor %.5f", row->mean_kld(), floor.max_mean_kld()));
-      }
-    }
-    const double max_ppl = floor.max_ppl_ratio() > 0 ? floor.max_ppl_ratio() : kDefaultMaxPplRatio;
-    if (row->ppl_ratio() > 0 && row->ppl_ratio() > max_ppl) {
+  bool acc = true;
+  const bool is_base = v.variant() == result.spec().baseline();
+  const v1::KldResult& kld = v.accuracy().kld();
+  const bool has_kld = is_base || (kld.applicable() && kld.scored_tokens() > 0);
+  found->all_kld &= has_kld;
+  found->only_baseline &= is_base;
+  if (has_kld) row->set_mean_kld(is_base ? 0 : kld.mean_kld());
+  if (ppl_base != nullptr && HasPpl(v)) {
+    row->set_ppl_ratio(v.accuracy().perplexity().ppl() / ppl_base->accuracy().perplexity().ppl());
+  }
+  if (choice_base != nullptr && HasChoice(v)) row->set_choice_accuracy_ratio(ChoiceRatio(v, *choice_base));
+  if (floor.max_mean_kld() > 0) {
+    if (!has_kld) {
       acc = false;
-      row->add_why(absl::StrFormat("PPL ratio %.4f > floor %.4f", row->ppl_ratio(), max_ppl));
-    } else if (row->ppl_ratio() == 0 && floor.max_ppl_ratio() > 0) {
+      row->add_why("mean KLD not measured (cost.accuracyFloor.maxMeanKld is set)");
+    } else if (row->mean_kld() > floor.max_mean_kld()) {
       acc = false;
-      row->add_why("perplexity not measured (cost.accuracyFloor.maxPplRatio is set)");
-    }
-    const double min_choice =
-        floor.min_choice_accuracy_ratio() > 0 ? floor.min_choice_accuracy_ratio() : kDefaultMinChoiceAccuracyRatio;
-    if (row->choice_accuracy_ratio() > 0 && row->choice_accuracy_ratio() < min_choice) {
-      acc = false;
-      row->add_why(absl::StrFormat("choice accuracy ratio %.4f < floor %.4f", row->choice_accuracy_ratio(), min_choice));
-    } else if (row->choice_accuracy_ratio() == 0 && floor.min_choice_accuracy_ratio() > 0) {
-      acc = false;
-      row->add_why("multiple-choice accuracy not measured (cost.accuracyFloor.minChoiceAccuracyRatio is set)");
-    }
-    row->set_meets_accuracy(acc);
-
-    // Monthly TCO of the load, at the throughput measured (within the SLO).
-    if (has_load && tps > 0) {
-      const double out_tokens = load.output_tokens() > 0 ? load.output_tokens() : v.output_tokens();
-      const double need_tps =
-          load.tokens_per_day() > 0 ? load.tokens_per_day() / 86400 : load.requests_per_second() * out_tokens;
-      const double instances = std::max(1.0, std::ceil(need_tps / (tps * util) - 1e-9));
-      const double tokens_month = need_tps * kHoursPerMonth * 3600;
-      const double kwh = tokens_month * jpt * cost.pue() / kJoulesPerKwh;
-      row->set_instances(instances);
-      row->set_monthly_hardware_usd(instances * hourly * kHoursPerMonth);
-      row->set_monthly_energy_usd(kwh * cost.energy_usd_per_kwh());
-      row->set_monthly_tco_usd(row->monthly_hardware_usd() + row->monthly_energy_usd());
-      row->set_monthly_kwh(kwh);
-      row->set_monthly_kg_co2(kwh * cost.grid_grams_co2_per_kwh() / 1000);
+      row->add_why(absl::StrFormat("mean KLD %.5f > floor %.5f", row->mean_kld(), floor.max_mean_kld()));
     }
   }
-  if (any_model_energy) report.add_notes("energy from the CPU model is an estimate (see energy_uncertainty_fraction)");
-  if (any_no_energy) report.add_notes("some rows have no energy measurement: their energy cost is 0");
-  if (has_load && load.requests_per_second() > 0 && load.prompt_tokens() > 0) {
-    report.add_notes("load.promptTokens is informational: the prompt cost is the measured workload's");
+  const double max_ppl = floor.max_ppl_ratio() > 0 ? floor.max_ppl_ratio() : kDefaultMaxPplRatio;
+  if (row->ppl_ratio() > 0 && row->ppl_ratio() > max_ppl) {
+    acc = false;
+    row->add_why(absl::StrFormat("PPL ratio %.4f > floor %.4f", row->ppl_ratio(), max_ppl));
+  } else if (row->ppl_ratio() == 0 && floor.max_ppl_ratio() > 0) {
+    acc = false;
+    row->add_why("perplexity not measured (cost.accuracyFloor.maxPplRatio is set)");
   }
+  const double min_choice =
+      floor.min_choice_accuracy_ratio() > 0 ? floor.min_choice_accuracy_ratio() : kDefaultMinChoiceAccuracyRatio;
+  if (row->choice_accuracy_ratio() > 0 && row->choice_accuracy_ratio() < min_choice) {
+    acc = false;
+    row->add_why(absl::StrFormat("choice accuracy ratio %.4f < floor %.4f", row->choice_accuracy_ratio(), min_choice));
+  } else if (row->choice_accuracy_ratio() == 0 && floor.min_choice_accuracy_ratio() > 0) {
+    acc = false;
+    row->add_why("multiple-choice accuracy not measured (cost.accuracyFloor.minChoiceAccuracyRatio is set)");
+  }
+  row->set_meets_accuracy(acc);
+}
 
-  // The accuracy axis of the Pareto front: the first metric every row has
-  // (KL divergence only when some row is not the baseline).
-  auto all = [&](auto has) { return std::all_of(report.rows().begin(), report.rows().end(), has); };
+// Monthly TCO of the cost block's load, at the throughput measured.
+void PriceLoad(const v1::VariantResult& v, const v1::Cost& cost, double hourly, v1::VariantCost* row) {
+  const auto& load = cost.load();
+  const double tps = row->output_tokens_per_second();
+  if (!HasLoad(load) || tps <= 0) return;
+  const double jpt = row->energy_source() == "none" ? 0 : v.energy().joules_per_token();
+  const double out_tokens = load.output_tokens() > 0 ? load.output_tokens() : v.output_tokens();
+  const double need_tps =
+      load.tokens_per_day() > 0 ? load.tokens_per_day() / 86400 : load.requests_per_second() * out_tokens;
+  const double instances = std::max(1.0, std::ceil(need_tps / (tps * row->utilization()) - 1e-9));
+  const double tokens_month = need_tps * kHoursPerMonth * 3600;
+  const double kwh = tokens_month * jpt * cost.pue() / kJoulesPerKwh;
+  row->set_instances(instances);
+  row->set_monthly_hardware_usd(instances * hourly * kHoursPerMonth);
+  row->set_monthly_energy_usd(kwh * cost.energy_usd_per_kwh());
+  row->set_monthly_tco_usd(row->monthly_hardware_usd() + row->monthly_energy_usd());
+  row->set_monthly_kwh(kwh);
+  row->set_monthly_kg_co2(kwh * cost.grid_grams_co2_per_kwh() / 1000);
+}
+
+void AddNotes(const v1::Cost& cost, const RowFindings& found, v1::CostReport* report) {
+  if (found.any_model_energy) report->add_notes("energy from the CPU model is an estimate (see energy_uncertainty_fraction)");
+  if (found.any_no_energy) report->add_notes("some rows have no energy measurement: their energy cost is 0");
+  const auto& load = cost.load();
+  if (HasLoad(load) && load.requests_per_second() > 0 && load.prompt_tokens() > 0) {
+    report->add_notes("load.promptTokens is informational: the prompt cost is the measured workload's");
+  }
+}
+
+// The accuracy axis of the Pareto front (the first metric every row has;
+// KL divergence only when some row is not the baseline), each row's score
+// on it, and which rows no other row beats on both cost and accuracy.
+void MarkParetoFront(const RowFindings& found, v1::CostReport* report) {
+  auto all = [&](auto has) { return std::all_of(report->rows().begin(), report->rows().end(), has); };
   const std::string metric =
-      report.rows().empty()                                                   ? ""
-      : all_kld && !only_baseline                                             ? "mean_kld"
-      : all([](const v1::VariantCost& r) { return r.ppl_ratio() > 0; })       ? "ppl_ratio"
+      report->rows().empty()                                                        ? ""
+      : found.all_kld && !found.only_baseline                                       ? "mean_kld"
+      : all([](const v1::VariantCost& r) { return r.ppl_ratio() > 0; })             ? "ppl_ratio"
       : all([](const v1::VariantCost& r) { return r.choice_accuracy_ratio() > 0; }) ? "choice_accuracy_ratio"
-                                                                              : "";
-  report.set_pareto_metric(metric);
-  for (v1::VariantCost& r : *report.mutable_rows()) {
+                                                                                    : "";
+  report->set_pareto_metric(metric);
+  for (v1::VariantCost& r : *report->mutable_rows()) {
     if (metric == "mean_kld") r.set_accuracy_score(1 - r.mean_kld());
     if (metric == "ppl_ratio") r.set_accuracy_score(1 / r.ppl_ratio());
     if (metric == "choice_accuracy_ratio") r.set_accuracy_score(r.choice_accuracy_ratio());
   }
-  if (metric.empty() && !report.rows().empty()) {
-    report.add_notes("no accuracy measured for every variant: no Pareto front");
-  } else {
-    for (v1::VariantCost& r : *report.mutable_rows()) {
-      if (r.output_tokens_per_second() <= 0) continue;
-      bool dominated = false;
-      for (const v1::VariantCost& o : report.rows()) {
-        if (&o == &r || o.output_tokens_per_second() <= 0) continue;
-        const double oc = o.usd_per_million_output_tokens(), rc = r.usd_per_million_output_tokens();
-        if (oc <= rc && o.accuracy_score() >= r.accuracy_score() &&
-            (oc < rc || o.accuracy_score() > r.accuracy_score())) {
-          dominated = true;
-          break;
-        }
-      }
-      r.set_on_pareto_front(!dominated);
-    }
+  if (metric.empty() && !report->rows().empty()) {
+    report->add_notes("no accuracy measured for every variant: no Pareto front");
+    return;
   }
+  for (v1::VariantCost& r : *report->mutable_rows()) {
+    if (r.output_tokens_per_second() <= 0) continue;
+    bool dominated = false;
+    for (const v1::VariantCost& o : report->rows()) {
+      if (&o == &r || o.output_tokens_per_second() <= 0) continue;
+      const double oc = o.usd_per_million_output_tokens(), rc = r.usd_per_million_output_tokens();
+      if (oc <= rc && o.accuracy_score() >= r.accuracy_score() &&
+          (oc < rc || o.accuracy_score() > r.accuracy_score())) {
+        dominated = true;
+        break;
+      }
+    }
+    r.set_on_pareto_front(!dominated);
+  }
+}
 
-  // The recommendation: the cheapest row meeting both bars.
+// The recommendation: the cheapest row meeting both bars, in words.
+void Recommend(const v1::ComparisonResult& result, bool has_load, v1::CostReport* report) {
   const v1::VariantCost* best = nullptr;
   auto price_of = [&](const v1::VariantCost& r) {
     return has_load ? r.monthly_tco_usd() : r.usd_per_million_output_tokens();
   };
-  for (const v1::VariantCost& r : report.rows()) {
+  for (const v1::VariantCost& r : report->rows()) {
     if (!r.meets_slo() || !r.meets_accuracy()) continue;
     if (best == nullptr || price_of(r) < price_of(*best)) best = &r;
   }
   if (best == nullptr) {
-    report.set_recommendation(report.rows().empty()
-                                  ? "No results to price."
-                                  : "No variant meets both the accuracy floor and the SLO; see each row's reasons.");
-    return report;
+    report->set_recommendation(report->rows().empty()
+                                   ? "No results to price."
+                                   : "No variant meets both the accuracy floor and the SLO; see each row's reasons.");
+    return;
   }
-  report.set_recommended_variant(best->variant());
-  report.set_recommended_hardware(best->hardware());
+  report->set_recommended_variant(best->variant());
+  report->set_recommended_hardware(best->hardware());
   std::string text = absl::StrCat("Serve ", best->variant(), " on ", best->hardware(), ": ",
                                    FormatUsd(best->usd_per_million_output_tokens()), " per million output tokens");
-  for (const v1::VariantCost& r : report.rows()) {
+  for (const v1::VariantCost& r : report->rows()) {
     if (&r != best && r.variant() == result.spec().baseline() && r.hardware() == best->hardware() &&
         r.prompt_tokens() == best->prompt_tokens() && r.output_tokens() == best->output_tokens()) {
       absl::StrAppend(&text, " (baseline ", r.variant(), ": ", FormatUsd(r.usd_per_million_output_tokens()), ")");
     }
   }
   if (best->variant() != result.spec().baseline()) {
-    if (metric == "mean_kld") {
+    if (report->pareto_metric() == "mean_kld") {
       absl::StrAppend(&text, absl::StrFormat(", mean KLD %.5f against the baseline", best->mean_kld()));
     } else if (best->ppl_ratio() > 0) {
       absl::StrAppend(&text, absl::StrFormat(", perplexity %.2f%% of the baseline's", 100 * best->ppl_ratio()));
@@ -289,7 +305,34 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
                                            best->instances() == 1 ? "" : "s", FormatUsd(best->monthly_tco_usd())));
   }
   absl::StrAppend(&text, ".");
-  report.set_recommendation(text);
+  report->set_recommendation(text);
+}
+
+}  // namespace
+
+absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& result, const v1::Cost* cost_in) {
+  const v1::Cost& given = cost_in != nullptr ? *cost_in : result.spec().cost();
+  if (absl::Status s = ValidateCost(given); !s.ok()) return s;
+  v1::CostReport report;
+  const v1::Cost cost = CostWithDefaults(given);
+  *report.mutable_inputs() = cost;
+  const bool has_load = HasLoad(cost.load());
+  if (!has_load) report.add_notes("no cost.load given: monthly TCO not computed (per-token costs only)");
+  RowFindings found;
+  for (const v1::VariantResult& v : result.results()) {
+    v1::VariantCost* row = report.add_rows();
+    row->set_variant(v.variant());
+    row->set_hardware(v.hardware());
+    row->set_prompt_tokens(v.prompt_tokens());
+    row->set_output_tokens(v.output_tokens());
+    const double hourly = PriceRow(v, cost, row, &found, &report);
+    CheckSlo(v, cost, row);
+    CheckAccuracy(v, result, cost, row, &found);
+    PriceLoad(v, cost, hourly, row);
+  }
+  AddNotes(cost, found, &report);
+  MarkParetoFront(found, &report);
+  Recommend(result, has_load, &report);
   return report;
 }
 

@@ -71,38 +71,47 @@ const CommandSpec kSpec = {
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
-}  // namespace
+int Fail(const absl::Status& s, int code) {
+  std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
+  return code;
+}
 
-int main(int argc, char** argv) {
-  Args parsed;
-  if (auto rc = tcobench::ParseDaemonArgs(kSpec, argc, argv, "tcobench-coordinator", &parsed)) return *rc;
-  const Args* args = &parsed;
-  auto fail = [](const absl::Status& s, int code) {
-    std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
-    return code;
-  };
-  tcobench::StoreOptions options;
-  auto lease = args->GetDouble("lease-seconds", 30);
-  auto attempts = args->GetInt("max-attempts", 3, 1, 100);
-  auto retention = args->GetDouble("retention-days", 0);
-  auto exposed = args->GetInt("metrics-comparisons", 20, 1, 1000);
+// What the flags ask for, checked.
+struct Settings {
+  tcobench::StoreOptions store;
+  std::string listen, data_dir;
+  double retention_days = 0;
+  int exposed_comparisons = 20;
+  double max_requests_per_second = 50;
+  tcobench::ServerTlsOptions tls;
+  std::string auth_tokens;  // file; "" for no authentication
+  tcobench::MetricsFlag metrics;
+};
+
+absl::StatusOr<Settings> ReadSettings(const tcobench::Args& args) {
+  Settings out;
+  tcobench::StoreOptions& options = out.store;
+  auto lease = args.GetDouble("lease-seconds", 30);
+  auto attempts = args.GetInt("max-attempts", 3, 1, 100);
+  auto retention = args.GetDouble("retention-days", 0);
+  auto exposed = args.GetInt("metrics-comparisons", 20, 1, 1000);
   tcobench::SpecLimits& limits = options.limits;
-  auto spec_bytes = args->GetInt("max-spec-bytes", limits.max_spec_bytes, 1024, int64_t{1} << 30);
-  auto variants = args->GetInt("max-variants", limits.max_variants, 1, 1000);
-  auto hardware = args->GetInt("max-hardware", limits.max_hardware, 1, 1000);
-  auto prompt = args->GetInt("max-prompt-tokens", limits.max_prompt_tokens, 1, 1 << 24);
-  auto output = args->GetInt("max-output-tokens", limits.max_output_tokens, 1, 1 << 24);
-  auto runs = args->GetInt("max-measured-runs", limits.max_measured_runs, 1, 1 << 30);
-  auto per_worker = args->GetInt("max-jobs-per-worker", 1, 1, 64);
-  auto rate = args->GetDouble("max-requests-per-second", 50);
+  auto spec_bytes = args.GetInt("max-spec-bytes", limits.max_spec_bytes, 1024, int64_t{1} << 30);
+  auto variants = args.GetInt("max-variants", limits.max_variants, 1, 1000);
+  auto hardware = args.GetInt("max-hardware", limits.max_hardware, 1, 1000);
+  auto prompt = args.GetInt("max-prompt-tokens", limits.max_prompt_tokens, 1, 1 << 24);
+  auto output = args.GetInt("max-output-tokens", limits.max_output_tokens, 1, 1 << 24);
+  auto runs = args.GetInt("max-measured-runs", limits.max_measured_runs, 1, 1 << 30);
+  auto per_worker = args.GetInt("max-jobs-per-worker", 1, 1, 64);
+  auto rate = args.GetDouble("max-requests-per-second", 50);
   for (const absl::Status& s : {lease.status(), attempts.status(), retention.status(), exposed.status(),
                                 spec_bytes.status(), variants.status(), hardware.status(), prompt.status(),
                                 output.status(), runs.status(), per_worker.status(), rate.status()}) {
-    if (!s.ok()) return fail(s, 2);
+    if (!s.ok()) return s;
   }
   if (*lease <= 0 || *retention < 0 || *rate < 0) {
-    return fail(absl::InvalidArgumentError("--lease-seconds must be positive, --retention-days and "
-                                           "--max-requests-per-second not negative"), 2);
+    return absl::InvalidArgumentError("--lease-seconds must be positive, --retention-days and "
+                                      "--max-requests-per-second not negative");
   }
   limits.max_spec_bytes = *spec_bytes;
   limits.max_variants = static_cast<int>(*variants);
@@ -111,96 +120,121 @@ int main(int argc, char** argv) {
   limits.max_output_tokens = static_cast<int>(*output);
   limits.max_measured_runs = static_cast<int>(*runs);
   options.max_jobs_per_worker = static_cast<int>(*per_worker);
-  const std::string listen = args->Get("listen", "127.0.0.1:7700");
-  tcobench::ServerTlsOptions tls{args->Get("tls-cert"), args->Get("tls-key"), args->Get("tls-client-ca"),
-                                 args->Has("insecure")};
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = tcobench::MakeServerCredentials(tls, listen);
-  if (!credentials.ok()) return fail(credentials.status(), 2);
-  std::unique_ptr<tcobench::TokenTable> tokens;
-  if (args->Has("auth-tokens")) {
-    absl::StatusOr<tcobench::TokenTable> table = tcobench::TokenTable::Load(args->Get("auth-tokens"));
-    if (!table.ok()) return fail(table.status(), 2);
-    tokens = std::make_unique<tcobench::TokenTable>(std::move(*table));
-  }
   options.lease_seconds = *lease;
   options.heartbeat_seconds = std::max(0.2, *lease / 6);
   options.max_attempts = static_cast<int>(*attempts);
-  std::unique_ptr<tcobench::MetricsServer> metrics;
-  if (absl::Status s = tcobench::StartMetricsForDaemon(
-          "tcobench-coordinator", {args->Get("metrics-listen", "127.0.0.1:9470"), args->Has("metrics-listen")},
-          &metrics);
-      !s.ok()) {
-    return fail(s, 2);
-  }
-  std::unique_ptr<tcobench::CoordinatorCounters> counters;
-  if (metrics != nullptr) {
-    counters = std::make_unique<tcobench::CoordinatorCounters>(metrics->registry());
-    options.on_event = [c = counters.get()](const tcobench::StoreEvent& e) { c->OnEvent(e); };
-  }
-  const std::string data_dir = args->Get("data-dir", "tcobench-data");
-  auto store = tcobench::Store::Open(data_dir, options);
-  if (!store.ok()) return fail(store.status(), 1);
-  tcobench::AccessOptions access;
-  access.tokens = tokens.get();
-  access.max_requests_per_second = *rate;
-  if (counters != nullptr) access.on_refused = [c = counters.get()](const char* why) { c->OnRefused(why); };
-  tcobench::CoordinatorServiceImpl service(store->get(), access);
-  tcobench::CoordinatorMetricsOptions exposure;
-  exposure.result_comparisons = static_cast<int>(*exposed);
-  exposure.tags = static_cast<int>(*exposed);
-  exposure.verdicts = static_cast<int>(*exposed);
+  out.listen = args.Get("listen", "127.0.0.1:7700");
+  out.data_dir = args.Get("data-dir", "tcobench-data");
+  out.retention_days = *retention;
+  out.exposed_comparisons = static_cast<int>(*exposed);
+  out.max_requests_per_second = *rate;
+  out.tls = {args.Get("tls-cert"), args.Get("tls-key"), args.Get("tls-client-ca"), args.Has("insecure")};
+  out.auth_tokens = args.Get("auth-tokens");
+  out.metrics = {args.Get("metrics-listen", "127.0.0.1:9470"), args.Has("metrics-listen")};
+  return out;
+}
+
+// The gRPC server over the service: health, reflection, call metrics.
+std::unique_ptr<grpc::Server> StartServer(const Settings& settings,
+                                          const std::shared_ptr<grpc::ServerCredentials>& credentials,
+                                          tcobench::CoordinatorServiceImpl* service, tcobench::MetricsServer* metrics,
+                                          int* port) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen, *credentials, &port);
+  builder.AddListeningPort(settings.listen, credentials, port);
   // Results carry every measured request: larger than gRPC's 4 MiB default.
   builder.SetMaxReceiveMessageSize(64 << 20);
-  builder.RegisterService(&service);
+  builder.RegisterService(service);
   if (metrics != nullptr) {
-    metrics->Add(std::make_shared<tcobench::StoreCollector>(store->get(), exposure));
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
     interceptors.push_back(tcobench::NewRpcMetricsFactory(
         metrics->registry(), "tcobench_coordinator",
         {"tcobench.v1.CoordinatorService", "grpc.health.v1.Health/Check", "grpc.health.v1.Health/Watch"}));
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
   }
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    std::fprintf(stderr, "tcobench-coordinator: cannot listen on %s\n", listen.c_str());
-    return 1;
-  }
-  const std::string host = listen.substr(0, listen.rfind(':'));
-  std::printf("tcobench-coordinator listening on %s:%d (data %s; %s; %s)\n", host.c_str(), port, data_dir.c_str(),
-              tls.cert_file.empty() ? "plaintext" : tls.client_ca_file.empty() ? "TLS" : "mutual TLS",
-              tokens != nullptr ? absl::StrCat(tokens->size(), " tokens").c_str() : "no authentication");
-  std::fflush(stdout);
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
-  // Housekeeping: expired leases every 200 ms, a WAL checkpoint every second
-  // (on its own connection), retention hourly.
+  return builder.BuildAndStart();
+}
+
+// Until SIGTERM or SIGINT: expired leases every 200 ms, a WAL checkpoint
+// every second (on its own connection), retention hourly. A failing disk
+// fails every pass: it is said once, and again when it changes.
+void RunHousekeeping(tcobench::Store* store, double retention_days) {
   auto last_retention = std::chrono::steady_clock::now() - std::chrono::hours(2);
   int ticks = 0;
-  // A failing disk fails every pass: say so once, and again when it changes.
   std::string last_error;
-  auto housekeeping = [&](const absl::Status& s) {
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    absl::Status s = store->ExpireLeases();
+    if (s.ok() && ++ticks % 5 == 0) s = store->Checkpoint();  // once a second
     const std::string now = s.ok() ? "" : std::string(s.message());
     if (now != last_error) {
       std::fprintf(stderr, "tcobench-coordinator: %s\n", now.empty() ? "the store is writable again" : now.c_str());
     }
     last_error = now;
-  };
-  while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    absl::Status s = (*store)->ExpireLeases();
-    if (s.ok() && ++ticks % 5 == 0) s = (*store)->Checkpoint();  // once a second
-    housekeeping(s);
-    if (*retention > 0 && std::chrono::steady_clock::now() - last_retention > std::chrono::hours(1)) {
+    if (retention_days > 0 && std::chrono::steady_clock::now() - last_retention > std::chrono::hours(1)) {
       last_retention = std::chrono::steady_clock::now();
-      auto n = (*store)->DeleteFinishedOlderThan(*retention);
+      auto n = store->DeleteFinishedOlderThan(retention_days);
       if (n.ok() && *n > 0) std::printf("retention: deleted %d finished comparisons\n", *n);
     }
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  tcobench::Args args;
+  if (auto rc = tcobench::ParseDaemonArgs(kSpec, argc, argv, "tcobench-coordinator", &args)) return *rc;
+  absl::StatusOr<Settings> settings = ReadSettings(args);
+  if (!settings.ok()) return Fail(settings.status(), 2);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      tcobench::MakeServerCredentials(settings->tls, settings->listen);
+  if (!credentials.ok()) return Fail(credentials.status(), 2);
+  std::unique_ptr<tcobench::TokenTable> tokens;
+  if (!settings->auth_tokens.empty()) {
+    absl::StatusOr<tcobench::TokenTable> table = tcobench::TokenTable::Load(settings->auth_tokens);
+    if (!table.ok()) return Fail(table.status(), 2);
+    tokens = std::make_unique<tcobench::TokenTable>(std::move(*table));
+  }
+  std::unique_ptr<tcobench::MetricsServer> metrics;
+  if (absl::Status s = tcobench::StartMetricsForDaemon("tcobench-coordinator", settings->metrics, &metrics); !s.ok()) {
+    return Fail(s, 2);
+  }
+  std::unique_ptr<tcobench::CoordinatorCounters> counters;
+  if (metrics != nullptr) {
+    counters = std::make_unique<tcobench::CoordinatorCounters>(metrics->registry());
+    settings->store.on_event = [c = counters.get()](const tcobench::StoreEvent& e) { c->OnEvent(e); };
+  }
+  auto store = tcobench::Store::Open(settings->data_dir, settings->store);
+  if (!store.ok()) return Fail(store.status(), 1);
+  tcobench::AccessOptions access;
+  access.tokens = tokens.get();
+  access.max_requests_per_second = settings->max_requests_per_second;
+  if (counters != nullptr) access.on_refused = [c = counters.get()](const char* why) { c->OnRefused(why); };
+  tcobench::CoordinatorServiceImpl service(store->get(), access);
+  if (metrics != nullptr) {
+    tcobench::CoordinatorMetricsOptions exposure;
+    exposure.result_comparisons = settings->exposed_comparisons;
+    exposure.tags = settings->exposed_comparisons;
+    exposure.verdicts = settings->exposed_comparisons;
+    metrics->Add(std::make_shared<tcobench::StoreCollector>(store->get(), exposure));
+  }
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = StartServer(*settings, *credentials, &service, metrics.get(), &port);
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr, "tcobench-coordinator: cannot listen on %s\n", settings->listen.c_str());
+    return 1;
+  }
+  const std::string host = settings->listen.substr(0, settings->listen.rfind(':'));
+  const tcobench::ServerTlsOptions& tls = settings->tls;
+  std::printf("tcobench-coordinator listening on %s:%d (data %s; %s; %s)\n", host.c_str(), port,
+              settings->data_dir.c_str(),
+              tls.cert_file.empty() ? "plaintext" : tls.client_ca_file.empty() ? "TLS" : "mutual TLS",
+              tokens != nullptr ? absl::StrCat(tokens->size(), " tokens").c_str() : "no authentication");
+  std::fflush(stdout);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
+  RunHousekeeping(store->get(), settings->retention_days);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   metrics.reset();  // its collector reads the store: stop scrapes first
   (void)(*store)->Checkpoint();

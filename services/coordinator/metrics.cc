@@ -122,151 +122,174 @@ std::shared_ptr<const StoreCollector::Rows> StoreCollector::RowsFor(const std::s
   return rows;
 }
 
-std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
-  std::vector<prometheus::MetricFamily> out;
-  absl::StatusOr<StoreStats> stats = store_->Stats(options_.forget_lost_workers_seconds);
-  out.push_back(FamilyBuilder("tcobench_coordinator_store_up",
-                              "1 when the store answered this scrape, else 0")
-                    .Add({}, stats.ok() ? 1 : 0)
-                    .Build());
-  if (!stats.ok()) return out;
+namespace {
 
+// Gauges of the store's counts by state.
+void AddStoreGauges(StoreStats stats, std::vector<prometheus::MetricFamily>* out) {  // a copy: operator[] reads
   FamilyBuilder comparisons("tcobench_coordinator_comparisons", "Comparisons stored, by state");
   for (auto state : {v1::Comparison::QUEUED, v1::Comparison::RUNNING, v1::Comparison::SUCCEEDED,
                      v1::Comparison::FAILED, v1::Comparison::CANCELLED}) {
     comparisons.Add({{"state", Lower(v1::Comparison::State_Name(state))}},
-                    static_cast<double>(stats->comparisons[state]));
+                    static_cast<double>(stats.comparisons[state]));
   }
-  out.push_back(comparisons.Build());
+  out->push_back(comparisons.Build());
   FamilyBuilder jobs("tcobench_coordinator_jobs", "Jobs stored, by state");
   for (auto state : {v1::Job::QUEUED, v1::Job::LEASED, v1::Job::SUCCEEDED, v1::Job::FAILED,
                      v1::Job::CANCELLED}) {
     jobs.Add({{"state", Lower(v1::Job::State_Name(state))}},
-             static_cast<double>(stats->jobs[state]));
+             static_cast<double>(stats.jobs[state]));
   }
-  out.push_back(jobs.Build());
-  out.push_back(FamilyBuilder("tcobench_coordinator_queue_depth", "Jobs waiting for a worker")
-                    .Add({}, static_cast<double>(stats->jobs[v1::Job::QUEUED]))
+  out->push_back(jobs.Build());
+  out->push_back(FamilyBuilder("tcobench_coordinator_queue_depth", "Jobs waiting for a worker")
+                    .Add({}, static_cast<double>(stats.jobs[v1::Job::QUEUED]))
                     .Build());
-  out.push_back(FamilyBuilder("tcobench_coordinator_oldest_queued_job_age_seconds",
+  out->push_back(FamilyBuilder("tcobench_coordinator_oldest_queued_job_age_seconds",
                               "How long the oldest queued job has waited (0 when none waits)")
-                    .Add({}, stats->oldest_queued_job_seconds)
+                    .Add({}, stats.oldest_queued_job_seconds)
                     .Build());
   FamilyBuilder workers("tcobench_coordinator_workers",
                         "Workers by state (one per name; lost ones drop out after an hour)");
   for (auto state : {v1::Worker::IDLE, v1::Worker::BUSY, v1::Worker::LOST}) {
     workers.Add({{"state", Lower(v1::Worker::State_Name(state))}},
-                static_cast<double>(stats->workers[state]));
+                static_cast<double>(stats.workers[state]));
   }
-  out.push_back(workers.Build());
+  out->push_back(workers.Build());
+}
 
-  // Latest results: the newest succeeded comparisons and the tagged ones.
-  absl::StatusOr<std::vector<std::string>> recent =
-      store_->RecentSucceeded(options_.result_comparisons);
-  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> tags =
-      store_->Tags(options_.tags);
+// The result and cost gauges of the exposed comparisons, one family each.
+struct ResultFamilies {
+  FamilyBuilder finished{"tcobench_comparison_finished_timestamp_seconds",
+                         "When each exposed comparison finished (Unix time)"};
+  FamilyBuilder ttft{"tcobench_result_ttft_seconds",
+                     "Time to first token, by percentile (50, 90, 99) over the measured requests"};
+  FamilyBuilder tpot{
+      "tcobench_result_time_per_output_token_seconds",
+      "Time per output token after the first, by percentile over the measured requests"};
+  FamilyBuilder e2e{"tcobench_result_e2e_seconds", "Request end-to-end latency, by percentile"};
+  FamilyBuilder out_tps{"tcobench_result_output_tokens_per_second",
+                        "Output tokens over the measured window"};
+  FamilyBuilder decode_tps{"tcobench_result_decode_tokens_per_second",
+                           "Decode tokens per second (per stream)"};
+  FamilyBuilder prefill_tps{"tcobench_result_prefill_tokens_per_second",
+                            "Prompt tokens per second"};
+  FamilyBuilder jpt{
+      "tcobench_result_energy_joules_per_token",
+      "Energy per output token; energy_source says how it was measured (model = an estimate)"};
+  FamilyBuilder ppl{"tcobench_result_perplexity", "Perplexity on the comparison's text"};
+  FamilyBuilder ppl_ratio{"tcobench_result_perplexity_ratio", "Perplexity over the baseline's"};
+  FamilyBuilder kld{"tcobench_result_kl_divergence_mean",
+                    "Mean KL divergence from the baseline's token distribution"};
+  FamilyBuilder top1{"tcobench_result_top1_agreement_ratio",
+                     "Fraction of positions with the baseline's top token"};
+  FamilyBuilder usd{"tcobench_result_usd_per_million_output_tokens",
+                    "Cost per million output tokens"};
+  FamilyBuilder tco{"tcobench_result_monthly_tco_usd", "Monthly cost of serving the spec's load"};
+  FamilyBuilder recommended{"tcobench_result_recommended",
+                            "1 for the variant and hardware the cost report recommends"};
+
+  // One comparison's rows.
+  void Add(const std::string& id, const v1::ComparisonResult& result, const v1::CostReport& cost, const std::string& name,
+           double finished_seconds);
+  void MoveInto(std::vector<prometheus::MetricFamily>* out) {
+    for (FamilyBuilder* f : {&finished, &ttft, &tpot, &e2e, &out_tps, &decode_tps, &prefill_tps, &jpt, &ppl,
+                             &ppl_ratio, &kld, &top1, &usd, &tco, &recommended}) {
+      if (!f->empty()) out->push_back(f->Build());
+    }
+  }
+};
+
+void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& result, const v1::CostReport& cost,
+                         const std::string& name, double finished_seconds) {
+  finished.Add({{"comparison_id", id}, {"name", name}}, finished_seconds);
+  auto key = [&](const std::string& variant, const std::string& hardware, int p, int n) {
+    return Labels{{"comparison_id", id},
+                  {"variant", variant},
+                  {"hardware", hardware},
+                  {"prompt_tokens", absl::StrCat(p)},
+                  {"output_tokens", absl::StrCat(n)}};
+  };
+  auto with = [](Labels l, const char* name, std::string value) {
+    l.push_back({name, std::move(value)});
+    return l;
+  };
+  for (const v1::VariantResult& r : result.results()) {
+    const Labels l = key(r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens());
+    for (const auto& [q, t, p, e] :
+         {std::tuple{"50", r.latency().ttft_seconds().p50(), r.latency().tpot_seconds().p50(),
+                     r.latency().e2e_seconds().p50()},
+          std::tuple{"90", r.latency().ttft_seconds().p90(), r.latency().tpot_seconds().p90(),
+                     r.latency().e2e_seconds().p90()},
+          std::tuple{"99", r.latency().ttft_seconds().p99(), r.latency().tpot_seconds().p99(),
+                     r.latency().e2e_seconds().p99()}}) {
+      ttft.Add(with(l, "percentile", q), t);
+      tpot.Add(with(l, "percentile", q), p);
+      e2e.Add(with(l, "percentile", q), e);
+    }
+    out_tps.Add(l, r.throughput().output_tokens_per_second());
+    decode_tps.Add(l, r.throughput().decode_tokens_per_second());
+    prefill_tps.Add(l, r.throughput().prefill_tokens_per_second());
+    if (r.energy().source() != "none" && !r.energy().source().empty()) {
+      jpt.Add(with(l, "energy_source", r.energy().source()), r.energy().joules_per_token());
+    }
+    if (r.accuracy().perplexity().ppl() > 0) ppl.Add(l, r.accuracy().perplexity().ppl());
+    if (r.accuracy().kld().applicable()) {
+      kld.Add(l, r.accuracy().kld().mean_kld());
+      top1.Add(l, r.accuracy().kld().same_top1());
+    }
+  }
+  for (const v1::VariantCost& c : cost.rows()) {
+    const Labels l = key(c.variant(), c.hardware(), c.prompt_tokens(), c.output_tokens());
+    if (c.ppl_ratio() > 0) ppl_ratio.Add(l, c.ppl_ratio());
+    if (c.usd_per_hour() > 0) usd.Add(l, c.usd_per_million_output_tokens());
+    if (c.monthly_tco_usd() > 0) tco.Add(l, c.monthly_tco_usd());
+    if (c.variant() == cost.recommended_variant() &&
+        c.hardware() == cost.recommended_hardware()) {
+      recommended.Add(l, 1);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
+  std::vector<prometheus::MetricFamily> out;
+  absl::StatusOr<StoreStats> stats = store_->Stats(options_.forget_lost_workers_seconds);
+  out.push_back(FamilyBuilder("tcobench_coordinator_store_up", "1 when the store answered this scrape, else 0")
+                    .Add({}, stats.ok() ? 1 : 0)
+                    .Build());
+  if (!stats.ok()) return out;
+  AddStoreGauges(*stats, &out);
+  AddResults(&out);
+  AddVerdicts(&out);
+  return out;
+}
+
+void StoreCollector::AddResults(std::vector<prometheus::MetricFamily>* out) const {
+  // The newest succeeded comparisons and the tagged ones.
+  absl::StatusOr<std::vector<std::string>> recent = store_->RecentSucceeded(options_.result_comparisons);
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> tags = store_->Tags(options_.tags);
   std::vector<std::string> ids = recent.ok() ? *recent : std::vector<std::string>{};
-  FamilyBuilder tag_info("tcobench_tag_info",
-                         "1 for the comparison each tag points to (the newest tags)");
+  FamilyBuilder tag_info("tcobench_tag_info", "1 for the comparison each tag points to (the newest tags)");
   if (tags.ok()) {
     for (const auto& [tag, id] : *tags) {
       tag_info.Add({{"tag", tag}, {"comparison_id", id}}, 1);
       ids.push_back(id);
     }
   }
+  if (!tag_info.empty()) out->push_back(tag_info.Build());
   std::set<std::string> exposed;
-  FamilyBuilder finished("tcobench_comparison_finished_timestamp_seconds",
-                         "When each exposed comparison finished (Unix time)");
-  FamilyBuilder ttft("tcobench_result_ttft_seconds",
-                     "Time to first token, by percentile (50, 90, 99) over the measured requests");
-  FamilyBuilder tpot(
-      "tcobench_result_time_per_output_token_seconds",
-      "Time per output token after the first, by percentile over the measured requests");
-  FamilyBuilder e2e("tcobench_result_e2e_seconds", "Request end-to-end latency, by percentile");
-  FamilyBuilder out_tps("tcobench_result_output_tokens_per_second",
-                        "Output tokens over the measured window");
-  FamilyBuilder decode_tps("tcobench_result_decode_tokens_per_second",
-                           "Decode tokens per second (per stream)");
-  FamilyBuilder prefill_tps("tcobench_result_prefill_tokens_per_second",
-                            "Prompt tokens per second");
-  FamilyBuilder jpt(
-      "tcobench_result_energy_joules_per_token",
-      "Energy per output token; energy_source says how it was measured (model = an estimate)");
-  FamilyBuilder ppl("tcobench_result_perplexity", "Perplexity on the comparison's text");
-  FamilyBuilder ppl_ratio("tcobench_result_perplexity_ratio", "Perplexity over the baseline's");
-  FamilyBuilder kld("tcobench_result_kl_divergence_mean",
-                    "Mean KL divergence from the baseline's token distribution");
-  FamilyBuilder top1("tcobench_result_top1_agreement_ratio",
-                     "Fraction of positions with the baseline's top token");
-  FamilyBuilder usd("tcobench_result_usd_per_million_output_tokens",
-                    "Cost per million output tokens");
-  FamilyBuilder tco("tcobench_result_monthly_tco_usd", "Monthly cost of serving the spec's load");
-  FamilyBuilder recommended("tcobench_result_recommended",
-                            "1 for the variant and hardware the cost report recommends");
+  ResultFamilies families;
   for (const std::string& id : ids) {
     if (!exposed.insert(id).second) continue;
-    std::shared_ptr<const Rows> rows = RowsFor(id);
-    if (rows == nullptr) continue;
-    finished.Add({{"comparison_id", id}, {"name", rows->name}}, rows->finished);
-    auto key = [&](const std::string& variant, const std::string& hardware, int p, int n) {
-      return Labels{{"comparison_id", id},
-                    {"variant", variant},
-                    {"hardware", hardware},
-                    {"prompt_tokens", absl::StrCat(p)},
-                    {"output_tokens", absl::StrCat(n)}};
-    };
-    auto with = [](Labels l, const char* name, std::string value) {
-      l.push_back({name, std::move(value)});
-      return l;
-    };
-    for (const v1::VariantResult& r : rows->result.results()) {
-      const Labels l = key(r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens());
-      for (const auto& [q, t, p, e] :
-           {std::tuple{"50", r.latency().ttft_seconds().p50(), r.latency().tpot_seconds().p50(),
-                       r.latency().e2e_seconds().p50()},
-            std::tuple{"90", r.latency().ttft_seconds().p90(), r.latency().tpot_seconds().p90(),
-                       r.latency().e2e_seconds().p90()},
-            std::tuple{"99", r.latency().ttft_seconds().p99(), r.latency().tpot_seconds().p99(),
-                       r.latency().e2e_seconds().p99()}}) {
-        ttft.Add(with(l, "percentile", q), t);
-        tpot.Add(with(l, "percentile", q), p);
-        e2e.Add(with(l, "percentile", q), e);
-      }
-      out_tps.Add(l, r.throughput().output_tokens_per_second());
-      decode_tps.Add(l, r.throughput().decode_tokens_per_second());
-      prefill_tps.Add(l, r.throughput().prefill_tokens_per_second());
-      if (r.energy().source() != "none" && !r.energy().source().empty()) {
-        jpt.Add(with(l, "energy_source", r.energy().source()), r.energy().joules_per_token());
-      }
-      if (r.accuracy().perplexity().ppl() > 0) ppl.Add(l, r.accuracy().perplexity().ppl());
-      if (r.accuracy().kld().applicable()) {
-        kld.Add(l, r.accuracy().kld().mean_kld());
-        top1.Add(l, r.accuracy().kld().same_top1());
-      }
-    }
-    for (const v1::VariantCost& c : rows->cost.rows()) {
-      const Labels l = key(c.variant(), c.hardware(), c.prompt_tokens(), c.output_tokens());
-      if (c.ppl_ratio() > 0) ppl_ratio.Add(l, c.ppl_ratio());
-      if (c.usd_per_hour() > 0) usd.Add(l, c.usd_per_million_output_tokens());
-      if (c.monthly_tco_usd() > 0) tco.Add(l, c.monthly_tco_usd());
-      if (c.variant() == rows->cost.recommended_variant() &&
-          c.hardware() == rows->cost.recommended_hardware()) {
-        recommended.Add(l, 1);
-      }
-    }
+    if (std::shared_ptr<const Rows> rows = RowsFor(id)) families.Add(id, rows->result, rows->cost, rows->name, rows->finished);
   }
-  for (FamilyBuilder* f :
-       {&tag_info, &finished, &ttft, &tpot, &e2e, &out_tps, &decode_tps, &prefill_tps, &jpt, &ppl,
-        &ppl_ratio, &kld, &top1, &usd, &tco, &recommended}) {
-    if (!f->empty()) out.push_back(f->Build());
-  }
-  {
-    // Forget what is no longer exposed.
-    MutexLock lock(&mu_);
-    for (auto it = cache_.begin(); it != cache_.end();)
-      it = exposed.count(it->first) ? std::next(it) : cache_.erase(it);
-  }
+  families.MoveInto(out);
+  // Forget what is no longer exposed.
+  MutexLock lock(&mu_);
+  for (auto it = cache_.begin(); it != cache_.end();) it = exposed.count(it->first) ? std::next(it) : cache_.erase(it);
+}
 
+void StoreCollector::AddVerdicts(std::vector<prometheus::MetricFamily>* out) const {
   // Gate verdicts: the newest per (baseline, candidate) pair.
   absl::StatusOr<std::vector<v1::GateVerdict>> verdicts = store_->Verdicts("", options_.verdicts);
   if (verdicts.ok() && !verdicts->empty()) {
@@ -305,10 +328,9 @@ std::vector<prometheus::MetricFamily> StoreCollector::Collect() const {
       }
     }
     for (FamilyBuilder* f : {&overall, &when, &change}) {
-      if (!f->empty()) out.push_back(f->Build());
+      if (!f->empty()) out->push_back(f->Build());
     }
   }
-  return out;
 }
 
 }  // namespace tcobench

@@ -63,6 +63,9 @@ class StoreCollector final : public prometheus::Collectable {
   // change once a comparison succeeded).
   struct Rows;
   std::shared_ptr<const Rows> RowsFor(const std::string& id) const;
+  // The newest and tagged comparisons' results; the newest gate verdicts.
+  void AddResults(std::vector<prometheus::MetricFamily>* out) const;
+  void AddVerdicts(std::vector<prometheus::MetricFamily>* out) const;
 
   Store* store_;
   const CoordinatorMetricsOptions options_;

@@ -411,22 +411,8 @@ class HostLock {
   int fd_;
 };
 
-}  // namespace
-
-fs::path DefaultCacheDir() {
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
-    return fs::path(xdg) / "tcobench";
-  }
-  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
-    return fs::path(home) / ".cache" / "tcobench";
-  }
-  return fs::temp_directory_path() / "tcobench-cache";
-}
-
-absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec& raw_spec,
-                                                        const LocalRunOptions& o) {
-  if (absl::Status s = ValidateSpec(raw_spec); !s.ok()) return s;
-  const v1::ComparisonSpec spec = WithDefaults(raw_spec);
+// Only CPU hardware targets run here: the embedded engine is a CPU runtime.
+absl::Status CheckRunsLocally(const v1::ComparisonSpec& spec) {
   for (int i = 0; i < spec.hardware_size(); ++i) {
     const std::string& cls = spec.hardware(i).selector().class_();
     if (!cls.empty() && cls != "cpu") {
@@ -435,15 +421,11 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
           "' cannot run with --local (this build runs the embedded engine on the CPU)"));
     }
   }
-  if (o.cache_dir.empty()) return absl::InvalidArgumentError("no cache directory");
-  TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> prompts,
-                            SweepValues(spec.workload().prompt_tokens(), "workload.promptTokens"));
-  TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> outputs,
-                            SweepValues(spec.workload().output_tokens(), "workload.outputTokens"));
+  return absl::OkStatus();
+}
 
-  v1::ComparisonResult result;
-  *result.mutable_spec() = spec;
-  v1::Manifest* m = result.mutable_manifest();
+// The machine and build the result was measured on.
+void FillHostManifest(const v1::ComparisonSpec& spec, const LocalRunOptions& o, int threads, v1::Manifest* m) {
   m->set_start_time(UtcTimestamp());
   m->set_tcobench_version(VersionString());
   m->set_git_commit(BuildCommitId());
@@ -462,93 +444,148 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
     m->set_gpu(m->gpu().empty() ? gpus.names[i] : absl::StrCat(m->gpu(), "; ", gpus.names[i]));
   }
   m->set_gpu_driver(gpus.driver);
-  const int default_threads = o.threads > 0 ? o.threads : CpuCount();
-  m->set_threads(default_threads);
+  m->set_threads(threads);
+}
 
-  // Models first: every variant's file exists (made) before anything is timed.
+// Every variant's file, made (quantized) where needed, before anything is
+// timed; `baseline` is the baseline variant's.
+absl::StatusOr<std::vector<PreparedModel>> PrepareModels(const v1::ComparisonSpec& spec, const LocalRunOptions& o,
+                                                         v1::Manifest* m, fs::path* baseline) {
   Phase(o, "preparing");
   std::vector<PreparedModel> models;
-  fs::path baseline_path;
   for (int i = 0; i < spec.variants_size(); ++i) {
     TCOBENCH_ASSIGN_OR_RETURN(PreparedModel pm, PrepareModel(spec.variants(i), i, o, m->add_models()));
-    if (spec.variants(i).name() == spec.baseline()) baseline_path = pm.path;
+    if (spec.variants(i).name() == spec.baseline()) *baseline = pm.path;
     models.push_back(std::move(pm));
   }
+  return models;
+}
 
+// A loaded model's size, parameters and tensor types, for the manifest and
+// each result's memory section.
+struct ModelSize {
+  int64_t bytes = 0, n_params = 0;
+};
+ModelSize DescribeModel(const LlamaModel& model, v1::ModelInfo* info) {
+  std::map<std::string, int64_t> types;
+  ModelSize size;
+  for (const GgufTensorInfo& t : model.gguf().tensors()) {
+    ++types[TypeName(t.type)];
+    size.bytes += t.n_bytes;
+    size.n_params += t.n_elements;
+  }
+  for (const auto& [name, count] : types) (*info->mutable_tensor_types())[name] = count;
+  info->set_n_params(size.n_params);
+  return size;
+}
+
+// What one variant's run needs besides its model.
+struct VariantRun {
+  const v1::ComparisonSpec& spec;
+  const std::vector<int32_t>& prompts;
+  const std::vector<int32_t>& outputs;
+  const std::string& prompt_text;  // "" for random prompts
+  const fs::path& baseline_path;
+  const LocalRunOptions& o;
+};
+
+// Loads one variant, measures every workload point on every hardware target
+// under the host's measurement lock, then runs its accuracy suites (not
+// timed: the lock is released first).
+absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& prepared, int default_threads,
+                        double* lock_wait, v1::ComparisonResult* result) {
+  const v1::ComparisonSpec& spec = run.spec;
+  const LocalRunOptions& o = run.o;
+  const v1::Variant& variant = spec.variants(index);
+  const int threads = variant.threads() > 0 ? variant.threads() : default_threads;
+  std::string meter_note;
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter, OpenMeter(o, threads, &meter_note));
+  ResetPeakRss();
+  Phase(o, "loading");
+  Progress(o, absl::StrCat(variant.name(), ": loading ", prepared.path.string()));
+  TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(prepared.path, threads));
+  const ModelSize size = DescribeModel(*loaded.model, result->mutable_manifest()->mutable_models(index));
+  std::vector<int32_t> corpus;
+  if (!run.prompt_text.empty()) corpus = loaded.model->tokenizer().Encode(run.prompt_text, AddSpecial::kNo);
+
+  const int first_result = result->results_size();
+  std::unique_ptr<HostLock> lock;
+  if (!o.host_lock_file.empty()) {
+    Phase(o, "waiting_for_lock");
+    Progress(o, absl::StrCat(variant.name(), ": waiting for the host's measurement lock"));
+    TCOBENCH_ASSIGN_OR_RETURN(lock, HostLock::Take(o.host_lock_file, lock_wait));
+  }
+  Phase(o, "measuring");
+  for (int32_t p : run.prompts) {
+    for (int32_t n_out : run.outputs) {
+      for (const v1::Hardware& hw : spec.hardware()) {
+        TCOBENCH_RETURN_IF_ERROR(Stopped(o));
+        v1::VariantResult* r = result->add_results();
+        r->set_hardware(hw.name());
+        r->set_advertised_usd_per_hour(o.cost_per_hour_usd);
+        TCOBENCH_RETURN_IF_ERROR(MeasurePoint(spec, variant, loaded, p, n_out, corpus, meter.get(), meter_note, o, r));
+        v1::Memory* mem = r->mutable_memory();
+        mem->set_model_bytes(size.bytes);
+        mem->set_bits_per_weight(size.n_params > 0 ? 8.0 * size.bytes / size.n_params : 0);
+        mem->set_load_seconds(loaded.load_seconds);
+        mem->set_peak_rss_bytes(PeakRssBytes());
+      }
+    }
+  }
+  lock.reset();  // accuracy is not timed: other workers may measure meanwhile
+  TCOBENCH_RETURN_IF_ERROR(Stopped(o));
+  v1::AccuracyResult accuracy;
+  Phase(o, "accuracy");
+  TCOBENCH_RETURN_IF_ERROR(RunAccuracy(spec, variant, *loaded.model, run.baseline_path, threads, o, &accuracy));
+  for (int r = first_result; r < result->results_size(); ++r) *result->mutable_results(r)->mutable_accuracy() = accuracy;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+fs::path DefaultCacheDir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
+    return fs::path(xdg) / "tcobench";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return fs::path(home) / ".cache" / "tcobench";
+  }
+  return fs::temp_directory_path() / "tcobench-cache";
+}
+
+absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec& raw_spec,
+                                                        const LocalRunOptions& o) {
+  TCOBENCH_RETURN_IF_ERROR(ValidateSpec(raw_spec));
+  const v1::ComparisonSpec spec = WithDefaults(raw_spec);
+  TCOBENCH_RETURN_IF_ERROR(CheckRunsLocally(spec));
+  if (o.cache_dir.empty()) return absl::InvalidArgumentError("no cache directory");
+  TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> prompts,
+                            SweepValues(spec.workload().prompt_tokens(), "workload.promptTokens"));
+  TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> outputs,
+                            SweepValues(spec.workload().output_tokens(), "workload.outputTokens"));
+
+  v1::ComparisonResult result;
+  *result.mutable_spec() = spec;
+  const int default_threads = o.threads > 0 ? o.threads : CpuCount();
+  FillHostManifest(spec, o, default_threads, result.mutable_manifest());
+  fs::path baseline_path;
+  TCOBENCH_ASSIGN_OR_RETURN(std::vector<PreparedModel> models,
+                            PrepareModels(spec, o, result.mutable_manifest(), &baseline_path));
   // Prompts from a text, when the workload names one (tokenized per model).
   std::string prompt_text;
   if (!spec.workload().prompt_text().empty()) {
     TCOBENCH_ASSIGN_OR_RETURN(prompt_text, ReadText(Resolve(o.data_root, spec.workload().prompt_text()),
                                                     "workload.promptText"));
   }
-
+  const VariantRun run{spec, prompts, outputs, prompt_text, baseline_path, o};
   double lock_wait = 0;
   for (int i = 0; i < spec.variants_size(); ++i) {
-    const v1::Variant& variant = spec.variants(i);
-    if (!o.measure_only.empty() && variant.name() != o.measure_only) continue;
-    if (absl::Status s = Stopped(o); !s.ok()) return s;
-    const int threads = variant.threads() > 0 ? variant.threads() : default_threads;
-    std::string meter_note;
-    TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter, OpenMeter(o, threads, &meter_note));
-    ResetPeakRss();
-    Phase(o, "loading");
-    Progress(o, absl::StrCat(variant.name(), ": loading ", models[i].path.string()));
-    TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(models[i].path, threads));
-    v1::ModelInfo* info = m->mutable_models(i);
-    std::map<std::string, int64_t> types;
-    int64_t model_bytes = 0, n_params = 0;
-    for (const GgufTensorInfo& t : loaded.model->gguf().tensors()) {
-      ++types[TypeName(t.type)];
-      model_bytes += t.n_bytes;
-      n_params += t.n_elements;
-    }
-    for (const auto& [name, count] : types) (*info->mutable_tensor_types())[name] = count;
-    info->set_n_params(n_params);
-    std::vector<int32_t> corpus;
-    if (!prompt_text.empty()) corpus = loaded.model->tokenizer().Encode(prompt_text, AddSpecial::kNo);
-
-    const int first_result = result.results_size();
-    std::unique_ptr<HostLock> lock;
-    if (!o.host_lock_file.empty()) {
-      Phase(o, "waiting_for_lock");
-      Progress(o, absl::StrCat(variant.name(), ": waiting for the host's measurement lock"));
-      TCOBENCH_ASSIGN_OR_RETURN(lock, HostLock::Take(o.host_lock_file, &lock_wait));
-    }
-    Phase(o, "measuring");
-    for (int32_t p : prompts) {
-      for (int32_t n_out : outputs) {
-        for (const v1::Hardware& hw : spec.hardware()) {
-          if (absl::Status s = Stopped(o); !s.ok()) return s;
-          v1::VariantResult* r = result.add_results();
-          r->set_hardware(hw.name());
-          r->set_advertised_usd_per_hour(o.cost_per_hour_usd);
-          if (absl::Status s = MeasurePoint(spec, variant, loaded, p, n_out, corpus, meter.get(),
-                                            meter_note, o, r);
-              !s.ok()) {
-            return s;
-          }
-          v1::Memory* mem = r->mutable_memory();
-          mem->set_model_bytes(model_bytes);
-          mem->set_bits_per_weight(n_params > 0 ? 8.0 * model_bytes / n_params : 0);
-          mem->set_load_seconds(loaded.load_seconds);
-          mem->set_peak_rss_bytes(PeakRssBytes());
-        }
-      }
-    }
-    lock.reset();  // accuracy is not timed: other workers may measure meanwhile
-    if (absl::Status s = Stopped(o); !s.ok()) return s;
-    v1::AccuracyResult accuracy;
-    Phase(o, "accuracy");
-    if (absl::Status s = RunAccuracy(spec, variant, *loaded.model, baseline_path, threads, o, &accuracy);
-        !s.ok()) {
-      return s;
-    }
-    for (int r = first_result; r < result.results_size(); ++r) {
-      *result.mutable_results(r)->mutable_accuracy() = accuracy;
-    }
+    if (!o.measure_only.empty() && spec.variants(i).name() != o.measure_only) continue;
+    TCOBENCH_RETURN_IF_ERROR(Stopped(o));
+    TCOBENCH_RETURN_IF_ERROR(RunVariant(run, i, models[i], default_threads, &lock_wait, &result));
   }
-  m->set_host_lock_wait_seconds(lock_wait);
-  m->set_end_time(UtcTimestamp());
+  result.mutable_manifest()->set_host_lock_wait_seconds(lock_wait);
+  result.mutable_manifest()->set_end_time(UtcTimestamp());
   return result;
 }
 

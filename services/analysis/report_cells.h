@@ -1,0 +1,42 @@
+// What the report renderings share (report_text.cc: text, CSV, Markdown;
+// report_html.cc: HTML with SVG charts; gate_render.cc: gate verdicts): the
+// cells of each table row, one table writer per format, and escaping. One
+// set of cells, so every format shows the same numbers.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "tcobench/v1/types.pb.h"
+
+namespace tcobench::render {
+
+// Formatting and escaping.
+std::string Num(double v);                  // 4 significant digits
+std::string Ms(double seconds);             // "12.34" (milliseconds)
+std::string Esc(absl::string_view s);       // HTML
+std::string CsvField(const std::string& s);
+std::string MdCell(const std::string& s);
+std::string ChoiceText(const v1::AccuracyResult& a);
+bool HasKld(const v1::VariantResult& v);
+std::string Row(const v1::VariantCost& c);  // "variant @ hardware"
+
+// The results table and the cost table: headings and one row's cells.
+extern const std::vector<std::string> kResultHeads;
+std::vector<std::string> ResultCells(const v1::VariantResult& v);
+extern const std::vector<std::string> kCostHeads;
+std::vector<std::string> CostCells(const v1::VariantCost& c, bool load);
+bool HasLoad(const v1::CostReport& c);        // the cost report priced a load
+std::string Assumptions(const v1::CostReport& c);  // prices and factors used, one line
+
+// One table in each format.
+std::string MdTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows);
+std::string TextTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows);
+std::string HtmlTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows);
+
+// The manifest as (field, value) rows; the report's title.
+void ManifestRows(const v1::Manifest& m, std::vector<std::vector<std::string>>* rows);
+std::string Title(const v1::Report& r);
+
+}  // namespace tcobench::render
