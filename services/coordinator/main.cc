@@ -68,8 +68,8 @@ const CommandSpec kSpec = {
     0,
     0};
 
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop = true; }
+std::atomic<int> g_stop{0};  // the signal that asked us to stop
+void OnSignal(int signal) { g_stop = signal; }
 
 int Fail(const absl::Status& s, int code) {
   std::fprintf(stderr, "tcobench-coordinator: %s\n", std::string(s.message()).c_str());
@@ -183,6 +183,11 @@ void RunHousekeeping(tcobench::Store* store, double retention_days) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all: a SIGTERM at any moment from here on stops the process
+  // cleanly and says so (it used to arrive, during start-up, at the default
+  // action: a silent death).
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
   tcobench::Args args;
   if (auto rc = tcobench::ParseDaemonArgs(kSpec, argc, argv, "tcobench-coordinator", &args)) return *rc;
   absl::StatusOr<Settings> settings = ReadSettings(args);
@@ -232,12 +237,13 @@ int main(int argc, char** argv) {
               tls.cert_file.empty() ? "plaintext" : tls.client_ca_file.empty() ? "TLS" : "mutual TLS",
               tokens != nullptr ? absl::StrCat(tokens->size(), " tokens").c_str() : "no authentication");
   std::fflush(stdout);
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
   RunHousekeeping(store->get(), settings->retention_days);
+  std::printf("tcobench-coordinator: %s received, stopping\n", g_stop == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fflush(stdout);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   metrics.reset();  // its collector reads the store: stop scrapes first
   (void)(*store)->Checkpoint();
   std::printf("tcobench-coordinator stopped\n");
+  std::fflush(stdout);
   return 0;
 }

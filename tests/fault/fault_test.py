@@ -11,6 +11,9 @@ usage: fault_test.py BIN_DIR SCENARIO
   frozen       a worker SIGSTOPped past its lease: the job is leased again,
                and when the frozen worker resumes its late result is not
                stored
+  restart      workers SIGTERMed a second after registering and replaced
+               under the same names, four times, while a Prometheus scrapes
+               the coordinator: it keeps running and stops cleanly
   disk_full    the data directory on a small tmpfs that fills up: new work
                is refused with UNAVAILABLE, what was stored stays readable
   disk_readonly  the same on an ext4 file system the kernel turns read-only
@@ -202,6 +205,74 @@ def scenario_frozen(c):
     assert lost2 == 0 and duplicated2 == 0
 
 
+def scrape(port):
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        return r.read().decode()
+
+
+def gauge(text, name, labels):
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all('%s="%s"' % kv in line for kv in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def scenario_restart(c):
+    """The sequence a coordinator once vanished in (issue 15): two workers
+    SIGTERMed about a second after registering, two new ones registered
+    under the same names, then a Prometheus scraping /metrics every second.
+    Four rounds on one coordinator; after each it must still run, answer
+    /metrics and count one worker per name. Then SIGTERM: it must exit 0
+    saying it stopped."""
+    import shutil
+    from procs import free_port
+    mport = free_port()
+    addr = c.coordinator("coordinator", "--lease-seconds", "3", "--metrics-listen", "127.0.0.1:%d" % mport)
+    coordinator = c.procs["coordinator"]
+    prometheus = shutil.which("prometheus")
+    scraper = "none"
+    for round_ in range(4):
+        for name in ("w1", "w2"):
+            c.worker(name, addr, "--metrics-listen", "127.0.0.1:%d" % free_port())
+        wait_for("both registered", lambda: all(c.log(n).count("registered as") >= 2 * round_ + 1 for n in ("w1", "w2")))
+        time.sleep(1.0)
+        for name in ("w1", "w2"):
+            c.kill(name, signal.SIGTERM)
+            c.procs[name].wait(timeout=30)
+        for name in ("w1", "w2"):
+            c.worker(name, addr, "--metrics-listen", "127.0.0.1:%d" % free_port())
+        wait_for("both registered again",
+                 lambda: all(c.log(n).count("registered as") >= 2 * round_ + 2 for n in ("w1", "w2")))
+        if round_ == 0:
+            if prometheus:
+                config = os.path.join(c.work, "prometheus.yml")
+                with open(config, "w") as f:
+                    f.write("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: c\n"
+                            "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % mport)
+                c.start("prometheus", [prometheus, "--config.file", config, "--storage.tsdb.path",
+                                       os.path.join(c.work, "tsdb"), "--web.listen-address",
+                                       "127.0.0.1:%d" % free_port()])
+                scraper = "prometheus"
+            else:
+                scraper = "this test, every second"
+        deadline = time.time() + 4
+        while time.time() < deadline:  # a few seconds of scrapes
+            assert coordinator.poll() is None, "round %d: the coordinator exited (%s):\n%s" % (
+                round_, coordinator.returncode, c.log("coordinator"))
+            text = scrape(mport)
+            time.sleep(1.0)
+        idle = gauge(text, "tcobench_coordinator_workers", {"state": "idle"})
+        busy = gauge(text, "tcobench_coordinator_workers", {"state": "busy"})
+        assert (idle or 0) + (busy or 0) == 2, "round %d: workers idle %s busy %s" % (round_, idle, busy)
+    coordinator.send_signal(signal.SIGTERM)
+    rc = coordinator.wait(timeout=30)
+    log = c.log("coordinator")
+    assert rc == 0 and "tcobench-coordinator stopped" in log, "exit %s:\n%s" % (rc, log)
+    print("restart: 4 rounds of SIGTERMed and re-registered workers under scrapes (%s): the coordinator ran "
+          "throughout and stopped cleanly" % scraper)
+
+
 def fill_until_refused(c, addr):
     """Submits padded specs until one is refused; returns (stored ids, the refusal)."""
     stored = []
@@ -290,7 +361,7 @@ def scenario_disk_readonly(c):
 
 def main():
     bin_dir, scenario = os.path.abspath(sys.argv[1]), sys.argv[2]
-    scenarios = {"workers": scenario_workers, "coordinator": scenario_coordinator, "frozen": scenario_frozen,
+    scenarios = {"workers": scenario_workers, "coordinator": scenario_coordinator, "frozen": scenario_frozen, "restart": scenario_restart,
                  "disk_full": scenario_disk_full, "disk_readonly": scenario_disk_readonly}
     work = tempfile.mkdtemp(prefix="tcobench-fault-")
     c = Cluster(bin_dir, work)

@@ -64,6 +64,9 @@ int Usage(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: a SIGTERM during start-up stops the worker cleanly too.
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGINT, OnSignal);
   Args parsed;
   if (auto rc = tcobench::ParseDaemonArgs(kSpec, argc, argv, "tcobench-worker", &parsed)) return *rc;
   const Args* args = &parsed;
@@ -121,8 +124,6 @@ int main(int argc, char** argv) {
     metrics = std::make_unique<tcobench::WorkerMetrics>(metrics_server->registry(), tcobench::LocalInventory(o));
     o.metrics = metrics.get();
   }
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGINT, OnSignal);
   const absl::Status s = tcobench::RunWorker(o, g_stop);
   if (!s.ok()) {
     std::fprintf(stderr, "tcobench-worker: %s\n", std::string(s.message()).c_str());
