@@ -51,14 +51,7 @@ class CondVar {
     cv_.wait(lock);
     lock.release();
   }
-  // false when `timeout` passed without a notification.
-  template <typename Rep, typename Period>
-  bool WaitFor(Mutex* mu, std::chrono::duration<Rep, Period> timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
-    const bool notified = cv_.wait_for(lock, timeout) == std::cv_status::no_timeout;
-    lock.release();
-    return notified;
-  }
+  // false when `deadline` passed without a notification (true may be spurious).
   template <typename Clock, typename Duration>
   bool WaitUntil(Mutex* mu, std::chrono::time_point<Clock, Duration> deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);

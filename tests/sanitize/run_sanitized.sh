@@ -4,8 +4,9 @@
 #     UndefinedBehaviorSanitizer (g++) in BUILD_DIR and runs its unit tests.
 #   thread: builds it with ThreadSanitizer and runs the tests that run
 #     several threads (label `threads`: the unit tests of the store, metrics,
-#     scenarios, engine sessions, meters, worker and security, and
-#     service_test with a real coordinator and workers, also built with TSan).
+#     scenarios, engine sessions, meters, worker and security; the service
+#     tests' coordination cases and fault_restart_test, with a real
+#     coordinator and workers, also built with TSan).
 # Any sanitizer report fails the run.
 set -euo pipefail
 src=$1 build=$2 mode=${3:-address}
@@ -21,7 +22,11 @@ case "$mode" in
     # accesses (and their absl::Mutex locking, which TSan cannot see) are
     # ignored; every access from the project's code is checked, and the
     # project's locks are std::mutex underneath, which TSan sees.
-    export TSAN_OPTIONS="halt_on_error=1:exitcode=66:ignore_noninstrumented_modules=1:second_deadlock_stack=1:suppressions=$src/tests/sanitize/tsan.supp"
+    # Reports also go to files: a daemon a test starts may die of one where
+    # the test would only see it gone.
+    reports="$build/tsan-reports"
+    rm -rf "$reports" && mkdir -p "$reports"
+    export TSAN_OPTIONS="halt_on_error=1:exitcode=66:ignore_noninstrumented_modules=1:second_deadlock_stack=1:suppressions=$src/tests/sanitize/tsan.supp:log_path=$reports/report"
     flag=-DTCOBENCH_TSAN=ON
     select=(-L threads)
     ;;
@@ -37,8 +42,15 @@ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="
 known=$(cmake --build "$build" --target help | awk -F: '{print $1}')
 targets=$(for t in $(ctest --test-dir "$build" -N "${select[@]}" | awk '/Test +#[0-9]+:/ {print $3}'); do
   grep -qx "$t" <<< "$known" && echo "$t"; done)
-[ "$mode" = thread ] && targets="$targets tcobench tcobench-coordinator tcobench-worker"
+[ "$mode" = thread ] && targets="$targets service_test tcobench tcobench-coordinator tcobench-worker"
 start=$(date +%s)
 cmake --build "$build" -j"$(nproc)" --target $targets > "$build.build.log" 2>&1 || { tail -50 "$build.build.log"; exit 1; }
 echo "$mode-sanitized build of $(echo $targets | wc -w) targets: $(( $(date +%s) - start )) s"
-ctest --test-dir "$build" "${select[@]}" --output-on-failure -j"$(nproc)"
+rc=0
+ctest --test-dir "$build" "${select[@]}" --output-on-failure -j"$(nproc)" || rc=$?
+if [ "$mode" = thread ] && [ -n "$(ls -A "$reports")" ]; then
+  echo "ThreadSanitizer reports:"
+  cat "$reports"/*
+  exit 1
+fi
+exit $rc
