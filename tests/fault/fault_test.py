@@ -300,7 +300,12 @@ def check_kept(c, addr, stored, what, refusal):
 
 
 def run(*argv):
-    return subprocess.run(list(argv), capture_output=True, text=True)
+    """A command's result; a missing program is a failed run (exit 127), not
+    an exception, so the disk tests skip without mount or mkfs.ext4."""
+    try:
+        return subprocess.run(list(argv), capture_output=True, text=True)
+    except FileNotFoundError as e:
+        return subprocess.CompletedProcess(list(argv), 127, "", str(e))
 
 
 def needs_root():
