@@ -8,14 +8,17 @@ namespace tcobench {
 
 CommandSpec WithConnectionFlags(CommandSpec spec) {
   auto has = [&spec](const char* name) {
-    return std::any_of(spec.flags.begin(), spec.flags.end(), [name](const FlagSpec& f) { return f.name == name; });
+    return std::any_of(spec.flags.begin(), spec.flags.end(),
+                       [name](const FlagSpec& f) { return f.name == name; });
   };
   if (!has("coordinator")) return spec;
-  for (const FlagSpec& f : {
-           FlagSpec{"tls-ca", "", true, "FILE", "verify the coordinator's certificate with this CA (PEM); turns TLS on"},
-           FlagSpec{"tls-cert", "", true, "FILE", "this client's certificate (PEM), for mutual TLS"},
-           FlagSpec{"tls-key", "", true, "FILE", "its private key (PEM)"},
-           FlagSpec{"token-file", "", true, "FILE", "bearer token for the coordinator (default $TCOBENCH_TOKEN)"}}) {
+  for (const FlagSpec& f :
+       {FlagSpec{"tls-ca", "", true, "FILE",
+                 "verify the coordinator's certificate with this CA (PEM); turns TLS on"},
+        FlagSpec{"tls-cert", "", true, "FILE", "this client's certificate (PEM), for mutual TLS"},
+        FlagSpec{"tls-key", "", true, "FILE", "its private key (PEM)"},
+        FlagSpec{"token-file", "", true, "FILE",
+                 "bearer token for the coordinator (default $TCOBENCH_TOKEN)"}}) {
     if (!has(f.name.c_str())) spec.flags.push_back(f);
   }
   return spec;

@@ -10,7 +10,8 @@
 namespace tcobench {
 
 inline const FlagSpec kCoordinatorFlag = {
-    "coordinator", "", true, "ADDR", "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"};
+    "coordinator", "", true, "ADDR",
+    "coordinator address (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"};
 
 // `spec` with --tls-ca, --tls-cert, --tls-key and --token-file added when it
 // has --coordinator (unchanged otherwise, and when it has them already).

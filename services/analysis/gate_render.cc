@@ -23,7 +23,8 @@ using namespace render;  // NOLINT: the cells and table writers of this renderer
 namespace {
 
 std::string MetricValue(const std::string& metric, double v) {
-  if (metric.rfind("ttft_", 0) == 0 || metric.rfind("tpot_", 0) == 0 || metric.rfind("e2e_", 0) == 0) {
+  if (metric.rfind("ttft_", 0) == 0 || metric.rfind("tpot_", 0) == 0 ||
+      metric.rfind("e2e_", 0) == 0) {
     return absl::StrFormat("%.3f ms", 1e3 * v);
   }
   if (metric == "decode_tokens_per_second") return absl::StrFormat("%.2f tok/s", v);
@@ -35,7 +36,8 @@ std::string MetricValue(const std::string& metric, double v) {
 std::vector<std::string> GateCells(const v1::MetricVerdict& m) {
   const bool values = m.verdict() != v1::MetricVerdict::SKIPPED && m.metric() != "results";
   return {m.metric(),
-          absl::StrCat(m.variant(), " @ ", m.hardware(), " (", m.prompt_tokens(), "/", m.output_tokens(), ")"),
+          absl::StrCat(m.variant(), " @ ", m.hardware(), " (", m.prompt_tokens(), "/",
+                       m.output_tokens(), ")"),
           values ? MetricValue(m.metric(), m.baseline_value()) : "-",
           values ? MetricValue(m.metric(), m.candidate_value()) : "-",
           values ? absl::StrFormat("%+.2f%%", 100 * m.relative_change()) : "-",
@@ -43,12 +45,13 @@ std::vector<std::string> GateCells(const v1::MetricVerdict& m) {
           m.detail()};
 }
 
-const std::vector<std::string> kGateHeads = {"metric", "variant @ hardware (in/out)", "baseline", "candidate", "change",
-                                  "verdict", "why"};
+const std::vector<std::string> kGateHeads = {
+    "metric", "variant @ hardware (in/out)", "baseline", "candidate", "change", "verdict", "why"};
 
 std::string GateHeadline(const v1::GateVerdict& g) {
-  return absl::StrFormat("gate: %s — candidate %s against baseline %s (alpha %.3g)", VerdictName(g.overall()),
-                         g.candidate_ref(), g.baseline_ref(), g.policy().alpha());
+  return absl::StrFormat("gate: %s — candidate %s against baseline %s (alpha %.3g)",
+                         VerdictName(g.overall()), g.candidate_ref(), g.baseline_ref(),
+                         g.policy().alpha());
 }
 
 }  // namespace
@@ -62,12 +65,13 @@ std::string RenderGateText(const v1::GateVerdict& g) {
 std::string RenderGateMarkdown(const v1::GateVerdict& g) {
   int counts[5] = {0, 0, 0, 0, 0};
   for (const auto& m : g.metrics()) ++counts[std::clamp(static_cast<int>(m.verdict()), 0, 4)];
-  std::string out = absl::StrFormat("### tcobench gate: **%s**\n\nCandidate `%s` against baseline `%s`: %d regression, "
-                                    "%d inconclusive, %d pass, %d skipped (one-sided Mann–Whitney at alpha %.3g; "
-                                    "accuracy against its bounds).\n\n",
-                                    VerdictName(g.overall()), g.candidate_ref(), g.baseline_ref(),
-                                    counts[v1::MetricVerdict::REGRESSION], counts[v1::MetricVerdict::INCONCLUSIVE],
-                                    counts[v1::MetricVerdict::PASS], counts[v1::MetricVerdict::SKIPPED], g.policy().alpha());
+  std::string out = absl::StrFormat(
+      "### tcobench gate: **%s**\n\nCandidate `%s` against baseline `%s`: %d regression, "
+      "%d inconclusive, %d pass, %d skipped (one-sided Mann–Whitney at alpha %.3g; "
+      "accuracy against its bounds).\n\n",
+      VerdictName(g.overall()), g.candidate_ref(), g.baseline_ref(),
+      counts[v1::MetricVerdict::REGRESSION], counts[v1::MetricVerdict::INCONCLUSIVE],
+      counts[v1::MetricVerdict::PASS], counts[v1::MetricVerdict::SKIPPED], g.policy().alpha());
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : g.metrics()) rows.push_back(GateCells(m));
   return out + MdTable(kGateHeads, rows);
@@ -81,24 +85,33 @@ std::string RenderGateJunit(const v1::GateVerdict& g) {
     skipped += m.verdict() == v1::MetricVerdict::SKIPPED;
   }
   std::string out = absl::StrFormat(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"tcobench gate\" tests=\"%d\" failures=\"%d\" "
-      "errors=\"%d\" skipped=\"%d\">\n<testsuite name=\"%s\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\">\n",
-      g.metrics_size(), failures, errors, skipped, Esc(absl::StrCat("gate ", g.candidate_ref(), " vs ", g.baseline_ref())),
-      g.metrics_size(), failures, errors, skipped);
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"tcobench gate\" tests=\"%d\" "
+      "failures=\"%d\" "
+      "errors=\"%d\" skipped=\"%d\">\n<testsuite name=\"%s\" tests=\"%d\" failures=\"%d\" "
+      "errors=\"%d\" skipped=\"%d\">\n",
+      g.metrics_size(), failures, errors, skipped,
+      Esc(absl::StrCat("gate ", g.candidate_ref(), " vs ", g.baseline_ref())), g.metrics_size(),
+      failures, errors, skipped);
   for (const auto& m : g.metrics()) {
     const auto c = GateCells(m);
-    absl::StrAppend(&out, "  <testcase classname=\"", Esc(absl::StrCat("tcobench.gate.", m.variant(), ".", m.hardware())),
-                    "\" name=\"", Esc(absl::StrCat(m.metric(), " (", m.prompt_tokens(), "/", m.output_tokens(), ")")), "\"");
-    const std::string text = absl::StrCat("baseline ", c[2], ", candidate ", c[3], ", change ", c[4], ": ", m.detail());
+    absl::StrAppend(
+        &out, "  <testcase classname=\"",
+        Esc(absl::StrCat("tcobench.gate.", m.variant(), ".", m.hardware())), "\" name=\"",
+        Esc(absl::StrCat(m.metric(), " (", m.prompt_tokens(), "/", m.output_tokens(), ")")), "\"");
+    const std::string text =
+        absl::StrCat("baseline ", c[2], ", candidate ", c[3], ", change ", c[4], ": ", m.detail());
     switch (m.verdict()) {
       case v1::MetricVerdict::REGRESSION:
-        absl::StrAppend(&out, ">\n    <failure type=\"regression\" message=\"", Esc(text), "\"/>\n  </testcase>\n");
+        absl::StrAppend(&out, ">\n    <failure type=\"regression\" message=\"", Esc(text),
+                        "\"/>\n  </testcase>\n");
         break;
       case v1::MetricVerdict::INCONCLUSIVE:
-        absl::StrAppend(&out, ">\n    <error type=\"inconclusive\" message=\"", Esc(text), "\"/>\n  </testcase>\n");
+        absl::StrAppend(&out, ">\n    <error type=\"inconclusive\" message=\"", Esc(text),
+                        "\"/>\n  </testcase>\n");
         break;
       case v1::MetricVerdict::SKIPPED:
-        absl::StrAppend(&out, ">\n    <skipped message=\"", Esc(m.detail()), "\"/>\n  </testcase>\n");
+        absl::StrAppend(&out, ">\n    <skipped message=\"", Esc(m.detail()),
+                        "\"/>\n  </testcase>\n");
         break;
       default:
         absl::StrAppend(&out, ">\n    <system-out>", Esc(text), "</system-out>\n  </testcase>\n");

@@ -20,9 +20,9 @@ std::string Num(double v) { return absl::StrFormat("%.4g", v); }
 
 std::string Ms(double seconds) { return absl::StrFormat("%.2f", seconds * 1e3); }
 
-
 std::string Esc(absl::string_view s) {
-  return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
+  return absl::StrReplaceAll(
+      s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}});
 }
 
 std::string CsvField(const std::string& s) {
@@ -30,18 +30,22 @@ std::string CsvField(const std::string& s) {
   return absl::StrCat("\"", absl::StrReplaceAll(s, {{"\"", "\"\""}}), "\"");
 }
 
-std::string MdCell(const std::string& s) { return absl::StrReplaceAll(s, {{"|", "\\|"}, {"\n", " "}}); }
+std::string MdCell(const std::string& s) {
+  return absl::StrReplaceAll(s, {{"|", "\\|"}, {"\n", " "}});
+}
 
 std::string ChoiceText(const v1::AccuracyResult& a) {
   std::string choice;
   for (const auto& c : a.choice()) {
-    absl::StrAppendFormat(&choice, "%s%s %.1f%% (n=%d)", choice.empty() ? "" : ", ", c.task(), 100 * c.accuracy(),
-                          c.n());
+    absl::StrAppendFormat(&choice, "%s%s %.1f%% (n=%d)", choice.empty() ? "" : ", ", c.task(),
+                          100 * c.accuracy(), c.n());
   }
   return choice.empty() ? "-" : choice;
 }
 
-bool HasKld(const v1::VariantResult& v) { return v.accuracy().has_kld() && v.accuracy().kld().applicable(); }
+bool HasKld(const v1::VariantResult& v) {
+  return v.accuracy().has_kld() && v.accuracy().kld().applicable();
+}
 
 std::string Row(const v1::VariantCost& c) { return absl::StrCat(c.variant(), " @ ", c.hardware()); }
 
@@ -49,27 +53,29 @@ std::string Row(const v1::VariantCost& c) { return absl::StrCat(c.variant(), " @
 std::vector<std::string> ResultCells(const v1::VariantResult& v) {
   const auto& a = v.accuracy();
   const bool kld = HasKld(v);
-  return {v.variant(),
-          v.hardware(),
-          v.scenario(),
-          absl::StrCat(v.prompt_tokens()),
-          absl::StrCat(v.output_tokens()),
-          Ms(v.latency().ttft_seconds().p50()),
-          Ms(v.latency().ttft_seconds().p99()),
-          Ms(v.latency().tpot_seconds().p50()),
-          Ms(v.latency().e2e_seconds().p50()),
-          absl::StrFormat("%.1f", v.throughput().decode_tokens_per_second()),
-          absl::StrFormat("%.2f", v.throughput().requests_per_second()),
-          v.energy().source() == "none" ? "-" : absl::StrFormat("%.4g", v.energy().joules_per_token()),
-          v.energy().source(),
-          a.has_perplexity() ? absl::StrFormat("%.4f", a.perplexity().ppl()) : "-",
-          kld ? absl::StrFormat("%.6f", a.kld().mean_kld()) : "-",
-          kld ? absl::StrFormat("%.2f%%", 100 * a.kld().same_top1()) : "-",
-          ChoiceText(a)};
+  return {
+      v.variant(),
+      v.hardware(),
+      v.scenario(),
+      absl::StrCat(v.prompt_tokens()),
+      absl::StrCat(v.output_tokens()),
+      Ms(v.latency().ttft_seconds().p50()),
+      Ms(v.latency().ttft_seconds().p99()),
+      Ms(v.latency().tpot_seconds().p50()),
+      Ms(v.latency().e2e_seconds().p50()),
+      absl::StrFormat("%.1f", v.throughput().decode_tokens_per_second()),
+      absl::StrFormat("%.2f", v.throughput().requests_per_second()),
+      v.energy().source() == "none" ? "-" : absl::StrFormat("%.4g", v.energy().joules_per_token()),
+      v.energy().source(),
+      a.has_perplexity() ? absl::StrFormat("%.4f", a.perplexity().ppl()) : "-",
+      kld ? absl::StrFormat("%.6f", a.kld().mean_kld()) : "-",
+      kld ? absl::StrFormat("%.2f%%", 100 * a.kld().same_top1()) : "-",
+      ChoiceText(a)};
 }
-const std::vector<std::string> kResultHeads = {"variant", "hardware", "scenario", "prompt", "output", "TTFT p50 ms",
-                                    "TTFT p99 ms", "TPOT p50 ms", "e2e p50 ms", "decode tok/s", "req/s",
-                                    "J/token", "energy", "PPL", "mean KLD", "top-1", "choice"};
+const std::vector<std::string> kResultHeads = {
+    "variant",     "hardware",    "scenario",   "prompt",       "output", "TTFT p50 ms",
+    "TTFT p99 ms", "TPOT p50 ms", "e2e p50 ms", "decode tok/s", "req/s",  "J/token",
+    "energy",      "PPL",         "mean KLD",   "top-1",        "choice"};
 
 std::vector<std::string> CostCells(const v1::VariantCost& c, bool load) {
   std::vector<std::string> out = {
@@ -91,9 +97,21 @@ std::vector<std::string> CostCells(const v1::VariantCost& c, bool load) {
       c.why().empty() ? "" : absl::StrJoin(c.why(), "; ")};
   return out;
 }
-const std::vector<std::string> kCostHeads = {"variant", "hardware", "prompt/output", "price/hour", "out tok/s",
-                                  "per M out", "hardware + energy", "per M in", "Wh/1k tok", "gCO2e/M tok",
-                                  "monthly TCO (instances)", "SLO", "accuracy", "Pareto", "why not"};
+const std::vector<std::string> kCostHeads = {"variant",
+                                             "hardware",
+                                             "prompt/output",
+                                             "price/hour",
+                                             "out tok/s",
+                                             "per M out",
+                                             "hardware + energy",
+                                             "per M in",
+                                             "Wh/1k tok",
+                                             "gCO2e/M tok",
+                                             "monthly TCO (instances)",
+                                             "SLO",
+                                             "accuracy",
+                                             "Pareto",
+                                             "why not"};
 
 bool HasLoad(const v1::CostReport& c) {
   return c.inputs().load().tokens_per_day() > 0 || c.inputs().load().requests_per_second() > 0;
@@ -101,16 +119,21 @@ bool HasLoad(const v1::CostReport& c) {
 
 std::string Assumptions(const v1::CostReport& c) {
   const v1::Cost& in = c.inputs();
-  std::string s = absl::StrFormat("energy $%.3f/kWh, PUE %.2f, grid %.0f gCO2e/kWh", in.energy_usd_per_kwh(), in.pue(),
-                                  in.grid_grams_co2_per_kwh());
-  if (in.slo().ttft_p99_seconds() > 0) absl::StrAppendFormat(&s, ", SLO TTFT p99 <= %.0f ms", 1e3 * in.slo().ttft_p99_seconds());
-  if (in.slo().tpot_p99_seconds() > 0) absl::StrAppendFormat(&s, ", SLO TPOT p99 <= %.1f ms", 1e3 * in.slo().tpot_p99_seconds());
-  if (in.load().tokens_per_day() > 0) absl::StrAppendFormat(&s, ", load %.4g output tokens/day", in.load().tokens_per_day());
-  if (in.load().requests_per_second() > 0) absl::StrAppendFormat(&s, ", load %.4g requests/s", in.load().requests_per_second());
+  std::string s = absl::StrFormat("energy $%.3f/kWh, PUE %.2f, grid %.0f gCO2e/kWh",
+                                  in.energy_usd_per_kwh(), in.pue(), in.grid_grams_co2_per_kwh());
+  if (in.slo().ttft_p99_seconds() > 0)
+    absl::StrAppendFormat(&s, ", SLO TTFT p99 <= %.0f ms", 1e3 * in.slo().ttft_p99_seconds());
+  if (in.slo().tpot_p99_seconds() > 0)
+    absl::StrAppendFormat(&s, ", SLO TPOT p99 <= %.1f ms", 1e3 * in.slo().tpot_p99_seconds());
+  if (in.load().tokens_per_day() > 0)
+    absl::StrAppendFormat(&s, ", load %.4g output tokens/day", in.load().tokens_per_day());
+  if (in.load().requests_per_second() > 0)
+    absl::StrAppendFormat(&s, ", load %.4g requests/s", in.load().requests_per_second());
   return s;
 }
 
-std::string MdTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows) {
+std::string MdTable(const std::vector<std::string>& heads,
+                    const std::vector<std::vector<std::string>>& rows) {
   std::string out = absl::StrCat("| ", absl::StrJoin(heads, " | "), " |\n|");
   for (size_t i = 0; i < heads.size(); ++i) out += "---|";
   out += "\n";
@@ -123,7 +146,8 @@ std::string MdTable(const std::vector<std::string>& heads, const std::vector<std
 }
 
 // Columns padded to their widest cell (counted in code points), two spaces apart.
-std::string TextTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows) {
+std::string TextTable(const std::vector<std::string>& heads,
+                      const std::vector<std::vector<std::string>>& rows) {
   auto width = [](const std::string& s) {
     size_t n = 0;
     for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
@@ -148,7 +172,8 @@ std::string TextTable(const std::vector<std::string>& heads, const std::vector<s
   return out;
 }
 
-std::string HtmlTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows) {
+std::string HtmlTable(const std::vector<std::string>& heads,
+                      const std::vector<std::vector<std::string>>& rows) {
   std::string out = "<table><thead><tr>";
   for (const auto& h : heads) absl::StrAppend(&out, "<th>", Esc(h), "</th>");
   out += "</tr></thead><tbody>\n";
@@ -176,8 +201,9 @@ void ManifestRows(const v1::Manifest& m, std::vector<std::vector<std::string>>* 
   add("time", absl::StrCat(m.start_time(), " to ", m.end_time()));
   for (const auto& mi : m.models()) {
     add(absl::StrCat("model ", mi.variant()),
-        absl::StrCat(mi.path(), " sha256 ", mi.sha256().substr(0, 16), "…, ", mi.file_bytes(), " bytes",
-                     mi.quantized_from().empty() ? "" : absl::StrCat(", quantized: ", mi.quantized_from())));
+        absl::StrCat(
+            mi.path(), " sha256 ", mi.sha256().substr(0, 16), "…, ", mi.file_bytes(), " bytes",
+            mi.quantized_from().empty() ? "" : absl::StrCat(", quantized: ", mi.quantized_from())));
   }
 }
 

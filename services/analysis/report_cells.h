@@ -13,9 +13,9 @@
 namespace tcobench::render {
 
 // Formatting and escaping.
-std::string Num(double v);                  // 4 significant digits
-std::string Ms(double seconds);             // "12.34" (milliseconds)
-std::string Esc(absl::string_view s);       // HTML
+std::string Num(double v);             // 4 significant digits
+std::string Ms(double seconds);        // "12.34" (milliseconds)
+std::string Esc(absl::string_view s);  // HTML
 std::string CsvField(const std::string& s);
 std::string MdCell(const std::string& s);
 std::string ChoiceText(const v1::AccuracyResult& a);
@@ -27,13 +27,16 @@ extern const std::vector<std::string> kResultHeads;
 std::vector<std::string> ResultCells(const v1::VariantResult& v);
 extern const std::vector<std::string> kCostHeads;
 std::vector<std::string> CostCells(const v1::VariantCost& c, bool load);
-bool HasLoad(const v1::CostReport& c);        // the cost report priced a load
+bool HasLoad(const v1::CostReport& c);             // the cost report priced a load
 std::string Assumptions(const v1::CostReport& c);  // prices and factors used, one line
 
 // One table in each format.
-std::string MdTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows);
-std::string TextTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows);
-std::string HtmlTable(const std::vector<std::string>& heads, const std::vector<std::vector<std::string>>& rows);
+std::string MdTable(const std::vector<std::string>& heads,
+                    const std::vector<std::vector<std::string>>& rows);
+std::string TextTable(const std::vector<std::string>& heads,
+                      const std::vector<std::vector<std::string>>& rows);
+std::string HtmlTable(const std::vector<std::string>& heads,
+                      const std::vector<std::vector<std::string>>& rows);
 
 // The manifest as (field, value) rows; the report's title.
 void ManifestRows(const v1::Manifest& m, std::vector<std::vector<std::string>>* rows);

@@ -21,19 +21,22 @@ namespace tcobench {
 using namespace render;  // NOLINT: the cells and table writers of this renderer
 
 std::string RenderSummaryText(const v1::ComparisonResult& r) {
-  std::string out = absl::StrFormat("%s — %s, %s, %d threads, isa %s\n", r.spec().name(), r.manifest().cpu_model(),
-                                    r.manifest().os(), r.manifest().threads(), r.manifest().isa());
+  std::string out = absl::StrFormat("%s — %s, %s, %d threads, isa %s\n", r.spec().name(),
+                                    r.manifest().cpu_model(), r.manifest().os(),
+                                    r.manifest().threads(), r.manifest().isa());
   std::vector<std::vector<std::string>> rows;
   for (const v1::VariantResult& v : r.results()) rows.push_back(ResultCells(v));
   out += TextTable(kResultHeads, rows);
   out += "latency: over the measured requests (95% CIs of the medians in the result file)\n";
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();
-    absl::StrAppendFormat(&out, "energy: %s ±%.0f%%%s\n", e.source(), 100 * e.uncertainty_fraction(),
+    absl::StrAppendFormat(&out, "energy: %s ±%.0f%%%s\n", e.source(),
+                          100 * e.uncertainty_fraction(),
                           e.source() == "model" ? " (an estimate, not a measurement)" : "");
     absl::StrAppendFormat(&out, "harness overhead: %.2f us per decode step (%.3f%% of %s's step)\n",
                           r.results(0).harness_overhead().seconds_per_step() * 1e6,
-                          100 * r.results(0).harness_overhead().fraction_of_decode_step(), r.results(0).variant());
+                          100 * r.results(0).harness_overhead().fraction_of_decode_step(),
+                          r.results(0).variant());
   }
   return out;
 }
@@ -49,13 +52,35 @@ std::string RenderCostText(const v1::CostReport& c) {
 }
 
 std::string RenderReportCsv(const v1::Report& rep) {
-  const std::vector<std::string> heads = {
-      "variant", "hardware", "scenario", "prompt_tokens", "output_tokens", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms",
-      "tpot_p99_ms", "e2e_p50_ms", "decode_tokens_per_second", "output_tokens_per_second", "joules_per_token",
-      "energy_source", "ppl", "mean_kld", "same_top1", "usd_per_hour", "price_source",
-      "usd_per_million_output_tokens", "usd_per_million_input_tokens", "wh_per_thousand_tokens",
-      "grams_co2_per_million_tokens", "monthly_tco_usd", "instances", "meets_slo", "meets_accuracy",
-      "on_pareto_front", "recommended"};
+  const std::vector<std::string> heads = {"variant",
+                                          "hardware",
+                                          "scenario",
+                                          "prompt_tokens",
+                                          "output_tokens",
+                                          "ttft_p50_ms",
+                                          "ttft_p99_ms",
+                                          "tpot_p50_ms",
+                                          "tpot_p99_ms",
+                                          "e2e_p50_ms",
+                                          "decode_tokens_per_second",
+                                          "output_tokens_per_second",
+                                          "joules_per_token",
+                                          "energy_source",
+                                          "ppl",
+                                          "mean_kld",
+                                          "same_top1",
+                                          "usd_per_hour",
+                                          "price_source",
+                                          "usd_per_million_output_tokens",
+                                          "usd_per_million_input_tokens",
+                                          "wh_per_thousand_tokens",
+                                          "grams_co2_per_million_tokens",
+                                          "monthly_tco_usd",
+                                          "instances",
+                                          "meets_slo",
+                                          "meets_accuracy",
+                                          "on_pareto_front",
+                                          "recommended"};
   std::string out = absl::StrCat(absl::StrJoin(heads, ","), "\n");
   const auto& cost = rep.cost();
   for (int i = 0; i < rep.result().results_size(); ++i) {
@@ -63,17 +88,37 @@ std::string RenderReportCsv(const v1::Report& rep) {
     const v1::VariantCost c = i < cost.rows_size() ? cost.rows(i) : v1::VariantCost();
     const auto& a = v.accuracy();
     const std::vector<std::string> cells = {
-        v.variant(), v.hardware(), v.scenario(), absl::StrCat(v.prompt_tokens()), absl::StrCat(v.output_tokens()),
-        Num(1e3 * v.latency().ttft_seconds().p50()), Num(1e3 * v.latency().ttft_seconds().p99()),
-        Num(1e3 * v.latency().tpot_seconds().p50()), Num(1e3 * v.latency().tpot_seconds().p99()),
-        Num(1e3 * v.latency().e2e_seconds().p50()), Num(v.throughput().decode_tokens_per_second()),
-        Num(v.throughput().output_tokens_per_second()), Num(v.energy().joules_per_token()), v.energy().source(),
-        a.has_perplexity() ? Num(a.perplexity().ppl()) : "", HasKld(v) ? Num(a.kld().mean_kld()) : "",
-        HasKld(v) ? Num(a.kld().same_top1()) : "", Num(c.usd_per_hour()), c.price_source(),
-        Num(c.usd_per_million_output_tokens()), Num(c.usd_per_million_input_tokens()), Num(c.wh_per_thousand_tokens()),
-        Num(c.grams_co2_per_million_tokens()), Num(c.monthly_tco_usd()), Num(c.instances()),
-        c.meets_slo() ? "true" : "false", c.meets_accuracy() ? "true" : "false", c.on_pareto_front() ? "true" : "false",
-        v.variant() == cost.recommended_variant() && v.hardware() == cost.recommended_hardware() ? "true" : "false"};
+        v.variant(),
+        v.hardware(),
+        v.scenario(),
+        absl::StrCat(v.prompt_tokens()),
+        absl::StrCat(v.output_tokens()),
+        Num(1e3 * v.latency().ttft_seconds().p50()),
+        Num(1e3 * v.latency().ttft_seconds().p99()),
+        Num(1e3 * v.latency().tpot_seconds().p50()),
+        Num(1e3 * v.latency().tpot_seconds().p99()),
+        Num(1e3 * v.latency().e2e_seconds().p50()),
+        Num(v.throughput().decode_tokens_per_second()),
+        Num(v.throughput().output_tokens_per_second()),
+        Num(v.energy().joules_per_token()),
+        v.energy().source(),
+        a.has_perplexity() ? Num(a.perplexity().ppl()) : "",
+        HasKld(v) ? Num(a.kld().mean_kld()) : "",
+        HasKld(v) ? Num(a.kld().same_top1()) : "",
+        Num(c.usd_per_hour()),
+        c.price_source(),
+        Num(c.usd_per_million_output_tokens()),
+        Num(c.usd_per_million_input_tokens()),
+        Num(c.wh_per_thousand_tokens()),
+        Num(c.grams_co2_per_million_tokens()),
+        Num(c.monthly_tco_usd()),
+        Num(c.instances()),
+        c.meets_slo() ? "true" : "false",
+        c.meets_accuracy() ? "true" : "false",
+        c.on_pareto_front() ? "true" : "false",
+        v.variant() == cost.recommended_variant() && v.hardware() == cost.recommended_hardware()
+            ? "true"
+            : "false"};
     std::vector<std::string> quoted;
     for (const auto& s : cells) quoted.push_back(CsvField(s));
     absl::StrAppend(&out, absl::StrJoin(quoted, ","), "\n");
@@ -85,7 +130,10 @@ std::string RenderReportMarkdown(const v1::Report& rep) {
   const v1::ComparisonResult& r = rep.result();
   std::string out = absl::StrCat("# ", Title(rep), "\n\n");
   absl::StrAppend(&out, "**Recommendation:** ", rep.cost().recommendation(), "\n\n");
-  absl::StrAppend(&out, "Cost inputs: ", Assumptions(rep.cost()), ".", rep.comparison_id().empty() ? "" : absl::StrCat(" Comparison `", rep.comparison_id(), "`."), "\n\n");
+  absl::StrAppend(
+      &out, "Cost inputs: ", Assumptions(rep.cost()), ".",
+      rep.comparison_id().empty() ? "" : absl::StrCat(" Comparison `", rep.comparison_id(), "`."),
+      "\n\n");
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : rep.cost().rows()) rows.push_back(CostCells(c, HasLoad(rep.cost())));
   absl::StrAppend(&out, "## Cost\n\n", MdTable(kCostHeads, rows), "\n");
@@ -94,9 +142,10 @@ std::string RenderReportMarkdown(const v1::Report& rep) {
   absl::StrAppend(&out, "## Results\n\n", MdTable(kResultHeads, rows), "\n");
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();
-    absl::StrAppendFormat(&out, "Energy: %s, ±%.0f%%%s. Latency: medians and p99 over the measured requests.\n\n",
-                          e.source(), 100 * e.uncertainty_fraction(),
-                          e.source() == "model" ? " (an estimate from CPU time and TDP, not a measurement)" : "");
+    absl::StrAppendFormat(
+        &out, "Energy: %s, ±%.0f%%%s. Latency: medians and p99 over the measured requests.\n\n",
+        e.source(), 100 * e.uncertainty_fraction(),
+        e.source() == "model" ? " (an estimate from CPU time and TDP, not a measurement)" : "");
   }
   if (!rep.cost().notes().empty()) {
     out += "## Notes\n\n";

@@ -26,10 +26,12 @@ absl::Status Store::StaleLeaseLocked(const std::string& worker_id, const std::st
   Stmt q(db_, "SELECT job_id FROM leases WHERE id = ? AND worker_id = ?");
   q.Bind(1, lease_id).Bind(2, worker_id);
   if (q.Step()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "lease ", lease_id, " of job ", q.Text(0), " has expired: the job was re-queued or removed"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("lease ", lease_id, " of job ", q.Text(0),
+                     " has expired: the job was re-queued or removed"));
   }
-  return absl::NotFoundError(absl::StrCat("no lease '", lease_id, "' held by worker '", worker_id, "'"));
+  return absl::NotFoundError(
+      absl::StrCat("no lease '", lease_id, "' held by worker '", worker_id, "'"));
 }
 
 absl::StatusOr<v1::RegisterWorkerResponse> Store::Register(const v1::WorkerInventory& inventory) {
@@ -37,8 +39,13 @@ absl::StatusOr<v1::RegisterWorkerResponse> Store::Register(const v1::WorkerInven
   MutexLock lock(&mu_);
   const std::string id = NewId("wrk-");
   const double now = Now();
-  absl::Status s = Stmt(db_, "INSERT INTO workers(id, inventory, registered, last_seen) VALUES(?,?,?,?)")
-                       .Bind(1, id).BindBlob(2, inventory.SerializeAsString()).Bind(3, now).Bind(4, now).Run();
+  absl::Status s =
+      Stmt(db_, "INSERT INTO workers(id, inventory, registered, last_seen) VALUES(?,?,?,?)")
+          .Bind(1, id)
+          .BindBlob(2, inventory.SerializeAsString())
+          .Bind(3, now)
+          .Bind(4, now)
+          .Run();
   if (!s.ok()) return s;
   known_workers_.insert(id);
   v1::RegisterWorkerResponse r;
@@ -95,13 +102,22 @@ absl::Status Store::FlushLocked(bool workers_too) {
   absl::Status s;
   if (write_workers) {
     for (const auto& [worker, t] : last_seen_) {
-      if (s.ok()) s = Stmt(db_, "UPDATE workers SET last_seen = ? WHERE id = ?").Bind(1, t).Bind(2, worker).Run();
+      if (s.ok())
+        s = Stmt(db_, "UPDATE workers SET last_seen = ? WHERE id = ?")
+                .Bind(1, t)
+                .Bind(2, worker)
+                .Run();
     }
   }
   for (const auto& [lease, d] : lease_deadlines_) {
     if (s.ok()) {
-      s = Stmt(db_, "UPDATE jobs SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_id = ? AND state = ?")
-              .Bind(1, d).Bind(2, lease).Bind(3, int64_t{v1::Job::LEASED}).Run();
+      s = Stmt(db_,
+               "UPDATE jobs SET lease_deadline = MAX(lease_deadline, ?) WHERE lease_id = ? AND "
+               "state = ?")
+              .Bind(1, d)
+              .Bind(2, lease)
+              .Bind(3, int64_t{v1::Job::LEASED})
+              .Run();
     }
   }
   if (!s.ok()) {
@@ -131,7 +147,8 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
   if (known == inventories_.end()) {
     Stmt w(db_, "SELECT inventory FROM workers WHERE id = ?");
     w.Bind(1, worker_id);
-    if (!w.Step()) return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
+    if (!w.Step())
+      return absl::NotFoundError(absl::StrCat("no worker '", worker_id, "': register again"));
     v1::WorkerInventory parsed;
     parsed.ParseFromString(w.Blob(0));
     known = inventories_.emplace(worker_id, std::move(parsed)).first;
@@ -142,8 +159,9 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
   v1::AcquireJobResponse r;
   {
     // Drained: no job, ever again. At its limit: no job now.
-    Stmt d(db_, "SELECT draining, (SELECT COUNT(*) FROM jobs WHERE worker_id = ?1 AND state = ?2) "
-                "FROM workers WHERE id = ?1");
+    Stmt d(db_,
+           "SELECT draining, (SELECT COUNT(*) FROM jobs WHERE worker_id = ?1 AND state = ?2) "
+           "FROM workers WHERE id = ?1");
     d.Bind(1, worker_id).Bind(2, int64_t{v1::Job::LEASED});
     if (d.Step()) {
       if (d.Int(0) != 0) {
@@ -155,8 +173,9 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
     if (!d.status().ok()) return d.status();
   }
   // Jobs in the order they were submitted (rowid), through the state index.
-  Stmt q(db_, "SELECT id, variant, hardware, attempts, comparison_id FROM jobs "
-              "WHERE state = ? ORDER BY rowid");
+  Stmt q(db_,
+         "SELECT id, variant, hardware, attempts, comparison_id FROM jobs "
+         "WHERE state = ? ORDER BY rowid");
   q.Bind(1, int64_t{v1::Job::QUEUED});
   while (q.Step()) {
     auto spec_or = SpecLocked(q.Text(4));
@@ -171,20 +190,32 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
     if (hw == nullptr || !SelectorMatches(hw->selector(), inv, &why)) continue;
     const std::string job_id = q.Text(0), lease = NewId("lease-"), cmp = q.Text(4);
     const double deadline = now + options_.lease_seconds;
-    absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, attempts = attempts + 1, worker_id = ?, "
-                               "lease_id = ?, lease_deadline = ?, stage = 'leased', fraction = 0, "
-                               "updated = ? WHERE id = ?")
-                         .Bind(1, int64_t{v1::Job::LEASED}).Bind(2, worker_id).Bind(3, lease)
-                         .Bind(4, deadline).Bind(5, now).Bind(6, job_id).Run();
+    absl::Status s = Stmt(db_,
+                          "UPDATE jobs SET state = ?, attempts = attempts + 1, worker_id = ?, "
+                          "lease_id = ?, lease_deadline = ?, stage = 'leased', fraction = 0, "
+                          "updated = ? WHERE id = ?")
+                         .Bind(1, int64_t{v1::Job::LEASED})
+                         .Bind(2, worker_id)
+                         .Bind(3, lease)
+                         .Bind(4, deadline)
+                         .Bind(5, now)
+                         .Bind(6, job_id)
+                         .Run();
     if (s.ok()) {
       s = Stmt(db_, "INSERT INTO leases(id, job_id, worker_id, granted) VALUES(?,?,?,?)")
-              .Bind(1, lease).Bind(2, job_id).Bind(3, worker_id).Bind(4, now).Run();
+              .Bind(1, lease)
+              .Bind(2, job_id)
+              .Bind(3, worker_id)
+              .Bind(4, now)
+              .Run();
     }
     if (!s.ok()) return s;
     // A lease never ends a comparison: at most it starts it running.
     if (absl::Status u = Stmt(db_, "UPDATE comparisons SET state = ? WHERE id = ? AND state = ?")
-                             .Bind(1, int64_t{v1::Comparison::RUNNING}).Bind(2, cmp)
-                             .Bind(3, int64_t{v1::Comparison::QUEUED}).Run();
+                             .Bind(1, int64_t{v1::Comparison::RUNNING})
+                             .Bind(2, cmp)
+                             .Bind(3, int64_t{v1::Comparison::QUEUED})
+                             .Run();
         !u.ok()) {
       return u;
     }
@@ -216,9 +247,13 @@ absl::StatusOr<bool> Store::Progress(const std::string& worker_id, const std::st
   }
   last_seen_[worker_id] = now;
   lease_deadlines_[lease_id] = now + options_.lease_seconds;
-  absl::Status s = Stmt(db_, "UPDATE jobs SET stage = ?, fraction = ?, updated = ? WHERE lease_id = ?")
-                       .Bind(1, stage).Bind(2, std::clamp(fraction, 0.0, 1.0)).Bind(3, now)
-                       .Bind(4, lease_id).Run();
+  absl::Status s =
+      Stmt(db_, "UPDATE jobs SET stage = ?, fraction = ?, updated = ? WHERE lease_id = ?")
+          .Bind(1, stage)
+          .Bind(2, std::clamp(fraction, 0.0, 1.0))
+          .Bind(3, now)
+          .Bind(4, lease_id)
+          .Run();
   if (!s.ok()) return s;
   Changed();
   return false;
@@ -236,8 +271,9 @@ absl::Status Store::Complete(const std::string& worker_id, const std::string& le
 absl::Status Store::CompleteLocked(const std::string& worker_id, const std::string& lease_id,
                                    const v1::ComparisonResult& result) {
   const double now = Now();
-  Stmt q(db_, "SELECT id, state, lease_deadline, comparison_id, variant FROM jobs "
-              "WHERE lease_id = ? AND worker_id = ?");
+  Stmt q(db_,
+         "SELECT id, state, lease_deadline, comparison_id, variant FROM jobs "
+         "WHERE lease_id = ? AND worker_id = ?");
   q.Bind(1, lease_id).Bind(2, worker_id);
   if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
   const std::string job_id = q.Text(0), cmp = q.Text(3), variant = q.Text(4);
@@ -249,14 +285,20 @@ absl::Status Store::CompleteLocked(const std::string& worker_id, const std::stri
         ": the result is not stored"));
   }
   bool has_variant = false;
-  for (const v1::VariantResult& v : result.results()) has_variant = has_variant || v.variant() == variant;
+  for (const v1::VariantResult& v : result.results())
+    has_variant = has_variant || v.variant() == variant;
   if (!has_variant) {
-    return absl::InvalidArgumentError(absl::StrCat("result has no results for variant '", variant, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("result has no results for variant '", variant, "'"));
   }
-  absl::Status s = Stmt(db_, "UPDATE jobs SET state = ?, result = ?, stage = 'done', fraction = 1, "
-                             "updated = ? WHERE id = ?")
-                       .Bind(1, int64_t{v1::Job::SUCCEEDED}).BindBlob(2, result.SerializeAsString())
-                       .Bind(3, now).Bind(4, job_id).Run();
+  absl::Status s = Stmt(db_,
+                        "UPDATE jobs SET state = ?, result = ?, stage = 'done', fraction = 1, "
+                        "updated = ? WHERE id = ?")
+                       .Bind(1, int64_t{v1::Job::SUCCEEDED})
+                       .BindBlob(2, result.SerializeAsString())
+                       .Bind(3, now)
+                       .Bind(4, job_id)
+                       .Run();
   if (s.ok()) s = UpdateComparisonStateLocked(cmp);
   if (s.ok()) {
     Emit(StoreEvent::kJobSucceeded);
@@ -265,18 +307,23 @@ absl::Status Store::CompleteLocked(const std::string& worker_id, const std::stri
   return s;
 }
 
-absl::Status Store::RequeueOrFailLocked(const std::string& job_id, int attempts, const std::string& why,
-                                        const char* reason) {
+absl::Status Store::RequeueOrFailLocked(const std::string& job_id, int attempts,
+                                        const std::string& why, const char* reason) {
   Stmt q(db_, "SELECT errors FROM jobs WHERE id = ?");
   q.Bind(1, job_id);
   std::string errors = q.Step() ? q.Text(0) : "";
   if (!errors.empty()) errors += kErrorSeparator;
   errors += absl::StrCat("attempt ", attempts, ": ", why);
   const bool again = attempts < options_.max_attempts;
-  absl::Status s =
-      Stmt(db_, "UPDATE jobs SET state = ?, errors = ?, lease_id = '', stage = ?, updated = ? WHERE id = ?")
-          .Bind(1, int64_t{again ? v1::Job::QUEUED : v1::Job::FAILED}).Bind(2, errors)
-          .Bind(3, again ? std::string("re-queued") : std::string("failed")).Bind(4, Now()).Bind(5, job_id).Run();
+  absl::Status s = Stmt(db_,
+                        "UPDATE jobs SET state = ?, errors = ?, lease_id = '', stage = ?, updated "
+                        "= ? WHERE id = ?")
+                       .Bind(1, int64_t{again ? v1::Job::QUEUED : v1::Job::FAILED})
+                       .Bind(2, errors)
+                       .Bind(3, again ? std::string("re-queued") : std::string("failed"))
+                       .Bind(4, Now())
+                       .Bind(5, job_id)
+                       .Run();
   if (s.ok()) Emit(again ? StoreEvent::kJobRequeued : StoreEvent::kJobFailed, reason);
   return s;
 }
@@ -284,13 +331,17 @@ absl::Status Store::RequeueOrFailLocked(const std::string& job_id, int attempts,
 absl::Status Store::Fail(const std::string& worker_id, const std::string& lease_id,
                          const std::string& reason, bool retryable) {
   MutexLock lock(&mu_);
-  Stmt q(db_, "SELECT id, state, attempts, comparison_id FROM jobs WHERE lease_id = ? AND worker_id = ?");
+  Stmt q(
+      db_,
+      "SELECT id, state, attempts, comparison_id FROM jobs WHERE lease_id = ? AND worker_id = ?");
   q.Bind(1, lease_id).Bind(2, worker_id);
   if (!q.Step()) return StaleLeaseLocked(worker_id, lease_id);
   const std::string job_id = q.Text(0), cmp = q.Text(3);
-  if (static_cast<v1::Job::State>(q.Int(1)) != v1::Job::LEASED) return absl::OkStatus();  // already settled
+  if (static_cast<v1::Job::State>(q.Int(1)) != v1::Job::LEASED)
+    return absl::OkStatus();  // already settled
   const int attempts = retryable ? static_cast<int>(q.Int(2)) : options_.max_attempts;
-  absl::Status s = RequeueOrFailLocked(job_id, attempts, reason.empty() ? "failed" : reason, "worker_failed");
+  absl::Status s =
+      RequeueOrFailLocked(job_id, attempts, reason.empty() ? "failed" : reason, "worker_failed");
   if (s.ok()) s = UpdateComparisonStateLocked(cmp);
   if (s.ok()) Changed();
   return s;
@@ -301,15 +352,19 @@ absl::Status Store::ExpireLeases() {
   if (absl::Status s = FlushLocked(/*workers_too=*/false); !s.ok()) return s;
   std::vector<std::tuple<std::string, int, std::string, std::string>> expired;
   {
-    Stmt q(db_, "SELECT id, attempts, worker_id, comparison_id FROM jobs WHERE state = ? AND lease_deadline < ?");
+    Stmt q(db_,
+           "SELECT id, attempts, worker_id, comparison_id FROM jobs WHERE state = ? AND "
+           "lease_deadline < ?");
     q.Bind(1, int64_t{v1::Job::LEASED}).Bind(2, Now());
-    while (q.Step()) expired.emplace_back(q.Text(0), static_cast<int>(q.Int(1)), q.Text(2), q.Text(3));
+    while (q.Step())
+      expired.emplace_back(q.Text(0), static_cast<int>(q.Int(1)), q.Text(2), q.Text(3));
     if (!q.status().ok()) return q.status();
   }
   for (const auto& [job, attempts, worker, cmp] : expired) {
     Emit(StoreEvent::kLeaseExpired);
     absl::Status s = RequeueOrFailLocked(
-        job, attempts, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"), "lease_expired");
+        job, attempts, absl::StrCat("lease expired: worker ", worker, " stopped heartbeating"),
+        "lease_expired");
     if (s.ok()) s = UpdateComparisonStateLocked(cmp);
     if (!s.ok()) return s;
   }

@@ -10,7 +10,8 @@ int IsaRank(const std::string& isa) {
   return 0;
 }
 
-bool SelectorMatches(const v1::Hardware::Selector& s, const v1::WorkerInventory& w, std::string* why) {
+bool SelectorMatches(const v1::Hardware::Selector& s, const v1::WorkerInventory& w,
+                     std::string* why) {
   // Every worker has a CPU; "gpu" needs one that reported GPUs.
   if (s.class_() == "gpu" && w.gpus().empty()) {
     *why = "class gpu (worker has no GPU)";
@@ -21,7 +22,8 @@ bool SelectorMatches(const v1::Hardware::Selector& s, const v1::WorkerInventory&
     return false;
   }
   if (s.min_memory_bytes() > 0 && w.memory_bytes() < s.min_memory_bytes()) {
-    *why = absl::StrCat("memory ", s.min_memory_bytes(), " bytes (worker has ", w.memory_bytes(), ")");
+    *why =
+        absl::StrCat("memory ", s.min_memory_bytes(), " bytes (worker has ", w.memory_bytes(), ")");
     return false;
   }
   for (const auto& [k, v] : s.labels()) {

@@ -12,13 +12,13 @@ absl::Status DatabaseError(int rc, const std::string& message) {
     case SQLITE_CANTOPEN:
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      return absl::UnavailableError(absl::StrCat("the coordinator cannot write its store (", message,
-                                                 "): nothing was changed; retry when its disk is back"));
+      return absl::UnavailableError(
+          absl::StrCat("the coordinator cannot write its store (", message,
+                       "): nothing was changed; retry when its disk is back"));
     default:
       return absl::InternalError(absl::StrCat("database: ", message));
   }
 }
-
 
 absl::Status ExecSql(sqlite3* db, const std::string& sql) {
   char* err = nullptr;

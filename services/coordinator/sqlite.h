@@ -58,13 +58,15 @@ class Stmt {
   }
   std::string Text(int i) const {
     const unsigned char* p = sqlite3_column_text(stmt_, i);
-    return p == nullptr ? "" : std::string(reinterpret_cast<const char*>(p),
-                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
+    return p == nullptr ? ""
+                        : std::string(reinterpret_cast<const char*>(p),
+                                      static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
   }
   std::string Blob(int i) const {
     const void* p = sqlite3_column_blob(stmt_, i);
-    return p == nullptr ? "" : std::string(static_cast<const char*>(p),
-                                           static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
+    return p == nullptr ? ""
+                        : std::string(static_cast<const char*>(p),
+                                      static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
   }
   double Double(int i) const { return sqlite3_column_double(stmt_, i); }
   int64_t Int(int i) const { return sqlite3_column_int64(stmt_, i); }

@@ -13,15 +13,16 @@ namespace tcobench::internal {
 // Joins a job's error messages in its `errors` column.
 inline constexpr char kErrorSeparator = '\x1f';
 
-double SystemNow();  // seconds since the epoch
-std::string IsoTime(double seconds);  // "" for 0
+double SystemNow();                     // seconds since the epoch
+std::string IsoTime(double seconds);    // "" for 0
 std::string NewId(const char* prefix);  // prefix + 16 random hex digits
 
 inline bool Terminal(v1::Job::State s) {
   return s == v1::Job::SUCCEEDED || s == v1::Job::FAILED || s == v1::Job::CANCELLED;
 }
 inline bool Terminal(v1::Comparison::State s) {
-  return s == v1::Comparison::SUCCEEDED || s == v1::Comparison::FAILED || s == v1::Comparison::CANCELLED;
+  return s == v1::Comparison::SUCCEEDED || s == v1::Comparison::FAILED ||
+         s == v1::Comparison::CANCELLED;
 }
 
 // The spec a job runs: its variant (and the baseline, for KL divergence) on

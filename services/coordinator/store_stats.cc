@@ -29,16 +29,18 @@ absl::StatusOr<StoreStats> Store::Stats(double forget_lost_seconds) {
   {
     Stmt q(db_, "SELECT MIN(updated) FROM jobs WHERE state = ?");
     q.Bind(1, int64_t{v1::Job::QUEUED});
-    if (q.Step() && q.Double(0) > 0) out.oldest_queued_job_seconds = std::max(0.0, now - q.Double(0));
+    if (q.Step() && q.Double(0) > 0)
+      out.oldest_queued_job_seconds = std::max(0.0, now - q.Double(0));
     if (!q.status().ok()) return q.status();
   }
   // The newest registration per name decides; ordered so that it comes last.
   std::map<std::string, v1::Worker::State> by_name;
   // Registrations silent past the window are gone, and so are the older
   // ones they replaced: only the recent ones are read.
-  Stmt q(db_, "SELECT w.inventory, w.last_seen, "
-              "EXISTS(SELECT 1 FROM jobs j WHERE j.worker_id = w.id AND j.state = ?) "
-              "FROM workers w WHERE w.last_seen >= ? ORDER BY w.registered");
+  Stmt q(db_,
+         "SELECT w.inventory, w.last_seen, "
+         "EXISTS(SELECT 1 FROM jobs j WHERE j.worker_id = w.id AND j.state = ?) "
+         "FROM workers w WHERE w.last_seen >= ? ORDER BY w.registered");
   q.Bind(1, int64_t{v1::Job::LEASED}).Bind(2, now - options_.lease_seconds - forget_lost_seconds);
   while (q.Step()) {
     v1::WorkerInventory inv;

@@ -41,7 +41,7 @@ cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="
 # three binaries.
 known=$(cmake --build "$build" --target help | awk -F: '{print $1}')
 targets=$(for t in $(ctest --test-dir "$build" -N "${select[@]}" | awk '/Test +#[0-9]+:/ {print $3}'); do
-  grep -qx "$t" <<< "$known" && echo "$t"; done)
+  if grep -qx "$t" <<< "$known"; then echo "$t"; fi; done)
 [ "$mode" = thread ] && targets="$targets service_test tcobench tcobench-coordinator tcobench-worker"
 start=$(date +%s)
 cmake --build "$build" -j"$(nproc)" --target $targets > "$build.build.log" 2>&1 || { tail -50 "$build.build.log"; exit 1; }
