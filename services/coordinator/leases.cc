@@ -7,6 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "services/coordinator/selector.h"
+#include "common/base/status_macros.h"
 #include "services/coordinator/sqlite.h"
 #include "services/coordinator/store.h"
 #include "services/coordinator/store_internal.h"
@@ -98,7 +99,7 @@ absl::Status Store::FlushLocked(bool workers_too) {
   // would hold the lock for milliseconds several times a second).
   const bool write_workers = workers_too || Now() - last_worker_flush_ >= 5.0;
   if ((last_seen_.empty() || !write_workers) && lease_deadlines_.empty()) return absl::OkStatus();
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   absl::Status s;
   if (write_workers) {
     for (const auto& [worker, t] : last_seen_) {
@@ -135,7 +136,7 @@ absl::Status Store::FlushLocked(bool workers_too) {
 // One transaction per call: one commit instead of one per statement.
 absl::StatusOr<v1::AcquireJobResponse> Store::Acquire(const std::string& worker_id) {
   MutexLock lock(&mu_);
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   auto r = AcquireLocked(worker_id);
   if (absl::Status s = r.ok() ? Commit() : Exec("ROLLBACK"); !s.ok() && r.ok()) return s;
   if (r.ok() && r->has_job()) Emit(StoreEvent::kLeaseGranted);
@@ -170,7 +171,7 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
       }
       if (d.Int(1) >= options_.max_jobs_per_worker) return r;
     }
-    if (!d.status().ok()) return d.status();
+    TCOBENCH_RETURN_IF_ERROR(d.status());
   }
   // Jobs in the order they were submitted (rowid), through the state index.
   Stmt q(db_,
@@ -229,7 +230,7 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
     Changed();
     return r;
   }
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return r;
 }
 
@@ -262,7 +263,7 @@ absl::StatusOr<bool> Store::Progress(const std::string& worker_id, const std::st
 absl::Status Store::Complete(const std::string& worker_id, const std::string& lease_id,
                              const v1::ComparisonResult& result) {
   MutexLock lock(&mu_);
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   const absl::Status r = CompleteLocked(worker_id, lease_id, result);
   if (absl::Status s = r.ok() ? Commit() : Exec("ROLLBACK"); !s.ok() && r.ok()) return s;
   return r;
@@ -349,7 +350,7 @@ absl::Status Store::Fail(const std::string& worker_id, const std::string& lease_
 
 absl::Status Store::ExpireLeases() {
   MutexLock lock(&mu_);
-  if (absl::Status s = FlushLocked(/*workers_too=*/false); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(FlushLocked(/*workers_too=*/false));
   std::vector<std::tuple<std::string, int, std::string, std::string>> expired;
   {
     Stmt q(db_,
@@ -358,7 +359,7 @@ absl::Status Store::ExpireLeases() {
     q.Bind(1, int64_t{v1::Job::LEASED}).Bind(2, Now());
     while (q.Step())
       expired.emplace_back(q.Text(0), static_cast<int>(q.Int(1)), q.Text(2), q.Text(3));
-    if (!q.status().ok()) return q.status();
+    TCOBENCH_RETURN_IF_ERROR(q.status());
   }
   for (const auto& [job, attempts, worker, cmp] : expired) {
     Emit(StoreEvent::kLeaseExpired);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/spec/spec.h"
+#include "common/base/status_macros.h"
 #include "services/coordinator/sqlite.h"
 #include "services/coordinator/store_internal.h"
 
@@ -177,7 +178,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const fs::path& data_dir, Sto
                              // Checkpoints run from Checkpoint() on their own connection,
                              // never inside a request (they were its latency tail).
                              "PRAGMA wal_autocheckpoint=0"}) {
-    if (absl::Status s = store->Exec(pragma); !s.ok()) return s;
+    TCOBENCH_RETURN_IF_ERROR(store->Exec(pragma));
   }
   if (absl::Status s = store->Exec("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)");
       !s.ok()) {
@@ -194,7 +195,7 @@ absl::StatusOr<std::unique_ptr<Store>> Store::Open(const fs::path& data_dir, Sto
         file.string(), " has schema version ", version, ", newer than this coordinator's ", latest));
   }
   for (int64_t v = version; v < latest; ++v) {
-    if (absl::Status s = store->Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    TCOBENCH_RETURN_IF_ERROR(store->Exec("BEGIN IMMEDIATE"));
     absl::Status s = store->Exec(kMigrations[v]);
     if (s.ok()) s = store->Exec(absl::StrCat("DELETE FROM schema_version; INSERT INTO schema_version VALUES(", v + 1, ")"));
     if (!s.ok()) {
@@ -232,13 +233,13 @@ void Store::Changed() {
 }
 
 absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw, const std::string& owner) {
-  if (absl::Status s = CheckSpecLimits(raw, options_.limits); !s.ok()) return s;
-  if (absl::Status s = ValidateSpec(raw); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(CheckSpecLimits(raw, options_.limits));
+  TCOBENCH_RETURN_IF_ERROR(ValidateSpec(raw));
   const v1::ComparisonSpec spec = WithDefaults(raw);
   MutexLock lock(&mu_);
   const std::string id = NewId("cmp-");
   const double now = Now();
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   absl::Status s = Stmt(db_, "INSERT INTO comparisons(id, spec, state, created, owner) VALUES(?,?,?,?,?)")
                        .Bind(1, id).BindBlob(2, spec.SerializeAsString())
                        .Bind(3, int64_t{v1::Comparison::QUEUED}).Bind(4, now).Bind(5, owner).Run();
@@ -267,7 +268,7 @@ absl::StatusOr<std::string> Store::ResolveLocked(const std::string& ref) {
   Stmt q(db_, "SELECT id FROM comparisons WHERE " TCOBENCH_BY_REF);
   q.Bind(1, ref);
   if (q.Step()) return q.Text(0);
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return NoSuchRef(ref);
 }
 
@@ -277,7 +278,7 @@ absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& ref) {
     Stmt q(db_, "SELECT id, spec, state, created, finished, error, owner FROM comparisons WHERE " TCOBENCH_BY_REF);
     q.Bind(1, ref);
     if (!q.Step()) {
-      if (!q.status().ok()) return q.status();
+      TCOBENCH_RETURN_IF_ERROR(q.status());
       return NoSuchRef(ref);
     }
     c.set_id(q.Text(0));
@@ -294,7 +295,7 @@ absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& ref) {
     Stmt q(db_, "SELECT name FROM tags WHERE comparison_id = ? ORDER BY name");
     q.Bind(1, id);
     while (q.Step()) c.add_tags(q.Text(0));
-    if (!q.status().ok()) return q.status();
+    TCOBENCH_RETURN_IF_ERROR(q.status());
   }
   Stmt q(db_, "SELECT id, variant, hardware, state, attempts, worker_id, errors, stage, fraction, "
               "updated FROM jobs WHERE comparison_id = ? ORDER BY seq");
@@ -316,7 +317,7 @@ absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& ref) {
     j->set_fraction_done(q.Double(8));
     j->set_updated_time(IsoTime(q.Double(9)));
   }
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return c;
 }
 
@@ -345,7 +346,7 @@ absl::StatusOr<std::vector<v1::Comparison>> Store::List(int limit) {
     Stmt q(db_, "SELECT id FROM comparisons ORDER BY created DESC, id LIMIT ?");
     q.Bind(1, int64_t{limit > 0 ? limit : 100});
     while (q.Step()) ids.push_back(q.Text(0));
-    if (!q.status().ok()) return q.status();
+    TCOBENCH_RETURN_IF_ERROR(q.status());
   }
   std::vector<v1::Comparison> out;
   for (const std::string& id : ids) {
@@ -393,7 +394,7 @@ absl::Status Store::UpdateComparisonStateLocked(const std::string& id) {
       if (st == v1::Job::FAILED) failed += q.Int(1);
       if (st == v1::Job::QUEUED) queued += q.Int(1);
     }
-    if (!q.status().ok()) return q.status();
+    TCOBENCH_RETURN_IF_ERROR(q.status());
   }
   const bool all_done = terminal == total;
   v1::Comparison::State state = queued == total ? v1::Comparison::QUEUED : v1::Comparison::RUNNING;
@@ -469,13 +470,13 @@ absl::StatusOr<v1::GetReportResponse> Store::Report(const std::string& id) {
       if (v.variant() == q.Text(1)) *r->add_results() = v;  // not the baseline run for KLD
     }
   }
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return out;
 }
 
 absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
   MutexLock lock(&mu_);
-  if (absl::Status s = FlushLocked(/*workers_too=*/true); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(FlushLocked(/*workers_too=*/true));
   std::vector<v1::Worker> out;
   Stmt q(db_, "SELECT w.id, w.inventory, w.last_seen, "
               "(SELECT j.id FROM jobs j WHERE j.worker_id = w.id AND j.state = ? LIMIT 1), w.draining "
@@ -494,7 +495,7 @@ absl::StatusOr<std::vector<v1::Worker>> Store::Workers() {
                                                           : v1::Worker::BUSY);
     out.push_back(std::move(w));
   }
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return out;
 }
 
@@ -510,7 +511,7 @@ absl::StatusOr<v1::Worker> Store::Drain(const std::string& ref) {
         inv.ParseFromString(q.Blob(1));
         if (q.Text(0) == ref || inv.name() == ref) id = q.Text(0);
       }
-      if (!q.status().ok()) return q.status();
+      TCOBENCH_RETURN_IF_ERROR(q.status());
     }
     if (id.empty()) return absl::NotFoundError(absl::StrCat("no worker '", ref, "'"));
     if (absl::Status s = Stmt(db_, "UPDATE workers SET draining = 1 WHERE id = ?").Bind(1, id).Run(); !s.ok()) {
@@ -531,7 +532,7 @@ absl::StatusOr<std::string> Store::OwnerOf(const std::string& ref) {
   Stmt q(db_, "SELECT owner FROM comparisons WHERE id = ?1 OR id IN (SELECT comparison_id FROM tags WHERE name = ?1)");
   q.Bind(1, ref);
   if (q.Step()) return q.Text(0);
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return NoSuchRef(ref);
 }
 
@@ -569,7 +570,7 @@ absl::Status CheckTagName(const std::string& tag) {
 }  // namespace
 
 absl::StatusOr<v1::TagComparisonResponse> Store::Tag(const std::string& ref, const std::string& tag) {
-  if (absl::Status s = CheckTagName(tag); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(CheckTagName(tag));
   MutexLock lock(&mu_);
   absl::StatusOr<std::string> id = ResolveLocked(ref);
   if (!id.ok()) return id.status();
@@ -578,7 +579,7 @@ absl::StatusOr<v1::TagComparisonResponse> Store::Tag(const std::string& ref, con
     Stmt q(db_, "SELECT comparison_id FROM tags WHERE name = ?");
     q.Bind(1, tag);
     if (q.Step() && q.Text(0) != *id) out.set_previous_comparison_id(q.Text(0));
-    if (!q.status().ok()) return q.status();
+    TCOBENCH_RETURN_IF_ERROR(q.status());
   }
   absl::Status s = Stmt(db_, "INSERT INTO tags(name, comparison_id, updated) VALUES(?, ?, ?) "
                              "ON CONFLICT(name) DO UPDATE SET comparison_id = excluded.comparison_id, "
@@ -634,7 +635,7 @@ absl::StatusOr<std::vector<v1::GateVerdict>> Store::Verdicts(const std::string& 
     if (!v.ParseFromString(q.Blob(0))) return absl::DataLossError("stored gate verdict unreadable");
     out.push_back(std::move(v));
   }
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return out;
 }
 }  // namespace tcobench

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 
+#include "common/base/status_macros.h"
 #include "services/coordinator/sqlite.h"
 #include "services/coordinator/store.h"
 #include "services/coordinator/store_internal.h"
@@ -13,17 +14,17 @@ using internal::Stmt;
 
 absl::StatusOr<StoreStats> Store::Stats(double forget_lost_seconds) {
   MutexLock lock(&mu_);
-  if (absl::Status s = FlushLocked(/*workers_too=*/true); !s.ok()) return s;
+  TCOBENCH_RETURN_IF_ERROR(FlushLocked(/*workers_too=*/true));
   StoreStats out;
   {
     Stmt q(db_, "SELECT state, COUNT(*) FROM comparisons GROUP BY state");
     while (q.Step()) out.comparisons[static_cast<v1::Comparison::State>(q.Int(0))] = q.Int(1);
-    if (!q.status().ok()) return q.status();
+    TCOBENCH_RETURN_IF_ERROR(q.status());
   }
   {
     Stmt q(db_, "SELECT state, COUNT(*) FROM jobs GROUP BY state");
     while (q.Step()) out.jobs[static_cast<v1::Job::State>(q.Int(0))] = q.Int(1);
-    if (!q.status().ok()) return q.status();
+    TCOBENCH_RETURN_IF_ERROR(q.status());
   }
   const double now = Now();
   {
@@ -31,7 +32,7 @@ absl::StatusOr<StoreStats> Store::Stats(double forget_lost_seconds) {
     q.Bind(1, int64_t{v1::Job::QUEUED});
     if (q.Step() && q.Double(0) > 0)
       out.oldest_queued_job_seconds = std::max(0.0, now - q.Double(0));
-    if (!q.status().ok()) return q.status();
+    TCOBENCH_RETURN_IF_ERROR(q.status());
   }
   // The newest registration per name decides; ordered so that it comes last.
   std::map<std::string, v1::Worker::State> by_name;
@@ -49,7 +50,7 @@ absl::StatusOr<StoreStats> Store::Stats(double forget_lost_seconds) {
                           : q.Int(2) != 0                            ? v1::Worker::BUSY
                                                                      : v1::Worker::IDLE;
   }
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   for (const auto& [name, state] : by_name) ++out.workers[state];
   return out;
 }
@@ -60,7 +61,7 @@ absl::StatusOr<std::vector<std::string>> Store::RecentSucceeded(int limit) {
   q.Bind(1, int64_t{v1::Comparison::SUCCEEDED}).Bind(2, int64_t{limit});
   std::vector<std::string> out;
   while (q.Step()) out.push_back(q.Text(0));
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return out;
 }
 
@@ -70,7 +71,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Store::Tags(int
   q.Bind(1, int64_t{limit});
   std::vector<std::pair<std::string, std::string>> out;
   while (q.Step()) out.emplace_back(q.Text(0), q.Text(1));
-  if (!q.status().ok()) return q.status();
+  TCOBENCH_RETURN_IF_ERROR(q.status());
   return out;
 }
 }  // namespace tcobench
