@@ -117,6 +117,11 @@ v1::ComparisonSpec JobSpec(const v1::ComparisonSpec& spec, const std::string& va
   for (const v1::Hardware& h : spec.hardware()) {
     if (h.name() == hardware) *out.add_hardware() = h;
   }
+  // Every field that names a target goes with the targets dropped, or the
+  // worker's own ValidateSpec refuses the job (the baseline, the only field
+  // naming a variant, is kept above).
+  auto* prices = out.mutable_cost()->mutable_hardware();
+  for (auto it = prices->begin(); it != prices->end();) it = it->first == hardware ? std::next(it) : prices->erase(it);
   return out;
 }
 

@@ -26,7 +26,8 @@ inline bool Terminal(v1::Comparison::State s) {
 }
 
 // The spec a job runs: its variant (and the baseline, for KL divergence) on
-// its hardware target.
+// its hardware target, with the cost block's prices of other targets removed
+// (so that it still passes ValidateSpec on the worker).
 v1::ComparisonSpec JobSpec(const v1::ComparisonSpec& spec, const std::string& variant,
                            const std::string& hardware);
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -134,7 +135,8 @@ struct Cluster {
   }
 };
 
-std::string Spec(const std::string& name, double min_seconds, const std::string& hardware) {
+std::string Spec(const std::string& name, double min_seconds, const std::string& hardware,
+                 const std::string& cost = "") {
   const std::string body = R"({"name": ")" + name + R"(", "baseline": "f32",
     "variants": [{"name": "f32", "model": "stories260K.gguf"},
                  {"name": "q8_0", "model": "stories260K.gguf", "quantize": "Q8_0"}],
@@ -142,7 +144,7 @@ std::string Spec(const std::string& name, double min_seconds, const std::string&
                  "measuredRuns": 5, "minDurationSeconds": )" + std::to_string(min_seconds) + R"(},
     "accuracy": {"perplexity": {"text": "tinystories/TinyStories-valid.head32k.txt", "ctx": 128, "maxChunks": 2},
                  "klDivergence": true},
-    "hardware": )" + hardware + "}";
+    "hardware": )" + hardware + (cost.empty() ? "" : R"(, "cost": )" + cost) + "}";
   const std::string path = (TempDir() / (name + ".json")).string();
   WriteText(path, body);
   return path;
@@ -161,7 +163,12 @@ BOOST_AUTO_TEST_CASE(two_workers_two_hardware_classes, *boost::unit_test::precon
   Cluster cluster("two");
   cluster.AddWorker("big", "big", "avx2");
   cluster.AddWorker("small", "small", "scalar");
-  CommandResult r = cluster.Cli("submit " + Quote(Spec("two", 0, kTwoTargets)) + " --wait --format json");
+  // Both targets priced in the spec: each job's spec keeps only its own
+  // target's price (every job used to fail "cost.hardware.small: no hardware
+  // target has this name" on the worker).
+  const char* kBothPriced = R"({"hardware": {"big": {"usdPerHour": 0.10}, "small": {"usdPerHour": 0.05}}})";
+  CommandResult r =
+      cluster.Cli("submit " + Quote(Spec("two", 0, kTwoTargets, kBothPriced)) + " --wait --format json");
   BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   const std::string id = r.out.substr(0, r.out.find('\n'));
   BOOST_TEST(id.rfind("cmp-", 0) == 0u);
@@ -178,6 +185,15 @@ BOOST_AUTO_TEST_CASE(two_workers_two_hardware_classes, *boost::unit_test::precon
   r = cluster.Cli("report " + id);
   BOOST_TEST(r.exit_code == 0);
   BOOST_TEST(r.out.find("q8_0") != std::string::npos);
+  r = cluster.Cli("report " + id + " --format json");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const json priced = json::parse(r.out);
+  std::map<std::string, double> prices;
+  for (const json& row : priced["cost"]["rows"]) {
+    BOOST_TEST(row["price_source"] == "spec: rented", row.dump());
+    prices[row["hardware"].get<std::string>()] = row["usd_per_hour"].get<double>();
+  }
+  BOOST_TEST(prices == (std::map<std::string, double>{{"big", 0.10}, {"small", 0.05}}));
   // Unknown ids and invalid specs: clear errors, exit 2.
   r = cluster.Cli("report cmp-nope");
   BOOST_TEST(r.exit_code == 2);

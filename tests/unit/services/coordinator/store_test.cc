@@ -2,6 +2,7 @@
 #include "services/coordinator/store.h"
 
 #include <boost/test/unit_test.hpp>
+#include <set>
 
 #include "common/spec/spec.h"
 #include "tests/test_support.h"
@@ -321,4 +322,41 @@ BOOST_AUTO_TEST_CASE(spec_limits_are_enforced_with_the_flag_named) {
   options.limits.max_spec_bytes = 10;
   auto store2 = Store::Open(FreshDir("limits2"), options);
   BOOST_TEST(std::string((*store2)->Submit(one).status().message()).find("--max-spec-bytes") != std::string::npos);
+}
+
+// A job's spec is the comparison's narrowed to the job's variant and target;
+// every field that names a target or a variant is narrowed with it, so the
+// worker's own validation accepts it (issue 19: a cost block pricing two
+// targets failed every job with "cost.hardware.small: no hardware target
+// has this name").
+BOOST_AUTO_TEST_CASE(job_specs_stay_valid_when_cost_prices_every_target) {
+  Clock clock;
+  StoreOptions options{30, 5, 3, clock.fn()};
+  options.max_jobs_per_worker = 8;
+  auto store = Store::Open(FreshDir("priced"), options);
+  BOOST_REQUIRE(store.ok());
+  v1::ComparisonSpec spec = Spec();
+  (*spec.mutable_cost()->mutable_hardware())["big"].set_usd_per_hour(0.10);
+  (*spec.mutable_cost()->mutable_hardware())["small"].set_usd_per_hour(0.05);
+  BOOST_REQUIRE_MESSAGE(ValidateSpec(spec).ok(), ValidateSpec(spec).message());
+  BOOST_REQUIRE((*store)->Submit(spec).ok());
+  auto big = (*store)->Register(Inventory("big", "avx512", "big"));
+  BOOST_REQUIRE(big.ok());
+  int jobs = 0;
+  std::set<std::string> targets;
+  while (true) {
+    auto j = (*store)->Acquire(big->worker_id());
+    BOOST_REQUIRE(j.ok());
+    if (!j->has_job()) break;
+    ++jobs;
+    targets.insert(j->hardware());
+    const absl::Status valid = ValidateSpec(j->spec());
+    BOOST_TEST(valid.ok(), j->variant() << "@" << j->hardware() << ": " << valid.message());
+    BOOST_TEST(j->spec().hardware_size() == 1);
+    // The job's own target keeps its price; the others' are gone with them.
+    BOOST_TEST(j->spec().cost().hardware().size() == 1u);
+    BOOST_TEST(j->spec().cost().hardware().count(j->hardware()) == 1u);
+  }
+  BOOST_TEST(jobs == 4);  // the big worker matches both targets
+  BOOST_TEST(targets == (std::set<std::string>{"big", "small"}));
 }
