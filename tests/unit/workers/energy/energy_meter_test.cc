@@ -12,9 +12,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Written whole, then renamed into place: the meter's poller reads these
+// files while the test changes them, and must never see one half-written
+// (an empty counter reads as an unreadable one; seen under TSan).
 void Write(const fs::path& p, const std::string& s) {
   fs::create_directories(p.parent_path());
-  std::ofstream(p) << s << "\n";
+  const fs::path tmp = p.string() + ".tmp";
+  std::ofstream(tmp) << s << "\n";
+  fs::rename(tmp, p);
 }
 
 // A powercap tree: package 0 with core and dram subzones, package 1 alone.
