@@ -156,11 +156,17 @@ void CheckSlo(const v1::VariantResult& v, const v1::Cost& cost, v1::VariantCost*
 
 // Accuracy against the baseline. A floor the user set fails when its metric
 // was not measured; a default floor applies only where it was.
-void CheckAccuracy(const v1::VariantResult& v, const v1::ComparisonResult& result, const v1::Cost& cost,
-                   v1::VariantCost* row, RowFindings* found) {
+// The baseline's rows the ratios divide by (found once per report).
+struct Baselines {
+  const v1::VariantResult* ppl;
+  const v1::VariantResult* choice;
+};
+
+void CheckAccuracy(const v1::VariantResult& v, const v1::ComparisonResult& result, const Baselines& base,
+                   const v1::Cost& cost, v1::VariantCost* row, RowFindings* found) {
   const auto& floor = cost.accuracy_floor();
-  const v1::VariantResult* ppl_base = BaselineWith(result, HasPpl);
-  const v1::VariantResult* choice_base = BaselineWith(result, HasChoice);
+  const v1::VariantResult* ppl_base = base.ppl;
+  const v1::VariantResult* choice_base = base.choice;
   bool acc = true;
   const bool is_base = v.variant() == result.spec().baseline();
   const v1::KldResult& kld = v.accuracy().kld();
@@ -319,6 +325,7 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
   const bool has_load = HasLoad(cost.load());
   if (!has_load) report.add_notes("no cost.load given: monthly TCO not computed (per-token costs only)");
   RowFindings found;
+  const Baselines base{BaselineWith(result, HasPpl), BaselineWith(result, HasChoice)};
   for (const v1::VariantResult& v : result.results()) {
     v1::VariantCost* row = report.add_rows();
     row->set_variant(v.variant());
@@ -327,7 +334,7 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
     row->set_output_tokens(v.output_tokens());
     const double hourly = PriceRow(v, cost, row, &found, &report);
     CheckSlo(v, cost, row);
-    CheckAccuracy(v, result, cost, row, &found);
+    CheckAccuracy(v, result, base, cost, row, &found);
     PriceLoad(v, cost, hourly, row);
   }
   AddNotes(cost, found, &report);

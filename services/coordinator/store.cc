@@ -20,7 +20,6 @@
 
 namespace tcobench {
 
-using internal::DatabaseError;
 using internal::IsoTime;
 using internal::JobSpec;
 using internal::kErrorSeparator;

@@ -24,14 +24,16 @@ Both disk scenarios need root (and the second a loop device); each exits 77
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from procs import Cluster, load_stubs, wait_for  # noqa: E402
+from procs import Cluster, free_port, load_stubs, wait_for  # noqa: E402
 
 SKIP = 77
 
@@ -206,7 +208,6 @@ def scenario_frozen(c):
 
 
 def scrape(port):
-    import urllib.request
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
         return r.read().decode()
 
@@ -225,8 +226,6 @@ def scenario_restart(c):
     Four rounds on one coordinator; after each it must still run, answer
     /metrics and count one worker per name. Then SIGTERM: it must exit 0
     saying it stopped."""
-    import shutil
-    from procs import free_port
     mport = free_port()
     addr = c.coordinator("coordinator", "--lease-seconds", "3", "--metrics-listen", "127.0.0.1:%d" % mport)
     coordinator = c.procs["coordinator"]
