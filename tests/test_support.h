@@ -142,7 +142,10 @@ inline CommandResult RunTcobench(const std::string& args) {
   static int counter = 0;
   const std::filesystem::path out = TempDir() / ("out" + std::to_string(counter) + ".txt");
   const std::filesystem::path err = TempDir() / ("err" + std::to_string(counter++) + ".txt");
-  const std::string cmd = std::string(TCOBENCH_BIN_DIR) + "/tcobench " + args + " >" +
+  // TCOBENCH_BIN_DIR overrides the build's bin/ (binaries copied to a GPU machine).
+  const char* bin_env = std::getenv("TCOBENCH_BIN_DIR");
+  const std::string bin = bin_env != nullptr ? bin_env : TCOBENCH_BIN_DIR;
+  const std::string cmd = bin + "/tcobench " + args + " >" +
                           out.string() + " 2>" + err.string() + " </dev/null";
   const int status = std::system(cmd.c_str());
   CommandResult r;
@@ -151,6 +154,21 @@ inline CommandResult RunTcobench(const std::string& args) {
   r.out.assign(o.begin(), o.end());
   r.err.assign(e.begin(), e.end());
   return r;
+}
+
+// The device the engine tests run models on: TCOBENCH_TEST_DEVICE (cuda:0
+// on a GPU machine), else the CPU. EngineDeviceFlag() is " --device DEV" or "".
+inline std::string EngineDevice() {
+  const char* d = std::getenv("TCOBENCH_TEST_DEVICE");
+  return d != nullptr && *d != '\0' ? std::string(d) : std::string("cpu");
+}
+inline std::string EngineDeviceFlag() {
+  return EngineDevice() == "cpu" ? std::string() : " --device " + EngineDevice();
+}
+// A command failed only because the test device's backend lacks a tensor type.
+inline bool UnsupportedOnDevice(const CommandResult& r) {
+  return EngineDevice() != "cpu" && r.exit_code != 0 &&
+         r.err.find("does not support") != std::string::npos;
 }
 
 inline std::string Quote(const std::string& s) {

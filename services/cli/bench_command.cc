@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/base/flags.h"
 #include "services/cli/commands.h"
 #include "services/cli/json_writer.h"
@@ -15,18 +16,22 @@ namespace tcobench::cli {
 namespace {
 
 const CommandSpec kBenchSpec = {
-    "tcobench model bench FILE [-p 128] [-n 32] [-r 5] [-t 2] [-b 1] [--no-bandwidth] [--format "
-    "table|json]",
+    "tcobench model bench FILE [-p 128] [-n 32] [-r 5] [-t 2] [-b 1] [--device DEV] [--no-bandwidth] "
+    "[--format table|json]",
     "Measures prefill (one batch of -p tokens) and decode (-n single-token steps\n"
     "from an empty cache) speed, as the median of -r runs after one warm-up, then\n"
     "the machine's read bandwidth (2 threads, 1 GiB buffer, median of 5), so decode\n"
     "can be stated as a fraction of the memory limit: model bytes x tokens/s /\n"
-    "bandwidth. TCOBENCH_ISA=scalar|avx2|avx512 lowers the kernel level.",
+    "bandwidth. TCOBENCH_ISA=scalar|avx2|avx512 lowers the kernel level. On a GPU\n"
+    "(--device cuda:N) the bandwidth is the GPU's (a kernel reading 2 GiB) and the\n"
+    "energy per token comes from NVML's energy counter; on the CPU from RAPL where\n"
+    "readable.",
     {{"n-prompt", "p", true, "N", "prefill tokens (default 128; 0 skips)"},
      {"n-gen", "n", true, "N", "decode steps (default 32; 0 skips)"},
      {"repetitions", "r", true, "N", "measured repetitions (default 5)"},
      {"threads", "t", true, "N", "threads (default 2)"},
      {"batch", "b", true, "N", "concurrent sequences decoded together (default 1)"},
+     kDeviceFlag,
      {"no-bandwidth", "", false, "", "skip the read-bandwidth measurement"},
      {"format", "", true, "FORMAT", "table (default) or json"}},
     1,
@@ -61,6 +66,7 @@ int RunModelBench(const std::vector<std::string>& argv) {
   o.threads = static_cast<int>(*t);
   o.batch = static_cast<int>(*b);
   o.measure_bandwidth = !args.Has("no-bandwidth");
+  o.device = args.Get("device", "cpu");
   if (isatty(STDERR_FILENO)) {
     o.progress = [](const std::string& stage) { std::fprintf(stderr, "\r%-40s", stage.c_str()); };
   }
@@ -81,6 +87,12 @@ int RunModelBench(const std::vector<std::string>& argv) {
     j.Key("file_bytes").Int(x.file_bytes);
     j.Key("n_params").Int(x.n_params);
     j.Key("isa").String(x.isa);
+    j.Key("device").String(x.device);
+    j.Key("device_description").String(x.device_description);
+    j.Key("energy_source").String(x.energy_source);
+    j.Key("energy_note").String(x.energy_note);
+    j.Key("prefill_joules_per_token").Double(x.prefill_joules_per_token);
+    j.Key("decode_joules_per_token").Double(x.decode_joules_per_token);
     j.Key("threads").Int(x.threads);
     j.Key("batch").Int(x.batch);
     j.Key("n_prompt").Int(x.n_prompt);
@@ -109,22 +121,33 @@ int RunModelBench(const std::vector<std::string>& argv) {
               x.architecture.c_str(), x.model_bytes / 1073741824.0, x.n_params / 1e9);
   std::printf("machine      %s; isa %s; %d threads; build %s\n", x.cpu.c_str(), x.isa.c_str(),
               x.threads, x.build_commit.c_str());
+  if (!x.device_description.empty()) {
+    std::printf("device       %s: %s\n", x.device.c_str(), x.device_description.c_str());
+  }
   std::printf("load         %.3f s (%.3f s/GB)\n", x.load_seconds,
               x.load_seconds / (x.file_bytes / 1e9));
-  std::printf("%-10s %12s %12s %8s\n", "test", "tokens/s", "spread", "runs");
+  const bool energy = !x.energy_source.empty();
+  std::printf("%-10s %12s %12s %8s%s\n", "test", "tokens/s", "spread", "runs",
+              energy ? absl::StrCat("  J/token (", x.energy_source, ")").c_str() : "");
+  auto joules = [&](double j) { return energy ? absl::StrFormat("  %.4f", j) : std::string(); };
   if (x.n_prompt > 0) {
-    std::printf("%-10s %12.2f %12.2f %8zu\n", absl::StrCat("pp", x.n_prompt).c_str(),
-                x.prefill_tokens_per_second, spread(x.prefill_samples), x.prefill_samples.size());
+    std::printf("%-10s %12.2f %12.2f %8zu%s\n", absl::StrCat("pp", x.n_prompt).c_str(),
+                x.prefill_tokens_per_second, spread(x.prefill_samples), x.prefill_samples.size(),
+                joules(x.prefill_joules_per_token).c_str());
   }
   if (x.n_gen > 0) {
-    std::printf("%-10s %12.2f %12.2f %8zu\n", absl::StrCat("tg", x.n_gen).c_str(),
-                x.decode_tokens_per_second, spread(x.decode_samples), x.decode_samples.size());
+    std::printf("%-10s %12.2f %12.2f %8zu%s\n", absl::StrCat("tg", x.n_gen).c_str(),
+                x.decode_tokens_per_second, spread(x.decode_samples), x.decode_samples.size(),
+                joules(x.decode_joules_per_token).c_str());
   }
+  if (!energy && !x.energy_note.empty()) std::printf("energy       not measured: %s\n", x.energy_note.c_str());
   std::printf("peak RSS     %.1f MiB (file %.1f MiB + KV cache %.1f MiB)\n",
               x.peak_rss_bytes / 1048576.0, x.file_bytes / 1048576.0, x.kv_cache_bytes / 1048576.0);
   if (x.bandwidth.bytes_per_second > 0) {
-    std::printf("bandwidth    %.2f GB/s read (2 threads, 1 GiB); decode at %.1f%% of that limit\n",
-                x.bandwidth.bytes_per_second / 1e9, 100 * x.decode_bandwidth_fraction);
+    std::printf("bandwidth    %.2f GB/s read (%s); decode at %.1f%% of that limit\n",
+                x.bandwidth.bytes_per_second / 1e9,
+                x.device == "cpu" ? "2 threads, 1 GiB" : "GPU kernel, 2 GiB",
+                100 * x.decode_bandwidth_fraction);
   }
   return kExitOk;
 }

@@ -54,6 +54,11 @@ std::string UnfinishedJobsText(const v1::Comparison& c);
 // `path` (a reader never sees half a file); errors name `flag`.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& text, const char* flag);
 
+// --device for the commands that run the embedded engine.
+inline const FlagSpec kDeviceFlag = {
+    "device", "", true, "DEV",
+    "where the engine runs: cpu (default), cuda or cuda:N (builds with TCOBENCH_CUDA)"};
+
 // Prints the one-line error for `status` to stderr and returns its exit code.
 int ReportError(const absl::Status& status);
 

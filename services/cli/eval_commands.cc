@@ -32,6 +32,7 @@ ProgressFn TerminalProgress(const std::string& what) {
 struct CommonEvalArgs {
   std::string format;
   int threads = 0;
+  std::string device;
 };
 
 absl::StatusOr<CommonEvalArgs> ReadCommon(const Args& args) {
@@ -41,6 +42,7 @@ absl::StatusOr<CommonEvalArgs> ReadCommon(const Args& args) {
     return absl::InvalidArgumentError("--format must be table or json");
   TCOBENCH_ASSIGN_OR_RETURN(const int64_t threads, args.GetInt("threads", 0, 0, 1024));
   c.threads = static_cast<int>(threads);
+  c.device = args.Get("device", "cpu");
   return c;
 }
 
@@ -60,13 +62,13 @@ const FlagSpec kThreadsFlag = {"threads", "t", true, "N", "threads (default: all
 const FlagSpec kFormatFlag = {"format", "", true, "FORMAT", "table (default) or json"};
 
 const CommandSpec kPerplexitySpec = {
-    "tcobench eval perplexity MODEL --text FILE [--ctx N] [--chunks K] [--threads N] [--format "
+    "tcobench eval perplexity MODEL --text FILE [--ctx N] [--chunks K] [--threads N] [--device DEV] [--format "
     "table|json]",
     "Perplexity as llama-perplexity computes it: the text is tokenized once with\n"
     "BOS and cut into chunks of N tokens; each chunk starts with BOS and scores\n"
     "its second half (positions N/2+1 .. N-1). Prints PPL +/- its standard error.\n"
     "See docs/evaluation.md.",
-    {kTextFlag, kCtxFlag, kChunksFlag, kThreadsFlag, kFormatFlag},
+    {kTextFlag, kCtxFlag, kChunksFlag, kThreadsFlag, kDeviceFlag, kFormatFlag},
     1,
     1};
 
@@ -76,12 +78,12 @@ const CommandSpec kKldSpec = {
     "KL divergence of CANDIDATE from BASE over the perplexity chunks and scored\n"
     "positions, from both models' exact log-probabilities, with top-1 agreement,\n"
     "the change in target probability and both perplexities.",
-    {kTextFlag, kCtxFlag, kChunksFlag, kThreadsFlag, kFormatFlag},
+    {kTextFlag, kCtxFlag, kChunksFlag, kThreadsFlag, kDeviceFlag, kFormatFlag},
     2,
     2};
 
 const CommandSpec kChoiceSpec = {
-    "tcobench eval choice MODEL --task hellaswag|arc-easy FILE [--limit N] [--threads N] [--format "
+    "tcobench eval choice MODEL --task hellaswag|arc-easy FILE [--limit N] [--threads N] [--device DEV] [--format "
     "table|json]",
     "Multiple-choice accuracy: each ending is scored by the log-likelihood of its\n"
     "tokens given the context, divided by its token count (the normalised score\n"
@@ -90,12 +92,14 @@ const CommandSpec kChoiceSpec = {
     {{"task", "", true, "TASK", "hellaswag or arc-easy (required)"},
      {"limit", "n", true, "N", "evaluate the first N tasks only"},
      kThreadsFlag,
+     kDeviceFlag,
      kFormatFlag},
     2,
     2};
 
-absl::StatusOr<std::unique_ptr<LlamaModel>> OpenModel(const std::string& path, int threads) {
-  return LlamaModel::Open(path, ModelOptions{threads});
+absl::StatusOr<std::unique_ptr<LlamaModel>> OpenModel(const std::string& path,
+                                                      const CommonEvalArgs& c) {
+  return LlamaModel::Open(path, ModelOptions{c.threads, false, c.device});
 }
 
 // What perplexity and kld both start from: the flags, the text, and a model
@@ -113,7 +117,7 @@ absl::StatusOr<ChunkedEval> LoadChunkedEval(const Args& args) {
   TCOBENCH_ASSIGN_OR_RETURN(e.chunks, ReadChunks(args));
   TCOBENCH_ASSIGN_OR_RETURN(e.text, ReadText(args.Get("text")));
   for (const std::string& path : args.positional()) {
-    TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, OpenModel(path, e.common.threads));
+    TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model, OpenModel(path, e.common));
     e.models.push_back(std::move(model));
   }
   return e;
@@ -234,7 +238,7 @@ int RunEvalChoice(const std::vector<std::string>& argv) {
   if (*limit > 0 && static_cast<size_t>(*limit) < tasks->size())
     tasks->resize(static_cast<size_t>(*limit));
   absl::StatusOr<std::unique_ptr<LlamaModel>> model =
-      OpenModel(args.positional()[0], common->threads);
+      OpenModel(args.positional()[0], *common);
   if (!model.ok()) return ReportError(model.status());
   absl::StatusOr<ChoiceResult> r = EvaluateChoice(**model, *tasks, TerminalProgress("task"));
   if (!r.ok()) return ReportError(r.status());

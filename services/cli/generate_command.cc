@@ -14,7 +14,7 @@ namespace {
 
 const CommandSpec kGenerateSpec = {
     "tcobench generate FILE [--prompt TEXT] -n N [--temp T] [--top-k K] [--top-p P] [--seed S] "
-    "[--threads N]",
+    "[--threads N] [--device DEV]",
     "Generates N new tokens after the prompt (or after BOS alone). The generated\n"
     "text goes to stdout; prefill and decode speed go to stderr. Generation stops\n"
     "early at an end-of-generation token.",
@@ -24,7 +24,8 @@ const CommandSpec kGenerateSpec = {
      {"top-k", "", true, "K", "sample from the K most likely tokens; 0 = all (default 40)"},
      {"top-p", "", true, "P", "nucleus sampling threshold; 1 = off (default 0.95)"},
      {"seed", "s", true, "S", "random seed for sampling (default 0)"},
-     {"threads", "t", true, "N", "threads (default: all cores)"}},
+     {"threads", "t", true, "N", "threads (default: all cores)"},
+     kDeviceFlag},
     1,
     1};
 
@@ -51,7 +52,8 @@ int RunGenerate(const std::vector<std::string>& argv) {
     return ReportError(absl::InvalidArgumentError("--temp must be >= 0 and --top-p in (0, 1]"));
   }
   absl::StatusOr<std::unique_ptr<LlamaModel>> model =
-      LlamaModel::Open(args.positional()[0], ModelOptions{static_cast<int>(*threads)});
+      LlamaModel::Open(args.positional()[0],
+                       ModelOptions{static_cast<int>(*threads), false, args.Get("device", "cpu")});
   if (!model.ok()) return ReportError(model.status());
   const Tokenizer& tok = (*model)->tokenizer();
   const std::string prompt = args.Get("prompt");

@@ -177,12 +177,13 @@ int RunModelInfo(const std::vector<std::string>& argv) {
 namespace {
 
 const CommandSpec kLogitsSpec = {
-    "tcobench model logits FILE --tokens ID,ID,... --output OUT.f32 [--threads N]",
+    "tcobench model logits FILE --tokens ID,ID,... --output OUT.f32 [--threads N] [--device DEV]",
     "Evaluates the token ids as one prefill (positions 0..n-1) and writes the\n"
     "logits of every position as raw little-endian float32 [n_tokens][n_vocab].",
     {{"tokens", "", true, "IDS", "comma-separated token ids (required)"},
      {"output", "o", true, "FILE", "where to write the logits (required)"},
-     {"threads", "t", true, "N", "threads for the matrix products (default: all cores)"}},
+     {"threads", "t", true, "N", "threads for the matrix products (default: all cores)"},
+     kDeviceFlag},
     1,
     1};
 
@@ -213,7 +214,8 @@ int RunModelLogits(const std::vector<std::string>& argv) {
   absl::StatusOr<int64_t> threads = args.GetInt("threads", 0, 0, 1024);
   if (!threads.ok()) return ReportError(threads.status());
   absl::StatusOr<std::unique_ptr<LlamaModel>> model =
-      LlamaModel::Open(args.positional()[0], ModelOptions{static_cast<int>(*threads)});
+      LlamaModel::Open(args.positional()[0],
+                       ModelOptions{static_cast<int>(*threads), false, args.Get("device", "cpu")});
   if (!model.ok()) return ReportError(model.status());
   absl::StatusOr<std::unique_ptr<Session>> session =
       Session::Create(**model, SessionOptions{static_cast<int64_t>(ids->size())});

@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "workers/bench/system_info.h"
+#include "workers/energy/energy_meter.h"
+#include "workers/engine/cuda/cuda_backend.h"
 #include "workers/engine/isa.h"
 #include "workers/engine/llama_model.h"
 #include "workers/engine/rng.h"
@@ -48,7 +50,10 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
   stage("loading");
   const auto t_load = std::chrono::steady_clock::now();
   TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model,
-                            LlamaModel::Open(path, ModelOptions{o.threads, /*populate=*/true}));
+                            LlamaModel::Open(path, ModelOptions{o.threads, /*populate=*/true,
+                                                                o.device}));
+  r.device = model->backend().name();
+  r.device_description = model->backend().device_description();
   r.load_seconds = SecondsSince(t_load);
   const GgufFile& f = model->gguf();
   r.file_bytes = static_cast<int64_t>(f.file_size());
@@ -72,6 +77,32 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
     return ids;
   };
   std::vector<float> logits;
+  // Energy: the GPU's counters when the model runs there, else RAPL.
+  std::unique_ptr<EnergyMeter> meter;
+  if (o.measure_energy) {
+    absl::StatusOr<std::unique_ptr<EnergyMeter>> m =
+        r.device == "cpu" ? OpenRaplMeter() : OpenNvmlMeter();
+    if (m.ok()) {
+      meter = std::move(*m);
+      r.energy_source = meter->source();
+    } else {
+      r.energy_note = std::string(m.status().message());
+    }
+  }
+  double prefill_joules = 0, decode_joules = 0;
+  int64_t prefill_tokens = 0, decode_tokens = 0;
+  // Starts a window on the meter (when there is one and this run counts).
+  auto start_energy = [&](bool counts) -> absl::Status {
+    if (meter == nullptr || !counts) return absl::OkStatus();
+    return meter->Start();
+  };
+  auto stop_energy = [&](bool counts, double* joules) -> absl::Status {
+    if (meter == nullptr || !counts) return absl::OkStatus();
+    TCOBENCH_ASSIGN_OR_RETURN(EnergyReading e, meter->Stop());
+    *joules += e.joules;
+    r.energy_note = e.detail;
+    return absl::OkStatus();
+  };
   // One warm-up run of each test is excluded from every statistic: it pays for
   // page faults, cache warm-up and the scratch buffers' first allocation.
   for (int rep = -1; rep < o.reps; ++rep) {
@@ -79,10 +110,15 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
       stage(rep < 0 ? "warm-up prefill" : absl::StrCat("prefill ", rep + 1, "/", o.reps));
       const std::vector<int32_t> ids = random_tokens(o.n_prompt);
       session->Reset();
+      TCOBENCH_RETURN_IF_ERROR(start_energy(rep >= 0));
       const auto t0 = std::chrono::steady_clock::now();
       TCOBENCH_RETURN_IF_ERROR(session->Prefill(ids, LogitsMode::kLast, &logits));
       const double s = SecondsSince(t0);
-      if (rep >= 0) r.prefill_samples.push_back(static_cast<double>(o.n_prompt) / s);
+      TCOBENCH_RETURN_IF_ERROR(stop_energy(rep >= 0, &prefill_joules));
+      if (rep >= 0) {
+        r.prefill_samples.push_back(static_cast<double>(o.n_prompt) / s);
+        prefill_tokens += o.n_prompt;
+      }
     }
     if (o.n_gen > 0) {
       stage(rep < 0 ? "warm-up decode" : absl::StrCat("decode ", rep + 1, "/", o.reps));
@@ -90,6 +126,7 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
       // step of all of them per pass.
       const std::vector<int32_t> ids = random_tokens(o.n_gen * o.batch);
       session->Reset();
+      TCOBENCH_RETURN_IF_ERROR(start_energy(rep >= 0));
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t step = 0; step < o.n_gen; ++step) {
         const std::span<const int32_t> step_ids(ids.data() + step * o.batch,
@@ -97,15 +134,29 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
         TCOBENCH_RETURN_IF_ERROR(session->DecodeBatch(step_ids, seqs, &logits));
       }
       const double s = SecondsSince(t0);
-      if (rep >= 0) r.decode_samples.push_back(static_cast<double>(o.n_gen * o.batch) / s);
+      TCOBENCH_RETURN_IF_ERROR(stop_energy(rep >= 0, &decode_joules));
+      if (rep >= 0) {
+        r.decode_samples.push_back(static_cast<double>(o.n_gen * o.batch) / s);
+        decode_tokens += o.n_gen * o.batch;
+      }
     }
   }
   r.prefill_tokens_per_second = Quantile(r.prefill_samples, 0.5);
   r.decode_tokens_per_second = Quantile(r.decode_samples, 0.5);
+  if (prefill_tokens > 0) r.prefill_joules_per_token = prefill_joules / prefill_tokens;
+  if (decode_tokens > 0) r.decode_joules_per_token = decode_joules / decode_tokens;
   r.peak_rss_bytes = PeakRssBytes();
   session.reset();
   model.reset();
-  if (o.measure_bandwidth) {
+  if (o.measure_bandwidth && r.device != "cpu") {
+    stage("GPU read bandwidth");
+    const int index = std::stoi(r.device.substr(r.device.find(':') + 1));
+    TCOBENCH_ASSIGN_OR_RETURN(const double bw, MeasureCudaReadBandwidth(index));
+    r.bandwidth.bytes_per_second = bw;
+    r.bandwidth.samples = {bw};
+    r.decode_bandwidth_fraction =
+        static_cast<double>(r.model_bytes) * r.decode_tokens_per_second / o.batch / bw;
+  } else if (o.measure_bandwidth) {
     stage("read bandwidth");
     r.bandwidth = MeasureReadBandwidth();
     if (r.bandwidth.bytes_per_second > 0) {

@@ -23,6 +23,8 @@ struct ModelBenchOptions {
   int batch = 1;           // -b: concurrent sequences decoded together
   uint64_t seed = 1;       // token ids are random, from this seed
   bool measure_bandwidth = true;
+  std::string device = "cpu";  // cpu, cuda, cuda:N
+  bool measure_energy = true;  // NVML on a GPU, RAPL on the CPU, where readable
   std::function<void(const std::string& stage)> progress;  // may be empty
 };
 
@@ -40,7 +42,14 @@ struct ModelBenchResult {
   double prefill_tokens_per_second = 0;  // medians
   double decode_tokens_per_second = 0;
   int64_t peak_rss_bytes = 0;  // measured before the bandwidth buffer is allocated
-  BandwidthResult bandwidth;
+  BandwidthResult bandwidth;             // the CPU's, or the GPU's read bandwidth
+  std::string device;                    // cpu, cuda:N
+  std::string device_description;        // GPU, memory, driver, runtime ("" on the CPU)
+  // Energy over the measured runs, per token (0 when no meter was readable).
+  std::string energy_source;  // "nvml", "rapl" or "" (none)
+  std::string energy_note;    // why there is none, or the meter's detail
+  double prefill_joules_per_token = 0;
+  double decode_joules_per_token = 0;
   double decode_bandwidth_fraction = 0;  // model_bytes * decode tok/s / bandwidth (batch 1 meaning)
 };
 

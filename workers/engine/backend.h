@@ -1,23 +1,35 @@
-// The seam between the llama model and the hardware. The model calls only
-// these operations; the CPU backend implements them with the reference (and
-// later SIMD) kernels, and a CUDA backend can implement them without changes
-// to the model. Buffers are plain float arrays in host memory, row-major.
+// The seam between the llama model and the hardware. A backend owns its
+// memory: the model places its weights with PlaceWeights, a session
+// allocates its activations and KV cache with Alloc, and every operation
+// below takes pointers into that memory (host memory for the CPU backend,
+// device memory for CUDA). Host data crosses only through Upload and
+// Download, once per step (token ids in, logits out), so a GPU backend
+// never copies activations back and forth between operations.
+//
+// A step's operations may be recorded and replayed (RunStep): the CUDA
+// backend captures a decode step as a CUDA graph. Operations therefore must
+// not read host-side values that change between steps: positions, sequence
+// numbers and token ids are read from backend memory.
 //
 // A backend is used by one session at a time (not thread-safe); it may use
-// its own threads inside each call.
+// its own threads (or a device) inside each call.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
-#include <utility>
+#include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/status/statusor.h"
 #include "workers/engine/tensor_type.h"
 
 namespace tcobench {
 
 // A weight matrix: n_out rows of n_in elements of `type`, as stored in GGUF
-// (ne[0] = n_in, ne[1] = n_out). Does not own `data`.
+// (ne[0] = n_in, ne[1] = n_out). `data` is backend memory (PlaceWeights);
+// the backend owns it.
 struct WeightMatrix {
   std::string name;
   TensorType type = TensorType::kF32;
@@ -26,53 +38,176 @@ struct WeightMatrix {
   int64_t n_out = 0;
 };
 
-// Causal attention for a batch of tokens that may belong to different
-// sequences: token t attends to positions 0..n_visible[t]-1 of its own
-// sequence's cache (which already holds the token itself).
-struct AttentionArgs {
-  const float* q = nullptr;  // (n_tokens, n_head * head_dim), already rotated
-  const float* const* k_cache =
-      nullptr;  // per token: its sequence's (n_ctx, n_head_kv * head_dim) keys
-  const float* const* v_cache = nullptr;  // per token: its sequence's values, same layout
-  const int64_t* n_visible = nullptr;     // per token
-  float* out = nullptr;                   // (n_tokens, n_head * head_dim)
+// The per-token inputs of a step, in backend memory: token t belongs to
+// sequence seq[t] at position pos[t] (it sees positions 0..pos[t] of its
+// sequence's cache).
+struct StepInputs {
+  const int32_t* tokens = nullptr;
+  const int32_t* seq = nullptr;
+  const int32_t* pos = nullptr;
   int64_t n_tokens = 0;
-  int64_t n_head = 0;
-  int64_t n_head_kv = 0;
+};
+
+// One layer's KV cache for every sequence: sequence s, position p starts at
+// k + s * seq_stride + p * kv_dim (same for v). Float rows of kv_dim.
+struct KvLayer {
+  float* k = nullptr;
+  float* v = nullptr;
+  int64_t seq_stride = 0;  // floats between sequences
+  int64_t kv_dim = 0;      // n_head_kv * head_dim
+  int64_t n_ctx = 0;       // positions per sequence
+};
+
+// Rotary position embedding settings (Llama "normal" RoPE: rotates adjacent
+// pairs (2i, 2i+1), i < n_rot/2, of each head by
+// freq_scale * pos * freq_base^(-2i/n_rot) / freq_factors[i]).
+struct RopeArgs {
   int64_t head_dim = 0;
-  float scale = 1.0f;  // applied to q.k before the softmax
+  int64_t n_rot = 0;
+  float freq_base = 10000.0f;
+  float freq_scale = 1.0f;
+  const float* freq_factors = nullptr;  // backend memory, n_rot/2 values, or null (all 1)
+};
+
+// A non-owning reference to a step's operations: unlike std::function it
+// never allocates (a step may run inside a measured window). Valid while
+// the callable lives (RunStep's call).
+class StepOps {
+ public:
+  template <typename F>
+  StepOps(const F& f)  // NOLINT: implicit, so lambdas pass straight in
+      : obj_(&f), call_([](const void* o) { (*static_cast<const F*>(o))(); }) {}
+  void operator()() const { call_(obj_); }
+
+ private:
+  const void* obj_;
+  void (*call_)(const void*);
+};
+
+// Backend-specific recorded steps (CUDA graphs); owned by a session.
+class StepCache {
+ public:
+  virtual ~StepCache() = default;
 };
 
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // A line for manifests: the device's name, memory and driver ("" for the CPU).
+  virtual std::string device_description() const { return ""; }
 
+  // --- Memory -------------------------------------------------------------
+  // Places `bytes` of weights from host memory that outlives the backend
+  // (the mapped file); the CPU backend uses the host memory in place, a GPU
+  // backend copies it once. Returns backend memory owned by the backend.
+  virtual absl::StatusOr<const void*> PlaceWeights(const void* host, size_t bytes) = 0;
+  // Zeroed backend memory of `bytes`, freed with Free (or with the backend).
+  virtual absl::StatusOr<void*> Alloc(size_t bytes) = 0;
+  virtual void Free(void* p) = 0;
+  // Host -> backend memory. The host bytes may be reused once Upload returns.
+  virtual void Upload(void* dst, const void* host, size_t bytes) = 0;
+  // Backend -> host memory; waits for every operation issued before it.
+  virtual void Download(void* host, const void* src, size_t bytes) = 0;
+  // Whether this backend can multiply by `w` (its type and row length);
+  // the error names what it supports.
+  virtual absl::Status CheckMatrix(const WeightMatrix& w) const {
+    (void)w;
+    return absl::OkStatus();
+  }
+  // The longest context a session may ask for (attention's limits).
+  virtual int64_t MaxContext() const { return int64_t{1} << 20; }
+
+  // --- Steps --------------------------------------------------------------
+  virtual std::unique_ptr<StepCache> NewStepCache() { return nullptr; }
+  // Runs `ops` (only operations of this backend on memory that stays put).
+  // With a cache, a backend may record them under `key` the first time and
+  // replay the recording after; the caller keys every distinct shape and
+  // clears the cache when it reallocates what the step touches.
+  virtual void RunStep(StepCache* cache, uint64_t key, StepOps ops) {
+    (void)cache;
+    (void)key;
+    ops();
+  }
+
+  // --- Operations (all pointers are backend memory) -----------------------
   // y(t, o) = sum_i w(o, i) * x(t, i) for t < n_tokens; x is (n_tokens, n_in).
-  virtual void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) = 0;
-  // Several products of one input (q/k/v, gate/up): ys[i] = ws[i] x. A
-  // backend may convert x once for all of them.
+  // With accumulate, y += instead of y =.
+  virtual void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
+                      bool accumulate = false) = 0;
+  // Several products of one input (q/k/v): ys[i] = ws[i] x. A backend may
+  // convert x once for all of them, or run them as one launch.
   virtual void MatMulSameInput(std::initializer_list<std::pair<const WeightMatrix*, float*>> products,
                                const float* x, int64_t n_tokens) {
     for (const auto& [w, y] : products) MatMul(*w, x, n_tokens, y);
   }
-  // Row `row` of w as floats (embedding lookup).
-  virtual void GetRow(const WeightMatrix& w, int64_t row, float* y) = 0;
+  // out = silu(gate x) * (up x): the feed-forward's first half. `up_scratch`
+  // is (n_tokens, n_out) scratch a backend may use.
+  virtual void MatMulSwiGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
+                            int64_t n_tokens, float* out, float* up_scratch) = 0;
+  // Rows tokens[t] of w as floats (embedding lookup) into y (n_tokens, n_in).
+  virtual void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens,
+                       float* y) = 0;
   // y(t) = x(t) / sqrt(mean(x(t)^2) + eps) * weight, rows of n.
   virtual void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                        float* y) = 0;
-  // Llama "normal" RoPE in place: rotates adjacent pairs (2i, 2i+1), i < n_rot/2,
-  // of every head of token t by freq_scale * positions[t] * freq_base^(-2i/n_rot)
-  // / freq_factors[i] (Llama 3.1 style factors; null means all 1).
-  virtual void Rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-                    const int64_t* positions, float freq_base, float freq_scale,
-                    const float* freq_factors) = 0;
-  // Grouped-query attention over the KV caches.
-  virtual void Attention(const AttentionArgs& args) = 0;
-  // out = silu(gate) * up, elementwise over n values.
-  virtual void SwiGlu(const float* gate, const float* up, int64_t n, float* out) = 0;
-  // x += y over n values.
-  virtual void Add(float* x, const float* y, int64_t n) = 0;
+  // Rotates q (n_tokens, n_head * head_dim) and k (n_tokens, kv_dim) in
+  // place by each token's position, then stores k and v (n_tokens, kv_dim)
+  // into the layer's cache at each token's sequence and position.
+  virtual void RopeAndStore(float* q, float* k, const float* v, const StepInputs& in,
+                            int64_t n_head, int64_t n_head_kv, const RopeArgs& rope,
+                            const KvLayer& kv) = 0;
+  // Grouped-query causal attention: out(t) over positions 0..pos[t] of
+  // sequence seq[t]'s cache; q.k is multiplied by `scale` before the softmax.
+  virtual void Attention(const float* q, const StepInputs& in, const KvLayer& kv, int64_t n_head,
+                         int64_t n_head_kv, int64_t head_dim, float scale, float* out) = 0;
+};
+
+// Opens the backend a device string names: "cpu" (the thread pool's), or
+// "cuda" / "cuda:N" where the build has CUDA. Errors name what is wrong.
+class ThreadPool;
+absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& device, ThreadPool* pool);
+
+// Backend memory with one owner (freed with the backend's Free).
+class BackendBuffer {
+ public:
+  BackendBuffer() = default;
+  BackendBuffer(Backend* backend, void* data, size_t bytes)
+      : backend_(backend), data_(data), bytes_(bytes) {}
+  BackendBuffer(BackendBuffer&& o) noexcept { *this = std::move(o); }
+  BackendBuffer& operator=(BackendBuffer&& o) noexcept {
+    if (this != &o) {
+      Reset();
+      backend_ = std::exchange(o.backend_, nullptr);
+      data_ = std::exchange(o.data_, nullptr);
+      bytes_ = std::exchange(o.bytes_, 0);
+    }
+    return *this;
+  }
+  BackendBuffer(const BackendBuffer&) = delete;
+  BackendBuffer& operator=(const BackendBuffer&) = delete;
+  ~BackendBuffer() { Reset(); }
+
+  static absl::StatusOr<BackendBuffer> Make(Backend* backend, size_t bytes) {
+    absl::StatusOr<void*> p = backend->Alloc(bytes);
+    if (!p.ok()) return p.status();
+    return BackendBuffer(backend, *p, bytes);
+  }
+  void Reset() {
+    if (data_ != nullptr) backend_->Free(data_);
+    data_ = nullptr;
+    bytes_ = 0;
+  }
+  template <typename T = float>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  Backend* backend_ = nullptr;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
 };
 
 }  // namespace tcobench

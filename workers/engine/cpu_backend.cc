@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "workers/engine/quants.h"
 
@@ -16,8 +19,34 @@ class CpuBackend final : public Backend {
 
   std::string name() const override { return "cpu"; }
 
-  void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y) override {
-    MatMulSameInput({{&w, y}}, x, n_tokens);
+  absl::StatusOr<const void*> PlaceWeights(const void* host, size_t) override { return host; }
+
+  absl::StatusOr<void*> Alloc(size_t bytes) override {
+    void* p = nullptr;
+    if (posix_memalign(&p, 64, std::max<size_t>(bytes, 64)) != 0) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes"));
+    }
+    std::memset(p, 0, bytes);
+    return p;
+  }
+  void Free(void* p) override { std::free(p); }
+  void Upload(void* dst, const void* host, size_t bytes) override {
+    if (bytes > 0) std::memcpy(dst, host, bytes);
+  }
+  void Download(void* host, const void* src, size_t bytes) override {
+    if (bytes > 0) std::memcpy(host, src, bytes);
+  }
+
+  void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
+              bool accumulate) override {
+    if (!accumulate) {
+      MatMulSameInput({{&w, y}}, x, n_tokens);
+      return;
+    }
+    const size_t n = static_cast<size_t>(n_tokens * w.n_out);
+    if (accumulate_.size() < n) accumulate_.resize(n);
+    MatMulSameInput({{&w, accumulate_.data()}}, x, n_tokens);
+    for (size_t i = 0; i < n; ++i) y[i] += accumulate_[i];
   }
 
   void MatMulSameInput(std::initializer_list<std::pair<const WeightMatrix*, float*>> products,
@@ -42,9 +71,23 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void GetRow(const WeightMatrix& w, int64_t row, float* y) override {
+  void MatMulSwiGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
+                    int64_t n_tokens, float* out, float* up_scratch) override {
+    MatMulSameInput({{&gate, out}, {&up, up_scratch}}, x, n_tokens);
+    const int64_t n = n_tokens * gate.n_out;
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = out[i];
+      out[i] = (g / (1.0f + std::exp(-g))) * up_scratch[i];
+    }
+  }
+
+  void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens, float* y) override {
     const TypeOps* ops = GetOps(w.type);
-    ops->to_float(static_cast<const uint8_t*>(w.data) + row * RowBytes(w.type, w.n_in), y, w.n_in);
+    const int64_t row_bytes = RowBytes(w.type, w.n_in);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      ops->to_float(static_cast<const uint8_t*>(w.data) + tokens[t] * row_bytes, y + t * w.n_in,
+                    w.n_in);
+    }
   }
 
   void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
@@ -60,25 +103,83 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void Rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-            const int64_t* positions, float freq_base, float freq_scale,
-            const float* freq_factors) override {
-    const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  void RopeAndStore(float* q, float* k, const float* v, const StepInputs& in, int64_t n_head,
+                    int64_t n_head_kv, const RopeArgs& rope, const KvLayer& kv) override {
+    Rope(q, in, n_head, rope);
+    Rope(k, in, n_head_kv, rope);
+    for (int64_t t = 0; t < in.n_tokens; ++t) {
+      const int64_t at = in.seq[t] * kv.seq_stride + int64_t{in.pos[t]} * kv.kv_dim;
+      std::memcpy(kv.k + at, k + t * kv.kv_dim, sizeof(float) * kv.kv_dim);
+      std::memcpy(kv.v + at, v + t * kv.kv_dim, sizeof(float) * kv.kv_dim);
+    }
+  }
+
+  void Attention(const float* q_all, const StepInputs& in, const KvLayer& kv, int64_t n_head,
+                 int64_t n_head_kv, int64_t head_dim, float scale, float* out_all) override {
+    const int64_t q_stride = n_head * head_dim;
+    const int64_t kv_stride = kv.kv_dim;
+    const int64_t group = n_head / n_head_kv;
+    int64_t longest = 0;
+    for (int64_t t = 0; t < in.n_tokens; ++t) longest = std::max<int64_t>(longest, in.pos[t] + 1);
+    const VecDotFn dot = GetOps(TensorType::kF32)->vec_dot;  // the SIMD float dot product
+    // One row of scores per thread, sized here for every thread at once (a
+    // thread's first chunk must not allocate: it may come inside a measured
+    // window) and kept between calls.
+    const size_t need = static_cast<size_t>(pool_->n_threads() * longest);
+    if (scores_.size() < need) scores_.resize(need);
+    pool_->ParallelFor(in.n_tokens * n_head, 1, [&](int64_t b, int64_t e) {
+      float* scores = scores_.data() + ThreadPool::CurrentThreadIndex() * longest;
+      for (int64_t job = b; job < e; ++job) {
+        const int64_t t = job / n_head;
+        const int64_t h = job % n_head;
+        const int64_t kvh = h / group;
+        const float* q = q_all + t * q_stride + h * head_dim;
+        const float* k_cache = kv.k + in.seq[t] * kv.seq_stride;
+        const float* v_cache = kv.v + in.seq[t] * kv.seq_stride;
+        const int64_t n_visible = in.pos[t] + 1;
+        float max = -INFINITY;
+        for (int64_t j = 0; j < n_visible; ++j) {
+          const float* k = k_cache + j * kv_stride + kvh * head_dim;
+          scores[j] = dot(head_dim, k, q) * scale;
+          max = std::max(max, scores[j]);
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < n_visible; ++j) {
+          scores[j] = std::exp(scores[j] - max);
+          sum += scores[j];
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        float* out = out_all + t * q_stride + h * head_dim;
+        std::fill(out, out + head_dim, 0.0f);
+        for (int64_t j = 0; j < n_visible; ++j) {
+          const float p = scores[j] * inv;
+          const float* v = v_cache + j * kv_stride + kvh * head_dim;
+          for (int64_t d = 0; d < head_dim; ++d) out[d] += p * v[d];
+        }
+      }
+    });
+  }
+
+ private:
+  // Llama "normal" RoPE in place over rows of n_heads heads.
+  void Rope(float* x, const StepInputs& in, int64_t n_heads, const RopeArgs& r) {
+    const int64_t n_rot = r.n_rot;
+    const float theta_scale = std::pow(r.freq_base, -2.0f / static_cast<float>(n_rot));
     rope_cache_.resize(static_cast<size_t>(n_rot));  // kept between calls: no allocation per layer
     float* cache = rope_cache_.data();
-    for (int64_t t = 0; t < n_tokens; ++t) {
+    for (int64_t t = 0; t < in.n_tokens; ++t) {
       // The angles as the reference computes them: theta_i = p * theta_scale^i,
       // by repeated float multiplication.
-      float theta = static_cast<float>(positions[t]);
+      float theta = static_cast<float>(in.pos[t]);
       for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
-        const float ff = freq_factors != nullptr ? freq_factors[i0 / 2] : 1.0f;
-        const float angle = freq_scale * (theta / ff);
+        const float ff = r.freq_factors != nullptr ? r.freq_factors[i0 / 2] : 1.0f;
+        const float angle = r.freq_scale * (theta / ff);
         cache[i0] = std::cos(angle);
         cache[i0 + 1] = std::sin(angle);
         theta *= theta_scale;
       }
       for (int64_t h = 0; h < n_heads; ++h) {
-        float* v = x + (t * n_heads + h) * head_dim;
+        float* v = x + (t * n_heads + h) * r.head_dim;
         for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
           const float c = cache[i0], s = cache[i0 + 1];
           const float x0 = v[i0], x1 = v[i0 + 1];
@@ -89,63 +190,6 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void Attention(const AttentionArgs& a) override {
-    const int64_t q_stride = a.n_head * a.head_dim;
-    const int64_t kv_stride = a.n_head_kv * a.head_dim;
-    const int64_t group = a.n_head / a.n_head_kv;
-    int64_t longest = 0;
-    for (int64_t t = 0; t < a.n_tokens; ++t) longest = std::max(longest, a.n_visible[t]);
-    const VecDotFn dot = GetOps(TensorType::kF32)->vec_dot;  // the SIMD float dot product
-    // One row of scores per thread, sized here for every thread at once (a
-    // thread's first chunk must not allocate: it may come inside a measured
-    // window) and kept between calls.
-    const size_t need = static_cast<size_t>(pool_->n_threads() * longest);
-    if (scores_.size() < need) scores_.resize(need);
-    pool_->ParallelFor(a.n_tokens * a.n_head, 1, [&](int64_t b, int64_t e) {
-      float* scores = scores_.data() + ThreadPool::CurrentThreadIndex() * longest;
-      for (int64_t job = b; job < e; ++job) {
-        const int64_t t = job / a.n_head;
-        const int64_t h = job % a.n_head;
-        const int64_t kvh = h / group;
-        const float* q = a.q + t * q_stride + h * a.head_dim;
-        const float* k_cache = a.k_cache[t];
-        const float* v_cache = a.v_cache[t];
-        const int64_t n_visible = a.n_visible[t];
-        float max = -INFINITY;
-        for (int64_t j = 0; j < n_visible; ++j) {
-          const float* k = k_cache + j * kv_stride + kvh * a.head_dim;
-          scores[j] = dot(a.head_dim, k, q) * a.scale;
-          max = std::max(max, scores[j]);
-        }
-        double sum = 0.0;
-        for (int64_t j = 0; j < n_visible; ++j) {
-          scores[j] = std::exp(scores[j] - max);
-          sum += scores[j];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        float* out = a.out + t * q_stride + h * a.head_dim;
-        std::fill(out, out + a.head_dim, 0.0f);
-        for (int64_t j = 0; j < n_visible; ++j) {
-          const float p = scores[j] * inv;
-          const float* v = v_cache + j * kv_stride + kvh * a.head_dim;
-          for (int64_t d = 0; d < a.head_dim; ++d) out[d] += p * v[d];
-        }
-      }
-    });
-  }
-
-  void SwiGlu(const float* gate, const float* up, int64_t n, float* out) override {
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = gate[i];
-      out[i] = (g / (1.0f + std::exp(-g))) * up[i];
-    }
-  }
-
-  void Add(float* x, const float* y, int64_t n) override {
-    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
-  }
-
- private:
   // Batches of at least this many tokens take the matrix-matrix path: it
   // dequantizes every weight once per call, which only pays off when many
   // tokens share it (a -b 8 decode step is faster on the dot-product path).
@@ -252,6 +296,7 @@ class CpuBackend final : public Backend {
   std::vector<float> act_f32_;
   std::vector<float> act_packed_;
   std::vector<float> rope_cache_;
+  std::vector<float> accumulate_;  // MatMul with accumulate: the product before it is added
   std::vector<float> scores_;     // attention: one row per pool thread
   std::vector<float> gemm_rows_;  // prefill: a block of weight rows per pool thread
 };

@@ -21,7 +21,8 @@ std::string ShapeString(const GgufTensorInfo& t) {
 
 class Loader {
  public:
-  explicit Loader(const GgufFile& file) : file_(file) {}
+  Loader(const GgufFile& file, Backend* backend, std::deque<std::vector<float>>* host_vectors)
+      : file_(file), backend_(backend), host_vectors_(host_vectors) {}
 
   absl::StatusOr<uint64_t> RequiredUint(const std::string& key) {
     absl::StatusOr<uint64_t> v = file_.GetUint(key);
@@ -62,7 +63,24 @@ class Loader {
           file_.name(), ": tensor '", name, "' has type ", TypeName(t->type),
           ", which the engine does not support; supported: ", SupportedWeightTypesList()));
     }
-    return WeightMatrix{name, t->type, file_.TensorData(*t), n_in, n_out};
+    WeightMatrix w{name, t->type, file_.TensorData(*t), n_in, n_out};
+    if (absl::Status st = backend_->CheckMatrix(w); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(file_.name(), ": ", st.message()));
+    }
+    TCOBENCH_ASSIGN_OR_RETURN(w.data, backend_->PlaceWeights(w.data, t->n_bytes));
+    return w;
+  }
+
+  // A float vector placed in backend memory (the host copy is kept).
+  absl::StatusOr<const float*> PlacedVector(const std::string& name, int64_t n,
+                                            std::vector<float>* host = nullptr) {
+    TCOBENCH_ASSIGN_OR_RETURN(std::vector<float> v, Vector(name, n));
+    if (host != nullptr) *host = v;
+    host_vectors_->push_back(std::move(v));
+    const std::vector<float>& kept = host_vectors_->back();
+    TCOBENCH_ASSIGN_OR_RETURN(const void* placed,
+                              backend_->PlaceWeights(kept.data(), kept.size() * sizeof(float)));
+    return static_cast<const float*>(placed);
   }
 
   absl::StatusOr<std::vector<float>> Vector(const std::string& name, int64_t n) {
@@ -80,6 +98,8 @@ class Loader {
 
  private:
   const GgufFile& file_;
+  Backend* backend_;
+  std::deque<std::vector<float>>* host_vectors_;
 };
 
 absl::Status CheckPositive(const GgufFile& f, const char* what, int64_t v, int64_t max) {
@@ -109,7 +129,11 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   }
   LlamaHParams& hp = m->hparams_;
   hp.architecture = *arch;
-  Loader load(f);
+  int threads = options.n_threads;
+  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  m->pool_ = std::make_unique<ThreadPool>(threads);
+  TCOBENCH_ASSIGN_OR_RETURN(m->backend_, MakeBackend(options.device, m->pool_.get()));
+  Loader load(f, m->backend_.get(), &m->host_vectors_);
   const std::string p = *arch + ".";
   TCOBENCH_ASSIGN_OR_RETURN(const uint64_t expert_count, load.OptionalUint(p + "expert_count", 0));
   if (expert_count > 0) {
@@ -187,11 +211,12 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
   TCOBENCH_ASSIGN_OR_RETURN(m->token_embd_,
                             load.Matrix("token_embd.weight", hp.n_embd, hp.n_vocab));
-  TCOBENCH_ASSIGN_OR_RETURN(m->output_norm_, load.Vector("output_norm.weight", hp.n_embd));
+  TCOBENCH_ASSIGN_OR_RETURN(m->output_norm_, load.PlacedVector("output_norm.weight", hp.n_embd));
   if (f.FindTensor("rope_freqs.weight") != nullptr) {  // Llama 3.1+ frequency factors
+    std::vector<float> factors;
     TCOBENCH_ASSIGN_OR_RETURN(m->rope_freq_factors_,
-                              load.Vector("rope_freqs.weight", hp.n_rot / 2));
-    for (float v : m->rope_freq_factors_) {
+                              load.PlacedVector("rope_freqs.weight", hp.n_rot / 2, &factors));
+    for (float v : factors) {
       if (!(v > 0.0f) || !std::isfinite(v)) {
         return absl::InvalidArgumentError(absl::StrCat(f.name(), ": rope_freqs.weight holds ", v,
                                                        "; frequency factors must be positive"));
@@ -207,8 +232,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   for (int64_t i = 0; i < hp.n_layer; ++i) {
     LlamaLayer& l = m->layers_[i];
     const std::string b = absl::StrCat("blk.", i, ".");
-    TCOBENCH_ASSIGN_OR_RETURN(l.attn_norm, load.Vector(b + "attn_norm.weight", hp.n_embd));
-    TCOBENCH_ASSIGN_OR_RETURN(l.ffn_norm, load.Vector(b + "ffn_norm.weight", hp.n_embd));
+    TCOBENCH_ASSIGN_OR_RETURN(l.attn_norm, load.PlacedVector(b + "attn_norm.weight", hp.n_embd));
+    TCOBENCH_ASSIGN_OR_RETURN(l.ffn_norm, load.PlacedVector(b + "ffn_norm.weight", hp.n_embd));
     TCOBENCH_ASSIGN_OR_RETURN(l.wq, load.Matrix(b + "attn_q.weight", hp.n_embd, q_dim));
     TCOBENCH_ASSIGN_OR_RETURN(l.wk, load.Matrix(b + "attn_k.weight", hp.n_embd, kv_dim));
     TCOBENCH_ASSIGN_OR_RETURN(l.wv, load.Matrix(b + "attn_v.weight", hp.n_embd, kv_dim));
@@ -217,10 +242,6 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
     TCOBENCH_ASSIGN_OR_RETURN(l.w_up, load.Matrix(b + "ffn_up.weight", hp.n_embd, hp.n_ff));
     TCOBENCH_ASSIGN_OR_RETURN(l.w_down, load.Matrix(b + "ffn_down.weight", hp.n_ff, hp.n_embd));
   }
-  int threads = options.n_threads;
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  m->pool_ = std::make_unique<ThreadPool>(threads);
-  m->backend_ = MakeCpuBackend(m->pool_.get());
   return m;
 }
 

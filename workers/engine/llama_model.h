@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -21,6 +22,7 @@ namespace tcobench {
 struct ModelOptions {
   int n_threads = 0;      // 0: all hardware threads
   bool populate = false;  // fault every page of the file in while opening (benchmarks)
+  std::string device = "cpu";  // "cpu", or "cuda" / "cuda:N" where the build has CUDA
 };
 
 struct LlamaHParams {
@@ -39,9 +41,10 @@ struct LlamaHParams {
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
 };
 
+// Weights live in the backend's memory (Backend::PlaceWeights).
 struct LlamaLayer {
-  std::vector<float> attn_norm;  // (n_embd)
-  std::vector<float> ffn_norm;   // (n_embd)
+  const float* attn_norm = nullptr;  // (n_embd)
+  const float* ffn_norm = nullptr;   // (n_embd)
   WeightMatrix wq;               // (n_head * head_dim, n_embd)
   WeightMatrix wk;               // (n_head_kv * head_dim, n_embd)
   WeightMatrix wv;               // (n_head_kv * head_dim, n_embd)
@@ -61,9 +64,10 @@ class LlamaModel {
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const WeightMatrix& token_embd() const { return token_embd_; }
   const WeightMatrix& output() const { return output_; }  // token_embd when tied
-  const std::vector<float>& output_norm() const { return output_norm_; }
-  // Per-frequency RoPE divisors (rope_freqs.weight, n_rot/2 values), or empty.
-  const std::vector<float>& rope_freq_factors() const { return rope_freq_factors_; }
+  const float* output_norm() const { return output_norm_; }  // backend memory, (n_embd)
+  // Per-frequency RoPE divisors (rope_freqs.weight, n_rot/2 values) in
+  // backend memory, or null.
+  const float* rope_freq_factors() const { return rope_freq_factors_; }
   const std::vector<LlamaLayer>& layers() const { return layers_; }
   Backend& backend() const { return *backend_; }
   int n_threads() const { return pool_->n_threads(); }
@@ -78,9 +82,12 @@ class LlamaModel {
   LlamaHParams hparams_;
   WeightMatrix token_embd_;
   WeightMatrix output_;
-  std::vector<float> output_norm_;
-  std::vector<float> rope_freq_factors_;
+  const float* output_norm_ = nullptr;
+  const float* rope_freq_factors_ = nullptr;
   std::vector<LlamaLayer> layers_;
+  // Host copies of the float vectors (norms, rope factors), which the CPU
+  // backend uses in place; a deque, so placed vectors never move.
+  std::deque<std::vector<float>> host_vectors_;
 };
 
 }  // namespace tcobench

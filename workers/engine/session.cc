@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 
 namespace tcobench {
 
@@ -19,26 +20,57 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(const LlamaModel& model
     return absl::InvalidArgumentError(absl::StrCat(options.n_seq, " sequences requested; 1 to ",
                                                    kMaxSequences, " are supported"));
   }
+  if (n_ctx > model.backend().MaxContext()) {
+    return absl::InvalidArgumentError(absl::StrCat("context of ", n_ctx, " tokens exceeds the ",
+                                                   model.backend().name(), " backend's limit of ",
+                                                   model.backend().MaxContext()));
+  }
   std::unique_ptr<Session> s(new Session(model));
   s->n_ctx_ = n_ctx;
   s->n_past_.assign(static_cast<size_t>(options.n_seq), 0);
-  const size_t cache =
-      static_cast<size_t>(options.n_seq * hp.n_layer * n_ctx * hp.n_head_kv * hp.head_dim);
-  s->k_cache_.assign(cache, 0.0f);
-  s->v_cache_.assign(cache, 0.0f);
+  const size_t cache = static_cast<size_t>(options.n_seq * hp.n_layer * n_ctx * hp.n_head_kv *
+                                           hp.head_dim) *
+                       sizeof(float);
+  Backend* be = &model.backend();
+  TCOBENCH_ASSIGN_OR_RETURN(s->k_cache_, BackendBuffer::Make(be, cache));
+  TCOBENCH_ASSIGN_OR_RETURN(s->v_cache_, BackendBuffer::Make(be, cache));
+  s->steps_ = be->NewStepCache();
   return s;
 }
 
-float* Session::KCache(int seq, int64_t layer) {
+KvLayer Session::KvCache(int64_t layer) const {
   const LlamaHParams& hp = model_.hparams();
-  const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
-  return k_cache_.data() + ((seq * hp.n_layer + layer) * n_ctx_) * kv_dim;
+  KvLayer kv;
+  kv.kv_dim = hp.n_head_kv * hp.head_dim;
+  kv.seq_stride = hp.n_layer * n_ctx_ * kv.kv_dim;
+  kv.n_ctx = n_ctx_;
+  kv.k = k_cache_.as() + layer * n_ctx_ * kv.kv_dim;
+  kv.v = v_cache_.as() + layer * n_ctx_ * kv.kv_dim;
+  return kv;
 }
 
-float* Session::VCache(int seq, int64_t layer) {
+absl::Status Session::Reserve(int64_t n) {
+  if (n <= capacity_) return absl::OkStatus();
   const LlamaHParams& hp = model_.hparams();
+  const int64_t q_dim = hp.n_head * hp.head_dim;
   const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
-  return v_cache_.data() + ((seq * hp.n_layer + layer) * n_ctx_) * kv_dim;
+  steps_ = backend_.NewStepCache();  // recordings point at the old buffers
+  capacity_ = 0;
+  const size_t f = sizeof(float);
+  Backend* be = &backend_;
+  TCOBENCH_ASSIGN_OR_RETURN(x_, BackendBuffer::Make(be, n * hp.n_embd * f));
+  TCOBENCH_ASSIGN_OR_RETURN(xb_, BackendBuffer::Make(be, n * hp.n_embd * f));
+  TCOBENCH_ASSIGN_OR_RETURN(q_, BackendBuffer::Make(be, n * q_dim * f));
+  TCOBENCH_ASSIGN_OR_RETURN(k_, BackendBuffer::Make(be, n * kv_dim * f));
+  TCOBENCH_ASSIGN_OR_RETURN(v_, BackendBuffer::Make(be, n * kv_dim * f));
+  TCOBENCH_ASSIGN_OR_RETURN(attn_, BackendBuffer::Make(be, n * q_dim * f));
+  TCOBENCH_ASSIGN_OR_RETURN(gate_, BackendBuffer::Make(be, n * hp.n_ff * f));
+  TCOBENCH_ASSIGN_OR_RETURN(up_, BackendBuffer::Make(be, n * hp.n_ff * f));
+  TCOBENCH_ASSIGN_OR_RETURN(logits_, BackendBuffer::Make(be, n * hp.n_vocab * f));
+  TCOBENCH_ASSIGN_OR_RETURN(inputs_, BackendBuffer::Make(be, 3 * n * sizeof(int32_t)));
+  inputs_host_.assign(static_cast<size_t>(3 * n), 0);
+  capacity_ = n;
+  return absl::OkStatus();
 }
 
 absl::Status Session::Prefill(int seq, std::span<const int32_t> tokens, LogitsMode mode,
@@ -96,79 +128,66 @@ absl::Status Session::Eval(const int32_t* tokens, const int* seq, const int64_t*
                                                      hp.n_vocab - 1, ")"));
     }
   }
-  Backend& be = model_.backend();
+  TCOBENCH_RETURN_IF_ERROR(Reserve(n));
+  // One upload of the step's inputs: token ids, sequences, positions.
+  int32_t* host = inputs_host_.data();
+  for (int64_t t = 0; t < n; ++t) {
+    host[t] = tokens[t];
+    host[capacity_ + t] = seq[t];
+    host[2 * capacity_ + t] = static_cast<int32_t>(pos[t]);
+  }
+  backend_.Upload(inputs_.as<void>(), host, inputs_host_.size() * sizeof(int32_t));
+  StepInputs in;
+  in.tokens = inputs_.as<int32_t>();
+  in.seq = in.tokens + capacity_;
+  in.pos = in.tokens + 2 * capacity_;
+  in.n_tokens = n;
+  const uint64_t key = static_cast<uint64_t>(n) << 32 | static_cast<uint64_t>(first_row);
+  backend_.RunStep(n <= kMaxRecordedTokens ? steps_.get() : nullptr, key,
+                   [&] { Forward(in, first_row); });
+  for (int64_t t = 0; t < n; ++t) n_past_[seq[t]] = std::max(n_past_[seq[t]], pos[t] + 1);
+  const int64_t rows = n - first_row;
+  logits->resize(static_cast<size_t>(rows * hp.n_vocab));
+  backend_.Download(logits->data(), logits_.as<void>(), logits->size() * sizeof(float));
+  return absl::OkStatus();
+}
+
+void Session::Forward(const StepInputs& in, int64_t first_row) {
+  const LlamaHParams& hp = model_.hparams();
+  Backend& be = backend_;
+  const int64_t n = in.n_tokens;
   const int64_t d = hp.n_embd;
-  const int64_t q_dim = hp.n_head * hp.head_dim;
-  const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
-  auto fit = [](std::vector<float>& v, int64_t size) {
-    if (static_cast<int64_t>(v.size()) < size) v.resize(static_cast<size_t>(size));
-  };
-  fit(x_, n * d);
-  fit(xb_, n * d);
-  fit(q_, n * q_dim);
-  fit(k_, n * kv_dim);
-  fit(v_, n * kv_dim);
-  fit(attn_, n * q_dim);
-  fit(proj_, n * d);
-  fit(gate_, n * hp.n_ff);
-  fit(up_, n * hp.n_ff);
-  visible_.resize(static_cast<size_t>(n));
-  k_rows_.resize(static_cast<size_t>(n));
-  v_rows_.resize(static_cast<size_t>(n));
-  for (int64_t t = 0; t < n; ++t) visible_[t] = pos[t] + 1;
-
-  for (int64_t t = 0; t < n; ++t) be.GetRow(model_.token_embd(), tokens[t], x_.data() + t * d);
-
+  float* x = x_.as();
+  float* xb = xb_.as();
+  float* q = q_.as();
+  float* k = k_.as();
+  float* v = v_.as();
+  be.GetRows(model_.token_embd(), in.tokens, n, x);
+  RopeArgs rope;
+  rope.head_dim = hp.head_dim;
+  rope.n_rot = hp.n_rot;
+  rope.freq_base = hp.rope_freq_base;
+  rope.freq_scale = hp.rope_freq_scale;
+  rope.freq_factors = model_.rope_freq_factors();
   const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     const LlamaLayer& L = model_.layers()[il];
+    const KvLayer kv = KvCache(il);
     // Attention block.
-    be.RmsNorm(x_.data(), L.attn_norm.data(), n, d, hp.rms_eps, xb_.data());
-    be.MatMulSameInput({{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}}, xb_.data(), n);
-    const float* factors =
-        model_.rope_freq_factors().empty() ? nullptr : model_.rope_freq_factors().data();
-    be.Rope(q_.data(), n, hp.n_head, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base,
-            hp.rope_freq_scale, factors);
-    be.Rope(k_.data(), n, hp.n_head_kv, hp.head_dim, hp.n_rot, pos, hp.rope_freq_base,
-            hp.rope_freq_scale, factors);
-    for (int64_t t = 0; t < n; ++t) {
-      float* kc = KCache(seq[t], il);
-      float* vc = VCache(seq[t], il);
-      std::memcpy(kc + pos[t] * kv_dim, k_.data() + t * kv_dim, sizeof(float) * kv_dim);
-      std::memcpy(vc + pos[t] * kv_dim, v_.data() + t * kv_dim, sizeof(float) * kv_dim);
-      k_rows_[t] = kc;
-      v_rows_[t] = vc;
-    }
-    AttentionArgs args;
-    args.q = q_.data();
-    args.k_cache = k_rows_.data();
-    args.v_cache = v_rows_.data();
-    args.n_visible = visible_.data();
-    args.out = attn_.data();
-    args.n_tokens = n;
-    args.n_head = hp.n_head;
-    args.n_head_kv = hp.n_head_kv;
-    args.head_dim = hp.head_dim;
-    args.scale = kq_scale;
-    be.Attention(args);
-    be.MatMul(L.wo, attn_.data(), n, proj_.data());
-    be.Add(x_.data(), proj_.data(), n * d);
+    be.RmsNorm(x, L.attn_norm, n, d, hp.rms_eps, xb);
+    be.MatMulSameInput({{&L.wq, q}, {&L.wk, k}, {&L.wv, v}}, xb, n);
+    be.RopeAndStore(q, k, v, in, hp.n_head, hp.n_head_kv, rope, kv);
+    be.Attention(q, in, kv, hp.n_head, hp.n_head_kv, hp.head_dim, kq_scale, attn_.as());
+    be.MatMul(L.wo, attn_.as(), n, x, /*accumulate=*/true);
     // Feed-forward block.
-    be.RmsNorm(x_.data(), L.ffn_norm.data(), n, d, hp.rms_eps, xb_.data());
-    be.MatMulSameInput({{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}}, xb_.data(), n);
-    be.SwiGlu(gate_.data(), up_.data(), n * hp.n_ff, gate_.data());
-    be.MatMul(L.w_down, gate_.data(), n, proj_.data());
-    be.Add(x_.data(), proj_.data(), n * d);
+    be.RmsNorm(x, L.ffn_norm, n, d, hp.rms_eps, xb);
+    be.MatMulSwiGlu(L.w_gate, L.w_up, xb, n, gate_.as(), up_.as());
+    be.MatMul(L.w_down, gate_.as(), n, x, /*accumulate=*/true);
   }
-  for (int64_t t = 0; t < n; ++t) n_past_[seq[t]] = std::max(n_past_[seq[t]], pos[t] + 1);
-
   // Only the rows whose logits are wanted go through the final norm and output.
   const int64_t rows = n - first_row;
-  be.RmsNorm(x_.data() + first_row * d, model_.output_norm().data(), rows, d, hp.rms_eps,
-             xb_.data());
-  logits->resize(static_cast<size_t>(rows * hp.n_vocab));
-  be.MatMul(model_.output(), xb_.data(), rows, logits->data());
-  return absl::OkStatus();
+  be.RmsNorm(x + first_row * d, model_.output_norm(), rows, d, hp.rms_eps, xb);
+  be.MatMul(model_.output(), xb, rows, logits_.as());
 }
 
 }  // namespace tcobench

@@ -57,28 +57,39 @@ class Session {
   int64_t n_ctx() const { return n_ctx_; }
   int n_seq() const { return static_cast<int>(n_past_.size()); }
   int64_t kv_cache_bytes() const {
-    return static_cast<int64_t>((k_cache_.size() + v_cache_.size()) * sizeof(float));
+    return static_cast<int64_t>(k_cache_.bytes() + v_cache_.bytes());
   }
 
  private:
-  explicit Session(const LlamaModel& model) : model_(model) {}
+  explicit Session(const LlamaModel& model) : model_(model), backend_(model.backend()) {}
   // The forward pass over n tokens; token t belongs to sequence seq[t] at
   // position pos[t]. Logits for rows first_row..n-1.
   absl::Status Eval(const int32_t* tokens, const int* seq, const int64_t* pos, int64_t n,
                     int64_t first_row, std::vector<float>* logits);
-  float* KCache(int seq, int64_t layer);
-  float* VCache(int seq, int64_t layer);
+  // The forward pass's operations (all on the backend) for a step whose
+  // inputs are uploaded; logits of rows first_row.. go to logits_.
+  void Forward(const StepInputs& in, int64_t first_row);
+  // Grows the scratch buffers to hold n tokens (dropping recorded steps).
+  absl::Status Reserve(int64_t n);
+  KvLayer KvCache(int64_t layer) const;
+
+  // Steps of at most this many tokens (decode, batched decode) are recorded
+  // once per shape and replayed (CUDA graphs); prefill runs op by op.
+  static constexpr int64_t kMaxRecordedTokens = 16;
 
   const LlamaModel& model_;
+  Backend& backend_;
   int64_t n_ctx_ = 0;
   std::vector<int64_t> n_past_;  // per sequence
-  std::vector<float> k_cache_;   // (n_seq, n_layer, n_ctx, n_head_kv * head_dim)
-  std::vector<float> v_cache_;   // (n_seq, n_layer, n_ctx, n_head_kv * head_dim)
-  // Scratch, sized for the largest batch seen.
-  std::vector<float> x_, xb_, q_, k_, v_, attn_, proj_, gate_, up_;
-  std::vector<int64_t> positions_, visible_;
+  BackendBuffer k_cache_;        // (n_seq, n_layer, n_ctx, n_head_kv * head_dim)
+  BackendBuffer v_cache_;        // (n_seq, n_layer, n_ctx, n_head_kv * head_dim)
+  // Scratch in backend memory, sized for the largest batch seen.
+  int64_t capacity_ = 0;
+  BackendBuffer x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_, inputs_;
+  std::vector<int32_t> inputs_host_;  // tokens, sequences, positions; capacity_ each
+  std::unique_ptr<StepCache> steps_;
+  std::vector<int64_t> positions_;
   std::vector<int> seqs_;
-  std::vector<const float*> k_rows_, v_rows_;
 };
 
 }  // namespace tcobench

@@ -1,0 +1,404 @@
+#include "workers/engine/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "workers/engine/cuda/cuda_kernels.h"
+
+namespace tcobench {
+namespace {
+
+// A CUDA error inside an operation (whose signature cannot return one) is a
+// device fault or a programming error: say what failed and stop.
+void Check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "tcobench: CUDA error in %s: %s\n", what, cudaGetErrorString(e));
+    std::abort();
+  }
+}
+
+absl::Status ToStatus(cudaError_t e, const std::string& what) {
+  if (e == cudaSuccess) return absl::OkStatus();
+  cudaGetLastError();  // clear it
+  if (e == cudaErrorMemoryAllocation) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of GPU memory"));
+  }
+  return absl::UnavailableError(absl::StrCat(what, ": ", cudaGetErrorString(e)));
+}
+
+#define TCOBENCH_CUDA_RETURN(expr, what)                          \
+  do {                                                            \
+    if (absl::Status st_ = ToStatus((expr), (what)); !st_.ok()) { \
+      return st_;                                                 \
+    }                                                             \
+  } while (0)
+
+class CudaSteps final : public StepCache {
+ public:
+  ~CudaSteps() override {
+    for (auto& [key, exec] : graphs) cudaGraphExecDestroy(exec);
+  }
+  std::unordered_map<uint64_t, cudaGraphExec_t> graphs;
+};
+
+cuda::Mat ToMat(const WeightMatrix& w) {
+  cuda::Mat m;
+  m.type = static_cast<int>(w.type);
+  m.w = w.data;
+  m.n_in = w.n_in;
+  m.n_out = w.n_out;
+  m.row_bytes = RowBytes(w.type, w.n_in);
+  return m;
+}
+
+std::string SupportedList() {
+  return "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K";
+}
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int index, const cudaDeviceProp& prop) : index_(index), prop_(prop) {}
+
+  ~CudaBackend() override {
+    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+    for (void* p : weights_) cudaFree(p);
+    if (scratch_ != nullptr) cudaFree(scratch_);
+    if (staging_ != nullptr) cudaFreeHost(staging_);
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  }
+
+  absl::Status Init() {
+    TCOBENCH_CUDA_RETURN(cudaSetDevice(index_), "cudaSetDevice");
+    TCOBENCH_CUDA_RETURN(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+                         "creating a stream");
+    return absl::OkStatus();
+  }
+
+  std::string name() const override { return absl::StrCat("cuda:", index_); }
+
+  std::string device_description() const override {
+    int driver = 0, runtime = 0;
+    cudaDriverGetVersion(&driver);
+    cudaRuntimeGetVersion(&runtime);
+    return absl::StrFormat("%s, %.1f GiB, compute %d.%d, %d SMs, CUDA driver %d.%d, runtime %d.%d",
+                           prop_.name, prop_.totalGlobalMem / 1073741824.0, prop_.major,
+                           prop_.minor, prop_.multiProcessorCount, driver / 1000,
+                           driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+  }
+
+  absl::Status CheckMatrix(const WeightMatrix& w) const override {
+    if (!cuda::TypeSupported(static_cast<int>(w.type))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", w.name, "' has type ", TypeName(w.type),
+                       ", which the CUDA backend does not support; supported: ", SupportedList()));
+    }
+    return absl::OkStatus();
+  }
+
+  int64_t MaxContext() const override { return 32768; }
+
+  absl::StatusOr<const void*> PlaceWeights(const void* host, size_t bytes) override {
+    void* p = nullptr;
+    TCOBENCH_CUDA_RETURN(cudaMalloc(&p, std::max<size_t>(bytes, 16)), "placing weights");
+    weights_.push_back(p);
+    TCOBENCH_CUDA_RETURN(cudaMemcpy(p, host, bytes, cudaMemcpyHostToDevice), "copying weights");
+    return static_cast<const void*>(p);
+  }
+
+  absl::StatusOr<void*> Alloc(size_t bytes) override {
+    void* p = nullptr;
+    TCOBENCH_CUDA_RETURN(cudaMalloc(&p, std::max<size_t>(bytes, 16)),
+                         absl::StrCat("allocating ", bytes, " bytes on ", name()));
+    TCOBENCH_CUDA_RETURN(cudaMemset(p, 0, bytes), "clearing memory");
+    return p;
+  }
+
+  void Free(void* p) override {
+    cudaStreamSynchronize(stream_);
+    cudaFree(p);
+  }
+
+  void Upload(void* dst, const void* host, size_t bytes) override {
+    Check(cudaStreamSynchronize(stream_), "Upload");  // the staging buffer is free
+    Stage(bytes);
+    std::memcpy(staging_, host, bytes);
+    Check(cudaMemcpyAsync(dst, staging_, bytes, cudaMemcpyHostToDevice, stream_), "Upload");
+  }
+
+  void Download(void* host, const void* src, size_t bytes) override {
+    Check(cudaStreamSynchronize(stream_), "a step's kernels");
+    Stage(bytes);
+    Check(cudaMemcpyAsync(staging_, src, bytes, cudaMemcpyDeviceToHost, stream_), "Download");
+    Check(cudaStreamSynchronize(stream_), "Download");
+    std::memcpy(host, staging_, bytes);
+  }
+
+  std::unique_ptr<StepCache> NewStepCache() override { return std::make_unique<CudaSteps>(); }
+
+  void RunStep(StepCache* cache, uint64_t key, StepOps ops) override {
+    auto* steps = static_cast<CudaSteps*>(cache);
+    if (steps == nullptr) {
+      ops();
+      Check(cudaGetLastError(), "launching a step's kernels");
+      return;
+    }
+    auto it = steps->graphs.find(key);
+    if (it == steps->graphs.end()) {
+      cudaGraph_t graph = nullptr;
+      Check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "recording a step");
+      capturing_ = true;
+      ops();
+      capturing_ = false;
+      Check(cudaStreamEndCapture(stream_, &graph), "recording a step");
+      cudaGraphExec_t exec = nullptr;
+      Check(cudaGraphInstantiate(&exec, graph, 0), "instantiating a step's graph");
+      cudaGraphDestroy(graph);
+      it = steps->graphs.emplace(key, exec).first;
+    }
+    Check(cudaGraphLaunch(it->second, stream_), "replaying a step");
+  }
+
+  void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
+              bool accumulate) override {
+    const cuda::Mat m = ToMat(w);
+    cuda::MatMul(m, x, static_cast<int>(n_tokens), y,
+                 accumulate ? cuda::Epilogue::kAccumulate : cuda::Epilogue::kStore,
+                 Scratch(cuda::MatMulScratchBytes(static_cast<int>(n_tokens), w.n_in)), stream_);
+  }
+
+  void MatMulSameInput(std::initializer_list<std::pair<const WeightMatrix*, float*>> products,
+                       const float* x, int64_t n_tokens) override {
+    const bool one_launch = n_tokens <= cuda::kMaxMatVecTokens && products.size() <= 3 &&
+                            SameTypeAndInput(products);
+    if (!one_launch) {
+      for (const auto& [w, y] : products) MatMul(*w, x, n_tokens, y, false);
+      return;
+    }
+    cuda::Mat mats[3];
+    float* ys[3];
+    int n = 0;
+    for (const auto& [w, y] : products) {
+      mats[n] = ToMat(*w);
+      ys[n++] = y;
+    }
+    cuda::MatVecMulti(mats, ys, n, x, static_cast<int>(n_tokens), stream_);
+  }
+
+  void MatMulSwiGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
+                    int64_t n_tokens, float* out, float* up_scratch) override {
+    if (n_tokens <= cuda::kMaxMatVecTokens && gate.type == up.type && gate.n_in == up.n_in &&
+        gate.n_out == up.n_out) {
+      cuda::MatVecSwiGlu(ToMat(gate), ToMat(up), x, static_cast<int>(n_tokens), out, stream_);
+      return;
+    }
+    MatMul(gate, x, n_tokens, out, false);
+    MatMul(up, x, n_tokens, up_scratch, false);
+    cuda::SwiGlu(out, up_scratch, n_tokens * gate.n_out, out, stream_);
+  }
+
+  void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens, float* y) override {
+    cuda::GetRows(ToMat(w), tokens, static_cast<int>(n_tokens), y, stream_);
+  }
+
+  void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
+               float* y) override {
+    cuda::RmsNorm(x, weight, static_cast<int>(n_tokens), n, eps, y, stream_);
+  }
+
+  void RopeAndStore(float* q, float* k, const float* v, const StepInputs& in, int64_t n_head,
+                    int64_t n_head_kv, const RopeArgs& rope, const KvLayer& kv) override {
+    cuda::RopeStore a;
+    a.q = q;
+    a.k = k;
+    a.v = v;
+    a.seq = in.seq;
+    a.pos = in.pos;
+    a.n_tokens = static_cast<int>(in.n_tokens);
+    a.n_head = static_cast<int>(n_head);
+    a.n_head_kv = static_cast<int>(n_head_kv);
+    a.head_dim = static_cast<int>(rope.head_dim);
+    a.n_rot = static_cast<int>(rope.n_rot);
+    // As the CPU backend computes it, so the angles agree.
+    a.theta_scale = std::pow(rope.freq_base, -2.0f / static_cast<float>(rope.n_rot));
+    a.freq_scale = rope.freq_scale;
+    a.freq_factors = rope.freq_factors;
+    a.k_cache = kv.k;
+    a.v_cache = kv.v;
+    a.seq_stride = kv.seq_stride;
+    cuda::RopeAndStore(a, stream_);
+  }
+
+  void Attention(const float* q, const StepInputs& in, const KvLayer& kv, int64_t n_head,
+                 int64_t n_head_kv, int64_t head_dim, float scale, float* out) override {
+    cuda::AttentionLaunch a;
+    a.q = q;
+    a.k_cache = kv.k;
+    a.v_cache = kv.v;
+    a.seq = in.seq;
+    a.pos = in.pos;
+    a.out = out;
+    a.n_tokens = static_cast<int>(in.n_tokens);
+    a.n_head = static_cast<int>(n_head);
+    a.n_head_kv = static_cast<int>(n_head_kv);
+    a.head_dim = static_cast<int>(head_dim);
+    a.seq_stride = kv.seq_stride;
+    a.n_ctx = kv.n_ctx;
+    a.scale = scale;
+    const int64_t shared = cuda::AttentionSharedBytes(kv.n_ctx, a.head_dim);
+    if (shared > attention_shared_) {  // never inside a recording: prefill comes first
+      Check(cuda::PrepareAttention(shared), "raising attention's shared memory");
+      attention_shared_ = shared;
+    }
+    cuda::Attention(a, stream_);
+  }
+
+ private:
+  static bool SameTypeAndInput(
+      std::initializer_list<std::pair<const WeightMatrix*, float*>> products) {
+    const WeightMatrix* first = products.begin()->first;
+    for (const auto& [w, y] : products) {
+      if (w->type != first->type || w->n_in != first->n_in) return false;
+    }
+    return true;
+  }
+
+  void Stage(size_t bytes) {
+    if (bytes <= staging_bytes_) return;
+    if (staging_ != nullptr) cudaFreeHost(staging_);
+    staging_ = nullptr;
+    Check(cudaMallocHost(&staging_, bytes), "allocating pinned host memory");
+    staging_bytes_ = bytes;
+  }
+
+  // Device scratch for the matrix-matrix path (not used by recorded steps,
+  // whose batches take the matrix-vector kernels).
+  void* Scratch(int64_t bytes) {
+    if (bytes <= 0) return nullptr;
+    if (static_cast<size_t>(bytes) > scratch_bytes_) {
+      if (capturing_) {
+        std::fprintf(stderr, "tcobench: CUDA scratch grown while recording a step\n");
+        std::abort();
+      }
+      Check(cudaStreamSynchronize(stream_), "growing scratch");
+      if (scratch_ != nullptr) cudaFree(scratch_);
+      scratch_ = nullptr;
+      Check(cudaMalloc(&scratch_, bytes), "allocating scratch");
+      scratch_bytes_ = static_cast<size_t>(bytes);
+    }
+    return scratch_;
+  }
+
+  const int index_;
+  const cudaDeviceProp prop_;
+  cudaStream_t stream_ = nullptr;
+  std::vector<void*> weights_;
+  void* staging_ = nullptr;  // pinned host memory for uploads and downloads
+  size_t staging_bytes_ = 0;
+  void* scratch_ = nullptr;
+  size_t scratch_bytes_ = 0;
+  int64_t attention_shared_ = 48 * 1024;  // the default dynamic limit
+  bool capturing_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
+  int count = 0;
+  if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
+    cudaGetLastError();
+    return absl::UnavailableError(
+        absl::StrCat("device cuda:", index, ": no usable NVIDIA GPU (", cudaGetErrorString(e), ")"));
+  }
+  if (index >= count) {
+    return absl::InvalidArgumentError(absl::StrCat("device cuda:", index, ": this machine has ",
+                                                   count, " GPU", count == 1 ? "" : "s",
+                                                   count > 0 ? absl::StrCat(" (cuda:0..cuda:", count - 1, ")") : ""));
+  }
+  cudaDeviceProp prop{};
+  TCOBENCH_CUDA_RETURN(cudaGetDeviceProperties(&prop, index), "reading the GPU's properties");
+  if (prop.major < 7) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("device cuda:", index, " (", prop.name, ") has compute capability ",
+                     prop.major, ".", prop.minor, "; the CUDA backend needs 7.0 or newer"));
+  }
+  auto backend = std::make_unique<CudaBackend>(index, prop);
+  if (absl::Status st = backend->Init(); !st.ok()) return st;
+  return backend;
+}
+
+bool CudaBackendBuilt() { return true; }
+
+absl::StatusOr<double> MeasureCudaReadBandwidth(int index) {
+  TCOBENCH_CUDA_RETURN(cudaSetDevice(index), "cudaSetDevice");
+  constexpr int64_t kBytes = int64_t{2} << 30;
+  void* data = nullptr;
+  float* sums = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  auto release = [&] {
+    if (data != nullptr) cudaFree(data);
+    if (sums != nullptr) cudaFree(sums);
+    if (start != nullptr) cudaEventDestroy(start);
+    if (stop != nullptr) cudaEventDestroy(stop);
+  };
+  cudaError_t e = cudaMalloc(&data, kBytes);
+  if (e == cudaSuccess) e = cudaMalloc(reinterpret_cast<void**>(&sums), 1024 * sizeof(float));
+  if (e == cudaSuccess) e = cudaMemset(data, 1, kBytes);
+  if (e == cudaSuccess) e = cudaEventCreate(&start);
+  if (e == cudaSuccess) e = cudaEventCreate(&stop);
+  std::vector<double> samples;
+  for (int rep = -1; e == cudaSuccess && rep < 5; ++rep) {
+    cudaEventRecord(start);
+    cuda::ReadAll(data, kBytes, sums, nullptr);
+    cudaEventRecord(stop);
+    e = cudaEventSynchronize(stop);
+    float ms = 0;
+    if (e == cudaSuccess) e = cudaEventElapsedTime(&ms, start, stop);
+    if (e == cudaSuccess && rep >= 0) samples.push_back(kBytes / (ms * 1e-3));
+  }
+  release();
+  TCOBENCH_CUDA_RETURN(e, "measuring GPU read bandwidth");
+  std::sort(samples.begin(), samples.end());
+  return samples[samples.size() / 2];
+}
+
+std::vector<CudaDeviceInfo> ListCudaDevices() {
+  std::vector<CudaDeviceInfo> out;
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return out;
+  }
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+    CudaDeviceInfo d;
+    d.index = i;
+    d.name = prop.name;
+    d.memory_bytes = static_cast<int64_t>(prop.totalGlobalMem);
+    d.compute_major = prop.major;
+    d.compute_minor = prop.minor;
+    int clock = 0;
+    if (cudaDeviceGetAttribute(&clock, cudaDevAttrClockRate, i) == cudaSuccess) d.sm_clock_mhz = clock / 1000;
+    if (cudaDeviceGetAttribute(&clock, cudaDevAttrMemoryClockRate, i) == cudaSuccess) {
+      d.memory_clock_mhz = clock / 1000;
+    }
+    d.driver_version = driver;
+    d.runtime_version = runtime;
+    out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace tcobench

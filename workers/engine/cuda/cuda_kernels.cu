@@ -1,0 +1,806 @@
+// CUDA kernels of the embedded engine. Weights stay in their GGUF blocks:
+// every kernel dequantizes 32 weights at a time in registers (Dq<T>::Group)
+// and multiplies them with float (matrix-vector) or half (tensor-core
+// matrix-matrix) activations. Layouts follow ggml's block definitions
+// (workers/engine/quants.h).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <mma.h>
+
+#include <algorithm>
+
+#include "workers/engine/cuda/cuda_kernels.h"
+
+namespace tcobench::cuda {
+namespace {
+
+__device__ __forceinline__ float HalfBits(uint16_t h) { return __half2float(__ushort_as_half(h)); }
+__device__ __forceinline__ uint16_t Load16(const uint8_t* p) {
+  return *reinterpret_cast<const uint16_t*>(p);
+}
+__device__ __forceinline__ uint4 Load128(const uint8_t* p) {
+  return __ldg(reinterpret_cast<const uint4*>(p));
+}
+__device__ __forceinline__ float Silu(float g) { return g / (1.0f + expf(-g)); }
+
+// The k-quants' 6-bit scale and minimum of sub-block j (ggml's get_scale_min_k4).
+__device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// Dq<T>::Group(row, g, out, vec): weights 32g..32g+31 of a row as floats.
+// `vec`: the row may be read 16 bytes at a time (float types only).
+// Dq<T>::Elem(row, i): one weight (float types, for rows not a multiple of 32).
+template <int T>
+struct Dq;
+
+template <>
+struct Dq<kF32> {
+  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32],
+                                               bool vec) {
+    const float* p = reinterpret_cast<const float*>(row) + g * 32;
+    if (vec) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const float4 v = __ldg(reinterpret_cast<const float4*>(p) + i);
+        o[4 * i] = v.x;
+        o[4 * i + 1] = v.y;
+        o[4 * i + 2] = v.z;
+        o[4 * i + 3] = v.w;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 32; ++i) o[i] = __ldg(p + i);
+    }
+  }
+  static __device__ __forceinline__ float Elem(const uint8_t* row, int64_t i) {
+    return reinterpret_cast<const float*>(row)[i];
+  }
+};
+
+template <>
+struct Dq<kF16> {
+  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32],
+                                               bool vec) {
+    const uint8_t* p = row + g * 64;
+    if (vec) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const uint4 v = Load128(p + 16 * i);
+        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[k]));
+          o[8 * i + 2 * k] = f.x;
+          o[8 * i + 2 * k + 1] = f.y;
+        }
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 32; ++i) o[i] = HalfBits(Load16(p + 2 * i));
+    }
+  }
+  static __device__ __forceinline__ float Elem(const uint8_t* row, int64_t i) {
+    return HalfBits(Load16(row + 2 * i));
+  }
+};
+
+template <>
+struct Dq<kBF16> {
+  static __device__ __forceinline__ float Bf(uint32_t bits16) { return __uint_as_float(bits16 << 16); }
+  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32],
+                                               bool vec) {
+    const uint8_t* p = row + g * 64;
+    if (vec) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const uint4 v = Load128(p + 16 * i);
+        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          o[8 * i + 2 * k] = __uint_as_float(w[k] << 16);
+          o[8 * i + 2 * k + 1] = __uint_as_float(w[k] & 0xFFFF0000u);
+        }
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < 32; ++i) o[i] = Bf(Load16(p + 2 * i));
+    }
+  }
+  static __device__ __forceinline__ float Elem(const uint8_t* row, int64_t i) {
+    return Bf(Load16(row + 2 * i));
+  }
+};
+
+template <>
+struct Dq<kQ8_0> {  // 34 bytes: fp16 d, int8 qs[32]
+  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
+    const uint8_t* b = row + g * 34;
+    const float d = HalfBits(Load16(b));
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const uint16_t v = Load16(b + 2 + 2 * i);
+      o[2 * i] = static_cast<float>(static_cast<int8_t>(v & 0xFF)) * d;
+      o[2 * i + 1] = static_cast<float>(static_cast<int8_t>(v >> 8)) * d;
+    }
+  }
+  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+template <>
+struct Dq<kQ4_0> {  // 18 bytes: fp16 d, qs[16] (weight j low nibble, j+16 high)
+  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
+    const uint8_t* b = row + g * 18;
+    const float d = HalfBits(Load16(b));
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const uint16_t v = Load16(b + 2 + 2 * i);
+      const int b0 = v & 0xFF, b1 = v >> 8;
+      o[2 * i] = static_cast<float>((b0 & 0xF) - 8) * d;
+      o[2 * i + 1] = static_cast<float>((b1 & 0xF) - 8) * d;
+      o[2 * i + 16] = static_cast<float>((b0 >> 4) - 8) * d;
+      o[2 * i + 17] = static_cast<float>((b1 >> 4) - 8) * d;
+    }
+  }
+  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+// Unpacks the 32 bytes of two uint4 into nibbles (>> shift) & 15.
+__device__ __forceinline__ void Nibbles(uint4 a, uint4 b, int shift, int (&q)[32]) {
+  const uint32_t w[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+  for (int i = 0; i < 8; ++i) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) q[4 * i + k] = (w[i] >> (8 * k + shift)) & 0xF;
+  }
+}
+
+template <>
+struct Dq<kQ4_K> {  // 144 bytes: d, dmin, scales[12], qs[128]
+  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
+    const uint8_t* b = row + (g >> 3) * 144;
+    const int j = static_cast<int>(g & 7);
+    const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
+    int sc, m;
+    ScaleMinK4(j, b + 4, &sc, &m);
+    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    const uint8_t* qs = b + 16 + 32 * (j >> 1);
+    int q[32];
+    Nibbles(Load128(qs), Load128(qs + 16), (j & 1) * 4, q);
+#pragma unroll
+    for (int l = 0; l < 32; ++l) o[l] = d1 * static_cast<float>(q[l]) - m1;
+  }
+  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+template <>
+struct Dq<kQ5_K> {  // 176 bytes: d, dmin, scales[12], qh[32], qs[128]
+  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
+    const uint8_t* b = row + (g >> 3) * 176;
+    const int j = static_cast<int>(g & 7);
+    const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
+    int sc, m;
+    ScaleMinK4(j, b + 4, &sc, &m);
+    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    const uint8_t* qs = b + 48 + 32 * (j >> 1);
+    int q[32];
+    Nibbles(Load128(qs), Load128(qs + 16), (j & 1) * 4, q);
+    const uint4 h0 = Load128(b + 16), h1 = Load128(b + 32);
+    const uint32_t hw[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const int hi = (hw[i] >> (8 * k + j)) & 1;
+        o[4 * i + k] = d1 * static_cast<float>(q[4 * i + k] + (hi << 4)) - m1;
+      }
+    }
+  }
+  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+template <>
+struct Dq<kQ6_K> {  // 210 bytes: ql[128], qh[64], int8 scales[16], d
+  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
+    const uint8_t* b = row + (g >> 3) * 210;
+    const int j = static_cast<int>(g & 7);
+    const int half = j >> 2, k = j & 3;
+    const uint8_t* ql = b + 64 * half + 32 * (k & 1);
+    const uint8_t* qh = b + 128 + 32 * half;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192) + 8 * half + 2 * k;
+    const float d = HalfBits(Load16(b + 208));
+    const float d0 = d * static_cast<float>(sc[0]), d1 = d * static_cast<float>(sc[1]);
+    const int shift_l = (k >> 1) * 4, shift_h = 2 * k;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) {
+      const uint16_t l2 = Load16(ql + 2 * i), h2 = Load16(qh + 2 * i);
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int lo = ((l2 >> (8 * e)) >> shift_l) & 0xF;
+        const int hi = ((h2 >> (8 * e)) >> shift_h) & 3;
+        const int l = 2 * i + e;
+        o[l] = (l < 16 ? d0 : d1) * static_cast<float>((lo | (hi << 4)) - 32);
+      }
+    }
+  }
+  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+// --- Matrix-vector products (decode, small batches) ----------------------
+// One warp per output row: lanes take 32-weight groups in turn, multiply
+// them with every token's activations, and the warp sums. Up to three
+// matrices of one input share a launch (their rows are numbered one after
+// another); kSwiGlu computes a gate and an up row together.
+
+constexpr int kMatVecWarps = 4;
+enum Mode { kStoreMode, kAccumulateMode, kSwiGluMode };
+
+struct MatVecParams {
+  const uint8_t* w[3];
+  float* y[3];
+  int64_t n_out[3];
+  int n_mats;
+  int64_t n_in, row_bytes;
+  const float* x;
+  int n;
+  bool wvec, xvec;
+};
+
+template <int NT>
+__device__ __forceinline__ void DotGroup(const float (&w)[32], const float* x, int64_t n_in,
+                                         int64_t g, int n, bool xvec, float (&acc)[NT]) {
+#pragma unroll
+  for (int t = 0; t < NT; ++t) {
+    if (t < n) {
+      const float* xr = x + t * n_in + g * 32;
+      float s = 0.0f;
+      if (xvec) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+          const float4 v = __ldg(reinterpret_cast<const float4*>(xr) + i);
+          s += w[4 * i] * v.x + w[4 * i + 1] * v.y + w[4 * i + 2] * v.z + w[4 * i + 3] * v.w;
+        }
+      } else {
+#pragma unroll
+        for (int i = 0; i < 32; ++i) s += w[i] * __ldg(xr + i);
+      }
+      acc[t] += s;
+    }
+  }
+}
+
+template <int T, int NT>
+__device__ __forceinline__ void RowDot(const uint8_t* row, const MatVecParams& p, int lane,
+                                       float (&acc)[NT]) {
+  const int64_t n_groups = p.n_in / 32;
+  for (int64_t g = lane; g < n_groups; g += 32) {
+    float w[32];
+    Dq<T>::Group(row, g, w, p.wvec);
+    DotGroup<NT>(w, p.x, p.n_in, g, p.n, p.xvec, acc);
+  }
+  for (int64_t i = n_groups * 32 + lane; i < p.n_in; i += 32) {  // float types' tail
+    const float w = Dq<T>::Elem(row, i);
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      if (t < p.n) acc[t] += w * p.x[t * p.n_in + i];
+    }
+  }
+#pragma unroll
+  for (int t = 0; t < NT; ++t) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) acc[t] += __shfl_xor_sync(0xFFFFFFFFu, acc[t], off);
+  }
+}
+
+template <int T, int NT, int MODE>
+__global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecParams p) {
+  const int lane = threadIdx.x & 31;
+  int64_t r = static_cast<int64_t>(blockIdx.x) * kMatVecWarps + (threadIdx.x >> 5);
+  int m = 0;
+  while (m < p.n_mats && r >= p.n_out[m]) r -= p.n_out[m++];
+  if (m >= p.n_mats) return;
+  float acc[NT];
+#pragma unroll
+  for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
+  RowDot<T, NT>(p.w[m] + r * p.row_bytes, p, lane, acc);
+  if (MODE == kSwiGluMode) {
+    float up[NT];
+#pragma unroll
+    for (int t = 0; t < NT; ++t) up[t] = 0.0f;
+    RowDot<T, NT>(p.w[1] + r * p.row_bytes, p, lane, up);
+#pragma unroll
+    for (int t = 0; t < NT; ++t) acc[t] = Silu(acc[t]) * up[t];
+  }
+  if (lane == 0) {
+    float* y = p.y[m];
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      if (t < p.n) {
+        if (MODE == kAccumulateMode) {
+          y[t * p.n_out[m] + r] += acc[t];
+        } else {
+          y[t * p.n_out[m] + r] = acc[t];
+        }
+      }
+    }
+  }
+}
+
+template <int T, int MODE>
+void LaunchMatVecNt(const MatVecParams& p, int64_t rows, cudaStream_t s) {
+  const dim3 grid(static_cast<unsigned>((rows + kMatVecWarps - 1) / kMatVecWarps));
+  const dim3 block(kMatVecWarps * 32);
+  if (p.n <= 1) {
+    MatVecKernel<T, 1, MODE><<<grid, block, 0, s>>>(p);
+  } else if (p.n <= 2) {
+    MatVecKernel<T, 2, MODE><<<grid, block, 0, s>>>(p);
+  } else if (p.n <= 4) {
+    MatVecKernel<T, 4, MODE><<<grid, block, 0, s>>>(p);
+  } else if (p.n <= 8) {
+    MatVecKernel<T, 8, MODE><<<grid, block, 0, s>>>(p);
+  } else {
+    MatVecKernel<T, 16, MODE><<<grid, block, 0, s>>>(p);
+  }
+}
+
+template <int MODE>
+void LaunchMatVec(int type, const MatVecParams& p, int64_t rows, cudaStream_t s) {
+  switch (type) {
+    case kF32: return LaunchMatVecNt<kF32, MODE>(p, rows, s);
+    case kF16: return LaunchMatVecNt<kF16, MODE>(p, rows, s);
+    case kBF16: return LaunchMatVecNt<kBF16, MODE>(p, rows, s);
+    case kQ8_0: return LaunchMatVecNt<kQ8_0, MODE>(p, rows, s);
+    case kQ4_0: return LaunchMatVecNt<kQ4_0, MODE>(p, rows, s);
+    case kQ4_K: return LaunchMatVecNt<kQ4_K, MODE>(p, rows, s);
+    case kQ5_K: return LaunchMatVecNt<kQ5_K, MODE>(p, rows, s);
+    case kQ6_K: return LaunchMatVecNt<kQ6_K, MODE>(p, rows, s);
+    default: return;
+  }
+}
+
+MatVecParams Params(const Mat& w, const float* x, int n) {
+  MatVecParams p{};
+  p.n_in = w.n_in;
+  p.row_bytes = w.row_bytes;
+  p.x = x;
+  p.n = n;
+  p.wvec = w.row_bytes % 16 == 0;
+  p.xvec = w.n_in % 4 == 0;
+  return p;
+}
+
+// --- Matrix-matrix products (prefill): tensor cores, half inputs --------
+// A block computes 128 weight rows x 64 tokens over k in steps of 64: each
+// of its 256 threads dequantizes one 32-weight group into shared memory as
+// half, the activations come from a half copy of x, and eight warps each
+// multiply a 32x32 tile with WMMA (float accumulators).
+
+constexpr int kBM = 128, kBN = 64, kBK = 64, kGemmThreads = 256;
+constexpr int kLdA = kBK + 8, kLdC = kBM + 4;
+constexpr int kGemmSmem =
+    (kBM * kLdA + kBN * kLdA) * 2 > kBN * kLdC * 4 ? (kBM * kLdA + kBN * kLdA) * 2 : kBN * kLdC * 4;
+
+__global__ void ToHalfKernel(const float* x, int64_t count, __half* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = __float2half_rn(x[i]);
+  }
+}
+
+template <int T, int MODE>
+__global__ void __launch_bounds__(kGemmThreads) GemmKernel(const uint8_t* w, int64_t row_bytes,
+                                                            int64_t n_in, int64_t n_out,
+                                                            const __half* xh, int n, float* y,
+                                                            bool wvec) {
+  using namespace nvcuda;
+  __shared__ __align__(128) unsigned char smem[kGemmSmem];
+  __half* As = reinterpret_cast<__half*>(smem);  // [kBM][kLdA] weights
+  __half* Bs = As + kBM * kLdA;                   // [kBN][kLdA] tokens
+  float* Cs = reinterpret_cast<float*>(smem);     // [kBN][kLdC], after the loop
+
+  const int tid = threadIdx.x, warp = tid >> 5;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kBN;  // tokens (fast: weights shared in L2)
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kBM;  // weight rows
+  const int wm = warp & 3, wn = warp >> 2;
+
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> c[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j) wmma::fill_fragment(c[i][j], 0.0f);
+
+  const int a_row = tid >> 1, a_half = tid & 1;
+  const int b_tok = tid >> 2, b_col = (tid & 3) * 16;
+  const bool b_vec = n_in % 8 == 0;
+  for (int64_t k0 = 0; k0 < n_in; k0 += kBK) {
+    {  // weights: one group of 32 per thread
+      __half* dst = As + a_row * kLdA + a_half * 32;
+      const int64_t row = m0 + a_row;
+      const int64_t first = k0 + a_half * 32;
+      if (row < n_out && first + 32 <= n_in) {
+        float v[32];
+        Dq<T>::Group(w + row * row_bytes, first / 32, v, wvec);
+#pragma unroll
+        for (int i = 0; i < 32; i += 2) {
+          *reinterpret_cast<__half2*>(dst + i) = __floats2half2_rn(v[i], v[i + 1]);
+        }
+      } else {
+        for (int i = 0; i < 32; ++i) {
+          const int64_t col = first + i;
+          dst[i] = __float2half_rn(row < n_out && col < n_in ? Dq<T>::Elem(w + row * row_bytes, col)
+                                                             : 0.0f);
+        }
+      }
+    }
+    {  // activations: 16 halves per thread
+      __half* dst = Bs + b_tok * kLdA + b_col;
+      const int64_t tok = n0 + b_tok;
+      const int64_t first = k0 + b_col;
+      if (tok < n && first + 16 <= n_in && b_vec) {
+        const uint4* src = reinterpret_cast<const uint4*>(xh + tok * n_in + first);
+        reinterpret_cast<uint4*>(dst)[0] = src[0];
+        reinterpret_cast<uint4*>(dst)[1] = src[1];
+      } else {
+        for (int i = 0; i < 16; ++i) {
+          const int64_t col = first + i;
+          dst[i] = tok < n && col < n_in ? xh[tok * n_in + col] : __float2half_rn(0.0f);
+        }
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kBK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(a[i], As + (wm * 32 + 16 * i) * kLdA + kk, kLdA);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], Bs + (wn * 32 + 16 * j) * kLdA + kk, kLdA);
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) wmma::mma_sync(c[i][j], a[i], b[j], c[i][j]);
+    }
+    __syncthreads();
+  }
+  // C (rows x tokens) to shared memory as [token][row], then out with bounds.
+#pragma unroll
+  for (int i = 0; i < 2; ++i)
+#pragma unroll
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(Cs + (wn * 32 + 16 * j) * kLdC + wm * 32 + 16 * i, c[i][j], kLdC,
+                              wmma::mem_col_major);
+  __syncthreads();
+  for (int idx = tid; idx < kBM * kBN; idx += kGemmThreads) {
+    const int t = idx / kBM, o = idx % kBM;
+    const int64_t tok = n0 + t, row = m0 + o;
+    if (tok < n && row < n_out) {
+      float* dst = y + tok * n_out + row;
+      if (MODE == kAccumulateMode) {
+        *dst += Cs[t * kLdC + o];
+      } else {
+        *dst = Cs[t * kLdC + o];
+      }
+    }
+  }
+}
+
+template <int MODE>
+void LaunchGemm(const Mat& w, const __half* xh, int n, float* y, cudaStream_t s) {
+  const dim3 grid(static_cast<unsigned>((n + kBN - 1) / kBN),
+                  static_cast<unsigned>((w.n_out + kBM - 1) / kBM));
+  const uint8_t* wp = static_cast<const uint8_t*>(w.w);
+  const bool wvec = w.row_bytes % 16 == 0;
+#define TCOBENCH_GEMM(T) \
+  GemmKernel<T, MODE><<<grid, kGemmThreads, 0, s>>>(wp, w.row_bytes, w.n_in, w.n_out, xh, n, y, wvec)
+  switch (w.type) {
+    case kF32: TCOBENCH_GEMM(kF32); break;
+    case kF16: TCOBENCH_GEMM(kF16); break;
+    case kBF16: TCOBENCH_GEMM(kBF16); break;
+    case kQ8_0: TCOBENCH_GEMM(kQ8_0); break;
+    case kQ4_0: TCOBENCH_GEMM(kQ4_0); break;
+    case kQ4_K: TCOBENCH_GEMM(kQ4_K); break;
+    case kQ5_K: TCOBENCH_GEMM(kQ5_K); break;
+    case kQ6_K: TCOBENCH_GEMM(kQ6_K); break;
+    default: break;
+  }
+#undef TCOBENCH_GEMM
+}
+
+// --- Elementwise and per-row kernels -------------------------------------
+
+__global__ void SwiGluKernel(const float* gate, const float* up, int64_t count, float* out) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] = Silu(gate[i]) * up[i];
+  }
+}
+
+template <int T>
+__global__ void GetRowsKernel(const uint8_t* w, int64_t row_bytes, int64_t n_in,
+                              const int32_t* tokens, float* y, bool wvec) {
+  const uint8_t* row = w + static_cast<int64_t>(tokens[blockIdx.x]) * row_bytes;
+  float* out = y + blockIdx.x * n_in;
+  const int64_t n_groups = n_in / 32;
+  for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
+    float v[32];
+    Dq<T>::Group(row, g, v, wvec);
+#pragma unroll
+    for (int i = 0; i < 32; ++i) out[g * 32 + i] = v[i];
+  }
+  for (int64_t i = n_groups * 32 + threadIdx.x; i < n_in; i += blockDim.x) out[i] = Dq<T>::Elem(row, i);
+}
+
+// Sum over the block (blockDim.x a multiple of 32, at most 1024).
+__device__ float BlockSum(float v, float* scratch) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __syncthreads();  // scratch may still be read by an earlier call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  const int n_warps = blockDim.x >> 5;
+  float total = 0.0f;
+  for (int i = 0; i < n_warps; ++i) total += scratch[i];
+  return total;
+}
+
+__device__ float BlockMax(float v, float* scratch) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, off));
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  const int n_warps = blockDim.x >> 5;
+  float m = -INFINITY;
+  for (int i = 0; i < n_warps; ++i) m = fmaxf(m, scratch[i]);
+  return m;
+}
+
+__global__ void RmsNormKernel(const float* x, const float* weight, int64_t n, float eps, float* y) {
+  __shared__ float scratch[32];
+  const float* xr = x + blockIdx.x * n;
+  float* yr = y + blockIdx.x * n;
+  float sum = 0.0f;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += xr[i] * xr[i];
+  sum = BlockSum(sum, scratch);
+  const float scale = 1.0f / sqrtf(sum / static_cast<float>(n) + eps);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = (xr[i] * scale) * weight[i];
+}
+
+__global__ void RopeAndStoreKernel(const RopeStore a) {
+  const int t = blockIdx.x;
+  const int p = a.pos[t];
+  const int half_dim = a.head_dim / 2;
+  const int kv_dim = a.n_head_kv * a.head_dim;
+  float* kc = a.k_cache + a.seq[t] * a.seq_stride + static_cast<int64_t>(p) * kv_dim;
+  float* vc = a.v_cache + a.seq[t] * a.seq_stride + static_cast<int64_t>(p) * kv_dim;
+  const int q_pairs = a.n_head * half_dim, k_pairs = a.n_head_kv * half_dim;
+  for (int idx = threadIdx.x; idx < q_pairs + k_pairs; idx += blockDim.x) {
+    const bool is_q = idx < q_pairs;
+    const int j = is_q ? idx : idx - q_pairs;
+    const int h = j / half_dim, i = j % half_dim;
+    float* v = is_q ? a.q + (static_cast<int64_t>(t) * a.n_head + h) * a.head_dim
+                    : a.k + (static_cast<int64_t>(t) * a.n_head_kv + h) * a.head_dim;
+    float x0 = v[2 * i], x1 = v[2 * i + 1];
+    if (2 * i < a.n_rot) {
+      // The angle as the reference computes it: p * theta_scale^i by
+      // repeated float multiplication.
+      float theta = static_cast<float>(p);
+      for (int m = 0; m < i; ++m) theta *= a.theta_scale;
+      const float ff = a.freq_factors != nullptr ? a.freq_factors[i] : 1.0f;
+      const float angle = a.freq_scale * (theta / ff);
+      const float c = cosf(angle), s = sinf(angle);
+      const float r0 = x0 * c - x1 * s, r1 = x0 * s + x1 * c;
+      x0 = r0;
+      x1 = r1;
+      v[2 * i] = x0;
+      v[2 * i + 1] = x1;
+    }
+    if (!is_q) {
+      kc[h * a.head_dim + 2 * i] = x0;
+      kc[h * a.head_dim + 2 * i + 1] = x1;
+    }
+  }
+  for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) vc[i] = a.v[static_cast<int64_t>(t) * kv_dim + i];
+}
+
+constexpr int kAttentionThreads = 128;
+
+int AttentionBlock(int head_dim) {
+  return std::min(1024, std::max(kAttentionThreads, (head_dim + 31) / 32 * 32));
+}
+
+// One block per (token, head): scores of every visible position in shared
+// memory, softmax, then the weighted sum of values split over thread groups.
+__global__ void AttentionKernel(const AttentionLaunch a) {
+  extern __shared__ float sm[];
+  __shared__ float scratch[32];
+  const int t = blockIdx.x, h = blockIdx.y;
+  const int hd = a.head_dim;
+  const int kvh = h / (a.n_head / a.n_head_kv);
+  const int64_t kv_dim = static_cast<int64_t>(a.n_head_kv) * hd;
+  const int n_vis = a.pos[t] + 1;
+  const float* kbase = a.k_cache + a.seq[t] * a.seq_stride + kvh * hd;
+  const float* vbase = a.v_cache + a.seq[t] * a.seq_stride + kvh * hd;
+  float* scores = sm;                  // [n_ctx]
+  float* q = sm + a.n_ctx;             // [hd]
+  float* partial = q + hd;             // [groups * hd]
+  const float* qg = a.q + (static_cast<int64_t>(t) * a.n_head + h) * hd;
+  for (int i = threadIdx.x; i < hd; i += blockDim.x) q[i] = qg[i];
+  __syncthreads();
+  float local_max = -INFINITY;
+  for (int j = threadIdx.x; j < n_vis; j += blockDim.x) {
+    const float* k = kbase + j * kv_dim;
+    float s = 0.0f;
+    for (int i = 0; i < hd; ++i) s += q[i] * k[i];
+    s *= a.scale;
+    scores[j] = s;
+    local_max = fmaxf(local_max, s);
+  }
+  const float top = BlockMax(local_max, scratch);
+  float local_sum = 0.0f;
+  for (int j = threadIdx.x; j < n_vis; j += blockDim.x) {
+    const float e = expf(scores[j] - top);
+    scores[j] = e;
+    local_sum += e;
+  }
+  const float sum = BlockSum(local_sum, scratch);  // its barriers also publish scores
+  const int groups = max(1, static_cast<int>(blockDim.x) / hd);
+  for (int idx = threadIdx.x; idx < groups * hd; idx += blockDim.x) {
+    const int g = idx / hd, d = idx % hd;
+    float acc = 0.0f;
+    for (int j = g; j < n_vis; j += groups) acc += scores[j] * vbase[j * kv_dim + d];
+    partial[idx] = acc;
+  }
+  __syncthreads();
+  const float inv = 1.0f / sum;
+  float* out = a.out + (static_cast<int64_t>(t) * a.n_head + h) * hd;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float acc = 0.0f;
+    for (int g = 0; g < groups; ++g) acc += partial[g * hd + d];
+    out[d] = acc * inv;
+  }
+}
+
+unsigned Blocks(int64_t count, int threads) {
+  return static_cast<unsigned>(std::min<int64_t>((count + threads - 1) / threads, 65535));
+}
+
+__global__ void ReadAllKernel(const uint4* data, int64_t n, float* sums) {
+  uint32_t acc = 0;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const uint4 v = __ldg(data + i);
+    acc ^= v.x ^ v.y ^ v.z ^ v.w;
+  }
+  __shared__ float scratch[32];
+  const float total = BlockSum(static_cast<float>(acc & 0xFF), scratch);
+  if (threadIdx.x == 0) sums[blockIdx.x] = total;
+}
+
+}  // namespace
+
+void ReadAll(const void* data, int64_t bytes, float* sums, cudaStream_t s) {
+  ReadAllKernel<<<1024, 512, 0, s>>>(static_cast<const uint4*>(data), bytes / 16, sums);
+}
+
+bool TypeSupported(int type) {
+  switch (type) {
+    case kF32: case kF16: case kBF16: case kQ8_0: case kQ4_0: case kQ4_K: case kQ5_K: case kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int64_t MatMulScratchBytes(int n, int64_t n_in) {
+  return n > kMaxMatVecTokens ? static_cast<int64_t>(n) * n_in * 2 : 0;
+}
+
+void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* half_scratch,
+            cudaStream_t s) {
+  if (n <= kMaxMatVecTokens) {
+    MatVecParams p = Params(w, x, n);
+    p.w[0] = static_cast<const uint8_t*>(w.w);
+    p.y[0] = y;
+    p.n_out[0] = w.n_out;
+    p.n_mats = 1;
+    if (e == Epilogue::kAccumulate) {
+      LaunchMatVec<kAccumulateMode>(w.type, p, w.n_out, s);
+    } else {
+      LaunchMatVec<kStoreMode>(w.type, p, w.n_out, s);
+    }
+    return;
+  }
+  __half* xh = static_cast<__half*>(half_scratch);
+  const int64_t count = static_cast<int64_t>(n) * w.n_in;
+  ToHalfKernel<<<Blocks(count, 256), 256, 0, s>>>(x, count, xh);
+  if (e == Epilogue::kAccumulate) {
+    LaunchGemm<kAccumulateMode>(w, xh, n, y, s);
+  } else {
+    LaunchGemm<kStoreMode>(w, xh, n, y, s);
+  }
+}
+
+void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int n, cudaStream_t s) {
+  MatVecParams p = Params(w[0], x, n);
+  int64_t rows = 0;
+  for (int i = 0; i < n_mats; ++i) {
+    p.w[i] = static_cast<const uint8_t*>(w[i].w);
+    p.y[i] = y[i];
+    p.n_out[i] = w[i].n_out;
+    rows += w[i].n_out;
+  }
+  p.n_mats = n_mats;
+  LaunchMatVec<kStoreMode>(w[0].type, p, rows, s);
+}
+
+void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* out,
+                  cudaStream_t s) {
+  MatVecParams p = Params(gate, x, n);
+  p.w[0] = static_cast<const uint8_t*>(gate.w);
+  p.w[1] = static_cast<const uint8_t*>(up.w);
+  p.y[0] = out;
+  p.n_out[0] = gate.n_out;
+  p.n_mats = 1;
+  LaunchMatVec<kSwiGluMode>(gate.type, p, gate.n_out, s);
+}
+
+void SwiGlu(const float* gate, const float* up, int64_t count, float* out, cudaStream_t s) {
+  SwiGluKernel<<<Blocks(count, 256), 256, 0, s>>>(gate, up, count, out);
+}
+
+void GetRows(const Mat& w, const int32_t* tokens, int n, float* y, cudaStream_t s) {
+  const uint8_t* wp = static_cast<const uint8_t*>(w.w);
+  const bool wvec = w.row_bytes % 16 == 0;
+#define TCOBENCH_ROWS(T) GetRowsKernel<T><<<n, 128, 0, s>>>(wp, w.row_bytes, w.n_in, tokens, y, wvec)
+  switch (w.type) {
+    case kF32: TCOBENCH_ROWS(kF32); break;
+    case kF16: TCOBENCH_ROWS(kF16); break;
+    case kBF16: TCOBENCH_ROWS(kBF16); break;
+    case kQ8_0: TCOBENCH_ROWS(kQ8_0); break;
+    case kQ4_0: TCOBENCH_ROWS(kQ4_0); break;
+    case kQ4_K: TCOBENCH_ROWS(kQ4_K); break;
+    case kQ5_K: TCOBENCH_ROWS(kQ5_K); break;
+    case kQ6_K: TCOBENCH_ROWS(kQ6_K); break;
+    default: break;
+  }
+#undef TCOBENCH_ROWS
+}
+
+void RmsNorm(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,
+             cudaStream_t s) {
+  RmsNormKernel<<<n_rows, 256, 0, s>>>(x, weight, n, eps, y);
+}
+
+void RopeAndStore(const RopeStore& a, cudaStream_t s) {
+  RopeAndStoreKernel<<<a.n_tokens, 128, 0, s>>>(a);
+}
+
+int64_t AttentionSharedBytes(int64_t n_ctx, int head_dim) {
+  const int block = AttentionBlock(head_dim);
+  const int groups = std::max(1, block / head_dim);
+  const int64_t bytes = (n_ctx + head_dim + static_cast<int64_t>(groups) * head_dim) * 4;
+  return bytes <= 227 * 1024 ? bytes : 0;
+}
+
+cudaError_t PrepareAttention(int64_t max_shared_bytes) {
+  return cudaFuncSetAttribute(AttentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              static_cast<int>(max_shared_bytes));
+}
+
+void Attention(const AttentionLaunch& a, cudaStream_t s) {
+  const dim3 grid(a.n_tokens, a.n_head);
+  AttentionKernel<<<grid, AttentionBlock(a.head_dim), AttentionSharedBytes(a.n_ctx, a.head_dim),
+                    s>>>(a);
+}
+
+}  // namespace tcobench::cuda

@@ -1,0 +1,84 @@
+// The CUDA backend's kernels, behind plain launch functions (no CUDA types
+// but the stream, no Abseil): cuda_backend.cc calls them, cuda_kernels.cu
+// defines them. Weights are GGUF rows as stored; activations are float.
+#pragma once
+
+#include <cstdint>
+
+#include <cuda_runtime_api.h>
+
+namespace tcobench::cuda {
+
+// ggml type ids the kernels read (TensorType's values).
+constexpr int kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14,
+              kBF16 = 30;
+bool TypeSupported(int type);
+
+struct Mat {
+  int type = 0;
+  const void* w = nullptr;
+  int64_t n_in = 0, n_out = 0, row_bytes = 0;
+};
+
+// The most tokens the matrix-vector kernels take in one launch; larger
+// batches go through the tensor-core kernel.
+constexpr int kMaxMatVecTokens = 16;
+
+enum class Epilogue { kStore, kAccumulate };
+
+// y = w x (or y += w x) for n tokens: x (n, n_in), y (n, n_out).
+void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* half_scratch,
+            cudaStream_t s);
+// Up to three products of one input of the same type in one launch
+// (q/k/v), n <= kMaxMatVecTokens.
+void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int n, cudaStream_t s);
+// out = silu(gate x) * (up x), n <= kMaxMatVecTokens, gate and up of one type.
+void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* out,
+                  cudaStream_t s);
+// Bytes of scratch MatMul needs for n tokens of n_in (the half copy of x).
+int64_t MatMulScratchBytes(int n, int64_t n_in);
+
+void SwiGlu(const float* gate, const float* up, int64_t count, float* out, cudaStream_t s);
+void GetRows(const Mat& w, const int32_t* tokens, int n, float* y, cudaStream_t s);
+void RmsNorm(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,
+             cudaStream_t s);
+
+struct RopeStore {
+  float* q = nullptr;
+  float* k = nullptr;
+  const float* v = nullptr;
+  const int32_t* seq = nullptr;
+  const int32_t* pos = nullptr;
+  int n_tokens = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_rot = 0;
+  float theta_scale = 1.0f, freq_scale = 1.0f;
+  const float* freq_factors = nullptr;
+  float* k_cache = nullptr;
+  float* v_cache = nullptr;
+  int64_t seq_stride = 0;
+};
+void RopeAndStore(const RopeStore& a, cudaStream_t s);
+
+struct AttentionLaunch {
+  const float* q = nullptr;
+  const float* k_cache = nullptr;
+  const float* v_cache = nullptr;
+  const int32_t* seq = nullptr;
+  const int32_t* pos = nullptr;
+  float* out = nullptr;
+  int n_tokens = 0, n_head = 0, n_head_kv = 0, head_dim = 0;
+  int64_t seq_stride = 0;
+  int64_t n_ctx = 0;  // sizes the shared memory (scores of every position)
+  float scale = 1.0f;
+};
+void Attention(const AttentionLaunch& a, cudaStream_t s);
+// Shared memory Attention needs for a context of n_ctx; 0 if too large.
+int64_t AttentionSharedBytes(int64_t n_ctx, int head_dim);
+// Raises Attention's dynamic shared-memory limit (once per device).
+cudaError_t PrepareAttention(int64_t max_shared_bytes);
+
+// Reads `bytes` of device memory (16 bytes per load, every byte once) and
+// writes one sum per block to `sums` (at most 1024 blocks): the read-only
+// bandwidth a decode step is bounded by.
+void ReadAll(const void* data, int64_t bytes, float* sums, cudaStream_t s);
+
+}  // namespace tcobench::cuda
