@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -66,10 +67,14 @@ std::string SupportedList() {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int index, const cudaDeviceProp& prop) : index_(index), prop_(prop) {}
+  CudaBackend(int index, const cudaDeviceProp& prop) : index_(index), prop_(prop) {
+    const char* env = std::getenv("TCOBENCH_CUDA_PROFILE");
+    profile_ = env != nullptr && *env != '\0' && std::string(env) != "0";
+  }
 
   ~CudaBackend() override {
     if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+    if (profile_) PrintProfile();
     for (void* p : weights_) cudaFree(p);
     if (scratch_ != nullptr) cudaFree(scratch_);
     if (staging_ != nullptr) cudaFreeHost(staging_);
@@ -136,6 +141,7 @@ class CudaBackend final : public Backend {
 
   void Download(void* host, const void* src, size_t bytes) override {
     Check(cudaStreamSynchronize(stream_), "a step's kernels");
+    if (profile_) CollectProfile();
     Stage(bytes);
     Check(cudaMemcpyAsync(staging_, src, bytes, cudaMemcpyDeviceToHost, stream_), "Download");
     Check(cudaStreamSynchronize(stream_), "Download");
@@ -146,7 +152,7 @@ class CudaBackend final : public Backend {
 
   void RunStep(StepCache* cache, uint64_t key, StepOps ops) override {
     auto* steps = static_cast<CudaSteps*>(cache);
-    if (steps == nullptr) {
+    if (steps == nullptr || profile_) {  // profiling times each operation: no graphs
       ops();
       Check(cudaGetLastError(), "launching a step's kernels");
       return;
@@ -170,6 +176,8 @@ class CudaBackend final : public Backend {
   void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
               bool accumulate) override {
     const cuda::Mat m = ToMat(w);
+    Timed timed(this, n_tokens <= cuda::kMaxMatVecTokens ? "matmul (matrix-vector)"
+                                                         : "matmul (matrix-matrix)");
     cuda::MatMul(m, x, static_cast<int>(n_tokens), y,
                  accumulate ? cuda::Epilogue::kAccumulate : cuda::Epilogue::kStore,
                  Scratch(cuda::MatMulScratchBytes(static_cast<int>(n_tokens), w.n_in)), stream_);
@@ -183,6 +191,7 @@ class CudaBackend final : public Backend {
       for (const auto& [w, y] : products) MatMul(*w, x, n_tokens, y, false);
       return;
     }
+    Timed timed(this, "q/k/v matrix-vector");
     cuda::Mat mats[3];
     float* ys[3];
     int n = 0;
@@ -197,20 +206,24 @@ class CudaBackend final : public Backend {
                     int64_t n_tokens, float* out, float* up_scratch) override {
     if (n_tokens <= cuda::kMaxMatVecTokens && gate.type == up.type && gate.n_in == up.n_in &&
         gate.n_out == up.n_out) {
+      Timed timed(this, "gate/up/swiglu matrix-vector");
       cuda::MatVecSwiGlu(ToMat(gate), ToMat(up), x, static_cast<int>(n_tokens), out, stream_);
       return;
     }
     MatMul(gate, x, n_tokens, out, false);
     MatMul(up, x, n_tokens, up_scratch, false);
+    Timed timed(this, "swiglu");
     cuda::SwiGlu(out, up_scratch, n_tokens * gate.n_out, out, stream_);
   }
 
   void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens, float* y) override {
+    Timed timed(this, "get rows");
     cuda::GetRows(ToMat(w), tokens, static_cast<int>(n_tokens), y, stream_);
   }
 
   void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                float* y) override {
+    Timed timed(this, "rms norm");
     cuda::RmsNorm(x, weight, static_cast<int>(n_tokens), n, eps, y, stream_);
   }
 
@@ -234,6 +247,7 @@ class CudaBackend final : public Backend {
     a.k_cache = kv.k;
     a.v_cache = kv.v;
     a.seq_stride = kv.seq_stride;
+    Timed timed(this, "rope + kv store");
     cuda::RopeAndStore(a, stream_);
   }
 
@@ -258,10 +272,70 @@ class CudaBackend final : public Backend {
       Check(cuda::PrepareAttention(shared), "raising attention's shared memory");
       attention_shared_ = shared;
     }
+    Timed timed(this, "attention");
     cuda::Attention(a, stream_);
   }
 
  private:
+  // TCOBENCH_CUDA_PROFILE=1: each operation timed with CUDA events (steps
+  // run op by op, not as graphs), summed per operation and printed to
+  // stderr when the backend closes.
+  class Timed {
+   public:
+    Timed(CudaBackend* b, const char* op) : b_(b->profile_ ? b : nullptr), op_(op) {
+      if (b_ != nullptr) start_ = b_->Event();
+    }
+    ~Timed() {
+      if (b_ == nullptr) return;
+      cudaEvent_t stop = b_->Event();
+      b_->pending_.push_back({op_, start_, stop});
+    }
+
+   private:
+    CudaBackend* b_;
+    const char* op_;
+    cudaEvent_t start_ = nullptr;
+  };
+  struct PendingOp {
+    const char* op;
+    cudaEvent_t start, stop;
+  };
+  cudaEvent_t Event() {
+    cudaEvent_t e = nullptr;
+    if (free_events_.empty()) {
+      Check(cudaEventCreate(&e), "profiling");
+    } else {
+      e = free_events_.back();
+      free_events_.pop_back();
+    }
+    Check(cudaEventRecord(e, stream_), "profiling");
+    return e;
+  }
+  void CollectProfile() {
+    for (const PendingOp& p : pending_) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, p.start, p.stop);
+      auto& [calls, total] = profile_ms_[p.op];
+      ++calls;
+      total += ms;
+      free_events_.push_back(p.start);
+      free_events_.push_back(p.stop);
+    }
+    pending_.clear();
+  }
+  void PrintProfile() {
+    CollectProfile();
+    double all = 0;
+    for (const auto& [op, v] : profile_ms_) all += v.second;
+    std::fprintf(stderr, "tcobench CUDA profile (%s): %.3f ms in operations\n", name().c_str(), all);
+    for (const auto& [op, v] : profile_ms_) {
+      std::fprintf(stderr, "  %-32s %8lld calls %10.3f ms %5.1f%% %9.2f us/call\n", op.c_str(),
+                   static_cast<long long>(v.first), v.second, 100.0 * v.second / all,
+                   1000.0 * v.second / v.first);
+    }
+    for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
+  }
+
   static bool SameTypeAndInput(
       std::initializer_list<std::pair<const WeightMatrix*, float*>> products) {
     const WeightMatrix* first = products.begin()->first;
@@ -307,6 +381,10 @@ class CudaBackend final : public Backend {
   size_t scratch_bytes_ = 0;
   int64_t attention_shared_ = 48 * 1024;  // the default dynamic limit
   bool capturing_ = false;
+  bool profile_ = false;
+  std::vector<PendingOp> pending_;
+  std::vector<cudaEvent_t> free_events_;
+  std::map<std::string, std::pair<int64_t, double>> profile_ms_;  // calls, milliseconds
 };
 
 }  // namespace

@@ -232,13 +232,171 @@ struct Dq<kQ6_K> {  // 210 bytes: ql[128], qh[64], int8 scales[16], d
   static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
 };
 
+
+// Dq4<T>::Four(base, e, w): weights e..e+3 (e a multiple of 4) of the
+// elements that start at `base`, a block boundary (a row, a staged chunk).
+// Reads 2-, 4-, 8- or 16-byte words at their natural alignment (base is
+// 16-byte aligned in shared memory; rows keep the block alignment).
+// Dq4<T>::One(base, e): one weight (float types' tails).
+template <int T>
+struct Dq4;
+
+template <>
+struct Dq4<kF32> {
+  static constexpr int kBlock = 1, kBytes = 4;
+  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
+    const float4 v = *reinterpret_cast<const float4*>(base + 4 * e);
+    w[0] = v.x; w[1] = v.y; w[2] = v.z; w[3] = v.w;
+  }
+  static __device__ __forceinline__ float One(const uint8_t* base, int64_t e) {
+    return reinterpret_cast<const float*>(base)[e];
+  }
+};
+
+template <>
+struct Dq4<kF16> {
+  static constexpr int kBlock = 1, kBytes = 2;
+  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
+    const uint2 v = *reinterpret_cast<const uint2*>(base + 2 * e);
+    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&v.x));
+    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&v.y));
+    w[0] = a.x; w[1] = a.y; w[2] = b.x; w[3] = b.y;
+  }
+  static __device__ __forceinline__ float One(const uint8_t* base, int64_t e) {
+    return HalfBits(Load16(base + 2 * e));
+  }
+};
+
+template <>
+struct Dq4<kBF16> {
+  static constexpr int kBlock = 1, kBytes = 2;
+  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
+    const uint2 v = *reinterpret_cast<const uint2*>(base + 2 * e);
+    w[0] = __uint_as_float(v.x << 16);
+    w[1] = __uint_as_float(v.x & 0xFFFF0000u);
+    w[2] = __uint_as_float(v.y << 16);
+    w[3] = __uint_as_float(v.y & 0xFFFF0000u);
+  }
+  static __device__ __forceinline__ float One(const uint8_t* base, int64_t e) {
+    return __uint_as_float(static_cast<uint32_t>(Load16(base + 2 * e)) << 16);
+  }
+};
+
+template <>
+struct Dq4<kQ8_0> {
+  static constexpr int kBlock = 32, kBytes = 34;
+  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
+    const uint8_t* b = base + (e >> 5) * 34;
+    const int i = static_cast<int>(e & 31);
+    const float d = HalfBits(Load16(b));
+    const uint16_t v0 = Load16(b + 2 + i), v1 = Load16(b + 4 + i);
+    w[0] = static_cast<float>(static_cast<int8_t>(v0 & 0xFF)) * d;
+    w[1] = static_cast<float>(static_cast<int8_t>(v0 >> 8)) * d;
+    w[2] = static_cast<float>(static_cast<int8_t>(v1 & 0xFF)) * d;
+    w[3] = static_cast<float>(static_cast<int8_t>(v1 >> 8)) * d;
+  }
+  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+template <>
+struct Dq4<kQ4_0> {
+  static constexpr int kBlock = 32, kBytes = 18;
+  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
+    const uint8_t* b = base + (e >> 5) * 18;
+    const int i = static_cast<int>(e & 31);
+    const float d = HalfBits(Load16(b));
+    const int shift = i >= 16 ? 4 : 0;
+    const uint32_t v = Load16(b + 2 + (i & 15)) | (static_cast<uint32_t>(Load16(b + 4 + (i & 15))) << 16);
+#pragma unroll
+    for (int k = 0; k < 4; ++k) w[k] = static_cast<float>(static_cast<int>((v >> (8 * k + shift)) & 0xF) - 8) * d;
+  }
+  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+template <>
+struct Dq4<kQ4_K> {
+  static constexpr int kBlock = 256, kBytes = 144;
+  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
+    const uint8_t* b = base + (e >> 8) * 144;
+    const int within = static_cast<int>(e & 255);
+    const int j = within >> 5, l = within & 31;
+    const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
+    int sc, m;
+    ScaleMinK4(j, b + 4, &sc, &m);
+    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    const uint32_t q = *reinterpret_cast<const uint32_t*>(b + 16 + 32 * (j >> 1) + l);
+    const int shift = (j & 1) * 4;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) w[k] = d1 * static_cast<float>((q >> (8 * k + shift)) & 0xF) - m1;
+  }
+  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+template <>
+struct Dq4<kQ5_K> {
+  static constexpr int kBlock = 256, kBytes = 176;
+  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
+    const uint8_t* b = base + (e >> 8) * 176;
+    const int within = static_cast<int>(e & 255);
+    const int j = within >> 5, l = within & 31;
+    const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
+    int sc, m;
+    ScaleMinK4(j, b + 4, &sc, &m);
+    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    const uint32_t q = *reinterpret_cast<const uint32_t*>(b + 48 + 32 * (j >> 1) + l);
+    const uint32_t h = *reinterpret_cast<const uint32_t*>(b + 16 + l);
+    const int shift = (j & 1) * 4;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      const int v = static_cast<int>((q >> (8 * k + shift)) & 0xF) + static_cast<int>(((h >> (8 * k + j)) & 1) << 4);
+      w[k] = d1 * static_cast<float>(v) - m1;
+    }
+  }
+  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+template <>
+struct Dq4<kQ6_K> {
+  static constexpr int kBlock = 256, kBytes = 210;
+  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
+    const uint8_t* b = base + (e >> 8) * 210;
+    const int within = static_cast<int>(e & 255);
+    const int half = within >> 7, r = within & 127;
+    const int k = r >> 5, l = r & 31;
+    const uint8_t* ql = b + 64 * half + 32 * (k & 1) + l;
+    const uint8_t* qh = b + 128 + 32 * half + l;
+    const uint32_t lo = Load16(ql) | (static_cast<uint32_t>(Load16(ql + 2)) << 16);
+    const uint32_t hi = Load16(qh) | (static_cast<uint32_t>(Load16(qh + 2)) << 16);
+    const int8_t sc = reinterpret_cast<const int8_t*>(b + 192)[8 * half + 2 * k + (l >> 4)];
+    const float ds = HalfBits(Load16(b + 208)) * static_cast<float>(sc);
+    const int shift_l = (k >> 1) * 4, shift_h = 2 * k;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int q = static_cast<int>((lo >> (8 * i + shift_l)) & 0xF) |
+                    static_cast<int>(((hi >> (8 * i + shift_h)) & 3) << 4);
+      w[i] = ds * static_cast<float>(q - 32);
+    }
+  }
+  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
+};
+
+// Bytes of the first n elements of a row of type T (n a multiple of the block).
+template <int T>
+__host__ __device__ __forceinline__ int64_t ElemBytes(int64_t n) {
+  return n / Dq4<T>::kBlock * Dq4<T>::kBytes;
+}
+
 // --- Matrix-vector products (decode, small batches) ----------------------
-// One warp per output row: lanes take 32-weight groups in turn, multiply
-// them with every token's activations, and the warp sums. Up to three
-// matrices of one input share a launch (their rows are numbered one after
-// another); kSwiGlu computes a gate and an up row together.
+// One warp per output row. The warp copies the row's raw blocks, a chunk
+// of kChunk weights at a time, into its own shared memory with coalesced
+// loads, then each lane decodes four consecutive weights at a time and
+// multiplies them with every token's activations (lane-consecutive, so the
+// activation loads coalesce too); the warp sums. Up to three matrices of
+// one input share a launch (their rows numbered one after another);
+// kSwiGluMode computes a gate and an up row together.
 
 constexpr int kMatVecWarps = 4;
+constexpr int kChunk = 2048;  // weights staged per warp at a time (a multiple of 256)
 enum Mode { kStoreMode, kAccumulateMode, kSwiGluMode };
 
 struct MatVecParams {
@@ -249,46 +407,65 @@ struct MatVecParams {
   int64_t n_in, row_bytes;
   const float* x;
   int n;
-  bool wvec, xvec;
+  bool xvec;
 };
 
-template <int NT>
-__device__ __forceinline__ void DotGroup(const float (&w)[32], const float* x, int64_t n_in,
-                                         int64_t g, int n, bool xvec, float (&acc)[NT]) {
-#pragma unroll
-  for (int t = 0; t < NT; ++t) {
-    if (t < n) {
-      const float* xr = x + t * n_in + g * 32;
-      float s = 0.0f;
-      if (xvec) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-          const float4 v = __ldg(reinterpret_cast<const float4*>(xr) + i);
-          s += w[4 * i] * v.x + w[4 * i + 1] * v.y + w[4 * i + 2] * v.z + w[4 * i + 3] * v.w;
-        }
-      } else {
-#pragma unroll
-        for (int i = 0; i < 32; ++i) s += w[i] * __ldg(xr + i);
-      }
-      acc[t] += s;
+template <int T>
+__host__ __device__ constexpr int StageBytes() {
+  return (kChunk / Dq4<T>::kBlock * Dq4<T>::kBytes + 15) / 16 * 16;
+}
+
+// Copies `bytes` (even) from global `src` into shared `dst` with the widest
+// loads both allow; the warp's lanes take consecutive words.
+__device__ __forceinline__ void StageCopy(const uint8_t* src, int64_t bytes, uint8_t* dst, int lane) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(src);
+  if (((a | static_cast<uintptr_t>(bytes)) & 15) == 0) {
+    for (int64_t i = lane * 16; i < bytes; i += 32 * 16) {
+      *reinterpret_cast<uint4*>(dst + i) = __ldg(reinterpret_cast<const uint4*>(src + i));
+    }
+  } else if (((a | static_cast<uintptr_t>(bytes)) & 3) == 0) {
+    for (int64_t i = lane * 4; i < bytes; i += 32 * 4) {
+      *reinterpret_cast<uint32_t*>(dst + i) = __ldg(reinterpret_cast<const uint32_t*>(src + i));
+    }
+  } else {
+    for (int64_t i = lane * 2; i < bytes; i += 32 * 2) {
+      *reinterpret_cast<uint16_t*>(dst + i) = __ldg(reinterpret_cast<const uint16_t*>(src + i));
     }
   }
 }
 
 template <int T, int NT>
 __device__ __forceinline__ void RowDot(const uint8_t* row, const MatVecParams& p, int lane,
-                                       float (&acc)[NT]) {
-  const int64_t n_groups = p.n_in / 32;
-  for (int64_t g = lane; g < n_groups; g += 32) {
-    float w[32];
-    Dq<T>::Group(row, g, w, p.wvec);
-    DotGroup<NT>(w, p.x, p.n_in, g, p.n, p.xvec, acc);
-  }
-  for (int64_t i = n_groups * 32 + lane; i < p.n_in; i += 32) {  // float types' tail
-    const float w = Dq<T>::Elem(row, i);
+                                       uint8_t* stage, float (&acc)[NT]) {
+  for (int64_t c0 = 0; c0 < p.n_in; c0 += kChunk) {
+    const int64_t ne = min(static_cast<int64_t>(kChunk), p.n_in - c0);
+    const int64_t nb = Dq4<T>::kBlock == 1 ? ne * Dq4<T>::kBytes : ElemBytes<T>(ne);
+    __syncwarp();
+    StageCopy(row + ElemBytes<T>(c0), nb, stage, lane);
+    __syncwarp();
+    const int64_t n4 = ne & ~int64_t{3};
+    for (int64_t e = lane * 4; e < n4; e += 128) {
+      float w[4];
+      Dq4<T>::Four(stage, e, w);
 #pragma unroll
-    for (int t = 0; t < NT; ++t) {
-      if (t < p.n) acc[t] += w * p.x[t * p.n_in + i];
+      for (int t = 0; t < NT; ++t) {
+        if (t < p.n) {
+          const float* xr = p.x + t * p.n_in + c0 + e;
+          if (p.xvec) {
+            const float4 v = __ldg(reinterpret_cast<const float4*>(xr));
+            acc[t] += w[0] * v.x + w[1] * v.y + w[2] * v.z + w[3] * v.w;
+          } else {
+            acc[t] += w[0] * xr[0] + w[1] * xr[1] + w[2] * xr[2] + w[3] * xr[3];
+          }
+        }
+      }
+    }
+    for (int64_t e = n4 + lane; e < ne; e += 32) {  // float types' tail
+      const float w = Dq4<T>::One(stage, e);
+#pragma unroll
+      for (int t = 0; t < NT; ++t) {
+        if (t < p.n) acc[t] += w * p.x[t * p.n_in + c0 + e];
+      }
     }
   }
 #pragma unroll
@@ -300,33 +477,44 @@ __device__ __forceinline__ void RowDot(const uint8_t* row, const MatVecParams& p
 
 template <int T, int NT, int MODE>
 __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecParams p) {
-  const int lane = threadIdx.x & 31;
-  int64_t r = static_cast<int64_t>(blockIdx.x) * kMatVecWarps + (threadIdx.x >> 5);
+  __shared__ __align__(16) uint8_t stage_all[kMatVecWarps * StageBytes<T>()];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  uint8_t* stage = stage_all + warp * StageBytes<T>();
+  int64_t r = static_cast<int64_t>(blockIdx.x) * kMatVecWarps + warp;
   int m = 0;
-  while (m < p.n_mats && r >= p.n_out[m]) r -= p.n_out[m++];
-  if (m >= p.n_mats) return;
+  if (r >= p.n_out[0]) {
+    r -= p.n_out[0];
+    m = 1;
+    if (p.n_mats < 2) return;
+    if (r >= p.n_out[1]) {
+      r -= p.n_out[1];
+      m = 2;
+      if (p.n_mats < 3 || r >= p.n_out[2]) return;
+    }
+  }
+  const uint8_t* w = m == 0 ? p.w[0] : m == 1 ? p.w[1] : p.w[2];
+  float* y = m == 0 ? p.y[0] : m == 1 ? p.y[1] : p.y[2];
+  const int64_t n_out = m == 0 ? p.n_out[0] : m == 1 ? p.n_out[1] : p.n_out[2];
   float acc[NT];
 #pragma unroll
   for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
-  RowDot<T, NT>(p.w[m] + r * p.row_bytes, p, lane, acc);
+  RowDot<T, NT>(w + r * p.row_bytes, p, lane, stage, acc);
   if (MODE == kSwiGluMode) {
     float up[NT];
 #pragma unroll
     for (int t = 0; t < NT; ++t) up[t] = 0.0f;
-    RowDot<T, NT>(p.w[1] + r * p.row_bytes, p, lane, up);
+    RowDot<T, NT>(p.w[1] + r * p.row_bytes, p, lane, stage, up);
 #pragma unroll
     for (int t = 0; t < NT; ++t) acc[t] = Silu(acc[t]) * up[t];
   }
-  if (lane == 0) {
-    float* y = p.y[m];
+  // Lane t writes token t's result (the sums are in every lane).
 #pragma unroll
-    for (int t = 0; t < NT; ++t) {
-      if (t < p.n) {
-        if (MODE == kAccumulateMode) {
-          y[t * p.n_out[m] + r] += acc[t];
-        } else {
-          y[t * p.n_out[m] + r] = acc[t];
-        }
+  for (int t = 0; t < NT; ++t) {
+    if (lane == t && t < p.n) {
+      if (MODE == kAccumulateMode) {
+        y[t * n_out + r] += acc[t];
+      } else {
+        y[t * n_out + r] = acc[t];
       }
     }
   }
@@ -370,7 +558,6 @@ MatVecParams Params(const Mat& w, const float* x, int n) {
   p.row_bytes = w.row_bytes;
   p.x = x;
   p.n = n;
-  p.wvec = w.row_bytes % 16 == 0;
   p.xvec = w.n_in % 4 == 0;
   return p;
 }
@@ -396,8 +583,7 @@ __global__ void ToHalfKernel(const float* x, int64_t count, __half* out) {
 template <int T, int MODE>
 __global__ void __launch_bounds__(kGemmThreads) GemmKernel(const uint8_t* w, int64_t row_bytes,
                                                             int64_t n_in, int64_t n_out,
-                                                            const __half* xh, int n, float* y,
-                                                            bool wvec) {
+                                                            const __half* xh, int n, float* y) {
   using namespace nvcuda;
   __shared__ __align__(128) unsigned char smem[kGemmSmem];
   __half* As = reinterpret_cast<__half*>(smem);  // [kBM][kLdA] weights
@@ -415,27 +601,31 @@ __global__ void __launch_bounds__(kGemmThreads) GemmKernel(const uint8_t* w, int
 #pragma unroll
     for (int j = 0; j < 2; ++j) wmma::fill_fragment(c[i][j], 0.0f);
 
-  const int a_row = tid >> 1, a_half = tid & 1;
   const int b_tok = tid >> 2, b_col = (tid & 3) * 16;
   const bool b_vec = n_in % 8 == 0;
   for (int64_t k0 = 0; k0 < n_in; k0 += kBK) {
-    {  // weights: one group of 32 per thread
-      __half* dst = As + a_row * kLdA + a_half * 32;
-      const int64_t row = m0 + a_row;
-      const int64_t first = k0 + a_half * 32;
-      if (row < n_out && first + 32 <= n_in) {
-        float v[32];
-        Dq<T>::Group(w + row * row_bytes, first / 32, v, wvec);
+    {  // weights: 8 runs of four per thread, 16 threads per row (coalesced)
+      const int f = tid & 15;
+      const int64_t e0 = k0 + 4 * f;
 #pragma unroll
-        for (int i = 0; i < 32; i += 2) {
-          *reinterpret_cast<__half2*>(dst + i) = __floats2half2_rn(v[i], v[i + 1]);
+      for (int pass = 0; pass < 8; ++pass) {
+        const int r = (tid >> 4) + 16 * pass;
+        const int64_t row = m0 + r;
+        __half* dst = As + r * kLdA + 4 * f;
+        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        if (row < n_out) {
+          const uint8_t* base = w + row * row_bytes;
+          if (e0 + 4 <= n_in) {
+            const int64_t block0 = k0 / Dq4<T>::kBlock * Dq4<T>::kBlock;
+            Dq4<T>::Four(base + ElemBytes<T>(block0), e0 - block0, v);
+          } else {
+            for (int i = 0; i < 4; ++i) {
+              if (e0 + i < n_in) v[i] = Dq4<T>::One(base, e0 + i);
+            }
+          }
         }
-      } else {
-        for (int i = 0; i < 32; ++i) {
-          const int64_t col = first + i;
-          dst[i] = __float2half_rn(row < n_out && col < n_in ? Dq<T>::Elem(w + row * row_bytes, col)
-                                                             : 0.0f);
-        }
+        reinterpret_cast<__half2*>(dst)[0] = __floats2half2_rn(v[0], v[1]);
+        reinterpret_cast<__half2*>(dst)[1] = __floats2half2_rn(v[2], v[3]);
       }
     }
     {  // activations: 16 halves per thread
@@ -496,9 +686,8 @@ void LaunchGemm(const Mat& w, const __half* xh, int n, float* y, cudaStream_t s)
   const dim3 grid(static_cast<unsigned>((n + kBN - 1) / kBN),
                   static_cast<unsigned>((w.n_out + kBM - 1) / kBM));
   const uint8_t* wp = static_cast<const uint8_t*>(w.w);
-  const bool wvec = w.row_bytes % 16 == 0;
 #define TCOBENCH_GEMM(T) \
-  GemmKernel<T, MODE><<<grid, kGemmThreads, 0, s>>>(wp, w.row_bytes, w.n_in, w.n_out, xh, n, y, wvec)
+  GemmKernel<T, MODE><<<grid, kGemmThreads, 0, s>>>(wp, w.row_bytes, w.n_in, w.n_out, xh, n, y)
   switch (w.type) {
     case kF32: TCOBENCH_GEMM(kF32); break;
     case kF16: TCOBENCH_GEMM(kF16); break;
@@ -707,6 +896,15 @@ int64_t MatMulScratchBytes(int n, int64_t n_in) {
 
 void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* half_scratch,
             cudaStream_t s) {
+  // F32 weights keep float arithmetic (half tensor cores would round them),
+  // and float rows not a multiple of 4 long take the same path: the
+  // matrix-vector kernel over chunks of tokens.
+  if (n > kMaxMatVecTokens && (w.type == kF32 || w.n_in % 4 != 0)) {
+    for (int t0 = 0; t0 < n; t0 += kMaxMatVecTokens) {
+      MatMul(w, x + t0 * w.n_in, std::min(kMaxMatVecTokens, n - t0), y + t0 * w.n_out, e, nullptr, s);
+    }
+    return;
+  }
   if (n <= kMaxMatVecTokens) {
     MatVecParams p = Params(w, x, n);
     p.w[0] = static_cast<const uint8_t*>(w.w);
