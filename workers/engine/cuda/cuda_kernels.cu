@@ -387,16 +387,16 @@ __host__ __device__ __forceinline__ int64_t ElemBytes(int64_t n) {
 }
 
 // --- Matrix-vector products (decode, small batches) ----------------------
-// One warp per output row. The warp copies the row's raw blocks, a chunk
-// of kChunk weights at a time, into its own shared memory with coalesced
-// loads, then each lane decodes four consecutive weights at a time and
-// multiplies them with every token's activations (lane-consecutive, so the
-// activation loads coalesce too); the warp sums. Up to three matrices of
-// one input share a launch (their rows numbered one after another);
-// kSwiGluMode computes a gate and an up row together.
+// A warp computes kRows output rows. It copies the rows' raw blocks, a
+// chunk of weights at a time, into its own shared memory with coalesced
+// loads (many in flight per lane), then each lane decodes four consecutive
+// weights of every row at a time and multiplies them with each token's
+// activations, loaded once per four weights and reused across the rows
+// (lane-consecutive, so those loads coalesce too); the warp sums. Up to
+// three matrices of one input share a launch (rows numbered one after
+// another); kSwiGluMode computes gate and up rows and writes silu(g) * u.
 
 constexpr int kMatVecWarps = 4;
-constexpr int kChunk = 2048;  // weights staged per warp at a time (a multiple of 256)
 enum Mode { kStoreMode, kAccumulateMode, kSwiGluMode };
 
 struct MatVecParams {
@@ -410,111 +410,184 @@ struct MatVecParams {
   bool xvec;
 };
 
+// Rows per warp: activations are reused across them; fewer with many
+// tokens (registers).
+template <int NT>
+__host__ __device__ constexpr int RowsPerWarp() {
+  return NT >= 16 ? 2 : 4;
+}
+// Weights staged per row at a time (a multiple of 256): about 2 KiB of
+// blocks, at most 2048 weights.
+template <int T>
+__host__ __device__ constexpr int ChunkElems() {
+  return T == kF32 ? 512 : (T == kF16 || T == kBF16) ? 1024 : 2048;
+}
 template <int T>
 __host__ __device__ constexpr int StageBytes() {
-  return (kChunk / Dq4<T>::kBlock * Dq4<T>::kBytes + 15) / 16 * 16;
+  return (ChunkElems<T>() / Dq4<T>::kBlock * Dq4<T>::kBytes + 15) / 16 * 16;
 }
 
-// Copies `bytes` (even) from global `src` into shared `dst` with the widest
-// loads both allow; the warp's lanes take consecutive words.
-__device__ __forceinline__ void StageCopy(const uint8_t* src, int64_t bytes, uint8_t* dst, int lane) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(src);
-  if (((a | static_cast<uintptr_t>(bytes)) & 15) == 0) {
-    for (int64_t i = lane * 16; i < bytes; i += 32 * 16) {
-      *reinterpret_cast<uint4*>(dst + i) = __ldg(reinterpret_cast<const uint4*>(src + i));
+// Copies `bytes` at each of R sources into R shared buffers `stride` apart
+// (a null source is skipped), words of W bytes, the lanes taking consecutive
+// words and each issuing up to R * 4 loads before its first store.
+template <typename Word, int R>
+__device__ __forceinline__ void CopyRows(const uint8_t* const (&src)[R], int64_t bytes, uint8_t* dst,
+                                         int stride, int lane) {
+  constexpr int kW = sizeof(Word), kU = 4;
+  for (int64_t base = lane * kW; base < bytes; base += 32 * kW * kU) {
+    Word tmp[R][kU];
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const int64_t i = base + u * 32 * kW;
+        if (src[r] != nullptr && i < bytes) tmp[r][u] = __ldg(reinterpret_cast<const Word*>(src[r] + i));
+      }
     }
-  } else if (((a | static_cast<uintptr_t>(bytes)) & 3) == 0) {
-    for (int64_t i = lane * 4; i < bytes; i += 32 * 4) {
-      *reinterpret_cast<uint32_t*>(dst + i) = __ldg(reinterpret_cast<const uint32_t*>(src + i));
-    }
-  } else {
-    for (int64_t i = lane * 2; i < bytes; i += 32 * 2) {
-      *reinterpret_cast<uint16_t*>(dst + i) = __ldg(reinterpret_cast<const uint16_t*>(src + i));
+#pragma unroll
+    for (int r = 0; r < R; ++r) {
+#pragma unroll
+      for (int u = 0; u < kU; ++u) {
+        const int64_t i = base + u * 32 * kW;
+        if (src[r] != nullptr && i < bytes) *reinterpret_cast<Word*>(dst + r * stride + i) = tmp[r][u];
+      }
     }
   }
 }
 
-template <int T, int NT>
-__device__ __forceinline__ void RowDot(const uint8_t* row, const MatVecParams& p, int lane,
-                                       uint8_t* stage, float (&acc)[NT]) {
+// acc[r][t] += row r . x(t) for the R rows (null: absent).
+template <int T, int NT, int R>
+__device__ __forceinline__ void RowsDot(const uint8_t* const (&rows)[R], const MatVecParams& p,
+                                        int lane, uint8_t* stage, float (&acc)[R][NT]) {
+  constexpr int kChunk = ChunkElems<T>();
+  constexpr int kStride = StageBytes<T>();
   for (int64_t c0 = 0; c0 < p.n_in; c0 += kChunk) {
     const int64_t ne = min(static_cast<int64_t>(kChunk), p.n_in - c0);
     const int64_t nb = Dq4<T>::kBlock == 1 ? ne * Dq4<T>::kBytes : ElemBytes<T>(ne);
+    const int64_t off = ElemBytes<T>(c0);
+    const uint8_t* src[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) src[r] = rows[r] != nullptr ? rows[r] + off : nullptr;
+    const uintptr_t align = reinterpret_cast<uintptr_t>(rows[0]) | static_cast<uintptr_t>(p.row_bytes) |
+                            static_cast<uintptr_t>(off) | static_cast<uintptr_t>(nb);
     __syncwarp();
-    StageCopy(row + ElemBytes<T>(c0), nb, stage, lane);
+    if ((align & 15) == 0) {
+      CopyRows<uint4, R>(src, nb, stage, kStride, lane);
+    } else if ((align & 3) == 0) {
+      CopyRows<uint32_t, R>(src, nb, stage, kStride, lane);
+    } else {
+      CopyRows<uint16_t, R>(src, nb, stage, kStride, lane);
+    }
     __syncwarp();
     const int64_t n4 = ne & ~int64_t{3};
+#pragma unroll 2
     for (int64_t e = lane * 4; e < n4; e += 128) {
-      float w[4];
-      Dq4<T>::Four(stage, e, w);
+      float4 xv[NT];
 #pragma unroll
       for (int t = 0; t < NT; ++t) {
         if (t < p.n) {
           const float* xr = p.x + t * p.n_in + c0 + e;
-          if (p.xvec) {
-            const float4 v = __ldg(reinterpret_cast<const float4*>(xr));
-            acc[t] += w[0] * v.x + w[1] * v.y + w[2] * v.z + w[3] * v.w;
-          } else {
-            acc[t] += w[0] * xr[0] + w[1] * xr[1] + w[2] * xr[2] + w[3] * xr[3];
-          }
+          xv[t] = p.xvec ? __ldg(reinterpret_cast<const float4*>(xr))
+                         : make_float4(xr[0], xr[1], xr[2], xr[3]);
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        if (rows[r] == nullptr) continue;
+        float w[4];
+        Dq4<T>::Four(stage + r * kStride, e, w);
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+          if (t < p.n) acc[r][t] += w[0] * xv[t].x + w[1] * xv[t].y + w[2] * xv[t].z + w[3] * xv[t].w;
         }
       }
     }
     for (int64_t e = n4 + lane; e < ne; e += 32) {  // float types' tail
-      const float w = Dq4<T>::One(stage, e);
 #pragma unroll
-      for (int t = 0; t < NT; ++t) {
-        if (t < p.n) acc[t] += w * p.x[t * p.n_in + c0 + e];
+      for (int r = 0; r < R; ++r) {
+        if (rows[r] == nullptr) continue;
+        const float w = Dq4<T>::One(stage + r * kStride, e);
+#pragma unroll
+        for (int t = 0; t < NT; ++t) {
+          if (t < p.n) acc[r][t] += w * p.x[t * p.n_in + c0 + e];
+        }
       }
     }
   }
 #pragma unroll
-  for (int t = 0; t < NT; ++t) {
+  for (int r = 0; r < R; ++r) {
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) acc[t] += __shfl_xor_sync(0xFFFFFFFFu, acc[t], off);
+    for (int t = 0; t < NT; ++t) {
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) acc[r][t] += __shfl_xor_sync(0xFFFFFFFFu, acc[r][t], off);
+    }
   }
 }
 
 template <int T, int NT, int MODE>
 __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecParams p) {
-  __shared__ __align__(16) uint8_t stage_all[kMatVecWarps * StageBytes<T>()];
+  constexpr int R = RowsPerWarp<NT>();
+  __shared__ __align__(16) uint8_t stage_all[kMatVecWarps * R * StageBytes<T>()];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  uint8_t* stage = stage_all + warp * StageBytes<T>();
-  int64_t r = static_cast<int64_t>(blockIdx.x) * kMatVecWarps + warp;
-  int m = 0;
-  if (r >= p.n_out[0]) {
-    r -= p.n_out[0];
-    m = 1;
-    if (p.n_mats < 2) return;
-    if (r >= p.n_out[1]) {
-      r -= p.n_out[1];
-      m = 2;
-      if (p.n_mats < 3 || r >= p.n_out[2]) return;
+  uint8_t* stage = stage_all + warp * R * StageBytes<T>();
+  const int64_t first = (static_cast<int64_t>(blockIdx.x) * kMatVecWarps + warp) * R;
+  // Each of the warp's rows: its matrix and index there (null when past the end).
+  const uint8_t* rows[R];
+  float* ys[R];
+  int64_t idx[R], n_out[R];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    int64_t i = first + r;
+    int m = 0;
+    if (i >= p.n_out[0]) {
+      i -= p.n_out[0];
+      m = 1;
+      if (p.n_mats > 1 && i >= p.n_out[1]) {
+        i -= p.n_out[1];
+        m = 2;
+      }
     }
+    const bool valid = m < p.n_mats && i < (m == 0 ? p.n_out[0] : m == 1 ? p.n_out[1] : p.n_out[2]);
+    rows[r] = valid ? (m == 0 ? p.w[0] : m == 1 ? p.w[1] : p.w[2]) + i * p.row_bytes : nullptr;
+    ys[r] = m == 0 ? p.y[0] : m == 1 ? p.y[1] : p.y[2];
+    n_out[r] = m == 0 ? p.n_out[0] : m == 1 ? p.n_out[1] : p.n_out[2];
+    idx[r] = i;
   }
-  const uint8_t* w = m == 0 ? p.w[0] : m == 1 ? p.w[1] : p.w[2];
-  float* y = m == 0 ? p.y[0] : m == 1 ? p.y[1] : p.y[2];
-  const int64_t n_out = m == 0 ? p.n_out[0] : m == 1 ? p.n_out[1] : p.n_out[2];
-  float acc[NT];
+  if (rows[0] == nullptr) return;  // the warp is past the last row
+  float acc[R][NT];
 #pragma unroll
-  for (int t = 0; t < NT; ++t) acc[t] = 0.0f;
-  RowDot<T, NT>(w + r * p.row_bytes, p, lane, stage, acc);
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+  RowsDot<T, NT, R>(rows, p, lane, stage, acc);
   if (MODE == kSwiGluMode) {
-    float up[NT];
+    const uint8_t* up_rows[R];
 #pragma unroll
-    for (int t = 0; t < NT; ++t) up[t] = 0.0f;
-    RowDot<T, NT>(p.w[1] + r * p.row_bytes, p, lane, stage, up);
+    for (int r = 0; r < R; ++r) up_rows[r] = rows[r] != nullptr ? p.w[1] + idx[r] * p.row_bytes : nullptr;
+    float up[R][NT];
 #pragma unroll
-    for (int t = 0; t < NT; ++t) acc[t] = Silu(acc[t]) * up[t];
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int t = 0; t < NT; ++t) up[r][t] = 0.0f;
+    RowsDot<T, NT, R>(up_rows, p, lane, stage, up);
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int t = 0; t < NT; ++t) acc[r][t] = Silu(acc[r][t]) * up[r][t];
   }
-  // Lane t writes token t's result (the sums are in every lane).
+  // Lane t writes token t's results (the sums are in every lane).
 #pragma unroll
-  for (int t = 0; t < NT; ++t) {
-    if (lane == t && t < p.n) {
-      if (MODE == kAccumulateMode) {
-        y[t * n_out + r] += acc[t];
-      } else {
-        y[t * n_out + r] = acc[t];
+  for (int r = 0; r < R; ++r) {
+    if (rows[r] == nullptr) continue;
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      if (lane == t && t < p.n) {
+        float* dst = ys[r] + t * n_out[r] + idx[r];
+        if (MODE == kAccumulateMode) {
+          *dst += acc[r][t];
+        } else {
+          *dst = acc[r][t];
+        }
       }
     }
   }
@@ -522,18 +595,21 @@ __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecPa
 
 template <int T, int MODE>
 void LaunchMatVecNt(const MatVecParams& p, int64_t rows, cudaStream_t s) {
-  const dim3 grid(static_cast<unsigned>((rows + kMatVecWarps - 1) / kMatVecWarps));
+  auto grid = [&](int r) {
+    const int64_t per_block = static_cast<int64_t>(kMatVecWarps) * r;
+    return dim3(static_cast<unsigned>((rows + per_block - 1) / per_block));
+  };
   const dim3 block(kMatVecWarps * 32);
   if (p.n <= 1) {
-    MatVecKernel<T, 1, MODE><<<grid, block, 0, s>>>(p);
+    MatVecKernel<T, 1, MODE><<<grid(RowsPerWarp<1>()), block, 0, s>>>(p);
   } else if (p.n <= 2) {
-    MatVecKernel<T, 2, MODE><<<grid, block, 0, s>>>(p);
+    MatVecKernel<T, 2, MODE><<<grid(RowsPerWarp<2>()), block, 0, s>>>(p);
   } else if (p.n <= 4) {
-    MatVecKernel<T, 4, MODE><<<grid, block, 0, s>>>(p);
+    MatVecKernel<T, 4, MODE><<<grid(RowsPerWarp<4>()), block, 0, s>>>(p);
   } else if (p.n <= 8) {
-    MatVecKernel<T, 8, MODE><<<grid, block, 0, s>>>(p);
+    MatVecKernel<T, 8, MODE><<<grid(RowsPerWarp<8>()), block, 0, s>>>(p);
   } else {
-    MatVecKernel<T, 16, MODE><<<grid, block, 0, s>>>(p);
+    MatVecKernel<T, 16, MODE><<<grid(RowsPerWarp<16>()), block, 0, s>>>(p);
   }
 }
 
@@ -563,10 +639,11 @@ MatVecParams Params(const Mat& w, const float* x, int n) {
 }
 
 // --- Matrix-matrix products (prefill): tensor cores, half inputs --------
-// A block computes 128 weight rows x 64 tokens over k in steps of 64: each
-// of its 256 threads dequantizes one 32-weight group into shared memory as
-// half, the activations come from a half copy of x, and eight warps each
-// multiply a 32x32 tile with WMMA (float accumulators).
+// A block computes 128 weight rows x 64 tokens over k in steps of 64: its
+// 256 threads dequantize the weight tile (16 threads per row, four weights
+// each, coalesced) into shared memory as half, the activations come from a
+// half copy of x, and eight warps each multiply a 32x32 tile with WMMA
+// (float accumulators).
 
 constexpr int kBM = 128, kBN = 64, kBK = 64, kGemmThreads = 256;
 constexpr int kLdA = kBK + 8, kLdC = kBM + 4;
@@ -603,47 +680,90 @@ __global__ void __launch_bounds__(kGemmThreads) GemmKernel(const uint8_t* w, int
 
   const int b_tok = tid >> 2, b_col = (tid & 3) * 16;
   const bool b_vec = n_in % 8 == 0;
-  for (int64_t k0 = 0; k0 < n_in; k0 += kBK) {
-    {  // weights: 8 runs of four per thread, 16 threads per row (coalesced)
-      const int f = tid & 15;
-      const int64_t e0 = k0 + 4 * f;
+  // The next tile's global loads are issued before this tile's products
+  // (register prefetch): raw words for the 16-bit float types, converted
+  // when stored; other types are dequantized as they load.
+  constexpr bool kRaw = T == kF16 || T == kBF16;
+  uint2 a_raw[8];
+  float a_val[kRaw ? 1 : 8][4];
+  uint4 b_raw[2];
+  const int f = tid & 15;
+  auto load_tile = [&](int64_t k0) {
+    const int64_t e0 = k0 + 4 * f;
+    const bool vec_ok = e0 + 4 <= n_in;
 #pragma unroll
-      for (int pass = 0; pass < 8; ++pass) {
-        const int r = (tid >> 4) + 16 * pass;
-        const int64_t row = m0 + r;
-        __half* dst = As + r * kLdA + 4 * f;
-        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int pass = 0; pass < 8; ++pass) {
+      const int64_t row = m0 + (tid >> 4) + 16 * pass;
+      const uint8_t* base = w + row * row_bytes;
+      if (kRaw) {
+        a_raw[pass] = make_uint2(0, 0);
+        if (row < n_out && vec_ok) {
+          a_raw[pass] = __ldg(reinterpret_cast<const uint2*>(base + 2 * e0));
+        } else if (row < n_out) {
+          uint16_t h[4] = {0, 0, 0, 0};
+          for (int i = 0; i < 4; ++i) {
+            if (e0 + i < n_in) h[i] = Load16(base + 2 * (e0 + i));
+          }
+          a_raw[pass] = make_uint2(h[0] | (static_cast<uint32_t>(h[1]) << 16),
+                                   h[2] | (static_cast<uint32_t>(h[3]) << 16));
+        }
+      } else {
+        float* v = a_val[kRaw ? 0 : pass];
+        v[0] = v[1] = v[2] = v[3] = 0.0f;
         if (row < n_out) {
-          const uint8_t* base = w + row * row_bytes;
-          if (e0 + 4 <= n_in) {
+          if (vec_ok) {
             const int64_t block0 = k0 / Dq4<T>::kBlock * Dq4<T>::kBlock;
-            Dq4<T>::Four(base + ElemBytes<T>(block0), e0 - block0, v);
+            Dq4<T>::Four(base + ElemBytes<T>(block0), e0 - block0, *reinterpret_cast<float(*)[4]>(v));
           } else {
             for (int i = 0; i < 4; ++i) {
               if (e0 + i < n_in) v[i] = Dq4<T>::One(base, e0 + i);
             }
           }
         }
-        reinterpret_cast<__half2*>(dst)[0] = __floats2half2_rn(v[0], v[1]);
-        reinterpret_cast<__half2*>(dst)[1] = __floats2half2_rn(v[2], v[3]);
       }
     }
-    {  // activations: 16 halves per thread
-      __half* dst = Bs + b_tok * kLdA + b_col;
-      const int64_t tok = n0 + b_tok;
-      const int64_t first = k0 + b_col;
-      if (tok < n && first + 16 <= n_in && b_vec) {
-        const uint4* src = reinterpret_cast<const uint4*>(xh + tok * n_in + first);
-        reinterpret_cast<uint4*>(dst)[0] = src[0];
-        reinterpret_cast<uint4*>(dst)[1] = src[1];
+    const int64_t tok = n0 + b_tok;
+    const int64_t first = k0 + b_col;
+    if (tok < n && first + 16 <= n_in && b_vec) {
+      const uint4* src = reinterpret_cast<const uint4*>(xh + tok * n_in + first);
+      b_raw[0] = __ldg(src);
+      b_raw[1] = __ldg(src + 1);
+    } else {
+      __half h[16];
+      for (int i = 0; i < 16; ++i) {
+        const int64_t col = first + i;
+        h[i] = tok < n && col < n_in ? xh[tok * n_in + col] : __float2half_rn(0.0f);
+      }
+      b_raw[0] = *reinterpret_cast<const uint4*>(h);
+      b_raw[1] = *reinterpret_cast<const uint4*>(h + 8);
+    }
+  };
+  auto store_tile = [&] {
+#pragma unroll
+    for (int pass = 0; pass < 8; ++pass) {
+      __half2* dst = reinterpret_cast<__half2*>(As + ((tid >> 4) + 16 * pass) * kLdA + 4 * f);
+      if (T == kF16) {
+        dst[0] = *reinterpret_cast<const __half2*>(&a_raw[pass].x);
+        dst[1] = *reinterpret_cast<const __half2*>(&a_raw[pass].y);
+      } else if (T == kBF16) {
+        const uint2 r = a_raw[pass];
+        dst[0] = __floats2half2_rn(__uint_as_float(r.x << 16), __uint_as_float(r.x & 0xFFFF0000u));
+        dst[1] = __floats2half2_rn(__uint_as_float(r.y << 16), __uint_as_float(r.y & 0xFFFF0000u));
       } else {
-        for (int i = 0; i < 16; ++i) {
-          const int64_t col = first + i;
-          dst[i] = tok < n && col < n_in ? xh[tok * n_in + col] : __float2half_rn(0.0f);
-        }
+        const float* v = a_val[kRaw ? 0 : pass];
+        dst[0] = __floats2half2_rn(v[0], v[1]);
+        dst[1] = __floats2half2_rn(v[2], v[3]);
       }
     }
+    uint4* bdst = reinterpret_cast<uint4*>(Bs + b_tok * kLdA + b_col);
+    bdst[0] = b_raw[0];
+    bdst[1] = b_raw[1];
+  };
+  load_tile(0);
+  for (int64_t k0 = 0; k0 < n_in; k0 += kBK) {
+    store_tile();
     __syncthreads();
+    if (k0 + kBK < n_in) load_tile(k0 + kBK);
 #pragma unroll
     for (int kk = 0; kk < kBK; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
@@ -801,7 +921,7 @@ __global__ void RopeAndStoreKernel(const RopeStore a) {
   for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) vc[i] = a.v[static_cast<int64_t>(t) * kv_dim + i];
 }
 
-constexpr int kAttentionThreads = 128;
+constexpr int kAttentionThreads = 256;
 
 int AttentionBlock(int head_dim) {
   return std::min(1024, std::max(kAttentionThreads, (head_dim + 31) / 32 * 32));
@@ -825,16 +945,21 @@ __global__ void AttentionKernel(const AttentionLaunch a) {
   const float* qg = a.q + (static_cast<int64_t>(t) * a.n_head + h) * hd;
   for (int i = threadIdx.x; i < hd; i += blockDim.x) q[i] = qg[i];
   __syncthreads();
+  // Scores: a warp per position, its lanes over the head's dimensions
+  // (coalesced key reads), summed across the warp.
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
   float local_max = -INFINITY;
-  for (int j = threadIdx.x; j < n_vis; j += blockDim.x) {
+  for (int j = warp; j < n_vis; j += n_warps) {
     const float* k = kbase + j * kv_dim;
     float s = 0.0f;
-    for (int i = 0; i < hd; ++i) s += q[i] * k[i];
+    for (int i = lane; i < hd; i += 32) s += q[i] * k[i];
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xFFFFFFFFu, s, off);
     s *= a.scale;
-    scores[j] = s;
+    if (lane == 0) scores[j] = s;
     local_max = fmaxf(local_max, s);
   }
-  const float top = BlockMax(local_max, scratch);
+  const float top = BlockMax(local_max, scratch);  // its barriers also publish scores
   float local_sum = 0.0f;
   for (int j = threadIdx.x; j < n_vis; j += blockDim.x) {
     const float e = expf(scores[j] - top);
@@ -846,6 +971,7 @@ __global__ void AttentionKernel(const AttentionLaunch a) {
   for (int idx = threadIdx.x; idx < groups * hd; idx += blockDim.x) {
     const int g = idx / hd, d = idx % hd;
     float acc = 0.0f;
+#pragma unroll 4
     for (int j = g; j < n_vis; j += groups) acc += scores[j] * vbase[j * kv_dim + d];
     partial[idx] = acc;
   }
