@@ -27,7 +27,8 @@ const CommandSpec kValidateSpec = {
 
 const CommandSpec kRunSpec = {
     "tcobench run SPEC.json [--local] [--model-root DIR] [--data-root DIR] [--cache-dir DIR]\n"
-    "    [--output results.json] [--threads N] [--energy auto|rapl|nvml|model|none]\n"
+    "    [--output results.json] [--threads N] [--device auto|cpu|cuda:N]\n"
+    "    [--energy auto|rapl|nvml|model|none]\n"
     "    [--cpu-tdp-watts W] [--cost-per-hour USD] [--format table|json] [--coordinator ADDR]",
     "Runs a comparison on this machine: makes quantized variants (once, into the\n"
     "cache), measures every variant with the spec's scenario (latency, throughput,\n"
@@ -43,7 +44,11 @@ const CommandSpec kRunSpec = {
       "where quantized variants are made (default $XDG_CACHE_HOME/tcobench, else ~/.cache/tcobench)"},
      {"output", "o", true, "FILE", "write the full result here (JSON)"},
      {"threads", "t", true, "N", "engine threads when a variant does not say (default: all CPUs)"},
-     {"energy", "", true, "SOURCE", "auto (default: RAPL, else the CPU model), rapl, nvml, model, none"},
+     {"device", "", true, "DEV",
+      "with --local: auto (default: cuda:0 when the targets ask for class gpu, else the CPU), "
+      "cpu, cuda or cuda:N (builds with TCOBENCH_CUDA)"},
+     {"energy", "", true, "SOURCE",
+      "auto (default: NVML on a GPU; RAPL, else the CPU model), rapl, nvml, model, none"},
      {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
      {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"},
      {"format", "", true, "FORMAT", "table (default) or json (the result on stdout)"},
@@ -122,6 +127,7 @@ int RunRun(const std::vector<std::string>& argv) {
   o.data_root = args.Get("data-root", ".");
   o.cache_dir = args.Has("cache-dir") ? std::filesystem::path(args.Get("cache-dir")) : DefaultCacheDir();
   o.energy = args.Get("energy", "auto");
+  o.device = args.Get("device", "auto");
   absl::StatusOr<int64_t> threads = args.GetInt("threads", 0, 0, 1024);
   if (!threads.ok()) return ReportError(threads.status());
   o.threads = static_cast<int>(*threads);

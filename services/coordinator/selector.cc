@@ -12,9 +12,14 @@ int IsaRank(const std::string& isa) {
 
 bool SelectorMatches(const v1::Hardware::Selector& s, const v1::WorkerInventory& w,
                      std::string* why) {
-  // Every worker has a CPU; "gpu" needs one that reported GPUs.
+  // Every worker has a CPU; "gpu" needs one that reported GPUs and can run
+  // the engine on them (a CUDA build).
   if (s.class_() == "gpu" && w.gpus().empty()) {
     *why = "class gpu (worker has no GPU)";
+    return false;
+  }
+  if (s.class_() == "gpu" && !w.gpu_runtime()) {
+    *why = "class gpu (worker's build cannot run the engine on its GPUs: no CUDA backend)";
     return false;
   }
   if (!s.isa().empty() && IsaRank(w.isa()) < IsaRank(s.isa())) {

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/spec/spec.h"
 #include "common/base/statistics.h"
 #include "workers/bench/engine_runtime.h"
@@ -22,6 +23,7 @@
 #include "common/base/build_info.h"
 #include "workers/engine/evaluators.h"
 #include "workers/engine/isa.h"
+#include "workers/engine/cuda/cuda_backend.h"
 #include "workers/engine/llama_model.h"
 #include "workers/engine/quantizer.h"
 #include "common/base/status_macros.h"
@@ -134,7 +136,7 @@ absl::StatusOr<PreparedModel> PrepareModel(const v1::Variant& v, int index,
 }
 
 absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenMeter(const LocalRunOptions& o, int threads,
-                                                       std::string* why) {
+                                                       const std::string& device, std::string* why) {
   auto model_meter = [&] {
     CpuModelOptions mo;
     mo.tdp_watts = o.cpu_tdp_watts;
@@ -151,9 +153,14 @@ absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenMeter(const LocalRunOptions& o,
     return absl::InvalidArgumentError(
         absl::StrCat("--energy: unknown source '", o.energy, "' (auto, rapl, nvml, model, none)"));
   }
+  if (device != "cpu") {  // on a GPU: its own energy counter first
+    auto nvml = OpenNvmlMeter(o.nvml_library);
+    if (nvml.ok()) return nvml;
+    *why = absl::StrCat("NVML unavailable (", nvml.status().message(), "); ");
+  }
   auto rapl = OpenRaplMeter(o.powercap_root);
   if (rapl.ok()) return rapl;
-  *why = absl::StrCat("RAPL unavailable (", rapl.status().message(), "); ");
+  absl::StrAppend(why, "RAPL unavailable (", rapl.status().message(), "); ");
   return model_meter();
 }
 
@@ -171,18 +178,20 @@ struct Loaded {
   int threads = 0;
 };
 
-absl::StatusOr<Loaded> Load(const fs::path& path, int threads) {
+absl::StatusOr<Loaded> Load(const fs::path& path, int threads, const std::string& device) {
   Loaded l;
   l.threads = threads;
   const auto t = Clock::now();
-  TCOBENCH_ASSIGN_OR_RETURN(l.model, LlamaModel::Open(path, ModelOptions{threads, /*populate=*/true}));
+  TCOBENCH_ASSIGN_OR_RETURN(l.model,
+                            LlamaModel::Open(path, ModelOptions{threads, /*populate=*/true, device}));
   l.load_seconds = SecondsSince(t);
   return l;
 }
 
 absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& variant,
                          const LlamaModel& model, const fs::path& baseline_path, int threads,
-                         const LocalRunOptions& o, v1::AccuracyResult* out) {
+                         const std::string& device, const LocalRunOptions& o,
+                         v1::AccuracyResult* out) {
   if (!spec.has_accuracy()) return absl::OkStatus();
   const v1::Accuracy& acc = spec.accuracy();
   if (acc.has_perplexity()) {
@@ -211,7 +220,7 @@ absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& vari
         k->set_applicable(false);
         k->set_note("this is the baseline");
       } else {
-        TCOBENCH_ASSIGN_OR_RETURN(Loaded base, Load(baseline_path, threads));
+        TCOBENCH_ASSIGN_OR_RETURN(Loaded base, Load(baseline_path, threads, device));
         if (!SameVocabulary(*base.model, model)) {
           k->set_applicable(false);
           k->set_note("vocabulary differs from the baseline's: KL divergence and top-1 agreement do "
@@ -411,21 +420,9 @@ class HostLock {
   int fd_;
 };
 
-// Only CPU hardware targets run here: the embedded engine is a CPU runtime.
-absl::Status CheckRunsLocally(const v1::ComparisonSpec& spec) {
-  for (int i = 0; i < spec.hardware_size(); ++i) {
-    const std::string& cls = spec.hardware(i).selector().class_();
-    if (!cls.empty() && cls != "cpu") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "hardware[", i, "].selector.class: '", cls,
-          "' cannot run with --local (this build runs the embedded engine on the CPU)"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The machine and build the result was measured on.
-void FillHostManifest(const v1::ComparisonSpec& spec, const LocalRunOptions& o, int threads, v1::Manifest* m) {
+// The machine and build the result was measured on, and the device.
+void FillHostManifest(const v1::ComparisonSpec& spec, const LocalRunOptions& o, int threads,
+                      const std::string& device, v1::Manifest* m) {
   m->set_start_time(UtcTimestamp());
   m->set_tcobench_version(VersionString());
   m->set_git_commit(BuildCommitId());
@@ -445,6 +442,21 @@ void FillHostManifest(const v1::ComparisonSpec& spec, const LocalRunOptions& o, 
   }
   m->set_gpu_driver(gpus.driver);
   m->set_threads(threads);
+  m->set_device(device);
+  if (device != "cpu") {
+    const int index = device == "cuda" ? 0 : std::atoi(device.c_str() + 5);
+    for (const CudaDeviceInfo& d : ListCudaDevices()) {
+      if (d.index != index) continue;
+      m->set_device_description(absl::StrFormat("%s, %.1f GiB, compute capability %d.%d", d.name,
+                                                d.memory_bytes / 1073741824.0, d.compute_major,
+                                                d.compute_minor));
+      m->set_cuda_version(absl::StrFormat("driver %d.%d, runtime %d.%d", d.driver_version / 1000,
+                                          d.driver_version % 1000 / 10, d.runtime_version / 1000,
+                                          d.runtime_version % 1000 / 10));
+      m->set_gpu_clocks(absl::StrFormat("SM %d MHz, memory %d MHz (maxima)", d.sm_clock_mhz,
+                                        d.memory_clock_mhz));
+    }
+  }
 }
 
 // Every variant's file, made (quantized) where needed, before anything is
@@ -487,6 +499,7 @@ struct VariantRun {
   const std::string& prompt_text;  // "" for random prompts
   const fs::path& baseline_path;
   const LocalRunOptions& o;
+  const std::string& device;  // resolved
 };
 
 // Loads one variant, measures every workload point on every hardware target
@@ -499,11 +512,12 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
   const v1::Variant& variant = spec.variants(index);
   const int threads = variant.threads() > 0 ? variant.threads() : default_threads;
   std::string meter_note;
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter, OpenMeter(o, threads, &meter_note));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter,
+                            OpenMeter(o, threads, run.device, &meter_note));
   ResetPeakRss();
   Phase(o, "loading");
   Progress(o, absl::StrCat(variant.name(), ": loading ", prepared.path.string()));
-  TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(prepared.path, threads));
+  TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(prepared.path, threads, run.device));
   const ModelSize size = DescribeModel(*loaded.model, result->mutable_manifest()->mutable_models(index));
   std::vector<int32_t> corpus;
   if (!run.prompt_text.empty()) corpus = loaded.model->tokenizer().Encode(run.prompt_text, AddSpecial::kNo);
@@ -536,12 +550,54 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
   TCOBENCH_RETURN_IF_ERROR(Stopped(o));
   v1::AccuracyResult accuracy;
   Phase(o, "accuracy");
-  TCOBENCH_RETURN_IF_ERROR(RunAccuracy(spec, variant, *loaded.model, run.baseline_path, threads, o, &accuracy));
+  TCOBENCH_RETURN_IF_ERROR(RunAccuracy(spec, variant, *loaded.model, run.baseline_path, threads, run.device, o,
+                                       &accuracy));
   for (int r = first_result; r < result->results_size(); ++r) *result->mutable_results(r)->mutable_accuracy() = accuracy;
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ResolveDevice(const v1::ComparisonSpec& spec, const std::string& device) {
+  if (device != "auto" && device != "cpu" && device != "cuda" && device.rfind("cuda:", 0) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device '", device, "' is unknown; devices: auto, cpu, cuda, cuda:N"));
+  }
+  bool wants_gpu = false, wants_cpu = false;
+  std::string gpu_target, cpu_target;
+  for (const v1::Hardware& h : spec.hardware()) {
+    const std::string& cls = h.selector().class_();
+    if (cls == "gpu") {
+      wants_gpu = true;
+      gpu_target = h.name();
+    } else if (cls == "cpu") {
+      wants_cpu = true;
+      cpu_target = h.name();
+    } else if (!cls.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("hardware '", h.name(), "': selector class '",
+                                                     cls, "' is unknown (cpu, gpu)"));
+    }
+  }
+  if (wants_gpu && wants_cpu) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "targets '", cpu_target, "' (class cpu) and '", gpu_target,
+        "' (class gpu) need different devices: a local run measures on one; run them as "
+        "separate comparisons, or through a coordinator with a worker for each"));
+  }
+  const bool gpu_device = device != "auto" && device != "cpu";
+  if (device == "auto") return wants_gpu ? std::string("cuda:0") : std::string("cpu");
+  if (wants_gpu && !gpu_device) {
+    return absl::InvalidArgumentError(absl::StrCat("hardware '", gpu_target,
+                                                   "' asks for class gpu, but the device is ",
+                                                   device, " (use --device cuda:N)"));
+  }
+  if (wants_cpu && gpu_device) {
+    return absl::InvalidArgumentError(absl::StrCat("hardware '", cpu_target,
+                                                   "' asks for class cpu, but the device is ",
+                                                   device));
+  }
+  return device == "cuda" ? std::string("cuda:0") : device;
+}
 
 fs::path DefaultCacheDir() {
   if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg != '\0') {
@@ -557,7 +613,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
                                                         const LocalRunOptions& o) {
   TCOBENCH_RETURN_IF_ERROR(ValidateSpec(raw_spec));
   const v1::ComparisonSpec spec = WithDefaults(raw_spec);
-  TCOBENCH_RETURN_IF_ERROR(CheckRunsLocally(spec));
+  TCOBENCH_ASSIGN_OR_RETURN(const std::string device, ResolveDevice(spec, o.device));
   if (o.cache_dir.empty()) return absl::InvalidArgumentError("no cache directory");
   TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> prompts,
                             SweepValues(spec.workload().prompt_tokens(), "workload.promptTokens"));
@@ -567,7 +623,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
   v1::ComparisonResult result;
   *result.mutable_spec() = spec;
   const int default_threads = o.threads > 0 ? o.threads : CpuCount();
-  FillHostManifest(spec, o, default_threads, result.mutable_manifest());
+  FillHostManifest(spec, o, default_threads, device, result.mutable_manifest());
   fs::path baseline_path;
   TCOBENCH_ASSIGN_OR_RETURN(std::vector<PreparedModel> models,
                             PrepareModels(spec, o, result.mutable_manifest(), &baseline_path));
@@ -577,7 +633,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
     TCOBENCH_ASSIGN_OR_RETURN(prompt_text, ReadText(Resolve(o.data_root, spec.workload().prompt_text()),
                                                     "workload.promptText"));
   }
-  const VariantRun run{spec, prompts, outputs, prompt_text, baseline_path, o};
+  const VariantRun run{spec, prompts, outputs, prompt_text, baseline_path, o, device};
   double lock_wait = 0;
   for (int i = 0; i < spec.variants_size(); ++i) {
     if (!o.measure_only.empty() && spec.variants(i).name() != o.measure_only) continue;

@@ -18,7 +18,10 @@ struct LocalRunOptions {
   std::filesystem::path data_root = ".";
   std::filesystem::path cache_dir;  // required: where quantized variants are made
   int threads = 0;                  // engine threads when the variant does not say; 0: all CPUs
-  std::string energy = "auto";      // auto (rapl, else model), rapl, nvml, model, none
+  // Where the engine runs: "auto" (the CPU, or cuda:0 when the targets'
+  // selectors ask for class gpu), "cpu", "cuda" or "cuda:N".
+  std::string device = "auto";
+  std::string energy = "auto";      // auto (nvml on a GPU; rapl, else model), rapl, nvml, model, none
   double cpu_tdp_watts = 0;         // for the model estimate; 0: the CPU table
   std::filesystem::path powercap_root = "/sys/class/powercap";
   std::string nvml_library = "libnvidia-ml.so.1";
@@ -40,6 +43,11 @@ struct LocalRunOptions {
   // the cost model (0: none).
   double cost_per_hour_usd = 0;
 };
+
+// The device a run of `spec` uses (LocalRunOptions::device resolved against
+// the targets' selector classes); an error names a target the device
+// cannot serve.
+absl::StatusOr<std::string> ResolveDevice(const v1::ComparisonSpec& spec, const std::string& device);
 
 // The default cache directory: $XDG_CACHE_HOME/tcobench, else ~/.cache/tcobench.
 std::filesystem::path DefaultCacheDir();

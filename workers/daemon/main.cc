@@ -19,7 +19,7 @@ using tcobench::CommandSpec;
 
 const CommandSpec kSpec = tcobench::WithConnectionFlags({
     "tcobench-worker --coordinator ADDR --name NAME --model-root DIR [--data-root DIR]\n"
-    "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--cpu-tdp-watts W]\n"
+    "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--device cuda:N] [--cpu-tdp-watts W]\n"
     "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]\n"
     "    [--metrics-listen ADDR] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE]",
     "Dials out to the coordinator, registers this machine (CPU, cores, ISA level,\n"
@@ -40,6 +40,9 @@ const CommandSpec kSpec = tcobench::WithConnectionFlags({
      {"cache-dir", "", true, "DIR", "quantized variants (default $XDG_CACHE_HOME/tcobench)"},
      {"labels", "", true, "K=V,...", "labels selectors can match"},
      {"threads", "t", true, "N", "engine threads (default: all CPUs)"},
+     {"device", "", true, "DEV",
+      "the GPU for jobs whose selector asks for class gpu (default cuda:0; offered only by "
+      "builds with TCOBENCH_CUDA that find it)"},
      {"cpu-tdp-watts", "", true, "W", "CPU power for the energy estimate"},
      {"energy", "", true, "SOURCE", "auto (default), rapl, nvml, model, none"},
      {"cost-per-hour", "", true, "USD",
@@ -81,6 +84,10 @@ int main(int argc, char** argv) {
   o.run.data_root = args->Get("data-root", o.run.model_root.string());
   o.run.cache_dir = args->Has("cache-dir") ? std::filesystem::path(args->Get("cache-dir")) : tcobench::DefaultCacheDir();
   o.run.energy = args->Get("energy", "auto");
+  o.gpu_device = args->Get("device", "cuda:0");
+  if (o.gpu_device != "cuda" && o.gpu_device.rfind("cuda:", 0) != 0) {
+    return Usage("--device must be cuda or cuda:N (CPU jobs always run on the CPU)");
+  }
   o.run.host_lock_file = args->Get("lock-file", "/tmp/tcobench-measure.lock");
   auto threads = args->GetInt("threads", 0, 0, 1024);
   auto tdp = args->GetDouble("cpu-tdp-watts", 0);

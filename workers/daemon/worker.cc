@@ -1,5 +1,7 @@
 #include "workers/daemon/worker.h"
 
+#include "workers/engine/cuda/cuda_backend.h"
+
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -121,6 +123,14 @@ v1::WorkerInventory LocalInventory(const WorkerOptions& o) {
   const GpuInventory gpus = ProbeGpus(o.run.nvml_library);
   for (const std::string& g : gpus.names) inv.add_gpus(g);
   inv.set_gpu_driver(gpus.driver);
+  // GPUs the engine can run on: a CUDA build that sees the chosen device.
+  const int gpu_index = o.gpu_device == "cuda" ? 0 : std::atoi(o.gpu_device.c_str() + 5);
+  for (const CudaDeviceInfo& d : ListCudaDevices()) {
+    if (d.index == gpu_index && CudaBackendBuilt()) {
+      inv.set_gpu_runtime(true);
+      inv.set_gpu_device(o.gpu_device);
+    }
+  }
   inv.set_threads(o.run.threads > 0 ? o.run.threads : CpuCount());
   inv.set_cost_per_hour_usd(o.run.cost_per_hour_usd);
   inv.set_version(absl::StrCat(VersionString(), " (", BuildCommitId(), ")"));
@@ -218,6 +228,11 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
     log(absl::StrCat("job ", job.job_id(), ": ", job.variant(), " on ", job.hardware()));
     LocalRunOptions run = o.run;
     run.measure_only = job.variant();
+    // A job's spec keeps only its own target: a gpu-class one runs on this
+    // worker's GPU, any other on the CPU.
+    const bool gpu_job = job.spec().hardware_size() > 0 &&
+                         job.spec().hardware(0).selector().class_() == "gpu";
+    run.device = gpu_job ? o.gpu_device : "cpu";
     auto last_report = std::chrono::steady_clock::now() - std::chrono::seconds(10);
     std::string last_stage;
     run.progress = [&](const std::string& line) {

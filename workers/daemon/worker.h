@@ -21,6 +21,9 @@ struct WorkerOptions {
   std::string name;
   std::map<std::string, std::string> labels;
   LocalRunOptions run;              // roots, cache, threads, energy
+  // The device jobs whose selector asks for class gpu run on (others run on
+  // the CPU); the inventory offers GPUs only when this build can use them.
+  std::string gpu_device = "cuda:0";
   double idle_poll_seconds = 0.5;   // between AcquireJob calls when there is nothing to do
   int max_jobs = 0;                 // exit after this many jobs (0: run until stopped)
   WorkerMetrics* metrics = nullptr; // may be null (no --metrics-listen)

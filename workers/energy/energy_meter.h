@@ -48,9 +48,11 @@ absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenRaplMeter(
 absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenNvmlMeter(
     const std::string& library = "libnvidia-ml.so.1", double poll_seconds = 0.1);
 
-// GPU names and driver version through NVML, for the manifest ("" when absent).
+// GPU names (with their memory, where NVML reports it) and the driver
+// version through NVML, for inventories and manifests (empty when absent).
 struct GpuInventory {
   std::vector<std::string> names;
+  std::vector<int64_t> memory_bytes;  // per GPU; 0 when not reported
   std::string driver;
 };
 GpuInventory ProbeGpus(const std::string& library = "libnvidia-ml.so.1");

@@ -6,6 +6,7 @@
 #include "common/base/mutex.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "workers/energy/energy_meter.h"
 #include "workers/energy/poller.h"
@@ -28,6 +29,8 @@ struct NvmlApi {
   NvmlReturn (*power_usage)(NvmlDevice, unsigned int*) = nullptr;         // milliwatts
   NvmlReturn (*device_name)(NvmlDevice, char*, unsigned int) = nullptr;
   NvmlReturn (*driver_version)(char*, unsigned int) = nullptr;
+  // nvmlDeviceGetMemoryInfo: total, free, used bytes (nvmlMemory_t).
+  NvmlReturn (*memory_info)(NvmlDevice, unsigned long long*) = nullptr;
   const char* (*error_string)(NvmlReturn) = nullptr;
 
   std::string Error(NvmlReturn r) const {
@@ -61,6 +64,7 @@ absl::StatusOr<std::unique_ptr<NvmlApi>> LoadNvml(const std::string& library) {
   sym("nvmlDeviceGetTotalEnergyConsumption", &api->total_energy);
   sym("nvmlDeviceGetName", &api->device_name);
   sym("nvmlSystemGetDriverVersion", &api->driver_version);
+  sym("nvmlDeviceGetMemoryInfo", &api->memory_info);
   sym("nvmlErrorString", &api->error_string);
   auto shutdown = api->shutdown;
   api->shutdown = nullptr;  // only once init succeeded
@@ -228,7 +232,16 @@ GpuInventory ProbeGpus(const std::string& library) {
   if (!api.ok()) return inv;
   auto gpus = ListGpus(**api);
   if (gpus.ok()) {
-    for (const Gpu& g : *gpus) inv.names.push_back(g.name);
+    for (const Gpu& g : *gpus) {
+      unsigned long long memory[3] = {0, 0, 0};  // nvmlMemory_t: total, free, used
+      int64_t total = 0;
+      if ((*api)->memory_info != nullptr && (*api)->memory_info(g.device, memory) == kNvmlSuccess) {
+        total = static_cast<int64_t>(memory[0]);
+      }
+      inv.names.push_back(total > 0 ? absl::StrFormat("%s, %.1f GiB", g.name, total / 1073741824.0)
+                                    : g.name);
+      inv.memory_bytes.push_back(total);
+    }
   }
   char version[96] = {0};
   if ((*api)->driver_version != nullptr &&

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/spec/spec.h"
+#include "services/coordinator/selector.h"
 #include "tests/test_support.h"
 
 using namespace tcobench;
@@ -359,4 +360,23 @@ BOOST_AUTO_TEST_CASE(job_specs_stay_valid_when_cost_prices_every_target) {
   }
   BOOST_TEST(jobs == 4);  // the big worker matches both targets
   BOOST_TEST(targets == (std::set<std::string>{"big", "small"}));
+}
+
+// Class gpu needs a worker that reported GPUs and can run the engine on
+// them; the reason names which is missing.
+BOOST_AUTO_TEST_CASE(gpu_selectors_need_a_gpu_runtime) {
+  v1::Hardware::Selector gpu;
+  gpu.set_class_("gpu");
+  v1::WorkerInventory w = Inventory("w", "avx512", "");
+  std::string why;
+  BOOST_TEST(!SelectorMatches(gpu, w, &why));
+  BOOST_TEST(why == "class gpu (worker has no GPU)");
+  w.add_gpus("GPU 0 NVIDIA H200, 139.8 GiB");
+  BOOST_TEST(!SelectorMatches(gpu, w, &why));
+  BOOST_TEST(why == "class gpu (worker's build cannot run the engine on its GPUs: no CUDA backend)");
+  w.set_gpu_runtime(true);
+  BOOST_TEST(SelectorMatches(gpu, w, &why));
+  v1::Hardware::Selector cpu;
+  cpu.set_class_("cpu");
+  BOOST_TEST(SelectorMatches(cpu, w, &why));  // every worker has a CPU
 }

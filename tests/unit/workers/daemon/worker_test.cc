@@ -4,6 +4,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include "tests/test_support.h"
+#include "workers/bench/comparison.h"
+#include "workers/engine/cuda/cuda_backend.h"
 
 using namespace tcobench;
 namespace fs = std::filesystem;
@@ -35,5 +37,43 @@ BOOST_AUTO_TEST_CASE(job_files_stay_in_their_roots_and_texts_within_their_size) 
     BOOST_TEST_INFO(bad);
     BOOST_TEST(s.code() == absl::StatusCode::kInvalidArgument);
     BOOST_TEST(std::string(s.message()).find("accuracy.perplexity.text") == 0);
+  }
+}
+
+// Jobs and local runs find their device from the targets' selector classes.
+BOOST_AUTO_TEST_CASE(the_device_follows_the_selector_class) {
+  v1::ComparisonSpec spec;
+  spec.add_hardware()->set_name("any");
+  BOOST_TEST(*ResolveDevice(spec, "auto") == "cpu");
+  BOOST_TEST(*ResolveDevice(spec, "cuda") == "cuda:0");
+  spec.mutable_hardware(0)->mutable_selector()->set_class_("gpu");
+  BOOST_TEST(*ResolveDevice(spec, "auto") == "cuda:0");
+  BOOST_TEST(*ResolveDevice(spec, "cuda:1") == "cuda:1");
+  const auto on_cpu = ResolveDevice(spec, "cpu");
+  BOOST_REQUIRE(!on_cpu.ok());
+  BOOST_TEST(std::string(on_cpu.status().message()) ==
+             "hardware 'any' asks for class gpu, but the device is cpu (use --device cuda:N)");
+  auto* cpu = spec.add_hardware();
+  cpu->set_name("box");
+  cpu->mutable_selector()->set_class_("cpu");
+  const auto mixed = ResolveDevice(spec, "auto");
+  BOOST_REQUIRE(!mixed.ok());
+  BOOST_TEST(std::string(mixed.status().message()).find("need different devices") != std::string::npos);
+  BOOST_TEST(!ResolveDevice(spec, "tpu:0").ok());
+  spec.mutable_hardware(0)->mutable_selector()->set_class_("fpga");
+  BOOST_TEST(std::string(ResolveDevice(spec, "auto").status().message()) ==
+             "hardware 'any': selector class 'fpga' is unknown (cpu, gpu)");
+}
+
+// A worker offers its GPUs to gpu-class jobs only when its build can run the
+// engine there; a CPU-only build says so through the inventory.
+BOOST_AUTO_TEST_CASE(the_inventory_offers_gpus_only_with_a_runtime) {
+  const v1::WorkerInventory inv = LocalInventory(WorkerOptions{});
+  if (!CudaBackendBuilt() || ListCudaDevices().empty()) {
+    BOOST_TEST(!inv.gpu_runtime());
+    BOOST_TEST(inv.gpu_device().empty());
+  } else {
+    BOOST_TEST(inv.gpu_runtime());
+    BOOST_TEST(inv.gpu_device() == "cuda:0");
   }
 }

@@ -113,6 +113,9 @@ BOOST_AUTO_TEST_CASE(nvml_energy_counter_and_power_integration) {
   BOOST_TEST(inv.driver == "999.1");
   BOOST_REQUIRE(inv.names.size() == 1u);
   BOOST_TEST(inv.names[0].find("Fake GPU") != std::string::npos);
+  BOOST_TEST(inv.names[0].find("80.0 GiB") != std::string::npos, inv.names[0]);  // its memory
+  BOOST_REQUIRE(inv.memory_bytes.size() == 1u);
+  BOOST_TEST(inv.memory_bytes[0] == int64_t{80} << 30);
 }
 
 BOOST_AUTO_TEST_CASE(nvml_failures_say_why) {

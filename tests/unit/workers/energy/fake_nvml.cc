@@ -45,6 +45,12 @@ int nvmlDeviceGetName(void*, char* name, unsigned int length) {
   std::strncpy(name, "Fake GPU", length);
   return 0;
 }
+int nvmlDeviceGetMemoryInfo(void*, unsigned long long* memory) {  // total, free, used
+  memory[0] = 80ull << 30;
+  memory[1] = 79ull << 30;
+  memory[2] = 1ull << 30;
+  return 0;
+}
 int nvmlSystemGetDriverVersion(char* version, unsigned int length) {
   std::strncpy(version, "999.1", length);
   return 0;
