@@ -8,6 +8,8 @@
 #include <boost/test/tree/traverse.hpp>
 #include <boost/test/tree/visitor.hpp>
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -154,6 +156,18 @@ inline CommandResult RunTcobench(const std::string& args) {
   r.out.assign(o.begin(), o.end());
   r.err.assign(e.begin(), e.end());
   return r;
+}
+
+// log-softmax of one row of logits, in double.
+inline std::vector<double> LogSoftmax(const float* x, int64_t n) {
+  double max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::max(max, static_cast<double>(x[i]));
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max);
+  const double lse = max + std::log(sum);
+  std::vector<double> out(n);
+  for (int64_t i = 0; i < n; ++i) out[i] = x[i] - lse;
+  return out;
 }
 
 // The device the engine tests run models on: TCOBENCH_TEST_DEVICE (cuda:0

@@ -195,6 +195,14 @@ void ManifestRows(const v1::Manifest& m, std::vector<std::vector<std::string>>* 
   add("cpu", absl::StrCat(m.cpu_model(), ", ", m.cpu_cores(), " cores"));
   add("memory", absl::StrFormat("%.1f GiB", m.memory_bytes() / 1073741824.0));
   add("gpu", m.gpu());
+  add("gpu driver", m.gpu_driver());
+  // Where the engine ran, when not the CPU: the GPU, CUDA and clocks.
+  if (!m.device().empty() && m.device() != "cpu") {
+    add("device", absl::StrCat(m.device(), m.device_description().empty() ? "" : ": ",
+                               m.device_description()));
+    add("cuda", m.cuda_version());
+    add("gpu clocks", m.gpu_clocks());
+  }
   add("os / kernel", absl::StrCat(m.os(), " / ", m.kernel()));
   add("host", m.hostname());
   add("seed", absl::StrCat(m.seed()));

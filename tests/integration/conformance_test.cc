@@ -25,18 +25,6 @@ std::vector<float> ReadFloats(const std::filesystem::path& p) {
   return v;
 }
 
-// log-softmax of one row, in double.
-std::vector<double> LogSoftmax(const float* x, int64_t n) {
-  double max = x[0];
-  for (int64_t i = 1; i < n; ++i) max = std::max(max, static_cast<double>(x[i]));
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - max);
-  const double lse = max + std::log(sum);
-  std::vector<double> out(n);
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] - lse;
-  return out;
-}
-
 int64_t ArgmaxRow(const float* x, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)

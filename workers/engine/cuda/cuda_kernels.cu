@@ -34,6 +34,16 @@ __device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* sc, int
   }
 }
 
+// d * scale and dmin * min of sub-block j of a Q4_K or Q5_K block (its
+// header: fp16 d, fp16 dmin, 12 bytes of 6-bit scales and minima).
+__device__ __forceinline__ void KScaleMin(const uint8_t* b, int j, float* d1, float* m1) {
+  const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
+  int sc, m;
+  ScaleMinK4(j, b + 4, &sc, &m);
+  *d1 = d * static_cast<float>(sc);
+  *m1 = dmin * static_cast<float>(m);
+}
+
 // Dq<T>::Group(row, g, out, vec): weights 32g..32g+31 of a row as floats.
 // `vec`: the row may be read 16 bytes at a time (float types only).
 // Dq<T>::Elem(row, i): one weight (float types, for rows not a multiple of 32).
@@ -166,10 +176,8 @@ struct Dq<kQ4_K> {  // 144 bytes: d, dmin, scales[12], qs[128]
   static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
     const uint8_t* b = row + (g >> 3) * 144;
     const int j = static_cast<int>(g & 7);
-    const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
-    int sc, m;
-    ScaleMinK4(j, b + 4, &sc, &m);
-    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    float d1, m1;
+    KScaleMin(b, j, &d1, &m1);
     const uint8_t* qs = b + 16 + 32 * (j >> 1);
     int q[32];
     Nibbles(Load128(qs), Load128(qs + 16), (j & 1) * 4, q);
@@ -184,10 +192,8 @@ struct Dq<kQ5_K> {  // 176 bytes: d, dmin, scales[12], qh[32], qs[128]
   static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
     const uint8_t* b = row + (g >> 3) * 176;
     const int j = static_cast<int>(g & 7);
-    const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
-    int sc, m;
-    ScaleMinK4(j, b + 4, &sc, &m);
-    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    float d1, m1;
+    KScaleMin(b, j, &d1, &m1);
     const uint8_t* qs = b + 48 + 32 * (j >> 1);
     int q[32];
     Nibbles(Load128(qs), Load128(qs + 16), (j & 1) * 4, q);
@@ -320,10 +326,8 @@ struct Dq4<kQ4_K> {
     const uint8_t* b = base + (e >> 8) * 144;
     const int within = static_cast<int>(e & 255);
     const int j = within >> 5, l = within & 31;
-    const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
-    int sc, m;
-    ScaleMinK4(j, b + 4, &sc, &m);
-    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    float d1, m1;
+    KScaleMin(b, j, &d1, &m1);
     const uint32_t q = *reinterpret_cast<const uint32_t*>(b + 16 + 32 * (j >> 1) + l);
     const int shift = (j & 1) * 4;
 #pragma unroll
@@ -339,10 +343,8 @@ struct Dq4<kQ5_K> {
     const uint8_t* b = base + (e >> 8) * 176;
     const int within = static_cast<int>(e & 255);
     const int j = within >> 5, l = within & 31;
-    const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
-    int sc, m;
-    ScaleMinK4(j, b + 4, &sc, &m);
-    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    float d1, m1;
+    KScaleMin(b, j, &d1, &m1);
     const uint32_t q = *reinterpret_cast<const uint32_t*>(b + 48 + 32 * (j >> 1) + l);
     const uint32_t h = *reinterpret_cast<const uint32_t*>(b + 16 + l);
     const int shift = (j & 1) * 4;

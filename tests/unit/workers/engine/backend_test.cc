@@ -58,16 +58,6 @@ struct NeedsDevice {
   }
 };
 
-std::vector<double> LogSoftmax(const float* x, int64_t n) {
-  double mx = x[0];
-  for (int64_t i = 1; i < n; ++i) mx = std::max(mx, static_cast<double>(x[i]));
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += std::exp(x[i] - mx);
-  std::vector<double> out(n);
-  for (int64_t i = 0; i < n; ++i) out[i] = x[i] - mx - std::log(sum);
-  return out;
-}
-
 struct Agreement {
   double kld_sum = 0, max_dlogit = 0;
   int rows = 0, top1_same = 0;
