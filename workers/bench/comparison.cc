@@ -444,9 +444,9 @@ void FillHostManifest(const v1::ComparisonSpec& spec, const LocalRunOptions& o, 
   m->set_threads(threads);
   m->set_device(device);
   if (device != "cpu") {
-    const int index = device == "cuda" ? 0 : std::atoi(device.c_str() + 5);
+    const absl::StatusOr<int> index = CudaDeviceIndex(device);
     for (const CudaDeviceInfo& d : ListCudaDevices()) {
-      if (d.index != index) continue;
+      if (!index.ok() || d.index != *index) continue;
       m->set_device_description(absl::StrFormat("%s, %.1f GiB, compute capability %d.%d", d.name,
                                                 d.memory_bytes / 1073741824.0, d.compute_major,
                                                 d.compute_minor));
@@ -559,7 +559,7 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
 }  // namespace
 
 absl::StatusOr<std::string> ResolveDevice(const v1::ComparisonSpec& spec, const std::string& device) {
-  if (device != "auto" && device != "cpu" && device != "cuda" && device.rfind("cuda:", 0) != 0) {
+  if (device != "auto" && device != "cpu" && !CudaDeviceIndex(device).ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("device '", device, "' is unknown; devices: auto, cpu, cuda, cuda:N"));
   }

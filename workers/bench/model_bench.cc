@@ -150,7 +150,7 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
   model.reset();
   if (o.measure_bandwidth && r.device != "cpu") {
     stage("GPU read bandwidth");
-    const int index = std::stoi(r.device.substr(r.device.find(':') + 1));
+    TCOBENCH_ASSIGN_OR_RETURN(const int index, CudaDeviceIndex(r.device));
     TCOBENCH_ASSIGN_OR_RETURN(const double bw, MeasureCudaReadBandwidth(index));
     r.bandwidth.bytes_per_second = bw;
     r.bandwidth.samples = {bw};

@@ -10,6 +10,7 @@
 #include "common/security/connection_flags.h"
 #include "common/metrics/metrics_server.h"
 #include "workers/daemon/worker.h"
+#include "workers/engine/backend.h"
 #include "common/base/build_info.h"
 
 namespace {
@@ -85,7 +86,7 @@ int main(int argc, char** argv) {
   o.run.cache_dir = args->Has("cache-dir") ? std::filesystem::path(args->Get("cache-dir")) : tcobench::DefaultCacheDir();
   o.run.energy = args->Get("energy", "auto");
   o.gpu_device = args->Get("device", "cuda:0");
-  if (o.gpu_device != "cuda" && o.gpu_device.rfind("cuda:", 0) != 0) {
+  if (!tcobench::CudaDeviceIndex(o.gpu_device).ok()) {
     return Usage("--device must be cuda or cuda:N (CPU jobs always run on the CPU)");
   }
   o.run.host_lock_file = args->Get("lock-file", "/tmp/tcobench-measure.lock");

@@ -124,9 +124,9 @@ v1::WorkerInventory LocalInventory(const WorkerOptions& o) {
   for (const std::string& g : gpus.names) inv.add_gpus(g);
   inv.set_gpu_driver(gpus.driver);
   // GPUs the engine can run on: a CUDA build that sees the chosen device.
-  const int gpu_index = o.gpu_device == "cuda" ? 0 : std::atoi(o.gpu_device.c_str() + 5);
+  const absl::StatusOr<int> gpu_index = CudaDeviceIndex(o.gpu_device);
   for (const CudaDeviceInfo& d : ListCudaDevices()) {
-    if (d.index == gpu_index && CudaBackendBuilt()) {
+    if (gpu_index.ok() && d.index == *gpu_index && CudaBackendBuilt()) {
       inv.set_gpu_runtime(true);
       inv.set_gpu_device(o.gpu_device);
     }

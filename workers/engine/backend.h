@@ -167,6 +167,8 @@ class Backend {
 // "cuda" / "cuda:N" where the build has CUDA. Errors name what is wrong.
 class ThreadPool;
 absl::StatusOr<std::unique_ptr<Backend>> MakeBackend(const std::string& device, ThreadPool* pool);
+// The GPU index of "cuda" (0) or "cuda:N"; an error for anything else.
+absl::StatusOr<int> CudaDeviceIndex(const std::string& device);
 
 // Backend memory with one owner (freed with the backend's Free).
 class BackendBuffer {

@@ -1,5 +1,5 @@
 // CUDA kernels of the embedded engine. Weights stay in their GGUF blocks:
-// every kernel dequantizes 32 weights at a time in registers (Dq<T>::Group)
+// every kernel dequantizes four weights at a time in registers (Dq4<T>::Four)
 // and multiplies them with float (matrix-vector) or half (tensor-core
 // matrix-matrix) activations. Layouts follow ggml's block definitions
 // (workers/engine/quants.h).
@@ -17,9 +17,6 @@ namespace {
 __device__ __forceinline__ float HalfBits(uint16_t h) { return __half2float(__ushort_as_half(h)); }
 __device__ __forceinline__ uint16_t Load16(const uint8_t* p) {
   return *reinterpret_cast<const uint16_t*>(p);
-}
-__device__ __forceinline__ uint4 Load128(const uint8_t* p) {
-  return __ldg(reinterpret_cast<const uint4*>(p));
 }
 __device__ __forceinline__ float Silu(float g) { return g / (1.0f + expf(-g)); }
 
@@ -43,201 +40,6 @@ __device__ __forceinline__ void KScaleMin(const uint8_t* b, int j, float* d1, fl
   *d1 = d * static_cast<float>(sc);
   *m1 = dmin * static_cast<float>(m);
 }
-
-// Dq<T>::Group(row, g, out, vec): weights 32g..32g+31 of a row as floats.
-// `vec`: the row may be read 16 bytes at a time (float types only).
-// Dq<T>::Elem(row, i): one weight (float types, for rows not a multiple of 32).
-template <int T>
-struct Dq;
-
-template <>
-struct Dq<kF32> {
-  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32],
-                                               bool vec) {
-    const float* p = reinterpret_cast<const float*>(row) + g * 32;
-    if (vec) {
-#pragma unroll
-      for (int i = 0; i < 8; ++i) {
-        const float4 v = __ldg(reinterpret_cast<const float4*>(p) + i);
-        o[4 * i] = v.x;
-        o[4 * i + 1] = v.y;
-        o[4 * i + 2] = v.z;
-        o[4 * i + 3] = v.w;
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 32; ++i) o[i] = __ldg(p + i);
-    }
-  }
-  static __device__ __forceinline__ float Elem(const uint8_t* row, int64_t i) {
-    return reinterpret_cast<const float*>(row)[i];
-  }
-};
-
-template <>
-struct Dq<kF16> {
-  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32],
-                                               bool vec) {
-    const uint8_t* p = row + g * 64;
-    if (vec) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const uint4 v = Load128(p + 16 * i);
-        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&w[k]));
-          o[8 * i + 2 * k] = f.x;
-          o[8 * i + 2 * k + 1] = f.y;
-        }
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 32; ++i) o[i] = HalfBits(Load16(p + 2 * i));
-    }
-  }
-  static __device__ __forceinline__ float Elem(const uint8_t* row, int64_t i) {
-    return HalfBits(Load16(row + 2 * i));
-  }
-};
-
-template <>
-struct Dq<kBF16> {
-  static __device__ __forceinline__ float Bf(uint32_t bits16) { return __uint_as_float(bits16 << 16); }
-  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32],
-                                               bool vec) {
-    const uint8_t* p = row + g * 64;
-    if (vec) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const uint4 v = Load128(p + 16 * i);
-        const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          o[8 * i + 2 * k] = __uint_as_float(w[k] << 16);
-          o[8 * i + 2 * k + 1] = __uint_as_float(w[k] & 0xFFFF0000u);
-        }
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 32; ++i) o[i] = Bf(Load16(p + 2 * i));
-    }
-  }
-  static __device__ __forceinline__ float Elem(const uint8_t* row, int64_t i) {
-    return Bf(Load16(row + 2 * i));
-  }
-};
-
-template <>
-struct Dq<kQ8_0> {  // 34 bytes: fp16 d, int8 qs[32]
-  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
-    const uint8_t* b = row + g * 34;
-    const float d = HalfBits(Load16(b));
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const uint16_t v = Load16(b + 2 + 2 * i);
-      o[2 * i] = static_cast<float>(static_cast<int8_t>(v & 0xFF)) * d;
-      o[2 * i + 1] = static_cast<float>(static_cast<int8_t>(v >> 8)) * d;
-    }
-  }
-  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-template <>
-struct Dq<kQ4_0> {  // 18 bytes: fp16 d, qs[16] (weight j low nibble, j+16 high)
-  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
-    const uint8_t* b = row + g * 18;
-    const float d = HalfBits(Load16(b));
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const uint16_t v = Load16(b + 2 + 2 * i);
-      const int b0 = v & 0xFF, b1 = v >> 8;
-      o[2 * i] = static_cast<float>((b0 & 0xF) - 8) * d;
-      o[2 * i + 1] = static_cast<float>((b1 & 0xF) - 8) * d;
-      o[2 * i + 16] = static_cast<float>((b0 >> 4) - 8) * d;
-      o[2 * i + 17] = static_cast<float>((b1 >> 4) - 8) * d;
-    }
-  }
-  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-// Unpacks the 32 bytes of two uint4 into nibbles (>> shift) & 15.
-__device__ __forceinline__ void Nibbles(uint4 a, uint4 b, int shift, int (&q)[32]) {
-  const uint32_t w[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-#pragma unroll
-    for (int k = 0; k < 4; ++k) q[4 * i + k] = (w[i] >> (8 * k + shift)) & 0xF;
-  }
-}
-
-template <>
-struct Dq<kQ4_K> {  // 144 bytes: d, dmin, scales[12], qs[128]
-  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
-    const uint8_t* b = row + (g >> 3) * 144;
-    const int j = static_cast<int>(g & 7);
-    float d1, m1;
-    KScaleMin(b, j, &d1, &m1);
-    const uint8_t* qs = b + 16 + 32 * (j >> 1);
-    int q[32];
-    Nibbles(Load128(qs), Load128(qs + 16), (j & 1) * 4, q);
-#pragma unroll
-    for (int l = 0; l < 32; ++l) o[l] = d1 * static_cast<float>(q[l]) - m1;
-  }
-  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-template <>
-struct Dq<kQ5_K> {  // 176 bytes: d, dmin, scales[12], qh[32], qs[128]
-  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
-    const uint8_t* b = row + (g >> 3) * 176;
-    const int j = static_cast<int>(g & 7);
-    float d1, m1;
-    KScaleMin(b, j, &d1, &m1);
-    const uint8_t* qs = b + 48 + 32 * (j >> 1);
-    int q[32];
-    Nibbles(Load128(qs), Load128(qs + 16), (j & 1) * 4, q);
-    const uint4 h0 = Load128(b + 16), h1 = Load128(b + 32);
-    const uint32_t hw[8] = {h0.x, h0.y, h0.z, h0.w, h1.x, h1.y, h1.z, h1.w};
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-#pragma unroll
-      for (int k = 0; k < 4; ++k) {
-        const int hi = (hw[i] >> (8 * k + j)) & 1;
-        o[4 * i + k] = d1 * static_cast<float>(q[4 * i + k] + (hi << 4)) - m1;
-      }
-    }
-  }
-  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-template <>
-struct Dq<kQ6_K> {  // 210 bytes: ql[128], qh[64], int8 scales[16], d
-  static __device__ __forceinline__ void Group(const uint8_t* row, int64_t g, float (&o)[32], bool) {
-    const uint8_t* b = row + (g >> 3) * 210;
-    const int j = static_cast<int>(g & 7);
-    const int half = j >> 2, k = j & 3;
-    const uint8_t* ql = b + 64 * half + 32 * (k & 1);
-    const uint8_t* qh = b + 128 + 32 * half;
-    const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192) + 8 * half + 2 * k;
-    const float d = HalfBits(Load16(b + 208));
-    const float d0 = d * static_cast<float>(sc[0]), d1 = d * static_cast<float>(sc[1]);
-    const int shift_l = (k >> 1) * 4, shift_h = 2 * k;
-#pragma unroll
-    for (int i = 0; i < 16; ++i) {
-      const uint16_t l2 = Load16(ql + 2 * i), h2 = Load16(qh + 2 * i);
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int lo = ((l2 >> (8 * e)) >> shift_l) & 0xF;
-        const int hi = ((h2 >> (8 * e)) >> shift_h) & 3;
-        const int l = 2 * i + e;
-        o[l] = (l < 16 ? d0 : d1) * static_cast<float>((lo | (hi << 4)) - 32);
-      }
-    }
-  }
-  static __device__ __forceinline__ float Elem(const uint8_t*, int64_t) { return 0.0f; }
-};
-
 
 // Dq4<T>::Four(base, e, w): weights e..e+3 (e a multiple of 4) of the
 // elements that start at `base`, a block boundary (a row, a staged chunk).
@@ -835,17 +637,18 @@ __global__ void SwiGluKernel(const float* gate, const float* up, int64_t count, 
 
 template <int T>
 __global__ void GetRowsKernel(const uint8_t* w, int64_t row_bytes, int64_t n_in,
-                              const int32_t* tokens, float* y, bool wvec) {
+                              const int32_t* tokens, float* y) {
   const uint8_t* row = w + static_cast<int64_t>(tokens[blockIdx.x]) * row_bytes;
   float* out = y + blockIdx.x * n_in;
-  const int64_t n_groups = n_in / 32;
-  for (int64_t g = threadIdx.x; g < n_groups; g += blockDim.x) {
-    float v[32];
-    Dq<T>::Group(row, g, v, wvec);
-#pragma unroll
-    for (int i = 0; i < 32; ++i) out[g * 32 + i] = v[i];
+  // Four at a time where the row keeps Four's alignment (always for the
+  // block types; float rows a multiple of 4 long), the rest one by one.
+  const int64_t n4 = n_in % 4 == 0 ? n_in : 0;
+  for (int64_t e = 4 * static_cast<int64_t>(threadIdx.x); e < n4; e += 4 * blockDim.x) {
+    float v[4];
+    Dq4<T>::Four(row, e, v);
+    for (int i = 0; i < 4; ++i) out[e + i] = v[i];
   }
-  for (int64_t i = n_groups * 32 + threadIdx.x; i < n_in; i += blockDim.x) out[i] = Dq<T>::Elem(row, i);
+  for (int64_t e = n4 + threadIdx.x; e < n_in; e += blockDim.x) out[e] = Dq4<T>::One(row, e);
 }
 
 // Sum over the block (blockDim.x a multiple of 32, at most 1024).
@@ -1086,8 +889,7 @@ void SwiGlu(const float* gate, const float* up, int64_t count, float* out, cudaS
 
 void GetRows(const Mat& w, const int32_t* tokens, int n, float* y, cudaStream_t s) {
   const uint8_t* wp = static_cast<const uint8_t*>(w.w);
-  const bool wvec = w.row_bytes % 16 == 0;
-#define TCOBENCH_ROWS(T) GetRowsKernel<T><<<n, 128, 0, s>>>(wp, w.row_bytes, w.n_in, tokens, y, wvec)
+#define TCOBENCH_ROWS(T) GetRowsKernel<T><<<n, 128, 0, s>>>(wp, w.row_bytes, w.n_in, tokens, y)
   switch (w.type) {
     case kF32: TCOBENCH_ROWS(kF32); break;
     case kF16: TCOBENCH_ROWS(kF16); break;
