@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 namespace tcobench {
@@ -14,6 +15,33 @@ double SortedQuantile(const std::vector<double>& sorted, double q) {
   const size_t hi = std::min(lo + 1, sorted.size() - 1);
   const double frac = pos - static_cast<double>(lo);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * frac;
+}
+
+// P(U = u), u = 0..m n, for U of the Mann–Whitney test with m and n samples
+// from one continuous distribution, by the recurrence
+// P(m, n, u) = m/(m+n) P(m-1, n, u) + n/(m+n) P(m, n-1, u-m).
+std::vector<double> MannWhitneyNullPmf(int m_max, int n_max) {
+  const int u_max = m_max * n_max;
+  std::vector<std::vector<double>> prev(n_max + 1), cur(n_max + 1);
+  // f(0, n, u) = [u == 0].
+  for (int n = 0; n <= n_max; ++n) prev[n].assign(u_max + 1, 0), prev[n][0] = 1;
+  for (int m = 1; m <= m_max; ++m) {
+    cur[0].assign(u_max + 1, 0);
+    cur[0][0] = 1;
+    for (int n = 1; n <= n_max; ++n) {
+      cur[n].assign(u_max + 1, 0);
+      const double pm = static_cast<double>(m) / (m + n), pn = static_cast<double>(n) / (m + n);
+      for (int u = 0; u <= m * n; ++u) {
+        // The largest value is an x (probability m/(m+n)) and adds
+        // nothing to U, or a y, which is larger than all m x's.
+        double v = pm * prev[n][u];
+        if (u >= m) v += pn * cur[n - 1][u - m];
+        cur[n][u] = v;
+      }
+    }
+    std::swap(prev, cur);
+  }
+  return prev[n_max];
 }
 
 }  // namespace
@@ -128,32 +156,11 @@ MannWhitney MannWhitneyGreater(std::span<const double> x, std::span<const double
   }
   const double dn1 = static_cast<double>(n1), dn2 = static_cast<double>(n2);
   out.u = rank_sum_y - dn2 * (dn2 + 1) / 2;
-  if (!ties && n1 * n2 <= 2500 && n1 <= 50 && n2 <= 50) {
-    // Exact: the probability of U = u over all arrangements, by the
-    // recurrence P(m, n, u) = m/(m+n) P(m-1, n, u) + n/(m+n) P(m, n-1, u-m).
-    const int m_max = static_cast<int>(n1), n_max = static_cast<int>(n2), u_max = m_max * n_max;
-    std::vector<std::vector<double>> prev(n_max + 1), cur(n_max + 1);
-    // f(0, n, u) = [u == 0].
-    for (int n = 0; n <= n_max; ++n) prev[n].assign(u_max + 1, 0), prev[n][0] = 1;
-    for (int m = 1; m <= m_max; ++m) {
-      cur[0].assign(u_max + 1, 0);
-      cur[0][0] = 1;
-      for (int n = 1; n <= n_max; ++n) {
-        cur[n].assign(u_max + 1, 0);
-        const double pm = static_cast<double>(m) / (m + n), pn = static_cast<double>(n) / (m + n);
-        for (int u = 0; u <= m * n; ++u) {
-          // The largest value is an x (probability m/(m+n)) and adds
-          // nothing to U, or a y, which is larger than all m x's.
-          double v = pm * prev[n][u];
-          if (u >= m) v += pn * cur[n - 1][u - m];
-          cur[n][u] = v;
-        }
-      }
-      std::swap(prev, cur);
-    }
+  if (!ties && n1 <= 50 && n2 <= 50) {
+    const std::vector<double> pmf = MannWhitneyNullPmf(static_cast<int>(n1), static_cast<int>(n2));
     const int u_obs = static_cast<int>(std::lround(out.u));
     double tail = 0;
-    for (int u = u_obs; u <= u_max; ++u) tail += prev[n_max][u];
+    for (size_t u = static_cast<size_t>(u_obs); u < pmf.size(); ++u) tail += pmf[u];
     out.p_value = std::clamp(tail, 0.0, 1.0);
     out.exact = true;
     return out;
@@ -183,6 +190,38 @@ double HodgesLehmannShift(std::span<const double> x, std::span<const double> y) 
   const double hi = d[mid];
   const double lo = *std::max_element(d.begin(), d.begin() + static_cast<ptrdiff_t>(mid));
   return (lo + hi) / 2;
+}
+
+ShiftInterval HodgesLehmannInterval(std::span<const double> x, std::span<const double> y, double alpha) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  ShiftInterval out{-kInf, kInf};
+  const size_t m = x.size(), n = y.size();
+  if (m == 0 || n == 0) return out;
+  // k: the largest count with P(U < k) <= alpha; the bounds are the k-th
+  // smallest and k-th largest of the m n differences.
+  int64_t k = 0;
+  if (m <= 50 && n <= 50) {
+    const std::vector<double> pmf = MannWhitneyNullPmf(static_cast<int>(m), static_cast<int>(n));
+    double below = 0;  // P(U < k)
+    while (k < static_cast<int64_t>(pmf.size()) && below + pmf[static_cast<size_t>(k)] <= alpha) {
+      below += pmf[static_cast<size_t>(k)];
+      ++k;
+    }
+  } else {
+    const double dm = static_cast<double>(m), dn = static_cast<double>(n);
+    k = static_cast<int64_t>(
+        std::floor(dm * dn / 2 - NormalQuantile(1 - alpha) * std::sqrt(dm * dn * (dm + dn + 1) / 12)));
+  }
+  if (k < 1) return out;
+  std::vector<double> d;
+  d.reserve(m * n);
+  for (double a : x) {
+    for (double b : y) d.push_back(b - a);
+  }
+  std::sort(d.begin(), d.end());
+  out.low = d[static_cast<size_t>(k - 1)];
+  out.high = d[d.size() - static_cast<size_t>(k)];
+  return out;
 }
 
 }  // namespace tcobench

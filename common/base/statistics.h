@@ -51,4 +51,14 @@ MannWhitney MannWhitneyGreater(std::span<const double> x, std::span<const double
 // pairwise differences y_j - x_i.
 double HodgesLehmannShift(std::span<const double> x, std::span<const double> y);
 
+// The distribution-free confidence bounds of that shift (Moses): the k-th
+// smallest and k-th largest pairwise difference, k from the Mann–Whitney
+// null distribution (exact up to 50 a side, else normal) so that each bound
+// alone holds with probability at least 1 - alpha. A bound the samples are
+// too few to give is -inf or +inf (e.g. 3 a side at alpha 0.01).
+struct ShiftInterval {
+  double low = 0, high = 0;
+};
+ShiftInterval HodgesLehmannInterval(std::span<const double> x, std::span<const double> y, double alpha);
+
 }  // namespace tcobench

@@ -81,6 +81,28 @@ std::vector<double> Samples(const v1::VariantResult& r, const std::string& metri
   return out;
 }
 
+// Each run's value of a sample metric (its statistic over that run's
+// requests), in run order; one value when the result has one run.
+std::vector<double> RunFigures(const v1::VariantResult& r, const std::string& metric, double quantile) {
+  int runs = 1;
+  for (const v1::RequestSample& s : r.samples()) runs = std::max(runs, s.repetition() + 1);
+  if (runs < 2) return {};
+  std::vector<std::vector<double>> by_run(static_cast<size_t>(runs));
+  v1::VariantResult one;
+  for (int k = 0; k < runs; ++k) {
+    one.clear_samples();
+    for (const v1::RequestSample& s : r.samples()) {
+      if (s.repetition() == k) *one.add_samples() = s;
+    }
+    by_run[static_cast<size_t>(k)] = Samples(one, metric);
+  }
+  std::vector<double> out;
+  for (const auto& v : by_run) {
+    if (!v.empty()) out.push_back(Quantile(v, quantile));
+  }
+  return out;
+}
+
 // The standard deviation of the values within 4 robust standard deviations
 // (1.4826 x the median absolute deviation) of their median: for normal noise
 // that is all of them.
@@ -180,67 +202,135 @@ absl::StatusOr<v1::GatePolicy> GatePolicyWithDefaults(v1::GatePolicy policy) {
   return policy;
 }
 
+namespace {
+
+// The regression threshold of a sample metric, as a relative change in the
+// worse direction.
+double Threshold(const v1::GatePolicy::Metric& policy) {
+  return std::max({policy.max_relative_change(), policy.min_effect(), 1e-6});
+}
+
+// Logs, signed so that "worse" is larger: a multiplicative change is a shift.
+std::vector<double> WorseLogs(std::span<const double> s, bool lower) {
+  std::vector<double> out;
+  out.reserve(s.size());
+  for (double x : s) out.push_back(lower ? std::log(x) : -std::log(x));
+  return out;
+}
+
+// Runs a side below which no bound at `alpha` exists (a side of n runs
+// gives one when 1 / C(2n, n) <= alpha).
+int RunsForAlpha(double alpha) {
+  for (int n = 2; n < 50; ++n) {
+    const std::vector<double> one(static_cast<size_t>(n), 0.0), two(static_cast<size_t>(n), 1.0);
+    if (std::isfinite(HodgesLehmannInterval(one, two, alpha).low)) return n;
+  }
+  return 50;
+}
+
+std::string Ci(double lo, double hi) {
+  auto end = [](double x) { return std::isfinite(x) ? Pct(x) : std::string(x < 0 ? "-inf" : "+inf"); };
+  return absl::StrCat("[", end(lo), ", ", end(hi), "]");
+}
+
+// The interval rule (docs/gate.md): the one-sided bounds of the shift of
+// the worse-signed logs against the threshold. Fills the verdict, the
+// change's interval in the metric's own direction and the detail.
+void DecideByInterval(std::span<const double> b, std::span<const double> c, const v1::GatePolicy::Metric& policy,
+                      double alpha, double power, const char* level, v1::MetricVerdict* v) {
+  const bool lower = policy.direction() != "higher";
+  const double t = Threshold(policy), log_t = std::log1p(t);
+  const ShiftInterval ci = HodgesLehmannInterval(b, c, alpha);
+  const double shift = HodgesLehmannShift(b, c);
+  v->set_p_value(MannWhitneyGreater(b, c).p_value);
+  v->set_level(level);
+  // The change in the metric's own direction: exp(shift) - 1 for
+  // lower-is-better metrics, exp(-shift) - 1 for higher-is-better ones.
+  auto own = [lower](double s) { return lower ? std::expm1(s) : std::expm1(-s); };
+  const double lo = own(lower ? ci.low : ci.high), hi = own(lower ? ci.high : ci.low);
+  v->set_change_ci_low(std::isfinite(lo) ? lo : (lo < 0 ? -1 : 1e9));
+  v->set_change_ci_high(std::isfinite(hi) ? hi : 1e9);
+  const std::string what =
+      absl::StrFormat("%s interval of the change %s (%.0f%%, %d vs %d %s), regression threshold %s",
+                      level == std::string("runs") ? "run-level" : "per-request", Ci(lo, hi), 100 * (1 - 2 * alpha),
+                      b.size(), c.size(), level, Pct(lower ? t : 1 / (1 + t) - 1));
+  if (ci.high < log_t) {
+    v->set_verdict(v1::MetricVerdict::PASS);
+    v->set_detail(absl::StrCat(what, ": wholly on the good side"));
+  } else if (ci.low > log_t) {
+    v->set_verdict(v1::MetricVerdict::REGRESSION);
+    v->set_detail(absl::StrCat(what, ": wholly past it"));
+  } else {
+    v->set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    if (std::string(level) == "runs" && !std::isfinite(ci.low)) {
+      const int need = RunsForAlpha(alpha);
+      v->set_repetitions_needed(need);
+      v->set_detail(absl::StrCat(what, absl::StrFormat(": %d runs a side give no bound at alpha %.3g; %d would",
+                                                       std::min(b.size(), c.size()), alpha, need)));
+      return;
+    }
+    // How many a side would narrow the interval enough to decide: the
+    // t-test's count over the Mann–Whitney test's efficiency 3/pi, for the
+    // distance between the estimate and the threshold (at least a tenth of
+    // the threshold).
+    const double n1 = static_cast<double>(b.size()), n2 = static_cast<double>(c.size());
+    const double s1 = NoiseStddev({b.begin(), b.end()}), s2 = NoiseStddev({c.begin(), c.end()});
+    const double sigma = std::sqrt(((n1 - 1) * s1 * s1 + (n2 - 1) * s2 * s2) / std::max(1.0, n1 + n2 - 2));
+    const double gap = std::max(std::abs(log_t - shift), 0.1 * log_t);
+    const double z = NormalQuantile(1 - alpha) + NormalQuantile(power);
+    const double needed = std::max(2.0, std::ceil(2 * std::pow(z * sigma / gap, 2) * M_PI / 3));
+    v->set_repetitions_needed(static_cast<int64_t>(needed));
+    v->set_detail(absl::StrCat(what, absl::StrFormat(": straddles it (%.1f%% spread); about %.0f %s a side would decide",
+                                                     100 * sigma, needed, level)));
+  }
+}
+
+// The change of the shown statistic in the metric's own direction, and
+// whether it is an improvement.
+void SetChange(v1::MetricVerdict* v, const std::string& direction) {
+  if (v->baseline_value() > 0) v->set_relative_change(v->candidate_value() / v->baseline_value() - 1);
+  v->set_better(direction == "higher" ? v->relative_change() > 0 : v->relative_change() < 0);
+}
+
+}  // namespace
+
 v1::MetricVerdict CompareSamples(const std::string& metric, const v1::GatePolicy::Metric& policy, double alpha,
                                  double power, std::span<const double> baseline, std::span<const double> candidate) {
   v1::MetricVerdict v;
   v.set_metric(metric);
   const MetricDef* def = FindMetric(metric);
   const double q = def != nullptr ? def->quantile : 0.5;
-  const bool lower = policy.direction() != "higher";
   v.set_baseline_n(static_cast<int64_t>(baseline.size()));
   v.set_candidate_n(static_cast<int64_t>(candidate.size()));
   v.set_baseline_value(Quantile(baseline, q));
   v.set_candidate_value(Quantile(candidate, q));
-  v.set_threshold(policy.min_effect());
-  // Logs, signed so that "worse" is larger: a multiplicative change is a shift.
-  auto worse_logs = [lower](std::span<const double> s) {
-    std::vector<double> out;
-    out.reserve(s.size());
-    for (double x : s) out.push_back(lower ? std::log(x) : -std::log(x));
-    return out;
-  };
-  const std::vector<double> b = worse_logs(baseline), c = worse_logs(candidate);
-  const double target = std::max({policy.max_relative_change(), policy.min_effect(), 1e-6});
-  const double z = NormalQuantile(1 - alpha) + NormalQuantile(power);
-  if (b.size() < 2 || c.size() < 2) {
+  v.set_threshold(Threshold(policy));
+  SetChange(&v, policy.direction());
+  if (baseline.size() < 2 || candidate.size() < 2) {
     v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
-    v.set_detail(absl::StrFormat("%d baseline and %d candidate samples: at least 2 a side are needed", b.size(), c.size()));
+    v.set_detail(absl::StrFormat("%d baseline and %d candidate samples: at least 2 a side are needed",
+                                 baseline.size(), candidate.size()));
     return v;
   }
-  const MannWhitney mw = MannWhitneyGreater(b, c);
-  const double shift = HodgesLehmannShift(b, c);
-  const double rel = std::exp(shift) - 1;
-  v.set_p_value(mw.p_value);
-  v.set_relative_change(rel);
-  // The noise: the pooled standard deviation of the logs, leaving out gross
-  // outliers (a stray request on a busy machine); the rank test needs no
-  // such care.
-  const double n1 = static_cast<double>(b.size()), n2 = static_cast<double>(c.size());
-  const double s1 = NoiseStddev(b), s2 = NoiseStddev(c);
-  const double sigma = std::sqrt(((n1 - 1) * s1 * s1 + (n2 - 1) * s2 * s2) / (n1 + n2 - 2));
-  // Samples per side for power `power` against a change of `target` with a
-  // one-sided test at `alpha` (the t-test formula over the Mann–Whitney
-  // test's asymptotic efficiency, 3/pi).
-  const double d = std::log1p(target);
-  const double needed = std::max(2.0, std::ceil(2 * std::pow(z * sigma / d, 2) * M_PI / 3));
-  const double n_eff = 2 * n1 * n2 / (n1 + n2);
-  const std::string tested = absl::StrFormat("shift %s, one-sided Mann–Whitney p=%.2g (alpha %.3g)", Pct(rel),
-                                             mw.p_value, alpha);
-  if (mw.p_value < alpha && rel >= policy.min_effect()) {
-    v.set_verdict(v1::MetricVerdict::REGRESSION);
-    v.set_detail(absl::StrCat(tested, absl::StrFormat(": worse by at least the minimum effect %s", Pct(policy.min_effect()))));
-  } else if (n_eff >= needed) {
-    v.set_verdict(v1::MetricVerdict::PASS);
-    v.set_detail(absl::StrCat(tested, mw.p_value < alpha ? absl::StrFormat(": below the minimum effect %s", Pct(policy.min_effect()))
-                                                         : absl::StrFormat(": no significant change; a %s change would have been seen",
-                                                                           Pct(target))));
-  } else {
-    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
-    v.set_repetitions_needed(static_cast<int64_t>(needed));
-    v.set_detail(absl::StrCat(tested, absl::StrFormat(": too noisy (%.1f%% spread) to see a %s change with %.0f%% power; "
-                                                      "%.0f samples a side would decide",
-                                                      100 * sigma, Pct(target), 100 * power, needed)));
-  }
+  const bool lower = policy.direction() != "higher";
+  DecideByInterval(WorseLogs(baseline, lower), WorseLogs(candidate, lower), policy, alpha, power, "requests", &v);
+  return v;
+}
+
+v1::MetricVerdict CompareRuns(const std::string& metric, const v1::GatePolicy::Metric& policy, double alpha,
+                              double power, std::span<const double> baseline_runs,
+                              std::span<const double> candidate_runs) {
+  v1::MetricVerdict v;
+  v.set_metric(metric);
+  v.set_baseline_runs(static_cast<int64_t>(baseline_runs.size()));
+  v.set_candidate_runs(static_cast<int64_t>(candidate_runs.size()));
+  v.set_baseline_value(Quantile(baseline_runs, 0.5));
+  v.set_candidate_value(Quantile(candidate_runs, 0.5));
+  v.set_threshold(Threshold(policy));
+  SetChange(&v, policy.direction());
+  const bool lower = policy.direction() != "higher";
+  DecideByInterval(WorseLogs(baseline_runs, lower), WorseLogs(candidate_runs, lower), policy, alpha, power, "runs",
+                   &v);
   return v;
 }
 
@@ -285,10 +375,11 @@ v1::MetricVerdict CompareEnergy(const std::string& name, const v1::GatePolicy::M
   v.set_baseline_value(eb.joules_per_token());
   v.set_candidate_value(ec.joules_per_token());
   v.set_threshold(mp.max_relative_change());
+  SetChange(&v, mp.direction());
+  // Worse-signed, for the bound.
   const double rel = mp.direction() == "higher" ? eb.joules_per_token() / ec.joules_per_token() - 1
                                                 : ec.joules_per_token() / eb.joules_per_token() - 1;
-  v.set_relative_change(rel);
-  const std::string what = absl::StrCat(Pct(rel), " (", ec.source(), ", one value a side) ");
+  const std::string what = absl::StrCat(Pct(v.relative_change()), " (", ec.source(), ", one value a side) ");
   if (eb.source() != ec.source()) {
     v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
     v.set_detail(absl::StrCat("measured by ", eb.source(), " and by ", ec.source(), ": not comparable"));
@@ -311,7 +402,17 @@ v1::MetricVerdict CompareMetric(const MetricDef& def, const v1::GatePolicy::Metr
     case Kind::kSamples: {
       const std::vector<double> b = Samples(base, name), c = Samples(cand, name);
       if (b.empty() && c.empty()) return Skipped(name, "no samples on either side");
-      return CompareSamples(name, mp, policy.alpha(), policy.power(), b, c);
+      v1::MetricVerdict requests = CompareSamples(name, mp, policy.alpha(), policy.power(), b, c);
+      const std::vector<double> br = RunFigures(base, name, def.quantile), cr = RunFigures(cand, name, def.quantile);
+      if (br.size() < 2 || cr.size() < 2) return requests;
+      // Several runs a side: the runs decide (they carry the noise between
+      // runs that the requests of one run cannot show).
+      v1::MetricVerdict runs = CompareRuns(name, mp, policy.alpha(), policy.power(), br, cr);
+      runs.set_baseline_n(requests.baseline_n());
+      runs.set_candidate_n(requests.candidate_n());
+      runs.set_detail(absl::StrCat(runs.detail(), "; per-request: ", VerdictName(requests.verdict()), ", ",
+                                   Ci(requests.change_ci_low(), requests.change_ci_high())));
+      return runs;
     }
     case Kind::kEnergy:
       return CompareEnergy(name, mp, base.energy(), cand.energy());
@@ -338,6 +439,15 @@ v1::MetricVerdict CompareMetric(const MetricDef& def, const v1::GatePolicy::Metr
     }
   }
   return Skipped(name, "unknown metric");
+}
+
+// Why a row pair's speed and energy cannot be trusted ("" when both
+// measurements were clean).
+std::string Contamination(const v1::VariantResult& base, const v1::VariantResult& cand) {
+  std::vector<std::string> why;
+  if (base.interference().contaminated()) why.push_back(absl::StrCat("baseline contaminated (", base.interference().reason(), ")"));
+  if (cand.interference().contaminated()) why.push_back(absl::StrCat("candidate contaminated (", cand.interference().reason(), ")"));
+  return absl::StrJoin(why, "; ");
 }
 
 // A row only one side has.
@@ -371,6 +481,12 @@ v1::GateVerdict EvaluateGate(const v1::ComparisonResult& baseline, const v1::Com
       if (def == nullptr) continue;  // GatePolicyWithDefaults rejects these
       v1::MetricVerdict v = CompareMetric(*def, mp, policy, *it->second, cand, candidate.spec().baseline());
       Label(&v, name, cand);
+      const bool speed = def->kind == Kind::kSamples || def->kind == Kind::kEnergy;
+      if (const std::string why = Contamination(*it->second, cand);
+          speed && !why.empty() && !policy.ignore_contamination() && v.verdict() != v1::MetricVerdict::SKIPPED) {
+        v.set_detail(absl::StrCat(why, "; on the numbers alone: ", VerdictName(v.verdict()), ", ", v.detail()));
+        v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+      }
       *out.add_metrics() = std::move(v);
     }
   }

@@ -1,9 +1,11 @@
 // The release gate: a candidate's results against a baseline's, metric by
-// metric, under a policy (docs/gate.md). Latency and throughput: a one-sided
-// Mann–Whitney U test on the per-request samples together with a minimum
-// effect and a power calculation (too noisy to decide = inconclusive, with
-// the repetitions that would decide); accuracy: a bound with its standard
-// error. Pure code, no I/O.
+// metric, under a policy (docs/gate.md). Latency and throughput: the
+// distribution-free confidence interval of the shift (Hodges–Lehmann /
+// Moses, from the Mann–Whitney null distribution) against the regression
+// threshold: wholly on the good side passes, wholly past it fails, only a
+// straddling interval is inconclusive. With several runs a side the runs
+// decide. Accuracy: a bound with its standard error. A contaminated
+// measurement makes its speed metrics inconclusive. Pure code, no I/O.
 #pragma once
 
 #include <span>
@@ -27,9 +29,15 @@ absl::StatusOr<v1::GatePolicy> GatePolicyWithDefaults(v1::GatePolicy policy);
 std::string KnownGateMetrics();
 
 // One sample metric: `baseline` and `candidate` are per-request values of
-// the metric (seconds, or tokens per second), positive.
+// the metric (seconds, or tokens per second), positive; the interval rule.
 v1::MetricVerdict CompareSamples(const std::string& metric, const v1::GatePolicy::Metric& policy, double alpha,
                                  double power, std::span<const double> baseline, std::span<const double> candidate);
+
+// The same rule on one value per run a side (the metric's statistic over
+// each run's requests): used when both sides have several runs.
+v1::MetricVerdict CompareRuns(const std::string& metric, const v1::GatePolicy::Metric& policy, double alpha,
+                              double power, std::span<const double> baseline_runs,
+                              std::span<const double> candidate_runs);
 
 // One value with its standard error against an absolute bound.
 v1::MetricVerdict CompareBounded(const std::string& metric, const v1::GatePolicy::Metric& policy, double alpha,

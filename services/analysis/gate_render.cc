@@ -33,6 +33,16 @@ std::string MetricValue(const std::string& metric, double v) {
   return absl::StrFormat("%.6g", v);
 }
 
+// The change in the metric's own direction and whether that is better:
+// "+2114% better" for tokens/s that rose 22-fold, "+3.10% worse" for a
+// latency that rose.
+std::string ChangeCell(const v1::MetricVerdict& m) {
+  const double pct = 100 * m.relative_change();
+  const std::string number = std::abs(pct) >= 100 ? absl::StrFormat("%+.0f%%", pct) : absl::StrFormat("%+.2f%%", pct);
+  if (m.relative_change() == 0) return number;
+  return absl::StrCat(number, m.better() ? " better" : " worse");
+}
+
 std::vector<std::string> GateCells(const v1::MetricVerdict& m) {
   const bool values = m.verdict() != v1::MetricVerdict::SKIPPED && m.metric() != "results";
   return {m.metric(),
@@ -40,7 +50,7 @@ std::vector<std::string> GateCells(const v1::MetricVerdict& m) {
                        m.output_tokens(), ")"),
           values ? MetricValue(m.metric(), m.baseline_value()) : "-",
           values ? MetricValue(m.metric(), m.candidate_value()) : "-",
-          values ? absl::StrFormat("%+.2f%%", 100 * m.relative_change()) : "-",
+          values ? ChangeCell(m) : "-",
           VerdictName(m.verdict()),
           m.detail()};
 }
@@ -67,11 +77,11 @@ std::string RenderGateMarkdown(const v1::GateVerdict& g) {
   for (const auto& m : g.metrics()) ++counts[std::clamp(static_cast<int>(m.verdict()), 0, 4)];
   std::string out = absl::StrFormat(
       "### tcobench gate: **%s**\n\nCandidate `%s` against baseline `%s`: %d regression, "
-      "%d inconclusive, %d pass, %d skipped (one-sided Mann–Whitney at alpha %.3g; "
-      "accuracy against its bounds).\n\n",
+      "%d inconclusive, %d pass, %d skipped (each change's %.0f%% interval against its regression "
+      "threshold; accuracy against its bounds).\n\n",
       VerdictName(g.overall()), g.candidate_ref(), g.baseline_ref(),
       counts[v1::MetricVerdict::REGRESSION], counts[v1::MetricVerdict::INCONCLUSIVE],
-      counts[v1::MetricVerdict::PASS], counts[v1::MetricVerdict::SKIPPED], g.policy().alpha());
+      counts[v1::MetricVerdict::PASS], counts[v1::MetricVerdict::SKIPPED], 100 * (1 - 2 * g.policy().alpha()));
   std::vector<std::vector<std::string>> rows;
   for (const auto& m : g.metrics()) rows.push_back(GateCells(m));
   return out + MdTable(kGateHeads, rows);

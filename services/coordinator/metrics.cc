@@ -300,7 +300,7 @@ void StoreCollector::AddVerdicts(std::vector<prometheus::MetricFamily>* out) con
                        "When that verdict was recorded (Unix time)");
     FamilyBuilder change(
         "tcobench_gate_metric_relative_change",
-        "That verdict's relative change per metric, in the worse direction (0.1 = 10% worse)");
+        "That verdict's relative change per metric, in the metric's own direction (0.1 = the value rose 10%)");
     std::set<std::pair<std::string, std::string>> seen;
     for (const v1::GateVerdict& v : *verdicts) {
       if (!seen.insert({v.baseline_ref(), v.candidate_ref()}).second) continue;

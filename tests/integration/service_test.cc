@@ -339,7 +339,7 @@ BOOST_AUTO_TEST_CASE(gate_flags_a_slowed_worker_and_passes_a_rerun) {
   const std::string spec = (cluster.dir / "spec.json").string();
   WriteText(spec, body);
   const std::string policy = (cluster.dir / "policy.json").string();
-  WriteText(policy, R"({"metrics": {
+  WriteText(policy, R"({"ignoreContamination": true, "metrics": {
     "ttft_p99": {"min_effect": 0.2}, "tpot_p50": {"min_effect": 0.2},
     "decode_tokens_per_second": {"min_effect": 0.2}, "ppl_ratio": {}, "mean_kld": {}}})");
   // Reruns of one build on a shared 2-core VM differ by up to 1.9x in speed
@@ -347,8 +347,11 @@ BOOST_AUTO_TEST_CASE(gate_flags_a_slowed_worker_and_passes_a_rerun) {
   // gave 1890 to 3572 tokens/s; docs/gate.md), more than a single run's
   // requests can show. The rerun is gated with a minimum effect above that
   // noise; the slowed worker, 13x to 30x slower, with the issue's 0.2.
+  // ctest runs other suites beside this one, so the runs may be marked
+  // contaminated; this test is about the decision rule, which the policy
+  // then applies to the numbers alone (contamination has its own test).
   const std::string rerun_policy = (cluster.dir / "rerun-policy.json").string();
-  WriteText(rerun_policy, R"({"metrics": {
+  WriteText(rerun_policy, R"({"ignoreContamination": true, "metrics": {
     "ttft_p99": {"min_effect": 1.5}, "tpot_p50": {"min_effect": 1.5},
     "decode_tokens_per_second": {"min_effect": 1.5}, "ppl_ratio": {}, "mean_kld": {}}})");
   auto submit = [&] {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "common/base/statistics.h"
+#include "services/analysis/report_render.h"
 
 using namespace tcobench;
 
@@ -115,89 +116,192 @@ BOOST_AUTO_TEST_CASE(policy_defaults_and_errors) {
   BOOST_TEST(std::string(bad_dir.status().message()).find("metrics.tpot_p50.direction") != std::string::npos);
 }
 
-// The issue's validation: 500 seeded trials each.
+// The interval rule's error rates, 500 seeded trials each, per-request
+// noise only (one run a side). The threshold is the default 5%: a change
+// below it passes, above it fails; one at the threshold is never passed.
 BOOST_AUTO_TEST_CASE(validation_three_percent_spread) {
   const double sigma = SigmaForSpread(0.03);
   const Rates aa = Simulate(sigma, 0.0, 10, 500, 11);
-  const Rates slow = Simulate(sigma, 0.05, 10, 500, 12);
+  const Rates at = Simulate(sigma, 0.05, 10, 500, 12);
+  const Rates twice = Simulate(sigma, 0.10, 10, 500, 17);
   Print("A/A, 3% spread, 10 reps", sigma, aa);
-  Print("5% slowdown, 3% spread, 10 reps", sigma, slow);
-  BOOST_TEST(aa.pass >= 0.99);
-  BOOST_TEST(slow.regression >= 0.95);
+  Print("5% slowdown (the threshold), 3% spread", sigma, at);
+  Print("10% slowdown, 3% spread, 10 reps", sigma, twice);
+  BOOST_TEST(aa.pass >= 0.98);
+  BOOST_TEST(aa.regression == 0.0);
+  // At the threshold at most alpha (1%) passes, up to the 500 trials'
+  // sampling error.
+  BOOST_TEST(at.pass <= 0.02);
+  BOOST_TEST(twice.regression >= 0.95);
 }
 
 BOOST_AUTO_TEST_CASE(validation_eight_percent_spread) {
   const double sigma = SigmaForSpread(0.08);
   const Rates slow = Simulate(sigma, 0.05, 10, 500, 13);
   const Rates aa = Simulate(sigma, 0.0, 10, 500, 14);
+  const Rates big = Simulate(sigma, 0.25, 10, 500, 18);
   Print("5% slowdown, 8% spread, 10 reps", sigma, slow);
   Print("A/A, 8% spread, 10 reps", sigma, aa);
-  BOOST_TEST(slow.pass <= 0.05);
+  Print("25% slowdown, 8% spread, 10 reps", sigma, big);
+  BOOST_TEST(slow.pass <= 0.02);
   BOOST_TEST(aa.regression <= 0.02);  // noise alone is not a regression
+  BOOST_TEST(big.regression >= 0.95);
 }
 
-// For the record: with sigma_log = 0.03 itself (a wider reading of "3%
-// spread") no rule can both pass 99% of A/A runs and flag 95% of 5%
-// slowdowns with 10 samples a side (docs/gate.md); the gate then stays
-// honest: it rarely calls a regression on noise.
-BOOST_AUTO_TEST_CASE(validation_sigma_three_percent_for_the_record) {
-  const Rates aa = Simulate(0.03, 0.0, 10, 500, 15);
-  const Rates slow = Simulate(0.03, 0.05, 10, 500, 16);
-  Print("A/A, sigma_log 0.03, 10 reps", 0.03, aa);
-  Print("5% slowdown, sigma_log 0.03, 10 reps", 0.03, slow);
-  BOOST_TEST(aa.regression <= 0.02);
-  BOOST_TEST(slow.regression >= 0.7);
+// The issue's case: a baseline measured on a busy machine (175.45 tok/s,
+// very noisy) against a quiet candidate 22x faster. No amount of noise hides
+// a regression there: pass, and the change reads +2114%, better.
+BOOST_AUTO_TEST_CASE(a_huge_improvement_passes_with_its_own_sign) {
+  v1::GatePolicy policy = Defaults();
+  v1::ComparisonResult base, cand;
+  auto fill = [](v1::ComparisonResult* r, double rate, double spread) {
+    r->mutable_spec()->set_baseline("f32");
+    v1::VariantResult* v = r->add_results();
+    v->set_variant("f32");
+    v->set_hardware("cpu");
+    v->set_prompt_tokens(32);
+    v->set_output_tokens(16);
+    // Symmetric in the log around `rate`, an odd count: the median is `rate`.
+    for (int k = -10; k <= 10; ++k) {
+      v1::RequestSample* s = v->add_samples();
+      s->set_output_tokens(16);
+      s->set_ttft_seconds(0.01);
+      s->set_tpot_seconds(1 / (rate * std::exp(spread * k / 10)));
+    }
+  };
+  fill(&base, 175.45, 1.5);
+  fill(&cand, 3884.63, 0.05);
+  v1::GatePolicy only;
+  only.set_alpha(0.01);
+  (*only.mutable_metrics())["decode_tokens_per_second"] = policy.metrics().at("decode_tokens_per_second");
+  const v1::GateVerdict g = EvaluateGate(base, cand, *GatePolicyWithDefaults(only));
+  BOOST_REQUIRE(g.metrics_size() == 1);
+  const v1::MetricVerdict& m = g.metrics(0);
+  BOOST_TEST(VerdictName(m.verdict()) == "pass", m.detail());
+  BOOST_TEST(m.relative_change() == 3884.63 / 175.45 - 1, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(m.better());
+  const std::string table = RenderGateText(g);
+  BOOST_TEST(table.find("+2114% better") != std::string::npos, table);
+  // A latency that rose is worse, in its own sign.
+  v1::MetricVerdict lat = CompareSamples("tpot_p50", policy.metrics().at("tpot_p50"), 0.01, 0.8,
+                                         std::vector<double>{1, 1.01, 0.99, 1.02, 0.98},
+                                         std::vector<double>{2, 2.02, 1.98, 2.04, 1.96});
+  BOOST_TEST(lat.relative_change() == 1.0, boost::test_tools::tolerance(1e-9));
+  BOOST_TEST(!lat.better());
+  BOOST_TEST(VerdictName(lat.verdict()) == "regression");
 }
 
-BOOST_AUTO_TEST_CASE(higher_is_better_metrics_flag_a_drop) {
-  v1::GatePolicy::Metric m;
-  m.set_direction("higher");
-  m.set_max_relative_change(0.05);
-  m.set_min_effect(0.02);
-  std::vector<double> base, cand;
-  std::mt19937_64 rng(3);
-  std::normal_distribution<double> noise(0, 0.01);
-  for (int i = 0; i < 20; ++i) base.push_back(100 * std::exp(noise(rng)));
-  for (int i = 0; i < 20; ++i) cand.push_back(80 * std::exp(noise(rng)));
-  auto v = CompareSamples("decode_tokens_per_second", m, 0.01, 0.8, base, cand);
-  BOOST_TEST(VerdictName(v.verdict()) == "regression");
-  BOOST_TEST(v.relative_change() > 0.2);
-  // Faster is never a regression.
-  v = CompareSamples("decode_tokens_per_second", m, 0.01, 0.8, cand, base);
-  BOOST_TEST(VerdictName(v.verdict()) == "pass");
+// Moses' interval: 5 a side at alpha 0.01 gives the 2nd smallest and 2nd
+// largest of the 25 differences (P(U <= 1) = 2/252 <= 0.01 < P(U <= 2));
+// 3 a side give none.
+BOOST_AUTO_TEST_CASE(shift_interval_from_the_rank_distribution) {
+  std::vector<double> x = {0, 1, 2, 3, 4}, y = {10, 20, 30, 40, 50};
+  const ShiftInterval ci = HodgesLehmannInterval(x, y, 0.01);
+  BOOST_TEST(ci.low == 7.0);    // differences sorted: 6, 7, 8, ...
+  BOOST_TEST(ci.high == 49.0);  // ..., 49, 50
+  std::vector<double> a = {0, 1, 2}, b = {5, 6, 7};
+  BOOST_TEST(std::isinf(HodgesLehmannInterval(a, b, 0.01).low));
+  BOOST_TEST(std::isfinite(HodgesLehmannInterval(a, b, 0.05).low));  // 1/20 <= 0.05
 }
 
-BOOST_AUTO_TEST_CASE(inconclusive_says_how_many_samples_would_decide) {
-  const v1::GatePolicy policy = Defaults();
-  std::mt19937_64 rng(5);
-  std::normal_distribution<double> noise(0, 0.2);
-  std::vector<double> base, cand;
-  for (int i = 0; i < 6; ++i) base.push_back(std::exp(noise(rng)));
-  for (int i = 0; i < 6; ++i) cand.push_back(std::exp(noise(rng)));
-  const auto v = CompareSamples("ttft_p99", policy.metrics().at("ttft_p99"), 0.01, 0.8, base, cand);
-  BOOST_TEST(VerdictName(v.verdict()) == "inconclusive");
-  BOOST_TEST(v.repetitions_needed() > 6);
-  BOOST_TEST(v.detail().find("samples a side would decide") != std::string::npos);
-}
+namespace {
 
-BOOST_AUTO_TEST_CASE(accuracy_drops_beyond_the_floor_are_always_flagged) {
-  const v1::GatePolicy policy = Defaults();
-  std::mt19937_64 rng(7);
-  std::uniform_real_distribution<double> beyond(1.03, 1.3), stderr_frac(0.0, 0.003);
-  for (int t = 0; t < 500; ++t) {
-    // PPL ratio: the bound is 1.02; the drop is beyond it by more than the
-    // standard error could explain.
-    const double ratio = beyond(rng);
-    const auto v = CompareBounded("ppl_ratio", policy.metrics().at("ppl_ratio"), policy.alpha(), ratio,
-                                  ratio * stderr_frac(rng), 1.0);
-    BOOST_TEST_REQUIRE(VerdictName(v.verdict()) == "regression");
+// One side of a simulated A/A or slowed series: `runs` runs of `requests`
+// requests each, every run offset by lognormal run-to-run noise and every
+// request by per-request noise.
+v1::ComparisonResult Series(double run_sigma, double request_sigma, double scale, int runs, int requests,
+                            std::mt19937_64& rng) {
+  std::normal_distribution<double> between(0, run_sigma), within(0, request_sigma);
+  v1::ComparisonResult r;
+  r.mutable_spec()->set_baseline("q4");
+  v1::VariantResult* v = r.add_results();
+  v->set_variant("q4");
+  v->set_hardware("cpu");
+  v->set_repetitions(runs);
+  for (int k = 0; k < runs; ++k) {
+    const double offset = std::exp(between(rng));
+    for (int i = 0; i < requests; ++i) {
+      v1::RequestSample* s = v->add_samples();
+      s->set_repetition(k);
+      s->set_output_tokens(16);
+      s->set_ttft_seconds(0.02 * scale * offset * std::exp(within(rng)));
+      s->set_tpot_seconds(0.005 * scale * offset * std::exp(within(rng)));
+    }
   }
-  auto kld = CompareBounded("mean_kld", policy.metrics().at("mean_kld"), 0.01, 0.05, 0.001, 0.0);
-  BOOST_TEST(VerdictName(kld.verdict()) == "regression");
-  kld = CompareBounded("mean_kld", policy.metrics().at("mean_kld"), 0.01, 0.004, 0.001, 0.0);
-  BOOST_TEST(VerdictName(kld.verdict()) == "pass");
-  kld = CompareBounded("mean_kld", policy.metrics().at("mean_kld"), 0.01, 0.0105, 0.001, 0.0);
-  BOOST_TEST(VerdictName(kld.verdict()) == "inconclusive");
+  return r;
+}
+
+// Overall verdicts of `trials` gates of 5 runs a side of `requests`
+// requests each (the default policy's latency and throughput metrics).
+Rates SimulateRuns(double run_sigma, double slowdown, int trials, uint64_t seed, double request_sigma = 0.02,
+                   int requests = 50) {
+  v1::GatePolicy only;
+  for (const char* name : {"ttft_p99", "tpot_p50", "decode_tokens_per_second"}) (*only.mutable_metrics())[name];
+  const v1::GatePolicy policy = *GatePolicyWithDefaults(only);
+  std::mt19937_64 rng(seed);
+  Rates r;
+  for (int t = 0; t < trials; ++t) {
+    const v1::ComparisonResult b = Series(run_sigma, request_sigma, 1, 5, requests, rng);
+    const v1::ComparisonResult c = Series(run_sigma, request_sigma, 1 + slowdown, 5, requests, rng);
+    const v1::GateVerdict g = EvaluateGate(b, c, policy);
+    for (const auto& m : g.metrics()) BOOST_TEST_REQUIRE(m.level() == "runs");
+    (g.overall() == v1::MetricVerdict::PASS         ? r.pass
+     : g.overall() == v1::MetricVerdict::REGRESSION ? r.regression
+                                                    : r.inconclusive) += 1.0 / trials;
+  }
+  return r;
+}
+
+}  // namespace
+
+// The issue's bar: 5 repetitions a side, 20 seeded simulations each. The
+// quiet machine (docs/gate.md, "Validation"): 1% run-to-run noise (sigma of
+// the log) and 2% per request, 50 requests a run.
+BOOST_AUTO_TEST_CASE(five_repetitions_pass_an_aa_and_catch_a_twenty_percent_slowdown) {
+  const Rates aa = SimulateRuns(0.01, 0.0, 20, 21);
+  const Rates slow = SimulateRuns(0.01, 0.20, 20, 22);
+  Print("A/A, 5 runs a side, run sigma 1%", 0.01, aa);
+  Print("20% slowdown, 5 runs a side, run sigma 1%", 0.01, slow);
+  BOOST_TEST(aa.pass >= 19.0 / 20 - 1e-9);
+  BOOST_TEST(slow.regression >= 19.0 / 20 - 1e-9);
+  // The same rates over 400 trials, for docs/gate.md; and with noisier
+  // requests and fewer of them, where the runs' p99 TTFT (the largest of
+  // 20) spreads more and the A/A passes less often (never a regression).
+  Print("A/A, 5 runs, 1%, 400 trials", 0.01, SimulateRuns(0.01, 0.0, 400, 25));
+  Print("20% slowdown, 5 runs, 1%, 400 trials", 0.01, SimulateRuns(0.01, 0.20, 400, 26));
+  const Rates few = SimulateRuns(0.01, 0.0, 400, 27, 0.03, 20);
+  Print("A/A, 5 runs of 20, 3% per request", 0.01, few);
+  BOOST_TEST(few.regression == 0.0);
+  // For the record, noisier machines: the runs widen the interval, so the
+  // gate says inconclusive rather than calling noise a regression.
+  for (double sigma : {0.02, 0.05}) {
+    const Rates n_aa = SimulateRuns(sigma, 0.0, 20, 23);
+    const Rates n_slow = SimulateRuns(sigma, 0.20, 20, 24);
+    Print("A/A, 5 runs a side", sigma, n_aa);
+    Print("20% slowdown, 5 runs a side", sigma, n_slow);
+    BOOST_TEST(n_aa.regression <= 1.0 / 20 + 1e-9);
+    BOOST_TEST(n_slow.pass == 0.0);
+  }
+}
+
+// Runs that differ more than their requests do: the requests alone would
+// call an A/A a regression; the runs do not.
+BOOST_AUTO_TEST_CASE(runs_decide_when_both_sides_have_several) {
+  std::mt19937_64 rng(31);
+  v1::ComparisonResult b = Series(0.0, 0.005, 1.0, 5, 20, rng);
+  v1::ComparisonResult c = Series(0.0, 0.005, 1.0, 5, 20, rng);
+  // Move the candidate's runs around by +-8% (between-run noise) without a
+  // trend: one slow, one fast, three as the baseline.
+  const double factors[] = {1.08, 0.93, 1.0, 1.0, 1.0};
+  for (auto& s : *c.mutable_results(0)->mutable_samples()) s.set_tpot_seconds(s.tpot_seconds() * factors[s.repetition()]);
+  v1::GatePolicy only;
+  (*only.mutable_metrics())["tpot_p50"];
+  const v1::GateVerdict g = EvaluateGate(b, c, *GatePolicyWithDefaults(only));
+  BOOST_REQUIRE(g.metrics_size() == 1);
+  BOOST_TEST(g.metrics(0).level() == "runs");
+  BOOST_TEST(g.metrics(0).baseline_runs() == 5);
+  BOOST_TEST(VerdictName(g.metrics(0).verdict()) != "regression", g.metrics(0).detail());
+  BOOST_TEST(g.metrics(0).detail().find("per-request:") != std::string::npos);
 }
 
 namespace {
@@ -234,6 +338,87 @@ v1::ComparisonResult Result(double scale, double ppl, uint64_t seed) {
 }
 
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(a_contaminated_side_makes_speed_inconclusive_but_not_accuracy) {
+  const v1::GatePolicy policy = Defaults();
+  v1::ComparisonResult base = Result(1, 5.0, 1), cand = Result(1, 5.0, 2);
+  for (auto& r : *cand.mutable_results()) {
+    r.mutable_interference()->set_contaminated(true);
+    r.mutable_interference()->set_reason("other processes used 45% of the CPUs (threshold 10%)");
+  }
+  v1::GateVerdict g = EvaluateGate(base, cand, policy);
+  BOOST_TEST(VerdictName(g.overall()) == "inconclusive");
+  BOOST_TEST(GateExitCode(g.overall()) == 3);
+  bool said = false;
+  for (const auto& m : g.metrics()) {
+    if (m.metric() == "ttft_p99") {
+      BOOST_TEST(VerdictName(m.verdict()) == "inconclusive");
+      said |= m.detail().find("candidate contaminated (other processes used 45%") != std::string::npos;
+    }
+    if (m.metric() == "ppl_ratio") BOOST_TEST(VerdictName(m.verdict()) == "pass");
+  }
+  BOOST_TEST(said);
+  // An accuracy regression still fails, contaminated or not.
+  g = EvaluateGate(base, Result(1, 5.5, 2), policy);
+  BOOST_TEST(VerdictName(g.overall()) == "regression");
+  // The policy may decide on the numbers alone.
+  v1::GatePolicy ignoring = policy;
+  ignoring.set_ignore_contamination(true);
+  BOOST_TEST(VerdictName(EvaluateGate(base, cand, ignoring).overall()) == "pass");
+}
+
+BOOST_AUTO_TEST_CASE(higher_is_better_metrics_flag_a_drop) {
+  v1::GatePolicy::Metric m;
+  m.set_direction("higher");
+  m.set_max_relative_change(0.05);
+  m.set_min_effect(0.02);
+  std::vector<double> base, cand;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> noise(0, 0.01);
+  for (int i = 0; i < 20; ++i) base.push_back(100 * std::exp(noise(rng)));
+  for (int i = 0; i < 20; ++i) cand.push_back(80 * std::exp(noise(rng)));
+  auto v = CompareSamples("decode_tokens_per_second", m, 0.01, 0.8, base, cand);
+  BOOST_TEST(VerdictName(v.verdict()) == "regression");
+  BOOST_TEST(v.relative_change() < -0.15);  // its own direction: the rate fell
+  BOOST_TEST(!v.better());
+  // Faster is never a regression.
+  v = CompareSamples("decode_tokens_per_second", m, 0.01, 0.8, cand, base);
+  BOOST_TEST(VerdictName(v.verdict()) == "pass");
+}
+
+BOOST_AUTO_TEST_CASE(inconclusive_says_how_many_samples_would_decide) {
+  const v1::GatePolicy policy = Defaults();
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> noise(0, 0.2);
+  std::vector<double> base, cand;
+  for (int i = 0; i < 6; ++i) base.push_back(std::exp(noise(rng)));
+  for (int i = 0; i < 6; ++i) cand.push_back(std::exp(noise(rng)));
+  const auto v = CompareSamples("ttft_p99", policy.metrics().at("ttft_p99"), 0.01, 0.8, base, cand);
+  BOOST_TEST(VerdictName(v.verdict()) == "inconclusive");
+  BOOST_TEST(v.repetitions_needed() > 6);
+  BOOST_TEST(v.detail().find("requests a side would decide") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(accuracy_drops_beyond_the_floor_are_always_flagged) {
+  const v1::GatePolicy policy = Defaults();
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> beyond(1.03, 1.3), stderr_frac(0.0, 0.003);
+  for (int t = 0; t < 500; ++t) {
+    // PPL ratio: the bound is 1.02; the drop is beyond it by more than the
+    // standard error could explain.
+    const double ratio = beyond(rng);
+    const auto v = CompareBounded("ppl_ratio", policy.metrics().at("ppl_ratio"), policy.alpha(), ratio,
+                                  ratio * stderr_frac(rng), 1.0);
+    BOOST_TEST_REQUIRE(VerdictName(v.verdict()) == "regression");
+  }
+  auto kld = CompareBounded("mean_kld", policy.metrics().at("mean_kld"), 0.01, 0.05, 0.001, 0.0);
+  BOOST_TEST(VerdictName(kld.verdict()) == "regression");
+  kld = CompareBounded("mean_kld", policy.metrics().at("mean_kld"), 0.01, 0.004, 0.001, 0.0);
+  BOOST_TEST(VerdictName(kld.verdict()) == "pass");
+  kld = CompareBounded("mean_kld", policy.metrics().at("mean_kld"), 0.01, 0.0105, 0.001, 0.0);
+  BOOST_TEST(VerdictName(kld.verdict()) == "inconclusive");
+}
+
 
 BOOST_AUTO_TEST_CASE(whole_results_gate_pass_regression_and_missing_rows) {
   const v1::GatePolicy policy = Defaults();
