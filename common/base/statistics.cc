@@ -74,6 +74,61 @@ void BootstrapMedianCi(std::span<const double> values, int resamples, uint64_t s
   *high = SortedQuantile(medians, 0.975);
 }
 
+namespace {
+
+// The 2.5% and 97.5% quantiles of `stat` over `resamples` resamples (index
+// lists drawn with replacement) of n items.
+template <typename Stat>
+void BootstrapIndices(size_t n, int resamples, uint64_t seed, Stat stat, double* low, double* high) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<size_t> pick(0, n - 1);
+  std::vector<size_t> idx(n);
+  std::vector<double> stats(static_cast<size_t>(resamples));
+  for (double& v : stats) {
+    for (size_t& i : idx) i = pick(rng);
+    v = stat(idx);
+  }
+  std::sort(stats.begin(), stats.end());
+  *low = SortedQuantile(stats, 0.025);
+  *high = SortedQuantile(stats, 0.975);
+}
+
+}  // namespace
+
+void BootstrapMeanCi(std::span<const double> values, int resamples, uint64_t seed, double* low, double* high) {
+  *low = *high = 0;
+  if (values.empty()) return;
+  double mean = 0;
+  for (double v : values) mean += v / static_cast<double>(values.size());
+  *low = *high = mean;
+  if (values.size() < 2 || resamples <= 0) return;
+  BootstrapIndices(values.size(), resamples, seed, [&](const std::vector<size_t>& idx) {
+    double sum = 0;
+    for (size_t i : idx) sum += values[i];
+    return sum / static_cast<double>(idx.size());
+  }, low, high);
+}
+
+void BootstrapRatioCi(std::span<const double> num, std::span<const double> den, int resamples, uint64_t seed,
+                      double* low, double* high) {
+  *low = *high = 0;
+  const size_t n = std::min(num.size(), den.size());
+  if (n == 0) return;
+  auto ratio = [&](auto indices) {
+    double a = 0, b = 0;
+    for (size_t i : indices) {
+      a += num[i];
+      b += den[i];
+    }
+    return b > 0 ? a / b : 0.0;
+  };
+  std::vector<size_t> all(n);
+  for (size_t i = 0; i < n; ++i) all[i] = i;
+  *low = *high = ratio(all);
+  if (n < 2 || resamples <= 0) return;
+  BootstrapIndices(n, resamples, seed, [&](const std::vector<size_t>& idx) { return ratio(idx); }, low, high);
+}
+
 SampleSummary Summarize(std::span<const double> values, uint64_t seed, int resamples) {
   SampleSummary s;
   s.n = static_cast<int64_t>(values.size());

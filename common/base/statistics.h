@@ -27,6 +27,14 @@ double Quantile(std::span<const double> values, double q);
 void BootstrapMedianCi(std::span<const double> values, int resamples, uint64_t seed, double* low,
                        double* high);
 
+// Percentile bootstraps (95%) of a mean, and of a ratio of sums
+// sum(numerators) / sum(denominators) over paired values (e.g. tokens over
+// seconds per request), reproducible from `seed`. A single value gives
+// itself at both ends.
+void BootstrapMeanCi(std::span<const double> values, int resamples, uint64_t seed, double* low, double* high);
+void BootstrapRatioCi(std::span<const double> numerators, std::span<const double> denominators, int resamples,
+                      uint64_t seed, double* low, double* high);
+
 // Everything above; all zero for no values.
 SampleSummary Summarize(std::span<const double> values, uint64_t seed = 1, int resamples = 2000);
 

@@ -4,9 +4,12 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/spec/spec.h"
 
 namespace tcobench {
@@ -79,6 +82,16 @@ struct RowFindings {
   bool all_kld = true, only_baseline = true;
 };
 
+// The throughput's 95% interval; the value itself at both ends when the
+// result has none (older results).
+std::pair<double, double> ThroughputInterval(const v1::VariantResult& v) {
+  const v1::Throughput& t = v.throughput();
+  const double tps = t.output_tokens_per_second();
+  const double lo = t.output_tokens_per_second_ci95_low(), hi = t.output_tokens_per_second_ci95_high();
+  if (!(lo > 0 && hi >= lo)) return {tps, tps};
+  return {std::min(lo, tps), std::max(hi, tps)};
+}
+
 bool HasLoad(const v1::Cost::Load& load) { return load.tokens_per_day() > 0 || load.requests_per_second() > 0; }
 
 // The row's price of an instance (the spec's, else the worker's advertised
@@ -123,6 +136,12 @@ double PriceRow(const v1::VariantResult& v, const v1::Cost& cost, v1::VariantCos
     row->set_hardware_usd_per_million_output_tokens(hw);
     row->set_energy_usd_per_million_output_tokens(en);
     row->set_usd_per_million_output_tokens(hw + en);
+    // The interval: the hardware part moves inversely with the throughput's
+    // interval, the energy part by the source's uncertainty.
+    const auto [tps_low, tps_high] = ThroughputInterval(v);
+    const double u = measured ? std::clamp(e.uncertainty_fraction(), 0.0, 1.0) : 0;
+    row->set_usd_per_million_output_tokens_low(hw * tps / tps_high + en * (1 - u));
+    row->set_usd_per_million_output_tokens_high(hw * tps / tps_low + en * (1 + u));
   } else {
     row->add_why("no output throughput measured");
   }
@@ -216,13 +235,20 @@ void PriceLoad(const v1::VariantResult& v, const v1::Cost& cost, double hourly, 
   const double out_tokens = load.output_tokens() > 0 ? load.output_tokens() : v.output_tokens();
   const double need_tps =
       load.tokens_per_day() > 0 ? load.tokens_per_day() / 86400 : load.requests_per_second() * out_tokens;
-  const double instances = std::max(1.0, std::ceil(need_tps / (tps * row->utilization()) - 1e-9));
+  auto instances_at = [&](double rate) {
+    return std::max(1.0, std::ceil(need_tps / (rate * row->utilization()) - 1e-9));
+  };
+  const double instances = instances_at(tps);
   const double tokens_month = need_tps * kHoursPerMonth * 3600;
   const double kwh = tokens_month * jpt * cost.pue() / kJoulesPerKwh;
   row->set_instances(instances);
   row->set_monthly_hardware_usd(instances * hourly * kHoursPerMonth);
   row->set_monthly_energy_usd(kwh * cost.energy_usd_per_kwh());
   row->set_monthly_tco_usd(row->monthly_hardware_usd() + row->monthly_energy_usd());
+  const auto [tps_low, tps_high] = ThroughputInterval(v);
+  const double u = jpt > 0 ? std::clamp(v.energy().uncertainty_fraction(), 0.0, 1.0) : 0;
+  row->set_monthly_tco_usd_low(instances_at(tps_high) * hourly * kHoursPerMonth + row->monthly_energy_usd() * (1 - u));
+  row->set_monthly_tco_usd_high(instances_at(tps_low) * hourly * kHoursPerMonth + row->monthly_energy_usd() * (1 + u));
   row->set_monthly_kwh(kwh);
   row->set_monthly_kg_co2(kwh * cost.grid_grams_co2_per_kwh() / 1000);
 }
@@ -236,10 +262,32 @@ void AddNotes(const v1::Cost& cost, const RowFindings& found, v1::CostReport* re
   }
 }
 
+// The cost both the front and the recommendation compare, with its
+// interval.
+struct CostOnAxis {
+  double value, low, high;
+};
+CostOnAxis AxisCost(const v1::VariantCost& r, bool has_load) {
+  if (has_load) return {r.monthly_tco_usd(), r.monthly_tco_usd_low(), r.monthly_tco_usd_high()};
+  return {r.usd_per_million_output_tokens(), r.usd_per_million_output_tokens_low(),
+          r.usd_per_million_output_tokens_high()};
+}
+
+// Whether `o` beats `r` beyond the measurements' uncertainty: at least as
+// accurate and clearly cheaper (its interval wholly below r's), or more
+// accurate and not clearly dearer (the intervals overlap or o is cheaper).
+// A row that breaks the SLO is no alternative: it beats nothing.
+bool Dominates(const v1::VariantCost& o, const v1::VariantCost& r, bool has_load) {
+  if (&o == &r || o.output_tokens_per_second() <= 0 || !o.meets_slo()) return false;
+  const CostOnAxis oc = AxisCost(o, has_load), rc = AxisCost(r, has_load);
+  if (o.accuracy_score() >= r.accuracy_score() && oc.high < rc.low) return true;
+  return o.accuracy_score() > r.accuracy_score() && oc.low <= rc.high;
+}
+
 // The accuracy axis of the Pareto front (the first metric every row has;
 // KL divergence only when some row is not the baseline), each row's score
-// on it, and which rows no other row beats on both cost and accuracy.
-void MarkParetoFront(const RowFindings& found, v1::CostReport* report) {
+// on it, and which rows no other row beats (Dominates) on cost and accuracy.
+void MarkParetoFront(const RowFindings& found, bool has_load, v1::CostReport* report) {
   auto all = [&](auto has) { return std::all_of(report->rows().begin(), report->rows().end(), has); };
   const std::string metric =
       report->rows().empty()                                                        ? ""
@@ -260,39 +308,65 @@ void MarkParetoFront(const RowFindings& found, v1::CostReport* report) {
   for (v1::VariantCost& r : *report->mutable_rows()) {
     if (r.output_tokens_per_second() <= 0) continue;
     bool dominated = false;
-    for (const v1::VariantCost& o : report->rows()) {
-      if (&o == &r || o.output_tokens_per_second() <= 0) continue;
-      const double oc = o.usd_per_million_output_tokens(), rc = r.usd_per_million_output_tokens();
-      if (oc <= rc && o.accuracy_score() >= r.accuracy_score() &&
-          (oc < rc || o.accuracy_score() > r.accuracy_score())) {
-        dominated = true;
-        break;
-      }
-    }
+    for (const v1::VariantCost& o : report->rows()) dominated |= Dominates(o, r, has_load);
     r.set_on_pareto_front(!dominated);
   }
 }
 
-// The recommendation: the cheapest row meeting both bars, in words.
+std::string Named(const v1::VariantCost& r) { return absl::StrCat(r.variant(), " on ", r.hardware()); }
+
+// The recommendation: among the rows meeting both bars, those whose cost
+// interval overlaps the cheapest one's cost the same; of them the most
+// accurate, then the smallest in memory, then the cheapest. A row another
+// eligible row beats (Dominates) gives way to it, so the choice is always
+// on the front. In words, saying why.
 void Recommend(const v1::ComparisonResult& result, bool has_load, v1::CostReport* report) {
-  const v1::VariantCost* best = nullptr;
-  auto price_of = [&](const v1::VariantCost& r) {
-    return has_load ? r.monthly_tco_usd() : r.usd_per_million_output_tokens();
-  };
+  const bool has_front = !report->pareto_metric().empty();
+  std::vector<const v1::VariantCost*> eligible;
   for (const v1::VariantCost& r : report->rows()) {
-    if (!r.meets_slo() || !r.meets_accuracy()) continue;
-    if (best == nullptr || price_of(r) < price_of(*best)) best = &r;
+    if (r.meets_slo() && r.meets_accuracy()) eligible.push_back(&r);
   }
-  if (best == nullptr) {
+  if (eligible.empty()) {
     report->set_recommendation(report->rows().empty()
                                    ? "No results to price."
                                    : "No variant meets both the accuracy floor and the SLO; see each row's reasons.");
     return;
   }
+  const v1::VariantCost* cheapest = eligible[0];
+  for (const v1::VariantCost* r : eligible) {
+    if (AxisCost(*r, has_load).value < AxisCost(*cheapest, has_load).value) cheapest = r;
+  }
+  const CostOnAxis cc = AxisCost(*cheapest, has_load);
+  std::vector<const v1::VariantCost*> same;  // cost the same as the cheapest, within the intervals
+  for (const v1::VariantCost* r : eligible) {
+    const CostOnAxis rc = AxisCost(*r, has_load);
+    if (rc.low <= cc.high && cc.low <= rc.high) same.push_back(r);
+  }
+  auto better = [&](const v1::VariantCost* a, const v1::VariantCost* b) {
+    if (has_front && a->accuracy_score() != b->accuracy_score()) return a->accuracy_score() > b->accuracy_score();
+    if (a->model_bytes() != b->model_bytes() && a->model_bytes() > 0 && b->model_bytes() > 0) {
+      return a->model_bytes() < b->model_bytes();
+    }
+    return AxisCost(*a, has_load).value < AxisCost(*b, has_load).value;
+  };
+  const v1::VariantCost* best = *std::min_element(same.begin(), same.end(), better);
+  for (size_t step = 0; step < eligible.size(); ++step) {
+    const v1::VariantCost* beater = nullptr;
+    for (const v1::VariantCost* o : eligible) {
+      if (has_front && Dominates(*o, *best, has_load) && (beater == nullptr || better(o, beater))) beater = o;
+    }
+    if (beater == nullptr) break;
+    best = beater;
+  }
   report->set_recommended_variant(best->variant());
   report->set_recommended_hardware(best->hardware());
+  const CostOnAxis bc = AxisCost(*best, has_load);
   std::string text = absl::StrCat("Serve ", best->variant(), " on ", best->hardware(), ": ",
-                                   FormatUsd(best->usd_per_million_output_tokens()), " per million output tokens");
+                                  FormatUsd(best->usd_per_million_output_tokens()), " per million output tokens");
+  if (bc.high > bc.low) {
+    absl::StrAppend(&text, " (", FormatUsd(AxisCost(*best, false).low), "–", FormatUsd(AxisCost(*best, false).high),
+                    ")");
+  }
   for (const v1::VariantCost& r : report->rows()) {
     if (&r != best && r.variant() == result.spec().baseline() && r.hardware() == best->hardware() &&
         r.prompt_tokens() == best->prompt_tokens() && r.output_tokens() == best->output_tokens()) {
@@ -310,7 +384,36 @@ void Recommend(const v1::ComparisonResult& result, bool has_load, v1::CostReport
     absl::StrAppend(&text, absl::StrFormat("; %.0f instance%s, %s a month for the load", best->instances(),
                                            best->instances() == 1 ? "" : "s", FormatUsd(best->monthly_tco_usd())));
   }
+  // Why this one and not a cheaper-looking one: the rows that cost the same.
+  if (same.size() > 1) {
+    std::vector<std::string> names;
+    double spread = 0;
+    for (const v1::VariantCost* r : same) {
+      names.push_back(Named(*r));
+      const CostOnAxis rc = AxisCost(*r, has_load);
+      if (rc.value > 0) spread = std::max(spread, (rc.high - rc.low) / (2 * rc.value));
+    }
+    const std::string list = names.size() == 2 ? absl::StrJoin(names, " and ")
+                                               : absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "),
+                                                              " and ", names.back());
+    absl::StrAppend(&text, absl::StrFormat("; %s cost the same within ±%.1f%%", list, 100 * spread),
+                    has_load ? " a month" : " per token");
+    const bool more_accurate = has_front && std::any_of(same.begin(), same.end(), [&](const v1::VariantCost* r) {
+                                 return r->accuracy_score() < best->accuracy_score();
+                               });
+    if (more_accurate) {
+      absl::StrAppend(&text, ", and ", best->variant(), " is the most accurate of them");
+    } else if (best->model_bytes() > 0 && std::any_of(same.begin(), same.end(), [&](const v1::VariantCost* r) {
+                 return r->model_bytes() > best->model_bytes();
+               })) {
+      absl::StrAppend(&text, ", equally accurate, and ", best->variant(), " is the smallest in memory");
+    }
+  }
   absl::StrAppend(&text, ".");
+  if (best->contaminated()) {
+    absl::StrAppend(&text, " Caution: measured while other processes used the machine (see the result's "
+                           "interference); rerun on a quiet machine before acting on it.");
+  }
   report->set_recommendation(text);
 }
 
@@ -332,13 +435,21 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
     row->set_hardware(v.hardware());
     row->set_prompt_tokens(v.prompt_tokens());
     row->set_output_tokens(v.output_tokens());
+    row->set_model_bytes(v.memory().model_bytes());
+    row->set_contaminated(v.interference().contaminated());
+    if (row->contaminated()) {
+      report.add_notes(absl::StrCat(Named(*row), " (", v.prompt_tokens(), "/", v.output_tokens(),
+                                    "): contaminated measurement, ", v.interference().reason(),
+                                    ": its throughput and costs are not to be trusted"));
+    }
     const double hourly = PriceRow(v, cost, row, &found, &report);
     CheckSlo(v, cost, row);
     CheckAccuracy(v, result, base, cost, row, &found);
     PriceLoad(v, cost, hourly, row);
   }
   AddNotes(cost, found, &report);
-  MarkParetoFront(found, &report);
+  report.set_cost_axis(has_load ? "monthly_tco_usd" : "usd_per_million_output_tokens");
+  MarkParetoFront(found, has_load, &report);
   Recommend(result, has_load, &report);
   return report;
 }

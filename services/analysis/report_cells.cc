@@ -70,12 +70,32 @@ std::vector<std::string> ResultCells(const v1::VariantResult& v) {
       a.has_perplexity() ? absl::StrFormat("%.4f", a.perplexity().ppl()) : "-",
       kld ? absl::StrFormat("%.6f", a.kld().mean_kld()) : "-",
       kld ? absl::StrFormat("%.2f%%", 100 * a.kld().same_top1()) : "-",
-      ChoiceText(a)};
+      ChoiceText(a),
+      v.interference().contaminated() ? "CONTAMINATED"
+      : v.interference().window_seconds() > 0
+          ? absl::StrFormat("ok (%.0f%%)", 100 * v.interference().foreign_cpu_fraction())
+          : "-"};
 }
 const std::vector<std::string> kResultHeads = {
     "variant",     "hardware",    "scenario",   "prompt",       "output", "TTFT p50 ms",
     "TTFT p99 ms", "TPOT p50 ms", "e2e p50 ms", "decode tok/s", "req/s",  "J/token",
-    "energy",      "PPL",         "mean KLD",   "top-1",        "choice"};
+    "energy",      "PPL",         "mean KLD",   "top-1",        "choice", "other CPU use"};
+
+namespace {
+
+// "$0.01255 ±6.1%": the cost and the larger side of its 95% interval.
+std::string WithInterval(double v, double low, double high) {
+  if (v <= 0 || !(high > low)) return FormatUsd(v);
+  return absl::StrFormat("%s ±%.1f%%", FormatUsd(v), 100 * std::max(high - v, v - low) / v);
+}
+
+std::vector<std::string> Why(const v1::VariantCost& c) {
+  std::vector<std::string> why(c.why().begin(), c.why().end());
+  if (c.contaminated()) why.insert(why.begin(), "CONTAMINATED measurement (see notes)");
+  return why;
+}
+
+}  // namespace
 
 std::vector<std::string> CostCells(const v1::VariantCost& c, bool load) {
   std::vector<std::string> out = {
@@ -84,17 +104,20 @@ std::vector<std::string> CostCells(const v1::VariantCost& c, bool load) {
       absl::StrCat(c.prompt_tokens(), "/", c.output_tokens()),
       absl::StrCat(FormatUsd(c.usd_per_hour()), " (", c.price_source(), ")"),
       absl::StrFormat("%.1f", c.output_tokens_per_second()),
-      FormatUsd(c.usd_per_million_output_tokens()),
+      WithInterval(c.usd_per_million_output_tokens(), c.usd_per_million_output_tokens_low(),
+                   c.usd_per_million_output_tokens_high()),
       absl::StrCat(FormatUsd(c.hardware_usd_per_million_output_tokens()), " + ",
                    FormatUsd(c.energy_usd_per_million_output_tokens())),
       FormatUsd(c.usd_per_million_input_tokens()),
       absl::StrFormat("%.4g", c.wh_per_thousand_tokens()),
       absl::StrFormat("%.4g", c.grams_co2_per_million_tokens()),
-      load ? absl::StrFormat("%s (%.0f)", FormatUsd(c.monthly_tco_usd()), c.instances()) : "-",
+      load ? absl::StrFormat("%s (%.0f)", WithInterval(c.monthly_tco_usd(), c.monthly_tco_usd_low(), c.monthly_tco_usd_high()),
+                             c.instances())
+           : "-",
       c.meets_slo() ? "yes" : "no",
       c.meets_accuracy() ? "yes" : "no",
       c.on_pareto_front() ? "yes" : "",
-      c.why().empty() ? "" : absl::StrJoin(c.why(), "; ")};
+      absl::StrJoin(Why(c), "; ")};
   return out;
 }
 const std::vector<std::string> kCostHeads = {"variant",

@@ -28,6 +28,12 @@ std::string RenderSummaryText(const v1::ComparisonResult& r) {
   for (const v1::VariantResult& v : r.results()) rows.push_back(ResultCells(v));
   out += TextTable(kResultHeads, rows);
   out += "latency: over the measured requests (95% CIs of the medians in the result file)\n";
+  for (const v1::VariantResult& v : r.results()) {
+    if (v.interference().contaminated()) {
+      absl::StrAppendFormat(&out, "CONTAMINATED: %s @ %s (%d/%d): %s; do not trust its speed, energy or cost\n",
+                            v.variant(), v.hardware(), v.prompt_tokens(), v.output_tokens(), v.interference().reason());
+    }
+  }
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();
     absl::StrAppendFormat(&out, "energy: %s ±%.0f%%%s\n", e.source(),
@@ -80,7 +86,14 @@ std::string RenderReportCsv(const v1::Report& rep) {
                                           "meets_slo",
                                           "meets_accuracy",
                                           "on_pareto_front",
-                                          "recommended"};
+                                          "recommended",
+                                          "usd_per_million_output_tokens_low",
+                                          "usd_per_million_output_tokens_high",
+                                          "monthly_tco_usd_low",
+                                          "monthly_tco_usd_high",
+                                          "repetitions",
+                                          "foreign_cpu_fraction",
+                                          "contaminated"};
   std::string out = absl::StrCat(absl::StrJoin(heads, ","), "\n");
   const auto& cost = rep.cost();
   for (int i = 0; i < rep.result().results_size(); ++i) {
@@ -118,7 +131,14 @@ std::string RenderReportCsv(const v1::Report& rep) {
         c.on_pareto_front() ? "true" : "false",
         v.variant() == cost.recommended_variant() && v.hardware() == cost.recommended_hardware()
             ? "true"
-            : "false"};
+            : "false",
+        Num(c.usd_per_million_output_tokens_low()),
+        Num(c.usd_per_million_output_tokens_high()),
+        Num(c.monthly_tco_usd_low()),
+        Num(c.monthly_tco_usd_high()),
+        absl::StrCat(std::max(1, v.repetitions())),
+        Num(v.interference().foreign_cpu_fraction()),
+        v.interference().contaminated() ? "true" : "false"};
     std::vector<std::string> quoted;
     for (const auto& s : cells) quoted.push_back(CsvField(s));
     absl::StrAppend(&out, absl::StrJoin(quoted, ","), "\n");

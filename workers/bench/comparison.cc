@@ -17,6 +17,7 @@
 #include "common/spec/spec.h"
 #include "common/base/statistics.h"
 #include "workers/bench/engine_runtime.h"
+#include "workers/bench/interference.h"
 #include "workers/loadgen/scenario.h"
 #include "workers/bench/system_info.h"
 #include "workers/energy/energy_meter.h"
@@ -68,6 +69,76 @@ void FillSummary(const std::vector<double>& values, uint64_t seed, v1::Summary* 
   out->set_ci95_low(s.ci95_low);
   out->set_ci95_high(s.ci95_high);
   out->set_n(s.n);
+}
+
+// The latency summaries and the throughput's interval from the samples
+// (all runs'): a bootstrap over the requests of output tokens over their
+// end-to-end time, relative to its value, scales the window's throughput;
+// with several runs, a bootstrap of the runs' mean widens it where the runs
+// disagree more than the requests do.
+void SummarizeSamples(uint64_t seed, v1::VariantResult* out) {
+  std::vector<double> ttft, tpot, e2e, tokens;
+  for (const v1::RequestSample& s : out->samples()) {
+    ttft.push_back(s.ttft_seconds());
+    e2e.push_back(s.e2e_seconds());
+    tokens.push_back(s.output_tokens());
+    if (s.output_tokens() > 1) tpot.push_back(s.tpot_seconds());
+  }
+  FillSummary(ttft, seed, out->mutable_latency()->mutable_ttft_seconds());
+  FillSummary(tpot, seed, out->mutable_latency()->mutable_tpot_seconds());
+  FillSummary(e2e, seed, out->mutable_latency()->mutable_e2e_seconds());
+  v1::Throughput* th = out->mutable_throughput();
+  const double tps = th->output_tokens_per_second();
+  double lo = 0, hi = 0, ratio = 0, unused = 0;
+  BootstrapRatioCi(tokens, e2e, 0, seed, &ratio, &unused);  // the point estimate
+  BootstrapRatioCi(tokens, e2e, 2000, seed, &lo, &hi);
+  lo = ratio > 0 ? tps * lo / ratio : tps;
+  hi = ratio > 0 ? tps * hi / ratio : tps;
+  const auto& runs = out->run_output_tokens_per_second();
+  if (runs.size() >= 2) {
+    double rlo = 0, rhi = 0;
+    BootstrapMeanCi(std::span<const double>(runs.data(), static_cast<size_t>(runs.size())), 2000, seed, &rlo, &rhi);
+    // Centred on the reported throughput (the pooled one).
+    double mean = 0;
+    for (double r : runs) mean += r / runs.size();
+    lo = std::min(lo, tps * rlo / mean);
+    hi = std::max(hi, tps * rhi / mean);
+  }
+  th->set_output_tokens_per_second_ci95_low(lo);
+  th->set_output_tokens_per_second_ci95_high(hi);
+}
+
+// Adds one run of a point (MeasurePoint's result) to the point's result so
+// far: samples and runs appended, throughput and energy over all windows,
+// the worst interference kept.
+void MergeRun(const v1::VariantResult& run, uint64_t seed, v1::VariantResult* into) {
+  const double w0 = into->measured_seconds(), w1 = run.measured_seconds();
+  const double w = w0 + w1;
+  for (const v1::RequestSample& s : run.samples()) *into->add_samples() = s;
+  for (double r : run.run_output_tokens_per_second()) into->add_run_output_tokens_per_second(r);
+  into->set_repetitions(into->repetitions() + 1);
+  into->set_measured_seconds(w);
+  // Rates weighted by each run's window: the rate over all of them.
+  auto pooled = [&](double a, double b) { return w > 0 ? (a * w0 + b * w1) / w : 0; };
+  v1::Throughput* th = into->mutable_throughput();
+  const v1::Throughput& rt = run.throughput();
+  th->set_prefill_tokens_per_second(pooled(th->prefill_tokens_per_second(), rt.prefill_tokens_per_second()));
+  th->set_decode_tokens_per_second(pooled(th->decode_tokens_per_second(), rt.decode_tokens_per_second()));
+  th->set_requests_per_second(pooled(th->requests_per_second(), rt.requests_per_second()));
+  th->set_output_tokens_per_second(pooled(th->output_tokens_per_second(), rt.output_tokens_per_second()));
+  v1::Energy* e = into->mutable_energy();
+  const v1::Energy& re = run.energy();
+  if (e->source() == re.source() && re.joules() > 0 && e->joules_per_token() > 0) {
+    const double tokens = e->joules() / e->joules_per_token() + re.joules() / re.joules_per_token();
+    const double requests = e->joules() / e->joules_per_request() + re.joules() / re.joules_per_request();
+    e->set_joules(e->joules() + re.joules());
+    e->set_window_seconds(e->window_seconds() + re.window_seconds());
+    e->set_average_watts(e->window_seconds() > 0 ? e->joules() / e->window_seconds() : 0);
+    e->set_joules_per_token(e->joules() / tokens);
+    e->set_joules_per_request(e->joules() / requests);
+  }
+  KeepWorstInterference(run.interference(), into->mutable_interference());
+  SummarizeSamples(seed, into);
 }
 
 // A variant's model file, made if the spec asks for a quantized one.
@@ -285,7 +356,7 @@ Scenario ToScenario(v1::Workload::Scenario s) {
 absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& variant,
                           const Loaded& loaded, int32_t prompt_tokens, int32_t output_tokens,
                           std::span<const int32_t> corpus, EnergyMeter* meter,
-                          const std::string& meter_note, const LocalRunOptions& o,
+                          const std::string& meter_note, const LocalRunOptions& o, int repetition,
                           v1::VariantResult* out) {
   const v1::Workload& w = spec.workload();
   ScenarioOptions so;
@@ -309,14 +380,24 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
                             MakeEngineRuntime(*loaded.model, so.concurrency, n_ctx));
   absl::StatusOr<EnergyReading> reading = absl::UnavailableError("no energy meter");
   absl::Status meter_start = absl::OkStatus();
-  if (meter != nullptr) {
-    so.on_window_open = [&] { meter_start = meter->Start(); };
-    so.on_window_close = [&] { reading = meter_start.ok() ? meter->Stop() : meter_start; };
-  }
+  InterferenceMonitor interference;
+  so.on_window_open = [&] {
+    interference.Start();
+    if (meter != nullptr) meter_start = meter->Start();
+  };
+  so.on_window_close = [&] {
+    if (meter != nullptr) reading = meter_start.ok() ? meter->Stop() : meter_start;
+    *out->mutable_interference() = interference.Stop();
+  };
+  const std::string run_label =
+      w.repetitions() > 1 ? absl::StrCat(", run ", repetition + 1, "/", w.repetitions()) : std::string();
   Progress(o, absl::StrCat(variant.name(), ": ", ScenarioName(w.scenario()), " prompt ", prompt_tokens,
-                           " output ", output_tokens, ": measuring (", so.warmup_runs, " warm-up, >= ",
+                           " output ", output_tokens, run_label, ": measuring (", so.warmup_runs, " warm-up, >= ",
                            so.measured_runs, " requests, >= ", so.min_duration_seconds, " s)"));
   TCOBENCH_ASSIGN_OR_RETURN(ScenarioRun run, RunScenario(*runtime, so));
+  if (out->interference().contaminated()) {
+    Progress(o, absl::StrCat(variant.name(), ": contaminated measurement: ", out->interference().reason()));
+  }
 
   // The harness alone: the same loop around a runtime that does nothing.
   std::unique_ptr<Runtime> null_runtime = MakeNullRuntime(so.concurrency, runtime->vocab_size());
@@ -335,15 +416,12 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
   out->set_concurrency(so.concurrency);
   out->set_target_qps(so.target_qps);
   out->set_measured_seconds(run.window_seconds);
-  std::vector<double> ttft, tpot, e2e;
   int64_t out_tokens = 0;
   std::vector<int32_t> prompt(static_cast<size_t>(prompt_tokens));
   for (const RequestTiming& t : run.requests) {
-    ttft.push_back(t.first_token - t.arrival);
-    e2e.push_back(t.end - t.arrival);
-    if (t.output_tokens > 1) tpot.push_back((t.end - t.first_token) / (t.output_tokens - 1));
     out_tokens += t.output_tokens;
     v1::RequestSample* s = out->add_samples();
+    s->set_repetition(repetition);
     s->set_prompt_tokens(t.prompt_tokens);
     s->set_output_tokens(t.output_tokens);
     s->set_arrival_seconds(t.arrival);
@@ -354,14 +432,14 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
     PromptFor(so, runtime->vocab_size(), t.prompt_index, prompt);
     for (int32_t id : prompt) s->add_prompt_ids(id);
   }
-  FillSummary(ttft, so.seed, out->mutable_latency()->mutable_ttft_seconds());
-  FillSummary(tpot, so.seed, out->mutable_latency()->mutable_tpot_seconds());
-  FillSummary(e2e, so.seed, out->mutable_latency()->mutable_e2e_seconds());
+  out->set_repetitions(1);
   v1::Throughput* th = out->mutable_throughput();
   th->set_prefill_tokens_per_second(run.prefill_seconds > 0 ? run.prefill_tokens / run.prefill_seconds : 0);
   th->set_decode_tokens_per_second(run.decode_seconds > 0 ? run.decode_tokens / run.decode_seconds : 0);
   th->set_requests_per_second(run.window_seconds > 0 ? run.requests.size() / run.window_seconds : 0);
   th->set_output_tokens_per_second(run.window_seconds > 0 ? out_tokens / run.window_seconds : 0);
+  out->add_run_output_tokens_per_second(th->output_tokens_per_second());
+  SummarizeSamples(so.seed, out);
 
   v1::Energy* e = out->mutable_energy();
   if (meter == nullptr) {
@@ -503,10 +581,12 @@ struct VariantRun {
 };
 
 // Loads one variant, measures every workload point on every hardware target
-// under the host's measurement lock, then runs its accuracy suites (not
-// timed: the lock is released first).
+// under the host's measurement lock, then, after its last run, its accuracy
+// suites (not timed: the lock is released first). Run `repetition` of
+// workload.repetitions: the first adds the variant's result rows (from
+// *first_result on), later ones add their samples to those rows.
 absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& prepared, int default_threads,
-                        double* lock_wait, v1::ComparisonResult* result) {
+                        int repetition, int* first_result, double* lock_wait, v1::ComparisonResult* result) {
   const v1::ComparisonSpec& spec = run.spec;
   const LocalRunOptions& o = run.o;
   const v1::Variant& variant = spec.variants(index);
@@ -522,7 +602,8 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
   std::vector<int32_t> corpus;
   if (!run.prompt_text.empty()) corpus = loaded.model->tokenizer().Encode(run.prompt_text, AddSpecial::kNo);
 
-  const int first_result = result->results_size();
+  if (repetition == 0) *first_result = result->results_size();
+  int row = *first_result;
   std::unique_ptr<HostLock> lock;
   if (!o.host_lock_file.empty()) {
     Phase(o, "waiting_for_lock");
@@ -534,10 +615,19 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
     for (int32_t n_out : run.outputs) {
       for (const v1::Hardware& hw : spec.hardware()) {
         TCOBENCH_RETURN_IF_ERROR(Stopped(o));
-        v1::VariantResult* r = result->add_results();
-        r->set_hardware(hw.name());
-        r->set_advertised_usd_per_hour(o.cost_per_hour_usd);
-        TCOBENCH_RETURN_IF_ERROR(MeasurePoint(spec, variant, loaded, p, n_out, corpus, meter.get(), meter_note, o, r));
+        v1::VariantResult one;
+        one.set_hardware(hw.name());
+        one.set_advertised_usd_per_hour(o.cost_per_hour_usd);
+        TCOBENCH_RETURN_IF_ERROR(
+            MeasurePoint(spec, variant, loaded, p, n_out, corpus, meter.get(), meter_note, o, repetition, &one));
+        v1::VariantResult* r = nullptr;
+        if (repetition == 0) {
+          r = result->add_results();
+          *r = std::move(one);
+        } else {
+          r = result->mutable_results(row++);
+          MergeRun(one, spec.workload().seed(), r);
+        }
         v1::Memory* mem = r->mutable_memory();
         mem->set_model_bytes(size.bytes);
         mem->set_bits_per_weight(size.n_params > 0 ? 8.0 * size.bytes / size.n_params : 0);
@@ -548,11 +638,14 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
   }
   lock.reset();  // accuracy is not timed: other workers may measure meanwhile
   TCOBENCH_RETURN_IF_ERROR(Stopped(o));
+  if (repetition + 1 < std::max(1, spec.workload().repetitions())) return absl::OkStatus();
   v1::AccuracyResult accuracy;
   Phase(o, "accuracy");
   TCOBENCH_RETURN_IF_ERROR(RunAccuracy(spec, variant, *loaded.model, run.baseline_path, threads, run.device, o,
                                        &accuracy));
-  for (int r = first_result; r < result->results_size(); ++r) *result->mutable_results(r)->mutable_accuracy() = accuracy;
+  for (int r = *first_result; r < result->results_size() && result->results(r).variant() == variant.name(); ++r) {
+    *result->mutable_results(r)->mutable_accuracy() = accuracy;
+  }
   return absl::OkStatus();
 }
 
@@ -635,10 +728,16 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
   }
   const VariantRun run{spec, prompts, outputs, prompt_text, baseline_path, o, device};
   double lock_wait = 0;
-  for (int i = 0; i < spec.variants_size(); ++i) {
-    if (!o.measure_only.empty() && spec.variants(i).name() != o.measure_only) continue;
-    TCOBENCH_RETURN_IF_ERROR(Stopped(o));
-    TCOBENCH_RETURN_IF_ERROR(RunVariant(run, i, models[i], default_threads, &lock_wait, &result));
+  // Repetitions interleave the variants (A B A B ...), so that a drift of
+  // the machine over time lands on all of them alike.
+  std::vector<int> first_result(static_cast<size_t>(spec.variants_size()), 0);
+  for (int rep = 0; rep < std::max(1, spec.workload().repetitions()); ++rep) {
+    for (int i = 0; i < spec.variants_size(); ++i) {
+      if (!o.measure_only.empty() && spec.variants(i).name() != o.measure_only) continue;
+      TCOBENCH_RETURN_IF_ERROR(Stopped(o));
+      TCOBENCH_RETURN_IF_ERROR(RunVariant(run, i, models[i], default_threads, rep, &first_result[static_cast<size_t>(i)],
+                                          &lock_wait, &result));
+    }
   }
   result.mutable_manifest()->set_host_lock_wait_seconds(lock_wait);
   result.mutable_manifest()->set_end_time(UtcTimestamp());

@@ -175,3 +175,156 @@ BOOST_AUTO_TEST_CASE(bad_cost_inputs_name_the_field) {
   absl::Status s = ValidateSpec(*spec);
   BOOST_TEST(std::string(s.message()).find("cost.hardware.gpu: no hardware target") != std::string::npos);
 }
+
+namespace {
+
+// The demo's case (issue 19): three variants on one 1-vCPU box whose costs
+// differ by less than their uncertainty; the energy is the CPU model's
+// (+-50%) and each throughput has a 95% interval of +-`spread`.
+v1::ComparisonResult Tied(double spread) {
+  v1::ComparisonResult r;
+  r.mutable_spec()->set_baseline("f32");
+  struct Row {
+    const char* name;
+    double tps, kld;
+    int64_t bytes;
+  };
+  for (const Row& row : {Row{"f32", 560, 0, 4000000}, Row{"q8_0", 590, 0.000021, 1100000},
+                         Row{"q4_k_m", 600, 0.00173, 700000}}) {
+    v1::VariantResult* v = Add(&r, row.name, row.tps, row.kld, 5.0 * (1 + row.kld));
+    v->set_hardware("avx2-1t");
+    v->mutable_memory()->set_model_bytes(row.bytes);
+    v->mutable_energy()->set_source("model");
+    v->mutable_energy()->set_uncertainty_fraction(0.5);
+    v->mutable_throughput()->set_output_tokens_per_second_ci95_low(row.tps * (1 - spread));
+    v->mutable_throughput()->set_output_tokens_per_second_ci95_high(row.tps * (1 + spread));
+    if (std::string(row.name) == "f32") v->mutable_accuracy()->clear_kld();
+  }
+  r.mutable_spec()->set_baseline("f32");
+  return r;
+}
+
+v1::Cost PerToken() {
+  auto c = ParseCostJson(R"({"hardware": {"avx2-1t": {"usdPerHour": 0.05}}})");
+  BOOST_REQUIRE(c.ok());
+  return *c;
+}
+
+}  // namespace
+
+// Costs within each other's intervals are the same cost: the most accurate
+// of them wins, and the sentence says so; it is on the front.
+BOOST_AUTO_TEST_CASE(recommendation_ties_within_the_uncertainty_go_to_the_most_accurate) {
+  const v1::Cost cost = PerToken();
+  auto rep = ComputeCostReport(Tied(0.08), &cost);
+  BOOST_REQUIRE(rep.ok());
+  BOOST_TEST(rep->cost_axis() == "usd_per_million_output_tokens");
+  BOOST_TEST(rep->recommended_variant() == "f32", rep->recommendation());
+  BOOST_TEST(rep->recommendation().find("cost the same within ±") != std::string::npos, rep->recommendation());
+  BOOST_TEST(rep->recommendation().find("f32 is the most accurate of them") != std::string::npos,
+             rep->recommendation());
+  for (const auto& row : rep->rows()) {
+    BOOST_TEST(row.usd_per_million_output_tokens_low() < row.usd_per_million_output_tokens());
+    BOOST_TEST(row.usd_per_million_output_tokens_high() > row.usd_per_million_output_tokens());
+    if (row.variant() == rep->recommended_variant()) BOOST_TEST(row.on_pareto_front());
+  }
+}
+
+// Without the baseline in the running, q8_0 and q4_k_m tie and q8_0, more
+// accurate, is recommended although q4_k_m looks a sliver cheaper.
+BOOST_AUTO_TEST_CASE(a_sliver_never_decides) {
+  v1::ComparisonResult r = Tied(0.08);
+  r.mutable_results(0)->mutable_latency()->mutable_tpot_seconds()->set_p99(1);  // f32 breaks the SLO
+  v1::Cost cost = PerToken();
+  cost.mutable_slo()->set_tpot_p99_seconds(0.1);
+  auto rep = ComputeCostReport(r, &cost);
+  BOOST_REQUIRE(rep.ok());
+  BOOST_TEST(rep->recommended_variant() == "q8_0", rep->recommendation());
+  BOOST_TEST(rep->recommendation().find("q8_0 on avx2-1t and q4_k_m on avx2-1t cost the same within ±") !=
+                 std::string::npos,
+             rep->recommendation());
+  BOOST_TEST(rep->recommendation().find("q8_0 is the most accurate of them") != std::string::npos);
+  const v1::VariantCost* q4 = nullptr;
+  for (const auto& row : rep->rows()) {
+    if (row.variant() == "q4_k_m") q4 = &row;
+    if (row.variant() == "q8_0") BOOST_TEST(row.on_pareto_front());
+  }
+  BOOST_REQUIRE(q4 != nullptr);
+  // q4_k_m's point cost is lower, yet q8_0 beats it within the noise.
+  BOOST_TEST(!q4->on_pareto_front());
+}
+
+// Exact figures (no intervals): a clearly cheaper row wins as before, and
+// equal accuracy falls to the smaller model.
+BOOST_AUTO_TEST_CASE(clear_differences_still_decide_and_memory_breaks_ties) {
+  const v1::Cost cost = PerToken();
+  v1::ComparisonResult r = Tied(0.0);
+  for (auto& v : *r.mutable_results()) v.mutable_energy()->set_uncertainty_fraction(0);
+  auto rep = ComputeCostReport(r, &cost);
+  BOOST_REQUIRE(rep.ok());
+  BOOST_TEST(rep->recommended_variant() == "q4_k_m", rep->recommendation());  // cheapest, exactly
+  // Two rows with the same throughput and accuracy: the smaller one.
+  v1::ComparisonResult same;
+  same.mutable_spec()->set_baseline("a");
+  for (const char* name : {"a", "b"}) {
+    v1::VariantResult* v = Add(&same, name, 100, 0, 5.0);
+    v->set_hardware("avx2-1t");
+    v->mutable_accuracy()->clear_kld();
+    v->mutable_memory()->set_model_bytes(std::string(name) == "a" ? 2000 : 1000);
+  }
+  rep = ComputeCostReport(same, &cost);
+  BOOST_REQUIRE(rep.ok());
+  BOOST_TEST(rep->recommended_variant() == "b", rep->recommendation());
+  BOOST_TEST(rep->recommendation().find("equally accurate, and b is the smallest in memory") != std::string::npos,
+             rep->recommendation());
+}
+
+// A seeded sweep: whatever the noise, the recommended row is on the front
+// and no eligible row is clearly cheaper at the same or better accuracy.
+BOOST_AUTO_TEST_CASE(the_recommendation_is_always_on_the_front) {
+  const v1::Cost cost = PerToken();
+  uint64_t seed = 12345;
+  auto next = [&] {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(seed >> 11) / 9007199254740992.0;
+  };
+  for (int t = 0; t < 300; ++t) {
+    v1::ComparisonResult r;
+    r.mutable_spec()->set_baseline("v0");
+    for (int i = 0; i < 5; ++i) {
+      const std::string name = "v" + std::to_string(i);
+      const double tps = 100 + 400 * next();
+      v1::VariantResult* v = Add(&r, name.c_str(), tps, i == 0 ? 0 : 0.005 * next(), 5.0);
+      v->set_hardware("avx2-1t");
+      v->mutable_memory()->set_model_bytes(1000 + static_cast<int64_t>(1000 * next()));
+      const double spread = 0.2 * next();
+      v->mutable_throughput()->set_output_tokens_per_second_ci95_low(tps * (1 - spread));
+      v->mutable_throughput()->set_output_tokens_per_second_ci95_high(tps * (1 + spread));
+      if (i == 0) v->mutable_accuracy()->clear_kld();
+    }
+    auto rep = ComputeCostReport(r, &cost);
+    BOOST_REQUIRE(rep.ok());
+    for (const auto& row : rep->rows()) {
+      if (row.variant() == rep->recommended_variant()) BOOST_TEST_REQUIRE(row.on_pareto_front(), rep->recommendation());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(monthly_tco_intervals_and_a_contaminated_row_is_flagged) {
+  v1::Cost cost = PerToken();
+  cost.mutable_load()->set_tokens_per_day(5e6);
+  v1::ComparisonResult r = Tied(0.08);
+  r.mutable_results(1)->mutable_interference()->set_contaminated(true);
+  r.mutable_results(1)->mutable_interference()->set_reason("other processes used 60% of the CPUs (threshold 10%)");
+  auto rep = ComputeCostReport(r, &cost);
+  BOOST_REQUIRE(rep.ok());
+  BOOST_TEST(rep->cost_axis() == "monthly_tco_usd");
+  for (const auto& row : rep->rows()) {
+    BOOST_TEST(row.monthly_tco_usd_low() <= row.monthly_tco_usd());
+    BOOST_TEST(row.monthly_tco_usd_high() >= row.monthly_tco_usd());
+  }
+  BOOST_TEST(rep->rows(1).contaminated());
+  bool noted = false;
+  for (const auto& n : rep->notes()) noted |= n.find("q8_0 on avx2-1t (64/32): contaminated measurement") == 0;
+  BOOST_TEST(noted);
+}
