@@ -186,13 +186,21 @@ struct ResultFamilies {
   FamilyBuilder tco{"tcobench_result_monthly_tco_usd", "Monthly cost of serving the spec's load"};
   FamilyBuilder recommended{"tcobench_result_recommended",
                             "1 for the variant and hardware the cost report recommends"};
+  FamilyBuilder contaminated{"tcobench_result_contaminated",
+                             "1 when other processes used the machine during the measurement beyond the "
+                             "threshold (do not trust its speed, energy or cost), else 0"};
+  FamilyBuilder foreign_cpu{"tcobench_result_foreign_cpu_ratio",
+                            "Other processes' share of the machine's CPU time during the measured window"};
+  FamilyBuilder usd_bounds{"tcobench_result_usd_per_million_output_tokens_bound",
+                           "The 95% interval of the cost per million output tokens (bound=low|high)"};
 
   // One comparison's rows.
   void Add(const std::string& id, const v1::ComparisonResult& result, const v1::CostReport& cost, const std::string& name,
            double finished_seconds);
   void MoveInto(std::vector<prometheus::MetricFamily>* out) {
     for (FamilyBuilder* f : {&finished, &ttft, &tpot, &e2e, &out_tps, &decode_tps, &prefill_tps, &jpt, &ppl,
-                             &ppl_ratio, &kld, &top1, &usd, &tco, &recommended}) {
+                             &ppl_ratio, &kld, &top1, &usd, &tco, &recommended, &contaminated, &foreign_cpu,
+                             &usd_bounds}) {
       if (!f->empty()) out->push_back(f->Build());
     }
   }
@@ -226,6 +234,10 @@ void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& resu
       e2e.Add(with(l, "percentile", q), e);
     }
     out_tps.Add(l, r.throughput().output_tokens_per_second());
+    if (r.interference().window_seconds() > 0 || r.interference().contaminated()) {
+      contaminated.Add(l, r.interference().contaminated() ? 1 : 0);
+      foreign_cpu.Add(l, r.interference().foreign_cpu_fraction());
+    }
     decode_tps.Add(l, r.throughput().decode_tokens_per_second());
     prefill_tps.Add(l, r.throughput().prefill_tokens_per_second());
     if (r.energy().source() != "none" && !r.energy().source().empty()) {
@@ -241,6 +253,10 @@ void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& resu
     const Labels l = key(c.variant(), c.hardware(), c.prompt_tokens(), c.output_tokens());
     if (c.ppl_ratio() > 0) ppl_ratio.Add(l, c.ppl_ratio());
     if (c.usd_per_hour() > 0) usd.Add(l, c.usd_per_million_output_tokens());
+    if (c.usd_per_hour() > 0 && c.usd_per_million_output_tokens_high() > 0) {
+      usd_bounds.Add(with(l, "bound", "low"), c.usd_per_million_output_tokens_low());
+      usd_bounds.Add(with(l, "bound", "high"), c.usd_per_million_output_tokens_high());
+    }
     if (c.monthly_tco_usd() > 0) tco.Add(l, c.monthly_tco_usd());
     if (c.variant() == cost.recommended_variant() &&
         c.hardware() == cost.recommended_hardware()) {

@@ -8,9 +8,17 @@ namespace {
 
 constexpr std::chrono::microseconds kSpin{200};
 
+constexpr uint64_t kOpen = uint64_t{1} << 31;
+constexpr uint64_t kActiveMask = kOpen - 1;
+uint32_t Generation(uint64_t s) { return static_cast<uint32_t>(s >> 32); }
+uint64_t Active(uint64_t s) { return s & kActiveMask; }
+
 thread_local int t_thread_index = 0;  // set by each worker; 0 elsewhere
 
-// Spins until done() or kSpin has passed; returns done().
+// Spins until done() or kSpin has passed; returns done(). It never yields
+// the core: measured with CPU-bound processes competing (bench/contention.sh),
+// a spinning thread that yields hands its core to a competitor for a whole
+// time slice and the step waits for it.
 template <typename Done>
 bool SpinUntil(Done done) {
   const auto deadline = std::chrono::steady_clock::now() + kSpin;
@@ -50,18 +58,29 @@ int ThreadPool::CurrentThreadIndex() { return t_thread_index; }
 
 void ThreadPool::WorkerLoop(int index) {
   t_thread_index = index;
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
-    auto ready = [&] { return stop_.load() || generation_.load(std::memory_order_acquire) != seen; };
+    auto ready = [&] { return stop_.load() || Generation(state_.load(std::memory_order_acquire)) != seen; };
     if (!SpinUntil(ready)) {
       std::unique_lock<std::mutex> lock(mu_);
       start_cv_.wait(lock, ready);
     }
     if (stop_.load()) return;
-    seen = generation_.load(std::memory_order_acquire);
+    uint64_t s = state_.load(std::memory_order_acquire);
+    seen = Generation(s);
+    bool joined = false;
+    while ((s & kOpen) != 0 && Generation(s) == seen) {
+      if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel)) {
+        joined = true;
+        break;
+      }
+    }
+    if (!joined) continue;  // closed already: the caller did it all
     RunChunks();
-    if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(mu_);  // the caller may be about to wait
+    // Sequentially consistent, with the caller's store of caller_waiting_
+    // and its load of state_: one of the two sees the other's change.
+    if (Active(state_.fetch_sub(1)) == 1 && caller_waiting_.load()) {
+      std::lock_guard<std::mutex> lock(mu_);
       done_cv_.notify_one();
     }
   }
@@ -78,17 +97,27 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain, RangeFn fn) {
   n_ = n;
   grain_ = grain;
   next_.store(0);
-  busy_.store(static_cast<int>(workers_.size()));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_release);
+    const uint64_t gen = Generation(state_.load()) + 1;
+    state_.store((gen << 32) | kOpen, std::memory_order_release);
   }
   start_cv_.notify_all();
   RunChunks();
-  auto done = [&] { return busy_.load(std::memory_order_acquire) == 0; };
-  if (!SpinUntil(done)) {
+  // Close the job once no worker is inside it; a worker still running a
+  // chunk it took is waited for, one that never joined is not.
+  auto close = [&] {
+    uint64_t s = state_.load();
+    while (Active(s) == 0) {
+      if (state_.compare_exchange_weak(s, s & ~kOpen, std::memory_order_acq_rel)) return true;
+    }
+    return false;
+  };
+  if (!SpinUntil(close)) {
     std::unique_lock<std::mutex> lock(mu_);
-    done_cv_.wait(lock, done);
+    caller_waiting_.store(true);
+    done_cv_.wait(lock, close);
+    caller_waiting_.store(false);
   }
 }
 

@@ -52,21 +52,32 @@ class ThreadPool {
 
   const int n_threads_;
   std::vector<std::thread> workers_;
+  // A job is shared by whichever workers join it while it is open: the
+  // caller runs chunks too and waits only for the workers that joined, never
+  // for one the OS has not scheduled yet. So when other processes compete
+  // for the cores, a descheduled worker costs its share of chunks, not the
+  // whole step (issue 19: decode fell 22x on a busy 2-core machine).
+  //
+  // state_: the job's generation (bits 32-63), open (bit 31) and the number
+  // of workers inside it (bits 0-30). A worker joins by raising the count
+  // while the job is open and the generation is the one it saw; the caller
+  // closes the job when the count is zero, after which nobody can join, so
+  // the job's fields below are never read by a late worker.
+  //
   // Workers and the caller first spin for a short while (kSpin) on the
-  // atomics below, so that the back-to-back jobs of a decode step cost no
-  // sleep and wake-up; past that they block on the condition variables.
-  // mu_ guards no data of its own (the shared state is atomic): it pairs
-  // each wait on a condition variable with the change that ends it, so no
-  // wake-up is lost. It stays a std::mutex, not common/base/mutex.h: the
-  // engine's hot path takes no dependency for an annotation with nothing
-  // to annotate.
+  // atomics, so that the back-to-back jobs of a decode step cost no sleep
+  // and wake-up; past that they block on the
+  // condition variables. mu_ guards no data of its own (the shared state is
+  // atomic): it pairs each wait with the change that ends it, so no wake-up
+  // is lost. It stays a std::mutex, not common/base/mutex.h: the engine's
+  // hot path takes no dependency for an annotation with nothing to annotate.
   std::mutex mu_;
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
-  std::atomic<uint64_t> generation_{0};  // bumped under mu_ for each job
-  std::atomic<int> busy_{0};             // workers still in the current job
-  std::atomic<bool> stop_{false};        // set under mu_
-  // The current job (written before generation_ is bumped).
+  std::atomic<uint64_t> state_{0};
+  std::atomic<bool> caller_waiting_{false};  // set under mu_
+  std::atomic<bool> stop_{false};            // set under mu_
+  // The current job (written before the job opens).
   const RangeFn* fn_ = nullptr;
   int64_t n_ = 0;
   int64_t grain_ = 1;
