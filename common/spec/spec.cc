@@ -135,6 +135,9 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
   if (auto s = SweepValues(w.output_tokens(), "workload.outputTokens"); !s.ok()) return s.status();
   if (w.warmup_runs() < 0) return FieldError("workload.warmupRuns", "must not be negative");
   if (w.measured_runs() < 1) return FieldError("workload.measuredRuns", "must be at least 1");
+  if (w.repetitions() < 0 || w.repetitions() > 100) {
+    return FieldError("workload.repetitions", "must be between 1 and 100 (0: the default, 1)");
+  }
   if (w.min_duration_seconds() < 0 || w.min_duration_seconds() > 86400) {
     return FieldError("workload.minDurationSeconds", "must be between 0 and 86400");
   }

@@ -81,9 +81,7 @@ std::vector<double> Samples(const v1::VariantResult& r, const std::string& metri
   return out;
 }
 
-// Each run's value of a sample metric (its statistic over that run's
-// requests), in run order; one value when the result has one run.
-std::vector<double> RunFigures(const v1::VariantResult& r, const std::string& metric, double quantile) {
+std::vector<double> RunFiguresAt(const v1::VariantResult& r, const std::string& metric, double quantile) {
   int runs = 1;
   for (const v1::RequestSample& s : r.samples()) runs = std::max(runs, s.repetition() + 1);
   if (runs < 2) return {};
@@ -403,7 +401,7 @@ v1::MetricVerdict CompareMetric(const MetricDef& def, const v1::GatePolicy::Metr
       const std::vector<double> b = Samples(base, name), c = Samples(cand, name);
       if (b.empty() && c.empty()) return Skipped(name, "no samples on either side");
       v1::MetricVerdict requests = CompareSamples(name, mp, policy.alpha(), policy.power(), b, c);
-      const std::vector<double> br = RunFigures(base, name, def.quantile), cr = RunFigures(cand, name, def.quantile);
+      const std::vector<double> br = RunFiguresAt(base, name, def.quantile), cr = RunFiguresAt(cand, name, def.quantile);
       if (br.size() < 2 || cr.size() < 2) return requests;
       // Several runs a side: the runs decide (they carry the noise between
       // runs that the requests of one run cannot show).
@@ -506,6 +504,40 @@ v1::GateVerdict EvaluateGate(const v1::ComparisonResult& baseline, const v1::Com
     }
   }
   out.set_overall(any ? overall : v1::MetricVerdict::INCONCLUSIVE);
+  return out;
+}
+
+std::vector<double> RunFigures(const v1::VariantResult& r, const std::string& metric) {
+  const MetricDef* def = FindMetric(metric);
+  if (def == nullptr || def->kind != Kind::kSamples) return {};
+  return RunFiguresAt(r, metric, def->quantile);
+}
+
+bool IsSampleMetric(const std::string& metric) {
+  const MetricDef* def = FindMetric(metric);
+  return def != nullptr && def->kind == Kind::kSamples;
+}
+
+v1::ComparisonResult RunsWithParity(const v1::ComparisonResult& result, int parity) {
+  v1::ComparisonResult out = result;
+  for (int i = 0; i < out.results_size(); ++i) {
+    const v1::VariantResult& in = result.results(i);
+    v1::VariantResult* r = out.mutable_results(i);
+    r->clear_samples();
+    r->clear_run_output_tokens_per_second();
+    int runs = 0;
+    for (const v1::RequestSample& s : in.samples()) {
+      if (s.repetition() % 2 != parity) continue;
+      v1::RequestSample* kept = r->add_samples();
+      *kept = s;
+      kept->set_repetition(s.repetition() / 2);
+      runs = std::max(runs, kept->repetition() + 1);
+    }
+    for (int k = parity; k < in.run_output_tokens_per_second_size(); k += 2) {
+      r->add_run_output_tokens_per_second(in.run_output_tokens_per_second(k));
+    }
+    r->set_repetitions(runs);
+  }
   return out;
 }
 

@@ -10,6 +10,7 @@
 
 #include <span>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -47,6 +48,20 @@ v1::MetricVerdict CompareBounded(const std::string& metric, const v1::GatePolicy
 // hardware, prompt and output lengths). `policy` must have its defaults.
 v1::GateVerdict EvaluateGate(const v1::ComparisonResult& baseline, const v1::ComparisonResult& candidate,
                              const v1::GatePolicy& policy);
+
+// Each run's value of a sample metric (its statistic over that run's
+// requests), in run order; empty when the result row has one run.
+std::vector<double> RunFigures(const v1::VariantResult& r, const std::string& metric);
+
+// The A/A split of a result measured with repetitions: the runs whose index
+// has this parity (0: runs 0, 2, 4 ...; 1: runs 1, 3, 5 ...), renumbered,
+// as a result of their own; used by `gate calibrate` to gate a build
+// against itself.
+v1::ComparisonResult RunsWithParity(const v1::ComparisonResult& result, int parity);
+
+// The metric names that are per-request samples (gate calibrate reports
+// their run-to-run spread).
+bool IsSampleMetric(const std::string& metric);
 
 // Exit codes: 0 pass, 1 regression, 3 inconclusive.
 int GateExitCode(v1::MetricVerdict::Verdict overall);

@@ -42,6 +42,14 @@ int RunDemo(const std::vector<std::string>& argv);
 int RunTag(const std::vector<std::string>& argv);
 int RunGate(const std::vector<std::string>& argv);
 
+// The flags of a local run (run --local, gate calibrate) and the run they
+// describe: `spec` measured on this machine with progress on stderr.
+std::vector<FlagSpec> LocalRunFlags();
+absl::StatusOr<v1::ComparisonResult> RunLocalFromArgs(const Args& args, v1::ComparisonSpec spec);
+int RunGateCalibrate(const std::vector<std::string>& argv);
+// --policy FILE (and --ignore-contamination) as a policy with its defaults.
+absl::StatusOr<v1::GatePolicy> PolicyFromArgs(const Args& args);
+
 // A spec file, parsed and validated (errors name the file and field).
 absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path);
 // The summary table of `run` (one row per variant and sweep point), then

@@ -85,14 +85,19 @@ const CommandSpec kTag = {"tcobench tag ID NAME [--coordinator ADDR]",
 
 const CommandSpec kGate = {
     "tcobench gate --baseline REF --candidate REF [--policy FILE] [--junit FILE] [--markdown FILE]\n"
-    "    [--format table|json] [--no-record] [--coordinator ADDR]",
+    "    [--format table|json] [--no-record] [--ignore-contamination] [--coordinator ADDR]\n"
+    "tcobench gate calibrate SPEC.json [--repetitions 10] [--policy FILE] [run --local flags]",
     "Decides whether the candidate regressed against the baseline, metric by\n"
-    "metric (docs/gate.md): latency and throughput by a one-sided Mann-Whitney\n"
-    "test on the per-request samples with a minimum effect, accuracy against its\n"
-    "bounds with its standard error. Too noisy to decide is 'inconclusive', with\n"
-    "the samples that would decide. Exit 0 pass, 1 regression, 3 inconclusive,\n"
-    "2 usage or input error. When both REFs are comparisons the verdict is\n"
-    "recorded with the coordinator.",
+    "metric (docs/gate.md): latency and throughput by the confidence interval of\n"
+    "the change (distribution-free, from the rank test) against the regression\n"
+    "threshold: wholly on the good side passes, wholly past it fails, straddling\n"
+    "it is 'inconclusive' (with the samples that would decide); with several runs\n"
+    "a side (workload.repetitions) the runs decide. Accuracy against its bounds\n"
+    "with its standard error. A side measured while other processes used the\n"
+    "machine (contaminated) makes speed inconclusive. Exit 0 pass, 1 regression,\n"
+    "3 inconclusive, 2 usage or input error. When both REFs are comparisons the\n"
+    "verdict is recorded with the coordinator. `gate calibrate` measures the\n"
+    "run-to-run noise here (see tcobench gate calibrate --help).",
     {{"baseline", "", true, "REF", "the release to compare against (file, id or tag)"},
      {"candidate", "", true, "REF", "the build under test (file, id or tag)"},
      {"policy", "", true, "FILE", "thresholds (JSON; default: docs/gate.md's)"},
@@ -100,6 +105,8 @@ const CommandSpec kGate = {
      {"markdown", "", true, "FILE", "write a Markdown table here (for a CI comment)"},
      {"format", "", true, "FORMAT", "table (default) or json"},
      {"no-record", "", false, "", "do not record the verdict with the coordinator"},
+     {"ignore-contamination", "", false, "",
+      "decide on the numbers even when a side was contaminated (the table still says so)"},
      kCoordinatorFlag},
     0,
     0};
@@ -186,7 +193,26 @@ int RunTag(const std::vector<std::string>& argv) {
   return kExitOk;
 }
 
+absl::StatusOr<v1::GatePolicy> PolicyFromArgs(const Args& args) {
+  v1::GatePolicy policy;
+  if (args.Has("policy")) {
+    absl::StatusOr<std::string> text = ReadFileText(args.Get("policy"));
+    if (!text.ok()) return text.status();
+    absl::StatusOr<v1::GatePolicy> parsed = ParseGatePolicyJson(*text);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat(args.Get("policy"), ": ", parsed.status().message()));
+    policy = *parsed;
+  }
+  if (args.Has("ignore-contamination")) policy.set_ignore_contamination(true);
+  absl::StatusOr<v1::GatePolicy> filled = GatePolicyWithDefaults(policy);
+  if (!filled.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(args.Has("policy") ? args.Get("policy") : "policy", ": ", filled.status().message()));
+  }
+  return filled;
+}
+
 int RunGate(const std::vector<std::string>& argv) {
+  if (!argv.empty() && argv[0] == "calibrate") return RunGateCalibrate({argv.begin() + 1, argv.end()});
   Args args;
   if (auto rc = ParseCommand(kGate, argv, &args)) return *rc;
   // Every failure to gate is exit 2, never 1 (that means a regression).
@@ -199,19 +225,8 @@ int RunGate(const std::vector<std::string>& argv) {
   }
   const std::string format = args.Get("format", "table");
   if (format != "table" && format != "json") return fail(absl::InvalidArgumentError("--format must be table or json"));
-  v1::GatePolicy policy;
-  if (args.Has("policy")) {
-    absl::StatusOr<std::string> text = ReadFileText(args.Get("policy"));
-    if (!text.ok()) return fail(text.status());
-    absl::StatusOr<v1::GatePolicy> parsed = ParseGatePolicyJson(*text);
-    if (!parsed.ok()) return fail(absl::InvalidArgumentError(absl::StrCat(args.Get("policy"), ": ", parsed.status().message())));
-    policy = *parsed;
-  }
-  absl::StatusOr<v1::GatePolicy> filled = GatePolicyWithDefaults(policy);
-  if (!filled.ok()) {
-    return fail(absl::InvalidArgumentError(
-        absl::StrCat(args.Has("policy") ? args.Get("policy") : "policy", ": ", filled.status().message())));
-  }
+  absl::StatusOr<v1::GatePolicy> filled = PolicyFromArgs(args);
+  if (!filled.ok()) return fail(filled.status());
   absl::StatusOr<Loaded> base = LoadRef(args.Get("baseline"), args);
   if (!base.ok()) return fail(base.status());
   absl::StatusOr<Loaded> cand = LoadRef(args.Get("candidate"), args);

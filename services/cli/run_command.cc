@@ -25,9 +25,19 @@ const CommandSpec kValidateSpec = {
     1,
     1};
 
+std::vector<FlagSpec> RunFlags() {
+  std::vector<FlagSpec> flags = LocalRunFlags();
+  flags.insert(flags.begin(), {"local", "", false, "", "run here, with the embedded engine"});
+  flags.push_back({"output", "o", true, "FILE", "write the full result here (JSON)"});
+  flags.push_back({"format", "", true, "FORMAT", "table (default) or json (the result on stdout)"});
+  flags.push_back({"coordinator", "", true, "ADDR",
+                   "without --local: the coordinator (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"});
+  return flags;
+}
+
 const CommandSpec kRunSpec = {
     "tcobench run SPEC.json [--local] [--model-root DIR] [--data-root DIR] [--cache-dir DIR]\n"
-    "    [--output results.json] [--threads N] [--device auto|cpu|cuda:N]\n"
+    "    [--output results.json] [--threads N] [--device auto|cpu|cuda:N] [--repetitions N]\n"
     "    [--energy auto|rapl|nvml|model|none]\n"
     "    [--cpu-tdp-watts W] [--cost-per-hour USD] [--format table|json] [--coordinator ADDR]",
     "Runs a comparison on this machine: makes quantized variants (once, into the\n"
@@ -37,27 +47,76 @@ const CommandSpec kRunSpec = {
     "JSON. Progress goes to stderr. Without --local the spec is submitted to the\n"
     "coordinator, which runs it on its workers; the command waits and prints the\n"
     "same summary.",
-    {{"local", "", false, "", "run here, with the embedded engine"},
-     {"model-root", "", true, "DIR", "where variant models resolve (default .)"},
-     {"data-root", "", true, "DIR", "where text files resolve (default .)"},
-     {"cache-dir", "", true, "DIR",
-      "where quantized variants are made (default $XDG_CACHE_HOME/tcobench, else ~/.cache/tcobench)"},
-     {"output", "o", true, "FILE", "write the full result here (JSON)"},
-     {"threads", "t", true, "N", "engine threads when a variant does not say (default: all CPUs)"},
-     {"device", "", true, "DEV",
-      "with --local: auto (default: cuda:0 when the targets ask for class gpu, else the CPU), "
-      "cpu, cuda or cuda:N (builds with TCOBENCH_CUDA)"},
-     {"energy", "", true, "SOURCE",
-      "auto (default: NVML on a GPU; RAPL, else the CPU model), rapl, nvml, model, none"},
-     {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
-     {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"},
-     {"format", "", true, "FORMAT", "table (default) or json (the result on stdout)"},
-     {"coordinator", "", true, "ADDR",
-      "without --local: the coordinator (default $TCOBENCH_COORDINATOR, else 127.0.0.1:7700)"}},
+    RunFlags(),
     1,
     1};
 
 }  // namespace
+
+std::vector<FlagSpec> LocalRunFlags() {
+  return {
+      {"model-root", "", true, "DIR", "where variant models resolve (default .)"},
+      {"data-root", "", true, "DIR", "where text files resolve (default .)"},
+      {"cache-dir", "", true, "DIR",
+       "where quantized variants are made (default $XDG_CACHE_HOME/tcobench, else ~/.cache/tcobench)"},
+      {"threads", "t", true, "N", "engine threads when a variant does not say (default: all CPUs)"},
+      {"device", "", true, "DEV",
+       "auto (default: cuda:0 when the targets ask for class gpu, else the CPU), cpu, cuda or cuda:N "
+       "(builds with TCOBENCH_CUDA)"},
+      {"repetitions", "", true, "N",
+       "runs of each variant, interleaved (A B A B ...); overrides workload.repetitions"},
+      {"energy", "", true, "SOURCE",
+       "auto (default: NVML on a GPU; RAPL, else the CPU model), rapl, nvml, model, none"},
+      {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
+      {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"}};
+}
+
+absl::StatusOr<v1::ComparisonResult> RunLocalFromArgs(const Args& args, v1::ComparisonSpec spec) {
+  LocalRunOptions o;
+  o.model_root = args.Get("model-root", ".");
+  o.data_root = args.Get("data-root", ".");
+  o.cache_dir = args.Has("cache-dir") ? std::filesystem::path(args.Get("cache-dir")) : DefaultCacheDir();
+  o.energy = args.Get("energy", "auto");
+  o.device = args.Get("device", "auto");
+  absl::StatusOr<int64_t> threads = args.GetInt("threads", 0, 0, 1024);
+  if (!threads.ok()) return threads.status();
+  o.threads = static_cast<int>(*threads);
+  if (args.Has("repetitions")) {
+    absl::StatusOr<int64_t> reps = args.GetInt("repetitions", 1, 1, 100);
+    if (!reps.ok()) return reps.status();
+    spec.mutable_workload()->set_repetitions(static_cast<int32_t>(*reps));
+  }
+  absl::StatusOr<double> tdp = args.GetDouble("cpu-tdp-watts", 0);
+  if (!tdp.ok()) return tdp.status();
+  if (*tdp < 0) return absl::InvalidArgumentError("--cpu-tdp-watts must be positive");
+  o.cpu_tdp_watts = *tdp;
+  absl::StatusOr<double> price = args.GetDouble("cost-per-hour", 0);
+  if (!price.ok()) return price.status();
+  if (*price < 0) return absl::InvalidArgumentError("--cost-per-hour must not be negative");
+  o.cost_per_hour_usd = *price;
+  const bool tty = isatty(fileno(stderr));
+  std::string last_stage;
+  o.progress = [tty, &last_stage](const std::string& line) {
+    if (tty) {
+      std::fprintf(stderr, "\r\033[K%s", line.c_str());
+      return;
+    }
+    // To a log: a line when a stage starts and when it ends ("... 50/50"),
+    // not every count in between.
+    const size_t space = line.rfind(' ');
+    const std::string tail = space == std::string::npos ? "" : line.substr(space + 1);
+    const size_t slash = tail.find('/');
+    const bool counter = slash != std::string::npos && slash > 0 &&
+                         tail.find_first_not_of("0123456789/") == std::string::npos;
+    const std::string stage = counter ? line.substr(0, space) : line;
+    const bool last = counter && tail.substr(0, slash) == tail.substr(slash + 1);
+    if (stage != last_stage || last) std::fprintf(stderr, "%s\n", line.c_str());
+    last_stage = stage;
+  };
+  absl::StatusOr<v1::ComparisonResult> result = RunComparisonLocal(spec, o);
+  if (tty) std::fputs("\r\033[K", stderr);
+  return result;
+}
 
 absl::StatusOr<v1::ComparisonSpec> LoadSpec(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFileText(path);
@@ -103,6 +162,10 @@ int RunRun(const std::vector<std::string>& argv) {
     return ReportError(absl::InvalidArgumentError("--format must be table or json"));
   }
   if (!args.Has("local")) {
+    if (args.Has("repetitions")) {
+      return ReportError(absl::InvalidArgumentError(
+          "--repetitions applies to --local runs; for the coordinator set workload.repetitions in the spec"));
+    }
     // Through the coordinator: submit, wait, print the same summary.
     std::vector<std::string> submit = {args.positional()[0], "--wait", "--quiet-id"};
     for (const char* flag : {"coordinator", "tls-ca", "tls-cert", "tls-key", "token-file"}) {
@@ -122,44 +185,7 @@ int RunRun(const std::vector<std::string>& argv) {
   }
   absl::StatusOr<v1::ComparisonSpec> spec = LoadSpec(args.positional()[0]);
   if (!spec.ok()) return ReportError(spec.status());
-  LocalRunOptions o;
-  o.model_root = args.Get("model-root", ".");
-  o.data_root = args.Get("data-root", ".");
-  o.cache_dir = args.Has("cache-dir") ? std::filesystem::path(args.Get("cache-dir")) : DefaultCacheDir();
-  o.energy = args.Get("energy", "auto");
-  o.device = args.Get("device", "auto");
-  absl::StatusOr<int64_t> threads = args.GetInt("threads", 0, 0, 1024);
-  if (!threads.ok()) return ReportError(threads.status());
-  o.threads = static_cast<int>(*threads);
-  absl::StatusOr<double> tdp = args.GetDouble("cpu-tdp-watts", 0);
-  if (!tdp.ok()) return ReportError(tdp.status());
-  if (*tdp < 0) return ReportError(absl::InvalidArgumentError("--cpu-tdp-watts must be positive"));
-  o.cpu_tdp_watts = *tdp;
-  absl::StatusOr<double> price = args.GetDouble("cost-per-hour", 0);
-  if (!price.ok()) return ReportError(price.status());
-  if (*price < 0) return ReportError(absl::InvalidArgumentError("--cost-per-hour must not be negative"));
-  o.cost_per_hour_usd = *price;
-  const bool tty = isatty(fileno(stderr));
-  std::string last_stage;
-  o.progress = [tty, &last_stage](const std::string& line) {
-    if (tty) {
-      std::fprintf(stderr, "\r\033[K%s", line.c_str());
-      return;
-    }
-    // To a log: a line when a stage starts and when it ends ("... 50/50"),
-    // not every count in between.
-    const size_t space = line.rfind(' ');
-    const std::string tail = space == std::string::npos ? "" : line.substr(space + 1);
-    const size_t slash = tail.find('/');
-    const bool counter = slash != std::string::npos && slash > 0 &&
-                         tail.find_first_not_of("0123456789/") == std::string::npos;
-    const std::string stage = counter ? line.substr(0, space) : line;
-    const bool last = counter && tail.substr(0, slash) == tail.substr(slash + 1);
-    if (stage != last_stage || last) std::fprintf(stderr, "%s\n", line.c_str());
-    last_stage = stage;
-  };
-  absl::StatusOr<v1::ComparisonResult> result = RunComparisonLocal(*spec, o);
-  if (tty) std::fputs("\r\033[K", stderr);
+  absl::StatusOr<v1::ComparisonResult> result = RunLocalFromArgs(args, *spec);
   if (!result.ok()) return ReportError(result.status());
   const std::string json = ToJson(*result);
   if (args.Has("output")) {

@@ -1,6 +1,12 @@
 // The tcobench command as a user runs it: real processes, real files.
 #define BOOST_TEST_MODULE cli
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
 
 #include "tests/test_support.h"
 
@@ -154,4 +160,68 @@ BOOST_AUTO_TEST_CASE(bad_input_gives_one_line_and_exit_2) {
 }
 
 }  // namespace
+
+namespace {
+
+// CPU-bound processes, one per CPU, for the life of the object.
+class BusyLoops {
+ public:
+  BusyLoops() {
+    const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) {
+      const pid_t pid = ::fork();
+      BOOST_REQUIRE(pid >= 0);
+      if (pid == 0) {
+        ::execl("/bin/sh", "sh", "-c", "while :; do :; done", static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+      pids_.push_back(pid);
+    }
+  }
+  ~BusyLoops() {
+    for (pid_t pid : pids_) ::kill(pid, SIGKILL);
+    for (pid_t pid : pids_) ::waitpid(pid, nullptr, 0);
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+};
+
+}  // namespace
+
+// Issue 19: a comparison measured while CPU-bound processes compete for
+// every core is marked contaminated (result file and summary), and a gate
+// involving it is inconclusive (exit 3) saying why. With two repetitions,
+// the runs are kept apart.
+BOOST_AUTO_TEST_CASE(competing_processes_contaminate_and_the_gate_is_inconclusive) {
+  const std::string spec = (TempDir() / "busy-spec.json").string();
+  WriteText(spec, R"({"name": "interference", "baseline": "f16",
+    "variants": [{"name": "f16", "model": ")" + Ktiny() + R"("}],
+    "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 32, "outputTokens": 16, "warmupRuns": 2,
+                 "measuredRuns": 20, "minDurationSeconds": 0.5, "repetitions": 2}})");
+  const std::string cache = " --cache-dir " + Quote((TempDir() / "cache").string());
+  const std::string base = (TempDir() / "busy-base.json").string(), cand = (TempDir() / "busy-cand.json").string();
+  CommandResult r = RunTcobench("run --local " + Quote(spec) + cache + " --energy none --output " + Quote(base));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  {
+    BusyLoops busy;
+    r = RunTcobench("run --local " + Quote(spec) + cache + " --energy none --output " + Quote(cand));
+  }
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out.find("CONTAMINATED: f16 @ cpu (32/16): other processes used") != std::string::npos, r.out);
+  const nlohmann::json result = nlohmann::json::parse(ReadText(cand));
+  for (const auto& row : result["results"]) {
+    BOOST_TEST(row["interference"]["contaminated"].get<bool>());
+    BOOST_TEST(row["interference"]["foreign_cpu_fraction"].get<double>() > 0.1);
+    BOOST_TEST(row["repetitions"].get<double>() == 2);
+    std::set<double> runs;
+    for (const auto& s : row["samples"]) runs.insert(s.contains("repetition") ? s["repetition"].get<double>() : 0.0);
+    BOOST_TEST(runs.size() == 2u);
+  }
+  r = RunTcobench("gate --baseline " + Quote(base) + " --candidate " + Quote(cand));
+  BOOST_TEST(r.exit_code == 3, r.out << r.err);
+  BOOST_TEST(r.out.find("gate: inconclusive") == 0, r.out);
+  BOOST_TEST(r.out.find("candidate contaminated (other processes used") != std::string::npos, r.out);
+}
+
 }  // namespace tcobench::testing
