@@ -48,6 +48,11 @@ absl::StatusOr<std::vector<int32_t>> SweepValues(const google::protobuf::Value& 
 // concurrency 1 for SINGLE_STREAM and 8 otherwise, one "cpu" hardware entry).
 v1::ComparisonSpec WithDefaults(v1::ComparisonSpec spec);
 
+// The job variant of a spec with workload.repetitions above 1: one job per
+// hardware target measures every variant, so that its runs interleave on
+// one worker (A B A B ...); a job naming one variant measures that one.
+inline constexpr char kAllVariantsJob[] = "*";
+
 // The proto JSON mapping the way every file and --format json output is
 // written: snake_case names, zero values printed.
 std::string ToJson(const google::protobuf::Message& message);

@@ -77,7 +77,8 @@ void PrintProgress(const v1::Comparison& c, bool tty, double elapsed) {
     const int filled = static_cast<int>(f * 20);
     std::string eta = "";
     if (f > 0.02 && f < 1 && elapsed > 0) eta = absl::StrFormat(" ETA %.0fs", elapsed * (1 - f) / f);
-    out += absl::StrFormat("  %-10s %-10s [%s%s] %3.0f%% %-9s%s %s\n", j.variant(), j.hardware(),
+    out += absl::StrFormat("  %-10s %-10s [%s%s] %3.0f%% %-9s%s %s\n",
+                           j.variant() == kAllVariantsJob ? "(all)" : j.variant(), j.hardware(),
                            std::string(filled, '#'), std::string(20 - filled, '.'), 100 * f,
                            v1::Job::State_Name(j.state()), eta,
                            j.stage().substr(0, 60));

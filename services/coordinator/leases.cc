@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "services/coordinator/selector.h"
 #include "common/base/status_macros.h"
+#include "common/spec/spec.h"
 #include "services/coordinator/sqlite.h"
 #include "services/coordinator/store.h"
 #include "services/coordinator/store_internal.h"
@@ -287,7 +288,7 @@ absl::Status Store::CompleteLocked(const std::string& worker_id, const std::stri
   }
   bool has_variant = false;
   for (const v1::VariantResult& v : result.results())
-    has_variant = has_variant || v.variant() == variant;
+    has_variant = has_variant || v.variant() == variant || variant == kAllVariantsJob;
   if (!has_variant) {
     return absl::InvalidArgumentError(
         absl::StrCat("result has no results for variant '", variant, "'"));

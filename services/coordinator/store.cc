@@ -110,7 +110,7 @@ v1::ComparisonSpec JobSpec(const v1::ComparisonSpec& spec, const std::string& va
   v1::ComparisonSpec out = spec;
   out.clear_variants();
   for (const v1::Variant& v : spec.variants()) {
-    if (v.name() == variant || v.name() == spec.baseline()) *out.add_variants() = v;
+    if (variant == kAllVariantsJob || v.name() == variant || v.name() == spec.baseline()) *out.add_variants() = v;
   }
   out.clear_hardware();
   for (const v1::Hardware& h : spec.hardware()) {
@@ -248,12 +248,19 @@ absl::StatusOr<std::string> Store::Submit(const v1::ComparisonSpec& raw, const s
                        .Bind(1, id).BindBlob(2, spec.SerializeAsString())
                        .Bind(3, int64_t{v1::Comparison::QUEUED}).Bind(4, now).Bind(5, owner).Run();
   int64_t seq = 0;
-  for (const v1::Variant& v : spec.variants()) {
+  // With repetitions, a job per target runs every variant, interleaved.
+  std::vector<std::string> job_variants;
+  if (spec.workload().repetitions() > 1) {
+    job_variants.push_back(kAllVariantsJob);
+  } else {
+    for (const v1::Variant& v : spec.variants()) job_variants.push_back(v.name());
+  }
+  for (const std::string& variant : job_variants) {
     for (const v1::Hardware& h : spec.hardware()) {
       if (!s.ok()) break;
       s = Stmt(db_, "INSERT INTO jobs(id, comparison_id, seq, variant, hardware, state, updated) "
                     "VALUES(?,?,?,?,?,?,?)")
-              .Bind(1, NewId("job-")).Bind(2, id).Bind(3, seq++).Bind(4, v.name()).Bind(5, h.name())
+              .Bind(1, NewId("job-")).Bind(2, id).Bind(3, seq++).Bind(4, variant).Bind(5, h.name())
               .Bind(6, int64_t{v1::Job::QUEUED}).Bind(7, now).Run();
     }
   }
@@ -471,7 +478,8 @@ absl::StatusOr<v1::GetReportResponse> Store::Report(const std::string& id) {
     first = false;
     *r->add_job_manifests() = part.manifest();
     for (const v1::VariantResult& v : part.results()) {
-      if (v.variant() == q.Text(1)) *r->add_results() = v;  // not the baseline run for KLD
+      // Not the baseline's rows a one-variant job ran for KL divergence.
+      if (v.variant() == q.Text(1) || q.Text(1) == kAllVariantsJob) *r->add_results() = v;
     }
   }
   TCOBENCH_RETURN_IF_ERROR(q.status());

@@ -419,3 +419,45 @@ BOOST_AUTO_TEST_CASE(gate_flags_a_slowed_worker_and_passes_a_rerun) {
 }
 
 }  // namespace tcobench::testing
+
+namespace tcobench::testing {
+
+// Repetitions through the service: one job per target runs both variants,
+// interleaved on one worker, and the report keeps each run's samples.
+BOOST_AUTO_TEST_CASE(repetitions_run_interleaved_on_one_worker) {
+  Cluster cluster("reps");
+  const auto root = cluster.dir / "models";
+  std::filesystem::create_directories(root);
+  CommandResult r = RunTcobench("model synth " + Quote((root / "m.gguf").string()) + " --shape ktiny --type F16");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const std::string spec = (cluster.dir / "spec.json").string();
+  WriteText(spec, R"({"name": "reps", "baseline": "f16",
+    "variants": [{"name": "f16", "model": "m.gguf"}, {"name": "q8", "model": "m.gguf", "quantize": "Q8_0"}],
+    "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 16, "outputTokens": 8, "measuredRuns": 5,
+                 "repetitions": 3}})");
+  cluster.AddWorker("one", "any", "", root);
+  r = cluster.Cli("submit " + Quote(spec) + " --wait");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.out << r.err);
+  const std::string id = r.out.substr(0, r.out.find('\n'));
+  r = cluster.Cli("report " + id + " --format json");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const json report = json::parse(r.out);
+  const json& rows = report["result"]["results"];
+  BOOST_REQUIRE(rows.size() == 2u);
+  for (const json& row : rows) {
+    BOOST_TEST(row["repetitions"].get<double>() == 3);
+    std::set<double> runs;
+    for (const json& s : row["samples"]) runs.insert(s.contains("repetition") ? s["repetition"].get<double>() : 0.0);
+    BOOST_TEST(runs.size() == 3u);
+    BOOST_TEST(row["run_output_tokens_per_second"].size() == 3u);
+  }
+  // The worker's log shows the runs alternating between the variants.
+  const std::string log = ReadText(cluster.dir / "one.log");
+  const size_t f1 = log.find("f16: SINGLE_STREAM prompt 16 output 8, run 1/3");
+  const size_t q1 = log.find("q8: SINGLE_STREAM prompt 16 output 8, run 1/3");
+  const size_t f2 = log.find("f16: SINGLE_STREAM prompt 16 output 8, run 2/3");
+  BOOST_TEST((f1 != std::string::npos && q1 != std::string::npos && f2 != std::string::npos), log);
+  BOOST_TEST((f1 < q1 && q1 < f2), log);
+}
+
+}  // namespace tcobench::testing

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "common/base/build_info.h"
 #include "common/base/mutex.h"
+#include "common/spec/spec.h"
 #include "absl/strings/str_cat.h"
 #include "tcobench/v1/coordinator.grpc.pb.h"
 #include "workers/bench/system_info.h"
@@ -227,7 +228,7 @@ absl::Status RunWorker(const WorkerOptions& o, const std::atomic<bool>& stop) {
     heart.SetLease(job.lease_id());
     log(absl::StrCat("job ", job.job_id(), ": ", job.variant(), " on ", job.hardware()));
     LocalRunOptions run = o.run;
-    run.measure_only = job.variant();
+    run.measure_only = job.variant() == kAllVariantsJob ? std::string() : job.variant();
     // A job's spec keeps only its own target: a gpu-class one runs on this
     // worker's GPU, any other on the CPU.
     const bool gpu_job = job.spec().hardware_size() > 0 &&

@@ -292,7 +292,8 @@ BOOST_AUTO_TEST_CASE(the_recommendation_is_always_on_the_front) {
     v1::ComparisonResult r;
     r.mutable_spec()->set_baseline("v0");
     for (int i = 0; i < 5; ++i) {
-      const std::string name = "v" + std::to_string(i);
+      std::string name = "v";
+      name += std::to_string(i);
       const double tps = 100 + 400 * next();
       v1::VariantResult* v = Add(&r, name.c_str(), tps, i == 0 ? 0 : 0.005 * next(), 5.0);
       v->set_hardware("avx2-1t");

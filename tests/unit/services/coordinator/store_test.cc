@@ -362,6 +362,41 @@ BOOST_AUTO_TEST_CASE(job_specs_stay_valid_when_cost_prices_every_target) {
   BOOST_TEST(targets == (std::set<std::string>{"big", "small"}));
 }
 
+// With repetitions, one job per target runs every variant (so its runs
+// interleave on one worker), and its result keeps every variant's rows.
+BOOST_AUTO_TEST_CASE(repetitions_make_one_job_per_target_for_every_variant) {
+  Clock clock;
+  StoreOptions options{30, 5, 3, clock.fn()};
+  options.max_jobs_per_worker = 8;
+  auto store = Store::Open(FreshDir("reps"), options);
+  BOOST_REQUIRE(store.ok());
+  v1::ComparisonSpec spec = Spec();
+  spec.mutable_workload()->set_repetitions(5);
+  auto id = (*store)->Submit(spec);
+  BOOST_REQUIRE(id.ok());
+  auto big = (*store)->Register(Inventory("big", "avx512", "big"));
+  BOOST_REQUIRE(big.ok());
+  int jobs = 0;
+  while (true) {
+    auto j = (*store)->Acquire(big->worker_id());
+    BOOST_REQUIRE(j.ok());
+    if (!j->has_job()) break;
+    ++jobs;
+    BOOST_TEST(j->variant() == kAllVariantsJob);
+    BOOST_TEST(j->spec().variants_size() == 2);
+    BOOST_TEST(ValidateSpec(j->spec()).ok());
+    v1::ComparisonResult both = ResultFor("a");
+    both.add_results()->set_variant("b");
+    both.mutable_results(0)->set_hardware(j->hardware());
+    both.mutable_results(1)->set_hardware(j->hardware());
+    BOOST_TEST((*store)->Complete(big->worker_id(), j->lease_id(), both).ok());
+  }
+  BOOST_TEST(jobs == 2);  // one per target
+  auto report = (*store)->Report(*id);
+  BOOST_REQUIRE(report.ok());
+  BOOST_TEST(report->result().results_size() == 4);  // both variants on both targets
+}
+
 // Class gpu needs a worker that reported GPUs and can run the engine on
 // them; the reason names which is missing.
 BOOST_AUTO_TEST_CASE(gpu_selectors_need_a_gpu_runtime) {
