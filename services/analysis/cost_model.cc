@@ -396,8 +396,13 @@ void Recommend(const v1::ComparisonResult& result, bool has_load, v1::CostReport
     const std::string list = names.size() == 2 ? absl::StrJoin(names, " and ")
                                                : absl::StrCat(absl::StrJoin(names.begin(), names.end() - 1, ", "),
                                                               " and ", names.back());
-    absl::StrAppend(&text, absl::StrFormat("; %s cost the same within ±%.1f%%", list, 100 * spread),
-                    has_load ? " a month" : " per token");
+    if (spread < 0.0005) {  // the same to the cent: e.g. one instance each
+      absl::StrAppend(&text, "; ", list, " cost the same (", FormatUsd(cc.value),
+                      has_load ? " a month)" : " per million output tokens)");
+    } else {
+      absl::StrAppend(&text, absl::StrFormat("; %s cost the same within ±%.1f%%", list, 100 * spread),
+                      has_load ? " a month" : " per token");
+    }
     const bool more_accurate = has_front && std::any_of(same.begin(), same.end(), [&](const v1::VariantCost* r) {
                                  return r->accuracy_score() < best->accuracy_score();
                                });

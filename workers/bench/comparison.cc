@@ -472,14 +472,19 @@ absl::Status Stopped(const LocalRunOptions& o) {
   return absl::OkStatus();
 }
 
-// An exclusive flock held for the object's life; the wait is measured.
+// A flock held for the object's life; the wait is measured. Measuring
+// takes it exclusive; the other CPU-heavy phases (quantizing, accuracy)
+// take it shared, so that they run side by side on a host but never beside
+// a measurement (which would be contaminated: docs/harness.md).
+enum class LockMode { kShared, kExclusive };
 class HostLock {
  public:
-  static absl::StatusOr<std::unique_ptr<HostLock>> Take(const fs::path& file, double* waited) {
+  static absl::StatusOr<std::unique_ptr<HostLock>> Take(const fs::path& file, double* waited,
+                                                        LockMode mode = LockMode::kExclusive) {
     const int fd = ::open(file.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
     if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("host lock ", file.string(), ": cannot open"));
     const auto t = Clock::now();
-    while (::flock(fd, LOCK_EX) != 0) {
+    while (::flock(fd, mode == LockMode::kExclusive ? LOCK_EX : LOCK_SH) != 0) {
       if (errno != EINTR) {
         ::close(fd);
         return absl::InternalError(absl::StrCat("host lock ", file.string(), ": flock failed"));
@@ -540,8 +545,12 @@ void FillHostManifest(const v1::ComparisonSpec& spec, const LocalRunOptions& o, 
 // Every variant's file, made (quantized) where needed, before anything is
 // timed; `baseline` is the baseline variant's.
 absl::StatusOr<std::vector<PreparedModel>> PrepareModels(const v1::ComparisonSpec& spec, const LocalRunOptions& o,
-                                                         v1::Manifest* m, fs::path* baseline) {
+                                                         v1::Manifest* m, fs::path* baseline, double* lock_wait) {
   Phase(o, "preparing");
+  std::unique_ptr<HostLock> shared;  // hashing and quantizing use the CPUs: never beside a measurement
+  if (!o.host_lock_file.empty()) {
+    TCOBENCH_ASSIGN_OR_RETURN(shared, HostLock::Take(o.host_lock_file, lock_wait, LockMode::kShared));
+  }
   std::vector<PreparedModel> models;
   for (int i = 0; i < spec.variants_size(); ++i) {
     TCOBENCH_ASSIGN_OR_RETURN(PreparedModel pm, PrepareModel(spec.variants(i), i, o, m->add_models()));
@@ -636,10 +645,15 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
       }
     }
   }
-  lock.reset();  // accuracy is not timed: other workers may measure meanwhile
+  lock.reset();
   TCOBENCH_RETURN_IF_ERROR(Stopped(o));
   if (repetition + 1 < std::max(1, spec.workload().repetitions())) return absl::OkStatus();
   v1::AccuracyResult accuracy;
+  // Accuracy is not timed: other workers' accuracy runs may share the host,
+  // but no measurement runs beside it.
+  if (!o.host_lock_file.empty()) {
+    TCOBENCH_ASSIGN_OR_RETURN(lock, HostLock::Take(o.host_lock_file, lock_wait, LockMode::kShared));
+  }
   Phase(o, "accuracy");
   TCOBENCH_RETURN_IF_ERROR(RunAccuracy(spec, variant, *loaded.model, run.baseline_path, threads, run.device, o,
                                        &accuracy));
@@ -718,8 +732,9 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
   const int default_threads = o.threads > 0 ? o.threads : CpuCount();
   FillHostManifest(spec, o, default_threads, device, result.mutable_manifest());
   fs::path baseline_path;
+  double lock_wait = 0;
   TCOBENCH_ASSIGN_OR_RETURN(std::vector<PreparedModel> models,
-                            PrepareModels(spec, o, result.mutable_manifest(), &baseline_path));
+                            PrepareModels(spec, o, result.mutable_manifest(), &baseline_path, &lock_wait));
   // Prompts from a text, when the workload names one (tokenized per model).
   std::string prompt_text;
   if (!spec.workload().prompt_text().empty()) {
@@ -727,7 +742,6 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
                                                     "workload.promptText"));
   }
   const VariantRun run{spec, prompts, outputs, prompt_text, baseline_path, o, device};
-  double lock_wait = 0;
   // Repetitions interleave the variants (A B A B ...), so that a drift of
   // the machine over time lands on all of them alike.
   std::vector<int> first_result(static_cast<size_t>(spec.variants_size()), 0);

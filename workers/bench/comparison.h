@@ -36,8 +36,9 @@ struct LocalRunOptions {
   // job (variant) at a time this way.
   std::string measure_only;
   // When set, the measured part of each variant runs under an exclusive
-  // flock on this file, so workers on one host never measure at the same
-  // time; the wait is recorded in the manifest.
+  // flock on this file, and preparing and accuracy under a shared one, so
+  // workers on one host never measure at the same time nor beside another's
+  // CPU-heavy work; the waits are recorded in the manifest.
   std::filesystem::path host_lock_file;
   // This machine's advertised price per hour, stamped on every result for
   // the cost model (0: none).
