@@ -22,16 +22,25 @@ namespace {
 
 using nlohmann::json;
 
+// A port nobody listens on, below Linux's ephemeral range (32768-60999):
+// a port from that range can be handed to an outgoing connection (a worker
+// reconnecting) while the coordinator is down, and its restart could not bind.
 int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  static unsigned seed = static_cast<unsigned>(getpid()) * 7919u;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    seed = seed * 1103515245u + 12345u;
+    const int port = 20000 + static_cast<int>((seed >> 8) % 12000);
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    close(fd);
+    if (ok) return port;
+  }
+  BOOST_FAIL("no free port in 20000-31999");
+  return 0;
 }
 
 // A background process (a coordinator or a worker), killed when dropped.
@@ -64,6 +73,15 @@ class Process {
     pid_ = -1;
   }
   int exit_code() const { return exit_code_; }
+  // False once the process has exited (reaped here).
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return true;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    pid_ = -1;
+    return false;
+  }
 
  private:
   pid_t pid_ = -1;
@@ -90,14 +108,16 @@ struct Cluster {
         std::vector<std::string>{"--listen", addr, "--data-dir", (dir / "data").string(), "--lease-seconds", "3",
                                  "--metrics-listen", "127.0.0.1:0"},
         (dir / ("coordinator" + std::to_string(starts) + ".log")).string());
-    // Serving once it says so (each start has its own log).
-    for (int i = 0; i < 100; ++i) {
-      if (ReadText(dir / ("coordinator" + std::to_string(starts) + ".log")).find("listening on") != std::string::npos) {
-        return;
-      }
+    // Serving once it says so (each start has its own log). Sanitized
+    // builds on a busy 2-core machine start slowly: up to a minute.
+    const std::filesystem::path log = dir / ("coordinator" + std::to_string(starts) + ".log");
+    for (int i = 0; i < 600; ++i) {
+      if (ReadText(log).find("listening on") != std::string::npos) return;
+      if (!coordinator->Running()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    BOOST_FAIL("the coordinator did not start");
+    BOOST_FAIL("the coordinator did not start (exit code " << coordinator->exit_code() << "); its log:\n"
+                                                            << ReadText(log));
   }
   Process* AddWorker(const std::string& name, const std::string& tier, const std::string& isa,
                      const std::filesystem::path& root = {}) {

@@ -3,6 +3,7 @@ free ports, a coordinator and workers with their logs, the CLI, and
 waiting for a condition."""
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -11,9 +12,19 @@ import time
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below Linux's ephemeral range (32768-60999): one from that
+    range can be given to an outgoing connection while a daemon is down, and
+    the daemon's restart could not bind it."""
+    rng = random.Random(os.getpid() * 7919 + time.monotonic_ns())
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-31999")
 
 
 def wait_for(what, check, timeout=30, every=0.1):
