@@ -155,6 +155,17 @@ struct Cluster {
   }
 };
 
+// A synthesized ktiny F16 model, models/m.gguf in the cluster's folder
+// (no shared/ needed); returns the folder.
+std::filesystem::path SynthModel(const Cluster& cluster) {
+  const auto root = cluster.dir / "models";
+  std::filesystem::create_directories(root);
+  const CommandResult r =
+      RunTcobench("model synth " + Quote((root / "m.gguf").string()) + " --shape ktiny --type F16");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  return root;
+}
+
 std::string Spec(const std::string& name, double min_seconds, const std::string& hardware,
                  const std::string& cost = "") {
   const std::string body = R"({"name": ")" + name + R"(", "baseline": "f32",
@@ -344,10 +355,8 @@ namespace tcobench::testing {
 // shared/ is not needed.
 BOOST_AUTO_TEST_CASE(gate_flags_a_slowed_worker_and_passes_a_rerun) {
   Cluster cluster("gate");
-  const auto root = cluster.dir / "models";
-  std::filesystem::create_directories(root);
-  CommandResult r = RunTcobench("model synth " + Quote((root / "m.gguf").string()) + " --shape ktiny --type F16");
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const auto root = SynthModel(cluster);
+  CommandResult r;
   std::string text;
   for (int i = 0; i < 30; ++i) text += "A small dog ran across the field to find the red ball near the old tree. ";
   WriteText((root / "text.txt").string(), text);
@@ -446,10 +455,8 @@ namespace tcobench::testing {
 // interleaved on one worker, and the report keeps each run's samples.
 BOOST_AUTO_TEST_CASE(repetitions_run_interleaved_on_one_worker) {
   Cluster cluster("reps");
-  const auto root = cluster.dir / "models";
-  std::filesystem::create_directories(root);
-  CommandResult r = RunTcobench("model synth " + Quote((root / "m.gguf").string()) + " --shape ktiny --type F16");
-  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const auto root = SynthModel(cluster);
+  CommandResult r;
   const std::string spec = (cluster.dir / "spec.json").string();
   WriteText(spec, R"({"name": "reps", "baseline": "f16",
     "variants": [{"name": "f16", "model": "m.gguf"}, {"name": "q8", "model": "m.gguf", "quantize": "Q8_0"}],

@@ -2,6 +2,7 @@
 #include "services/coordinator/store.h"
 
 #include <boost/test/unit_test.hpp>
+#include <functional>
 #include <set>
 
 #include "common/spec/spec.h"
@@ -19,6 +20,20 @@ struct Clock {
     return [this] { return t; };
   }
 };
+
+// Leases jobs to `worker` until none is left, calling `each` on every one;
+// returns how many there were.
+int AcquireAll(Store& store, const std::string& worker,
+               const std::function<void(const v1::AcquireJobResponse*)>& each) {
+  int jobs = 0;
+  while (true) {
+    auto j = store.Acquire(worker);
+    BOOST_REQUIRE(j.ok());
+    if (!j->has_job()) return jobs;
+    ++jobs;
+    each(&*j);
+  }
+}
 
 v1::ComparisonSpec Spec() {
   auto spec = ParseSpecJson(R"({
@@ -343,13 +358,8 @@ BOOST_AUTO_TEST_CASE(job_specs_stay_valid_when_cost_prices_every_target) {
   BOOST_REQUIRE((*store)->Submit(spec).ok());
   auto big = (*store)->Register(Inventory("big", "avx512", "big"));
   BOOST_REQUIRE(big.ok());
-  int jobs = 0;
   std::set<std::string> targets;
-  while (true) {
-    auto j = (*store)->Acquire(big->worker_id());
-    BOOST_REQUIRE(j.ok());
-    if (!j->has_job()) break;
-    ++jobs;
+  const int jobs = AcquireAll(**store, big->worker_id(), [&](const v1::AcquireJobResponse* j) {
     targets.insert(j->hardware());
     const absl::Status valid = ValidateSpec(j->spec());
     BOOST_TEST(valid.ok(), j->variant() << "@" << j->hardware() << ": " << valid.message());
@@ -357,7 +367,7 @@ BOOST_AUTO_TEST_CASE(job_specs_stay_valid_when_cost_prices_every_target) {
     // The job's own target keeps its price; the others' are gone with them.
     BOOST_TEST(j->spec().cost().hardware().size() == 1u);
     BOOST_TEST(j->spec().cost().hardware().count(j->hardware()) == 1u);
-  }
+  });
   BOOST_TEST(jobs == 4);  // the big worker matches both targets
   BOOST_TEST(targets == (std::set<std::string>{"big", "small"}));
 }
@@ -376,12 +386,7 @@ BOOST_AUTO_TEST_CASE(repetitions_make_one_job_per_target_for_every_variant) {
   BOOST_REQUIRE(id.ok());
   auto big = (*store)->Register(Inventory("big", "avx512", "big"));
   BOOST_REQUIRE(big.ok());
-  int jobs = 0;
-  while (true) {
-    auto j = (*store)->Acquire(big->worker_id());
-    BOOST_REQUIRE(j.ok());
-    if (!j->has_job()) break;
-    ++jobs;
+  const int jobs = AcquireAll(**store, big->worker_id(), [&](const v1::AcquireJobResponse* j) {
     BOOST_TEST(j->variant() == kAllVariantsJob);
     BOOST_TEST(j->spec().variants_size() == 2);
     BOOST_TEST(ValidateSpec(j->spec()).ok());
@@ -390,7 +395,7 @@ BOOST_AUTO_TEST_CASE(repetitions_make_one_job_per_target_for_every_variant) {
     both.mutable_results(0)->set_hardware(j->hardware());
     both.mutable_results(1)->set_hardware(j->hardware());
     BOOST_TEST((*store)->Complete(big->worker_id(), j->lease_id(), both).ok());
-  }
+  });
   BOOST_TEST(jobs == 2);  // one per target
   auto report = (*store)->Report(*id);
   BOOST_REQUIRE(report.ok());
