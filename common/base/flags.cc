@@ -72,6 +72,7 @@ absl::StatusOr<Args> Args::Parse(const CommandSpec& spec, const std::vector<std:
       return absl::InvalidArgumentError(absl::StrCat("option --", flag->name, " takes no value"));
     }
     args.values_[flag->name] = value;
+    args.all_[flag->name].push_back(value);
   }
   const int n = static_cast<int>(args.positional_.size());
   if (n < spec.min_positional) {

@@ -41,9 +41,15 @@ class Args {
                                  int64_t max) const;
   absl::StatusOr<double> GetDouble(const std::string& name, double fallback) const;
   const std::vector<std::string>& positional() const { return positional_; }
+  // Every value of a repeatable flag, in order (Get returns the last).
+  std::vector<std::string> GetAll(const std::string& name) const {
+    auto it = all_.find(name);
+    return it == all_.end() ? std::vector<std::string>() : it->second;
+  }
 
  private:
   std::map<std::string, std::string> values_;
+  std::map<std::string, std::vector<std::string>> all_;
   std::vector<std::string> positional_;
 };
 

@@ -6,6 +6,8 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/spec/cost_spec.h"
@@ -15,6 +17,14 @@ namespace {
 
 absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
+}
+
+bool IsEndpointName(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+  }
+  return true;
 }
 
 bool IsHex64(const std::string& s) {
@@ -38,8 +48,25 @@ absl::Status ParseJsonInto(absl::string_view json, google::protobuf::Message* me
 }
 
 absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json) {
+  // workload.targetQps and workload.concurrency may be lists (sweeps): they
+  // move to targetQpsSweep / concurrencySweep, where the proto keeps lists.
+  std::string text(json);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.contains("workload") && j["workload"].is_object()) {
+    nlohmann::json& w = j["workload"];
+    bool moved = false;
+    for (const auto& [key, sweep] : {std::pair{"targetQps", "targetQpsSweep"}, std::pair{"target_qps", "targetQpsSweep"},
+                                     std::pair{"concurrency", "concurrencySweep"}}) {
+      if (w.contains(key) && w[key].is_array()) {
+        w[sweep] = w[key];
+        w.erase(key);
+        moved = true;
+      }
+    }
+    if (moved) text = j.dump();
+  }
   v1::ComparisonSpec spec;
-  if (absl::Status s = ParseJsonInto(json, &spec, "comparison spec"); !s.ok()) return s;
+  if (absl::Status s = ParseJsonInto(text, &spec, "comparison spec"); !s.ok()) return s;
   return spec;
 }
 
@@ -115,7 +142,34 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
     if (!names.insert(v.name()).second) {
       return FieldError(at + ".name", absl::StrCat("'", v.name(), "' is used twice"));
     }
-    if (v.model().empty()) return FieldError(at + ".model", "missing");
+    if (!v.runtime().empty() && v.runtime() != "engine" && v.runtime() != "openai") {
+      return FieldError(at + ".runtime", absl::StrCat("'", v.runtime(), "' is unknown (engine, openai)"));
+    }
+    if (v.runtime() == "openai") {
+      if (v.endpoint().empty()) {
+        return FieldError(at + ".endpoint", "missing: the name of an endpoint a worker serves (--endpoint NAME=URL)");
+      }
+      if (!IsEndpointName(v.endpoint())) {
+        return FieldError(at + ".endpoint", absl::StrCat("'", v.endpoint(),
+                                                         "' is not an endpoint name (letters, digits, '_', '-', "
+                                                         "'.'; URLs belong on the worker's command line)"));
+      }
+      if (!v.api().empty() && v.api() != "chat" && v.api() != "completions") {
+        return FieldError(at + ".api", absl::StrCat("'", v.api(), "' is unknown (chat, completions)"));
+      }
+      if (!v.quantize().empty()) {
+        return FieldError(at + ".quantize", "an endpoint serves its own model; quantize applies to engine variants");
+      }
+      if (v.threads() != 0 || v.ctx() != 0) {
+        return FieldError(at + (v.threads() != 0 ? ".threads" : ".ctx"), "applies to engine variants only");
+      }
+    } else {
+      if (v.model().empty()) return FieldError(at + ".model", "missing");
+      for (const auto& [field, value] : {std::pair{".endpoint", &v.endpoint()}, std::pair{".servedModel", &v.served_model()},
+                                         std::pair{".api", &v.api()}, std::pair{".tokenizer", &v.tokenizer()}}) {
+        if (!value->empty()) return FieldError(at + field, "applies to runtime 'openai' only");
+      }
+    }
     if (!v.sha256().empty() && !IsHex64(v.sha256())) {
       return FieldError(at + ".sha256", "must be 64 hexadecimal digits");
     }
@@ -129,7 +183,7 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
   if (!spec.has_workload()) return FieldError("workload", "missing");
   const v1::Workload& w = spec.workload();
   if (w.scenario() == v1::Workload::SCENARIO_UNSPECIFIED) {
-    return FieldError("workload.scenario", "missing (SINGLE_STREAM, SERVER or OFFLINE)");
+    return FieldError("workload.scenario", "missing (SINGLE_STREAM, SERVER, OFFLINE or CONCURRENCY)");
   }
   if (auto s = SweepValues(w.prompt_tokens(), "workload.promptTokens"); !s.ok()) return s.status();
   if (auto s = SweepValues(w.output_tokens(), "workload.outputTokens"); !s.ok()) return s.status();
@@ -141,16 +195,48 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
   if (w.min_duration_seconds() < 0 || w.min_duration_seconds() > 86400) {
     return FieldError("workload.minDurationSeconds", "must be between 0 and 86400");
   }
-  if (w.concurrency() < 0 || w.concurrency() > 16) {
-    return FieldError("workload.concurrency", "must be between 1 and 16 (0: the default)");
+  bool any_engine = false;
+  for (const v1::Variant& v : spec.variants()) any_engine |= v.runtime() != "openai";
+  // The engine runs at most 16 sequences; an endpoint's users are threads here.
+  const int max_concurrency = any_engine ? 16 : 4096;
+  std::vector<int32_t> concurrencies(w.concurrency_sweep().begin(), w.concurrency_sweep().end());
+  if (concurrencies.empty()) concurrencies.push_back(w.concurrency());
+  for (int32_t c : concurrencies) {
+    if (c < 0 || c > max_concurrency || (c == 0 && !w.concurrency_sweep().empty())) {
+      return FieldError("workload.concurrency",
+                        absl::StrCat(c, ": must be between 1 and ", max_concurrency,
+                                     any_engine ? " (the engine's sequences; endpoint-only specs allow 4096)" : ""));
+    }
   }
-  if (w.scenario() == v1::Workload::SINGLE_STREAM && w.concurrency() > 1) {
+  if (w.scenario() == v1::Workload::SINGLE_STREAM && (w.concurrency() > 1 || !w.concurrency_sweep().empty())) {
     return FieldError("workload.concurrency", "SINGLE_STREAM runs one request at a time");
   }
-  if (w.scenario() == v1::Workload::SERVER && !(w.target_qps() > 0)) {
-    return FieldError("workload.targetQps", "SERVER needs a positive arrival rate");
+  if (w.scenario() == v1::Workload::CONCURRENCY && any_engine) {
+    return FieldError("workload.scenario",
+                      "CONCURRENCY (closed-loop users) runs against endpoints only; engine variants use OFFLINE");
+  }
+  if (w.scenario() == v1::Workload::SERVER && !(w.target_qps() > 0) && w.target_qps_sweep().empty()) {
+    return FieldError("workload.targetQps", "SERVER needs a positive arrival rate (or a list of them)");
   }
   if (w.target_qps() < 0) return FieldError("workload.targetQps", "must not be negative");
+  for (double q : w.target_qps_sweep()) {
+    if (!(q > 0)) return FieldError("workload.targetQps", absl::StrCat("every rate of a sweep must be positive; got ", q));
+  }
+  if (!w.target_qps_sweep().empty() && w.scenario() != v1::Workload::SERVER) {
+    return FieldError("workload.targetQps", "a list of rates sweeps SERVER only");
+  }
+  if (!w.concurrency_sweep().empty() && w.scenario() != v1::Workload::CONCURRENCY &&
+      w.scenario() != v1::Workload::OFFLINE) {
+    return FieldError("workload.concurrency", "a list sweeps CONCURRENCY or OFFLINE only");
+  }
+  if (!w.target_qps_sweep().empty() && !w.concurrency_sweep().empty()) {
+    return FieldError("workload", "sweep targetQps or concurrency, not both");
+  }
+  if (w.burstiness() < 0) return FieldError("workload.burstiness", "must not be negative (1: Poisson)");
+  if (w.request_timeout_seconds() < 0) return FieldError("workload.requestTimeoutSeconds", "must not be negative");
+  if (!w.requests_file().empty() && any_engine) {
+    return FieldError("workload.requestsFile", "requests files drive endpoint variants only");
+  }
   if (spec.has_accuracy()) {
     const v1::Accuracy& a = spec.accuracy();
     if (a.has_perplexity()) {

@@ -278,7 +278,7 @@ CostOnAxis AxisCost(const v1::VariantCost& r, bool has_load) {
 // accurate and not clearly dearer (the intervals overlap or o is cheaper).
 // A row that breaks the SLO is no alternative: it beats nothing.
 bool Dominates(const v1::VariantCost& o, const v1::VariantCost& r, bool has_load) {
-  if (&o == &r || o.output_tokens_per_second() <= 0 || !o.meets_slo()) return false;
+  if (&o == &r || o.output_tokens_per_second() <= 0 || !o.meets_slo() || o.below_capacity()) return false;
   const CostOnAxis oc = AxisCost(o, has_load), rc = AxisCost(r, has_load);
   if (o.accuracy_score() >= r.accuracy_score() && oc.high < rc.low) return true;
   return o.accuracy_score() > r.accuracy_score() && oc.low <= rc.high;
@@ -324,7 +324,7 @@ void Recommend(const v1::ComparisonResult& result, bool has_load, v1::CostReport
   const bool has_front = !report->pareto_metric().empty();
   std::vector<const v1::VariantCost*> eligible;
   for (const v1::VariantCost& r : report->rows()) {
-    if (r.meets_slo() && r.meets_accuracy()) eligible.push_back(&r);
+    if (r.meets_slo() && r.meets_accuracy() && !r.below_capacity()) eligible.push_back(&r);
   }
   if (eligible.empty()) {
     report->set_recommendation(report->rows().empty()
@@ -368,7 +368,8 @@ void Recommend(const v1::ComparisonResult& result, bool has_load, v1::CostReport
                     ")");
   }
   for (const v1::VariantCost& r : report->rows()) {
-    if (&r != best && r.variant() == result.spec().baseline() && r.hardware() == best->hardware() &&
+    if (&r != best && r.variant() != best->variant() && r.variant() == result.spec().baseline() &&
+        r.hardware() == best->hardware() && !r.below_capacity() &&
         r.prompt_tokens() == best->prompt_tokens() && r.output_tokens() == best->output_tokens()) {
       absl::StrAppend(&text, " (baseline ", r.variant(), ": ", FormatUsd(r.usd_per_million_output_tokens()), ")");
     }
@@ -449,6 +450,25 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
     }
     const double hourly = PriceRow(v, cost, row, &found, &report);
     CheckSlo(v, cost, row);
+    if (v.has_load()) {  // an endpoint's point
+      const v1::EndpointLoadResult& l = v.load();
+      row->set_runtime(v.runtime());
+      row->set_target_qps(v.target_qps());
+      row->set_concurrency(v.concurrency());
+      row->set_goodput_requests_per_second(l.goodput_requests_per_second());
+      row->set_error_rate(l.error_rate());
+      if (l.failed() > 0) {
+        row->set_meets_slo(false);
+        row->add_why(absl::StrCat(l.failed(), " of ", l.requests(), " requests failed"));
+      }
+      const v1::Workload& w = result.spec().workload();
+      if ((w.target_qps_sweep_size() > 1 || w.concurrency_sweep_size() > 1) && !l.capacity()) {
+        row->set_below_capacity(true);
+        row->add_why("a sweep point, not its capacity");
+      }
+    } else {
+      row->set_runtime("engine");
+    }
     CheckAccuracy(v, result, base, cost, row, &found);
     PriceLoad(v, cost, hourly, row);
   }

@@ -39,7 +39,8 @@ const CommandSpec kRunSpec = {
     "tcobench run SPEC.json [--local] [--model-root DIR] [--data-root DIR] [--cache-dir DIR]\n"
     "    [--output results.json] [--threads N] [--device auto|cpu|cuda:N] [--repetitions N]\n"
     "    [--energy auto|rapl|nvml|model|none]\n"
-    "    [--cpu-tdp-watts W] [--cost-per-hour USD] [--format table|json] [--coordinator ADDR]",
+    "    [--cpu-tdp-watts W] [--cost-per-hour USD] [--endpoint NAME=URL]... [--endpoint-key-file NAME=FILE]...\n"
+    "    [--format table|json] [--coordinator ADDR]",
     "Runs a comparison on this machine: makes quantized variants (once, into the\n"
     "cache), measures every variant with the spec's scenario (latency, throughput,\n"
     "energy, memory), runs its accuracy suites, and prints one summary row per\n"
@@ -68,7 +69,11 @@ std::vector<FlagSpec> LocalRunFlags() {
       {"energy", "", true, "SOURCE",
        "auto (default: NVML on a GPU; RAPL, else the CPU model), rapl, nvml, model, none"},
       {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
-      {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"}};
+      {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"},
+      {"endpoint", "", true, "NAME=URL",
+       "an OpenAI-compatible server variants with runtime 'openai' may name, e.g. "
+       "local=http://127.0.0.1:8080/v1 (repeatable)"},
+      {"endpoint-key-file", "", true, "NAME=FILE", "the API key of endpoint NAME, read from FILE (repeatable)"}};
 }
 
 absl::StatusOr<v1::ComparisonResult> RunLocalFromArgs(const Args& args, v1::ComparisonSpec spec) {
@@ -94,6 +99,10 @@ absl::StatusOr<v1::ComparisonResult> RunLocalFromArgs(const Args& args, v1::Comp
   if (!price.ok()) return price.status();
   if (*price < 0) return absl::InvalidArgumentError("--cost-per-hour must not be negative");
   o.cost_per_hour_usd = *price;
+  if (absl::Status s = ParseEndpointFlags(args.GetAll("endpoint"), args.GetAll("endpoint-key-file"), &o.endpoints);
+      !s.ok()) {
+    return s;
+  }
   const bool tty = isatty(fileno(stderr));
   std::string last_stage;
   o.progress = [tty, &last_stage](const std::string& line) {

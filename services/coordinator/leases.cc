@@ -184,12 +184,8 @@ absl::StatusOr<v1::AcquireJobResponse> Store::AcquireLocked(const std::string& w
     if (!spec_or.ok()) return spec_or.status();
     const v1::ComparisonSpec& spec = **spec_or;
     const std::string hardware = q.Text(2);
-    const v1::Hardware* hw = nullptr;
-    for (const v1::Hardware& h : spec.hardware()) {
-      if (h.name() == hardware) hw = &h;
-    }
     std::string why;
-    if (hw == nullptr || !SelectorMatches(hw->selector(), inv, &why)) continue;
+    if (!JobMatches(spec, q.Text(1), hardware, inv, &why)) continue;
     const std::string job_id = q.Text(0), lease = NewId("lease-"), cmp = q.Text(4);
     const double deadline = now + options_.lease_seconds;
     absl::Status s = Stmt(db_,

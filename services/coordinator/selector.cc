@@ -1,6 +1,9 @@
 #include "services/coordinator/selector.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace tcobench {
 
@@ -11,14 +14,14 @@ int IsaRank(const std::string& isa) {
 }
 
 bool SelectorMatches(const v1::Hardware::Selector& s, const v1::WorkerInventory& w,
-                     std::string* why) {
+                     std::string* why, bool engine) {
   // Every worker has a CPU; "gpu" needs one that reported GPUs and can run
   // the engine on them (a CUDA build).
   if (s.class_() == "gpu" && w.gpus().empty()) {
     *why = "class gpu (worker has no GPU)";
     return false;
   }
-  if (s.class_() == "gpu" && !w.gpu_runtime()) {
+  if (s.class_() == "gpu" && engine && !w.gpu_runtime()) {
     *why = "class gpu (worker's build cannot run the engine on its GPUs: no CUDA backend)";
     return false;
   }
@@ -39,6 +42,32 @@ bool SelectorMatches(const v1::Hardware::Selector& s, const v1::WorkerInventory&
     }
   }
   return true;
+}
+
+bool JobMatches(const v1::ComparisonSpec& spec, const std::string& variant, const std::string& hardware,
+                const v1::WorkerInventory& w, std::string* why) {
+  const v1::Hardware* hw = nullptr;
+  for (const v1::Hardware& h : spec.hardware()) {
+    if (h.name() == hardware) hw = &h;
+  }
+  if (hw == nullptr) {
+    *why = absl::StrCat("no hardware target '", hardware, "'");
+    return false;
+  }
+  bool engine = false;
+  for (const v1::Variant& v : spec.variants()) {
+    if (variant != "*" && v.name() != variant) continue;
+    if (v.runtime() != "openai") {
+      engine = true;
+      continue;
+    }
+    if (std::find(w.endpoints().begin(), w.endpoints().end(), v.endpoint()) == w.endpoints().end()) {
+      *why = absl::StrCat("endpoint '", v.endpoint(), "' (worker advertises ",
+                          w.endpoints().empty() ? std::string("none") : absl::StrJoin(w.endpoints(), ", "), ")");
+      return false;
+    }
+  }
+  return SelectorMatches(hw->selector(), w, why, engine);
 }
 
 }  // namespace tcobench

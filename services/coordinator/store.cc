@@ -1,5 +1,7 @@
 #include "services/coordinator/store.h"
 
+#include "services/coordinator/selector.h"
+
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -329,7 +331,45 @@ absl::StatusOr<v1::Comparison> Store::LoadLocked(const std::string& ref) {
     j->set_updated_time(IsoTime(q.Double(9)));
   }
   TCOBENCH_RETURN_IF_ERROR(q.status());
+  TCOBENCH_RETURN_IF_ERROR(ExplainQueuedLocked(&c));
   return c;
+}
+
+absl::Status Store::ExplainQueuedLocked(v1::Comparison* c) {
+  bool queued = false;
+  for (const v1::Job& j : c->jobs()) queued |= j.state() == v1::Job::QUEUED;
+  if (!queued) return absl::OkStatus();
+  // Live workers: heard from within a lease time (the store's or this
+  // process's latest word on them).
+  std::vector<v1::WorkerInventory> live;
+  const double now = Now();
+  Stmt q(db_, "SELECT id, inventory, last_seen FROM workers WHERE draining = 0");
+  while (q.Step()) {
+    double seen = q.Double(2);
+    if (auto it = last_seen_.find(q.Text(0)); it != last_seen_.end()) seen = std::max(seen, it->second);
+    if (now - seen > options_.lease_seconds) continue;
+    live.emplace_back().ParseFromString(q.Blob(1));
+  }
+  TCOBENCH_RETURN_IF_ERROR(q.status());
+  for (v1::Job& j : *c->mutable_jobs()) {
+    if (j.state() != v1::Job::QUEUED) continue;
+    if (live.empty()) {
+      j.set_waiting_reason("no live worker");
+      continue;
+    }
+    std::string first_why;
+    bool any = false;
+    for (const v1::WorkerInventory& w : live) {
+      std::string why;
+      if (JobMatches(c->spec(), j.variant(), j.hardware(), w, &why)) {
+        any = true;
+        break;
+      }
+      if (first_why.empty()) first_why = absl::StrCat(why, " on worker ", w.name());
+    }
+    if (!any) j.set_waiting_reason(absl::StrCat("no live worker matches: ", first_why));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> Store::SpecLocked(const std::string& id) {

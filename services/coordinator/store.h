@@ -136,6 +136,8 @@ class Store {
   // An id or a tag -> the id.
   absl::StatusOr<std::string> ResolveLocked(const std::string& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::Comparison> LoadLocked(const std::string& ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets waiting_reason on each queued job of `c` that no live worker can run.
+  absl::Status ExplainQueuedLocked(v1::Comparison* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A comparison's spec, parsed once (specs never change once stored).
   absl::StatusOr<std::shared_ptr<const v1::ComparisonSpec>> SpecLocked(const std::string& id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

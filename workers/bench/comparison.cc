@@ -18,6 +18,8 @@
 #include "common/base/statistics.h"
 #include "workers/bench/engine_runtime.h"
 #include "workers/bench/interference.h"
+#include "workers/bench/results.h"
+#include "workers/bench/endpoint_variant.h"
 #include "workers/loadgen/scenario.h"
 #include "workers/bench/system_info.h"
 #include "workers/energy/energy_meter.h"
@@ -57,88 +59,6 @@ void Progress(const LocalRunOptions& o, const std::string& line) {
 
 void Phase(const LocalRunOptions& o, const char* phase) {
   if (o.on_phase) o.on_phase(phase);
-}
-
-void FillSummary(const std::vector<double>& values, uint64_t seed, v1::Summary* out) {
-  const SampleSummary s = Summarize(values, seed);
-  out->set_p50(s.p50);
-  out->set_p90(s.p90);
-  out->set_p99(s.p99);
-  out->set_mean(s.mean);
-  out->set_stddev(s.stddev);
-  out->set_ci95_low(s.ci95_low);
-  out->set_ci95_high(s.ci95_high);
-  out->set_n(s.n);
-}
-
-// The latency summaries and the throughput's interval from the samples
-// (all runs'): a bootstrap over the requests of output tokens over their
-// end-to-end time, relative to its value, scales the window's throughput;
-// with several runs, a bootstrap of the runs' mean widens it where the runs
-// disagree more than the requests do.
-void SummarizeSamples(uint64_t seed, v1::VariantResult* out) {
-  std::vector<double> ttft, tpot, e2e, tokens;
-  for (const v1::RequestSample& s : out->samples()) {
-    ttft.push_back(s.ttft_seconds());
-    e2e.push_back(s.e2e_seconds());
-    tokens.push_back(s.output_tokens());
-    if (s.output_tokens() > 1) tpot.push_back(s.tpot_seconds());
-  }
-  FillSummary(ttft, seed, out->mutable_latency()->mutable_ttft_seconds());
-  FillSummary(tpot, seed, out->mutable_latency()->mutable_tpot_seconds());
-  FillSummary(e2e, seed, out->mutable_latency()->mutable_e2e_seconds());
-  v1::Throughput* th = out->mutable_throughput();
-  const double tps = th->output_tokens_per_second();
-  double lo = 0, hi = 0, ratio = 0, unused = 0;
-  BootstrapRatioCi(tokens, e2e, 0, seed, &ratio, &unused);  // the point estimate
-  BootstrapRatioCi(tokens, e2e, 2000, seed, &lo, &hi);
-  lo = ratio > 0 ? tps * lo / ratio : tps;
-  hi = ratio > 0 ? tps * hi / ratio : tps;
-  const auto& runs = out->run_output_tokens_per_second();
-  if (runs.size() >= 2) {
-    double rlo = 0, rhi = 0;
-    BootstrapMeanCi(std::span<const double>(runs.data(), static_cast<size_t>(runs.size())), 2000, seed, &rlo, &rhi);
-    // Centred on the reported throughput (the pooled one).
-    double mean = 0;
-    for (double r : runs) mean += r / runs.size();
-    lo = std::min(lo, tps * rlo / mean);
-    hi = std::max(hi, tps * rhi / mean);
-  }
-  th->set_output_tokens_per_second_ci95_low(lo);
-  th->set_output_tokens_per_second_ci95_high(hi);
-}
-
-// Adds one run of a point (MeasurePoint's result) to the point's result so
-// far: samples and runs appended, throughput and energy over all windows,
-// the worst interference kept.
-void MergeRun(const v1::VariantResult& run, uint64_t seed, v1::VariantResult* into) {
-  const double w0 = into->measured_seconds(), w1 = run.measured_seconds();
-  const double w = w0 + w1;
-  for (const v1::RequestSample& s : run.samples()) *into->add_samples() = s;
-  for (double r : run.run_output_tokens_per_second()) into->add_run_output_tokens_per_second(r);
-  into->set_repetitions(into->repetitions() + 1);
-  into->set_measured_seconds(w);
-  // Rates weighted by each run's window: the rate over all of them.
-  auto pooled = [&](double a, double b) { return w > 0 ? (a * w0 + b * w1) / w : 0; };
-  v1::Throughput* th = into->mutable_throughput();
-  const v1::Throughput& rt = run.throughput();
-  th->set_prefill_tokens_per_second(pooled(th->prefill_tokens_per_second(), rt.prefill_tokens_per_second()));
-  th->set_decode_tokens_per_second(pooled(th->decode_tokens_per_second(), rt.decode_tokens_per_second()));
-  th->set_requests_per_second(pooled(th->requests_per_second(), rt.requests_per_second()));
-  th->set_output_tokens_per_second(pooled(th->output_tokens_per_second(), rt.output_tokens_per_second()));
-  v1::Energy* e = into->mutable_energy();
-  const v1::Energy& re = run.energy();
-  if (e->source() == re.source() && re.joules() > 0 && e->joules_per_token() > 0) {
-    const double tokens = e->joules() / e->joules_per_token() + re.joules() / re.joules_per_token();
-    const double requests = e->joules() / e->joules_per_request() + re.joules() / re.joules_per_request();
-    e->set_joules(e->joules() + re.joules());
-    e->set_window_seconds(e->window_seconds() + re.window_seconds());
-    e->set_average_watts(e->window_seconds() > 0 ? e->joules() / e->window_seconds() : 0);
-    e->set_joules_per_token(e->joules() / tokens);
-    e->set_joules_per_request(e->joules() / requests);
-  }
-  KeepWorstInterference(run.interference(), into->mutable_interference());
-  SummarizeSamples(seed, into);
 }
 
 // A variant's model file, made if the spec asks for a quantized one.
@@ -290,6 +210,9 @@ absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& vari
       if (variant.name() == spec.baseline()) {
         k->set_applicable(false);
         k->set_note("this is the baseline");
+      } else if (baseline_path.empty()) {
+        k->set_applicable(false);
+        k->set_note("the baseline runs on an endpoint: its logits are not available here");
       } else {
         TCOBENCH_ASSIGN_OR_RETURN(Loaded base, Load(baseline_path, threads, device));
         if (!SameVocabulary(*base.model, model)) {
@@ -441,23 +364,8 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
   out->add_run_output_tokens_per_second(th->output_tokens_per_second());
   SummarizeSamples(so.seed, out);
 
-  v1::Energy* e = out->mutable_energy();
-  if (meter == nullptr) {
-    e->set_source("none");
-    e->set_detail("energy not measured (--energy none)");
-  } else if (!reading.ok()) {
-    e->set_source("none");
-    e->set_detail(absl::StrCat(meter->source(), " failed: ", reading.status().message()));
-  } else {
-    e->set_source(reading->source);
-    e->set_joules(reading->joules);
-    e->set_window_seconds(reading->seconds);
-    e->set_uncertainty_fraction(reading->uncertainty_fraction);
-    e->set_average_watts(reading->seconds > 0 ? reading->joules / reading->seconds : 0);
-    e->set_joules_per_token(out_tokens > 0 ? reading->joules / out_tokens : 0);
-    e->set_joules_per_request(run.requests.empty() ? 0 : reading->joules / run.requests.size());
-    e->set_detail(meter_note + reading->detail);
-  }
+  FillEnergy(meter, reading, meter_note, out_tokens, static_cast<int64_t>(run.requests.size()),
+             "energy not measured (--energy none)", out->mutable_energy());
   v1::HarnessOverhead* h = out->mutable_harness_overhead();
   if (null_run.steps > 0 && run.steps > 0) {
     const double per_step = null_run.window_seconds / static_cast<double>(null_run.steps);
@@ -553,6 +461,16 @@ absl::StatusOr<std::vector<PreparedModel>> PrepareModels(const v1::ComparisonSpe
   }
   std::vector<PreparedModel> models;
   for (int i = 0; i < spec.variants_size(); ++i) {
+    if (spec.variants(i).runtime() == "openai") {  // the server has its model: nothing to prepare
+      v1::ModelInfo* info = m->add_models();
+      info->set_variant(spec.variants(i).name());
+      info->set_source_path(absl::StrCat("openai endpoint ", spec.variants(i).endpoint(),
+                                         spec.variants(i).served_model().empty()
+                                             ? std::string()
+                                             : absl::StrCat(", model ", spec.variants(i).served_model())));
+      models.emplace_back();
+      continue;
+    }
     TCOBENCH_ASSIGN_OR_RETURN(PreparedModel pm, PrepareModel(spec.variants(i), i, o, m->add_models()));
     if (spec.variants(i).name() == spec.baseline()) *baseline = pm.path;
     models.push_back(std::move(pm));
@@ -749,6 +667,28 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
     for (int i = 0; i < spec.variants_size(); ++i) {
       if (!o.measure_only.empty() && spec.variants(i).name() != o.measure_only) continue;
       TCOBENCH_RETURN_IF_ERROR(Stopped(o));
+      if (spec.variants(i).runtime() == "openai") {
+        EndpointVariantRun er{spec, spec.variants(i), o, rep, nullptr};
+        if (!o.host_lock_file.empty()) {
+          er.lock_for_measuring = [&]() -> absl::StatusOr<std::shared_ptr<void>> {
+            Phase(o, "waiting_for_lock");
+            TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<HostLock> lock, HostLock::Take(o.host_lock_file, &lock_wait));
+            Phase(o, "measuring");
+            return std::shared_ptr<void>(std::move(lock));
+          };
+        }
+        Phase(o, "measuring");
+        TCOBENCH_RETURN_IF_ERROR(RunEndpointVariant(er, &first_result[static_cast<size_t>(i)], &result));
+        if (rep + 1 == std::max(1, spec.workload().repetitions()) && spec.has_accuracy()) {
+          for (v1::VariantResult& r : *result.mutable_results()) {
+            if (r.variant() != spec.variants(i).name()) continue;
+            r.mutable_accuracy()->set_note(
+                "accuracy over endpoints is not measured yet (perplexity, KL divergence and multiple-choice run on "
+                "engine variants); compare with an engine variant of the same GGUF");
+          }
+        }
+        continue;
+      }
       TCOBENCH_RETURN_IF_ERROR(RunVariant(run, i, models[i], default_threads, rep, &first_result[static_cast<size_t>(i)],
                                           &lock_wait, &result));
     }

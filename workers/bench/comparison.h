@@ -6,12 +6,25 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tcobench/v1/types.pb.h"
 
 namespace tcobench {
+
+// An OpenAI-compatible server this machine may call (--endpoint NAME=URL).
+struct EndpointTarget {
+  std::string url;      // base URL, e.g. http://127.0.0.1:8080/v1
+  std::string api_key;  // from --endpoint-key-file NAME=FILE; "" for none
+};
+
+// Parses the repeated --endpoint NAME=URL and --endpoint-key-file NAME=FILE
+// values into `out`; errors name the bad value.
+absl::Status ParseEndpointFlags(const std::vector<std::string>& endpoints, const std::vector<std::string>& key_files,
+                                std::map<std::string, EndpointTarget>* out);
 
 struct LocalRunOptions {
   std::filesystem::path model_root = ".";
@@ -43,6 +56,9 @@ struct LocalRunOptions {
   // This machine's advertised price per hour, stamped on every result for
   // the cost model (0: none).
   double cost_per_hour_usd = 0;
+  // The endpoints variants with runtime "openai" may name; a spec naming
+  // another fails its variant with the names known.
+  std::map<std::string, EndpointTarget> endpoints;
 };
 
 // The device a run of `spec` uses (LocalRunOptions::device resolved against

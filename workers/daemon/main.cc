@@ -22,6 +22,7 @@ const CommandSpec kSpec = tcobench::WithConnectionFlags({
     "tcobench-worker --coordinator ADDR --name NAME --model-root DIR [--data-root DIR]\n"
     "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--device cuda:N] [--cpu-tdp-watts W]\n"
     "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]\n"
+    "    [--endpoint NAME=URL]... [--endpoint-key-file NAME=FILE]...\n"
     "    [--metrics-listen ADDR] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE]",
     "Dials out to the coordinator, registers this machine (CPU, cores, ISA level,\n"
     "memory, GPUs, labels, threads), heartbeats, leases jobs whose hardware\n"
@@ -33,7 +34,10 @@ const CommandSpec kSpec = tcobench::WithConnectionFlags({
     "hardware classes. Prometheus metrics (docs/metrics.md) are served on\n"
     "--metrics-listen at /metrics. TLS to the coordinator with --tls-ca (mutual TLS\n"
     "with --tls-cert/--tls-key); the bearer token from --token-file or $TCOBENCH_TOKEN.\n"
-    "SIGTERM hands the current job back and exits cleanly; so does a drain (tcobench drain).",
+    "SIGTERM hands the current job back and exits cleanly; so does a drain (tcobench drain).\n"
+    "--endpoint NAME=URL names an OpenAI-compatible server next to this worker; the\n"
+    "worker advertises the names (never the URLs) and takes jobs of variants with\n"
+    "runtime 'openai' that name them (docs/endpoints.md).",
     {tcobench::kCoordinatorFlag,
      {"name", "", true, "NAME", "this worker's name (required)"},
      {"model-root", "", true, "DIR", "where job models resolve (required)"},
@@ -50,6 +54,9 @@ const CommandSpec kSpec = tcobench::WithConnectionFlags({
       "this machine's price per hour, for cost reports (a spec's cost.hardware overrides it)"},
      {"lock-file", "", true, "FILE", "host-wide measurement lock (default /tmp/tcobench-measure.lock)"},
      {"max-jobs", "", true, "N", "exit after N jobs (default: run until stopped)"},
+     {"endpoint", "", true, "NAME=URL",
+      "an OpenAI-compatible server this worker measures, e.g. local=http://127.0.0.1:8080/v1 (repeatable)"},
+     {"endpoint-key-file", "", true, "NAME=FILE", "the API key of endpoint NAME, read from FILE (repeatable)"},
      {"max-text-bytes", "", true, "N", "largest text a job may read (default 268435456)"},
      {"metrics-listen", "", true, "ADDR",
       "serve /metrics here (default 127.0.0.1:9471, skipped with a warning when taken; 'none': off)"},
@@ -100,6 +107,11 @@ int main(int argc, char** argv) {
   }
   if (*price < 0 || !std::isfinite(*price)) return Usage("--cost-per-hour must not be negative");
   o.run.cost_per_hour_usd = *price;
+  if (absl::Status s = tcobench::ParseEndpointFlags(args->GetAll("endpoint"), args->GetAll("endpoint-key-file"),
+                                                    &o.run.endpoints);
+      !s.ok()) {
+    return Usage(std::string(s.message()));
+  }
   o.run.threads = static_cast<int>(*threads);
   o.run.cpu_tdp_watts = *tdp;
   o.max_jobs = static_cast<int>(*max_jobs);

@@ -134,6 +134,7 @@ v1::WorkerInventory LocalInventory(const WorkerOptions& o) {
   }
   inv.set_threads(o.run.threads > 0 ? o.run.threads : CpuCount());
   inv.set_cost_per_hour_usd(o.run.cost_per_hour_usd);
+  for (const auto& [name, target] : o.run.endpoints) inv.add_endpoints(name);  // names only, never URLs
   inv.set_version(absl::StrCat(VersionString(), " (", BuildCommitId(), ")"));
   inv.set_hostname(HostName());
   return inv;
