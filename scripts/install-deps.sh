@@ -29,6 +29,8 @@ if [ "${1:-}" = "--test" ]; then
   # kubectl: Debian's kubernetes-client, unless the machine has one already
   # (another package's kubectl would conflict with it).
   command -v kubectl >/dev/null || packages+=(kubernetes-client)
+  command -v npm >/dev/null || packages+=(npm)  # npm pack node-llama-cpp: llama-server for the endpoint test
+  packages+=(git)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -39,4 +41,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# llama.cpp's llama-server for the endpoint integration test, built once into
+# a cache folder (scripts/build-llama-cpp.sh). Its failure (no registry, say)
+# leaves that test skipped, not the install failed.
+if [ "${1:-}" = "--test" ]; then
+  "$(dirname "$0")/build-llama-cpp.sh" >/dev/null ||
+    echo "install-deps.sh: llama.cpp was not built; the endpoint test will be skipped" >&2
 fi
