@@ -71,8 +71,7 @@ absl::StatusOr<Args> Args::Parse(const CommandSpec& spec, const std::vector<std:
     } else if (!flag->takes_value && has_value) {
       return absl::InvalidArgumentError(absl::StrCat("option --", flag->name, " takes no value"));
     }
-    args.values_[flag->name] = value;
-    args.all_[flag->name].push_back(value);
+    args.values_[flag->name].push_back(value);
   }
   const int n = static_cast<int>(args.positional_.size());
   if (n < spec.min_positional) {
@@ -87,17 +86,18 @@ absl::StatusOr<Args> Args::Parse(const CommandSpec& spec, const std::vector<std:
 
 std::string Args::Get(const std::string& name, const std::string& fallback) const {
   auto it = values_.find(name);
-  return it == values_.end() ? fallback : it->second;
+  return it == values_.end() ? fallback : it->second.back();
 }
 
 absl::StatusOr<int64_t> Args::GetInt(const std::string& name, int64_t fallback, int64_t min,
                                      int64_t max) const {
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;
+  const std::string& text = it->second.back();
   int64_t v;
-  if (!absl::SimpleAtoi(it->second, &v) || v < min || v > max) {
+  if (!absl::SimpleAtoi(text, &v) || v < min || v > max) {
     return absl::InvalidArgumentError(absl::StrCat("--", name, " must be an integer from ", min,
-                                                   " to ", max, ", got '", it->second, "'"));
+                                                   " to ", max, ", got '", text, "'"));
   }
   return v;
 }
@@ -105,10 +105,10 @@ absl::StatusOr<int64_t> Args::GetInt(const std::string& name, int64_t fallback, 
 absl::StatusOr<double> Args::GetDouble(const std::string& name, double fallback) const {
   auto it = values_.find(name);
   if (it == values_.end()) return fallback;
+  const std::string& text = it->second.back();
   double v;
-  if (!absl::SimpleAtod(it->second, &v) || !std::isfinite(v)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, " must be a number, got '", it->second, "'"));
+  if (!absl::SimpleAtod(text, &v) || !std::isfinite(v)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, " must be a number, got '", text, "'"));
   }
   return v;
 }

@@ -43,13 +43,12 @@ class Args {
   const std::vector<std::string>& positional() const { return positional_; }
   // Every value of a repeatable flag, in order (Get returns the last).
   std::vector<std::string> GetAll(const std::string& name) const {
-    auto it = all_.find(name);
-    return it == all_.end() ? std::vector<std::string>() : it->second;
+    auto it = values_.find(name);
+    return it == values_.end() ? std::vector<std::string>() : it->second;
   }
 
  private:
-  std::map<std::string, std::string> values_;
-  std::map<std::string, std::vector<std::string>> all_;
+  std::map<std::string, std::vector<std::string>> values_;  // each flag's values, in order
   std::vector<std::string> positional_;
 };
 

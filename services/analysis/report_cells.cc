@@ -81,6 +81,44 @@ const std::vector<std::string> kResultHeads = {
     "TTFT p99 ms", "TPOT p50 ms", "e2e p50 ms", "decode tok/s", "req/s",  "J/token",
     "energy",      "PPL",         "mean KLD",   "top-1",        "choice", "other CPU use"};
 
+std::string LoadPoint(double target_qps, int concurrency) {
+  return target_qps > 0 ? absl::StrFormat("%g req/s", target_qps) : absl::StrFormat("%d users", std::max(1, concurrency));
+}
+
+namespace {
+
+std::vector<std::string> LoadCells(const v1::VariantResult& v) {
+  const v1::EndpointLoadResult& l = v.load();
+  std::string errors;
+  for (const auto& [kind, n] : l.errors()) absl::StrAppend(&errors, errors.empty() ? "" : " ", kind, "=", n);
+  return {v.variant(),
+          v.hardware(),
+          LoadPoint(v.target_qps(), v.concurrency()),
+          absl::StrFormat("%.2f", l.achieved_requests_per_second()),
+          absl::StrFormat("%.2f (%.0f%%)", l.goodput_requests_per_second(), 100 * l.good_fraction()),
+          Ms(v.latency().ttft_seconds().p99()),
+          Ms(v.latency().tpot_seconds().p99()),
+          Ms(l.itl_seconds().p99()),
+          absl::StrCat(l.failed(), "/", l.requests(), errors.empty() ? "" : " (" + errors + ")"),
+          l.token_count_source(),
+          l.slo_met() ? "yes" : "no",
+          l.capacity() ? "CAPACITY" : l.sweep_note()};
+}
+
+}  // namespace
+
+const std::vector<std::string> kLoadHeads = {"variant",     "hardware",    "load",       "sent/s",
+                                             "goodput/s",   "TTFT p99 ms", "TPOT p99 ms", "ITL p99 ms",
+                                             "failed",      "tokens",      "SLO",        "sweep"};
+
+std::vector<std::vector<std::string>> LoadRows(const v1::ComparisonResult& r) {
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::VariantResult& v : r.results()) {
+    if (v.has_load()) rows.push_back(LoadCells(v));
+  }
+  return rows;
+}
+
 namespace {
 
 // "$0.01255 ±6.1%": the cost and the larger side of its 95% interval.
@@ -101,7 +139,9 @@ std::vector<std::string> CostCells(const v1::VariantCost& c, bool load) {
   std::vector<std::string> out = {
       c.variant(),
       c.hardware(),
-      absl::StrCat(c.prompt_tokens(), "/", c.output_tokens()),
+      c.runtime() == "openai" ? absl::StrCat(c.prompt_tokens(), "/", c.output_tokens(), " @ ",
+                                             LoadPoint(c.target_qps(), c.concurrency()))
+                              : absl::StrCat(c.prompt_tokens(), "/", c.output_tokens()),
       absl::StrCat(FormatUsd(c.usd_per_hour()), " (", c.price_source(), ")"),
       absl::StrFormat("%.1f", c.output_tokens_per_second()),
       WithInterval(c.usd_per_million_output_tokens(), c.usd_per_million_output_tokens_low(),

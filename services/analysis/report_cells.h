@@ -25,6 +25,12 @@ std::string Row(const v1::VariantCost& c);  // "variant @ hardware"
 // The results table and the cost table: headings and one row's cells.
 extern const std::vector<std::string> kResultHeads;
 std::vector<std::string> ResultCells(const v1::VariantResult& v);
+// Endpoint points (results with a load section): the load each ran at and
+// what came of it, one row each (none when no result ran on an endpoint).
+extern const std::vector<std::string> kLoadHeads;
+std::vector<std::vector<std::string>> LoadRows(const v1::ComparisonResult& r);
+// "5 req/s" (SERVER) or "4 users".
+std::string LoadPoint(double target_qps, int concurrency);
 extern const std::vector<std::string> kCostHeads;
 std::vector<std::string> CostCells(const v1::VariantCost& c, bool load);
 bool HasLoad(const v1::CostReport& c);             // the cost report priced a load

@@ -362,6 +362,10 @@ std::string RenderReportHtml(const v1::Report& rep) {
   rows.clear();
   for (const auto& v : r.results()) rows.push_back(ResultCells(v));
   absl::StrAppend(&out, "<h2>Results</h2>\n", HtmlTable(kResultHeads, rows));
+  if (const std::vector<std::vector<std::string>> load_rows = LoadRows(r); !load_rows.empty()) {
+    absl::StrAppend(&out, "<h2>Endpoint load</h2>\n<p>Goodput: requests meeting every SLO bound per second.</p>\n",
+                    HtmlTable(kLoadHeads, load_rows));
+  }
   rows.clear();
   ManifestRows(r.manifest(), &rows);
   absl::StrAppend(&out, "<h2>Manifest</h2>\n", HtmlTable({"", ""}, rows));

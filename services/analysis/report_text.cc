@@ -34,30 +34,9 @@ std::string RenderSummaryText(const v1::ComparisonResult& r) {
                             v.variant(), v.hardware(), v.prompt_tokens(), v.output_tokens(), v.interference().reason());
     }
   }
-  // Endpoint points: the load each ran at and what came of it.
-  std::vector<std::vector<std::string>> load_rows;
-  for (const v1::VariantResult& v : r.results()) {
-    if (!v.has_load()) continue;
-    const v1::EndpointLoadResult& l = v.load();
-    std::string errors;
-    for (const auto& [kind, n] : l.errors()) absl::StrAppend(&errors, errors.empty() ? "" : " ", kind, "=", n);
-    load_rows.push_back(
-        {v.variant(), v.hardware(),
-         v.scenario() == "SERVER" ? absl::StrFormat("%g req/s", v.target_qps())
-                                  : absl::StrFormat("%d users", std::max(1, v.concurrency())),
-         absl::StrFormat("%.2f", l.achieved_requests_per_second()),
-         absl::StrFormat("%.2f (%.0f%%)", l.goodput_requests_per_second(), 100 * l.good_fraction()),
-         absl::StrFormat("%.1f", 1e3 * v.latency().ttft_seconds().p99()),
-         absl::StrFormat("%.2f", 1e3 * v.latency().tpot_seconds().p99()),
-         absl::StrFormat("%.2f", 1e3 * l.itl_seconds().p99()),
-         absl::StrCat(l.failed(), "/", l.requests(), errors.empty() ? "" : " (" + errors + ")"),
-         l.token_count_source(), l.slo_met() ? "yes" : "no", l.capacity() ? "CAPACITY" : l.sweep_note()});
-  }
-  if (!load_rows.empty()) {
+  if (const std::vector<std::vector<std::string>> load_rows = LoadRows(r); !load_rows.empty()) {
     out += "\nendpoint load (goodput: requests meeting every SLO bound per second)\n";
-    out += TextTable({"variant", "hardware", "load", "sent/s", "goodput/s", "TTFT p99 ms", "TPOT p99 ms",
-                      "ITL p99 ms", "failed", "tokens", "SLO", "sweep"},
-                     load_rows);
+    out += TextTable(kLoadHeads, load_rows);
   }
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();
@@ -185,30 +164,9 @@ std::string RenderReportMarkdown(const v1::Report& rep) {
   rows.clear();
   for (const auto& v : r.results()) rows.push_back(ResultCells(v));
   absl::StrAppend(&out, "## Results\n\n", MdTable(kResultHeads, rows), "\n");
-  // Endpoint points: the load each ran at and what came of it.
-  std::vector<std::vector<std::string>> load_rows;
-  for (const v1::VariantResult& v : r.results()) {
-    if (!v.has_load()) continue;
-    const v1::EndpointLoadResult& l = v.load();
-    std::string errors;
-    for (const auto& [kind, n] : l.errors()) absl::StrAppend(&errors, errors.empty() ? "" : " ", kind, "=", n);
-    load_rows.push_back(
-        {v.variant(), v.hardware(),
-         v.scenario() == "SERVER" ? absl::StrFormat("%g req/s", v.target_qps())
-                                  : absl::StrFormat("%d users", std::max(1, v.concurrency())),
-         absl::StrFormat("%.2f", l.achieved_requests_per_second()),
-         absl::StrFormat("%.2f (%.0f%%)", l.goodput_requests_per_second(), 100 * l.good_fraction()),
-         absl::StrFormat("%.1f", 1e3 * v.latency().ttft_seconds().p99()),
-         absl::StrFormat("%.2f", 1e3 * v.latency().tpot_seconds().p99()),
-         absl::StrFormat("%.2f", 1e3 * l.itl_seconds().p99()),
-         absl::StrCat(l.failed(), "/", l.requests(), errors.empty() ? "" : " (" + errors + ")"),
-         l.token_count_source(), l.slo_met() ? "yes" : "no", l.capacity() ? "CAPACITY" : l.sweep_note()});
-  }
-  if (!load_rows.empty()) {
-    out += "\nendpoint load (goodput: requests meeting every SLO bound per second)\n";
-    out += TextTable({"variant", "hardware", "load", "sent/s", "goodput/s", "TTFT p99 ms", "TPOT p99 ms",
-                      "ITL p99 ms", "failed", "tokens", "SLO", "sweep"},
-                     load_rows);
+  if (const std::vector<std::vector<std::string>> load_rows = LoadRows(r); !load_rows.empty()) {
+    absl::StrAppend(&out, "## Endpoint load\n\nGoodput: requests meeting every SLO bound per second.\n\n",
+                    MdTable(kLoadHeads, load_rows), "\n");
   }
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();

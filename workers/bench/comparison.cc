@@ -42,17 +42,6 @@ double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-fs::path Resolve(const fs::path& root, const std::string& p) {
-  const fs::path path(p);
-  return path.is_absolute() ? path : root / path;
-}
-
-absl::StatusOr<std::string> ReadText(const fs::path& path, const std::string& field) {
-  absl::StatusOr<std::string> text = ReadFileText(path);
-  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
-  return text;
-}
-
 void Progress(const LocalRunOptions& o, const std::string& line) {
   if (o.progress) o.progress(line);
 }
@@ -71,7 +60,7 @@ struct PreparedModel {
 absl::StatusOr<PreparedModel> PrepareModel(const v1::Variant& v, int index,
                                            const LocalRunOptions& o, v1::ModelInfo* info) {
   const std::string at = absl::StrCat("variants[", index, "]");
-  const fs::path source = Resolve(o.model_root, v.model());
+  const fs::path source = ResolvePath(o.model_root, v.model());
   if (!fs::is_regular_file(source)) {
     return absl::NotFoundError(absl::StrCat(at, ".model: no file ", source.string()));
   }
@@ -188,7 +177,7 @@ absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& vari
   if (acc.has_perplexity()) {
     const auto& p = acc.perplexity();
     TCOBENCH_ASSIGN_OR_RETURN(std::string text,
-                              ReadText(Resolve(o.data_root, p.text()), "accuracy.perplexity.text"));
+                              ReadFileText(ResolvePath(o.data_root, p.text()), "accuracy.perplexity.text"));
     ChunkOptions co;
     co.ctx = p.ctx();
     co.max_chunks = p.max_chunks();
@@ -242,7 +231,7 @@ absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& vari
   for (int i = 0; i < acc.choice_size(); ++i) {
     const auto& c = acc.choice(i);
     const std::string at = absl::StrCat("accuracy.choice[", i, "].file");
-    TCOBENCH_ASSIGN_OR_RETURN(std::string text, ReadText(Resolve(o.data_root, c.file()), at));
+    TCOBENCH_ASSIGN_OR_RETURN(std::string text, ReadFileText(ResolvePath(o.data_root, c.file()), at));
     absl::StatusOr<std::vector<ChoiceTask>> tasks =
         c.task() == v1::Accuracy::Choice::HELLASWAG ? ParseHellaswag(text, c.file())
                                                     : ParseArc(text, c.file());
@@ -656,7 +645,7 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
   // Prompts from a text, when the workload names one (tokenized per model).
   std::string prompt_text;
   if (!spec.workload().prompt_text().empty()) {
-    TCOBENCH_ASSIGN_OR_RETURN(prompt_text, ReadText(Resolve(o.data_root, spec.workload().prompt_text()),
+    TCOBENCH_ASSIGN_OR_RETURN(prompt_text, ReadFileText(ResolvePath(o.data_root, spec.workload().prompt_text()),
                                                     "workload.promptText"));
   }
   const VariantRun run{spec, prompts, outputs, prompt_text, baseline_path, o, device};

@@ -18,33 +18,13 @@
 #include "workers/endpoint/load.h"
 #include "workers/energy/energy_meter.h"
 #include "workers/engine/gguf.h"
+#include "workers/engine/rng.h"
 #include "workers/engine/tokenizer.h"
 
 namespace tcobench {
 namespace {
 
 namespace fs = std::filesystem;
-
-uint64_t Mix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// Files a spec names stay under their root (absolute paths, '..' and
-// symlinks leading out are refused).
-absl::StatusOr<fs::path> UnderRoot(const fs::path& root, const std::string& name, const std::string& field) {
-  const fs::path p(name);
-  if (p.is_absolute()) return absl::InvalidArgumentError(absl::StrCat(field, ": '", name, "' must be relative"));
-  std::error_code ec;
-  const fs::path base = fs::weakly_canonical(root, ec);
-  const fs::path full = fs::weakly_canonical(root / p, ec);
-  const auto [a, b] = std::mismatch(base.begin(), base.end(), full.begin(), full.end());
-  if (a != base.end()) return absl::InvalidArgumentError(absl::StrCat(field, ": '", name, "' leads out of its root"));
-  if (!fs::exists(full)) return absl::NotFoundError(absl::StrCat(field, ": '", name, "' does not exist"));
-  return full;
-}
 
 // Words of filler text for synthetic prompts when the workload names no text.
 constexpr char kFiller[] =
@@ -62,8 +42,8 @@ class PromptSource {
     s.seed_ = spec.workload().seed();
     const v1::Workload& w = spec.workload();
     if (!w.requests_file().empty()) {
-      TCOBENCH_ASSIGN_OR_RETURN(fs::path path, UnderRoot(o.data_root, w.requests_file(), "workload.requestsFile"));
-      TCOBENCH_ASSIGN_OR_RETURN(std::string text, ReadFileText(path));
+      TCOBENCH_ASSIGN_OR_RETURN(std::string text, ReadFileText(ResolvePath(o.data_root, w.requests_file()),
+                                                                "workload.requestsFile"));
       int line_no = 0;
       for (absl::string_view line : absl::StrSplit(text, '\n')) {
         ++line_no;
@@ -98,12 +78,10 @@ class PromptSource {
     }
     std::string text = kFiller;
     if (!w.prompt_text().empty()) {
-      TCOBENCH_ASSIGN_OR_RETURN(fs::path path, UnderRoot(o.data_root, w.prompt_text(), "workload.promptText"));
-      TCOBENCH_ASSIGN_OR_RETURN(text, ReadFileText(path));
+      TCOBENCH_ASSIGN_OR_RETURN(text, ReadFileText(ResolvePath(o.data_root, w.prompt_text()), "workload.promptText"));
     }
     if (!v.tokenizer().empty()) {
-      TCOBENCH_ASSIGN_OR_RETURN(fs::path path, UnderRoot(o.model_root, v.tokenizer(), "tokenizer"));
-      TCOBENCH_ASSIGN_OR_RETURN(s.gguf_, GgufFile::Open(path));
+      TCOBENCH_ASSIGN_OR_RETURN(s.gguf_, GgufFile::Open(ResolvePath(o.model_root, v.tokenizer())));
       TCOBENCH_ASSIGN_OR_RETURN(s.tokenizer_, Tokenizer::FromGguf(*s.gguf_));
       s.corpus_ = s.tokenizer_->Encode(text, AddSpecial::kNo);
       if (s.requests_.empty()) *how = absl::StrCat("prompts of exact token counts (tokenizer ", v.tokenizer(), ")");
@@ -119,7 +97,7 @@ class PromptSource {
   }
 
   EndpointPrompt Get(uint64_t index, int32_t prompt_tokens, int32_t output_tokens) const {
-    const uint64_t r = Mix(seed_ * 0x100000001B3ull + index);
+    const uint64_t r = Rng(seed_ * 0x100000001B3ull + index).Next();  // request i's draw, whatever came before
     if (!requests_.empty()) {
       EndpointPrompt p = requests_[r % requests_.size()];
       if (p.max_tokens < 0) p.max_tokens = output_tokens;

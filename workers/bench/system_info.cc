@@ -118,6 +118,17 @@ std::string UtcTimestamp() {
   return buf;
 }
 
+absl::StatusOr<std::string> ReadFileText(const std::filesystem::path& path, const std::string& field) {
+  absl::StatusOr<std::string> text = ReadFileText(path);
+  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
+  return text;
+}
+
+std::filesystem::path ResolvePath(const std::filesystem::path& root, const std::string& path) {
+  const std::filesystem::path p(path);
+  return p.is_absolute() ? p : root / p;
+}
+
 absl::StatusOr<std::string> ReadFileText(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot read"));

@@ -24,8 +24,15 @@ bool ResetPeakRss();
 std::string BuildCommit();   // the git commit the binary was built from
 std::string UtcTimestamp();  // now, ISO 8601 with seconds, "Z"
 
-// A whole file's bytes ("PATH: cannot read" when it cannot be opened).
+// A whole file's bytes ("PATH: cannot read" when it cannot be opened);
+// with `field`, errors start "FIELD: " (the spec field that named it).
 absl::StatusOr<std::string> ReadFileText(const std::filesystem::path& path);
+absl::StatusOr<std::string> ReadFileText(const std::filesystem::path& path, const std::string& field);
+
+// A spec's path under its root (the model or data root), unless absolute.
+// Workers confine job paths to their roots before running
+// (CheckPathsConfined); a local run reads what its user names.
+std::filesystem::path ResolvePath(const std::filesystem::path& root, const std::string& path);
 
 // Lower-case hex SHA-256 of a file's bytes.
 absl::StatusOr<std::string> Sha256File(const std::filesystem::path& path);

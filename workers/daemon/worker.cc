@@ -143,9 +143,11 @@ v1::WorkerInventory LocalInventory(const WorkerOptions& o) {
 absl::Status CheckPathsConfined(const v1::ComparisonSpec& spec, const fs::path& model_root,
                                 const fs::path& data_root) {
   for (int i = 0; i < spec.variants_size(); ++i) {
-    if (absl::Status s = Confined(spec.variants(i).model(), model_root, absl::StrCat("variants[", i, "].model"));
-        !s.ok()) {
-      return s;
+    // An endpoint variant names no model; its tokenizer GGUF is a model file.
+    for (const auto& [field, rel] : {std::pair{".model", &spec.variants(i).model()},
+                                     std::pair{".tokenizer", &spec.variants(i).tokenizer()}}) {
+      if (rel->empty()) continue;
+      if (absl::Status s = Confined(*rel, model_root, absl::StrCat("variants[", i, "]", field)); !s.ok()) return s;
     }
   }
   const auto& a = spec.accuracy();
@@ -158,8 +160,10 @@ absl::Status CheckPathsConfined(const v1::ComparisonSpec& spec, const fs::path& 
       return s;
     }
   }
-  if (!spec.workload().prompt_text().empty()) {
-    return Confined(spec.workload().prompt_text(), data_root, "workload.promptText");
+  for (const auto& [field, rel] : {std::pair{"workload.promptText", &spec.workload().prompt_text()},
+                                   std::pair{"workload.requestsFile", &spec.workload().requests_file()}}) {
+    if (rel->empty()) continue;
+    if (absl::Status s = Confined(*rel, data_root, field); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -167,6 +171,9 @@ absl::Status CheckPathsConfined(const v1::ComparisonSpec& spec, const fs::path& 
 absl::Status CheckTextSizes(const v1::ComparisonSpec& spec, const fs::path& data_root, int64_t max_bytes) {
   std::vector<std::pair<std::string, std::string>> texts;  // field, path
   if (!spec.workload().prompt_text().empty()) texts.emplace_back("workload.promptText", spec.workload().prompt_text());
+  if (!spec.workload().requests_file().empty()) {
+    texts.emplace_back("workload.requestsFile", spec.workload().requests_file());
+  }
   if (spec.accuracy().has_perplexity()) texts.emplace_back("accuracy.perplexity.text", spec.accuracy().perplexity().text());
   for (int i = 0; i < spec.accuracy().choice_size(); ++i) {
     texts.emplace_back(absl::StrCat("accuracy.choice[", i, "].file"), spec.accuracy().choice(i).file());

@@ -34,7 +34,7 @@ absl::Status Wait(int fd, short events, HttpResponse::Deadline deadline, const c
     const int n = poll(&p, 1, ms);
     if (n > 0) return absl::OkStatus();
     if (n == 0) return absl::DeadlineExceededError(absl::StrCat("timed out ", what));
-    if (errno != EINTR) return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(errno)));
+    if (errno != EINTR) return absl::AbortedError(absl::StrCat(what, ": ", std::strerror(errno)));
   }
 }
 
@@ -79,7 +79,7 @@ absl::Status SendAll(int fd, absl::string_view data, HttpResponse::Deadline dead
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (absl::Status s = Wait(fd, POLLOUT, deadline, "sending the request"); !s.ok()) return s;
     } else if (n < 0 && errno != EINTR) {
-      return absl::UnavailableError(absl::StrCat("sending the request: ", std::strerror(errno)));
+      return absl::AbortedError(absl::StrCat("sending the request: ", std::strerror(errno)));
     }
   }
   return absl::OkStatus();
@@ -176,7 +176,7 @@ absl::Status HttpResponse::Fill() {
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (absl::Status s = Wait(fd_, POLLIN, deadline_, "waiting for the server"); !s.ok()) return s;
     } else if (errno != EINTR) {
-      return absl::UnavailableError(absl::StrCat("reading the response: ", std::strerror(errno)));
+      return absl::AbortedError(absl::StrCat("reading the response: ", std::strerror(errno)));
     }
   }
 }
@@ -184,9 +184,9 @@ absl::Status HttpResponse::Fill() {
 absl::Status HttpResponse::ReadHead() {
   size_t end;
   while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
-    if (buf_.size() > (1 << 16)) return absl::UnavailableError("the response's headers are over 64 KiB");
+    if (buf_.size() > (1 << 16)) return absl::AbortedError("the response's headers are over 64 KiB");
     if (absl::Status s = Fill(); !s.ok()) return s;
-    if (eof_) return absl::UnavailableError("the server closed the connection before answering");
+    if (eof_) return absl::AbortedError("the server closed the connection before answering");
   }
   absl::string_view head(buf_.data(), end);
   const size_t line_end = head.find("\r\n");
@@ -195,7 +195,7 @@ absl::Status HttpResponse::ReadHead() {
   const size_t sp = status_line.find(' ');
   if (!absl::StartsWith(status_line, "HTTP/1.") || sp == absl::string_view::npos ||
       !absl::SimpleAtoi(status_line.substr(sp + 1, 3), &status_)) {
-    return absl::UnavailableError(absl::StrCat("not an HTTP response: '", status_line.substr(0, 80), "'"));
+    return absl::AbortedError(absl::StrCat("not an HTTP response: '", status_line.substr(0, 80), "'"));
   }
   absl::string_view rest = line_end == absl::string_view::npos ? absl::string_view() : head.substr(line_end + 2);
   while (!rest.empty()) {
@@ -214,7 +214,7 @@ absl::Status HttpResponse::ReadHead() {
   } else if (const std::string len = Header("content-length"); !len.empty()) {
     framing_ = Framing::kLength;
     if (!absl::SimpleAtoi(len, &remaining_) || remaining_ < 0) {
-      return absl::UnavailableError(absl::StrCat("bad Content-Length '", len, "'"));
+      return absl::AbortedError(absl::StrCat("bad Content-Length '", len, "'"));
     }
   }
   return absl::OkStatus();
@@ -228,7 +228,7 @@ absl::StatusOr<absl::string_view> HttpResponse::Read() {
       if (remaining_ == 0) {
         while (buf_.size() - pos_ < 2) {
           if (!piece_.empty()) return absl::string_view(piece_);  // never hold data back to wait
-          if (eof_) return absl::UnavailableError("the stream broke inside a chunk");
+          if (eof_) return absl::AbortedError("the stream broke inside a chunk");
           if (absl::Status s = Fill(); !s.ok()) return s;
         }
         pos_ += 2;
@@ -237,14 +237,14 @@ absl::StatusOr<absl::string_view> HttpResponse::Read() {
       size_t e;
       while ((e = buf_.find("\r\n", pos_)) == std::string::npos) {
         if (!piece_.empty()) return absl::string_view(piece_);
-        if (eof_) return absl::UnavailableError("the stream broke before its end (no final chunk)");
+        if (eof_) return absl::AbortedError("the stream broke before its end (no final chunk)");
         if (absl::Status s = Fill(); !s.ok()) return s;
       }
       absl::string_view size_line(buf_.data() + pos_, e - pos_);
       size_line = size_line.substr(0, size_line.find(';'));
       uint64_t size = 0;
       if (!absl::SimpleHexAtoi(absl::StripAsciiWhitespace(size_line), &size)) {
-        return absl::UnavailableError(absl::StrCat("bad chunk size '", size_line.substr(0, 20), "'"));
+        return absl::AbortedError(absl::StrCat("bad chunk size '", size_line.substr(0, 20), "'"));
       }
       pos_ = e + 2;
       if (size == 0) {
@@ -263,7 +263,7 @@ absl::StatusOr<absl::string_view> HttpResponse::Read() {
           done_ = true;
           break;
         }
-        return absl::UnavailableError("the server closed the connection before the body's end");
+        return absl::AbortedError("the server closed the connection before the body's end");
       }
       if (!piece_.empty()) return absl::string_view(piece_);
       if (absl::Status s = Fill(); !s.ok()) return s;

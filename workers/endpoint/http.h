@@ -3,6 +3,10 @@
 // end of the connection), every wait bounded by a deadline. Plain http only:
 // an https base URL is refused with a message saying so (put the worker next
 // to the server, or a local TLS-terminating proxy in front of it).
+//
+// Errors by code: UNAVAILABLE: no connection was made (the name did not
+// resolve, or nothing accepted); DEADLINE_EXCEEDED: the deadline passed;
+// ABORTED: the connection broke or the server's bytes are not HTTP.
 #pragma once
 
 #include <chrono>
@@ -40,7 +44,7 @@ class HttpResponse {
   // A header's value (lower-case name), "" when absent.
   std::string Header(absl::string_view lower_name) const;
   // The next piece of the body, de-chunked; an empty piece when the body has
-  // ended. DEADLINE_EXCEEDED when the deadline passes first; UNAVAILABLE when
+  // ended. DEADLINE_EXCEEDED when the deadline passes first; ABORTED when
   // the connection breaks before the body's end.
   absl::StatusOr<absl::string_view> Read();
   // The rest of the body (for error responses), at most `limit` bytes.

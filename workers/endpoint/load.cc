@@ -8,7 +8,6 @@
 #include <random>
 #include <thread>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace tcobench {
@@ -25,9 +24,11 @@ double CpuSeconds() {
          1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
-RequestError ErrorOf(const absl::Status& s, RequestError otherwise) {
+// The failure kind of an HttpResponse status (its codes: http.h).
+RequestError ErrorOf(const absl::Status& s) {
   if (absl::IsDeadlineExceeded(s)) return RequestError::kTimeout;
-  return otherwise;
+  if (absl::IsUnavailable(s)) return RequestError::kConnect;
+  return RequestError::kBrokenStream;
 }
 
 }  // namespace
@@ -101,11 +102,7 @@ EndpointRecord PerformRequest(const EndpointLoadOptions& o, const EndpointPrompt
   };
   absl::StatusOr<std::unique_ptr<HttpResponse>> resp = HttpResponse::Post(o.url, ApiPath(o.api), headers, body, deadline);
   if (!resp.ok()) {
-    return fail(ErrorOf(resp.status(), absl::IsUnavailable(resp.status()) &&
-                                               absl::StrContains(resp.status().message(), "connect")
-                                           ? RequestError::kConnect
-                                           : RequestError::kBrokenStream),
-                std::string(resp.status().message()));
+    return fail(ErrorOf(resp.status()), std::string(resp.status().message()));
   }
   r.http_status = (*resp)->status();
   if (r.http_status != 200) {
@@ -148,7 +145,7 @@ EndpointRecord PerformRequest(const EndpointLoadOptions& o, const EndpointPrompt
   while (!done) {
     absl::StatusOr<absl::string_view> piece = (*resp)->Read();
     if (!piece.ok()) {
-      return fail(ErrorOf(piece.status(), RequestError::kBrokenStream),
+      return fail(ErrorOf(piece.status()),
                   absl::StrCat(piece.status().message(), " after ", chunks, " content events"));
     }
     if (piece->empty()) break;

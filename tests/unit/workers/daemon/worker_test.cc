@@ -38,6 +38,23 @@ BOOST_AUTO_TEST_CASE(job_files_stay_in_their_roots_and_texts_within_their_size) 
     BOOST_TEST(s.code() == absl::StatusCode::kInvalidArgument);
     BOOST_TEST(std::string(s.message()).find("accuracy.perplexity.text") == 0);
   }
+  spec.mutable_accuracy()->mutable_perplexity()->set_text("small.txt");
+  // An endpoint variant: no model, but its tokenizer and requests file are
+  // confined like any other file.
+  fs::create_symlink("/etc", root / "models" / "out");
+  v1::Variant* server = spec.add_variants();
+  server->set_runtime("openai");
+  server->set_tokenizer("m.gguf");
+  BOOST_TEST(CheckPathsConfined(spec, root / "models", root / "data").ok());
+  server->set_tokenizer("out/passwd");
+  BOOST_TEST(std::string(CheckPathsConfined(spec, root / "models", root / "data").message()).find(
+                 "variants[1].tokenizer") == 0);
+  server->set_tokenizer("m.gguf");
+  spec.mutable_workload()->set_requests_file("../big.txt");
+  BOOST_TEST(std::string(CheckPathsConfined(spec, root / "models", root / "data").message()).find(
+                 "workload.requestsFile") == 0);
+  spec.mutable_workload()->set_requests_file("big.txt");
+  BOOST_TEST(std::string(CheckTextSizes(spec, root / "data", 1000).message()).find("workload.requestsFile") == 0);
 }
 
 // Jobs and local runs find their device from the targets' selector classes.
