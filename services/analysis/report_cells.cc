@@ -102,7 +102,7 @@ std::vector<std::string> LoadCells(const v1::VariantResult& v) {
           absl::StrCat(l.failed(), "/", l.requests(), errors.empty() ? "" : " (" + errors + ")"),
           l.token_count_source(),
           l.slo_met() ? "yes" : "no",
-          l.capacity() ? "CAPACITY" : l.sweep_note()};
+          l.capacity() ? "CAPACITY" : !l.ended_early().empty() ? "ended early: " + l.ended_early() : l.sweep_note()};
 }
 
 }  // namespace

@@ -290,23 +290,16 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
   }
   TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime,
                             MakeEngineRuntime(*loaded.model, so.concurrency, n_ctx));
-  absl::StatusOr<EnergyReading> reading = absl::UnavailableError("no energy meter");
-  absl::Status meter_start = absl::OkStatus();
-  InterferenceMonitor interference;
-  so.on_window_open = [&] {
-    interference.Start();
-    if (meter != nullptr) meter_start = meter->Start();
-  };
-  so.on_window_close = [&] {
-    if (meter != nullptr) reading = meter_start.ok() ? meter->Stop() : meter_start;
-    *out->mutable_interference() = interference.Stop();
-  };
+  MeasuredWindow window(meter);
+  so.on_window_open = [&] { window.Open(); };
+  so.on_window_close = [&] { window.Close(); };
   const std::string run_label =
       w.repetitions() > 1 ? absl::StrCat(", run ", repetition + 1, "/", w.repetitions()) : std::string();
   Progress(o, absl::StrCat(variant.name(), ": ", ScenarioName(w.scenario()), " prompt ", prompt_tokens,
                            " output ", output_tokens, run_label, ": measuring (", so.warmup_runs, " warm-up, >= ",
                            so.measured_runs, " requests, >= ", so.min_duration_seconds, " s)"));
   TCOBENCH_ASSIGN_OR_RETURN(ScenarioRun run, RunScenario(*runtime, so));
+  *out->mutable_interference() = window.interference();
   if (out->interference().contaminated()) {
     Progress(o, absl::StrCat(variant.name(), ": contaminated measurement: ", out->interference().reason()));
   }
@@ -353,7 +346,7 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
   out->add_run_output_tokens_per_second(th->output_tokens_per_second());
   SummarizeSamples(so.seed, out);
 
-  FillEnergy(meter, reading, meter_note, out_tokens, static_cast<int64_t>(run.requests.size()),
+  FillEnergy(meter, window.reading(), meter_note, out_tokens, static_cast<int64_t>(run.requests.size()),
              "energy not measured (--energy none)", out->mutable_energy());
   v1::HarnessOverhead* h = out->mutable_harness_overhead();
   if (null_run.steps > 0 && run.steps > 0) {

@@ -201,6 +201,7 @@ void FillRow(const EndpointRun& run, const RequestSlo& slo, uint64_t seed, int r
     s->set_ttft_seconds(m.ttft);
     s->set_tpot_seconds(std::max(0.0, m.tpot));
     s->set_e2e_seconds(m.e2e);
+    s->set_server_tpot_seconds(r.server_tpot_seconds);
   }
   const int64_t n = static_cast<int64_t>(run.records.size());
   const double window = run.window_seconds;
@@ -215,6 +216,7 @@ void FillRow(const EndpointRun& run, const RequestSlo& slo, uint64_t seed, int r
   load->set_token_count_source(source);
   load->set_achieved_requests_per_second(window > 0 ? n / window : 0);
   load->set_late_sends(run.late_sends);
+  load->set_ended_early(run.ended_early);
   load->set_server_tpot_seconds(server_n > 0 ? server_tpot / server_n : 0);
   load->set_client_cpu_seconds_per_request(run.client_seconds_per_request);
   load->set_slo_ttft_seconds(slo.ttft_seconds);
@@ -227,11 +229,7 @@ void FillRow(const EndpointRun& run, const RequestSlo& slo, uint64_t seed, int r
   out->add_run_output_tokens_per_second(th->output_tokens_per_second());
   out->set_repetitions(1);
   SummarizeSamples(seed, out);
-  // The SLO's p99 bounds over the point, and no failures.
-  const v1::Latency& lat = out->latency();
-  load->set_slo_met(succeeded > 0 && succeeded == n &&
-                    (slo.ttft_seconds <= 0 || lat.ttft_seconds().p99() <= slo.ttft_seconds) &&
-                    (slo.tpot_seconds <= 0 || lat.tpot_seconds().p99() <= slo.tpot_seconds));
+  JudgeEndpointSlo(out);
 }
 
 }  // namespace
@@ -265,173 +263,217 @@ absl::Status ParseEndpointFlags(const std::vector<std::string>& endpoints, const
   return absl::OkStatus();
 }
 
-absl::Status RunEndpointVariant(const EndpointVariantRun& run, int* first_result, v1::ComparisonResult* result) {
-  const v1::ComparisonSpec& spec = run.spec;
-  const v1::Variant& variant = run.variant;
-  const LocalRunOptions& o = run.o;
-  const v1::Workload& w = spec.workload();
-  auto progress = [&](const std::string& line) {
-    if (o.progress) o.progress(absl::StrCat(variant.name(), ": ", line));
-  };
-  auto target = o.endpoints.find(variant.endpoint());
-  if (target == o.endpoints.end()) {
-    std::vector<std::string> names;
-    for (const auto& [name, t] : o.endpoints) names.push_back(name);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "variant ", variant.name(), ": endpoint '", variant.endpoint(), "' is not configured here (",
-        names.empty() ? std::string("no --endpoint given") : "known: " + absl::StrJoin(names, ", "), ")"));
+namespace {
+
+// One load point of the workload: the rate (SERVER) or the users.
+struct LoadPoint {
+  double qps = 0;
+  int users = 1;
+};
+
+// The workload's load points, in order: a sweep's values, else its one.
+std::vector<LoadPoint> LoadPoints(const v1::Workload& w) {
+  std::vector<LoadPoint> points;
+  const int users = w.scenario() == v1::Workload::SINGLE_STREAM ? 1 : std::max(1, w.concurrency());
+  for (double q : w.target_qps_sweep()) points.push_back({q, users});
+  for (int32_t c : w.concurrency_sweep()) points.push_back({0, c});
+  if (points.empty()) points.push_back({w.scenario() == v1::Workload::SERVER ? w.target_qps() : 0, users});
+  return points;
+}
+
+// Measures points of one endpoint variant: everything but the point is
+// fixed when it is made.
+class EndpointMeasurer {
+ public:
+  static absl::StatusOr<std::unique_ptr<EndpointMeasurer>> Make(const EndpointVariantRun& run) {
+    const v1::Variant& variant = run.variant;
+    const LocalRunOptions& o = run.o;
+    auto target = o.endpoints.find(variant.endpoint());
+    if (target == o.endpoints.end()) {
+      std::vector<std::string> names;
+      for (const auto& [name, t] : o.endpoints) names.push_back(name);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "variant ", variant.name(), ": endpoint '", variant.endpoint(), "' is not configured here (",
+          names.empty() ? std::string("no --endpoint given") : "known: " + absl::StrJoin(names, ", "), ")"));
+    }
+    std::unique_ptr<EndpointMeasurer> m(new EndpointMeasurer(run));
+    TCOBENCH_ASSIGN_OR_RETURN(m->base_.url, ParseHttpUrl(target->second.url));
+    TCOBENCH_ASSIGN_OR_RETURN(m->base_.api, ParseOpenAiApi(variant.api()));
+    m->base_.api_key = target->second.api_key;
+    m->base_.model = variant.served_model();
+    const v1::Workload& w = run.spec.workload();
+    m->base_.load = LoadOf(w.scenario());
+    m->base_.burstiness = w.burstiness() > 0 ? w.burstiness() : 1.0;
+    m->base_.measured_runs = w.measured_runs();
+    m->base_.min_duration_seconds = w.min_duration_seconds();
+    m->base_.request_timeout_seconds = w.request_timeout_seconds() > 0 ? w.request_timeout_seconds() : 300;
+    m->base_.should_stop = o.should_stop;
+    std::string prompts_how;
+    TCOBENCH_ASSIGN_OR_RETURN(m->prompts_, PromptSource::Make(run.spec, variant, o, &prompts_how));
+    if (m->prompts_.has_tokenizer()) {
+      m->base_.count_tokens = [p = &m->prompts_](absl::string_view t) { return p->CountTokens(t); };
+    }
+    TCOBENCH_ASSIGN_OR_RETURN(m->meter_, OpenEndpointMeter(o, &m->meter_note_));
+    m->slo_.ttft_seconds = run.spec.cost().slo().ttft_p99_seconds();
+    m->slo_.tpot_seconds = run.spec.cost().slo().tpot_p99_seconds();
+    m->Progress(absl::StrCat("endpoint ", variant.endpoint(), " (", variant.api().empty() ? "chat" : variant.api(),
+                             "), ", prompts_how));
+    return m;
   }
-  TCOBENCH_ASSIGN_OR_RETURN(HttpUrl url, ParseHttpUrl(target->second.url));
-  TCOBENCH_ASSIGN_OR_RETURN(OpenAiApi api, ParseOpenAiApi(variant.api()));
-  std::string prompts_how;
-  TCOBENCH_ASSIGN_OR_RETURN(PromptSource prompts, PromptSource::Make(spec, variant, o, &prompts_how));
-  std::string meter_note;
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter, OpenEndpointMeter(o, &meter_note));
+
+  // One point; `warm_up`: the workload's warm-up requests go first.
+  absl::StatusOr<v1::VariantResult> Measure(int32_t p, int32_t n_out, const std::string& hardware,
+                                            const LoadPoint& point, bool warm_up, const std::string& label) {
+    const v1::Workload& w = run_.spec.workload();
+    EndpointLoadOptions lo = base_;
+    lo.target_qps = point.qps;
+    lo.concurrency = point.users;
+    lo.warmup_runs = warm_up ? w.warmup_runs() : 0;
+    lo.seed = w.seed() + static_cast<uint64_t>(run_.repetition) * 7919u + static_cast<uint64_t>(point.users) * 104729u +
+              static_cast<uint64_t>(point.qps * 1000);
+    lo.prompt = [this, p, n_out](uint64_t i) { return prompts_.Get(i, p, n_out); };
+    MeasuredWindow window(meter_.get(), kForeignCpuNotJudged);
+    lo.on_window_open = [&] { window.Open(); };
+    lo.on_window_close = [&] { window.Close(); };
+    const std::string where = w.scenario() == v1::Workload::SERVER ? absl::StrCat(point.qps, " req/s")
+                                                                   : absl::StrCat(point.users, " in flight");
+    Progress(absl::StrCat(ScenarioName(w.scenario()), " ", where, ", prompt ", p, " output ", n_out, label,
+                          ": measuring"));
+    std::shared_ptr<void> lock;
+    if (run_.lock_for_measuring) {
+      TCOBENCH_ASSIGN_OR_RETURN(lock, run_.lock_for_measuring());
+    }
+    absl::StatusOr<EndpointRun> measured = RunEndpointLoad(lo);
+    lock.reset();
+    const v1::Variant& variant = run_.variant;
+    if (!measured.ok()) {
+      return absl::Status(measured.status().code(), absl::StrCat("variant ", variant.name(), " on endpoint ",
+                                                                 variant.endpoint(), ": ", measured.status().message()));
+    }
+    v1::VariantResult one;
+    one.set_variant(variant.name());
+    one.set_hardware(hardware);
+    one.set_runtime("openai");
+    one.set_endpoint(variant.endpoint());
+    one.set_scenario(ScenarioName(w.scenario()));
+    one.set_prompt_tokens(p);
+    one.set_output_tokens(n_out);
+    one.set_warmup_runs(lo.warmup_runs);
+    one.set_concurrency(point.users);
+    one.set_target_qps(point.qps);
+    one.set_advertised_usd_per_hour(run_.o.cost_per_hour_usd);
+    FillRow(*measured, slo_, w.seed(), run_.repetition, &one);
+    *one.mutable_interference() = window.interference();
+    FillEnergy(meter_.get(), window.reading(), meter_note_, one.load().output_tokens(),
+               one.load().requests() - one.load().failed(), meter_note_, one.mutable_energy());
+    const v1::EndpointLoadResult& l = one.load();
+    Progress(absl::StrFormat("%s: goodput %.3g req/s (%.0f%% good), %d failed, TTFT p99 %.1f ms, TPOT p99 %.1f ms",
+                             where, l.goodput_requests_per_second(), 100 * l.good_fraction(), l.failed(),
+                             1e3 * one.latency().ttft_seconds().p99(), 1e3 * one.latency().tpot_seconds().p99()));
+    return one;
+  }
+
+ private:
+  explicit EndpointMeasurer(const EndpointVariantRun& run) : run_(run) {}
+  void Progress(const std::string& line) const {
+    if (run_.o.progress) run_.o.progress(absl::StrCat(run_.variant.name(), ": ", line));
+  }
+
+  const EndpointVariantRun& run_;
+  EndpointLoadOptions base_;
+  PromptSource prompts_;
+  std::unique_ptr<EnergyMeter> meter_;
+  std::string meter_note_;
+  RequestSlo slo_;
+};
+
+// Whether a sweep stops after its latest point (`rows`: the points so far,
+// in order), and why: the SLO broken, or goodput grown under 5% over the
+// last two steps.
+std::string SweepStop(const std::vector<const v1::VariantResult*>& rows) {
+  const v1::EndpointLoadResult& last = rows.back()->load();
+  if (!last.slo_met()) return "sweep stopped: the SLO was broken at this point";
+  if (rows.size() < 3) return "";
+  double before = 0;
+  for (size_t i = 0; i + 2 < rows.size(); ++i) before = std::max(before, rows[i]->load().goodput_requests_per_second());
+  const double g1 = rows[rows.size() - 2]->load().goodput_requests_per_second();
+  const double g2 = last.goodput_requests_per_second();
+  if (g1 < before * 1.05 && g2 < std::max(before, g1) * 1.05) return "sweep stopped: goodput grew under 5% over two steps";
+  return "";
+}
+
+// Marks the capacity among one sweep's rows: the highest load whose point
+// met the SLO.
+void MarkCapacity(const std::vector<v1::VariantResult*>& rows) {
+  auto load = [](const v1::VariantResult* r) { return r->target_qps() > 0 ? r->target_qps() : r->concurrency(); };
+  v1::VariantResult* best = nullptr;
+  for (v1::VariantResult* r : rows) {
+    r->mutable_load()->set_capacity(false);
+    if (r->load().slo_met() && (best == nullptr || load(r) > load(best))) best = r;
+  }
+  if (best != nullptr) best->mutable_load()->set_capacity(true);
+}
+
+}  // namespace
+
+absl::Status RunEndpointVariant(const EndpointVariantRun& run, int* first_result, v1::ComparisonResult* result) {
+  const v1::Workload& w = run.spec.workload();
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EndpointMeasurer> measurer, EndpointMeasurer::Make(run));
   TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> p_lengths, SweepValues(w.prompt_tokens(), "workload.promptTokens"));
   TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> o_lengths, SweepValues(w.output_tokens(), "workload.outputTokens"));
   if (!w.requests_file().empty()) p_lengths.resize(1);  // the file's prompts
-  // The load points: a sweep's values, else the workload's one.
-  std::vector<double> rates(w.target_qps_sweep().begin(), w.target_qps_sweep().end());
-  std::vector<int> users(w.concurrency_sweep().begin(), w.concurrency_sweep().end());
-  if (rates.empty()) rates.push_back(w.target_qps());
-  if (users.empty()) users.push_back(std::max(1, w.concurrency()));
-  const bool sweep_rates = w.target_qps_sweep_size() > 0;
-  const size_t points = sweep_rates ? rates.size() : users.size();
-  const bool sweeping = points > 1;
-  RequestSlo slo;
-  slo.ttft_seconds = spec.cost().slo().ttft_p99_seconds();
-  slo.tpot_seconds = spec.cost().slo().tpot_p99_seconds();
-  progress(absl::StrCat("endpoint ", variant.endpoint(), " (", variant.api().empty() ? "chat" : variant.api(),
-                        "), ", prompts_how));
+  const std::vector<LoadPoint> points = LoadPoints(w);
+  const bool sweeping = points.size() > 1;
+  auto stopped = [&] { return run.o.should_stop && run.o.should_stop(); };
 
-  if (run.repetition == 0) *first_result = result->results_size();
-  int row = *first_result;
-  for (int32_t p : p_lengths) {
-    for (int32_t n_out : o_lengths) {
-      for (const v1::Hardware& hw : spec.hardware()) {
-        double best_goodput = 0;
-        int flat_steps = 0;
-        int capacity_row = -1;
-        std::vector<int> rows_here;
-        for (size_t k = 0; k < points; ++k) {
-          if (o.should_stop && o.should_stop()) return absl::CancelledError("stopped");
-          if (run.repetition > 0) {  // later runs measure the points the first one did
-            const bool has_row = row < result->results_size() && result->results(row).variant() == variant.name() &&
-                                 result->results(row).prompt_tokens() == p &&
-                                 result->results(row).output_tokens() == n_out &&
-                                 result->results(row).hardware() == hw.name() &&
-                                 (sweep_rates ? result->results(row).target_qps() == rates[k]
-                                              : result->results(row).concurrency() == users[k] ||
-                                                    w.scenario() == v1::Workload::SINGLE_STREAM);
-            if (!has_row) break;
-          }
-          EndpointLoadOptions lo;
-          lo.url = url;
-          lo.api_key = target->second.api_key;
-          lo.api = api;
-          lo.model = variant.served_model();
-          lo.load = LoadOf(w.scenario());
-          lo.target_qps = sweep_rates ? rates[k] : rates[0];
-          lo.burstiness = w.burstiness() > 0 ? w.burstiness() : 1.0;
-          lo.concurrency = sweep_rates ? users[0] : users[k];
-          lo.warmup_runs = k == 0 ? w.warmup_runs() : 0;
-          lo.measured_runs = w.measured_runs();
-          lo.min_duration_seconds = w.min_duration_seconds();
-          lo.request_timeout_seconds = w.request_timeout_seconds() > 0 ? w.request_timeout_seconds() : 300;
-          lo.seed = w.seed() + static_cast<uint64_t>(run.repetition) * 7919u + k * 104729u;
-          lo.prompt = [&, p, n_out](uint64_t i) { return prompts.Get(i, p, n_out); };
-          if (prompts.has_tokenizer()) lo.count_tokens = [&](absl::string_view t) { return prompts.CountTokens(t); };
-          lo.should_stop = o.should_stop;
-          absl::StatusOr<EnergyReading> reading = absl::UnavailableError("no energy meter");
-          absl::Status meter_start = absl::OkStatus();
-          InterferenceMonitor interference;
-          v1::VariantResult one;
-          lo.on_window_open = [&] {
-            interference.Start();
-            if (meter != nullptr) meter_start = meter->Start();
-          };
-          lo.on_window_close = [&] {
-            if (meter != nullptr) reading = meter_start.ok() ? meter->Stop() : meter_start;
-            v1::Interference seen = interference.Stop();
-            // The server's own work is "foreign" CPU here when it runs on
-            // this host: recorded, not held against the run.
-            if (seen.contaminated()) {
-              seen.set_contaminated(false);
-              seen.set_reason(absl::StrCat("not judged for an endpoint (its server may run here): ", seen.reason()));
+  if (run.repetition > 0) {
+    // Later runs measure again the points the first one measured, row by row.
+    for (int i = *first_result; i < result->results_size() && result->results(i).variant() == run.variant.name();
+         ++i) {
+      if (stopped()) return absl::CancelledError("stopped");
+      v1::VariantResult* row = result->mutable_results(i);
+      TCOBENCH_ASSIGN_OR_RETURN(
+          v1::VariantResult one,
+          measurer->Measure(row->prompt_tokens(), row->output_tokens(), row->hardware(),
+                            {row->target_qps(), row->concurrency()}, false,
+                            absl::StrCat(", run ", run.repetition + 1, "/", w.repetitions())));
+      MergeRun(one, w.seed(), row);
+    }
+  } else {
+    *first_result = result->results_size();
+    for (int32_t p : p_lengths) {
+      for (int32_t n_out : o_lengths) {
+        for (const v1::Hardware& hw : run.spec.hardware()) {
+          const int first_point = result->results_size();
+          std::vector<const v1::VariantResult*> so_far;
+          for (size_t k = 0; k < points.size(); ++k) {
+            if (stopped()) return absl::CancelledError("stopped");
+            TCOBENCH_ASSIGN_OR_RETURN(
+                *result->add_results(),
+                measurer->Measure(p, n_out, hw.name(), points[k], k == 0,
+                                  sweeping ? absl::StrCat(" (sweep point ", k + 1, "/", points.size(), ")") : ""));
+            if (!sweeping || w.sweep_runs_every_point()) continue;
+            so_far.clear();
+            for (int i = first_point; i < result->results_size(); ++i) so_far.push_back(&result->results(i));
+            const std::string stop = SweepStop(so_far);
+            if (!stop.empty() && k + 1 < points.size()) {
+              result->mutable_results(result->results_size() - 1)->mutable_load()->set_sweep_note(stop);
+              break;
             }
-            *one.mutable_interference() = seen;
-          };
-          const std::string point =
-              w.scenario() == v1::Workload::SERVER
-                  ? absl::StrCat(lo.target_qps, " req/s")
-                  : absl::StrCat(w.scenario() == v1::Workload::SINGLE_STREAM ? 1 : lo.concurrency, " in flight");
-          progress(absl::StrCat(ScenarioName(w.scenario()), " ", point, ", prompt ", p, " output ", n_out,
-                                sweeping ? absl::StrCat(" (sweep point ", k + 1, "/", points, ")") : std::string(),
-                                ": measuring"));
-          std::shared_ptr<void> lock;
-          if (run.lock_for_measuring) {
-            TCOBENCH_ASSIGN_OR_RETURN(lock, run.lock_for_measuring());
           }
-          absl::StatusOr<EndpointRun> measured = RunEndpointLoad(lo);
-          lock.reset();
-          if (!measured.ok()) {
-            return absl::Status(measured.status().code(),
-                                absl::StrCat("variant ", variant.name(), " on endpoint ", variant.endpoint(), ": ",
-                                             measured.status().message()));
-          }
-          one.set_variant(variant.name());
-          one.set_hardware(hw.name());
-          one.set_runtime("openai");
-          one.set_endpoint(variant.endpoint());
-          one.set_scenario(ScenarioName(w.scenario()));
-          one.set_prompt_tokens(p);
-          one.set_output_tokens(n_out);
-          one.set_warmup_runs(lo.warmup_runs);
-          one.set_concurrency(w.scenario() == v1::Workload::SINGLE_STREAM ? 1 : lo.concurrency);
-          one.set_target_qps(w.scenario() == v1::Workload::SERVER ? lo.target_qps : 0);
-          one.set_advertised_usd_per_hour(o.cost_per_hour_usd);
-          FillRow(*measured, slo, w.seed(), run.repetition, &one);
-          FillEnergy(meter.get(), reading, meter_note, one.load().output_tokens(),
-                     one.load().requests() - one.load().failed(), meter_note, one.mutable_energy());
-          const v1::EndpointLoadResult& l = one.load();
-          progress(absl::StrCat(point, ": goodput ", absl::StrFormat("%.3g", l.goodput_requests_per_second()),
-                                " req/s (", absl::StrFormat("%.0f", 100 * l.good_fraction()), "% good), ", l.failed(),
-                                " failed, TTFT p99 ", absl::StrFormat("%.1f", 1e3 * one.latency().ttft_seconds().p99()),
-                                " ms, TPOT p99 ", absl::StrFormat("%.1f", 1e3 * one.latency().tpot_seconds().p99()),
-                                " ms"));
-          v1::VariantResult* r = nullptr;
-          if (run.repetition == 0) {
-            r = result->add_results();
-            *r = std::move(one);
-          } else {
-            r = result->mutable_results(row++);
-            MergeRun(one, w.seed(), r);
-            r->mutable_load()->set_slo_met(r->load().slo_met() && l.slo_met());
-          }
-          const int r_index = run.repetition == 0 ? result->results_size() - 1 : row - 1;
-          rows_here.push_back(r_index);
-          if (!sweeping) continue;
-          const double goodput = r->load().goodput_requests_per_second();
-          if (r->load().slo_met()) capacity_row = r_index;
-          if (w.sweep_runs_every_point() || k + 1 == points) continue;
-          if (!r->load().slo_met()) {
-            r->mutable_load()->set_sweep_note("sweep stopped: the SLO was broken at this point");
-            break;
-          }
-          flat_steps = goodput < best_goodput * 1.05 ? flat_steps + 1 : 0;
-          best_goodput = std::max(best_goodput, goodput);
-          if (flat_steps >= 2) {
-            r->mutable_load()->set_sweep_note("sweep stopped: goodput grew under 5% over two steps");
-            break;
-          }
-        }
-        if (sweeping) {
-          for (int i : rows_here) result->mutable_results(i)->mutable_load()->set_capacity(false);
-          if (capacity_row >= 0) result->mutable_results(capacity_row)->mutable_load()->set_capacity(true);
         }
       }
     }
   }
+  if (!sweeping) return absl::OkStatus();
+  // Each sweep's capacity, over the runs so far: rows of one sweep share
+  // prompt, output and hardware.
+  std::map<std::tuple<int32_t, int32_t, std::string>, std::vector<v1::VariantResult*>> sweeps;
+  for (int i = *first_result; i < result->results_size() && result->results(i).variant() == run.variant.name(); ++i) {
+    v1::VariantResult* r = result->mutable_results(i);
+    sweeps[{r->prompt_tokens(), r->output_tokens(), r->hardware()}].push_back(r);
+  }
+  for (const auto& [key, rows] : sweeps) MarkCapacity(rows);
   return absl::OkStatus();
 }
 

@@ -78,7 +78,8 @@ int64_t ThrottleEvents(const fs::path& root) {
 
 }  // namespace
 
-InterferenceMonitor::InterferenceMonitor(InterferenceSources sources) : sources_(std::move(sources)) {}
+InterferenceMonitor::InterferenceMonitor(InterferenceSources sources, double foreign_cpu_threshold)
+    : sources_(std::move(sources)), foreign_cpu_threshold_(foreign_cpu_threshold) {}
 
 InterferenceMonitor::Snapshot InterferenceMonitor::Take() const {
   Snapshot s;
@@ -123,7 +124,7 @@ v1::Interference InterferenceMonitor::Stop() {
   i.set_cpu_mhz_min(lo);
   i.set_cpu_mhz_max(hi);
   i.set_gpu_foreign_utilization(-1);
-  JudgeInterference(&i);
+  JudgeInterference(&i, foreign_cpu_threshold_);
   return i;
 }
 

@@ -16,6 +16,9 @@ namespace tcobench {
 // Other processes' share of the machine's CPU time above which a window is
 // contaminated: 10% (e.g. one busy core of a 2-core machine is 50%).
 inline constexpr double kForeignCpuThreshold = 0.10;
+// For a run against an endpoint: its server may be one of the other
+// processes, so their CPU share is recorded but never contaminates.
+inline constexpr double kForeignCpuNotJudged = 1.0;
 
 // Where the counters are read; tests point these at fixture trees.
 struct InterferenceSources {
@@ -25,7 +28,8 @@ struct InterferenceSources {
 
 class InterferenceMonitor {
  public:
-  explicit InterferenceMonitor(InterferenceSources sources = {});
+  explicit InterferenceMonitor(InterferenceSources sources = {},
+                               double foreign_cpu_threshold = kForeignCpuThreshold);
   void Start();
   // The window since Start(), judged (see JudgeInterference).
   v1::Interference Stop();
@@ -41,6 +45,7 @@ class InterferenceMonitor {
   Snapshot Take() const;
 
   InterferenceSources sources_;
+  double foreign_cpu_threshold_;
   Snapshot start_;
 };
 

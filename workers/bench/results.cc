@@ -53,6 +53,44 @@ void SummarizeSamples(uint64_t seed, v1::VariantResult* out) {
   th->set_output_tokens_per_second_ci95_high(hi);
 }
 
+namespace {
+
+// An endpoint point's load section over two runs of windows w0 (so far) and
+// w1 (the new run's).
+void MergeLoad(const v1::EndpointLoadResult& run, double w0, double w1, v1::VariantResult* into) {
+  v1::EndpointLoadResult* l = into->mutable_load();
+  const double w = w0 + w1;
+  auto pooled = [&](double a, double b) { return w > 0 ? (a * w0 + b * w1) / w : 0; };
+  const int64_t n0 = l->requests(), n1 = run.requests(), n = n0 + n1;
+  const int64_t ok0 = n0 - l->failed(), ok1 = n1 - run.failed();
+  auto per_request = [&](double a, double b, int64_t a_n, int64_t b_n) {
+    return a_n + b_n > 0 ? (a * a_n + b * b_n) / (a_n + b_n) : 0;
+  };
+  l->set_good_fraction(per_request(l->good_fraction(), run.good_fraction(), n0, n1));
+  l->set_server_tpot_seconds(per_request(l->server_tpot_seconds(), run.server_tpot_seconds(), ok0, ok1));
+  l->set_client_cpu_seconds_per_request(
+      per_request(l->client_cpu_seconds_per_request(), run.client_cpu_seconds_per_request(), n0, n1));
+  l->set_goodput_requests_per_second(pooled(l->goodput_requests_per_second(), run.goodput_requests_per_second()));
+  l->set_achieved_requests_per_second(pooled(l->achieved_requests_per_second(), run.achieved_requests_per_second()));
+  l->set_requests(n);
+  l->set_failed(l->failed() + run.failed());
+  l->set_error_rate(n > 0 ? static_cast<double>(l->failed()) / n : 0);
+  l->set_output_tokens(l->output_tokens() + run.output_tokens());
+  l->set_late_sends(l->late_sends() + run.late_sends());
+  if (l->ended_early().empty()) l->set_ended_early(run.ended_early());
+  for (const auto& [kind, count] : run.errors()) (*l->mutable_errors())[kind] += count;
+  for (const std::string& e : run.error_examples()) {
+    if (l->error_examples_size() < 5) l->add_error_examples(e);
+  }
+  if (run.itl_seconds().p99() > l->itl_seconds().p99()) *l->mutable_itl_seconds() = run.itl_seconds();
+  if (run.token_count_source() != l->token_count_source()) {
+    l->set_token_count_source(absl::StrCat(l->token_count_source(), "+", run.token_count_source()));
+  }
+  JudgeEndpointSlo(into);
+}
+
+}  // namespace
+
 void MergeRun(const v1::VariantResult& run, uint64_t seed, v1::VariantResult* into) {
   const double w0 = into->measured_seconds(), w1 = run.measured_seconds();
   const double w = w0 + w1;
@@ -81,6 +119,25 @@ void MergeRun(const v1::VariantResult& run, uint64_t seed, v1::VariantResult* in
   }
   KeepWorstInterference(run.interference(), into->mutable_interference());
   SummarizeSamples(seed, into);
+  if (run.has_load()) MergeLoad(run.load(), w0, w1, into);
+}
+
+void JudgeEndpointSlo(v1::VariantResult* r) {
+  v1::EndpointLoadResult* l = r->mutable_load();
+  const v1::Latency& lat = r->latency();
+  l->set_slo_met(l->requests() > 0 && l->failed() == 0 &&
+                 (l->slo_ttft_seconds() <= 0 || lat.ttft_seconds().p99() <= l->slo_ttft_seconds()) &&
+                 (l->slo_tpot_seconds() <= 0 || lat.tpot_seconds().p99() <= l->slo_tpot_seconds()));
+}
+
+void MeasuredWindow::Open() {
+  interference_monitor_.Start();
+  if (meter_ != nullptr) meter_start_ = meter_->Start();
+}
+
+void MeasuredWindow::Close() {
+  if (meter_ != nullptr) reading_ = meter_start_.ok() ? meter_->Stop() : meter_start_;
+  interference_ = interference_monitor_.Stop();
 }
 
 void FillEnergy(const EnergyMeter* meter, const absl::StatusOr<EnergyReading>& reading, const std::string& note,

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "tcobench/v1/types.pb.h"
+#include "workers/bench/interference.h"
 #include "workers/energy/energy_meter.h"
 
 namespace tcobench {
@@ -25,8 +26,33 @@ void SummarizeSamples(uint64_t seed, v1::VariantResult* out);
 
 // Adds one run of a point to the point's result so far: samples and runs
 // appended, throughput and energy over all windows, the worst interference
-// kept.
+// kept; an endpoint's load section summed over the runs (rates over all
+// windows, ITL the worst run's) and its SLO judged again.
 void MergeRun(const v1::VariantResult& run, uint64_t seed, v1::VariantResult* into);
+
+// An endpoint point met the SLO: no request failed, and the p99 TTFT and
+// TPOT are within the bounds its load section records (0: no bound).
+void JudgeEndpointSlo(v1::VariantResult* r);
+
+// What is read around a measured window: the energy meter (may be null)
+// and the interference monitor. Open() right before the window, Close()
+// right after (both outside the timed region).
+class MeasuredWindow {
+ public:
+  explicit MeasuredWindow(EnergyMeter* meter, double foreign_cpu_threshold = kForeignCpuThreshold)
+      : meter_(meter), interference_monitor_({}, foreign_cpu_threshold) {}
+  void Open();
+  void Close();
+  const absl::StatusOr<EnergyReading>& reading() const { return reading_; }
+  const v1::Interference& interference() const { return interference_; }
+
+ private:
+  EnergyMeter* meter_;
+  InterferenceMonitor interference_monitor_;
+  absl::Status meter_start_;
+  absl::StatusOr<EnergyReading> reading_ = absl::UnavailableError("the window was not measured");
+  v1::Interference interference_;
+};
 
 // The energy section from a meter's reading over the window (`meter` null:
 // not measured, `why_none` says why), per output token and per request.

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -195,59 +197,88 @@ absl::StatusOr<EndpointRun> RunEndpointLoad(const EndpointLoadOptions& o) {
   if (o.on_window_open) o.on_window_open();
   const double cpu0 = CpuSeconds();
   const Clock::time_point t0 = Clock::now();
+  // A server that refuses connections again and again is gone: stop
+  // sending rather than count refusals at the speed of a loop.
+  std::atomic<int> refused_in_a_row{0};
+  const auto gone = [&] { return refused_in_a_row.load() >= kRefusalsToGiveUp; };
   const auto enough = [&](int64_t issued) {
-    return issued >= o.measured_runs && Seconds(t0, Clock::now()) >= o.min_duration_seconds;
+    return gone() || (issued >= o.measured_runs && Seconds(t0, Clock::now()) >= o.min_duration_seconds);
   };
-  auto keep = [&](EndpointRecord r) {
+  auto perform = [&](uint64_t index, double scheduled) {
+    EndpointRecord r = PerformRequest(o, o.prompt(index), t0);
+    r.index = index;
+    r.scheduled = scheduled;
+    if (r.error == RequestError::kConnect) {
+      refused_in_a_row.fetch_add(1);
+    } else {
+      refused_in_a_row.store(0);
+    }
     std::lock_guard<std::mutex> l(mu);
     records.push_back(std::move(r));
   };
+  std::vector<std::thread> threads;
   if (o.load == EndpointLoad::kServer) {
     if (!(o.target_qps > 0)) return absl::InvalidArgumentError("SERVER needs targetQps above 0");
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + 17);
     const double shape = o.burstiness > 0 ? o.burstiness : 1.0;
     std::gamma_distribution<double> gap(shape, 1.0 / (o.target_qps * shape));
-    std::vector<std::thread> threads;
-    std::atomic<int> in_flight{0};
+    // Arrivals go to a queue that senders take from; a sender is started
+    // when an arrival finds none idle, up to max_in_flight of them (then
+    // arrivals wait, and are counted late).
+    std::mutex qmu;
+    std::condition_variable ready;
+    std::deque<std::pair<uint64_t, double>> arrivals;
+    bool closed = false;
+    int idle = 0;
+    auto sender = [&] {
+      std::unique_lock<std::mutex> l(qmu);
+      while (true) {
+        ++idle;
+        ready.wait(l, [&] { return closed || !arrivals.empty(); });
+        --idle;
+        if (arrivals.empty()) return;
+        const auto [index, at] = arrivals.front();
+        arrivals.pop_front();
+        l.unlock();
+        perform(index, at);
+        l.lock();
+      }
+    };
     double at = 0;
-    int64_t issued = 0;
-    while (!enough(issued) && !stopped()) {
-      const auto when = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(at));
-      std::this_thread::sleep_until(when);
-      while (in_flight.load() >= o.max_in_flight) std::this_thread::sleep_for(std::chrono::microseconds(200));
-      if (Seconds(t0, Clock::now()) - at > 1e-3) ++run.late_sends;
-      const uint64_t index = first + static_cast<uint64_t>(issued++);
-      in_flight.fetch_add(1);
-      threads.emplace_back([&, index, at] {
-        EndpointRecord r = PerformRequest(o, o.prompt(index), t0);
-        r.index = index;
-        r.scheduled = at;
-        keep(std::move(r));
-        in_flight.fetch_sub(1);
-      });
+    for (int64_t issued = 0; !enough(issued) && !stopped(); ++issued) {
+      std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(at)));
+      {
+        std::lock_guard<std::mutex> l(qmu);
+        arrivals.emplace_back(first + static_cast<uint64_t>(issued), at);
+        if (idle == 0 && static_cast<int>(threads.size()) < o.max_in_flight) threads.emplace_back(sender);
+      }
+      ready.notify_one();
       at += gap(rng);
     }
-    for (std::thread& t : threads) t.join();
+    {
+      std::lock_guard<std::mutex> l(qmu);
+      closed = true;
+      if (gone() || stopped()) arrivals.clear();  // nothing more is sent
+    }
+    ready.notify_all();
   } else {
     const int users = o.load == EndpointLoad::kSingleStream ? 1 : std::max(1, o.concurrency);
     std::atomic<int64_t> issued{0};
-    std::vector<std::thread> threads;
     for (int u = 0; u < users; ++u) {
       threads.emplace_back([&] {
         while (!stopped()) {
           int64_t n = issued.load();
           if (enough(n)) return;
           if (!issued.compare_exchange_weak(n, n + 1)) continue;
-          const uint64_t index = first + static_cast<uint64_t>(n);
-          const double at = Seconds(t0, Clock::now());
-          EndpointRecord r = PerformRequest(o, o.prompt(index), t0);
-          r.index = index;
-          r.scheduled = at;
-          keep(std::move(r));
+          perform(first + static_cast<uint64_t>(n), Seconds(t0, Clock::now()));
         }
       });
     }
-    for (std::thread& t : threads) t.join();
+  }
+  for (std::thread& t : threads) t.join();
+  if (gone()) {
+    run.ended_early = absl::StrCat("the endpoint refused ", kRefusalsToGiveUp,
+                                   " connections in a row: no more requests were sent");
   }
   const double cpu = CpuSeconds() - cpu0;
   if (o.on_window_close) o.on_window_close();
@@ -259,6 +290,7 @@ absl::StatusOr<EndpointRun> RunEndpointLoad(const EndpointLoadOptions& o) {
   for (const EndpointRecord& r : records) end = std::max(end, r.end);
   run.window_seconds = std::max(0.0, end - start);
   run.client_seconds_per_request = records.empty() ? 0 : cpu / static_cast<double>(records.size());
+  for (const EndpointRecord& r : records) run.late_sends += r.sent - r.scheduled > 1e-3 ? 1 : 0;
   run.records = std::move(records);
   return run;
 }

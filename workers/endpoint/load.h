@@ -26,6 +26,11 @@ namespace tcobench {
 
 enum class EndpointLoad { kSingleStream, kServer, kOffline, kConcurrency };
 
+// Connection refusals in a row after which a run stops sending: the server
+// is gone, and a closed loop would otherwise count refusals as fast as it
+// can make them.
+inline constexpr int kRefusalsToGiveUp = 20;
+
 // What one request asks for.
 struct EndpointPrompt {
   std::string prompt;         // text (completions; chat: one user message)
@@ -44,7 +49,7 @@ struct EndpointLoadOptions {
   double target_qps = 1;   // SERVER
   double burstiness = 1;   // SERVER: gamma shape of the gaps (1 = Poisson)
   int concurrency = 1;     // OFFLINE / CONCURRENCY
-  int max_in_flight = 1024;  // SERVER: requests in flight beyond this wait (counted as late sends)
+  int max_in_flight = 1024;  // SERVER: senders at most; arrivals beyond wait (and count as late sends)
   int warmup_runs = 0;
   int measured_runs = 1;
   double min_duration_seconds = 0;
@@ -108,7 +113,8 @@ bool MeetsSlo(const EndpointRecord& r, const RequestSlo& slo);
 struct EndpointRun {
   std::vector<EndpointRecord> records;  // measured requests, in order sent
   double window_seconds = 0;            // first measured send to the last end
-  int64_t late_sends = 0;               // SERVER: sent over 1 ms after their arrival
+  int64_t late_sends = 0;               // sent over 1 ms after they were due (SERVER: a client bottleneck)
+  std::string ended_early;              // why sending stopped before the load model's end ("" if it did not)
   double client_seconds_per_request = 0;  // the client's own CPU time per request
 };
 

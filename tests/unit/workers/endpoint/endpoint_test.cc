@@ -308,4 +308,24 @@ BOOST_AUTO_TEST_CASE(closed_loop_users_and_open_loop_arrivals) {
   BOOST_TEST(run->records.back().scheduled < 1.5);
 }
 
+// A server that is gone: sending stops after kRefusalsToGiveUp refusals in
+// a row, in either loop, and the run says why (not 100000 refusals).
+BOOST_AUTO_TEST_CASE(a_vanished_server_ends_the_run_early) {
+  EndpointLoadOptions o;
+  o.url = *ParseHttpUrl("http://127.0.0.1:1/v1");
+  o.prompt = [](uint64_t) { return Prompt(4); };
+  o.measured_runs = 100000;
+  for (EndpointLoad load : {EndpointLoad::kConcurrency, EndpointLoad::kServer}) {
+    o.load = load;
+    o.concurrency = 4;
+    o.target_qps = 2000;
+    auto run = RunEndpointLoad(o);
+    BOOST_REQUIRE(run.ok());
+    BOOST_TEST(run->records.size() >= static_cast<size_t>(kRefusalsToGiveUp));
+    BOOST_TEST(run->records.size() < 200u);
+    BOOST_TEST(run->ended_early.find("refused") != std::string::npos);
+    for (const EndpointRecord& r : run->records) BOOST_TEST(std::string(RequestErrorName(r.error)) == "connect");
+  }
+}
+
 }  // namespace tcobench
