@@ -229,6 +229,10 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
       w.scenario() != v1::Workload::OFFLINE) {
     return FieldError("workload.concurrency", "a list sweeps CONCURRENCY or OFFLINE only");
   }
+  if (any_engine && (!w.target_qps_sweep().empty() || !w.concurrency_sweep().empty())) {
+    return FieldError(w.target_qps_sweep().empty() ? "workload.concurrency" : "workload.targetQps",
+                      "a list (a sweep) runs against endpoint variants only; engine variants take one value");
+  }
   if (!w.target_qps_sweep().empty() && !w.concurrency_sweep().empty()) {
     return FieldError("workload", "sweep targetQps or concurrency, not both");
   }

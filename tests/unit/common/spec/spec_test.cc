@@ -104,3 +104,47 @@ BOOST_AUTO_TEST_CASE(invalid_specs_name_the_field) {
   BOOST_TEST(!ParseSpecJson("{not json").ok());
   BOOST_TEST(ErrorOf("{}").find("variants") != std::string::npos);
 }
+
+// Endpoint variants (docs/endpoints.md): a name, never a URL; sweeps over
+// rate and concurrency as lists, for endpoints only.
+BOOST_AUTO_TEST_CASE(endpoint_variants_and_load_sweeps) {
+  const std::string endpoint = R"({"name": "e", "baseline": "server",
+    "variants": [{"name": "server", "runtime": "openai", "endpoint": "local", "api": "completions"}],
+    "workload": {"scenario": "SERVER", "promptTokens": 32, "outputTokens": 32, "measuredRuns": 10,
+                 "targetQps": [1, 2, 4]}})";
+  auto spec = ParseSpecJson(endpoint);
+  BOOST_REQUIRE_MESSAGE(spec.ok(), spec.status().message());
+  BOOST_TEST(ValidateSpec(*spec).ok(), ValidateSpec(*spec).message());
+  BOOST_TEST(std::vector<double>(spec->workload().target_qps_sweep().begin(),
+                                 spec->workload().target_qps_sweep().end()) == (std::vector<double>{1, 2, 4}));
+  auto users = ParseSpecJson(Replace(Replace(endpoint, "\"SERVER\"", "\"CONCURRENCY\""),
+                                     "\"targetQps\": [1, 2, 4]", "\"concurrency\": [1, 8, 64]"));
+  BOOST_REQUIRE(users.ok());
+  BOOST_TEST(ValidateSpec(*users).ok(), ValidateSpec(*users).message());
+  BOOST_TEST(users->workload().concurrency_sweep_size() == 3);
+  struct Case {
+    std::string from, to, expect;
+  };
+  const Case cases[] = {
+      {"\"endpoint\": \"local\"", "\"endpoint\": \"http://10.0.0.1:8000/v1\"", "variants[0].endpoint"},
+      {", \"endpoint\": \"local\"", "", "variants[0].endpoint: missing"},
+      {"\"runtime\": \"openai\"", "\"runtime\": \"vllm\"", "variants[0].runtime: 'vllm' is unknown"},
+      {"\"api\": \"completions\"", "\"api\": \"embeddings\"", "variants[0].api"},
+      {"\"api\": \"completions\"", "\"api\": \"chat\", \"quantize\": \"Q8_0\"", "variants[0].quantize"},
+      {"[1, 2, 4]", "[1, 0]", "every rate of a sweep must be positive"},
+      {"\"SERVER\"", "\"OFFLINE\"", "a list of rates sweeps SERVER only"},
+      {"\"measuredRuns\": 10", "\"measuredRuns\": 10, \"burstiness\": -1", "workload.burstiness"},
+      // An engine variant beside: one value per field, and at most 16 sequences.
+      {"\"api\": \"completions\"}", "\"api\": \"completions\"}, {\"name\": \"m\", \"model\": \"m.gguf\"}",
+       "endpoint variants only"},
+  };
+  for (const Case& c : cases) {
+    const std::string err = ErrorOf(Replace(endpoint, c.from, c.to));
+    BOOST_TEST(err.find(c.expect) != std::string::npos, "'" << c.to << "' gave '" << err << "'");
+  }
+  // Endpoint fields on an engine variant are refused, naming the field.
+  BOOST_TEST(ErrorOf(Replace(kExample, "\"quantize\": \"Q8_0\"", "\"quantize\": \"Q8_0\", \"endpoint\": \"x\""))
+                 .find("variants[1].endpoint: applies to runtime 'openai' only") != std::string::npos);
+  BOOST_TEST(ErrorOf(Replace(kExample, "\"scenario\": \"SINGLE_STREAM\"", "\"scenario\": \"CONCURRENCY\""))
+                 .find("endpoints only") != std::string::npos);
+}

@@ -420,3 +420,46 @@ BOOST_AUTO_TEST_CASE(gpu_selectors_need_a_gpu_runtime) {
   cpu.set_class_("cpu");
   BOOST_TEST(SelectorMatches(cpu, w, &why));  // every worker has a CPU
 }
+
+namespace tcobench {
+
+// A variant on an endpoint goes only to a worker advertising that endpoint
+// (names only); until one is live the job stays queued and says why.
+BOOST_AUTO_TEST_CASE(endpoint_jobs_wait_for_a_worker_advertising_the_endpoint) {
+  Clock clock;
+  StoreOptions options{30, 5, 3, clock.fn()};
+  auto store = Store::Open(FreshDir("endpoints"), options);
+  BOOST_REQUIRE(store.ok());
+  auto spec = ParseSpecJson(R"({"name": "e", "baseline": "server",
+    "variants": [{"name": "server", "runtime": "openai", "endpoint": "vllm"}],
+    "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 8, "outputTokens": 4, "measuredRuns": 1},
+    "hardware": [{"name": "gpu", "selector": {"class": "gpu"}}]})");
+  BOOST_REQUIRE(spec.ok());
+  auto id = (*store)->Submit(*spec);
+  BOOST_REQUIRE(id.ok());
+  auto c = (*store)->Get(*id);
+  BOOST_REQUIRE(c.ok());
+  BOOST_TEST(c->jobs(0).waiting_reason() == "no live worker");
+  // A GPU worker without the endpoint: no job, and the reason names it.
+  v1::WorkerInventory plain = Inventory("plain", "avx2", "");
+  plain.add_gpus("H100");
+  auto w1 = (*store)->Register(plain);
+  BOOST_REQUIRE(w1.ok());
+  BOOST_TEST(!(*store)->Acquire(w1->worker_id())->has_job());
+  c = (*store)->Get(*id);
+  BOOST_TEST(c->jobs(0).waiting_reason().find("endpoint 'vllm' (worker advertises none)") != std::string::npos,
+             c->jobs(0).waiting_reason());
+  // One advertising it takes the job; class gpu needs its GPUs, not the
+  // engine's CUDA backend (the server runs the model).
+  v1::WorkerInventory served = plain;
+  served.set_name("served");
+  served.add_endpoints("vllm");
+  auto w2 = (*store)->Register(served);
+  BOOST_REQUIRE(w2.ok());
+  auto job = (*store)->Acquire(w2->worker_id());
+  BOOST_REQUIRE(job.ok());
+  BOOST_TEST(job->has_job());
+  BOOST_TEST((*store)->Get(*id)->jobs(0).waiting_reason() == "");
+}
+
+}  // namespace tcobench
