@@ -13,7 +13,7 @@
 # include/ (llama.h, ggml's headers) and a `complete` stamp naming the
 # commit. The tests and the llama.cpp runtime find it there (or through
 # TCOBENCH_LLAMA_DIR). 492 s on a 2-vCPU VM; needs npm, git, cmake and g++
-# (scripts/install-deps.sh --test --llama installs them and runs this).
+# (scripts/install-deps.sh --test installs them and runs this).
 set -euo pipefail
 version=3.22.1
 dir=${TCOBENCH_LLAMA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tcobench/llama.cpp-$version}

@@ -3,6 +3,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <string>
+#include <vector>
 
 using namespace tcobench;
 
@@ -47,6 +48,19 @@ std::string ErrorOf(const std::string& json) {
   return s.ok() ? "" : std::string(s.message());
 }
 
+// A change to a spec and the words its validation error must contain.
+struct Case {
+  std::string from, to, expect;
+};
+
+// Each case applied to `base` alone gives an error naming what it broke.
+void ExpectErrors(const std::string& base, const std::vector<Case>& cases) {
+  for (const Case& c : cases) {
+    const std::string err = ErrorOf(Replace(base, c.from, c.to));
+    BOOST_TEST(err.find(c.expect) != std::string::npos, "'" << c.to << "' gave '" << err << "'");
+  }
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(the_example_is_accepted_as_written) {
@@ -77,10 +91,7 @@ BOOST_AUTO_TEST_CASE(sweeps_are_lists) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_specs_name_the_field) {
-  struct Case {
-    std::string from, to, expect;
-  };
-  const Case cases[] = {
+  ExpectErrors(kExample, {
       {"\"minDurationSeconds\": 2", "\"minDurationSeconds\": 2, \"bogus\": 1", "bogus"},
       {"\"baseline\": \"f32\"", "\"baseline\": \"f16\"", "baseline: 'f16' is not a variant's name"},
       {"\"measuredRuns\": 10", "\"measuredRuns\": 0", "workload.measuredRuns: must be at least 1"},
@@ -96,11 +107,7 @@ BOOST_AUTO_TEST_CASE(invalid_specs_name_the_field) {
       {"\"task\": \"HELLASWAG\"", "\"task\": \"TASK_UNSPECIFIED\"", "accuracy.choice[0].task"},
       {"\"pue\": 1.2", "\"pue\": 0.5", "cost.pue"},
       {"\"warmupRuns\": 2", "\"warmupRuns\": \"two\"", "warmup_runs"},
-  };
-  for (const Case& c : cases) {
-    const std::string err = ErrorOf(Replace(kExample, c.from, c.to));
-    BOOST_TEST(err.find(c.expect) != std::string::npos, "'" << c.to << "' gave '" << err << "'");
-  }
+  });
   BOOST_TEST(!ParseSpecJson("{not json").ok());
   BOOST_TEST(ErrorOf("{}").find("variants") != std::string::npos);
 }
@@ -122,10 +129,7 @@ BOOST_AUTO_TEST_CASE(endpoint_variants_and_load_sweeps) {
   BOOST_REQUIRE(users.ok());
   BOOST_TEST(ValidateSpec(*users).ok(), ValidateSpec(*users).message());
   BOOST_TEST(users->workload().concurrency_sweep_size() == 3);
-  struct Case {
-    std::string from, to, expect;
-  };
-  const Case cases[] = {
+  ExpectErrors(endpoint, {
       {"\"endpoint\": \"local\"", "\"endpoint\": \"http://10.0.0.1:8000/v1\"", "variants[0].endpoint"},
       {", \"endpoint\": \"local\"", "", "variants[0].endpoint: missing"},
       {"\"runtime\": \"openai\"", "\"runtime\": \"vllm\"", "variants[0].runtime: 'vllm' is unknown"},
@@ -137,11 +141,7 @@ BOOST_AUTO_TEST_CASE(endpoint_variants_and_load_sweeps) {
       // An engine variant beside: one value per field, and at most 16 sequences.
       {"\"api\": \"completions\"}", "\"api\": \"completions\"}, {\"name\": \"m\", \"model\": \"m.gguf\"}",
        "endpoint variants only"},
-  };
-  for (const Case& c : cases) {
-    const std::string err = ErrorOf(Replace(endpoint, c.from, c.to));
-    BOOST_TEST(err.find(c.expect) != std::string::npos, "'" << c.to << "' gave '" << err << "'");
-  }
+  });
   // Endpoint fields on an engine variant are refused, naming the field.
   BOOST_TEST(ErrorOf(Replace(kExample, "\"quantize\": \"Q8_0\"", "\"quantize\": \"Q8_0\", \"endpoint\": \"x\""))
                  .find("variants[1].endpoint: applies to runtime 'openai' only") != std::string::npos);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 #include <boost/test/unit_test.hpp>
 #include <string>
 #include <thread>
@@ -52,7 +53,10 @@ class ScriptedServer {
     thread_.join();
   }
   HttpUrl Url() const { return *ParseHttpUrl("http://127.0.0.1:" + std::to_string(port_) + "/v1"); }
-  std::string last_request() const { return request_; }
+  std::string last_request() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return request_;
+  }
 
  private:
   void Serve() {
@@ -66,7 +70,10 @@ class ScriptedServer {
         if (n <= 0) break;
         req.append(buf, static_cast<size_t>(n));
       }
-      request_ = req;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        request_ = req;
+      }
       for (const std::string& part : script_) {
         if (part == "<close>") break;
         send(c, part.data(), part.size(), MSG_NOSIGNAL);
@@ -80,6 +87,7 @@ class ScriptedServer {
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
   std::string request_;
   std::thread thread_;
 };
