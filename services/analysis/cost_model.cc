@@ -450,9 +450,9 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
     }
     const double hourly = PriceRow(v, cost, row, &found, &report);
     CheckSlo(v, cost, row);
+    row->set_runtime(v.runtime().empty() ? "engine" : v.runtime());  // results from before runtimes: the engine
     if (v.has_load()) {  // an endpoint's point
       const v1::EndpointLoadResult& l = v.load();
-      row->set_runtime(v.runtime());
       row->set_target_qps(v.target_qps());
       row->set_concurrency(v.concurrency());
       row->set_goodput_requests_per_second(l.goodput_requests_per_second());
@@ -466,8 +466,6 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
         row->set_below_capacity(true);
         row->add_why("a sweep point, not its capacity");
       }
-    } else {
-      row->set_runtime("engine");
     }
     CheckAccuracy(v, result, base, cost, row, &found);
     PriceLoad(v, cost, hourly, row);

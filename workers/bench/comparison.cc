@@ -314,6 +314,7 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
   TCOBENCH_ASSIGN_OR_RETURN(ScenarioRun null_run, RunScenario(*null_runtime, no));
 
   out->set_variant(variant.name());
+  out->set_runtime("engine");
   out->set_scenario(ScenarioName(w.scenario()));
   out->set_prompt_tokens(prompt_tokens);
   out->set_output_tokens(output_tokens);
@@ -661,14 +662,6 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
         }
         Phase(o, "measuring");
         TCOBENCH_RETURN_IF_ERROR(RunEndpointVariant(er, &first_result[static_cast<size_t>(i)], &result));
-        if (rep + 1 == std::max(1, spec.workload().repetitions()) && spec.has_accuracy()) {
-          for (v1::VariantResult& r : *result.mutable_results()) {
-            if (r.variant() != spec.variants(i).name()) continue;
-            r.mutable_accuracy()->set_note(
-                "accuracy over endpoints is not measured yet (perplexity, KL divergence and multiple-choice run on "
-                "engine variants); compare with an engine variant of the same GGUF");
-          }
-        }
         continue;
       }
       TCOBENCH_RETURN_IF_ERROR(RunVariant(run, i, models[i], default_threads, rep, &first_result[static_cast<size_t>(i)],
