@@ -216,7 +216,11 @@ absl::StatusOr<EndpointRun> RunEndpointLoad(const EndpointLoadOptions& o) {
     std::lock_guard<std::mutex> l(mu);
     records.push_back(std::move(r));
   };
+  // Each branch joins its threads before its own state goes out of scope.
   std::vector<std::thread> threads;
+  const auto join_all = [&threads] {
+    for (std::thread& t : threads) t.join();
+  };
   if (o.load == EndpointLoad::kServer) {
     if (!(o.target_qps > 0)) return absl::InvalidArgumentError("SERVER needs targetQps above 0");
     std::mt19937_64 rng(o.seed * 0x9E3779B97F4A7C15ull + 17);
@@ -261,6 +265,7 @@ absl::StatusOr<EndpointRun> RunEndpointLoad(const EndpointLoadOptions& o) {
       if (gone() || stopped()) arrivals.clear();  // nothing more is sent
     }
     ready.notify_all();
+    join_all();
   } else {
     const int users = o.load == EndpointLoad::kSingleStream ? 1 : std::max(1, o.concurrency);
     std::atomic<int64_t> issued{0};
@@ -274,8 +279,8 @@ absl::StatusOr<EndpointRun> RunEndpointLoad(const EndpointLoadOptions& o) {
         }
       });
     }
+    join_all();
   }
-  for (std::thread& t : threads) t.join();
   if (gone()) {
     run.ended_early = absl::StrCat("the endpoint refused ", kRefusalsToGiveUp,
                                    " connections in a row: no more requests were sent");
