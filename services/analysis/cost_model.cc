@@ -451,6 +451,7 @@ absl::StatusOr<v1::CostReport> ComputeCostReport(const v1::ComparisonResult& res
     const double hourly = PriceRow(v, cost, row, &found, &report);
     CheckSlo(v, cost, row);
     row->set_runtime(v.runtime().empty() ? "engine" : v.runtime());  // results from before runtimes: the engine
+    row->set_endpoint(v.endpoint());
     if (v.has_load()) {  // an endpoint's point
       const v1::EndpointLoadResult& l = v.load();
       row->set_target_qps(v.target_qps());

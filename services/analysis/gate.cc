@@ -12,13 +12,14 @@
 #include "absl/strings/str_join.h"
 #include "common/spec/spec.h"
 #include "common/base/statistics.h"
+#include "services/analysis/report_cells.h"
 
 namespace tcobench {
 namespace {
 
 using Verdict = v1::MetricVerdict::Verdict;
 
-enum class Kind { kSamples, kEnergy, kPplRatio, kMeanKld };
+enum class Kind { kSamples, kEnergy, kPplRatio, kMeanKld, kErrorRate, kGoodput, kCapacity };
 
 struct MetricDef {
   const char* name;
@@ -35,6 +36,9 @@ const MetricDef kMetrics[] = {
     {"e2e_p99", Kind::kSamples, "lower", 0.99},   {"decode_tokens_per_second", Kind::kSamples, "higher", 0.5},
     {"joules_per_token", Kind::kEnergy, "lower", 0}, {"ppl_ratio", Kind::kPplRatio, "lower", 0},
     {"mean_kld", Kind::kMeanKld, "lower", 0},
+    // Endpoint rows (docs/endpoints.md): per load point, and per sweep.
+    {"error_rate", Kind::kErrorRate, "lower", 0}, {"goodput", Kind::kGoodput, "higher", 0},
+    {"capacity", Kind::kCapacity, "higher", 0},
 };
 
 const MetricDef* FindMetric(const std::string& name) {
@@ -60,6 +64,15 @@ v1::GatePolicy::Metric DefaultMetric(const MetricDef& m) {
       break;
     case Kind::kMeanKld:
       p.set_max_absolute(0.01);
+      break;
+    case Kind::kErrorRate:
+      p.set_max_absolute(0.01);  // the failed fraction may rise by at most 1 point
+      break;
+    case Kind::kGoodput:
+      p.set_max_relative_change(0.05);
+      break;
+    case Kind::kCapacity:
+      p.set_max_relative_change(0.10);
       break;
   }
   return p;
@@ -119,9 +132,15 @@ double NoiseStddev(const std::vector<double>& v) {
 
 std::string Pct(double f) { return absl::StrFormat("%+.1f%%", 100 * f); }
 
-using RowKey = std::tuple<std::string, std::string, int32_t, int32_t>;
+// An endpoint row's load point ("" for engine rows, which do not sweep).
+std::string LoadOf(const v1::VariantResult& r) {
+  return render::RowLoad(r.runtime(), r.target_qps(), r.concurrency());
+}
+
+// A row: variant, hardware, prompt and output lengths, load point.
+using RowKey = std::tuple<std::string, std::string, int32_t, int32_t, std::string>;
 RowKey KeyOf(const v1::VariantResult& r) {
-  return {r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens()};
+  return {r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens(), LoadOf(r)};
 }
 
 void Label(v1::MetricVerdict* v, const std::string& metric, const v1::VariantResult& r) {
@@ -130,6 +149,9 @@ void Label(v1::MetricVerdict* v, const std::string& metric, const v1::VariantRes
   v->set_hardware(r.hardware());
   v->set_prompt_tokens(r.prompt_tokens());
   v->set_output_tokens(r.output_tokens());
+  v->set_load(LoadOf(r));
+  v->set_runtime(r.runtime().empty() ? "engine" : r.runtime());
+  v->set_endpoint(r.endpoint());
 }
 
 v1::MetricVerdict Skipped(const std::string& metric, const std::string& why) {
@@ -165,7 +187,7 @@ absl::StatusOr<v1::GatePolicy> GatePolicyWithDefaults(v1::GatePolicy policy) {
   }
   if (policy.metrics().empty()) {
     for (const char* name : {"ttft_p99", "tpot_p50", "decode_tokens_per_second", "joules_per_token", "ppl_ratio",
-                             "mean_kld"}) {
+                             "mean_kld", "error_rate", "goodput", "capacity"}) {
       (*policy.mutable_metrics())[name] = DefaultMetric(*FindMetric(name));
     }
     return policy;
@@ -186,9 +208,17 @@ absl::StatusOr<v1::GatePolicy> GatePolicyWithDefaults(v1::GatePolicy policy) {
                             {m.min_effect(), "min_effect"}, {m.max_absolute(), "max_absolute"}}) {
       if (!std::isfinite(v) || v < 0) return absl::InvalidArgumentError(absl::StrCat(at, ".", field, ": must not be negative"));
     }
-    if (def->kind == Kind::kSamples || def->kind == Kind::kEnergy) {
+    if (def->kind == Kind::kErrorRate) {
+      if (m.max_relative_change() != 0 || m.min_effect() != 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ": error_rate takes max_absolute (the rise in the failed fraction it allows)"));
+      }
+      if (m.max_absolute() == 0) m.set_max_absolute(d.max_absolute());
+    } else if (def->kind == Kind::kSamples || def->kind == Kind::kEnergy || def->kind == Kind::kGoodput ||
+               def->kind == Kind::kCapacity) {
       if (m.max_absolute() != 0) {
-        return absl::InvalidArgumentError(absl::StrCat(at, ".max_absolute: applies to ppl_ratio and mean_kld only"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".max_absolute: applies to ppl_ratio, mean_kld and error_rate only"));
       }
       if (m.max_relative_change() == 0) m.set_max_relative_change(d.max_relative_change());
       if (def->kind == Kind::kSamples && m.min_effect() == 0) m.set_min_effect(d.min_effect());
@@ -391,6 +421,154 @@ v1::MetricVerdict CompareEnergy(const std::string& name, const v1::GatePolicy::M
   return v;
 }
 
+// The failed fraction of an endpoint row: its rise against the bound, in
+// points, like the accuracy bounds (within it passes; past it by more than
+// its standard error allows fails). The standard error of the difference of
+// two proportions with one success and one failure added a side
+// (Agresti–Caffo), so zero failures still have one.
+v1::MetricVerdict CompareErrorRate(const std::string& name, const v1::GatePolicy::Metric& mp, double alpha,
+                                   const v1::EndpointLoadResult& b, const v1::EndpointLoadResult& c) {
+  if (b.requests() <= 0 || c.requests() <= 0) return Skipped(name, "not an endpoint run on both sides");
+  const double nb = static_cast<double>(b.requests()), nc = static_cast<double>(c.requests());
+  const double rb = static_cast<double>(b.failed()) / nb, rc = static_cast<double>(c.failed()) / nc;
+  const double pb = (static_cast<double>(b.failed()) + 1) / (nb + 2), pc = (static_cast<double>(c.failed()) + 1) / (nc + 2);
+  const double se = std::sqrt(pb * (1 - pb) / (nb + 2) + pc * (1 - pc) / (nc + 2));
+  v1::MetricVerdict v = CompareBounded(name, mp, alpha, rc - rb, se, 0);
+  v.set_baseline_value(rb);
+  v.set_candidate_value(rc);
+  v.set_baseline_n(b.requests());
+  v.set_candidate_n(c.requests());
+  v.set_relative_change(rc - rb);  // in points: the rise
+  v.set_better(rc < rb);
+  v.set_detail(absl::StrFormat("failed %d/%d against %d/%d: the rise %s", c.failed(), c.requests(), b.failed(),
+                               b.requests(), v.detail()));
+  return v;
+}
+
+// The variance of the log of a row's measured window, from its requests'
+// end-to-end times: a window is as long as its requests take, so it varies
+// as their sum, sd(e2e) / mean(e2e) / sqrt(n) relatively. (Under an open
+// load whose arrivals keep the window this overstates it: the gate errs
+// towards inconclusive, never towards a false regression.)
+double WindowLogVariance(const v1::VariantResult& r) {
+  std::vector<double> e2e;
+  for (const v1::RequestSample& s : r.samples()) {
+    if (s.e2e_seconds() > 0) e2e.push_back(s.e2e_seconds());
+  }
+  if (e2e.size() < 2) return 0;
+  double mean = 0;
+  for (double x : e2e) mean += x;
+  mean /= static_cast<double>(e2e.size());
+  double ss = 0;
+  for (double x : e2e) ss += (x - mean) * (x - mean);
+  const double var = ss / static_cast<double>(e2e.size() - 1);
+  return var / (mean * mean) / static_cast<double>(e2e.size());
+}
+
+// Goodput at one load point: the ratio of the rates of requests that met
+// every SLO bound, with the interval of its log from the good counts
+// (binomial given the requests sent; half a request added a side) and
+// each side's window (WindowLogVariance).
+v1::MetricVerdict CompareGoodput(const std::string& name, const v1::GatePolicy::Metric& mp, double alpha,
+                                 const v1::VariantResult& base, const v1::VariantResult& cand) {
+  const v1::EndpointLoadResult &b = base.load(), &c = cand.load();
+  if (b.requests() <= 0 || c.requests() <= 0) return Skipped(name, "not an endpoint run on both sides");
+  v1::MetricVerdict v;
+  v.set_metric(name);
+  v.set_baseline_value(b.goodput_requests_per_second());
+  v.set_candidate_value(c.goodput_requests_per_second());
+  v.set_baseline_n(b.requests());
+  v.set_candidate_n(c.requests());
+  v.set_threshold(mp.max_relative_change());
+  SetChange(&v, "higher");
+  const double gb = std::round(b.good_fraction() * static_cast<double>(b.requests()));
+  const double gc = std::round(c.good_fraction() * static_cast<double>(c.requests()));
+  if (gb == 0 && gc == 0) {
+    v.set_verdict(v1::MetricVerdict::PASS);
+    v.set_detail("no request met the SLO on either side: nothing to lose");
+    return v;
+  }
+  // Each side's window, from its rate and count (a side with no good
+  // request: the other's).
+  const double wb = gb > 0 ? gb / b.goodput_requests_per_second() : 0, wc = gc > 0 ? gc / c.goodput_requests_per_second() : 0;
+  const double window_b = wb > 0 ? wb : wc, window_c = wc > 0 ? wc : wb;
+  // Worse-signed: a drop is positive.
+  const double shift = std::log((gb + 0.5) / window_b) - std::log((gc + 0.5) / window_c);
+  const double se = std::sqrt((1 - b.good_fraction()) / (gb + 0.5) + (1 - c.good_fraction()) / (gc + 0.5) +
+                              WindowLogVariance(base) + WindowLogVariance(cand));
+  const double z = NormalQuantile(1 - alpha), log_t = std::log1p(std::max(mp.max_relative_change(), 1e-6));
+  v.set_change_ci_low(std::expm1(-(shift + z * se)));
+  v.set_change_ci_high(std::expm1(-(shift - z * se)));
+  const std::string what = absl::StrFormat(
+      "%.4g against %.4g good requests/s (%.0f%% vs %.0f%% good): interval of the change %s, regression "
+      "threshold %s",
+      c.goodput_requests_per_second(), b.goodput_requests_per_second(), 100 * c.good_fraction(),
+      100 * b.good_fraction(), Ci(v.change_ci_low(), v.change_ci_high()), Pct(1 / (1 + mp.max_relative_change()) - 1));
+  if (shift + z * se < log_t) {
+    v.set_verdict(v1::MetricVerdict::PASS);
+    v.set_detail(absl::StrCat(what, ": wholly on the good side"));
+  } else if (shift - z * se > log_t) {
+    v.set_verdict(v1::MetricVerdict::REGRESSION);
+    v.set_detail(absl::StrCat(what, ": wholly past it"));
+  } else {
+    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    v.set_detail(absl::StrCat(what, ": straddles it; more requests a point would decide"));
+  }
+  return v;
+}
+
+// A sweep's capacity (the highest load that met the SLO; 0 when none did)
+// and its unit, over one side's rows of a variant, hardware and lengths.
+struct Capacity {
+  double value = 0;
+  bool rate = true;  // requests per second, else users
+  int points = 0;
+};
+Capacity CapacityOf(const std::vector<const v1::VariantResult*>& rows) {
+  Capacity c;
+  for (const v1::VariantResult* r : rows) {
+    ++c.points;
+    c.rate = r->target_qps() > 0;
+    if (r->load().capacity()) c.value = render::LoadValue(r->target_qps(), r->concurrency());
+  }
+  return c;
+}
+
+// Capacity: one value a side (the sweep's steps are the resolution), so a
+// bound on its relative drop.
+v1::MetricVerdict CompareCapacity(const std::string& name, const v1::GatePolicy::Metric& mp, const Capacity& b,
+                                  const Capacity& c) {
+  v1::MetricVerdict v;
+  v.set_metric(name);
+  v.set_baseline_value(b.value);
+  v.set_candidate_value(c.value);
+  v.set_baseline_n(b.points);
+  v.set_candidate_n(c.points);
+  v.set_threshold(mp.max_relative_change());
+  SetChange(&v, "higher");
+  const char* unit = c.rate ? "req/s" : "users";
+  if (b.rate != c.rate) {
+    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    v.set_detail("one side swept the request rate, the other the users: not comparable");
+  } else if (b.value == 0 && c.value == 0) {
+    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    v.set_detail("no load point met the SLO on either side: no capacity to compare");
+  } else if (c.value == 0) {
+    v.set_verdict(v1::MetricVerdict::REGRESSION);
+    v.set_detail(absl::StrFormat("no load point met the SLO (the baseline's capacity: %g %s)", b.value, unit));
+  } else if (b.value > 0 && b.value / c.value - 1 > mp.max_relative_change()) {
+    v.set_verdict(v1::MetricVerdict::REGRESSION);
+    v.set_detail(absl::StrFormat("%g against %g %s (%s; one value a side, the sweep's steps its resolution): beyond %s",
+                                 c.value, b.value, unit, Pct(v.relative_change()),
+                                 Pct(1 / (1 + mp.max_relative_change()) - 1)));
+  } else {
+    v.set_verdict(v1::MetricVerdict::PASS);
+    v.set_detail(absl::StrFormat("%g against %g %s (one value a side, the sweep's steps its resolution)", c.value,
+                                 b.value, unit));
+  }
+  return v;
+}
+
 // One metric of one result row both sides have.
 v1::MetricVerdict CompareMetric(const MetricDef& def, const v1::GatePolicy::Metric& mp, const v1::GatePolicy& policy,
                                 const v1::VariantResult& base, const v1::VariantResult& cand,
@@ -435,6 +613,12 @@ v1::MetricVerdict CompareMetric(const MetricDef& def, const v1::GatePolicy::Metr
       return CompareBounded(name, mp, policy.alpha(), k.mean_kld(), k.mean_kld_stderr(),
                             base.accuracy().kld().mean_kld());
     }
+    case Kind::kErrorRate:
+      return CompareErrorRate(name, mp, policy.alpha(), base.load(), cand.load());
+    case Kind::kGoodput:
+      return CompareGoodput(name, mp, policy.alpha(), base, cand);
+    case Kind::kCapacity:
+      break;  // per sweep, in EvaluateGate
   }
   return Skipped(name, "unknown metric");
 }
@@ -454,6 +638,31 @@ void Unmatched(const v1::VariantResult& r, const char* why, v1::GateVerdict* out
   Label(v, "results", r);
   v->set_verdict(v1::MetricVerdict::INCONCLUSIVE);
   v->set_detail(why);
+}
+
+// Capacity, per sweep: the endpoint rows of one variant, hardware and
+// lengths, on both sides, where either side swept (several load points).
+void GateCapacities(const v1::ComparisonResult& baseline, const v1::ComparisonResult& candidate,
+                    const v1::GatePolicy::Metric& mp, v1::GateVerdict* out) {
+  using SweepKey = std::tuple<std::string, std::string, int32_t, int32_t>;
+  std::map<SweepKey, std::pair<std::vector<const v1::VariantResult*>, std::vector<const v1::VariantResult*>>> sweeps;
+  auto key = [](const v1::VariantResult& r) {
+    return SweepKey{r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens()};
+  };
+  for (const v1::VariantResult& r : baseline.results()) {
+    if (r.runtime() == "openai") sweeps[key(r)].first.push_back(&r);
+  }
+  for (const v1::VariantResult& r : candidate.results()) {
+    if (r.runtime() == "openai") sweeps[key(r)].second.push_back(&r);
+  }
+  for (const auto& [k, sides] : sweeps) {
+    const auto& [b, c] = sides;
+    if (b.empty() || c.empty() || (b.size() < 2 && c.size() < 2)) continue;  // unmatched, or no sweep
+    v1::MetricVerdict v = CompareCapacity("capacity", mp, CapacityOf(b), CapacityOf(c));
+    Label(&v, "capacity", *c.front());
+    v.set_load("");  // the whole sweep
+    *out->add_metrics() = std::move(v);
+  }
 }
 
 }  // namespace
@@ -476,10 +685,12 @@ v1::GateVerdict EvaluateGate(const v1::ComparisonResult& baseline, const v1::Com
     matched.insert(it->first);
     for (const auto& [name, mp] : metrics) {
       const MetricDef* def = FindMetric(name);
-      if (def == nullptr) continue;  // GatePolicyWithDefaults rejects these
+      if (def == nullptr || def->kind == Kind::kCapacity) continue;  // unknown ones: GatePolicyWithDefaults rejects them
+      const bool endpoint_metric = def->kind == Kind::kErrorRate || def->kind == Kind::kGoodput;
+      if (endpoint_metric && it->second->runtime() != "openai" && cand.runtime() != "openai") continue;  // engine rows
       v1::MetricVerdict v = CompareMetric(*def, mp, policy, *it->second, cand, candidate.spec().baseline());
       Label(&v, name, cand);
-      const bool speed = def->kind == Kind::kSamples || def->kind == Kind::kEnergy;
+      const bool speed = def->kind == Kind::kSamples || def->kind == Kind::kEnergy || def->kind == Kind::kGoodput;
       if (const std::string why = Contamination(*it->second, cand);
           speed && !why.empty() && !policy.ignore_contamination() && v.verdict() != v1::MetricVerdict::SKIPPED) {
         v.set_detail(absl::StrCat(why, "; on the numbers alone: ", VerdictName(v.verdict()), ", ", v.detail()));
@@ -493,6 +704,7 @@ v1::GateVerdict EvaluateGate(const v1::ComparisonResult& baseline, const v1::Com
       Unmatched(r, "the candidate has no result for this variant, hardware and workload", &out);
     }
   }
+  if (auto it = metrics.find("capacity"); it != metrics.end()) GateCapacities(baseline, candidate, it->second, &out);
   Verdict overall = v1::MetricVerdict::PASS;
   bool any = false;
   for (const v1::MetricVerdict& v : out.metrics()) {

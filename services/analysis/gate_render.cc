@@ -30,6 +30,9 @@ std::string MetricValue(const std::string& metric, double v) {
   if (metric == "decode_tokens_per_second") return absl::StrFormat("%.2f tok/s", v);
   if (metric == "joules_per_token") return absl::StrFormat("%.4g J", v);
   if (metric == "ppl_ratio") return absl::StrFormat("PPL %.4f", v);
+  if (metric == "error_rate") return absl::StrFormat("%.2f%% failed", 100 * v);
+  if (metric == "goodput") return absl::StrFormat("%.4g good req/s", v);
+  if (metric == "capacity") return absl::StrFormat("%g", v);
   return absl::StrFormat("%.6g", v);
 }
 
@@ -37,17 +40,28 @@ std::string MetricValue(const std::string& metric, double v) {
 // "+2114% better" for tokens/s that rose 22-fold, "+3.10% worse" for a
 // latency that rose.
 std::string ChangeCell(const v1::MetricVerdict& m) {
+  if (m.metric() == "error_rate") {  // a change in points, not relative
+    const std::string number = absl::StrFormat("%+.2f points", 100 * m.relative_change());
+    return m.relative_change() == 0 ? number : absl::StrCat(number, m.better() ? " better" : " worse");
+  }
   const double pct = 100 * m.relative_change();
   const std::string number = std::abs(pct) >= 100 ? absl::StrFormat("%+.0f%%", pct) : absl::StrFormat("%+.2f%%", pct);
   if (m.relative_change() == 0) return number;
   return absl::StrCat(number, m.better() ? " better" : " worse");
 }
 
+// "variant @ hardware (in/out)", with an endpoint row's endpoint and load
+// point: "served [fast] @ gpu (128/64) 8 req/s".
+std::string GateRowName(const v1::MetricVerdict& m) {
+  return absl::StrCat(m.variant(), m.endpoint().empty() ? "" : absl::StrCat(" [", m.endpoint(), "]"), " @ ",
+                      m.hardware(), " (", m.prompt_tokens(), "/", m.output_tokens(), ")",
+                      m.load().empty() ? "" : " " + m.load());
+}
+
 std::vector<std::string> GateCells(const v1::MetricVerdict& m) {
   const bool values = m.verdict() != v1::MetricVerdict::SKIPPED && m.metric() != "results";
   return {m.metric(),
-          absl::StrCat(m.variant(), " @ ", m.hardware(), " (", m.prompt_tokens(), "/",
-                       m.output_tokens(), ")"),
+          GateRowName(m),
           values ? MetricValue(m.metric(), m.baseline_value()) : "-",
           values ? MetricValue(m.metric(), m.candidate_value()) : "-",
           values ? ChangeCell(m) : "-",
@@ -107,7 +121,9 @@ std::string RenderGateJunit(const v1::GateVerdict& g) {
     absl::StrAppend(
         &out, "  <testcase classname=\"",
         Esc(absl::StrCat("tcobench.gate.", m.variant(), ".", m.hardware())), "\" name=\"",
-        Esc(absl::StrCat(m.metric(), " (", m.prompt_tokens(), "/", m.output_tokens(), ")")), "\"");
+        Esc(absl::StrCat(m.metric(), " (", m.prompt_tokens(), "/", m.output_tokens(), ")",
+                         m.load().empty() ? "" : " " + m.load())),
+        "\"");
     const std::string text =
         absl::StrCat("baseline ", c[2], ", candidate ", c[3], ", change ", c[4], ": ", m.detail());
     switch (m.verdict()) {

@@ -85,6 +85,14 @@ std::string LoadPoint(double target_qps, int concurrency) {
   return target_qps > 0 ? absl::StrFormat("%g req/s", target_qps) : absl::StrFormat("%d users", std::max(1, concurrency));
 }
 
+double LoadValue(double target_qps, int concurrency) {
+  return target_qps > 0 ? target_qps : std::max(1, concurrency);
+}
+
+std::string RowLoad(const std::string& runtime, double target_qps, int concurrency) {
+  return runtime == "openai" ? LoadPoint(target_qps, concurrency) : "";
+}
+
 namespace {
 
 std::vector<std::string> LoadCells(const v1::VariantResult& v) {

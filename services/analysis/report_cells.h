@@ -31,6 +31,12 @@ extern const std::vector<std::string> kLoadHeads;
 std::vector<std::vector<std::string>> LoadRows(const v1::ComparisonResult& r);
 // "5 req/s" (SERVER) or "4 users".
 std::string LoadPoint(double target_qps, int concurrency);
+// A row's load point as a dimension (gate rows, Prometheus labels): the
+// load point of an endpoint row, "" for engine rows (they do not sweep).
+std::string RowLoad(const std::string& runtime, double target_qps, int concurrency);
+// The load as a number: the rate when there is one, else the users (a
+// single stream: 1).
+double LoadValue(double target_qps, int concurrency);
 extern const std::vector<std::string> kCostHeads;
 std::vector<std::string> CostCells(const v1::VariantCost& c, bool load);
 bool HasLoad(const v1::CostReport& c);             // the cost report priced a load

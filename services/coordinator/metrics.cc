@@ -1,11 +1,13 @@
 #include "services/coordinator/metrics.h"
 
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "services/analysis/cost_model.h"
+#include "services/analysis/report_cells.h"
 #include "common/metrics/metrics_server.h"
 
 namespace tcobench {
@@ -193,35 +195,95 @@ struct ResultFamilies {
                             "Other processes' share of the machine's CPU time during the measured window"};
   FamilyBuilder usd_bounds{"tcobench_result_usd_per_million_output_tokens_bound",
                            "The 95% interval of the cost per million output tokens (bound=low|high)"};
+  // Endpoint rows (runtime="openai"), one series per load point.
+  FamilyBuilder goodput{"tcobench_result_goodput_requests_per_second",
+                        "Requests that met every SLO bound per second of the measured window (endpoint runs)"};
+  FamilyBuilder good_ratio{"tcobench_result_good_requests_ratio",
+                           "Fraction of the measured requests that met every SLO bound (endpoint runs)"};
+  FamilyBuilder error_ratio{"tcobench_result_error_ratio", "Failed over sent measured requests (endpoint runs)"};
+  FamilyBuilder requests{"tcobench_result_requests",
+                         "Measured requests sent (endpoint runs); the failed ones by kind in "
+                         "tcobench_result_failed_requests"};
+  FamilyBuilder failed{"tcobench_result_failed_requests",
+                       "Failed measured requests by kind: connect, http_status, timeout, broken_stream, bad_event, "
+                       "server_error, wrong_length (endpoint runs)"};
+  FamilyBuilder itl{"tcobench_result_inter_token_latency_seconds",
+                    "Every gap between content events, pooled over requests, by percentile (endpoint runs)"};
+  FamilyBuilder capacity{"tcobench_result_capacity",
+                         "A sweep's capacity: the highest load that met the SLO (unit=requests_per_second or "
+                         "users); absent when no point did"};
 
+  // One endpoint row's load figures.
+  void AddLoad(const Labels& l, const v1::VariantResult& r);
   // One comparison's rows.
   void Add(const std::string& id, const v1::ComparisonResult& result, const v1::CostReport& cost, const std::string& name,
            double finished_seconds);
   void MoveInto(std::vector<prometheus::MetricFamily>* out) {
     for (FamilyBuilder* f : {&finished, &ttft, &tpot, &e2e, &out_tps, &decode_tps, &prefill_tps, &jpt, &ppl,
                              &ppl_ratio, &kld, &top1, &usd, &tco, &recommended, &contaminated, &foreign_cpu,
-                             &usd_bounds}) {
+                             &usd_bounds, &goodput, &good_ratio, &error_ratio, &requests, &failed, &itl, &capacity}) {
       if (!f->empty()) out->push_back(f->Build());
     }
   }
 };
 
+void ResultFamilies::AddLoad(const Labels& l, const v1::VariantResult& r) {
+  const v1::EndpointLoadResult& load = r.load();
+  auto with = [](Labels x, const char* name, std::string value) {
+    x.push_back({name, std::move(value)});
+    return x;
+  };
+  goodput.Add(l, load.goodput_requests_per_second());
+  good_ratio.Add(l, load.good_fraction());
+  error_ratio.Add(l, load.error_rate());
+  requests.Add(l, static_cast<double>(load.requests()));
+  // Every kind, zeros included, so a rate or a sum never misses a series.
+  std::map<std::string, double> by_kind;
+  for (const char* kind :
+       {"connect", "http_status", "timeout", "broken_stream", "bad_event", "server_error", "wrong_length"}) {
+    by_kind[kind] = 0;
+  }
+  for (const auto& [kind, n] : load.errors()) by_kind[kind] = static_cast<double>(n);
+  for (const auto& [kind, n] : by_kind) failed.Add(with(l, "kind", kind), n);
+  if (load.itl_seconds().n() > 0) {
+    itl.Add(with(l, "percentile", "50"), load.itl_seconds().p50());
+    itl.Add(with(l, "percentile", "99"), load.itl_seconds().p99());
+  }
+  if (load.capacity()) {
+    Labels c;  // the sweep's, without its load point
+    for (const auto& label : l) {
+      if (label.name != "load") c.push_back(label);
+    }
+    c.push_back({"unit", r.target_qps() > 0 ? "requests_per_second" : "users"});
+    capacity.Add(c, render::LoadValue(r.target_qps(), r.concurrency()));
+  }
+}
+
 void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& result, const v1::CostReport& cost,
                          const std::string& name, double finished_seconds) {
   finished.Add({{"comparison_id", id}, {"name", name}}, finished_seconds);
-  auto key = [&](const std::string& variant, const std::string& hardware, int p, int n) {
+  // The row's dimensions: runtime and endpoint, and an endpoint row's load
+  // point, tell apart the rows of a comparison mixing engine and endpoint
+  // variants or sweeping a load.
+  auto key = [&](const std::string& variant, const std::string& hardware, int p, int n, const std::string& runtime,
+                 const std::string& endpoint, double target_qps, int concurrency) {
+    const std::string rt = runtime.empty() ? "engine" : runtime;
     return Labels{{"comparison_id", id},
                   {"variant", variant},
                   {"hardware", hardware},
                   {"prompt_tokens", absl::StrCat(p)},
-                  {"output_tokens", absl::StrCat(n)}};
+                  {"output_tokens", absl::StrCat(n)},
+                  {"runtime", rt},
+                  {"endpoint", endpoint},
+                  {"load", render::RowLoad(rt, target_qps, concurrency)}};
   };
   auto with = [](Labels l, const char* name, std::string value) {
     l.push_back({name, std::move(value)});
     return l;
   };
   for (const v1::VariantResult& r : result.results()) {
-    const Labels l = key(r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens());
+    const Labels l = key(r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens(), r.runtime(), r.endpoint(),
+                         r.target_qps(), r.concurrency());
     for (const auto& [q, t, p, e] :
          {std::tuple{"50", r.latency().ttft_seconds().p50(), r.latency().tpot_seconds().p50(),
                      r.latency().e2e_seconds().p50()},
@@ -248,9 +310,11 @@ void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& resu
       kld.Add(l, r.accuracy().kld().mean_kld());
       top1.Add(l, r.accuracy().kld().same_top1());
     }
+    if (r.runtime() == "openai") AddLoad(l, r);
   }
   for (const v1::VariantCost& c : cost.rows()) {
-    const Labels l = key(c.variant(), c.hardware(), c.prompt_tokens(), c.output_tokens());
+    const Labels l = key(c.variant(), c.hardware(), c.prompt_tokens(), c.output_tokens(), c.runtime(), c.endpoint(),
+                         c.target_qps(), c.concurrency());
     if (c.ppl_ratio() > 0) ppl_ratio.Add(l, c.ppl_ratio());
     if (c.usd_per_hour() > 0) usd.Add(l, c.usd_per_million_output_tokens());
     if (c.usd_per_hour() > 0 && c.usd_per_million_output_tokens_high() > 0) {
@@ -337,6 +401,9 @@ void StoreCollector::AddVerdicts(std::vector<prometheus::MetricFamily>* out) con
                  {"hardware", m.hardware()},
                  {"prompt_tokens", absl::StrCat(m.prompt_tokens())},
                  {"output_tokens", absl::StrCat(m.output_tokens())},
+                 {"runtime", m.runtime()},
+                 {"endpoint", m.endpoint()},
+                 {"load", m.load()},
                  {"verdict", Lower(v1::MetricVerdict::Verdict_Name(m.verdict()))}}) {
           l.push_back({k, val});
         }

@@ -3,7 +3,9 @@
 
 Starts Debian's prometheus on loopback (1 s scrapes, the project's rule
 file loaded), a coordinator and two workers with --metrics-listen, runs a
-small comparison, tags it, gates a rerun against it, SIGKILLs a worker, then
+small comparison (two engine variants and one on an OpenAI-compatible
+endpoint: the harness's instant server), tags it, gates a rerun against it,
+SIGKILLs a worker, then
 evaluates every PromQL expression of every panel in dashboards/grafana
 through Prometheus's HTTP API, with the dashboard's variables filled from
 their own label_values queries: each must parse and return data. Also:
@@ -14,10 +16,12 @@ usage: prometheus_test.py BIN_DIR SOURCE_DIR
 Skips (exit 77) when prometheus or promtool is not installed.
 """
 import glob
+import itertools
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -61,6 +65,14 @@ def substitute(expr, values):
     return expr
 
 
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def main():
     bin_dir, source_dir = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     prometheus, promtool = shutil.which("prometheus"), shutil.which("promtool")
@@ -79,12 +91,17 @@ def main():
         with open(os.path.join(work, "text.txt"), "w") as f:
             f.write("The little cat sat on the warm mat and watched the birds fly over the garden. " * 40)
 
-        ports = {name: free_port() for name in ("coordinator", "w1", "w2", "prometheus")}
+        ports = {name: free_port() for name in ("coordinator", "w1", "w2", "prometheus", "served")}
+        # An OpenAI-compatible endpoint beside the engine variants (the
+        # harness's instant server), so the endpoint panels have data.
+        c.start("served", [os.path.join(bin_dir, "instant_server"), str(ports["served"])])
+        wait_for("the instant server", lambda: port_open(ports["served"]), timeout=30)
         grpc_addr = c.coordinator("coordinator", "--lease-seconds", "3",
                                   "--metrics-listen", "127.0.0.1:%d" % ports["coordinator"])
         for name, price in (("w1", "0.10"), ("w2", "0.05")):
             c.worker(name, grpc_addr, "--labels", "box=" + name, "--cost-per-hour", price,
-                     "--metrics-listen", "127.0.0.1:%d" % ports[name])
+                     "--metrics-listen", "127.0.0.1:%d" % ports[name],
+                     "--endpoint", "instant=http://127.0.0.1:%d/v1" % ports["served"])
 
         rules = os.path.join(source_dir, "dashboards", "rules", "tcobench.rules.yml")
         config = os.path.join(work, "prometheus.yml")
@@ -116,7 +133,8 @@ scrape_configs:
         spec = {
             "name": "monitoring test", "baseline": "f16",
             "variants": [{"name": "f16", "model": "m.gguf"},
-                         {"name": "q8_0", "model": "m.gguf", "quantize": "Q8_0"}],
+                         {"name": "q8_0", "model": "m.gguf", "quantize": "Q8_0"},
+                         {"name": "served", "runtime": "openai", "endpoint": "instant", "servedModel": "m"}],
             "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 16, "outputTokens": 8,
                          "warmupRuns": 1, "measuredRuns": 10},
             "accuracy": {"perplexity": {"text": "text.txt", "ctx": 64, "maxChunks": 2}, "klDivergence": True},
@@ -133,6 +151,37 @@ scrape_configs:
         gate_rc, out = c.cli("gate", "--baseline", "main", "--candidate", "pr-1", "--coordinator", grpc_addr)
         assert gate_rc in (0, 1, 3), out
         print("comparisons %s (main) and %s (pr-1); gate exit %d" % (first, second, gate_rc))
+        for line in out.splitlines():
+            if "regression" in line or "inconclusive" in line:
+                print("  " + line)
+
+        # An endpoint-only concurrency sweep, twice, tagged and gated: the
+        # capacity series, panels and gate verdict.
+        sweep = {
+            "name": "endpoint sweep", "baseline": "served",
+            "variants": [{"name": "served", "runtime": "openai", "endpoint": "instant", "servedModel": "m"}],
+            "workload": {"scenario": "CONCURRENCY", "concurrency": [1, 2, 4], "promptTokens": 16, "outputTokens": 8,
+                         "warmupRuns": 1, "measuredRuns": 40},
+            "hardware": [{"name": "box1", "selector": {"labels": {"box": "w1"}}}],
+        }
+        with open(os.path.join(work, "sweep.json"), "w") as f:
+            json.dump(sweep, f)
+        for tag in ("sweep-main", "sweep-pr"):
+            sweep_id = cli("submit", "sweep.json", "--wait", "--coordinator", grpc_addr).splitlines()[0].strip()
+            cli("tag", sweep_id, tag, "--coordinator", grpc_addr)
+        r = subprocess.run([os.path.join(bin_dir, "tcobench"), "gate", "--baseline", "sweep-main", "--candidate",
+                            "sweep-pr", "--format", "json", "--coordinator", grpc_addr],
+                           cwd=work, capture_output=True, text=True, timeout=120)
+        rc = r.returncode
+        assert rc in (0, 1, 3), r.stdout + r.stderr
+        verdicts = json.loads(r.stdout)["metrics"]
+        loads = sorted({v.get("load", "") for v in verdicts if v["metric"] == "goodput"})
+        assert loads == ["1 users", "2 users", "4 users"], loads
+        capacity = [v for v in verdicts if v["metric"] == "capacity"]
+        assert len(capacity) == 1 and capacity[0].get("candidate_value") == 4, capacity
+        assert all(v["endpoint"] == "instant" and v["runtime"] == "openai" for v in capacity), capacity
+        print("endpoint sweep gate exit %d: goodput at %s, capacity %s against %s" % (
+            rc, ", ".join(loads), capacity[0]["candidate_value"], capacity[0]["baseline_value"]))
 
         # Every daemon's exposition passes promtool's lint.
         for name in ("coordinator", "w1", "w2"):
@@ -169,20 +218,26 @@ scrape_configs:
             values = {}
             for var in board["templating"]["list"]:
                 if var["type"] == "datasource":
-                    values[var["name"]] = "prometheus"
+                    values[var["name"]] = ["prometheus"]
                     continue
                 m = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", var["query"]["query"])
                 assert m, "%s: variable %s: unsupported query" % (path, var["name"])
                 found = prom.api("label/%s/values" % m.group(2), **{"match[]": m.group(1)})
                 assert found, "%s: variable %s has no values" % (os.path.basename(path), var["name"])
-                values[var["name"]] = "|".join(found) if var.get("multi") else found[0]
+                values[var["name"]] = ["|".join(found)] if var.get("multi") else found
+            # A panel passes when some choice of the variables gives it data
+            # (an engine-only comparison has no endpoint panels' series).
+            choices = [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
             for panel in board["panels"]:
                 for target in panel.get("targets", []):
-                    expr = substitute(target["expr"], values)
-                    if target.get("instant"):
-                        data = prom.api("query", query=expr, time=end)
-                    else:
-                        data = prom.api("query_range", query=expr, start=end - 600, end=end, step=2)
+                    for choice in choices:
+                        expr = substitute(target["expr"], choice)
+                        if target.get("instant"):
+                            data = prom.api("query", query=expr, time=end)
+                        else:
+                            data = prom.api("query_range", query=expr, start=end - 600, end=end, step=2)
+                        if data["result"]:
+                            break
                     assert data["result"], "%s: panel '%s' returned no data for %s" % (
                         os.path.basename(path), panel["title"], expr)
                     checked += 1

@@ -89,7 +89,7 @@ BOOST_AUTO_TEST_CASE(hodges_lehmann_and_normal_quantiles) {
 BOOST_AUTO_TEST_CASE(policy_defaults_and_errors) {
   const v1::GatePolicy p = Defaults();
   BOOST_TEST(p.alpha() == 0.01);
-  BOOST_TEST(p.metrics().size() == 6u);
+  BOOST_TEST(p.metrics().size() == 9u);
   BOOST_TEST(p.metrics().at("decode_tokens_per_second").direction() == "higher");
   BOOST_TEST(p.metrics().at("ppl_ratio").max_absolute() == 1.02);
   auto parsed = ParseGatePolicyJson(R"({"metrics": {"ttft_p99": {"min_effect": 0.2}}})");
@@ -441,4 +441,112 @@ BOOST_AUTO_TEST_CASE(whole_results_gate_pass_regression_and_missing_rows) {
   missing.mutable_results()->RemoveLast();
   v1::GateVerdict partial = EvaluateGate(Result(1, 5.0, 1), missing, policy);
   BOOST_TEST(VerdictName(partial.overall()) == "inconclusive");
+}
+
+namespace {
+
+// One endpoint sweep point: `good` of `requests` met the SLO over
+// `window` seconds, `failed` failed.
+v1::VariantResult Point(double qps, int requests, int good, int failed, double window, bool capacity) {
+  v1::VariantResult r;
+  r.set_variant("served");
+  r.set_hardware("gpu");
+  r.set_prompt_tokens(128);
+  r.set_output_tokens(64);
+  r.set_runtime("openai");
+  r.set_endpoint("fast");
+  r.set_target_qps(qps);
+  v1::EndpointLoadResult* l = r.mutable_load();
+  l->set_requests(requests);
+  l->set_failed(failed);
+  l->set_good_fraction(static_cast<double>(good) / requests);
+  l->set_goodput_requests_per_second(good / window);
+  l->set_slo_met(capacity);
+  l->set_capacity(capacity);
+  return r;
+}
+
+// A sweep at 2, 8 and 32 req/s whose capacity is `capacity` (0: none),
+// the points past it failing `failed_past` of 200 requests.
+v1::ComparisonResult Sweep(double capacity, int failed_past) {
+  v1::ComparisonResult out;
+  for (double qps : {2.0, 8.0, 32.0}) {
+    const bool past = capacity == 0 || qps > capacity;
+    const int failed = past ? failed_past : 0, good = past ? 100 - failed_past / 2 : 200;
+    *out.add_results() = Point(qps, 200, good, failed, 200 / qps, qps == capacity);
+  }
+  return out;
+}
+
+const v1::MetricVerdict* Find(const v1::GateVerdict& g, const std::string& metric, const std::string& load) {
+  for (const auto& m : g.metrics()) {
+    if (m.metric() == metric && m.load() == load) return &m;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(endpoint_sweeps_gate_error_rate_goodput_and_capacity_per_load_point) {
+  const v1::GatePolicy policy = Defaults();
+  // The same sweep: every point passes, capacity 32 on both sides.
+  v1::GateVerdict same = EvaluateGate(Sweep(32, 0), Sweep(32, 0), policy);
+  BOOST_TEST(VerdictName(same.overall()) == "pass");
+  for (const char* load : {"2 req/s", "8 req/s", "32 req/s"}) {
+    BOOST_REQUIRE(Find(same, "error_rate", load) != nullptr);
+    BOOST_TEST(VerdictName(Find(same, "error_rate", load)->verdict()) == "pass");
+    BOOST_TEST(VerdictName(Find(same, "goodput", load)->verdict()) == "pass");
+  }
+  const v1::MetricVerdict* cap = Find(same, "capacity", "");
+  BOOST_REQUIRE(cap != nullptr);
+  BOOST_TEST(cap->candidate_value() == 32);
+  BOOST_TEST(cap->endpoint() == "fast");
+  BOOST_TEST(cap->runtime() == "openai");
+
+  // Capacity falls to 8 and the 32 req/s point fails 40 of 200: capacity,
+  // error rate and goodput there are regressions; 2 req/s still passes.
+  v1::GateVerdict worse = EvaluateGate(Sweep(32, 0), Sweep(8, 40), policy);
+  BOOST_TEST(VerdictName(worse.overall()) == "regression");
+  BOOST_TEST(VerdictName(Find(worse, "capacity", "")->verdict()) == "regression");
+  BOOST_TEST(Find(worse, "capacity", "")->relative_change() == -0.75);
+  BOOST_TEST(VerdictName(Find(worse, "error_rate", "32 req/s")->verdict()) == "regression");
+  BOOST_TEST(std::abs(Find(worse, "error_rate", "32 req/s")->relative_change() - 0.2) < 1e-12);
+  BOOST_TEST(VerdictName(Find(worse, "goodput", "32 req/s")->verdict()) == "regression");
+  BOOST_TEST(VerdictName(Find(worse, "error_rate", "2 req/s")->verdict()) == "pass");
+
+  // No point met the SLO on the candidate: capacity regresses; on neither
+  // side: nothing to compare, inconclusive.
+  BOOST_TEST(VerdictName(Find(EvaluateGate(Sweep(8, 0), Sweep(0, 0), policy), "capacity", "")->verdict()) ==
+             "regression");
+  BOOST_TEST(VerdictName(Find(EvaluateGate(Sweep(0, 0), Sweep(0, 0), policy), "capacity", "")->verdict()) ==
+             "inconclusive");
+
+  // A few failures in few requests: the interval straddles the 1-point bound.
+  v1::ComparisonResult few_b, few_c;
+  *few_b.add_results() = Point(2, 50, 50, 0, 25, true);
+  *few_c.add_results() = Point(2, 50, 48, 2, 25, true);
+  v1::GateVerdict few = EvaluateGate(few_b, few_c, policy);
+  BOOST_TEST(VerdictName(Find(few, "error_rate", "2 req/s")->verdict()) == "inconclusive");
+  BOOST_TEST(Find(few, "capacity", "") == nullptr);  // one point a side: no sweep, no capacity verdict
+
+  // Engine rows get no endpoint metrics at all.
+  const v1::GateVerdict engine = EvaluateGate(Result(1, 5.0, 1), Result(1, 5.0, 2), policy);
+  for (const auto& m : engine.metrics()) {
+    BOOST_TEST((m.metric() != "error_rate" && m.metric() != "goodput" && m.metric() != "capacity"));
+    BOOST_TEST(m.load() == "");
+  }
+
+  // The policy: error_rate takes max_absolute, not a relative change.
+  v1::GatePolicy bad;
+  (*bad.mutable_metrics())["error_rate"].set_max_relative_change(0.1);
+  BOOST_TEST(std::string(GatePolicyWithDefaults(bad).status().message()).find("error_rate takes max_absolute") !=
+             std::string::npos);
+  v1::GatePolicy bad2;
+  (*bad2.mutable_metrics())["goodput"].set_max_absolute(0.1);
+  BOOST_TEST(!GatePolicyWithDefaults(bad2).ok());
+
+  // The rendered row names the endpoint and the load point.
+  const std::string text = RenderGateText(worse);
+  BOOST_TEST(text.find("served [fast] @ gpu (128/64) 32 req/s") != std::string::npos);
+  BOOST_TEST(text.find("+20.00 points worse") != std::string::npos);
 }

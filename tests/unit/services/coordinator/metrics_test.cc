@@ -5,6 +5,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <boost/test/unit_test.hpp>
+#include <functional>
 
 #include "common/spec/spec.h"
 #include "tests/test_support.h"
@@ -75,12 +76,16 @@ struct Fixture {
     store = std::move(*s);
   }
   // Submits a comparison and has `worker` run it to success.
-  std::string RunOne(const std::string& worker_id, const std::string& name, double ttft) {
+  // `edit`, when given, changes the result first.
+  std::string RunOne(const std::string& worker_id, const std::string& name, double ttft,
+                     const std::function<void(v1::ComparisonResult*)>& edit = nullptr) {
     auto id = store->Submit(Spec(name));
     BOOST_REQUIRE(id.ok());
     auto job = store->Acquire(worker_id);
     BOOST_REQUIRE(job.ok() && job->has_job());
-    BOOST_REQUIRE(store->Complete(worker_id, job->lease_id(), Result(ttft, 0.36)).ok());
+    v1::ComparisonResult result = Result(ttft, 0.36);
+    if (edit) edit(&result);
+    BOOST_REQUIRE(store->Complete(worker_id, job->lease_id(), result).ok());
     clock.t += 1;
     return *id;
   }
@@ -179,8 +184,8 @@ BOOST_AUTO_TEST_CASE(results_are_exposed_for_the_newest_and_the_tagged_compariso
   const std::string text = Scrape(collector);
   auto series = [](const std::string& id, const std::string& percentile) {
     return "tcobench_result_ttft_seconds{comparison_id=\"" + id +
-           "\",hardware=\"cpu\",output_tokens=\"4\",percentile=\"" + percentile +
-           "\",prompt_tokens=\"8\",variant=\"a\"}";
+           "\",endpoint=\"\",hardware=\"cpu\",load=\"\",output_tokens=\"4\",percentile=\"" + percentile +
+           "\",prompt_tokens=\"8\",runtime=\"engine\",variant=\"a\"}";
   };
   BOOST_TEST(ExpositionValue(text, series(newest, "50")) == 0.030);
   BOOST_TEST(ExpositionValue(text, series(newest, "99")) == 0.060);
@@ -190,7 +195,8 @@ BOOST_AUTO_TEST_CASE(results_are_exposed_for_the_newest_and_the_tagged_compariso
                                        "\",tag=\"release-1\"}") == 1);
   const std::string labels =
       "{comparison_id=\"" + newest +
-      "\",hardware=\"cpu\",output_tokens=\"4\",prompt_tokens=\"8\",variant=\"a\"}";
+      "\",endpoint=\"\",hardware=\"cpu\",load=\"\",output_tokens=\"4\",prompt_tokens=\"8\",runtime=\"engine\","
+      "variant=\"a\"}";
   BOOST_TEST(ExpositionValue(text, "tcobench_result_output_tokens_per_second" + labels) == 100);
   BOOST_TEST(ExpositionValue(text, "tcobench_result_perplexity" + labels) == 7.5);
   // $0.36/h at 100 tokens/s: $1 per million output tokens (energy is not priced without joules).
@@ -198,8 +204,8 @@ BOOST_AUTO_TEST_CASE(results_are_exposed_for_the_newest_and_the_tagged_compariso
              0.99);
   BOOST_TEST(
       ExpositionValue(text, "tcobench_result_energy_joules_per_token{comparison_id=\"" + newest +
-                                "\",energy_source=\"model\",hardware=\"cpu\",output_tokens=\"4\","
-                                "prompt_tokens=\"8\",variant=\"a\"}") == 0.5);
+                                "\",endpoint=\"\",energy_source=\"model\",hardware=\"cpu\",load=\"\","
+                                "output_tokens=\"4\",prompt_tokens=\"8\",runtime=\"engine\",variant=\"a\"}") == 0.5);
   BOOST_TEST(ExpositionValue(text, "tcobench_result_recommended" + labels) == 1);
 }
 
@@ -236,4 +242,66 @@ BOOST_AUTO_TEST_CASE(the_newest_gate_verdict_per_pair_is_exposed) {
   BOOST_TEST(text.find("tcobench_gate_metric_relative_change{" + pair) != std::string::npos);
   BOOST_TEST(ExpositionValue(Scrape(f.registry),
                              "tcobench_gate_verdicts_total{verdict=\"regression\"}") == 1);
+}
+
+BOOST_AUTO_TEST_CASE(endpoint_rows_carry_runtime_endpoint_and_load_with_goodput_errors_and_capacity) {
+  Fixture f("metrics-endpoint");
+  auto w = f.store->Register(Inventory("w"));
+  BOOST_REQUIRE(w.ok());
+  // A sweep at 2 and 8 req/s against endpoint "fast": capacity 2; at 8 req/s
+  // 3 timeouts and 1 broken stream of 40.
+  const std::string id = f.RunOne(w->worker_id(), "sweep", 0.01, [](v1::ComparisonResult* r) {
+    v1::VariantResult first = r->results(0);
+    r->clear_results();
+    for (double qps : {2.0, 8.0}) {
+      v1::VariantResult* v = r->add_results();
+      *v = first;
+      v->set_runtime("openai");
+      v->set_endpoint("fast");
+      v->set_target_qps(qps);
+      v1::EndpointLoadResult* l = v->mutable_load();
+      l->set_requests(40);
+      l->set_goodput_requests_per_second(qps == 2 ? 2.0 : 4.5);
+      l->set_good_fraction(qps == 2 ? 1.0 : 0.6);
+      if (qps == 8) {
+        l->set_failed(4);
+        l->set_error_rate(0.1);
+        (*l->mutable_errors())["timeout"] = 3;
+        (*l->mutable_errors())["broken_stream"] = 1;
+      }
+      l->set_capacity(qps == 2);
+      l->set_slo_met(qps == 2);
+    }
+  });
+  const std::string text = Scrape(StoreCollector(f.store.get(), {}));
+  auto labels = [&](const std::string& load, const std::string& extra) {
+    return "{comparison_id=\"" + id + "\",endpoint=\"fast\",hardware=\"cpu\"," + extra + "load=\"" + load +
+           "\",output_tokens=\"4\",prompt_tokens=\"8\",runtime=\"openai\",variant=\"a\"}";
+  };
+  BOOST_TEST(ExpositionValue(text, "tcobench_result_goodput_requests_per_second" + labels("2 req/s", "")) == 2.0);
+  BOOST_TEST(ExpositionValue(text, "tcobench_result_goodput_requests_per_second" + labels("8 req/s", "")) == 4.5);
+  BOOST_TEST(ExpositionValue(text, "tcobench_result_good_requests_ratio" + labels("8 req/s", "")) == 0.6);
+  BOOST_TEST(ExpositionValue(text, "tcobench_result_error_ratio" + labels("8 req/s", "")) == 0.1);
+  BOOST_TEST(ExpositionValue(text, "tcobench_result_requests" + labels("8 req/s", "")) == 40);
+  // Failures by kind, every kind present (zeros too).
+  auto failed = [&](const std::string& load, const std::string& kind) {
+    const std::string l = labels(load, "");
+    return ExpositionValue(text, "tcobench_result_failed_requests{comparison_id=\"" + id +
+                                     "\",endpoint=\"fast\",hardware=\"cpu\",kind=\"" + kind + "\"," +
+                                     l.substr(l.find("load=")));
+  };
+  BOOST_TEST(failed("8 req/s", "timeout") == 3);
+  BOOST_TEST(failed("8 req/s", "broken_stream") == 1);
+  BOOST_TEST(failed("8 req/s", "connect") == 0);
+  BOOST_TEST(failed("2 req/s", "timeout") == 0);
+  // Two sweep points: two distinct TTFT series, not one clobbered.
+  BOOST_TEST(ExpositionValue(text, "tcobench_result_ttft_seconds{comparison_id=\"" + id +
+                                       "\",endpoint=\"fast\",hardware=\"cpu\",load=\"8 req/s\","
+                                       "output_tokens=\"4\",percentile=\"50\",prompt_tokens=\"8\","
+                                       "runtime=\"openai\",variant=\"a\"}") == 0.01);
+  // Capacity: the sweep's, without a load label.
+  BOOST_TEST(ExpositionValue(text, "tcobench_result_capacity{comparison_id=\"" + id +
+                                       "\",endpoint=\"fast\",hardware=\"cpu\",output_tokens=\"4\","
+                                       "prompt_tokens=\"8\",runtime=\"openai\",unit=\"requests_per_second\","
+                                       "variant=\"a\"}") == 2);
 }
