@@ -53,7 +53,7 @@ std::string ChangeCell(const v1::MetricVerdict& m) {
 // "variant @ hardware (in/out)", with an endpoint row's endpoint and load
 // point: "served [fast] @ gpu (128/64) 8 req/s".
 std::string GateRowName(const v1::MetricVerdict& m) {
-  return absl::StrCat(m.variant(), m.endpoint().empty() ? "" : absl::StrCat(" [", m.endpoint(), "]"), " @ ",
+  return absl::StrCat(VariantName(m.variant(), m.endpoint()), " @ ",
                       m.hardware(), " (", m.prompt_tokens(), "/", m.output_tokens(), ")",
                       m.load().empty() ? "" : " " + m.load());
 }

@@ -54,9 +54,10 @@ std::vector<std::string> ResultCells(const v1::VariantResult& v) {
   const auto& a = v.accuracy();
   const bool kld = HasKld(v);
   return {
-      v.variant(),
+      VariantName(v.variant(), v.endpoint()),
       v.hardware(),
-      v.scenario(),
+      v.runtime() == "openai" ? absl::StrCat(v.scenario(), " ", LoadPoint(v.target_qps(), v.concurrency()))
+                              : v.scenario(),
       absl::StrCat(v.prompt_tokens()),
       absl::StrCat(v.output_tokens()),
       Ms(v.latency().ttft_seconds().p50()),
@@ -83,6 +84,10 @@ const std::vector<std::string> kResultHeads = {
 
 std::string LoadPoint(double target_qps, int concurrency) {
   return target_qps > 0 ? absl::StrFormat("%g req/s", target_qps) : absl::StrFormat("%d users", std::max(1, concurrency));
+}
+
+std::string VariantName(const std::string& variant, const std::string& endpoint) {
+  return endpoint.empty() ? variant : absl::StrCat(variant, " [", endpoint, "]");
 }
 
 double LoadValue(double target_qps, int concurrency) {
@@ -145,7 +150,7 @@ std::vector<std::string> Why(const v1::VariantCost& c) {
 
 std::vector<std::string> CostCells(const v1::VariantCost& c, bool load) {
   std::vector<std::string> out = {
-      c.variant(),
+      VariantName(c.variant(), c.endpoint()),
       c.hardware(),
       c.runtime() == "openai" ? absl::StrCat(c.prompt_tokens(), "/", c.output_tokens(), " @ ",
                                              LoadPoint(c.target_qps(), c.concurrency()))

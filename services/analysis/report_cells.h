@@ -34,6 +34,8 @@ std::string LoadPoint(double target_qps, int concurrency);
 // A row's load point as a dimension (gate rows, Prometheus labels): the
 // load point of an endpoint row, "" for engine rows (they do not sweep).
 std::string RowLoad(const std::string& runtime, double target_qps, int concurrency);
+// A row's variant, with its endpoint for endpoint rows: "served [fast]".
+std::string VariantName(const std::string& variant, const std::string& endpoint);
 // The load as a number: the rate when there is one, else the users (a
 // single stream: 1).
 double LoadValue(double target_qps, int concurrency);
