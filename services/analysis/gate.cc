@@ -392,6 +392,17 @@ v1::MetricVerdict CompareBounded(const std::string& metric, const v1::GatePolicy
 
 namespace {
 
+// The smallest worse-signed relative change the two readings allow within
+// their uncertainties.
+double WorstCaseRise(const v1::Energy& eb, const v1::Energy& ec, const std::string& direction) {
+  const double lo_c = ec.joules_per_token() * (1 - ec.uncertainty_fraction());
+  const double hi_b = eb.joules_per_token() * (1 + eb.uncertainty_fraction());
+  const double hi_c = ec.joules_per_token() * (1 + ec.uncertainty_fraction());
+  const double lo_b = eb.joules_per_token() * (1 - eb.uncertainty_fraction());
+  if (direction == "higher") return hi_c > 0 ? lo_b / hi_c - 1 : 1e9;
+  return hi_b > 0 ? lo_c / hi_b - 1 : 1e9;
+}
+
 // Energy per token: one value a side, so a bound on the relative change.
 v1::MetricVerdict CompareEnergy(const std::string& name, const v1::GatePolicy::Metric& mp, const v1::Energy& eb,
                                 const v1::Energy& ec) {
@@ -411,6 +422,16 @@ v1::MetricVerdict CompareEnergy(const std::string& name, const v1::GatePolicy::M
   if (eb.source() != ec.source()) {
     v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
     v.set_detail(absl::StrCat("measured by ", eb.source(), " and by ", ec.source(), ": not comparable"));
+  } else if (rel > mp.max_relative_change() && ec.source() == "prometheus" &&
+             WorstCaseRise(eb, ec, mp.direction()) <= mp.max_relative_change()) {
+    // A Prometheus reading's uncertainty is where its samples fall against
+    // the window's ends: it differs between the sides, unlike a model
+    // estimate's bias, which both share.
+    v.set_verdict(v1::MetricVerdict::INCONCLUSIVE);
+    v.set_detail(absl::StrCat(what, "beyond ", Pct(mp.max_relative_change()), " but within the readings' uncertainty (",
+                              absl::StrFormat("±%.0f%%, ±%.0f%%", 100 * eb.uncertainty_fraction(),
+                                              100 * ec.uncertainty_fraction()),
+                              "): measure longer windows"));
   } else if (rel > mp.max_relative_change()) {
     v.set_verdict(v1::MetricVerdict::REGRESSION);
     v.set_detail(absl::StrCat(what, "beyond ", Pct(mp.max_relative_change())));

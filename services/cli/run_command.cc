@@ -40,6 +40,7 @@ const CommandSpec kRunSpec = {
     "    [--output results.json] [--threads N] [--device auto|cpu|cuda:N] [--repetitions N]\n"
     "    [--energy auto|rapl|nvml|model|none]\n"
     "    [--cpu-tdp-watts W] [--cost-per-hour USD] [--endpoint NAME=URL]... [--endpoint-key-file NAME=FILE]...\n"
+    "    [--endpoint-energy NAME=QUERY]... [--prometheus URL]\n"
     "    [--format table|json] [--coordinator ADDR]",
     "Runs a comparison on this machine: makes quantized variants (once, into the\n"
     "cache), measures every variant with the spec's scenario (latency, throughput,\n"
@@ -55,7 +56,7 @@ const CommandSpec kRunSpec = {
 }  // namespace
 
 std::vector<FlagSpec> LocalRunFlags() {
-  return {
+  std::vector<FlagSpec> flags = {
       {"model-root", "", true, "DIR", "where variant models resolve (default .)"},
       {"data-root", "", true, "DIR", "where text files resolve (default .)"},
       {"cache-dir", "", true, "DIR",
@@ -69,11 +70,9 @@ std::vector<FlagSpec> LocalRunFlags() {
       {"energy", "", true, "SOURCE",
        "auto (default: NVML on a GPU; RAPL, else the CPU model), rapl, nvml, model, none"},
       {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
-      {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"},
-      {"endpoint", "", true, "NAME=URL",
-       "an OpenAI-compatible server variants with runtime 'openai' may name, e.g. "
-       "local=http://127.0.0.1:8080/v1 (repeatable)"},
-      {"endpoint-key-file", "", true, "NAME=FILE", "the API key of endpoint NAME, read from FILE (repeatable)"}};
+      {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"}};
+  for (FlagSpec& f : EndpointFlagSpecs()) flags.push_back(std::move(f));
+  return flags;
 }
 
 absl::StatusOr<v1::ComparisonResult> RunLocalFromArgs(const Args& args, v1::ComparisonSpec spec) {
@@ -99,10 +98,7 @@ absl::StatusOr<v1::ComparisonResult> RunLocalFromArgs(const Args& args, v1::Comp
   if (!price.ok()) return price.status();
   if (*price < 0) return absl::InvalidArgumentError("--cost-per-hour must not be negative");
   o.cost_per_hour_usd = *price;
-  if (absl::Status s = ParseEndpointFlags(args.GetAll("endpoint"), args.GetAll("endpoint-key-file"), &o.endpoints);
-      !s.ok()) {
-    return s;
-  }
+  if (absl::Status s = ParseEndpointArgs(args, &o.endpoints); !s.ok()) return s;
   const bool tty = isatty(fileno(stderr));
   std::string last_stage;
   o.progress = [tty, &last_stage](const std::string& line) {

@@ -98,10 +98,16 @@ def main():
         wait_for("the instant server", lambda: port_open(ports["served"]), timeout=30)
         grpc_addr = c.coordinator("coordinator", "--lease-seconds", "3",
                                   "--metrics-listen", "127.0.0.1:%d" % ports["coordinator"])
+        # The endpoint's energy from Prometheus: on w1 a power of 250 W, on
+        # w2 a counter rising 100 J a second (PromQL constants stand in for a
+        # DCGM exporter's series, so the expected energy is exact).
+        energy = {"w1": "vector(250)", "w2": "joules:vector(time() * 100)"}
         for name, price in (("w1", "0.10"), ("w2", "0.05")):
             c.worker(name, grpc_addr, "--labels", "box=" + name, "--cost-per-hour", price,
                      "--metrics-listen", "127.0.0.1:%d" % ports[name],
-                     "--endpoint", "instant=http://127.0.0.1:%d/v1" % ports["served"])
+                     "--endpoint", "instant=http://127.0.0.1:%d/v1" % ports["served"],
+                     "--prometheus", "http://127.0.0.1:%d" % ports["prometheus"],
+                     "--endpoint-energy", "instant=" + energy[name])
 
         rules = os.path.join(source_dir, "dashboards", "rules", "tcobench.rules.yml")
         config = os.path.join(work, "prometheus.yml")
@@ -155,6 +161,21 @@ scrape_configs:
             if "regression" in line or "inconclusive" in line:
                 print("  " + line)
 
+        # The endpoint rows' energy: measured through Prometheus, labelled,
+        # the query in the detail.
+        report = c.cli_json("report", first, "--coordinator", grpc_addr)
+        for row in report["result"]["results"]:
+            if row["variant"] != "served":
+                continue
+            e = row["energy"]
+            watts = {"box1": 250, "box2": 100}[row["hardware"]]
+            assert e["source"] == "prometheus", e
+            # Prometheus keeps times in milliseconds: each end may be 0.5 ms off.
+            assert abs(e["average_watts"] - watts) <= watts * (0.01 + 0.001 / e["window_seconds"]), e
+            assert ("vector(250)" if watts == 250 else "vector(time() * 100)") in e["detail"], e
+            print("served @ %s: energy %s, %.2f W over %.3f s (+-%.0f%%)" % (
+                row["hardware"], e["source"], e["average_watts"], e["window_seconds"],
+                100 * e["uncertainty_fraction"]))
         # An endpoint-only concurrency sweep, twice, tagged and gated: the
         # capacity series, panels and gate verdict.
         sweep = {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/base/flags.h"
 #include "tcobench/v1/types.pb.h"
 
 namespace tcobench {
@@ -19,12 +20,27 @@ namespace tcobench {
 struct EndpointTarget {
   std::string url;      // base URL, e.g. http://127.0.0.1:8080/v1
   std::string api_key;  // from --endpoint-key-file NAME=FILE; "" for none
+  // From --endpoint-energy NAME=QUERY with --prometheus URL: the energy of
+  // the hardware behind the endpoint, read from that Prometheus ("" none).
+  std::string energy_prometheus;
+  std::string energy_query;  // "QUERY", "watts:QUERY" or "joules:QUERY"
 };
 
-// Parses the repeated --endpoint NAME=URL and --endpoint-key-file NAME=FILE
-// values into `out`; errors name the bad value.
-absl::Status ParseEndpointFlags(const std::vector<std::string>& endpoints, const std::vector<std::string>& key_files,
-                                std::map<std::string, EndpointTarget>* out);
+// The endpoint flags of the worker and of `run --local`, repeated ones as
+// given.
+struct EndpointFlags {
+  std::vector<std::string> endpoints;  // --endpoint NAME=URL
+  std::vector<std::string> key_files;  // --endpoint-key-file NAME=FILE
+  std::vector<std::string> energy;     // --endpoint-energy NAME=QUERY
+  std::string prometheus;              // --prometheus URL
+};
+
+// Parses the flags into `out`; errors name the bad value.
+absl::Status ParseEndpointFlags(const EndpointFlags& flags, std::map<std::string, EndpointTarget>* out);
+
+// The flags' specs (for --help) and their values in parsed arguments.
+std::vector<FlagSpec> EndpointFlagSpecs();
+absl::Status ParseEndpointArgs(const Args& args, std::map<std::string, EndpointTarget>* out);
 
 struct LocalRunOptions {
   std::filesystem::path model_root = ".";

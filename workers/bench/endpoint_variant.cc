@@ -13,6 +13,7 @@
 #include "common/base/status_macros.h"
 #include "common/spec/spec.h"
 #include "workers/bench/interference.h"
+#include "workers/bench/prometheus_meter.h"
 #include "workers/bench/results.h"
 #include "workers/bench/system_info.h"
 #include "workers/endpoint/load.h"
@@ -139,7 +140,12 @@ class PromptSource {
 // Energy for endpoint runs: the GPUs of this host through NVML (whole-GPU
 // energy: other processes on them count too), RAPL when asked for (the
 // server must be on this host), else none: the report prices hardware time.
-absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenEndpointMeter(const LocalRunOptions& o, std::string* note) {
+absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenEndpointMeter(const LocalRunOptions& o, const EndpointTarget& target,
+                                                               std::string* note) {
+  if (!target.energy_query.empty() && o.energy != "none") {
+    *note = "";
+    return MakePrometheusMeter(ParseEnergyQuery(target.energy_prometheus, target.energy_query));
+  }
   if (o.energy == "rapl") {
     *note = "RAPL of this host's CPU packages (the server must run here); ";
     return OpenRaplMeter(o.powercap_root);
@@ -234,9 +240,26 @@ void FillRow(const EndpointRun& run, const RequestSlo& slo, uint64_t seed, int r
 
 }  // namespace
 
-absl::Status ParseEndpointFlags(const std::vector<std::string>& endpoints, const std::vector<std::string>& key_files,
-                                std::map<std::string, EndpointTarget>* out) {
-  for (const std::string& e : endpoints) {
+std::vector<FlagSpec> EndpointFlagSpecs() {
+  return {{"endpoint", "", true, "NAME=URL",
+           "an OpenAI-compatible server variants with runtime 'openai' may name, e.g. "
+           "local=http://127.0.0.1:8080/v1 (repeatable)"},
+          {"endpoint-key-file", "", true, "NAME=FILE", "the API key of endpoint NAME, read from FILE (repeatable)"},
+          {"endpoint-energy", "", true, "NAME=QUERY",
+           "the energy of endpoint NAME's hardware: a PromQL power in watts (e.g. "
+           "'sum(DCGM_FI_DEV_POWER_USAGE{Hostname=\"gpu1\"})'), or 'joules:QUERY' for an energy counter, "
+           "evaluated over each measured window against --prometheus (repeatable)"},
+          {"prometheus", "", true, "URL", "the Prometheus --endpoint-energy queries, e.g. http://127.0.0.1:9090"}};
+}
+
+absl::Status ParseEndpointArgs(const Args& args, std::map<std::string, EndpointTarget>* out) {
+  return ParseEndpointFlags(
+      {args.GetAll("endpoint"), args.GetAll("endpoint-key-file"), args.GetAll("endpoint-energy"), args.Get("prometheus", "")},
+      out);
+}
+
+absl::Status ParseEndpointFlags(const EndpointFlags& flags, std::map<std::string, EndpointTarget>* out) {
+  for (const std::string& e : flags.endpoints) {
     const size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(absl::StrCat("--endpoint '", e, "': expected NAME=URL"));
@@ -246,7 +269,7 @@ absl::Status ParseEndpointFlags(const std::vector<std::string>& endpoints, const
     if (out->count(name) > 0) return absl::InvalidArgumentError(absl::StrCat("--endpoint '", name, "' given twice"));
     (*out)[name].url = url;
   }
-  for (const std::string& k : key_files) {
+  for (const std::string& k : flags.key_files) {
     const size_t eq = k.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(absl::StrCat("--endpoint-key-file '", k, "': expected NAME=FILE"));
@@ -259,6 +282,31 @@ absl::Status ParseEndpointFlags(const std::vector<std::string>& endpoints, const
     absl::StatusOr<std::string> key = ReadFileText(k.substr(eq + 1));
     if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("--endpoint-key-file ", k, ": ", key.status().message()));
     it->second.api_key = std::string(absl::StripAsciiWhitespace(*key));
+  }
+  if (!flags.prometheus.empty()) {
+    if (absl::StatusOr<HttpUrl> u = ParseHttpUrl(flags.prometheus); !u.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--prometheus: ", u.status().message()));
+    }
+  }
+  for (const std::string& e : flags.energy) {
+    const size_t eq = e.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("--endpoint-energy '", e, "': expected NAME=QUERY"));
+    }
+    const std::string name = e.substr(0, eq);
+    auto it = out->find(name);
+    if (it == out->end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--endpoint-energy '", name, "': no --endpoint of that name"));
+    }
+    if (flags.prometheus.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--endpoint-energy '", name, "': needs --prometheus URL (the Prometheus to query)"));
+    }
+    if (!it->second.energy_query.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--endpoint-energy '", name, "' given twice"));
+    }
+    it->second.energy_prometheus = flags.prometheus;
+    it->second.energy_query = e.substr(eq + 1);
   }
   return absl::OkStatus();
 }
@@ -313,7 +361,7 @@ class EndpointMeasurer {
     if (m->prompts_.has_tokenizer()) {
       m->base_.count_tokens = [p = &m->prompts_](absl::string_view t) { return p->CountTokens(t); };
     }
-    TCOBENCH_ASSIGN_OR_RETURN(m->meter_, OpenEndpointMeter(o, &m->meter_note_));
+    TCOBENCH_ASSIGN_OR_RETURN(m->meter_, OpenEndpointMeter(o, target->second, &m->meter_note_));
     m->slo_.ttft_seconds = run.spec.cost().slo().ttft_p99_seconds();
     m->slo_.tpot_seconds = run.spec.cost().slo().tpot_p99_seconds();
     m->Progress(absl::StrCat("endpoint ", variant.endpoint(), " (", variant.api().empty() ? "chat" : variant.api(),

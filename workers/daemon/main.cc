@@ -18,11 +18,18 @@ namespace {
 using tcobench::Args;
 using tcobench::CommandSpec;
 
-const CommandSpec kSpec = tcobench::WithConnectionFlags({
+// The endpoint flags (--endpoint ... --prometheus), shared with `tcobench run --local`.
+CommandSpec WithEndpointFlags(CommandSpec spec) {
+  for (tcobench::FlagSpec& f : tcobench::EndpointFlagSpecs()) spec.flags.push_back(std::move(f));
+  return spec;
+}
+
+const CommandSpec kSpec = WithEndpointFlags(tcobench::WithConnectionFlags({
     "tcobench-worker --coordinator ADDR --name NAME --model-root DIR [--data-root DIR]\n"
     "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--device cuda:N] [--cpu-tdp-watts W]\n"
     "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]\n"
-    "    [--endpoint NAME=URL]... [--endpoint-key-file NAME=FILE]...\n"
+    "    [--endpoint NAME=URL]... [--endpoint-key-file NAME=FILE]... [--endpoint-energy NAME=QUERY]...\n"
+    "    [--prometheus URL]\n"
     "    [--metrics-listen ADDR] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE]",
     "Dials out to the coordinator, registers this machine (CPU, cores, ISA level,\n"
     "memory, GPUs, labels, threads), heartbeats, leases jobs whose hardware\n"
@@ -54,15 +61,12 @@ const CommandSpec kSpec = tcobench::WithConnectionFlags({
       "this machine's price per hour, for cost reports (a spec's cost.hardware overrides it)"},
      {"lock-file", "", true, "FILE", "host-wide measurement lock (default /tmp/tcobench-measure.lock)"},
      {"max-jobs", "", true, "N", "exit after N jobs (default: run until stopped)"},
-     {"endpoint", "", true, "NAME=URL",
-      "an OpenAI-compatible server this worker measures, e.g. local=http://127.0.0.1:8080/v1 (repeatable)"},
-     {"endpoint-key-file", "", true, "NAME=FILE", "the API key of endpoint NAME, read from FILE (repeatable)"},
      {"max-text-bytes", "", true, "N", "largest text a job may read (default 268435456)"},
      {"metrics-listen", "", true, "ADDR",
       "serve /metrics here (default 127.0.0.1:9471, skipped with a warning when taken; 'none': off)"},
      {"version", "", false, "", "print the version and exit"}},
     0,
-    0});
+    0}));
 
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
@@ -107,9 +111,7 @@ int main(int argc, char** argv) {
   }
   if (*price < 0 || !std::isfinite(*price)) return Usage("--cost-per-hour must not be negative");
   o.run.cost_per_hour_usd = *price;
-  if (absl::Status s = tcobench::ParseEndpointFlags(args->GetAll("endpoint"), args->GetAll("endpoint-key-file"),
-                                                    &o.run.endpoints);
-      !s.ok()) {
+  if (absl::Status s = tcobench::ParseEndpointArgs(*args, &o.run.endpoints); !s.ok()) {
     return Usage(std::string(s.message()));
   }
   o.run.threads = static_cast<int>(*threads);

@@ -68,7 +68,7 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry, const v1::WorkerInv
   for (const char* o : {"succeeded", "failed", "handed_back", "refused"})
     jobs_.Add({{"outcome", o}});
   for (const char* k : {"prompt", "output"}) tokens_.Add({{"kind", k}});
-  for (const char* s : {"nvml", "rapl", "model"}) energy_.Add({{"source", s}});
+  for (const char* s : {"nvml", "rapl", "prometheus", "model"}) energy_.Add({{"source", s}});
 }
 
 void WorkerMetrics::SetRegistered(bool registered) { registered_.Set(registered ? 1 : 0); }

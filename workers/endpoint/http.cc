@@ -132,12 +132,21 @@ absl::StatusOr<HttpUrl> ParseHttpUrl(absl::string_view url) {
 absl::StatusOr<std::unique_ptr<HttpResponse>> HttpResponse::Post(const HttpUrl& url, absl::string_view path,
                                                                  const std::vector<std::string>& headers,
                                                                  absl::string_view body, Deadline deadline) {
+  return Send("POST", url, path, "application/json", headers, body, deadline);
+}
+
+absl::StatusOr<std::unique_ptr<HttpResponse>> HttpResponse::Send(absl::string_view method, const HttpUrl& url,
+                                                                 absl::string_view path,
+                                                                 absl::string_view content_type,
+                                                                 const std::vector<std::string>& headers,
+                                                                 absl::string_view body, Deadline deadline) {
   absl::StatusOr<int> fd = Connect(url, deadline);
   if (!fd.ok()) return fd.status();
   std::unique_ptr<HttpResponse> r(new HttpResponse(*fd, deadline));
-  std::string head = absl::StrCat("POST ", url.path, path, " HTTP/1.1\r\nHost: ", url.host, ":", url.port,
-                                  "\r\nContent-Type: application/json\r\nContent-Length: ", body.size(),
+  std::string head = absl::StrCat(method, " ", url.path, path, " HTTP/1.1\r\nHost: ", url.host, ":", url.port,
                                   "\r\nConnection: close\r\n");
+  if (!content_type.empty()) absl::StrAppend(&head, "Content-Type: ", content_type, "\r\n");
+  if (method != "GET" || !body.empty()) absl::StrAppend(&head, "Content-Length: ", body.size(), "\r\n");
   for (const std::string& h : headers) absl::StrAppend(&head, h, "\r\n");
   head += "\r\n";
   absl::StrAppend(&head, body);

@@ -36,6 +36,12 @@ class HttpResponse {
   static absl::StatusOr<std::unique_ptr<HttpResponse>> Post(const HttpUrl& url, absl::string_view path,
                                                             const std::vector<std::string>& headers,
                                                             absl::string_view body, Deadline deadline);
+  // Any method, with its content type ("" for none; GET with no body sends
+  // no length).
+  static absl::StatusOr<std::unique_ptr<HttpResponse>> Send(absl::string_view method, const HttpUrl& url,
+                                                            absl::string_view path, absl::string_view content_type,
+                                                            const std::vector<std::string>& headers,
+                                                            absl::string_view body, Deadline deadline);
   ~HttpResponse();
   HttpResponse(const HttpResponse&) = delete;
   HttpResponse& operator=(const HttpResponse&) = delete;

@@ -545,6 +545,24 @@ BOOST_AUTO_TEST_CASE(endpoint_sweeps_gate_error_rate_goodput_and_capacity_per_lo
   (*bad2.mutable_metrics())["goodput"].set_max_absolute(0.1);
   BOOST_TEST(!GatePolicyWithDefaults(bad2).ok());
 
+  // Energy read from Prometheus: a rise within the readings' uncertainty
+  // (samples against the window's ends) is inconclusive, past it a
+  // regression.
+  auto with_energy = [](v1::ComparisonResult r, double jpt, double uncertainty) {
+    for (auto& row : *r.mutable_results()) {
+      row.mutable_energy()->set_source("prometheus");
+      row.mutable_energy()->set_joules_per_token(jpt);
+      row.mutable_energy()->set_uncertainty_fraction(uncertainty);
+    }
+    return r;
+  };
+  const v1::GateVerdict rough =
+      EvaluateGate(with_energy(Sweep(32, 0), 0.006, 1.0), with_energy(Sweep(32, 0), 0.012, 1.0), policy);
+  BOOST_TEST(VerdictName(Find(rough, "joules_per_token", "2 req/s")->verdict()) == "inconclusive");
+  const v1::GateVerdict sharp =
+      EvaluateGate(with_energy(Sweep(32, 0), 0.006, 0.02), with_energy(Sweep(32, 0), 0.012, 0.02), policy);
+  BOOST_TEST(VerdictName(Find(sharp, "joules_per_token", "2 req/s")->verdict()) == "regression");
+
   // The rendered row names the endpoint and the load point.
   const std::string text = RenderGateText(worse);
   BOOST_TEST(text.find("served [fast] @ gpu (128/64) 32 req/s") != std::string::npos);

@@ -17,6 +17,7 @@
 #include "workers/endpoint/http.h"
 #include "workers/endpoint/load.h"
 #include "workers/endpoint/openai.h"
+#include "workers/endpoint/prometheus_api.h"
 
 namespace tcobench {
 namespace {
@@ -334,6 +335,62 @@ BOOST_AUTO_TEST_CASE(a_vanished_server_ends_the_run_early) {
     BOOST_TEST(run->ended_early.find("refused") != std::string::npos);
     for (const EndpointRecord& r : run->records) BOOST_TEST(std::string(RequestErrorName(r.error)) == "connect");
   }
+}
+
+}  // namespace tcobench
+
+namespace tcobench {
+
+BOOST_AUTO_TEST_CASE(prometheus_answers_parse_to_one_series_or_a_clear_error) {
+  // A one-series vector, a scalar, a matrix.
+  auto v = ParsePromResponse(
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"gpu":"0"},"value":[1700000000.5,"251.25"]}]}})",
+      "q");
+  BOOST_REQUIRE(v.ok());
+  BOOST_TEST(v->size() == 1u);
+  BOOST_TEST(v->front().time == 1700000000.5);
+  BOOST_TEST(v->front().value == 251.25);
+  auto s = ParsePromResponse(R"({"status":"success","data":{"resultType":"scalar","result":[1700000000,"3"]}})", "q");
+  BOOST_REQUIRE(s.ok());
+  BOOST_TEST(s->front().value == 3);
+  auto m = ParsePromResponse(
+      R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"100"],[2,"200"],[3,"300"]]}]}})",
+      "q");
+  BOOST_REQUIRE(m.ok());
+  BOOST_TEST(m->size() == 3u);
+  BOOST_TEST((*m)[2].value == 300);
+  // Errors say what came back.
+  auto message = [](const absl::StatusOr<std::vector<PromPoint>>& r) { return std::string(r.status().message()); };
+  const auto bad = ParsePromResponse(
+      R"({"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected \")\""})", "sum(x))");
+  BOOST_TEST(message(bad).find("bad_data: 1:5: parse error") != std::string::npos);
+  const auto none = ParsePromResponse(R"({"status":"success","data":{"resultType":"vector","result":[]}})", "x");
+  BOOST_TEST(message(none).find("returned no series") != std::string::npos);
+  const auto two = ParsePromResponse(
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"gpu":"0"},"value":[1,"1"]},{"metric":{"gpu":"1"},"value":[1,"2"]}]}})",
+      "DCGM_FI_DEV_POWER_USAGE");
+  BOOST_TEST(message(two).find("returned 2 series; energy needs one: sum them") != std::string::npos);
+  const auto nan = ParsePromResponse(
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}})", "x");
+  BOOST_TEST(message(nan).find("not a finite number") != std::string::npos);
+  BOOST_TEST(message(ParsePromResponse("<html>", "x")).find("not JSON") != std::string::npos);
+  BOOST_TEST(FormEncode("sum(a{b=\"c d\"})&x") == "sum%28a%7Bb%3D%22c+d%22%7D%29%26x");
+}
+
+BOOST_AUTO_TEST_CASE(an_instant_query_posts_the_form_and_reads_the_value) {
+  const std::string body =
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000,"42.5"]}]}})";
+  ScriptedServer server({"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                         std::to_string(body.size()) + "\r\n\r\n" + body},
+                        0);
+  HttpUrl prom = server.Url();
+  prom.path = "";
+  auto p = PromInstant(prom, "sum(power)", 1700000000.25, 5);
+  BOOST_REQUIRE_MESSAGE(p.ok(), p.status().message());
+  BOOST_TEST(p->value == 42.5);
+  const std::string req = server.last_request();
+  BOOST_TEST(req.rfind("POST /api/v1/query HTTP/1.1\r\n", 0) == 0);
+  BOOST_TEST(req.find("Content-Type: application/x-www-form-urlencoded") != std::string::npos);
 }
 
 }  // namespace tcobench
