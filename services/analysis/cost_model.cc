@@ -37,7 +37,10 @@ double ChoiceRatio(const v1::VariantResult& v, const v1::VariantResult& base) {
   bool any = false;
   for (const v1::ChoiceResult& c : v.accuracy().choice()) {
     for (const v1::ChoiceResult& b : base.accuracy().choice()) {
-      if (b.task() != c.task() || b.accuracy() <= 0) continue;
+      // Scored the same way only (an endpoint's generated answers are not
+      // comparable with log-likelihood scores; "" is from before methods).
+      auto method = [](const v1::ChoiceResult& r) { return r.method().empty() ? "loglikelihood" : r.method(); };
+      if (b.task() != c.task() || b.accuracy() <= 0 || method(b) != method(c)) continue;
       const double ratio = c.accuracy() / b.accuracy();
       worst = any ? std::min(worst, ratio) : ratio;
       any = true;
@@ -193,8 +196,16 @@ void CheckAccuracy(const v1::VariantResult& v, const v1::ComparisonResult& resul
   found->all_kld &= has_kld;
   found->only_baseline &= is_base;
   if (has_kld) row->set_mean_kld(is_base ? 0 : kld.mean_kld());
+  // Perplexity ratios within one runtime: an endpoint's perplexity comes
+  // from the server's tokens and chunks, not the engine's.
+  auto runtime = [](const v1::VariantResult& r) { return r.runtime().empty() ? std::string("engine") : r.runtime(); };
   if (ppl_base != nullptr && HasPpl(v)) {
-    row->set_ppl_ratio(v.accuracy().perplexity().ppl() / ppl_base->accuracy().perplexity().ppl());
+    if (runtime(v) == runtime(*ppl_base)) {
+      row->set_ppl_ratio(v.accuracy().perplexity().ppl() / ppl_base->accuracy().perplexity().ppl());
+    } else {
+      row->add_why(absl::StrCat("perplexity measured by the ", runtime(v), " runtime, the baseline's by the ",
+                                runtime(*ppl_base), ": no ratio (different tokens and chunks)"));
+    }
   }
   if (choice_base != nullptr && HasChoice(v)) row->set_choice_accuracy_ratio(ChoiceRatio(v, *choice_base));
   if (floor.max_mean_kld() > 0) {

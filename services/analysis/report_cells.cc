@@ -37,8 +37,8 @@ std::string MdCell(const std::string& s) {
 std::string ChoiceText(const v1::AccuracyResult& a) {
   std::string choice;
   for (const auto& c : a.choice()) {
-    absl::StrAppendFormat(&choice, "%s%s %.1f%% (n=%d)", choice.empty() ? "" : ", ", c.task(),
-                          100 * c.accuracy(), c.n());
+    absl::StrAppendFormat(&choice, "%s%s %.1f%% (n=%d%s)", choice.empty() ? "" : ", ", c.task(),
+                          100 * c.accuracy(), c.n(), c.method() == "generated" ? ", generated answers" : "");
   }
   return choice.empty() ? "-" : choice;
 }

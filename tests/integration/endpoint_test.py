@@ -126,6 +126,28 @@ def main():
                 r["concurrency"], r["load"]["goodput_requests_per_second"],
                 1e3 * r["latency"]["tpot_seconds"]["p99"], 1e6 * r["load"]["client_cpu_seconds_per_request"]))
 
+        # Accuracy over the endpoint: llama-server echoes no prompt
+        # log-probabilities, so ARC-Easy is scored by the generated letter,
+        # and perplexity and KL divergence are missing with the reason.
+        shutil.copy(os.path.join(shared, "data", "arc-easy", "arc_easy_validation.json"), os.path.join(work, "arc.json"))
+        shutil.copy(os.path.join(shared, "data", "tinystories", "TinyStories-valid.head32k.txt"),
+                    os.path.join(work, "stories.txt"))
+        acc_spec = spec("accuracy", "local", {"scenario": "SINGLE_STREAM", "promptTokens": 8, "outputTokens": 8,
+                                              "measuredRuns": 2})
+        acc_spec["accuracy"] = {"choice": [{"task": "ARC_EASY", "file": "arc.json", "limit": 20}],
+                                "perplexity": {"text": "stories.txt", "ctx": 128, "maxChunks": 2},
+                                "klDivergence": True}
+        rc, out, cid = submit(cluster, addr, acc_spec)
+        assert rc == 0, out + cluster.log("w")
+        accuracy = report(cluster, addr, cid)["result"]["results"][0]["accuracy"]
+        choice = accuracy["choice"][0]
+        assert choice["method"] == "generated" and int(choice["n"]) == 20, accuracy
+        assert "no prompt log-probabilities" in accuracy["note"], accuracy
+        assert accuracy.get("perplexity", {}).get("ppl", 0) == 0, accuracy
+        assert "full distribution" in accuracy["kld"]["note"], accuracy
+        print("accuracy over llama-server: ARC-Easy %.2f (%s, %s of 20 named no letter); note: %s" % (
+            choice["accuracy"], choice["method"], choice.get("unanswered", 0), accuracy["note"]))
+
         # An endpoint no worker advertises: queued, with the reason.
         rc, out, cid = submit(cluster, addr, spec("nobody", "vllm-east", {
             "scenario": "SINGLE_STREAM", "promptTokens": 8, "outputTokens": 8, "measuredRuns": 2}), wait=False)

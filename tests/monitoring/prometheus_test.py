@@ -196,6 +196,9 @@ scrape_configs:
         rc = r.returncode
         assert rc in (0, 1, 3), r.stdout + r.stderr
         verdicts = json.loads(r.stdout)["metrics"]
+        for v in verdicts:
+            if v["verdict"] == "REGRESSION":
+                print("  sweep regression: %s %s: %s" % (v["metric"], v.get("load", ""), v["detail"]))
         loads = sorted({v.get("load", "") for v in verdicts if v["metric"] == "goodput"})
         assert loads == ["1 users", "2 users", "4 users"], loads
         capacity = [v for v in verdicts if v["metric"] == "capacity"]

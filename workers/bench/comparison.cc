@@ -230,15 +230,9 @@ absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& vari
   }
   for (int i = 0; i < acc.choice_size(); ++i) {
     const auto& c = acc.choice(i);
-    const std::string at = absl::StrCat("accuracy.choice[", i, "].file");
-    TCOBENCH_ASSIGN_OR_RETURN(std::string text, ReadFileText(ResolvePath(o.data_root, c.file()), at));
-    absl::StatusOr<std::vector<ChoiceTask>> tasks =
-        c.task() == v1::Accuracy::Choice::HELLASWAG ? ParseHellaswag(text, c.file())
-                                                    : ParseArc(text, c.file());
-    if (!tasks.ok()) return absl::InvalidArgumentError(absl::StrCat(at, ": ", tasks.status().message()));
-    if (c.limit() > 0 && static_cast<int>(tasks->size()) > c.limit()) tasks->resize(c.limit());
+    TCOBENCH_ASSIGN_OR_RETURN(std::vector<ChoiceTask> tasks, LoadChoiceTasks(c, i, o.data_root));
     TCOBENCH_ASSIGN_OR_RETURN(
-        ChoiceResult r, EvaluateChoice(model, *tasks, [&](int64_t done, int64_t total) {
+        ChoiceResult r, EvaluateChoice(model, tasks, [&](int64_t done, int64_t total) {
           Progress(o, absl::StrCat(variant.name(), ": ", TaskName(c.task()), " ", done, "/", total));
         }));
     v1::ChoiceResult* cr = out->add_choice();
@@ -249,6 +243,7 @@ absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& vari
     cr->set_accuracy_stderr(r.accuracy_stderr);
     cr->set_accuracy_unnormalized(r.accuracy_unnormalized);
     cr->set_accuracy_unnormalized_stderr(r.accuracy_unnormalized_stderr);
+    cr->set_method("loglikelihood");
   }
   return absl::OkStatus();
 }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base/status_macros.h"
 #include "common/spec/spec.h"
+#include "workers/bench/endpoint_accuracy.h"
 #include "workers/bench/interference.h"
 #include "workers/bench/prometheus_meter.h"
 #include "workers/bench/results.h"
@@ -513,15 +514,28 @@ absl::Status RunEndpointVariant(const EndpointVariantRun& run, int* first_result
       }
     }
   }
-  // The variant's rows: accuracy is not measured over endpoints (yet).
   std::vector<v1::VariantResult*> rows;
   for (int i = *first_result; i < result->results_size() && result->results(i).variant() == run.variant.name(); ++i) {
     rows.push_back(result->mutable_results(i));
-    if (run.spec.has_accuracy()) {
-      rows.back()->mutable_accuracy()->set_note(
-          "accuracy over endpoints is not measured yet (perplexity, KL divergence and multiple-choice run on engine "
-          "variants); compare with an engine variant of the same GGUF");
-    }
+  }
+  // Accuracy, once (the first repetition), after the measured points: every
+  // row of the variant carries it.
+  if (run.repetition == 0 && run.spec.has_accuracy() && !rows.empty()) {
+    if (stopped()) return absl::CancelledError("stopped");
+    const EndpointTarget& target = run.o.endpoints.at(run.variant.endpoint());
+    EndpointScorer scorer;
+    TCOBENCH_ASSIGN_OR_RETURN(scorer.url, ParseHttpUrl(target.url));
+    TCOBENCH_ASSIGN_OR_RETURN(scorer.api, ParseOpenAiApi(run.variant.api()));
+    scorer.api_key = target.api_key;
+    scorer.model = run.variant.served_model();
+    if (w.request_timeout_seconds() > 0) scorer.timeout_seconds = w.request_timeout_seconds();
+    scorer.progress = [&](const std::string& line) {
+      if (run.o.progress) run.o.progress(absl::StrCat(run.variant.name(), ": ", line));
+    };
+    if (run.o.on_phase) run.o.on_phase("accuracy");
+    v1::AccuracyResult accuracy;
+    TCOBENCH_RETURN_IF_ERROR(MeasureEndpointAccuracy(run.spec, scorer, run.o, &accuracy));
+    for (v1::VariantResult* r : rows) *r->mutable_accuracy() = accuracy;
   }
   if (!sweeping) return absl::OkStatus();
   // Each sweep's capacity, over the runs so far: rows of one sweep share

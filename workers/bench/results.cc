@@ -6,6 +6,7 @@
 #include "common/base/statistics.h"
 #include "absl/strings/str_cat.h"
 #include "workers/bench/interference.h"
+#include "workers/bench/system_info.h"
 
 namespace tcobench {
 
@@ -138,6 +139,18 @@ void MeasuredWindow::Open() {
 void MeasuredWindow::Close() {
   if (meter_ != nullptr) reading_ = meter_start_.ok() ? meter_->Stop() : meter_start_;
   interference_ = interference_monitor_.Stop();
+}
+
+absl::StatusOr<std::vector<ChoiceTask>> LoadChoiceTasks(const v1::Accuracy::Choice& c, int index,
+                                                        const std::filesystem::path& data_root) {
+  const std::string at = absl::StrCat("accuracy.choice[", index, "].file");
+  absl::StatusOr<std::string> text = ReadFileText(ResolvePath(data_root, c.file()), at);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<std::vector<ChoiceTask>> tasks =
+      c.task() == v1::Accuracy::Choice::HELLASWAG ? ParseHellaswag(*text, c.file()) : ParseArc(*text, c.file());
+  if (!tasks.ok()) return absl::InvalidArgumentError(absl::StrCat(at, ": ", tasks.status().message()));
+  if (c.limit() > 0 && static_cast<int>(tasks->size()) > c.limit()) tasks->resize(static_cast<size_t>(c.limit()));
+  return tasks;
 }
 
 void FillEnergy(const EnergyMeter* meter, const absl::StatusOr<EnergyReading>& reading, const std::string& note,

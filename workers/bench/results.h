@@ -7,12 +7,21 @@
 #include <string>
 #include <vector>
 
+#include <filesystem>
+
 #include "absl/status/statusor.h"
 #include "tcobench/v1/types.pb.h"
+#include "workers/engine/evaluators.h"
 #include "workers/bench/interference.h"
 #include "workers/energy/energy_meter.h"
 
 namespace tcobench {
+
+// The tasks of the spec's accuracy.choice[index] (HellaSwag's text format or
+// ARC's JSON, under the data root), the first `limit` of them; errors name
+// the field.
+absl::StatusOr<std::vector<ChoiceTask>> LoadChoiceTasks(const v1::Accuracy::Choice& c, int index,
+                                                        const std::filesystem::path& data_root);
 
 // A distribution's summary with a bootstrap interval of its median.
 void FillSummary(const std::vector<double>& values, uint64_t seed, v1::Summary* out);

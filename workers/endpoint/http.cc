@@ -298,4 +298,15 @@ std::string HttpResponse::ReadAll(size_t limit) {
   return out;
 }
 
+absl::StatusOr<std::string> HttpResponse::ReadBody(size_t limit) {
+  std::string body;
+  while (true) {
+    absl::StatusOr<absl::string_view> piece = Read();
+    if (!piece.ok()) return piece.status();
+    if (piece->empty()) return body;
+    absl::StrAppend(&body, *piece);
+    if (body.size() > limit) return absl::ResourceExhaustedError(absl::StrCat("response body over ", limit, " bytes"));
+  }
+}
+
 }  // namespace tcobench

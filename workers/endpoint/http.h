@@ -55,6 +55,8 @@ class HttpResponse {
   absl::StatusOr<absl::string_view> Read();
   // The rest of the body (for error responses), at most `limit` bytes.
   std::string ReadAll(size_t limit = 1 << 16);
+  // The whole body; the read's error, or RESOURCE_EXHAUSTED past `limit`.
+  absl::StatusOr<std::string> ReadBody(size_t limit = 16u << 20);
 
  private:
   explicit HttpResponse(int fd, Deadline deadline) : fd_(fd), deadline_(deadline) {}

@@ -29,18 +29,6 @@ absl::StatusOr<PromPoint> PointOf(const Json& pair, absl::string_view query) {
   return p;
 }
 
-// Reads a whole response body, at most 16 MiB.
-absl::StatusOr<std::string> Body(HttpResponse& r) {
-  std::string body;
-  while (true) {
-    absl::StatusOr<absl::string_view> piece = r.Read();
-    if (!piece.ok()) return piece.status();
-    if (piece->empty()) return body;
-    body.append(piece->data(), piece->size());
-    if (body.size() > (16u << 20)) return absl::ResourceExhaustedError("response over 16 MiB");
-  }
-}
-
 // POST with a form body, or GET when `form` is empty.
 absl::StatusOr<std::string> PostForm(const HttpUrl& prometheus, absl::string_view path, const std::string& form,
                                      double timeout_seconds) {
@@ -54,7 +42,7 @@ absl::StatusOr<std::string> PostForm(const HttpUrl& prometheus, absl::string_vie
     return absl::Status(r.status().code(), absl::StrCat("Prometheus at ", prometheus.host, ":", prometheus.port, ": ",
                                                         r.status().message()));
   }
-  absl::StatusOr<std::string> body = Body(**r);
+  absl::StatusOr<std::string> body = (*r)->ReadBody();
   if (!body.ok()) return body.status();
   // 400 and 422 carry the error in the usual JSON body: let the parser
   // report it; others are not Prometheus answering.
