@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/loopback.h"
 #include "workers/endpoint/http.h"
 #include "workers/endpoint/load.h"
 #include "workers/endpoint/openai.h"
@@ -34,17 +35,7 @@ std::vector<std::string> FeedAll(const std::vector<std::string>& pieces) {
 class ScriptedServer {
  public:
   ScriptedServer(std::vector<std::string> script, int gap_ms) : script_(std::move(script)), gap_ms_(gap_ms) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    BOOST_REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    listen(fd_, 16);
+    fd_ = testing::ListenOnLoopback(&port_);
     thread_ = std::thread([this] { Serve(); });
   }
   ~ScriptedServer() {
