@@ -3,6 +3,17 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace tcobench {
+
+// The same error, its message after "prefix: " (which part of the work failed).
+inline absl::Status Prefixed(absl::string_view prefix, const absl::Status& s) {
+  return s.ok() ? s : absl::Status(s.code(), absl::StrCat(prefix, ": ", s.message()));
+}
+
+}  // namespace tcobench
 
 #define TCOBENCH_STATUS_CONCAT_INNER_(a, b) a##b
 #define TCOBENCH_STATUS_CONCAT_(a, b) TCOBENCH_STATUS_CONCAT_INNER_(a, b)

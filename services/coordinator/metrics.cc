@@ -17,6 +17,12 @@ using Labels = std::vector<prometheus::ClientMetric::Label>;
 
 std::string Lower(const std::string& s) { return absl::AsciiStrToLower(s); }
 
+// `l` and one more label.
+Labels With(Labels l, const char* name, std::string value) {
+  l.push_back({name, std::move(value)});
+  return l;
+}
+
 double IsoSeconds(const std::string& iso) {
   absl::Time t;
   std::string err;
@@ -229,10 +235,6 @@ struct ResultFamilies {
 
 void ResultFamilies::AddLoad(const Labels& l, const v1::VariantResult& r) {
   const v1::EndpointLoadResult& load = r.load();
-  auto with = [](Labels x, const char* name, std::string value) {
-    x.push_back({name, std::move(value)});
-    return x;
-  };
   goodput.Add(l, load.goodput_requests_per_second());
   good_ratio.Add(l, load.good_fraction());
   error_ratio.Add(l, load.error_rate());
@@ -244,10 +246,10 @@ void ResultFamilies::AddLoad(const Labels& l, const v1::VariantResult& r) {
     by_kind[kind] = 0;
   }
   for (const auto& [kind, n] : load.errors()) by_kind[kind] = static_cast<double>(n);
-  for (const auto& [kind, n] : by_kind) failed.Add(with(l, "kind", kind), n);
+  for (const auto& [kind, n] : by_kind) failed.Add(With(l, "kind", kind), n);
   if (load.itl_seconds().n() > 0) {
-    itl.Add(with(l, "percentile", "50"), load.itl_seconds().p50());
-    itl.Add(with(l, "percentile", "99"), load.itl_seconds().p99());
+    itl.Add(With(l, "percentile", "50"), load.itl_seconds().p50());
+    itl.Add(With(l, "percentile", "99"), load.itl_seconds().p99());
   }
   if (load.capacity()) {
     Labels c;  // the sweep's, without its load point
@@ -277,10 +279,6 @@ void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& resu
                   {"endpoint", endpoint},
                   {"load", render::RowLoad(rt, target_qps, concurrency)}};
   };
-  auto with = [](Labels l, const char* name, std::string value) {
-    l.push_back({name, std::move(value)});
-    return l;
-  };
   for (const v1::VariantResult& r : result.results()) {
     const Labels l = key(r.variant(), r.hardware(), r.prompt_tokens(), r.output_tokens(), r.runtime(), r.endpoint(),
                          r.target_qps(), r.concurrency());
@@ -291,9 +289,9 @@ void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& resu
                      r.latency().e2e_seconds().p90()},
           std::tuple{"99", r.latency().ttft_seconds().p99(), r.latency().tpot_seconds().p99(),
                      r.latency().e2e_seconds().p99()}}) {
-      ttft.Add(with(l, "percentile", q), t);
-      tpot.Add(with(l, "percentile", q), p);
-      e2e.Add(with(l, "percentile", q), e);
+      ttft.Add(With(l, "percentile", q), t);
+      tpot.Add(With(l, "percentile", q), p);
+      e2e.Add(With(l, "percentile", q), e);
     }
     out_tps.Add(l, r.throughput().output_tokens_per_second());
     if (r.interference().window_seconds() > 0 || r.interference().contaminated()) {
@@ -303,7 +301,7 @@ void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& resu
     decode_tps.Add(l, r.throughput().decode_tokens_per_second());
     prefill_tps.Add(l, r.throughput().prefill_tokens_per_second());
     if (r.energy().source() != "none" && !r.energy().source().empty()) {
-      jpt.Add(with(l, "energy_source", r.energy().source()), r.energy().joules_per_token());
+      jpt.Add(With(l, "energy_source", r.energy().source()), r.energy().joules_per_token());
     }
     if (r.accuracy().perplexity().ppl() > 0) ppl.Add(l, r.accuracy().perplexity().ppl());
     if (r.accuracy().kld().applicable()) {
@@ -318,8 +316,8 @@ void ResultFamilies::Add(const std::string& id, const v1::ComparisonResult& resu
     if (c.ppl_ratio() > 0) ppl_ratio.Add(l, c.ppl_ratio());
     if (c.usd_per_hour() > 0) usd.Add(l, c.usd_per_million_output_tokens());
     if (c.usd_per_hour() > 0 && c.usd_per_million_output_tokens_high() > 0) {
-      usd_bounds.Add(with(l, "bound", "low"), c.usd_per_million_output_tokens_low());
-      usd_bounds.Add(with(l, "bound", "high"), c.usd_per_million_output_tokens_high());
+      usd_bounds.Add(With(l, "bound", "low"), c.usd_per_million_output_tokens_low());
+      usd_bounds.Add(With(l, "bound", "high"), c.usd_per_million_output_tokens_high());
     }
     if (c.monthly_tco_usd() > 0) tco.Add(l, c.monthly_tco_usd());
     if (c.variant() == cost.recommended_variant() &&

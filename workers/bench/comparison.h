@@ -26,19 +26,10 @@ struct EndpointTarget {
   std::string energy_query;  // "QUERY", "watts:QUERY" or "joules:QUERY"
 };
 
-// The endpoint flags of the worker and of `run --local`, repeated ones as
-// given.
-struct EndpointFlags {
-  std::vector<std::string> endpoints;  // --endpoint NAME=URL
-  std::vector<std::string> key_files;  // --endpoint-key-file NAME=FILE
-  std::vector<std::string> energy;     // --endpoint-energy NAME=QUERY
-  std::string prometheus;              // --prometheus URL
-};
-
-// Parses the flags into `out`; errors name the bad value.
-absl::Status ParseEndpointFlags(const EndpointFlags& flags, std::map<std::string, EndpointTarget>* out);
-
-// The flags' specs (for --help) and their values in parsed arguments.
+// The endpoint flags of the worker and of `run --local` (--endpoint
+// NAME=URL, --endpoint-key-file NAME=FILE, --endpoint-energy NAME=QUERY,
+// --prometheus URL): their specs for --help, and their values parsed into
+// `out`; errors name the bad value.
 std::vector<FlagSpec> EndpointFlagSpecs();
 absl::Status ParseEndpointArgs(const Args& args, std::map<std::string, EndpointTarget>* out);
 

@@ -57,11 +57,10 @@ std::vector<std::string> Chunks(const std::string& text, size_t bytes, int max_c
   return out;
 }
 
-// Perplexity from echoed log-probabilities: each chunk's tokens after its
-// first, chunks of about 4 bytes a token of `ctx`.
-absl::Status EchoPerplexity(const v1::Accuracy::Perplexity& p, const EndpointScorer& s, const LocalRunOptions& o,
+// Perplexity of `text` from echoed log-probabilities: each chunk's tokens
+// after its first, chunks of about 4 bytes a token of `ctx`.
+absl::Status EchoPerplexity(const v1::Accuracy::Perplexity& p, const std::string& text, const EndpointScorer& s,
                             v1::PerplexityResult* out, std::string* how) {
-  TCOBENCH_ASSIGN_OR_RETURN(std::string text, ReadFileText(ResolvePath(o.data_root, p.text()), "accuracy.perplexity.text"));
   const int ctx = p.ctx() > 0 ? p.ctx() : 512;
   const std::vector<std::string> chunks = Chunks(text, static_cast<size_t>(ctx) * 4, p.max_chunks());
   double sum = 0, sum_sq = 0, bytes = 0;
@@ -73,7 +72,7 @@ absl::Status EchoPerplexity(const v1::Accuracy::Perplexity& p, const EndpointSco
     r.prompt = chunks[c];
     r.echo_logprobs = true;
     absl::StatusOr<ScoreResponse> a = Score(s.url, s.api_key, r, s.timeout_seconds);
-    if (!a.ok()) return absl::Status(a.status().code(), absl::StrCat("chunk ", c + 1, ": ", a.status().message()));
+    if (!a.ok()) return Prefixed(absl::StrCat("chunk ", c + 1), a.status());
     if (!a->has_prompt_logprobs()) return absl::FailedPreconditionError(absl::StrCat("chunk ", c + 1, ": no prompt log-probabilities"));
     const int64_t size = static_cast<int64_t>(chunks[c].size());
     for (size_t i = 1; i < a->offsets.size(); ++i) {
@@ -120,10 +119,10 @@ absl::Status ScoreChoices(const std::vector<ChoiceTask>& tasks, bool loglik, con
         r.prompt = t.context + " " + t.endings[e];
         r.echo_logprobs = true;
         absl::StatusOr<ScoreResponse> a = Score(s.url, s.api_key, r, s.timeout_seconds);
-        if (!a.ok()) return absl::Status(a.status().code(), absl::StrCat("task ", i + 1, ": ", a.status().message()));
+        if (!a.ok()) return Prefixed(absl::StrCat("task ", i + 1), a.status());
         absl::StatusOr<std::pair<double, int64_t>> lp =
             SpanLogprob(*a, static_cast<int64_t>(t.context.size()), static_cast<int64_t>(r.prompt.size()));
-        if (!lp.ok()) return absl::Status(lp.status().code(), absl::StrCat("task ", i + 1, ": ", lp.status().message()));
+        if (!lp.ok()) return Prefixed(absl::StrCat("task ", i + 1), lp.status());
         const double mean = lp->first / static_cast<double>(lp->second);
         if (mean > best_mean_score) best_mean_score = mean, best_mean = static_cast<int>(e);
         if (lp->first > best_sum_score) best_sum_score = lp->first, best_sum = static_cast<int>(e);
@@ -137,7 +136,7 @@ absl::Status ScoreChoices(const std::vector<ChoiceTask>& tasks, bool loglik, con
       r.prompt = LetteredPrompt(t);
       r.max_tokens = 4;
       absl::StatusOr<ScoreResponse> a = Score(s.url, s.api_key, r, s.timeout_seconds);
-      if (!a.ok()) return absl::Status(a.status().code(), absl::StrCat("task ", i + 1, ": ", a.status().message()));
+      if (!a.ok()) return Prefixed(absl::StrCat("task ", i + 1), a.status());
       const int k = AnswerLetter(a->text, static_cast<int>(t.endings.size()));
       unanswered += k < 0;
       correct += k == t.gold;
@@ -181,15 +180,18 @@ absl::Status MeasureEndpointAccuracy(const v1::ComparisonSpec& spec, const Endpo
                                      const LocalRunOptions& o, v1::AccuracyResult* out) {
   const v1::Accuracy& acc = spec.accuracy();
   std::vector<std::string> notes;
+  const bool wants_ppl = acc.has_perplexity() && !acc.perplexity().text().empty();
   std::string no_echo;
-  const bool loglik = ProbeEcho(scorer, &no_echo);
-  if (acc.has_perplexity() && !acc.perplexity().text().empty()) {
+  const bool loglik = (wants_ppl || acc.choice_size() > 0) && ProbeEcho(scorer, &no_echo);
+  if (wants_ppl) {
+    // The spec's file first: a missing one is the spec's error, not the server's.
+    TCOBENCH_ASSIGN_OR_RETURN(std::string text, ReadFileText(ResolvePath(o.data_root, acc.perplexity().text()),
+                                                             "accuracy.perplexity.text"));
     if (!loglik) {
       notes.push_back(absl::StrCat("perplexity not measured: ", no_echo));
     } else {
       std::string how;
-      if (absl::Status s = EchoPerplexity(acc.perplexity(), scorer, o, out->mutable_perplexity(), &how); !s.ok()) {
-        if (s.code() == absl::StatusCode::kInvalidArgument && absl::StartsWith(s.message(), "accuracy.")) return s;
+      if (absl::Status s = EchoPerplexity(acc.perplexity(), text, scorer, out->mutable_perplexity(), &how); !s.ok()) {
         out->clear_perplexity();
         notes.push_back(absl::StrCat("perplexity not measured: ", s.message()));
       } else {

@@ -144,8 +144,16 @@ class PromptSource {
 absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenEndpointMeter(const LocalRunOptions& o, const EndpointTarget& target,
                                                                std::string* note) {
   if (!target.energy_query.empty() && o.energy != "none") {
-    *note = "";
-    return MakePrometheusMeter(ParseEnergyQuery(target.energy_prometheus, target.energy_query));
+    absl::StatusOr<std::unique_ptr<EnergyMeter>> m =
+        OpenPrometheusMeter(ParseEnergyQuery(target.energy_prometheus, target.energy_query));
+    if (m.ok()) {
+      *note = "";
+      return m;
+    }
+    // The run goes on without energy (docs/endpoints.md, "Energy").
+    *note = absl::StrCat("no energy: the Prometheus query failed (", m.status().message(),
+                         "); the cost report prices hardware time only");
+    return std::unique_ptr<EnergyMeter>();
   }
   if (o.energy == "rapl") {
     *note = "RAPL of this host's CPU packages (the server must run here); ";
@@ -254,13 +262,8 @@ std::vector<FlagSpec> EndpointFlagSpecs() {
 }
 
 absl::Status ParseEndpointArgs(const Args& args, std::map<std::string, EndpointTarget>* out) {
-  return ParseEndpointFlags(
-      {args.GetAll("endpoint"), args.GetAll("endpoint-key-file"), args.GetAll("endpoint-energy"), args.Get("prometheus", "")},
-      out);
-}
-
-absl::Status ParseEndpointFlags(const EndpointFlags& flags, std::map<std::string, EndpointTarget>* out) {
-  for (const std::string& e : flags.endpoints) {
+  const std::string prometheus = args.Get("prometheus", "");
+  for (const std::string& e : args.GetAll("endpoint")) {
     const size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(absl::StrCat("--endpoint '", e, "': expected NAME=URL"));
@@ -270,7 +273,7 @@ absl::Status ParseEndpointFlags(const EndpointFlags& flags, std::map<std::string
     if (out->count(name) > 0) return absl::InvalidArgumentError(absl::StrCat("--endpoint '", name, "' given twice"));
     (*out)[name].url = url;
   }
-  for (const std::string& k : flags.key_files) {
+  for (const std::string& k : args.GetAll("endpoint-key-file")) {
     const size_t eq = k.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(absl::StrCat("--endpoint-key-file '", k, "': expected NAME=FILE"));
@@ -284,12 +287,12 @@ absl::Status ParseEndpointFlags(const EndpointFlags& flags, std::map<std::string
     if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("--endpoint-key-file ", k, ": ", key.status().message()));
     it->second.api_key = std::string(absl::StripAsciiWhitespace(*key));
   }
-  if (!flags.prometheus.empty()) {
-    if (absl::StatusOr<HttpUrl> u = ParseHttpUrl(flags.prometheus); !u.ok()) {
+  if (!prometheus.empty()) {
+    if (absl::StatusOr<HttpUrl> u = ParseHttpUrl(prometheus); !u.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("--prometheus: ", u.status().message()));
     }
   }
-  for (const std::string& e : flags.energy) {
+  for (const std::string& e : args.GetAll("endpoint-energy")) {
     const size_t eq = e.find('=');
     if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) {
       return absl::InvalidArgumentError(absl::StrCat("--endpoint-energy '", e, "': expected NAME=QUERY"));
@@ -299,14 +302,14 @@ absl::Status ParseEndpointFlags(const EndpointFlags& flags, std::map<std::string
     if (it == out->end()) {
       return absl::InvalidArgumentError(absl::StrCat("--endpoint-energy '", name, "': no --endpoint of that name"));
     }
-    if (flags.prometheus.empty()) {
+    if (prometheus.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("--endpoint-energy '", name, "': needs --prometheus URL (the Prometheus to query)"));
     }
     if (!it->second.energy_query.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("--endpoint-energy '", name, "' given twice"));
     }
-    it->second.energy_prometheus = flags.prometheus;
+    it->second.energy_prometheus = prometheus;
     it->second.energy_query = e.substr(eq + 1);
   }
   return absl::OkStatus();
@@ -396,8 +399,7 @@ class EndpointMeasurer {
     lock.reset();
     const v1::Variant& variant = run_.variant;
     if (!measured.ok()) {
-      return absl::Status(measured.status().code(), absl::StrCat("variant ", variant.name(), " on endpoint ",
-                                                                 variant.endpoint(), ": ", measured.status().message()));
+      return Prefixed(absl::StrCat("variant ", variant.name(), " on endpoint ", variant.endpoint()), measured.status());
     }
     v1::VariantResult one;
     one.set_variant(variant.name());

@@ -19,17 +19,19 @@ double SystemNow() {
 
 class PrometheusMeter : public EnergyMeter {
  public:
-  PrometheusMeter(PrometheusEnergy e, std::function<double()> now) : e_(std::move(e)), now_(std::move(now)) {}
+  PrometheusMeter(PrometheusEnergy e, HttpUrl url, double scrape_seconds, bool scrape_known,
+                  std::function<double()> now)
+      : e_(std::move(e)),
+        url_(std::move(url)),
+        resolution_(scrape_seconds),
+        resolution_known_(scrape_known),
+        now_(std::move(now)) {}
 
   std::string source() const override { return "prometheus"; }
 
   absl::Status Start() override {
-    absl::StatusOr<HttpUrl> url = ParseHttpUrl(e_.url);
-    if (!url.ok()) return url.status();
-    url_ = *url;
     start_ = now_();
-    // The query must answer now, with one series.
-    return PromInstant(url_, e_.query, start_, kQueryTimeoutSeconds).status();
+    return absl::OkStatus();
   }
 
   absl::StatusOr<EnergyReading> Stop() override {
@@ -38,8 +40,7 @@ class PrometheusMeter : public EnergyMeter {
     r.source = "prometheus";
     r.seconds = end - start_;
     if (r.seconds <= 0) return absl::FailedPreconditionError("the window is empty");
-    absl::StatusOr<double> scrape = PromScrapeInterval(url_, kQueryTimeoutSeconds);
-    const double resolution = scrape.ok() ? *scrape : 60;
+    const double resolution = resolution_;
     r.uncertainty_fraction = std::min(1.0, resolution / r.seconds);
     std::string how;
     if (e_.joules) {
@@ -68,7 +69,7 @@ class PrometheusMeter : public EnergyMeter {
     r.detail = absl::StrFormat(
         "measured by the Prometheus at %s: %s (%s); the source's resolution is the scrape interval, %s, so either "
         "end of the window may be off by that much%s",
-        e_.url, e_.query, how, scrape.ok() ? absl::StrFormat("%g s", resolution) : "not read (60 s assumed)",
+        e_.url, e_.query, how, resolution_known_ ? absl::StrFormat("%g s", resolution) : "not read (60 s assumed)",
         r.seconds < resolution ? absl::StrFormat(" — this %.3g s window is shorter than it: measure longer", r.seconds)
                                : "");
     return r;
@@ -76,8 +77,10 @@ class PrometheusMeter : public EnergyMeter {
 
  private:
   PrometheusEnergy e_;
-  std::function<double()> now_;
   HttpUrl url_;
+  double resolution_;
+  bool resolution_known_;
+  std::function<double()> now_;
   double start_ = 0;
 };
 
@@ -96,8 +99,16 @@ PrometheusEnergy ParseEnergyQuery(const std::string& url, absl::string_view spec
   return e;
 }
 
-std::unique_ptr<EnergyMeter> MakePrometheusMeter(const PrometheusEnergy& e, std::function<double()> now) {
-  return std::make_unique<PrometheusMeter>(e, now ? std::move(now) : SystemNow);
+absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenPrometheusMeter(const PrometheusEnergy& e,
+                                                                 std::function<double()> now) {
+  if (!now) now = SystemNow;
+  absl::StatusOr<HttpUrl> url = ParseHttpUrl(e.url);
+  if (!url.ok()) return url.status();
+  // The query must answer now, with one series.
+  if (absl::Status s = PromInstant(*url, e.query, now(), kQueryTimeoutSeconds).status(); !s.ok()) return s;
+  absl::StatusOr<double> scrape = PromScrapeInterval(*url, kQueryTimeoutSeconds);
+  return std::unique_ptr<EnergyMeter>(
+      new PrometheusMeter(e, *url, scrape.ok() ? *scrape : 60, scrape.ok(), std::move(now)));
 }
 
 }  // namespace tcobench

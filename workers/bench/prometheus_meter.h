@@ -24,13 +24,15 @@ struct PrometheusEnergy {
 // "QUERY" or "watts:QUERY" (a power), "joules:QUERY" (an energy counter).
 PrometheusEnergy ParseEnergyQuery(const std::string& url, absl::string_view spec);
 
-// A meter over `e`. Start() checks that the query answers with one series;
+// A meter over `e`, once the query has answered with one series and the
+// Prometheus has said its scrape interval (both asked here, outside any
+// measured window; an error says why not). Start() only notes the time;
 // Stop() integrates the power over the window (the query evaluated at 1,000
 // even steps, at least 0.1 s apart) or differences the counter at the
-// window's ends. The uncertainty is the Prometheus's scrape interval over
-// the window (a sample may be up to one interval old at either end).
-// `now` gives Unix seconds (default: the system clock).
-std::unique_ptr<EnergyMeter> MakePrometheusMeter(const PrometheusEnergy& e,
-                                                 std::function<double()> now = nullptr);
+// window's ends. The uncertainty is the scrape interval over the window (a
+// sample may be up to one interval old at either end). `now` gives Unix
+// seconds (default: the system clock).
+absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenPrometheusMeter(const PrometheusEnergy& e,
+                                                                 std::function<double()> now = nullptr);
 
 }  // namespace tcobench

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/status_macros.h"
 #include "absl/strings/str_cat.h"
 #include "common/base/build_info.h"
 
@@ -120,7 +121,7 @@ std::string UtcTimestamp() {
 
 absl::StatusOr<std::string> ReadFileText(const std::filesystem::path& path, const std::string& field) {
   absl::StatusOr<std::string> text = ReadFileText(path);
-  if (!text.ok()) return absl::Status(text.status().code(), absl::StrCat(field, ": ", text.status().message()));
+  if (!text.ok()) return Prefixed(field, text.status());
   return text;
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/status_macros.h"
 
 namespace tcobench {
 namespace {
@@ -39,8 +40,7 @@ absl::StatusOr<std::string> PostForm(const HttpUrl& prometheus, absl::string_vie
                    : HttpResponse::Send("POST", prometheus, path, "application/x-www-form-urlencoded", {}, form,
                                         deadline);
   if (!r.ok()) {
-    return absl::Status(r.status().code(), absl::StrCat("Prometheus at ", prometheus.host, ":", prometheus.port, ": ",
-                                                        r.status().message()));
+    return Prefixed(absl::StrCat("Prometheus at ", prometheus.host, ":", prometheus.port), r.status());
   }
   absl::StatusOr<std::string> body = (*r)->ReadBody();
   if (!body.ok()) return body.status();
