@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 #include "common/spec/cost_spec.h"
 
 namespace tcobench {
@@ -132,6 +134,45 @@ absl::Status CheckSpecLimits(const v1::ComparisonSpec& spec, const SpecLimits& l
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> LlamaCppGpuLayers(const v1::LlamaCppSettings& s, bool gpu_target) {
+  const google::protobuf::Value& g = s.gpu_layers();
+  switch (g.kind_case()) {
+    case google::protobuf::Value::KIND_NOT_SET:
+      return gpu_target ? -1 : 0;
+    case google::protobuf::Value::kStringValue:
+      if (g.string_value() == "all") return -1;
+      if (int n = 0; absl::SimpleAtoi(g.string_value(), &n) && n >= 0) return n;
+      break;
+    case google::protobuf::Value::kNumberValue:
+      if (g.number_value() >= 0 && g.number_value() <= 100000 && g.number_value() == static_cast<int>(g.number_value())) {
+        return static_cast<int>(g.number_value());
+      }
+      break;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError("gpuLayers: must be \"all\" or a whole number of layers (0: none)");
+}
+
+namespace {
+absl::Status ValidateLlamaCpp(const v1::LlamaCppSettings& s, const std::string& at) {
+  if (s.batch() < 0 || s.batch() > 1 << 20) return FieldError(at + ".batch", "out of range (1..1048576; 0: 2048)");
+  if (s.ubatch() < 0 || s.ubatch() > 1 << 20) return FieldError(at + ".ubatch", "out of range (1..1048576; 0: 512)");
+  if (const std::string& f = s.flash_attention(); !f.empty() && f != "auto" && f != "on" && f != "off") {
+    return FieldError(at + ".flashAttention", absl::StrCat("'", f, "' is unknown (auto, on, off)"));
+  }
+  static const std::set<std::string> kKv = {"f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"};
+  if (!s.kv_cache_type().empty() && kKv.count(absl::AsciiStrToLower(s.kv_cache_type())) == 0) {
+    return FieldError(at + ".kvCacheType", absl::StrCat("'", s.kv_cache_type(),
+                                                         "' is unknown (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1)"));
+  }
+  if (absl::StatusOr<int> g = LlamaCppGpuLayers(s, false); !g.ok()) {
+    return FieldError(at + ".gpuLayers", "must be \"all\" or a whole number of layers (0: none)");
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
 absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
   if (spec.variants().empty()) return FieldError("variants", "at least one variant is needed");
   std::set<std::string> names;
@@ -142,8 +183,12 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
     if (!names.insert(v.name()).second) {
       return FieldError(at + ".name", absl::StrCat("'", v.name(), "' is used twice"));
     }
-    if (!v.runtime().empty() && v.runtime() != "engine" && v.runtime() != "openai") {
-      return FieldError(at + ".runtime", absl::StrCat("'", v.runtime(), "' is unknown (engine, openai)"));
+    if (!v.runtime().empty() && v.runtime() != "engine" && v.runtime() != "openai" && v.runtime() != "llamacpp") {
+      return FieldError(at + ".runtime", absl::StrCat("'", v.runtime(), "' is unknown (engine, llamacpp, openai)"));
+    }
+    if (v.has_llamacpp()) {
+      if (v.runtime() != "llamacpp") return FieldError(at + ".llamacpp", "applies to runtime 'llamacpp' only");
+      TCOBENCH_RETURN_IF_ERROR(ValidateLlamaCpp(v.llamacpp(), at + ".llamacpp"));
     }
     if (v.runtime() == "openai") {
       if (v.endpoint().empty()) {
@@ -161,7 +206,7 @@ absl::Status ValidateSpec(const v1::ComparisonSpec& spec) {
         return FieldError(at + ".quantize", "an endpoint serves its own model; quantize applies to engine variants");
       }
       if (v.threads() != 0 || v.ctx() != 0) {
-        return FieldError(at + (v.threads() != 0 ? ".threads" : ".ctx"), "applies to engine variants only");
+        return FieldError(at + (v.threads() != 0 ? ".threads" : ".ctx"), "applies to engine and llamacpp variants only");
       }
     } else {
       if (v.model().empty()) return FieldError(at + ".model", "missing");

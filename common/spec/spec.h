@@ -24,6 +24,10 @@ absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json);
 // "field.path: what is wrong".
 absl::Status ValidateSpec(const v1::ComparisonSpec& spec);
 
+// A llamacpp variant's GPU layers: -1 for all, else the count; unset means
+// all on a hardware target of class gpu, none elsewhere.
+absl::StatusOr<int> LlamaCppGpuLayers(const v1::LlamaCppSettings& settings, bool gpu_target);
+
 // What a coordinator accepts (flags of the same names, docs/security.md):
 // bounds on a spec's size and on the work it asks for.
 struct SpecLimits {

@@ -196,11 +196,13 @@ void CheckAccuracy(const v1::VariantResult& v, const v1::ComparisonResult& resul
   found->all_kld &= has_kld;
   found->only_baseline &= is_base;
   if (has_kld) row->set_mean_kld(is_base ? 0 : kld.mean_kld());
-  // Perplexity ratios within one runtime: an endpoint's perplexity comes
-  // from the server's tokens and chunks, not the engine's.
+  // Perplexity ratios only between like methods: an endpoint's perplexity
+  // comes from the server's tokens and chunks; the engine and llama.cpp
+  // chunk the text alike (llama-perplexity's way) from exact logits.
   auto runtime = [](const v1::VariantResult& r) { return r.runtime().empty() ? std::string("engine") : r.runtime(); };
+  auto method = [&](const v1::VariantResult& r) { return runtime(r) == "llamacpp" ? std::string("engine") : runtime(r); };
   if (ppl_base != nullptr && HasPpl(v)) {
-    if (runtime(v) == runtime(*ppl_base)) {
+    if (method(v) == method(*ppl_base)) {
       row->set_ppl_ratio(v.accuracy().perplexity().ppl() / ppl_base->accuracy().perplexity().ppl());
     } else {
       row->add_why(absl::StrCat("perplexity measured by the ", runtime(v), " runtime, the baseline's by the ",

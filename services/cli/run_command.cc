@@ -40,7 +40,7 @@ const CommandSpec kRunSpec = {
     "    [--output results.json] [--threads N] [--device auto|cpu|cuda:N] [--repetitions N]\n"
     "    [--energy auto|rapl|nvml|model|none]\n"
     "    [--cpu-tdp-watts W] [--cost-per-hour USD] [--endpoint NAME=URL]... [--endpoint-key-file NAME=FILE]...\n"
-    "    [--endpoint-energy NAME=QUERY]... [--prometheus URL]\n"
+    "    [--endpoint-energy NAME=QUERY]... [--prometheus URL] [--llama-lib PATH]\n"
     "    [--format table|json] [--coordinator ADDR]",
     "Runs a comparison on this machine: makes quantized variants (once, into the\n"
     "cache), measures every variant with the spec's scenario (latency, throughput,\n"
@@ -72,6 +72,7 @@ std::vector<FlagSpec> LocalRunFlags() {
       {"cpu-tdp-watts", "", true, "W", "power of this machine's CPUs for the model estimate"},
       {"cost-per-hour", "", true, "USD", "this machine's price per hour, for the cost report"}};
   for (FlagSpec& f : EndpointFlagSpecs()) flags.push_back(std::move(f));
+  flags.push_back(LlamaLibFlagSpec());
   return flags;
 }
 
@@ -99,6 +100,13 @@ absl::StatusOr<v1::ComparisonResult> RunLocalFromArgs(const Args& args, v1::Comp
   if (*price < 0) return absl::InvalidArgumentError("--cost-per-hour must not be negative");
   o.cost_per_hour_usd = *price;
   if (absl::Status s = ParseEndpointArgs(args, &o.endpoints); !s.ok()) return s;
+  // The libllama is checked before anything runs: a bad one is a usage error.
+  bool llamacpp = args.Has("llama-lib");
+  for (const v1::Variant& v : spec.variants()) llamacpp |= v.runtime() == "llamacpp";
+  if (llamacpp) {
+    absl::StatusOr<LlamaCppBuild> build = OpenLlamaLibArg(args, &o.llama_lib);
+    if (!build.ok()) return build.status();
+  }
   const bool tty = isatty(fileno(stderr));
   std::string last_stage;
   o.progress = [tty, &last_stage](const std::string& line) {

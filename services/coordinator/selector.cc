@@ -57,6 +57,18 @@ bool JobMatches(const v1::ComparisonSpec& spec, const std::string& variant, cons
   bool engine = false;
   for (const v1::Variant& v : spec.variants()) {
     if (variant != "*" && v.name() != variant) continue;
+    if (v.runtime() == "llamacpp") {
+      if (std::find(w.runtimes().begin(), w.runtimes().end(), "llamacpp") == w.runtimes().end()) {
+        *why = "runtime llamacpp (worker has no libllama: --llama-lib)";
+        return false;
+      }
+      if (hw->selector().class_() == "gpu" && !w.llama_cpp_gpu()) {
+        *why = absl::StrCat("class gpu with runtime llamacpp (worker's libllama has no GPU backend: ",
+                            w.llama_cpp_build(), ")");
+        return false;
+      }
+      continue;
+    }
     if (v.runtime() != "openai") {
       engine = true;
       continue;

@@ -31,6 +31,7 @@
 #include "workers/engine/quantizer.h"
 #include "common/base/status_macros.h"
 #include "workers/engine/tensor_type.h"
+#include "workers/llamacpp/llamacpp.h"
 
 namespace tcobench {
 namespace {
@@ -144,32 +145,60 @@ absl::StatusOr<std::unique_ptr<EnergyMeter>> OpenMeter(const LocalRunOptions& o,
   return model_meter();
 }
 
-bool SameVocabulary(const LlamaModel& a, const LlamaModel& b) {
-  const GgufValue* ta = a.gguf().Find("tokenizer.ggml.tokens");
-  const GgufValue* tb = b.gguf().Find("tokenizer.ggml.tokens");
-  if (a.hparams().n_vocab != b.hparams().n_vocab) return false;
-  if (ta == nullptr || tb == nullptr) return ta == tb;
-  return ta->strings == tb->strings;
+bool SameVocabulary(const LogitsModel& a, const LogitsModel& b) {
+  return a.n_vocab() == b.n_vocab() && a.TokenTexts() == b.TokenTexts();
 }
 
+// A variant's model loaded into its runtime: the engine's, or libllama's.
 struct Loaded {
-  std::unique_ptr<LlamaModel> model;
+  std::unique_ptr<LlamaModel> model;            // engine
+  std::unique_ptr<LogitsModel> engine_logits;   // engine: the evaluators' view of `model`
+  std::unique_ptr<LlamaCppModel> llama;         // llamacpp
   double load_seconds = 0;
   int threads = 0;
+
+  const LogitsModel& logits() const { return llama != nullptr ? *llama : *engine_logits; }
+  absl::StatusOr<std::unique_ptr<Runtime>> MakeRuntime(int n_seq, int64_t n_ctx) const {
+    if (llama != nullptr) return llama->MakeRuntime(n_seq, n_ctx);
+    return MakeEngineRuntime(*model, n_seq, n_ctx);
+  }
 };
 
-absl::StatusOr<Loaded> Load(const fs::path& path, int threads, const std::string& device) {
+// Whether a llamacpp variant offloads layers to a GPU (its energy then comes
+// from NVML first, as the engine's on a GPU device does).
+bool UsesGpu(const v1::Variant& v, const std::string& device) {
+  if (v.runtime() != "llamacpp") return device != "cpu";
+  const absl::StatusOr<int> layers = LlamaCppGpuLayers(v.llamacpp(), device != "cpu");
+  return layers.ok() && *layers != 0;
+}
+
+absl::StatusOr<Loaded> Load(const v1::Variant& v, const fs::path& path, int threads, const std::string& device,
+                            const LocalRunOptions& o) {
   Loaded l;
   l.threads = threads;
   const auto t = Clock::now();
-  TCOBENCH_ASSIGN_OR_RETURN(l.model,
-                            LlamaModel::Open(path, ModelOptions{threads, /*populate=*/true, device}));
+  if (v.runtime() == "llamacpp") {
+    TCOBENCH_ASSIGN_OR_RETURN(std::shared_ptr<LlamaCppLibrary> lib,
+                              OpenLlamaCpp(o.llama_lib.empty() ? DefaultLlamaLib() : o.llama_lib));
+    LlamaCppOptions lo;
+    lo.threads = threads;
+    lo.batch = v.llamacpp().batch();
+    lo.ubatch = v.llamacpp().ubatch();
+    if (!v.llamacpp().flash_attention().empty()) lo.flash_attention = v.llamacpp().flash_attention();
+    if (!v.llamacpp().kv_cache_type().empty()) lo.kv_cache_type = v.llamacpp().kv_cache_type();
+    TCOBENCH_ASSIGN_OR_RETURN(lo.gpu_layers, LlamaCppGpuLayers(v.llamacpp(), device != "cpu"));
+    TCOBENCH_ASSIGN_OR_RETURN(l.llama, LlamaCppModel::Open(std::move(lib), path, lo));
+  } else {
+    TCOBENCH_ASSIGN_OR_RETURN(l.model,
+                              LlamaModel::Open(path, ModelOptions{threads, /*populate=*/true, device}));
+    l.engine_logits = EngineLogits(*l.model);
+  }
   l.load_seconds = SecondsSince(t);
   return l;
 }
 
 absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& variant,
-                         const LlamaModel& model, const fs::path& baseline_path, int threads,
+                         const LogitsModel& model, const fs::path& baseline_path, int threads,
                          const std::string& device, const LocalRunOptions& o,
                          v1::AccuracyResult* out) {
   if (!spec.has_accuracy()) return absl::OkStatus();
@@ -203,8 +232,12 @@ absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& vari
         k->set_applicable(false);
         k->set_note("the baseline runs on an endpoint: its logits are not available here");
       } else {
-        TCOBENCH_ASSIGN_OR_RETURN(Loaded base, Load(baseline_path, threads, device));
-        if (!SameVocabulary(*base.model, model)) {
+        const v1::Variant* base_variant = nullptr;
+        for (const v1::Variant& v : spec.variants()) {
+          if (v.name() == spec.baseline()) base_variant = &v;
+        }
+        TCOBENCH_ASSIGN_OR_RETURN(Loaded base, Load(*base_variant, baseline_path, threads, device, o));
+        if (!SameVocabulary(base.logits(), model)) {
           k->set_applicable(false);
           k->set_note("vocabulary differs from the baseline's: KL divergence and top-1 agreement do "
                       "not apply; compare perplexity's bits per byte");
@@ -212,7 +245,7 @@ absl::Status RunAccuracy(const v1::ComparisonSpec& spec, const v1::Variant& vari
           co.progress = [&](int64_t done, int64_t total) {
             Progress(o, absl::StrCat(variant.name(), ": KL divergence chunk ", done, "/", total));
           };
-          TCOBENCH_ASSIGN_OR_RETURN(KldResult r2, EvaluateKld(*base.model, model, text, co));
+          TCOBENCH_ASSIGN_OR_RETURN(KldResult r2, EvaluateKld(base.logits(), model, text, co));
           k->set_applicable(true);
           k->set_mean_kld(r2.mean_kld);
           k->set_mean_kld_stderr(r2.mean_kld_stderr);
@@ -283,8 +316,7 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
     return absl::InvalidArgumentError(absl::StrCat("variant ", variant.name(), ": ctx ", n_ctx,
                                                    " is shorter than prompt + output tokens"));
   }
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime,
-                            MakeEngineRuntime(*loaded.model, so.concurrency, n_ctx));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Runtime> runtime, loaded.MakeRuntime(so.concurrency, n_ctx));
   MeasuredWindow window(meter);
   so.on_window_open = [&] { window.Open(); };
   so.on_window_close = [&] { window.Close(); };
@@ -309,7 +341,7 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
   TCOBENCH_ASSIGN_OR_RETURN(ScenarioRun null_run, RunScenario(*null_runtime, no));
 
   out->set_variant(variant.name());
-  out->set_runtime("engine");
+  out->set_runtime(variant.runtime().empty() ? std::string("engine") : variant.runtime());
   out->set_scenario(ScenarioName(w.scenario()));
   out->set_prompt_tokens(prompt_tokens);
   out->set_output_tokens(output_tokens);
@@ -442,6 +474,7 @@ absl::StatusOr<std::vector<PreparedModel>> PrepareModels(const v1::ComparisonSpe
     if (spec.variants(i).runtime() == "openai") {  // the server has its model: nothing to prepare
       v1::ModelInfo* info = m->add_models();
       info->set_variant(spec.variants(i).name());
+      info->set_runtime("openai");
       info->set_source_path(absl::StrCat("openai endpoint ", spec.variants(i).endpoint(),
                                          spec.variants(i).served_model().empty()
                                              ? std::string()
@@ -461,10 +494,10 @@ absl::StatusOr<std::vector<PreparedModel>> PrepareModels(const v1::ComparisonSpe
 struct ModelSize {
   int64_t bytes = 0, n_params = 0;
 };
-ModelSize DescribeModel(const LlamaModel& model, v1::ModelInfo* info) {
+ModelSize DescribeModel(const GgufFile& gguf, v1::ModelInfo* info) {
   std::map<std::string, int64_t> types;
   ModelSize size;
-  for (const GgufTensorInfo& t : model.gguf().tensors()) {
+  for (const GgufTensorInfo& t : gguf.tensors()) {
     ++types[TypeName(t.type)];
     size.bytes += t.n_bytes;
     size.n_params += t.n_elements;
@@ -498,14 +531,26 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
   const int threads = variant.threads() > 0 ? variant.threads() : default_threads;
   std::string meter_note;
   TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<EnergyMeter> meter,
-                            OpenMeter(o, threads, run.device, &meter_note));
+                            OpenMeter(o, threads, UsesGpu(variant, run.device) ? "gpu" : "cpu", &meter_note));
   ResetPeakRss();
   Phase(o, "loading");
-  Progress(o, absl::StrCat(variant.name(), ": loading ", prepared.path.string()));
-  TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(prepared.path, threads, run.device));
-  const ModelSize size = DescribeModel(*loaded.model, result->mutable_manifest()->mutable_models(index));
+  Progress(o, absl::StrCat(variant.name(), ": loading ", prepared.path.string(),
+                           variant.runtime() == "llamacpp" ? " into libllama" : ""));
+  TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(variant, prepared.path, threads, run.device, o));
+  v1::ModelInfo* info = result->mutable_manifest()->mutable_models(index);
+  info->set_runtime(variant.runtime().empty() ? std::string("engine") : variant.runtime());
+  ModelSize size;
+  if (loaded.llama != nullptr) {
+    TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> gguf, GgufFile::Open(prepared.path));
+    size = DescribeModel(*gguf, info);
+    info->set_runtime_build(loaded.llama->build().Describe());
+    info->set_runtime_system_info(loaded.llama->build().system_info);
+    info->set_runtime_options(loaded.llama->OptionsSummary());
+  } else {
+    size = DescribeModel(loaded.model->gguf(), info);
+  }
   std::vector<int32_t> corpus;
-  if (!run.prompt_text.empty()) corpus = loaded.model->tokenizer().Encode(run.prompt_text, AddSpecial::kNo);
+  if (!run.prompt_text.empty()) corpus = loaded.logits().Encode(run.prompt_text, /*add_special=*/false);
 
   if (repetition == 0) *first_result = result->results_size();
   int row = *first_result;
@@ -551,7 +596,7 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
     TCOBENCH_ASSIGN_OR_RETURN(lock, HostLock::Take(o.host_lock_file, lock_wait, LockMode::kShared));
   }
   Phase(o, "accuracy");
-  TCOBENCH_RETURN_IF_ERROR(RunAccuracy(spec, variant, *loaded.model, run.baseline_path, threads, run.device, o,
+  TCOBENCH_RETURN_IF_ERROR(RunAccuracy(spec, variant, loaded.logits(), run.baseline_path, threads, run.device, o,
                                        &accuracy));
   for (int r = *first_result; r < result->results_size() && result->results(r).variant() == variant.name(); ++r) {
     *result->mutable_results(r)->mutable_accuracy() = accuracy;
@@ -600,6 +645,18 @@ absl::StatusOr<std::string> ResolveDevice(const v1::ComparisonSpec& spec, const 
                                                    device));
   }
   return device == "cuda" ? std::string("cuda:0") : device;
+}
+
+FlagSpec LlamaLibFlagSpec() {
+  return {"llama-lib", "", true, "PATH",
+          absl::StrCat("libllama.so for variants with runtime llamacpp (default: ",
+                       DefaultLlamaLib().empty() ? std::string("none in this build") : DefaultLlamaLib().string(), ")")};
+}
+
+absl::StatusOr<LlamaCppBuild> OpenLlamaLibArg(const Args& args, fs::path* path) {
+  *path = args.Has("llama-lib") ? fs::path(args.Get("llama-lib")) : DefaultLlamaLib();
+  TCOBENCH_ASSIGN_OR_RETURN(std::shared_ptr<LlamaCppLibrary> lib, OpenLlamaCpp(*path));
+  return BuildOf(*lib);
 }
 
 fs::path DefaultCacheDir() {

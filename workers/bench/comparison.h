@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "common/base/flags.h"
 #include "tcobench/v1/types.pb.h"
+#include "workers/llamacpp/llamacpp.h"
 
 namespace tcobench {
 
@@ -32,6 +33,14 @@ struct EndpointTarget {
 // `out`; errors name the bad value.
 std::vector<FlagSpec> EndpointFlagSpecs();
 absl::Status ParseEndpointArgs(const Args& args, std::map<std::string, EndpointTarget>* out);
+
+// --llama-lib PATH, of the worker and of `run --local`: the libllama that
+// variants with runtime "llamacpp" run on.
+FlagSpec LlamaLibFlagSpec();
+// Opens the libllama --llama-lib names (else this build's default) into
+// *path and returns what it says about itself. An error (INVALID_ARGUMENT,
+// naming the file and what is wrong) when it cannot be used.
+absl::StatusOr<LlamaCppBuild> OpenLlamaLibArg(const Args& args, std::filesystem::path* path);
 
 struct LocalRunOptions {
   std::filesystem::path model_root = ".";
@@ -66,6 +75,9 @@ struct LocalRunOptions {
   // The endpoints variants with runtime "openai" may name; a spec naming
   // another fails its variant with the names known.
   std::map<std::string, EndpointTarget> endpoints;
+  // The libllama variants with runtime "llamacpp" run on (--llama-lib);
+  // empty: the one of the llama.cpp folder this build was compiled against.
+  std::filesystem::path llama_lib;
 };
 
 // The device a run of `spec` uses (LocalRunOptions::device resolved against

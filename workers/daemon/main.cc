@@ -29,7 +29,7 @@ const CommandSpec kSpec = WithEndpointFlags(tcobench::WithConnectionFlags({
     "    [--cache-dir DIR] [--labels k=v,...] [--threads N] [--device cuda:N] [--cpu-tdp-watts W]\n"
     "    [--energy auto|rapl|nvml|model|none] [--cost-per-hour USD] [--lock-file FILE] [--max-jobs N]\n"
     "    [--endpoint NAME=URL]... [--endpoint-key-file NAME=FILE]... [--endpoint-energy NAME=QUERY]...\n"
-    "    [--prometheus URL]\n"
+    "    [--prometheus URL] [--llama-lib PATH]\n"
     "    [--metrics-listen ADDR] [--tls-ca FILE [--tls-cert FILE --tls-key FILE]] [--token-file FILE]",
     "Dials out to the coordinator, registers this machine (CPU, cores, ISA level,\n"
     "memory, GPUs, labels, threads), heartbeats, leases jobs whose hardware\n"
@@ -44,7 +44,9 @@ const CommandSpec kSpec = WithEndpointFlags(tcobench::WithConnectionFlags({
     "SIGTERM hands the current job back and exits cleanly; so does a drain (tcobench drain).\n"
     "--endpoint NAME=URL names an OpenAI-compatible server next to this worker; the\n"
     "worker advertises the names (never the URLs) and takes jobs of variants with\n"
-    "runtime 'openai' that name them (docs/endpoints.md).",
+    "runtime 'openai' that name them (docs/endpoints.md). --llama-lib names the\n"
+    "libllama.so that variants with runtime 'llamacpp' run on (docs/llamacpp.md);\n"
+    "without it the one this build was compiled against is used when present.",
     {tcobench::kCoordinatorFlag,
      {"name", "", true, "NAME", "this worker's name (required)"},
      {"model-root", "", true, "DIR", "where job models resolve (required)"},
@@ -64,6 +66,7 @@ const CommandSpec kSpec = WithEndpointFlags(tcobench::WithConnectionFlags({
      {"max-text-bytes", "", true, "N", "largest text a job may read (default 268435456)"},
      {"metrics-listen", "", true, "ADDR",
       "serve /metrics here (default 127.0.0.1:9471, skipped with a warning when taken; 'none': off)"},
+     tcobench::LlamaLibFlagSpec(),
      {"version", "", false, "", "print the version and exit"}},
     0,
     0}));
@@ -113,6 +116,16 @@ int main(int argc, char** argv) {
   o.run.cost_per_hour_usd = *price;
   if (absl::Status s = tcobench::ParseEndpointArgs(*args, &o.run.endpoints); !s.ok()) {
     return Usage(std::string(s.message()));
+  }
+  // llama.cpp: a --llama-lib must open (else exit 2); without the flag the
+  // build's own libllama is tried, and the runtime is offered when it opens.
+  if (absl::StatusOr<tcobench::LlamaCppBuild> llama = tcobench::OpenLlamaLibArg(*args, &o.run.llama_lib); llama.ok()) {
+    o.llama_cpp = *llama;
+  } else if (args->Has("llama-lib")) {
+    return Usage(std::string(llama.status().message()));
+  } else if (tcobench::LlamaCppCompiledIn()) {
+    std::fprintf(stderr, "tcobench-worker: the llama.cpp runtime is off: %s\n",
+                 std::string(llama.status().message()).c_str());
   }
   o.run.threads = static_cast<int>(*threads);
   o.run.cpu_tdp_watts = *tdp;

@@ -135,6 +135,13 @@ v1::WorkerInventory LocalInventory(const WorkerOptions& o) {
   inv.set_threads(o.run.threads > 0 ? o.run.threads : CpuCount());
   inv.set_cost_per_hour_usd(o.run.cost_per_hour_usd);
   for (const auto& [name, target] : o.run.endpoints) inv.add_endpoints(name);  // names only, never URLs
+  inv.add_runtimes("engine");
+  if (o.llama_cpp.has_value()) {
+    inv.add_runtimes("llamacpp");
+    inv.set_llama_cpp_build(o.llama_cpp->Describe());
+    inv.set_llama_cpp_gpu(o.llama_cpp->gpu_offload);
+  }
+  if (!o.run.endpoints.empty()) inv.add_runtimes("openai");
   inv.set_version(absl::StrCat(VersionString(), " (", BuildCommitId(), ")"));
   inv.set_hostname(HostName());
   return inv;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -28,6 +29,8 @@ struct WorkerOptions {
   int max_jobs = 0;                 // exit after this many jobs (0: run until stopped)
   WorkerMetrics* metrics = nullptr; // may be null (no --metrics-listen)
   int64_t max_text_bytes = int64_t{256} << 20;  // each text a job reads
+  // The libllama it opened (run.llama_lib), when it runs llamacpp variants.
+  std::optional<LlamaCppBuild> llama_cpp;
 };
 
 // This machine as a worker presents it (ISA as TCOBENCH_ISA leaves it).

@@ -30,7 +30,7 @@ struct Chunks {
   int64_t scored_per_chunk() const { return ctx - 1 - first; }
 };
 
-absl::StatusOr<Chunks> MakeChunks(const Tokenizer& tok, absl::string_view text,
+absl::StatusOr<Chunks> MakeChunks(const LogitsModel& tok, absl::string_view text,
                                   const ChunkOptions& o) {
   if (o.ctx < 4 || o.ctx > (1 << 20)) {
     return absl::InvalidArgumentError(
@@ -38,7 +38,7 @@ absl::StatusOr<Chunks> MakeChunks(const Tokenizer& tok, absl::string_view text,
   }
   if (o.max_chunks < 0) return absl::InvalidArgumentError("chunk count must not be negative");
   Chunks c;
-  c.tokens = tok.Encode(text, AddSpecial::kYes);
+  c.tokens = tok.Encode(text, /*add_special=*/true);
   c.ctx = o.ctx;
   c.first = o.ctx / 2;
   const int64_t n = static_cast<int64_t>(c.tokens.size());
@@ -104,13 +104,12 @@ double ProportionStderr(double p, int64_t n) {
 
 }  // namespace
 
-absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LlamaModel& model, absl::string_view text,
+absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LogitsModel& model, absl::string_view text,
                                                     const ChunkOptions& options) {
-  const Tokenizer& tok = model.tokenizer();
+  const LogitsModel& tok = model;
   TCOBENCH_ASSIGN_OR_RETURN(const Chunks chunks, MakeChunks(tok, text, options));
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
-                            Session::Create(model, SessionOptions{chunks.ctx}));
-  const int64_t nv = model.hparams().n_vocab;
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LogitsSession> session, model.NewSession(chunks.ctx));
+  const int64_t nv = model.n_vocab();
   Moments nll;
   double bytes = 0;
   std::vector<float> logits;
@@ -136,19 +135,17 @@ absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LlamaModel& model, abs
   return r;
 }
 
-absl::StatusOr<KldResult> EvaluateKld(const LlamaModel& base, const LlamaModel& candidate,
+absl::StatusOr<KldResult> EvaluateKld(const LogitsModel& base, const LogitsModel& candidate,
                                       absl::string_view text, const ChunkOptions& options) {
-  const int64_t nv = base.hparams().n_vocab;
-  if (candidate.hparams().n_vocab != nv) {
+  const int64_t nv = base.n_vocab();
+  if (candidate.n_vocab() != nv) {
     return absl::InvalidArgumentError(absl::StrCat("the models' vocabularies differ (", nv, " and ",
-                                                   candidate.hparams().n_vocab, " tokens)"));
+                                                   candidate.n_vocab(), " tokens)"));
   }
-  const Tokenizer& tok = base.tokenizer();
+  const LogitsModel& tok = base;
   TCOBENCH_ASSIGN_OR_RETURN(const Chunks chunks, MakeChunks(tok, text, options));
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> sb,
-                            Session::Create(base, SessionOptions{chunks.ctx}));
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> sc,
-                            Session::Create(candidate, SessionOptions{chunks.ctx}));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LogitsSession> sb, base.NewSession(chunks.ctx));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LogitsSession> sc, candidate.NewSession(chunks.ctx));
   Moments kld, nll_b, nll_c, dp2;
   int64_t same = 0;
   std::vector<double> klds;
@@ -267,12 +264,12 @@ absl::StatusOr<std::vector<ChoiceTask>> ParseArc(absl::string_view json, const s
   return tasks;
 }
 
-absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model,
+absl::StatusOr<ChoiceResult> EvaluateChoice(const LogitsModel& model,
                                             const std::vector<ChoiceTask>& tasks,
                                             ProgressFn progress) {
   if (tasks.empty()) return absl::InvalidArgumentError("no tasks to evaluate");
-  const Tokenizer& tok = model.tokenizer();
-  const int64_t nv = model.hparams().n_vocab;
+  const LogitsModel& tok = model;
+  const int64_t nv = model.n_vocab();
   // Tokenize everything first, to size one session for the longest sequence.
   struct Encoded {
     std::vector<int32_t> context;
@@ -281,15 +278,14 @@ absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model,
   std::vector<Encoded> enc(tasks.size());
   int64_t longest = 0;
   for (size_t i = 0; i < tasks.size(); ++i) {
-    enc[i].context = tok.Encode(tasks[i].context, AddSpecial::kYes);
+    enc[i].context = tok.Encode(tasks[i].context, /*add_special=*/true);
     for (const std::string& e : tasks[i].endings) {
-      enc[i].full.push_back(tok.Encode(tasks[i].context + " " + e, AddSpecial::kYes));
+      enc[i].full.push_back(tok.Encode(tasks[i].context + " " + e, /*add_special=*/true));
       longest = std::max<int64_t>(longest, static_cast<int64_t>(enc[i].full.back().size()));
     }
     longest = std::max<int64_t>(longest, static_cast<int64_t>(enc[i].context.size()));
   }
-  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
-                            Session::Create(model, SessionOptions{longest}));
+  TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LogitsSession> session, model.NewSession(longest));
   ChoiceResult r;
   int64_t correct = 0, correct_sum = 0;
   std::vector<float> logits;
@@ -347,6 +343,65 @@ absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model,
   r.accuracy_unnormalized = static_cast<double>(correct_sum) / r.n;
   r.accuracy_unnormalized_stderr = ProportionStderr(r.accuracy_unnormalized, r.n);
   return r;
+}
+
+namespace {
+
+// The engine's model and its sessions as a logits source.
+class EngineSession final : public LogitsSession {
+ public:
+  explicit EngineSession(std::unique_ptr<Session> s) : s_(std::move(s)) {}
+  void Reset() override { s_->Reset(); }
+  void Truncate(int64_t n) override { s_->Truncate(n); }
+  absl::Status Prefill(std::span<const int32_t> tokens, LogitsMode mode, std::vector<float>* logits) override {
+    return s_->Prefill(tokens, mode, logits);
+  }
+
+ private:
+  std::unique_ptr<Session> s_;
+};
+
+class EngineLogitsModel final : public LogitsModel {
+ public:
+  explicit EngineLogitsModel(const LlamaModel& m) : m_(m) {}
+  int64_t n_vocab() const override { return m_.hparams().n_vocab; }
+  std::vector<int32_t> Encode(absl::string_view text, bool add_special) const override {
+    return m_.tokenizer().Encode(text, add_special ? AddSpecial::kYes : AddSpecial::kNo);
+  }
+  int32_t bos() const override { return m_.tokenizer().bos(); }
+  std::string Piece(int32_t id) const override { return m_.tokenizer().Piece(id); }
+  std::vector<std::string> TokenTexts() const override {
+    const GgufValue* t = m_.gguf().Find("tokenizer.ggml.tokens");
+    return t == nullptr ? std::vector<std::string>() : t->strings;
+  }
+  absl::StatusOr<std::unique_ptr<LogitsSession>> NewSession(int64_t n_ctx) const override {
+    TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> s, Session::Create(m_, SessionOptions{n_ctx}));
+    return std::unique_ptr<LogitsSession>(new EngineSession(std::move(s)));
+  }
+
+ private:
+  const LlamaModel& m_;
+};
+
+}  // namespace
+
+std::unique_ptr<LogitsModel> EngineLogits(const LlamaModel& model) {
+  return std::make_unique<EngineLogitsModel>(model);
+}
+
+absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LlamaModel& model, absl::string_view text,
+                                                    const ChunkOptions& options) {
+  return EvaluatePerplexity(*EngineLogits(model), text, options);
+}
+
+absl::StatusOr<KldResult> EvaluateKld(const LlamaModel& base, const LlamaModel& candidate,
+                                      absl::string_view text, const ChunkOptions& options) {
+  return EvaluateKld(*EngineLogits(base), *EngineLogits(candidate), text, options);
+}
+
+absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model, const std::vector<ChoiceTask>& tasks,
+                                            ProgressFn progress) {
+  return EvaluateChoice(*EngineLogits(model), tasks, std::move(progress));
 }
 
 }  // namespace tcobench

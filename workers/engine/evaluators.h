@@ -1,4 +1,4 @@
-// Accuracy evaluators over the embedded engine: perplexity and KL divergence
+// Accuracy evaluators over any logits source (the engine, libllama): perplexity and KL divergence
 // the way llama-perplexity computes them, and multiple-choice accuracy
 // (HellaSwag, ARC-Easy) by length-normalised log-likelihood. See
 // docs/evaluation.md for every formula. Each call uses its own sessions; the
@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "workers/engine/llama_model.h"
+#include "workers/engine/logits_model.h"
 
 namespace tcobench {
 
@@ -34,6 +35,8 @@ struct PerplexityResult {
   double bits_per_byte = 0;  // sum NLL / ln 2 / bytes of the scored tokens' text
 };
 
+absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LogitsModel& model, absl::string_view text,
+                                                    const ChunkOptions& options);
 absl::StatusOr<PerplexityResult> EvaluatePerplexity(const LlamaModel& model, absl::string_view text,
                                                     const ChunkOptions& options);
 
@@ -49,7 +52,10 @@ struct KldResult {
   int64_t scored_tokens = 0;
 };
 
-// KL(base || candidate) per scored token, from both models' exact logits.
+// KL(base || candidate) per scored token, from both models' exact logits;
+// the text is tokenized by the base.
+absl::StatusOr<KldResult> EvaluateKld(const LogitsModel& base, const LogitsModel& candidate,
+                                      absl::string_view text, const ChunkOptions& options);
 absl::StatusOr<KldResult> EvaluateKld(const LlamaModel& base, const LlamaModel& candidate,
                                       absl::string_view text, const ChunkOptions& options);
 
@@ -77,6 +83,9 @@ struct ChoiceResult {
   std::vector<std::vector<int64_t>> ending_tokens;
 };
 
+absl::StatusOr<ChoiceResult> EvaluateChoice(const LogitsModel& model,
+                                            const std::vector<ChoiceTask>& tasks,
+                                            ProgressFn progress);
 absl::StatusOr<ChoiceResult> EvaluateChoice(const LlamaModel& model,
                                             const std::vector<ChoiceTask>& tasks,
                                             ProgressFn progress);
