@@ -680,6 +680,18 @@ absl::StatusOr<v1::ComparisonResult> RunComparisonLocal(const v1::ComparisonSpec
   TCOBENCH_ASSIGN_OR_RETURN(std::vector<int32_t> outputs,
                             SweepValues(spec.workload().output_tokens(), "workload.outputTokens"));
 
+  // llama.cpp variants: the library opens and can place what they ask
+  // for, checked before anything is prepared or measured.
+  for (const v1::Variant& v : spec.variants()) {
+    if (v.runtime() != "llamacpp" || (!o.measure_only.empty() && v.name() != o.measure_only)) continue;
+    TCOBENCH_ASSIGN_OR_RETURN(std::shared_ptr<LlamaCppLibrary> lib, OpenLlamaCpp(o.llama_lib));
+    if (UsesGpu(v, device) && !BuildOf(*lib).gpu_offload) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "variant ", v.name(), ": GPU layers asked for, but ", BuildOf(*lib).Describe(),
+          " has no GPU backend (", BuildOf(*lib).system_info, "); set llamacpp.gpuLayers to 0 or name a GPU build"));
+    }
+  }
+
   v1::ComparisonResult result;
   *result.mutable_spec() = spec;
   const int default_threads = o.threads > 0 ? o.threads : CpuCount();
