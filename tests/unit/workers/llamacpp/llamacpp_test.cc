@@ -182,11 +182,17 @@ double LlamaPerplexity(const fs::path& model, const fs::path& text, int ctx, int
   const std::string cmd = bin.string() + " -m " + testing::Quote(model.string()) + " -f " +
                           testing::Quote(text.string()) + " -c " + std::to_string(ctx) + " --chunks " +
                           std::to_string(chunks) + " -t 2 > " + log.string() + " 2>&1";
-  BOOST_REQUIRE_EQUAL(std::system(cmd.c_str()), 0);
-  const std::string out = testing::ReadText(log);
-  const size_t at = out.find("Final estimate: PPL = ");
-  BOOST_REQUIRE_MESSAGE(at != std::string::npos, "no final estimate in " << log);
-  return std::stod(out.substr(at + 22));
+  // llama.cpp v0.5.0's tools log through a thread they never join (the
+  // logger is leaked on purpose, common/log.cpp): about one run in three
+  // exits 0 before its last lines are written. Such a run is repeated.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    BOOST_REQUIRE_EQUAL(std::system(cmd.c_str()), 0);
+    const std::string out = testing::ReadText(log);
+    const size_t at = out.find("Final estimate: PPL = ");
+    if (at != std::string::npos) return std::stod(out.substr(at + 22));
+  }
+  BOOST_FAIL("llama-perplexity never printed its final estimate: " << log);
+  return 0;
 }
 
 BOOST_AUTO_TEST_CASE(perplexity_equals_llama_perplexity_to_4_significant_figures, *boost::unit_test::precondition(NeedsLlamaCpp())) {
