@@ -132,6 +132,41 @@ std::vector<std::vector<std::string>> LoadRows(const v1::ComparisonResult& r) {
   return rows;
 }
 
+const std::vector<std::string> kRuntimeHeads = {
+    "model",          "hardware", "prompt/output", "prefill tok/s engine / llama.cpp", "ratio",
+    "decode tok/s engine / llama.cpp", "ratio", "J/token engine / llama.cpp", "ratio"};
+
+std::vector<std::vector<std::string>> RuntimeRows(const v1::ComparisonResult& r) {
+  std::map<std::string, const v1::Variant*> variants;
+  for (const v1::Variant& v : r.spec().variants()) variants[v.name()] = &v;
+  auto file = [&](const std::string& name) {
+    const v1::Variant* v = variants.count(name) ? variants[name] : nullptr;
+    return v == nullptr ? std::string() : absl::StrCat(v->model(), v->quantize().empty() ? "" : " -> ", v->quantize());
+  };
+  auto ratio = [](double a, double b) { return a > 0 && b > 0 ? absl::StrFormat("%.2fx", a / b) : std::string("-"); };
+  auto pair = [](double a, double b) { return absl::StrCat(Num(a), " / ", Num(b)); };
+  std::vector<std::vector<std::string>> rows;
+  for (const v1::VariantResult& e : r.results()) {
+    if (!(e.runtime().empty() || e.runtime() == "engine")) continue;
+    for (const v1::VariantResult& l : r.results()) {
+      if (l.runtime() != "llamacpp" || file(l.variant()) != file(e.variant()) || l.hardware() != e.hardware() ||
+          l.prompt_tokens() != e.prompt_tokens() || l.output_tokens() != e.output_tokens() ||
+          l.concurrency() != e.concurrency()) {
+        continue;
+      }
+      const v1::Throughput &te = e.throughput(), &tl = l.throughput();
+      rows.push_back({file(e.variant()), e.hardware(), absl::StrCat(e.prompt_tokens(), "/", e.output_tokens()),
+                      pair(te.prefill_tokens_per_second(), tl.prefill_tokens_per_second()),
+                      ratio(te.prefill_tokens_per_second(), tl.prefill_tokens_per_second()),
+                      pair(te.decode_tokens_per_second(), tl.decode_tokens_per_second()),
+                      ratio(te.decode_tokens_per_second(), tl.decode_tokens_per_second()),
+                      pair(e.energy().joules_per_token(), l.energy().joules_per_token()),
+                      ratio(e.energy().joules_per_token(), l.energy().joules_per_token())});
+    }
+  }
+  return rows;
+}
+
 namespace {
 
 // "$0.01255 ±6.1%": the cost and the larger side of its 95% interval.

@@ -29,6 +29,12 @@ std::vector<std::string> ResultCells(const v1::VariantResult& v);
 // what came of it, one row each (none when no result ran on an endpoint).
 extern const std::vector<std::string> kLoadHeads;
 std::vector<std::vector<std::string>> LoadRows(const v1::ComparisonResult& r);
+// The same model file on two in-process runtimes (variants with equal model
+// and quantize, one "engine", one "llamacpp"): prefill, decode and J/token
+// of each at each point, and engine / llama.cpp ratios (none when the
+// result has no such pair).
+extern const std::vector<std::string> kRuntimeHeads;
+std::vector<std::vector<std::string>> RuntimeRows(const v1::ComparisonResult& r);
 // "5 req/s" (SERVER) or "4 users".
 std::string LoadPoint(double target_qps, int concurrency);
 // A row's load point as a dimension (gate rows, Prometheus labels): the

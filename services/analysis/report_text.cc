@@ -38,6 +38,10 @@ std::string RenderSummaryText(const v1::ComparisonResult& r) {
     out += "\nendpoint load (goodput: requests meeting every SLO bound per second)\n";
     out += TextTable(kLoadHeads, load_rows);
   }
+  if (const std::vector<std::vector<std::string>> runtime_rows = RuntimeRows(r); !runtime_rows.empty()) {
+    out += "\nengine vs llama.cpp on the same file (ratio: engine / llama.cpp; runs pooled)\n";
+    out += TextTable(kRuntimeHeads, runtime_rows);
+  }
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();
     absl::StrAppendFormat(&out, "energy: %s ±%.0f%%%s\n", e.source(),
@@ -167,6 +171,10 @@ std::string RenderReportMarkdown(const v1::Report& rep) {
   if (const std::vector<std::vector<std::string>> load_rows = LoadRows(r); !load_rows.empty()) {
     absl::StrAppend(&out, "## Endpoint load\n\nGoodput: requests meeting every SLO bound per second.\n\n",
                     MdTable(kLoadHeads, load_rows), "\n");
+  }
+  if (const std::vector<std::vector<std::string>> runtime_rows = RuntimeRows(r); !runtime_rows.empty()) {
+    absl::StrAppend(&out, "## Engine vs llama.cpp\n\nThe same file on both runtimes; ratio: engine / llama.cpp.\n\n",
+                    MdTable(kRuntimeHeads, runtime_rows), "\n");
   }
   if (!r.results().empty()) {
     const v1::Energy& e = r.results(0).energy();

@@ -144,6 +144,13 @@ def main():
         cost = {r["variant"]: r for r in rep["cost"]["rows"]}
         assert abs(cost["llamacpp"]["ppl_ratio"] - ppl["ppl"] / rows["engine"]["accuracy"]["perplexity"]["ppl"]) < 1e-9
 
+        # The text report puts the two runtimes side by side with ratios.
+        rc, text = cluster.cli("report", cid, "--coordinator", addr)
+        assert rc == 0 and "engine vs llama.cpp on the same file" in text, text
+        line = [l for l in text.split("\n") if l.startswith("stories260K.gguf ")]
+        assert len(line) == 1 and line[0].count("x ") >= 2, text
+        print(line[0])
+
         # Workers list the runtime and the library.
         workers = cluster.cli_json("workers", "--coordinator", addr)
         inv = [w["inventory"] for w in workers.get("workers", []) if w["inventory"]["name"] == "w"][0]
