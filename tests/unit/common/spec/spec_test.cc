@@ -148,3 +148,33 @@ BOOST_AUTO_TEST_CASE(endpoint_variants_and_load_sweeps) {
   BOOST_TEST(ErrorOf(Replace(kExample, "\"scenario\": \"SINGLE_STREAM\"", "\"scenario\": \"CONCURRENCY\""))
                  .find("endpoints only") != std::string::npos);
 }
+
+// llama.cpp variants: settings validated with the field named; GPU layers
+// "all" or a count, defaulting to all on a class gpu target.
+BOOST_AUTO_TEST_CASE(llamacpp_variants_and_their_settings) {
+  const std::string llama = Replace(kExample, "\"quantize\": \"Q8_0\"",
+                                    "\"quantize\": \"Q8_0\", \"runtime\": \"llamacpp\", \"threads\": 2, "
+                                    "\"llamacpp\": {\"batch\": 256, \"flashAttention\": \"on\", "
+                                    "\"kvCacheType\": \"q8_0\", \"gpuLayers\": \"all\"}");
+  auto spec = ParseSpecJson(llama);
+  BOOST_REQUIRE_MESSAGE(spec.ok(), spec.status().message());
+  BOOST_TEST(ValidateSpec(*spec).ok(), ValidateSpec(*spec).message());
+  const v1::LlamaCppSettings& s = spec->variants(1).llamacpp();
+  BOOST_TEST(s.batch() == 256);
+  BOOST_TEST(*LlamaCppGpuLayers(s, false) == -1);
+  BOOST_TEST(*LlamaCppGpuLayers(v1::LlamaCppSettings(), true) == -1);   // unset on a GPU target: all
+  BOOST_TEST(*LlamaCppGpuLayers(v1::LlamaCppSettings(), false) == 0);   // elsewhere: none
+  auto twelve = ParseSpecJson(Replace(llama, "\"gpuLayers\": \"all\"", "\"gpuLayers\": 12"));
+  BOOST_REQUIRE(twelve.ok());
+  BOOST_TEST(*LlamaCppGpuLayers(twelve->variants(1).llamacpp(), true) == 12);
+  ExpectErrors(llama, {
+      {"\"runtime\": \"llamacpp\"", "\"runtime\": \"llama.cpp\"", "'llama.cpp' is unknown (engine, llamacpp, openai)"},
+      {"\"flashAttention\": \"on\"", "\"flashAttention\": \"yes\"", "variants[1].llamacpp.flashAttention: 'yes'"},
+      {"\"kvCacheType\": \"q8_0\"", "\"kvCacheType\": \"q3_k\"", "variants[1].llamacpp.kvCacheType: 'q3_k' is unknown"},
+      {"\"gpuLayers\": \"all\"", "\"gpuLayers\": \"most\"", "variants[1].llamacpp.gpuLayers"},
+      {"\"gpuLayers\": \"all\"", "\"gpuLayers\": -3", "variants[1].llamacpp.gpuLayers"},
+      {"\"gpuLayers\": \"all\"", "\"gpuLayers\": 2.5", "variants[1].llamacpp.gpuLayers"},
+      {"\"batch\": 256", "\"batch\": -1", "variants[1].llamacpp.batch"},
+      {"\"runtime\": \"llamacpp\", ", "", "variants[1].llamacpp: applies to runtime 'llamacpp' only"},
+  });
+}

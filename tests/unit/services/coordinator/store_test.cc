@@ -462,4 +462,46 @@ BOOST_AUTO_TEST_CASE(endpoint_jobs_wait_for_a_worker_advertising_the_endpoint) {
   BOOST_TEST((*store)->Get(*id)->jobs(0).waiting_reason() == "");
 }
 
+// A llamacpp variant goes only to a worker listing the runtime (one that
+// opened a libllama); on a class gpu target, only to one whose libllama has
+// a GPU backend.
+BOOST_AUTO_TEST_CASE(llamacpp_jobs_go_to_workers_with_a_libllama) {
+  Clock clock;
+  StoreOptions options{30, 5, 3, clock.fn()};
+  auto store = Store::Open(FreshDir("llamacpp"), options);
+  BOOST_REQUIRE(store.ok());
+  auto spec = ParseSpecJson(R"({"name": "l", "baseline": "llama",
+    "variants": [{"name": "llama", "model": "m.gguf", "runtime": "llamacpp"}],
+    "workload": {"scenario": "SINGLE_STREAM", "promptTokens": 8, "outputTokens": 4, "measuredRuns": 1},
+    "hardware": [{"name": "gpu", "selector": {"class": "gpu"}}]})");
+  BOOST_REQUIRE(spec.ok());
+  auto id = (*store)->Submit(*spec);
+  BOOST_REQUIRE(id.ok());
+  v1::WorkerInventory plain = Inventory("plain", "avx2", "");
+  plain.add_gpus("H100");
+  plain.add_runtimes("engine");
+  auto w1 = (*store)->Register(plain);
+  BOOST_REQUIRE(w1.ok());
+  BOOST_TEST(!(*store)->Acquire(w1->worker_id())->has_job());
+  std::string why = (*store)->Get(*id)->jobs(0).waiting_reason();
+  BOOST_TEST(why.find("runtime llamacpp (worker has no libllama") != std::string::npos, why);
+  // A CPU-only libllama: not for a class gpu target.
+  v1::WorkerInventory cpu_lib = plain;
+  cpu_lib.set_name("cpu-lib");
+  cpu_lib.add_runtimes("llamacpp");
+  cpu_lib.set_llama_cpp_build("libllama 0.5.0-dev (de3ff81) at /x/libllama.so");
+  auto w2 = (*store)->Register(cpu_lib);
+  BOOST_REQUIRE(w2.ok());
+  BOOST_TEST(!(*store)->Acquire(w2->worker_id())->has_job());
+  std::string no_gpu;
+  BOOST_TEST(!JobMatches(*spec, "llama", "gpu", cpu_lib, &no_gpu));
+  BOOST_TEST(no_gpu.find("no GPU backend") != std::string::npos, no_gpu);
+  v1::WorkerInventory gpu_lib = cpu_lib;
+  gpu_lib.set_name("gpu-lib");
+  gpu_lib.set_llama_cpp_gpu(true);
+  auto w3 = (*store)->Register(gpu_lib);
+  BOOST_REQUIRE(w3.ok());
+  BOOST_TEST((*store)->Acquire(w3->worker_id())->has_job());
+}
+
 }  // namespace tcobench
