@@ -146,7 +146,8 @@ class Splitter {
   // Llama 3's rule ("llama-bpe"):
   // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
   //  ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
-  void Llama3(size_t begin, size_t end) {
+  // Qwen2's is the same with \p{N} alone (max_digits 1).
+  void Llama3(size_t begin, size_t end, size_t max_digits = 3) {
     Range r(this, begin, end);
     size_t pos = begin;
     while (pos < end) {
@@ -164,7 +165,7 @@ class Splitter {
       }
       if (f.number) {  // digits in groups of up to three
         const size_t start = pos;
-        while (pos < end && r.flags(pos).number && pos - start < 3) ++pos;
+        while (pos < end && r.flags(pos).number && pos - start < max_digits) ++pos;
         pos = r.Emit(pos);
         continue;
       }
@@ -264,6 +265,7 @@ constexpr NamedRule kPreTokenizers[] = {
     {"llama-bpe", PreTokenizer::kLlama3},
     {"llama3", PreTokenizer::kLlama3},
     {"llama-v3", PreTokenizer::kLlama3},
+    {"qwen2", PreTokenizer::kQwen2},
     {"smollm", PreTokenizer::kDigitsThenGpt2},
     {"starcoder", PreTokenizer::kDigitsThenGpt2},
     {"refact", PreTokenizer::kDigitsThenGpt2},
@@ -287,6 +289,8 @@ std::string SupportedPreTokenizers() {
   return out;
 }
 
+bool IgnoresMerges(PreTokenizer rule) { return rule == PreTokenizer::kLlama3; }
+
 std::vector<std::string> PreTokenize(PreTokenizer rule, absl::string_view text) {
   Splitter s(text);
   switch (rule) {
@@ -295,6 +299,9 @@ std::vector<std::string> PreTokenize(PreTokenizer rule, absl::string_view text) 
       break;
     case PreTokenizer::kLlama3:
       s.Llama3(0, s.size());
+      break;
+    case PreTokenizer::kQwen2:
+      s.Llama3(0, s.size(), /*max_digits=*/1);
       break;
     case PreTokenizer::kDigitsThenGpt2:
       s.DigitsThenGpt2(0, s.size());

@@ -18,7 +18,12 @@ namespace tcobench::bpe {
 //   kLlama3         (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
 //                    ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //   kDigitsThenGpt2 every \p{N} alone, then kGpt2 on the pieces between
-enum class PreTokenizer { kGpt2, kLlama3, kDigitsThenGpt2 };
+// kQwen2 is Llama 3's rule with numbers split into single digits.
+enum class PreTokenizer { kGpt2, kLlama3, kQwen2, kDigitsThenGpt2 };
+
+// Whether a pre-token that is itself a vocabulary entry is taken whole,
+// merges not applied (Llama 3's tokenizer: `ignore_merges`).
+bool IgnoresMerges(PreTokenizer rule);
 
 // The rule a tokenizer.ggml.pre value names, or nullopt when not implemented.
 std::optional<PreTokenizer> PreTokenizerByName(absl::string_view name);

@@ -206,8 +206,16 @@ void Tokenizer::EncodeSpm(const std::string& text, std::vector<int32_t>* out) co
 }
 
 void Tokenizer::EncodeBpe(absl::string_view text, std::vector<int32_t>* out) const {
+  const bool whole_words = bpe::IgnoresMerges(pre_);
   for (const std::string& word : bpe::PreTokenize(pre_, text)) {
-    for (const std::string& symbol : bpe::Merge(bpe::ByteEncode(word), merge_ranks_)) {
+    const std::string encoded = bpe::ByteEncode(word);
+    if (whole_words) {  // a pre-token that is a vocabulary entry is that token
+      if (auto it = ids_.find(encoded); it != ids_.end()) {
+        out->push_back(it->second);
+        continue;
+      }
+    }
+    for (const std::string& symbol : bpe::Merge(encoded, merge_ranks_)) {
       auto it = ids_.find(symbol);
       if (it != ids_.end()) {
         out->push_back(it->second);

@@ -74,8 +74,15 @@ BOOST_AUTO_TEST_CASE(other_bpe_pre_tokenizer_vectors_match,
   CheckVocabVectors("ggml-vocab-refact.gguf");
 }
 
-// Llama 3's split rule: no vocabulary with reference vectors is at hand, so
-// the pieces are checked against what its regular expression gives.
+// Llama 3 (llama-bpe: a pre-token that is a whole vocabulary entry is taken
+// without merges, e.g. "Cửa Việt") and Qwen2 (Llama 3's split with single
+// digits), against llama.cpp's own vectors.
+BOOST_AUTO_TEST_CASE(llama_bpe_and_qwen2_vectors_match, *boost::unit_test::precondition(NeedsShared())) {
+  CheckVocabVectors("ggml-vocab-llama-bpe.gguf");
+  CheckVocabVectors("ggml-vocab-qwen2.gguf");
+}
+
+// Llama 3's split rule against what its regular expression gives.
 BOOST_AUTO_TEST_CASE(llama3_pre_tokenizer_splits_as_its_regex) {
   using bpe::PreTokenize;
   using bpe::PreTokenizer;
@@ -99,6 +106,7 @@ BOOST_AUTO_TEST_CASE(llama3_pre_tokenizer_splits_as_its_regex) {
   BOOST_TEST(PreTokenize(PreTokenizer::kGpt2, "1234567 I'M") ==
              (V{"1234567", " I", "'", "M"}));
   BOOST_TEST(PreTokenize(PreTokenizer::kDigitsThenGpt2, "a12 b") == (V{"a", "1", "2", " b"}));
+  BOOST_TEST(PreTokenize(PreTokenizer::kQwen2, "1234 I'M") == (V{"1", "2", "3", "4", " I", "'M"}));
 }
 
 BOOST_AUTO_TEST_CASE(unsupported_tokenizer_is_rejected,
