@@ -19,6 +19,7 @@ inline constexpr int kExitUsage = 2;
 
 int RunModelInfo(const std::vector<std::string>& argv);
 int RunModelLogits(const std::vector<std::string>& argv);
+int RunModelTokenize(const std::vector<std::string>& argv);
 int RunModelSynth(const std::vector<std::string>& argv);
 int RunModelQuantize(const std::vector<std::string>& argv);
 int RunModelBench(const std::vector<std::string>& argv);

@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   if (cmd == "model") {
     if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
       std::fputs(
-          "usage: tcobench model info|logits|synth|quantize|bench ... (see tcobench model <verb> "
+          "usage: tcobench model info|logits|tokenize|synth|quantize|bench ... (see tcobench model <verb> "
           "--help)\n",
           args.size() < 2 ? stderr : stdout);
       return args.size() < 2 ? kExitUsage : kExitOk;
@@ -104,11 +104,12 @@ int main(int argc, char** argv) {
     const std::vector<std::string> rest(args.begin() + 2, args.end());
     if (args[1] == "info") return RunModelInfo(rest);
     if (args[1] == "logits") return RunModelLogits(rest);
+    if (args[1] == "tokenize") return RunModelTokenize(rest);
     if (args[1] == "synth") return RunModelSynth(rest);
     if (args[1] == "quantize") return RunModelQuantize(rest);
     if (args[1] == "bench") return RunModelBench(rest);
     std::fprintf(stderr,
-                 "tcobench: unknown model command '%s' (info, logits, synth, quantize, bench)\n",
+                 "tcobench: unknown model command '%s' (info, logits, tokenize, synth, quantize, bench)\n",
                  args[1].c_str());
     return kExitUsage;
   }

@@ -11,17 +11,20 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/base/flags.h"
 #include "common/security/connection_flags.h"
 #include "services/cli/commands.h"
 #include "services/cli/json_writer.h"
+#include "workers/bench/system_info.h"
 #include "workers/engine/gguf.h"
 #include "workers/engine/llama_model.h"
 #include "workers/engine/quantizer.h"
 #include "workers/engine/session.h"
 #include "workers/engine/synth.h"
+#include "workers/engine/tokenizer.h"
 
 namespace tcobench::cli {
 
@@ -400,6 +403,95 @@ int RunModelQuantize(const std::vector<std::string>& argv) {
   for (const TensorPlacement& p : summary.tensors) {
     if (!p.reason.empty())
       std::printf("  %-28s %s (%s)\n", p.name.c_str(), TypeName(p.to), p.reason.c_str());
+  }
+  return kExitOk;
+}
+
+namespace {
+
+const CommandSpec kTokenizeSpec = {
+    "tcobench model tokenize FILE (--text TEXT | --file FILE) [--bos] [--pieces] [--detokenize] "
+    "[--format table|json]",
+    "Tokenizes text with the model's vocabulary (vocabulary-only GGUF files work)\n"
+    "and prints the ids as one list, [1, 2, 3], as llama-tokenize --ids does. No\n"
+    "BOS unless --bos (then BOS/EOS as the vocabulary asks). --pieces prints one\n"
+    "line per token: its id and its text. --detokenize reads ids (\"[1, 2, 3]\" or\n"
+    "\"1,2,3\") and prints their text.",
+    {{"text", "", true, "TEXT", "the text (or ids with --detokenize)"},
+     {"file", "f", true, "FILE", "read the text from FILE instead"},
+     {"bos", "", false, "", "add BOS (and EOS) where the vocabulary says"},
+     {"pieces", "", false, "", "one line per token: id and text"},
+     {"detokenize", "", false, "", "ids in, text out"},
+     {"format", "", true, "FORMAT", "table (default) or json"}},
+    1,
+    1};
+
+// "[1, 2, 3]", "1,2,3" or "1 2 3" as ids; an error names what is not one.
+absl::StatusOr<std::vector<int32_t>> ParseIdList(absl::string_view text, int32_t n_vocab) {
+  std::vector<int32_t> ids;
+  for (absl::string_view part : absl::StrSplit(text, absl::ByAnyChar("[], \n\t"), absl::SkipEmpty())) {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(part, &id) || id < 0 || id >= n_vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--detokenize: '", part, "' is not a token id (0..", n_vocab - 1, ")"));
+    }
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+}  // namespace
+
+int RunModelTokenize(const std::vector<std::string>& argv) {
+  Args args;
+  if (auto rc = ParseCommand(kTokenizeSpec, argv, &args)) return *rc;
+  const std::string format = args.Get("format", "table");
+  if (format != "table" && format != "json") {
+    return ReportError(absl::InvalidArgumentError("--format must be table or json"));
+  }
+  if (args.Has("text") == args.Has("file")) {
+    return ReportError(absl::InvalidArgumentError("give exactly one of --text and --file"));
+  }
+  std::string text = args.Get("text");
+  if (args.Has("file")) {
+    absl::StatusOr<std::string> t = ReadFileText(args.Get("file"), "--file");
+    if (!t.ok()) return ReportError(t.status());
+    text = *std::move(t);
+  }
+  absl::StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(args.positional()[0]);
+  if (!file.ok()) return ReportError(file.status());
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Tokenizer::FromGguf(**file);
+  if (!tok.ok()) return ReportError(tok.status());
+  if (args.Has("detokenize")) {
+    absl::StatusOr<std::vector<int32_t>> ids = ParseIdList(text, (*tok)->n_vocab());
+    if (!ids.ok()) return ReportError(ids.status());
+    const std::string out = (*tok)->Decode(*ids, /*strip_leading_space=*/(*tok)->add_space_prefix());
+    if (format == "json") {
+      JsonWriter j;
+      j.BeginObject().Key("text").String(out).EndObject();
+      std::printf("%s", j.str().c_str());
+    } else {
+      std::printf("%s\n", out.c_str());
+    }
+    return kExitOk;
+  }
+  const std::vector<int32_t> ids = (*tok)->Encode(text, args.Has("bos") ? AddSpecial::kYes : AddSpecial::kNo);
+  if (format == "json") {
+    JsonWriter j;
+    j.BeginObject().Key("count").Int(static_cast<int64_t>(ids.size())).Key("ids").BeginArray();
+    for (int32_t id : ids) j.Int(id);
+    j.EndArray();
+    if (args.Has("pieces")) {
+      j.Key("pieces").BeginArray();
+      for (int32_t id : ids) j.String((*tok)->Piece(id));
+      j.EndArray();
+    }
+    j.EndObject();
+    std::printf("%s", j.str().c_str());
+  } else if (args.Has("pieces")) {
+    for (int32_t id : ids) std::printf("%6d -> '%s'\n", id, (*tok)->Piece(id).c_str());
+  } else {
+    std::printf("[%s]\n", absl::StrJoin(ids, ", ").c_str());
   }
   return kExitOk;
 }
