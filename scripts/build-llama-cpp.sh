@@ -9,7 +9,7 @@
 #   scripts/build-llama-cpp.sh --dir     print the folder only (built or not)
 #
 # The folder (TCOBENCH_LLAMA_DIR, default ~/.cache/tcobench/llama.cpp-3.22.1)
-# holds bin/ (llama-server, llama-perplexity, llama-bench), lib/ (libllama and ggml's shared libraries),
+# holds bin/ (llama-server, llama-perplexity, llama-bench, llama-tokenize), lib/ (libllama and ggml's shared libraries),
 # include/ (llama.h, ggml's headers) and a `complete` stamp naming the
 # commit. The tests and the llama.cpp runtime find it there (or through
 # TCOBENCH_LLAMA_DIR). 492 s on a 2-vCPU VM; needs npm, git, cmake and g++
@@ -19,7 +19,7 @@ version=3.22.1
 dir=${TCOBENCH_LLAMA_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tcobench/llama.cpp-$version}
 if [ "${1:-}" = "--dir" ]; then echo "$dir"; exit 0; fi
 if [ -f "$dir/complete" ] && [ -x "$dir/bin/llama-server" ] && [ -x "$dir/bin/llama-perplexity" ] &&
-   [ -x "$dir/bin/llama-bench" ]; then
+   [ -x "$dir/bin/llama-bench" ] && [ -x "$dir/bin/llama-tokenize" ]; then
   echo "llama.cpp: reusing $dir ($(cat "$dir/complete"))" >&2
   echo "$dir"
   exit 0
@@ -57,13 +57,13 @@ cmake -S "$dir/src" -B "$dir/build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
   -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
   > "$dir/configure.log" 2>&1 || { tail -40 "$dir/configure.log" >&2; exit 1; }
-echo "llama.cpp: building llama-server, llama-perplexity, llama-bench and libllama in $dir/build (log: $dir/build.log)" >&2
+echo "llama.cpp: building llama-server, llama-perplexity, llama-bench, llama-tokenize and libllama in $dir/build (log: $dir/build.log)" >&2
 start=$(date +%s)
-cmake --build "$dir/build" -j"$(nproc)" --target llama-server llama-perplexity llama-bench llama > "$dir/build.log" 2>&1 ||
+cmake --build "$dir/build" -j"$(nproc)" --target llama-server llama-perplexity llama-bench llama-tokenize llama > "$dir/build.log" 2>&1 ||
   { tail -40 "$dir/build.log" >&2; exit 1; }
 rm -rf "$dir/bin" "$dir/lib" "$dir/include"
 mkdir -p "$dir/bin" "$dir/lib" "$dir/include"
-cp "$dir/build/bin/llama-server" "$dir/build/bin/llama-perplexity" "$dir/build/bin/llama-bench" "$dir/bin/"
+for tool in llama-server llama-perplexity llama-bench llama-tokenize; do cp "$dir/build/bin/$tool" "$dir/bin/"; done
 find "$dir/build" -name 'lib*.so*' \( -type f -o -type l \) -exec cp -P {} "$dir/lib/" \;
 cp "$dir/src/include/llama.h" "$dir/src/ggml/include/"*.h "$dir/include/"
 echo "v0.5.0 $commit" > "$dir/complete"
