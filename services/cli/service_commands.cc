@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "common/spec/spec.h"
 #include "common/base/flags.h"
@@ -272,18 +274,25 @@ int RunWorkers(const std::vector<std::string>& argv) {
     std::printf("%s\n", ToJson(resp).c_str());
     return kExitOk;
   }
-  std::printf("%-22s %-12s %-6s %-7s %4s %8s %-20s %s\n", "id", "name", "state", "isa", "thr", "mem GiB",
-              "last seen", "labels");
+  std::printf("%-22s %-12s %-6s %-7s %4s %8s %-20s %-22s %s\n", "id", "name", "state", "isa", "thr", "mem GiB",
+              "last seen", "runtimes", "labels");
   for (const v1::Worker& w : resp.workers()) {
     std::string labels;
     for (const auto& [k, v] : std::map<std::string, std::string>(w.inventory().labels().begin(),
                                                                   w.inventory().labels().end())) {
       labels += absl::StrCat(labels.empty() ? "" : ",", k, "=", v);
     }
-    std::printf("%-22s %-12s %-6s %-7s %4d %8.1f %-20s %s\n", w.id().c_str(), w.inventory().name().c_str(),
+    // Runtimes, llamacpp with its libllama's version: "engine,llamacpp 0.5.0-dev".
+    std::string runtimes = absl::StrJoin(w.inventory().runtimes(), ",");
+    if (runtimes.empty()) runtimes = "engine";
+    const std::string& llama = w.inventory().llama_cpp_build();
+    if (absl::StartsWith(llama, "libllama ")) {
+      absl::StrAppend(&runtimes, " ", llama.substr(9, llama.find(' ', 9) - 9), w.inventory().llama_cpp_gpu() ? " gpu" : "");
+    }
+    std::printf("%-22s %-12s %-6s %-7s %4d %8.1f %-20s %-22s %s\n", w.id().c_str(), w.inventory().name().c_str(),
                 w.draining() ? "DRAIN" : v1::Worker::State_Name(w.state()).c_str(), w.inventory().isa().c_str(),
-                w.inventory().threads(),
-                w.inventory().memory_bytes() / 1073741824.0, w.last_seen_time().c_str(), labels.c_str());
+                w.inventory().threads(), w.inventory().memory_bytes() / 1073741824.0, w.last_seen_time().c_str(),
+                runtimes.c_str(), labels.c_str());
   }
   return kExitOk;
 }

@@ -155,6 +155,8 @@ def main():
         workers = cluster.cli_json("workers", "--coordinator", addr)
         inv = [w["inventory"] for w in workers.get("workers", []) if w["inventory"]["name"] == "w"][0]
         assert "llamacpp" in inv["runtimes"] and "0.5.0" in inv["llama_cpp_build"], inv
+        rc, table = cluster.cli("workers", "--coordinator", addr)
+        assert rc == 0 and "engine,llamacpp 0.5.0" in table, table
 
         not_elf = os.path.join(work, "libllama-text.so")
         with open(not_elf, "w") as f:
