@@ -23,16 +23,9 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
-from procs import Cluster, free_port, wait_for  # noqa: E402
+from procs import Cluster, free_port, llama_dir, wait_for  # noqa: E402
 
 SKIP = 77
-
-
-def llama_dir():
-    if os.environ.get("TCOBENCH_LLAMA_DIR"):
-        return os.environ["TCOBENCH_LLAMA_DIR"]
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "build-llama-cpp.sh")
-    return subprocess.run([script, "--dir"], capture_output=True, text=True).stdout.strip()
 
 
 def start_server(cluster, model, port, name="llama-server"):

@@ -14,14 +14,10 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from procs import llama_dir  # noqa: E402
+
 SKIP = 77
-
-
-def llama_dir():
-    if os.environ.get("TCOBENCH_LLAMA_DIR"):
-        return os.environ["TCOBENCH_LLAMA_DIR"]
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "build-llama-cpp.sh")
-    return subprocess.run([script, "--dir"], capture_output=True, text=True).stdout.strip()
 
 
 def main():

@@ -42,6 +42,15 @@ def wait_for(what, check, timeout=30, every=0.1):
     raise AssertionError("timed out waiting for %s%s" % (what, " (%s)" % last if last else ""))
 
 
+def llama_dir():
+    """The llama.cpp folder scripts/build-llama-cpp.sh makes ($TCOBENCH_LLAMA_DIR,
+    else the script's default), built or not."""
+    if os.environ.get("TCOBENCH_LLAMA_DIR"):
+        return os.environ["TCOBENCH_LLAMA_DIR"]
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "build-llama-cpp.sh")
+    return subprocess.run([script, "--dir"], capture_output=True, text=True).stdout.strip()
+
+
 class Cluster:
     """Processes started in `work`, each with its log `work/NAME.log`; all
     stopped by stop()."""
