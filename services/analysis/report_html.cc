@@ -179,7 +179,9 @@ std::string LatencyChart(const v1::ComparisonResult& r) {
         const double v = 1e3 * (k == 0 ? s.ttft_seconds() : s.tpot_seconds());
         if (v > 0) per[i].push_back(v);
       }
-      for (double v : per[i]) hi = std::max(hi, v);
+      // Scaled to what is drawn (up to p99): one stalled request must not
+      // squeeze every box to a pixel.
+      if (!per[i].empty()) hi = std::max(hi, Quantile(per[i], 0.99));
     }
     const std::vector<double> ticks = Ticks(0, hi > 0 ? hi * 1.05 : 1, 4);
     const double left = f.left + k * (panel + 40);
@@ -210,10 +212,10 @@ std::string LatencyChart(const v1::ComparisonResult& r) {
                    p99 = Quantile(per[i], 0.99);
       absl::StrAppendFormat(
           &body,
-          "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s'/>"
-          "<rect x='%.1f' y='%.1f' width='%.1f' height='18' fill='%s' stroke='%s'/>"
+          "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='%s' shape-rendering='crispEdges'/>"
+          "<rect x='%.1f' y='%.1f' width='%.1f' height='18' fill='%s' stroke='%s' shape-rendering='crispEdges'/>"
           "<line x1='%.1f' y1='%.1f' x2='%.1f' y2='%.1f' stroke='#000' stroke-width='2'/>\n",
-          x(p1), cy, x(p99), cy, color, x(p25), cy - 9, std::max(1.0, x(p75) - x(p25)), fill, color,
+          x(p1), cy, x(p99), cy, color, x(p25), cy - 9, std::max(4.0, x(p75) - x(p25)), fill, color,
           x(p50), cy - 9, x(p50), cy + 9);
     }
   }
