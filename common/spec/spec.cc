@@ -151,7 +151,7 @@ absl::StatusOr<int> LlamaCppGpuLayers(const v1::LlamaCppSettings& s, bool gpu_ta
     default:
       break;
   }
-  return absl::InvalidArgumentError("gpuLayers: must be \"all\" or a whole number of layers (0: none)");
+  return absl::InvalidArgumentError("must be \"all\" or a whole number of layers (0: none)");
 }
 
 namespace {
@@ -166,9 +166,7 @@ absl::Status ValidateLlamaCpp(const v1::LlamaCppSettings& s, const std::string& 
     return FieldError(at + ".kvCacheType", absl::StrCat("'", s.kv_cache_type(),
                                                          "' is unknown (f32, f16, bf16, q8_0, q4_0, q4_1, iq4_nl, q5_0, q5_1)"));
   }
-  if (absl::StatusOr<int> g = LlamaCppGpuLayers(s, false); !g.ok()) {
-    return FieldError(at + ".gpuLayers", "must be \"all\" or a whole number of layers (0: none)");
-  }
+  if (absl::StatusOr<int> g = LlamaCppGpuLayers(s, false); !g.ok()) return FieldError(at + ".gpuLayers", g.status().message());
   return absl::OkStatus();
 }
 }  // namespace

@@ -164,6 +164,9 @@ struct Loaded {
   }
 };
 
+// The runtime a variant runs on (the spec leaves the engine unnamed).
+std::string RuntimeOf(const v1::Variant& v) { return v.runtime().empty() ? std::string("engine") : v.runtime(); }
+
 // Whether a llamacpp variant offloads layers to a GPU (its energy then comes
 // from NVML first, as the engine's on a GPU device does).
 bool UsesGpu(const v1::Variant& v, const std::string& device) {
@@ -179,7 +182,7 @@ absl::StatusOr<Loaded> Load(const v1::Variant& v, const fs::path& path, int thre
   const auto t = Clock::now();
   if (v.runtime() == "llamacpp") {
     TCOBENCH_ASSIGN_OR_RETURN(std::shared_ptr<LlamaCppLibrary> lib,
-                              OpenLlamaCpp(o.llama_lib.empty() ? DefaultLlamaLib() : o.llama_lib));
+                              OpenLlamaCpp(o.llama_lib));
     LlamaCppOptions lo;
     lo.threads = threads;
     lo.batch = v.llamacpp().batch();
@@ -341,7 +344,7 @@ absl::Status MeasurePoint(const v1::ComparisonSpec& spec, const v1::Variant& var
   TCOBENCH_ASSIGN_OR_RETURN(ScenarioRun null_run, RunScenario(*null_runtime, no));
 
   out->set_variant(variant.name());
-  out->set_runtime(variant.runtime().empty() ? std::string("engine") : variant.runtime());
+  out->set_runtime(RuntimeOf(variant));
   out->set_scenario(ScenarioName(w.scenario()));
   out->set_prompt_tokens(prompt_tokens);
   out->set_output_tokens(output_tokens);
@@ -538,7 +541,7 @@ absl::Status RunVariant(const VariantRun& run, int index, const PreparedModel& p
                            variant.runtime() == "llamacpp" ? " into libllama" : ""));
   TCOBENCH_ASSIGN_OR_RETURN(Loaded loaded, Load(variant, prepared.path, threads, run.device, o));
   v1::ModelInfo* info = result->mutable_manifest()->mutable_models(index);
-  info->set_runtime(variant.runtime().empty() ? std::string("engine") : variant.runtime());
+  info->set_runtime(RuntimeOf(variant));
   ModelSize size;
   if (loaded.llama != nullptr) {
     TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<GgufFile> gguf, GgufFile::Open(prepared.path));

@@ -22,7 +22,7 @@
 #error "TCOBENCH_LLAMA_HEADER_STAMP is not defined"
 #endif
 #ifndef TCOBENCH_LLAMA_DEFAULT_LIB
-#define TCOBENCH_LLAMA_DEFAULT_LIB ""
+#error "TCOBENCH_LLAMA_DEFAULT_LIB is not defined"
 #endif
 
 namespace tcobench {
@@ -123,8 +123,8 @@ absl::StatusOr<std::shared_ptr<LlamaCppLibrary>> Load(const fs::path& file) {
   b.commit = lib->ggml_commit != nullptr ? lib->ggml_commit() : "unknown";
   const std::string want_version = HeaderVersion(), want_commit = HeaderCommit();
   const bool same_version = absl::StripSuffix(b.version, "-dev") == want_version;
-  const bool same_commit = !b.commit.empty() && b.commit != "unknown" && b.commit.size() >= 7 &&
-                           absl::StartsWith(want_commit, b.commit.substr(0, std::min<size_t>(b.commit.size(), 40)));
+  // ggml_commit() is the short hash of the commit the header's stamp names.
+  const bool same_commit = b.commit.size() >= 7 && absl::StartsWith(want_commit, b.commit);
   if (!same_version || !same_commit || !missing.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         at, ": libllama ", b.version, " (commit ", b.commit, ") does not match the llama.h tcobench was built with (",
