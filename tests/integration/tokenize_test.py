@@ -1,8 +1,12 @@
 #!/usr/bin/python3
 """`tcobench model tokenize` against llama.cpp's own `llama-tokenize` (built by
 scripts/build-llama-cpp.sh) on the first 200 KB of wikitext-2's test text
-(cut at a line end), for the llama-bpe (Llama 3) and qwen2 vocabularies of
-../shared: the same ids, token for token, no BOS, special tokens as text.
+(cut at a line end), for the llama-bpe (Llama 3), qwen2 and phi-3 vocabularies
+of ../shared and the vocabularies `model synth` writes for gemma3 (Gemma's
+SentencePiece: no space prefix, user-defined tokens split out first) and
+phi3: the same ids, token for token, no BOS, special tokens as text (the
+synthetic ones with chat markup and blank lines appended, so user-defined
+tokens occur).
 Also --detokenize gives the text back and --pieces one line per token.
 
 usage: tokenize_test.py BIN_DIR SHARED_DIR
@@ -38,8 +42,18 @@ def main():
     with open(text, "wb") as f:
         f.write(data)
     tcobench = os.path.join(bin_dir, "tcobench")
-    for name in ("llama-bpe", "qwen2"):
-        vocab = os.path.join(shared, "models", "vocab", "ggml-vocab-%s.gguf" % name)
+    markup = os.path.join(work, "wiki200k-markup.txt")
+    with open(markup, "wb") as f:
+        f.write(data + b"<start_of_turn>user\nTell me a story.<end_of_turn>\n\n<b>Once</b> upon\n\n\na time<h1>x"
+                b"<|end|> <|user|>\n")
+    cases = [(name, os.path.join(shared, "models", "vocab", "ggml-vocab-%s.gguf" % name), text)
+             for name in ("llama-bpe", "qwen2", "phi-3")]
+    for shape in ("ktiny-gemma3", "ktiny-phi3"):
+        path = os.path.join(work, shape + ".gguf")
+        r = subprocess.run([tcobench, "model", "synth", path, "--shape", shape], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        cases.append((shape + " (synthesized)", path, markup))
+    for name, vocab, text in cases:
         ref = subprocess.run([ref_bin, "-m", vocab, "-f", text, "--ids", "--no-bos", "--no-parse-special",
                               "--log-disable"], capture_output=True, text=True)
         assert ref.returncode == 0, ref.stderr

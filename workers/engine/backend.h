@@ -58,16 +58,24 @@ struct KvLayer {
   int64_t n_ctx = 0;       // positions per sequence
 };
 
-// Rotary position embedding settings (Llama "normal" RoPE: rotates adjacent
-// pairs (2i, 2i+1), i < n_rot/2, of each head by
-// freq_scale * pos * freq_base^(-2i/n_rot) / freq_factors[i]).
+// Rotary position embedding settings. Pair i < n_rot/2 of each head turns by
+// freq_scale * pos * freq_base^(-2i/n_rot) / freq_factors[i]; the "normal"
+// (Llama) layout pairs adjacent dimensions (2i, 2i+1), the NeoX layout (Qwen,
+// Gemma, Phi-3) pairs i with i + n_rot/2. Cosine and sine are multiplied by
+// attn_factor (LongRoPE's magnitude scaling; 1 elsewhere).
 struct RopeArgs {
   int64_t head_dim = 0;
   int64_t n_rot = 0;
   float freq_base = 10000.0f;
   float freq_scale = 1.0f;
   const float* freq_factors = nullptr;  // backend memory, n_rot/2 values, or null (all 1)
+  bool neox = false;
+  float attn_factor = 1.0f;
 };
+
+// The gated feed-forward's activation: silu (SwiGLU: Llama, Qwen, Phi-3) or
+// GELU with the tanh approximation (GeGLU: Gemma).
+enum class GluActivation { kSilu, kGeluTanh };
 
 // A non-owning reference to a step's operations: unlike std::function it
 // never allocates (a step may run inside a measured window). Valid while
@@ -141,16 +149,27 @@ class Backend {
                                const float* x, int64_t n_tokens) {
     for (const auto& [w, y] : products) MatMul(*w, x, n_tokens, y);
   }
-  // out = silu(gate x) * (up x): the feed-forward's first half. `up_scratch`
+  // out = act(gate x) * (up x): the feed-forward's first half. `up_scratch`
   // is (n_tokens, n_out) scratch a backend may use.
-  virtual void MatMulSwiGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
-                            int64_t n_tokens, float* out, float* up_scratch) = 0;
+  virtual void MatMulGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
+                         int64_t n_tokens, float* out, float* up_scratch,
+                         GluActivation act = GluActivation::kSilu) = 0;
   // Rows tokens[t] of w as floats (embedding lookup) into y (n_tokens, n_in).
   virtual void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens,
                        float* y) = 0;
-  // y(t) = x(t) / sqrt(mean(x(t)^2) + eps) * weight, rows of n.
+  // y(t) = x(t) / sqrt(mean(x(t)^2) + eps) * weight, rows of n (x == y allowed).
   virtual void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                        float* y) = 0;
+  // y(t) += x(t) / sqrt(mean(x(t)^2) + eps) * weight: a normalized branch
+  // added to the residual stream (Gemma's post-attention and post-FFN norms).
+  virtual void RmsNormAdd(const float* x, const float* weight, int64_t n_tokens, int64_t n,
+                          float eps, float* y) = 0;
+  // y(t, i) += bias(i) for rows of n (Qwen2's q/k/v biases, output biases).
+  virtual void AddBias(float* y, const float* bias, int64_t n_tokens, int64_t n) = 0;
+  // y(i) *= s (Gemma's embedding scale).
+  virtual void Scale(float* y, int64_t count, float s) = 0;
+  // y(i) = cap * tanh(y(i) / cap) (final-logit soft-capping).
+  virtual void SoftCap(float* y, int64_t count, float cap) = 0;
   // Rotates q (n_tokens, n_head * head_dim) and k (n_tokens, kv_dim) in
   // place by each token's position, then stores k and v (n_tokens, kv_dim)
   // into the layer's cache at each token's sequence and position.
@@ -159,8 +178,11 @@ class Backend {
                             const KvLayer& kv) = 0;
   // Grouped-query causal attention: out(t) over positions 0..pos[t] of
   // sequence seq[t]'s cache; q.k is multiplied by `scale` before the softmax.
+  // With window > 0 (sliding-window layers) only the last `window` positions
+  // are seen: pos[t] - window < p <= pos[t].
   virtual void Attention(const float* q, const StepInputs& in, const KvLayer& kv, int64_t n_head,
-                         int64_t n_head_kv, int64_t head_dim, float scale, float* out) = 0;
+                         int64_t n_head_kv, int64_t head_dim, float scale, float* out,
+                         int64_t window = 0) = 0;
 };
 
 // Opens the backend a device string names: "cpu" (the thread pool's), or

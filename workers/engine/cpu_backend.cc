@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "workers/engine/fp16.h"
 #include "workers/engine/quants.h"
 
 namespace tcobench {
@@ -71,14 +72,43 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void MatMulSwiGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
-                    int64_t n_tokens, float* out, float* up_scratch) override {
+  void MatMulGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x, int64_t n_tokens,
+                 float* out, float* up_scratch, GluActivation act) override {
     MatMulSameInput({{&gate, out}, {&up, up_scratch}}, x, n_tokens);
     const int64_t n = n_tokens * gate.n_out;
+    if (act == GluActivation::kGeluTanh) {
+      for (int64_t i = 0; i < n; ++i) out[i] = GeluTanhAsReference(out[i]) * up_scratch[i];
+      return;
+    }
     for (int64_t i = 0; i < n; ++i) {
       const float g = out[i];
       out[i] = (g / (1.0f + std::exp(-g))) * up_scratch[i];
     }
+  }
+
+  void RmsNormAdd(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
+                  float* y) override {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* xr = x + t * n;
+      float* yr = y + t * n;
+      const float scale = RmsScale(xr, n, eps);
+      for (int64_t i = 0; i < n; ++i) yr[i] += (xr[i] * scale) * weight[i];
+    }
+  }
+
+  void AddBias(float* y, const float* bias, int64_t n_tokens, int64_t n) override {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      float* yr = y + t * n;
+      for (int64_t i = 0; i < n; ++i) yr[i] += bias[i];
+    }
+  }
+
+  void Scale(float* y, int64_t count, float s) override {
+    for (int64_t i = 0; i < count; ++i) y[i] *= s;
+  }
+
+  void SoftCap(float* y, int64_t count, float cap) override {
+    for (int64_t i = 0; i < count; ++i) y[i] = std::tanh(y[i] * (1.0f / cap)) * cap;
   }
 
   void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens, float* y) override {
@@ -95,10 +125,7 @@ class CpuBackend final : public Backend {
     for (int64_t t = 0; t < n_tokens; ++t) {
       const float* xr = x + t * n;
       float* yr = y + t * n;
-      double sum = 0.0;  // the reference accumulates squares in double
-      for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(xr[i] * xr[i]);
-      const float mean = static_cast<float>(sum / static_cast<double>(n));
-      const float scale = 1.0f / std::sqrt(mean + eps);
+      const float scale = RmsScale(xr, n, eps);
       for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] * scale) * weight[i];
     }
   }
@@ -115,7 +142,8 @@ class CpuBackend final : public Backend {
   }
 
   void Attention(const float* q_all, const StepInputs& in, const KvLayer& kv, int64_t n_head,
-                 int64_t n_head_kv, int64_t head_dim, float scale, float* out_all) override {
+                 int64_t n_head_kv, int64_t head_dim, float scale, float* out_all,
+                 int64_t window) override {
     const int64_t q_stride = n_head * head_dim;
     const int64_t kv_stride = kv.kv_dim;
     const int64_t group = n_head / n_head_kv;
@@ -137,21 +165,22 @@ class CpuBackend final : public Backend {
         const float* k_cache = kv.k + in.seq[t] * kv.seq_stride;
         const float* v_cache = kv.v + in.seq[t] * kv.seq_stride;
         const int64_t n_visible = in.pos[t] + 1;
+        const int64_t first = window > 0 ? std::max<int64_t>(0, n_visible - window) : 0;
         float max = -INFINITY;
-        for (int64_t j = 0; j < n_visible; ++j) {
+        for (int64_t j = first; j < n_visible; ++j) {
           const float* k = k_cache + j * kv_stride + kvh * head_dim;
           scores[j] = dot(head_dim, k, q) * scale;
           max = std::max(max, scores[j]);
         }
         double sum = 0.0;
-        for (int64_t j = 0; j < n_visible; ++j) {
+        for (int64_t j = first; j < n_visible; ++j) {
           scores[j] = std::exp(scores[j] - max);
           sum += scores[j];
         }
         const float inv = static_cast<float>(1.0 / sum);
         float* out = out_all + t * q_stride + h * head_dim;
         std::fill(out, out + head_dim, 0.0f);
-        for (int64_t j = 0; j < n_visible; ++j) {
+        for (int64_t j = first; j < n_visible; ++j) {
           const float p = scores[j] * inv;
           const float* v = v_cache + j * kv_stride + kvh * head_dim;
           for (int64_t d = 0; d < head_dim; ++d) out[d] += p * v[d];
@@ -161,7 +190,27 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // Llama "normal" RoPE in place over rows of n_heads heads.
+  // 1 / sqrt(mean(x^2) + eps) over a row of n.
+  static float RmsScale(const float* x, int64_t n, float eps) {
+    double sum = 0.0;  // the reference accumulates squares in double
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+    const float mean = static_cast<float>(sum / static_cast<double>(n));
+    return 1.0f / std::sqrt(mean + eps);
+  }
+
+  // GELU (tanh approximation) as the reference's CPU code computes it: the
+  // input rounded to half precision, the result looked up in a half table
+  // (so rounded to half too), saturated beyond +-10.
+  static float GeluTanhAsReference(float x) {
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    const float h = Fp16ToFp32(Fp32ToFp16(x));
+    const float g = 0.5f * h * (1.0f + std::tanh(0.79788456080286535588f * h *
+                                                 (1.0f + 0.044715f * h * h)));
+    return Fp16ToFp32(Fp32ToFp16(g));
+  }
+
+  // RoPE in place over rows of n_heads heads (pairs as RopeArgs says).
   void Rope(float* x, const StepInputs& in, int64_t n_heads, const RopeArgs& r) {
     const int64_t n_rot = r.n_rot;
     const float theta_scale = std::pow(r.freq_base, -2.0f / static_cast<float>(n_rot));
@@ -174,17 +223,20 @@ class CpuBackend final : public Backend {
       for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
         const float ff = r.freq_factors != nullptr ? r.freq_factors[i0 / 2] : 1.0f;
         const float angle = r.freq_scale * (theta / ff);
-        cache[i0] = std::cos(angle);
-        cache[i0 + 1] = std::sin(angle);
+        cache[i0] = std::cos(angle) * r.attn_factor;
+        cache[i0 + 1] = std::sin(angle) * r.attn_factor;
         theta *= theta_scale;
       }
+      // Pair i0/2 is (i0, i0 + 1) in the normal layout, (i0/2, i0/2 + n_rot/2) in NeoX's.
+      const int64_t stride = r.neox ? n_rot / 2 : 1;
       for (int64_t h = 0; h < n_heads; ++h) {
         float* v = x + (t * n_heads + h) * r.head_dim;
         for (int64_t i0 = 0; i0 < n_rot; i0 += 2) {
           const float c = cache[i0], s = cache[i0 + 1];
-          const float x0 = v[i0], x1 = v[i0 + 1];
-          v[i0] = x0 * c - x1 * s;
-          v[i0 + 1] = x0 * s + x1 * c;
+          const int64_t a = r.neox ? i0 / 2 : i0;
+          const float x0 = v[a], x1 = v[a + stride];
+          v[a] = x0 * c - x1 * s;
+          v[a + stride] = x0 * s + x1 * c;
         }
       }
     }

@@ -368,7 +368,10 @@ class EngineLogitsModel final : public LogitsModel {
   std::vector<int32_t> Encode(absl::string_view text, bool add_special) const override {
     return m_.tokenizer().Encode(text, add_special ? AddSpecial::kYes : AddSpecial::kNo);
   }
-  int32_t bos() const override { return m_.tokenizer().bos(); }
+  // As llama-perplexity: chunks start with BOS only where the vocabulary adds one.
+  int32_t bos() const override {
+    return m_.tokenizer().add_bos() ? m_.tokenizer().bos() : -1;
+  }
   std::string Piece(int32_t id) const override { return m_.tokenizer().Piece(id); }
   std::vector<std::string> TokenTexts() const override {
     const GgufValue* t = m_.gguf().Find("tokenizer.ggml.tokens");

@@ -39,9 +39,25 @@ struct LlamaHParams {
   float rms_eps = 1e-5f;
   float rope_freq_base = 10000.0f;
   float rope_freq_scale = 1.0f;  // 1 / linear scaling factor
+  // What the families add to the llama block (docs/engine.md):
+  bool rope_neox = false;        // NeoX RoPE pairs (qwen2, qwen3, gemma3, phi3)
+  float rope_attn_factor = 1.0f;  // rope.scaling.attn_factor (LongRoPE)
+  int64_t n_ctx_orig = 0;        // rope.scaling.original_context_length (LongRoPE's switch)
+  float attn_scale = 0.0f;       // q.k scale (1/sqrt(head_dim) unless the family says)
+  float embd_scale = 1.0f;       // token embeddings multiplied by this (gemma3: sqrt(n_embd))
+  GluActivation ffn_act = GluActivation::kSilu;
+  float final_softcap = 0.0f;    // final_logit_softcapping; 0: none
+  // Sliding-window attention (gemma3): layers with swa_layer[il] see the last
+  // n_swa positions and use the sliding RoPE base and scale.
+  int64_t n_swa = 0;
+  std::vector<bool> swa_layer;
+  float rope_freq_base_swa = 10000.0f;
+  float rope_freq_scale_swa = 1.0f;
 };
 
-// Weights live in the backend's memory (Backend::PlaceWeights).
+// Weights live in the backend's memory (Backend::PlaceWeights). Fused
+// tensors (phi3's attn_qkv and gate/up ffn_up) are split into row views of
+// one placed tensor, so every family runs the same operations.
 struct LlamaLayer {
   const float* attn_norm = nullptr;  // (n_embd)
   const float* ffn_norm = nullptr;   // (n_embd)
@@ -52,6 +68,14 @@ struct LlamaLayer {
   WeightMatrix w_gate;           // (n_ff, n_embd)
   WeightMatrix w_up;             // (n_ff, n_embd)
   WeightMatrix w_down;           // (n_embd, n_ff)
+  // Optional, null when the family or file has none:
+  const float* bq = nullptr;     // q/k/v biases (qwen2)
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* q_norm = nullptr;  // per-head RMS norms of q and k, (head_dim) (qwen3, gemma3)
+  const float* k_norm = nullptr;
+  const float* attn_post_norm = nullptr;  // norms of the block outputs, (n_embd) (gemma3)
+  const float* ffn_post_norm = nullptr;
 };
 
 class LlamaModel {
@@ -68,6 +92,10 @@ class LlamaModel {
   // Per-frequency RoPE divisors (rope_freqs.weight, n_rot/2 values) in
   // backend memory, or null.
   const float* rope_freq_factors() const { return rope_freq_factors_; }
+  // LongRoPE (phi3): the factors for a context of n_ctx tokens per sequence
+  // (long beyond n_ctx_orig, else short), or rope_freq_factors().
+  const float* RopeFactorsFor(int64_t n_ctx) const;
+  const float* output_bias() const { return output_bias_; }  // (n_vocab) or null
   const std::vector<LlamaLayer>& layers() const { return layers_; }
   Backend& backend() const { return *backend_; }
   int n_threads() const { return pool_->n_threads(); }
@@ -84,6 +112,9 @@ class LlamaModel {
   WeightMatrix output_;
   const float* output_norm_ = nullptr;
   const float* rope_freq_factors_ = nullptr;
+  const float* rope_factors_long_ = nullptr;
+  const float* rope_factors_short_ = nullptr;
+  const float* output_bias_ = nullptr;
   std::vector<LlamaLayer> layers_;
   // Host copies of the float vectors (norms, rope factors), which the CPU
   // backend uses in place; a deque, so placed vectors never move.

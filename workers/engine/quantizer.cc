@@ -60,6 +60,12 @@ std::string QuantRecipeNames() {
 
 namespace {
 
+// The reference's attn_v rules cover the fused attn_qkv too (it counts them
+// as attn_v; its own attn_qkv rule comes after and is never reached).
+bool IsAttnV(absl::string_view name) {
+  return absl::StrContains(name, "attn_v.weight") || absl::StrContains(name, "attn_qkv.weight");
+}
+
 // The recipe's choice for one matrix (llama_tensor_get_type without imatrix).
 TensorType ChooseType(const QuantRecipe& recipe, const GgufTensorInfo& t, bool has_output,
                       int64_t gqa, LayerCounter* layers, std::string* reason) {
@@ -76,7 +82,7 @@ TensorType ChooseType(const QuantRecipe& recipe, const GgufTensorInfo& t, bool h
       *reason = "output matrix";
       type = T::kQ6_K;
     }
-  } else if (absl::StrContains(t.name, "attn_v.weight")) {
+  } else if (IsAttnV(t.name)) {
     const int64_t i = layers->attn_v_seen++, n = layers->attn_v_total;
     if (name == "Q2_K") {
       *reason = "attn_v";
@@ -163,7 +169,7 @@ absl::Status QuantizeModel(const std::filesystem::path& in, const std::filesyste
   LayerCounter layers;
   bool has_output = false;
   for (const GgufTensorInfo& t : file->tensors()) {
-    if (absl::StrContains(t.name, "attn_v.weight")) ++layers.attn_v_total;
+    if (IsAttnV(t.name)) ++layers.attn_v_total;
     if (absl::StrContains(t.name, "ffn_down")) ++layers.ffn_down_total;
     if (t.name == "output.weight") has_output = true;
   }

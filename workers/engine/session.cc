@@ -163,31 +163,55 @@ void Session::Forward(const StepInputs& in, int64_t first_row) {
   float* k = k_.as();
   float* v = v_.as();
   be.GetRows(model_.token_embd(), in.tokens, n, x);
+  if (hp.embd_scale != 1.0f) be.Scale(x, n * d, hp.embd_scale);
   RopeArgs rope;
   rope.head_dim = hp.head_dim;
   rope.n_rot = hp.n_rot;
-  rope.freq_base = hp.rope_freq_base;
-  rope.freq_scale = hp.rope_freq_scale;
-  rope.freq_factors = model_.rope_freq_factors();
-  const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+  rope.freq_factors = model_.RopeFactorsFor(n_ctx_);
+  rope.neox = hp.rope_neox;
+  rope.attn_factor = hp.rope_attn_factor;
+  float* block_out = xb;  // a block's output, when it is normalized before the residual add
   for (int64_t il = 0; il < hp.n_layer; ++il) {
     const LlamaLayer& L = model_.layers()[il];
     const KvLayer kv = KvCache(il);
+    const bool swa = !hp.swa_layer.empty() && hp.swa_layer[il];
+    rope.freq_base = swa ? hp.rope_freq_base_swa : hp.rope_freq_base;
+    rope.freq_scale = swa ? hp.rope_freq_scale_swa : hp.rope_freq_scale;
     // Attention block.
     be.RmsNorm(x, L.attn_norm, n, d, hp.rms_eps, xb);
     be.MatMulSameInput({{&L.wq, q}, {&L.wk, k}, {&L.wv, v}}, xb, n);
+    if (L.bq != nullptr) be.AddBias(q, L.bq, n, hp.n_head * hp.head_dim);
+    if (L.bk != nullptr) be.AddBias(k, L.bk, n, hp.n_head_kv * hp.head_dim);
+    if (L.bv != nullptr) be.AddBias(v, L.bv, n, hp.n_head_kv * hp.head_dim);
+    if (L.q_norm != nullptr) {
+      be.RmsNorm(q, L.q_norm, n * hp.n_head, hp.head_dim, hp.rms_eps, q);
+      be.RmsNorm(k, L.k_norm, n * hp.n_head_kv, hp.head_dim, hp.rms_eps, k);
+    }
     be.RopeAndStore(q, k, v, in, hp.n_head, hp.n_head_kv, rope, kv);
-    be.Attention(q, in, kv, hp.n_head, hp.n_head_kv, hp.head_dim, kq_scale, attn_.as());
-    be.MatMul(L.wo, attn_.as(), n, x, /*accumulate=*/true);
+    be.Attention(q, in, kv, hp.n_head, hp.n_head_kv, hp.head_dim, hp.attn_scale, attn_.as(),
+                 swa ? hp.n_swa : 0);
+    if (L.attn_post_norm != nullptr) {
+      be.MatMul(L.wo, attn_.as(), n, block_out);
+      be.RmsNormAdd(block_out, L.attn_post_norm, n, d, hp.rms_eps, x);
+    } else {
+      be.MatMul(L.wo, attn_.as(), n, x, /*accumulate=*/true);
+    }
     // Feed-forward block.
     be.RmsNorm(x, L.ffn_norm, n, d, hp.rms_eps, xb);
-    be.MatMulSwiGlu(L.w_gate, L.w_up, xb, n, gate_.as(), up_.as());
-    be.MatMul(L.w_down, gate_.as(), n, x, /*accumulate=*/true);
+    be.MatMulGlu(L.w_gate, L.w_up, xb, n, gate_.as(), up_.as(), hp.ffn_act);
+    if (L.ffn_post_norm != nullptr) {
+      be.MatMul(L.w_down, gate_.as(), n, block_out);
+      be.RmsNormAdd(block_out, L.ffn_post_norm, n, d, hp.rms_eps, x);
+    } else {
+      be.MatMul(L.w_down, gate_.as(), n, x, /*accumulate=*/true);
+    }
   }
   // Only the rows whose logits are wanted go through the final norm and output.
   const int64_t rows = n - first_row;
   be.RmsNorm(x + first_row * d, model_.output_norm(), rows, d, hp.rms_eps, xb);
   be.MatMul(model_.output(), xb, rows, logits_.as());
+  if (model_.output_bias() != nullptr) be.AddBias(logits_.as(), model_.output_bias(), rows, hp.n_vocab);
+  if (hp.final_softcap > 0.0f) be.SoftCap(logits_.as(), rows * hp.n_vocab, hp.final_softcap);
 }
 
 }  // namespace tcobench

@@ -1,5 +1,6 @@
 #include "workers/engine/tokenizer.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -140,7 +141,16 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
       tok->kinds_[i] = (k >= 0 && k <= 6) ? static_cast<TokenKind>(k) : TokenKind::kUndefined;
     }
   }
-  for (int64_t i = 0; i < n; ++i) tok->ids_[tok->tokens_[i]] = static_cast<int32_t>(i);
+  for (int64_t i = 0; i < n; ++i) {
+    tok->ids_[tok->tokens_[i]] = static_cast<int32_t>(i);
+    if (tok->kinds_[i] == TokenKind::kUserDefined && !tok->tokens_[i].empty()) {
+      tok->user_defined_.push_back(static_cast<int32_t>(i));
+    }
+  }
+  std::stable_sort(tok->user_defined_.begin(), tok->user_defined_.end(),
+                   [&](int32_t a, int32_t b) {
+                     return tok->tokens_[a].size() > tok->tokens_[b].size();
+                   });
   const int32_t nv = static_cast<int32_t>(n);
   TCOBENCH_ASSIGN_OR_RETURN(tok->bos_,
                             OptionalId(file, "tokenizer.ggml.bos_token_id", nv > 1 ? 1 : -1, nv));
@@ -233,15 +243,50 @@ void Tokenizer::EncodeBpe(absl::string_view text, std::vector<int32_t>* out) con
   }
 }
 
+std::vector<Tokenizer::Fragment> Tokenizer::Partition(absl::string_view text) const {
+  std::vector<Fragment> parts = {{-1, text}};
+  for (int32_t id : user_defined_) {
+    const std::string& t = tokens_[id];
+    std::vector<Fragment> next;
+    for (const Fragment& f : parts) {
+      if (f.token >= 0) {
+        next.push_back(f);
+        continue;
+      }
+      absl::string_view rest = f.text;
+      for (size_t at = rest.find(t); at != absl::string_view::npos; at = rest.find(t)) {
+        if (at > 0) next.push_back({-1, rest.substr(0, at)});
+        next.push_back({id, rest.substr(at, t.size())});
+        rest.remove_prefix(at + t.size());
+      }
+      if (!rest.empty()) next.push_back({-1, rest});
+    }
+    parts = std::move(next);
+  }
+  return parts;
+}
+
 std::vector<int32_t> Tokenizer::Encode(absl::string_view text, AddSpecial add_special) const {
   std::vector<int32_t> out;
   const bool special = add_special == AddSpecial::kYes;
   if (special && add_bos_ && bos_ >= 0) out.push_back(bos_);
-  if (!text.empty() && bpe_) {
-    EncodeBpe(text, &out);
-  } else if (!text.empty()) {
-    std::string s = add_space_prefix_ ? absl::StrCat(" ", text) : std::string(text);
-    EncodeSpm(ReplaceAll(s, " ", kSpaceMarker), &out);
+  // SentencePiece text gets its space prefix at the start and after each
+  // user-defined token, as the reference does.
+  bool after_token = true;
+  for (const Fragment& f : text.empty() ? std::vector<Fragment>{} : Partition(text)) {
+    if (f.token >= 0) {
+      out.push_back(f.token);
+      after_token = true;
+      continue;
+    }
+    if (bpe_) {
+      EncodeBpe(f.text, &out);
+    } else {
+      std::string s = add_space_prefix_ && after_token ? absl::StrCat(" ", f.text)
+                                                        : std::string(f.text);
+      EncodeSpm(ReplaceAll(s, " ", kSpaceMarker), &out);
+    }
+    after_token = false;
   }
   if (special && add_eos_ && eos_ >= 0) out.push_back(eos_);
   return out;

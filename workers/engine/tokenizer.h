@@ -45,6 +45,7 @@ class Tokenizer {
 
   int32_t n_vocab() const { return static_cast<int32_t>(tokens_.size()); }
   int32_t bos() const { return bos_; }
+  bool add_bos() const { return add_bos_; }  // tokenizer.ggml.add_bos_token
   int32_t eos() const { return eos_; }
   bool add_space_prefix() const { return add_space_prefix_; }
   // True for tokens that end generation (EOS, EOT).
@@ -54,6 +55,14 @@ class Tokenizer {
   Tokenizer() = default;
   void EncodeSpm(const std::string& text, std::vector<int32_t>* out) const;
   void EncodeBpe(absl::string_view text, std::vector<int32_t>* out) const;
+  // The text split around user-defined tokens (matched first, longest
+  // first, as the reference does even without special-token parsing):
+  // pieces with token -1 are text to encode.
+  struct Fragment {
+    int32_t token;
+    absl::string_view text;
+  };
+  std::vector<Fragment> Partition(absl::string_view text) const;
   int32_t ByteToken(uint8_t byte) const;
 
   bool bpe_ = false;
@@ -63,6 +72,7 @@ class Tokenizer {
   std::vector<float> scores_;
   std::vector<TokenKind> kinds_;
   std::unordered_map<std::string, int32_t> ids_;
+  std::vector<int32_t> user_defined_;  // longest text first
   int32_t byte_tokens_[256];
   int32_t bos_ = 1, eos_ = 2, unk_ = 0, eot_ = -1;
   bool add_bos_ = true, add_eos_ = false, add_space_prefix_ = true;

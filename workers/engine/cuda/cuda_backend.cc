@@ -202,18 +202,19 @@ class CudaBackend final : public Backend {
     cuda::MatVecMulti(mats, ys, n, x, static_cast<int>(n_tokens), stream_);
   }
 
-  void MatMulSwiGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
-                    int64_t n_tokens, float* out, float* up_scratch) override {
-    if (n_tokens <= cuda::kMaxMatVecTokens && gate.type == up.type && gate.n_in == up.n_in &&
-        gate.n_out == up.n_out) {
+  void MatMulGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
+                 int64_t n_tokens, float* out, float* up_scratch, GluActivation act) override {
+    const bool gelu = act == GluActivation::kGeluTanh;
+    if (!gelu && n_tokens <= cuda::kMaxMatVecTokens && gate.type == up.type &&
+        gate.n_in == up.n_in && gate.n_out == up.n_out) {
       Timed timed(this, "gate/up/swiglu matrix-vector");
       cuda::MatVecSwiGlu(ToMat(gate), ToMat(up), x, static_cast<int>(n_tokens), out, stream_);
       return;
     }
     MatMul(gate, x, n_tokens, out, false);
     MatMul(up, x, n_tokens, up_scratch, false);
-    Timed timed(this, "swiglu");
-    cuda::SwiGlu(out, up_scratch, n_tokens * gate.n_out, out, stream_);
+    Timed timed(this, gelu ? "geglu" : "swiglu");
+    cuda::Glu(out, up_scratch, n_tokens * gate.n_out, out, gelu, stream_);
   }
 
   void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens, float* y) override {
@@ -225,6 +226,27 @@ class CudaBackend final : public Backend {
                float* y) override {
     Timed timed(this, "rms norm");
     cuda::RmsNorm(x, weight, static_cast<int>(n_tokens), n, eps, y, stream_);
+  }
+
+  void RmsNormAdd(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
+                  float* y) override {
+    Timed timed(this, "rms norm + residual");
+    cuda::RmsNormAdd(x, weight, static_cast<int>(n_tokens), n, eps, y, stream_);
+  }
+
+  void AddBias(float* y, const float* bias, int64_t n_tokens, int64_t n) override {
+    Timed timed(this, "bias");
+    cuda::AddBias(y, bias, static_cast<int>(n_tokens), n, stream_);
+  }
+
+  void Scale(float* y, int64_t count, float s) override {
+    Timed timed(this, "scale");
+    cuda::Scale(y, count, s, stream_);
+  }
+
+  void SoftCap(float* y, int64_t count, float cap) override {
+    Timed timed(this, "soft-cap");
+    cuda::SoftCap(y, count, cap, stream_);
   }
 
   void RopeAndStore(float* q, float* k, const float* v, const StepInputs& in, int64_t n_head,
@@ -244,6 +266,8 @@ class CudaBackend final : public Backend {
     a.theta_scale = std::pow(rope.freq_base, -2.0f / static_cast<float>(rope.n_rot));
     a.freq_scale = rope.freq_scale;
     a.freq_factors = rope.freq_factors;
+    a.neox = rope.neox;
+    a.attn_factor = rope.attn_factor;
     a.k_cache = kv.k;
     a.v_cache = kv.v;
     a.seq_stride = kv.seq_stride;
@@ -252,7 +276,8 @@ class CudaBackend final : public Backend {
   }
 
   void Attention(const float* q, const StepInputs& in, const KvLayer& kv, int64_t n_head,
-                 int64_t n_head_kv, int64_t head_dim, float scale, float* out) override {
+                 int64_t n_head_kv, int64_t head_dim, float scale, float* out,
+                 int64_t window) override {
     cuda::AttentionLaunch a;
     a.q = q;
     a.k_cache = kv.k;
@@ -267,6 +292,7 @@ class CudaBackend final : public Backend {
     a.seq_stride = kv.seq_stride;
     a.n_ctx = kv.n_ctx;
     a.scale = scale;
+    a.window = static_cast<int>(window);
     const int64_t shared = cuda::AttentionSharedBytes(kv.n_ctx, a.head_dim);
     if (shared > attention_shared_) {  // never inside a recording: prefill comes first
       Check(cuda::PrepareAttention(shared), "raising attention's shared memory");

@@ -628,10 +628,40 @@ void LaunchGemm(const Mat& w, const __half* xh, int n, float* y, cudaStream_t s)
 
 // --- Elementwise and per-row kernels -------------------------------------
 
-__global__ void SwiGluKernel(const float* gate, const float* up, int64_t count, float* out) {
+// GELU (tanh approximation) as the CPU backend computes it (after the
+// reference's half-precision table): input and result rounded to half.
+__device__ float GeluTanh(float x) {
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  const float h = __half2float(__float2half(x));
+  const float g = 0.5f * h * (1.0f + tanhf(0.79788456080286535588f * h * (1.0f + 0.044715f * h * h)));
+  return __half2float(__float2half(g));
+}
+
+template <bool kGelu>
+__global__ void GluKernel(const float* gate, const float* up, int64_t count, float* out) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    out[i] = Silu(gate[i]) * up[i];
+    out[i] = (kGelu ? GeluTanh(gate[i]) : Silu(gate[i])) * up[i];
+  }
+}
+
+__global__ void AddBiasKernel(float* y, const float* bias, int64_t n) {
+  float* yr = y + blockIdx.x * n;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] += bias[i];
+}
+
+__global__ void ScaleKernel(float* y, int64_t count, float factor) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    y[i] *= factor;
+  }
+}
+
+__global__ void SoftCapKernel(float* y, int64_t count, float cap) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    y[i] = tanhf(y[i] * (1.0f / cap)) * cap;
   }
 }
 
@@ -678,6 +708,8 @@ __device__ float BlockMax(float v, float* scratch) {
   return m;
 }
 
+// y = norm(x) * weight, or y += it (kAdd: a normalized branch onto the residual).
+template <bool kAdd>
 __global__ void RmsNormKernel(const float* x, const float* weight, int64_t n, float eps, float* y) {
   __shared__ float scratch[32];
   const float* xr = x + blockIdx.x * n;
@@ -686,7 +718,10 @@ __global__ void RmsNormKernel(const float* x, const float* weight, int64_t n, fl
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += xr[i] * xr[i];
   sum = BlockSum(sum, scratch);
   const float scale = 1.0f / sqrtf(sum / static_cast<float>(n) + eps);
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = (xr[i] * scale) * weight[i];
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    const float r = (xr[i] * scale) * weight[i];
+    yr[i] = kAdd ? yr[i] + r : r;
+  }
 }
 
 __global__ void RopeAndStoreKernel(const RopeStore a) {
@@ -703,24 +738,35 @@ __global__ void RopeAndStoreKernel(const RopeStore a) {
     const int h = j / half_dim, i = j % half_dim;
     float* v = is_q ? a.q + (static_cast<int64_t>(t) * a.n_head + h) * a.head_dim
                     : a.k + (static_cast<int64_t>(t) * a.n_head_kv + h) * a.head_dim;
-    float x0 = v[2 * i], x1 = v[2 * i + 1];
-    if (2 * i < a.n_rot) {
+    // The pair's two dimensions: (2i, 2i + 1), or NeoX's (i, i + n_rot/2)
+    // with the unrotated tail after n_rot kept in adjacent pairs.
+    const int half_rot = a.n_rot / 2;
+    int d0 = 2 * i;
+    bool rotate = 2 * i < a.n_rot;
+    int stride = 1;
+    if (a.neox) {
+      rotate = i < half_rot;
+      d0 = rotate ? i : a.n_rot + 2 * (i - half_rot);
+      stride = rotate ? half_rot : 1;
+    }
+    float x0 = v[d0], x1 = v[d0 + stride];
+    if (rotate) {
       // The angle as the reference computes it: p * theta_scale^i by
       // repeated float multiplication.
       float theta = static_cast<float>(p);
       for (int m = 0; m < i; ++m) theta *= a.theta_scale;
       const float ff = a.freq_factors != nullptr ? a.freq_factors[i] : 1.0f;
       const float angle = a.freq_scale * (theta / ff);
-      const float c = cosf(angle), s = sinf(angle);
+      const float c = cosf(angle) * a.attn_factor, s = sinf(angle) * a.attn_factor;
       const float r0 = x0 * c - x1 * s, r1 = x0 * s + x1 * c;
       x0 = r0;
       x1 = r1;
-      v[2 * i] = x0;
-      v[2 * i + 1] = x1;
+      v[d0] = x0;
+      v[d0 + stride] = x1;
     }
     if (!is_q) {
-      kc[h * a.head_dim + 2 * i] = x0;
-      kc[h * a.head_dim + 2 * i + 1] = x1;
+      kc[h * a.head_dim + d0] = x0;
+      kc[h * a.head_dim + d0 + stride] = x1;
     }
   }
   for (int i = threadIdx.x; i < kv_dim; i += blockDim.x) vc[i] = a.v[static_cast<int64_t>(t) * kv_dim + i];
@@ -742,6 +788,7 @@ __global__ void AttentionKernel(const AttentionLaunch a) {
   const int kvh = h / (a.n_head / a.n_head_kv);
   const int64_t kv_dim = static_cast<int64_t>(a.n_head_kv) * hd;
   const int n_vis = a.pos[t] + 1;
+  const int j0 = a.window > 0 ? max(0, n_vis - a.window) : 0;  // sliding-window layers
   const float* kbase = a.k_cache + a.seq[t] * a.seq_stride + kvh * hd;
   const float* vbase = a.v_cache + a.seq[t] * a.seq_stride + kvh * hd;
   float* scores = sm;                  // [n_ctx]
@@ -754,7 +801,7 @@ __global__ void AttentionKernel(const AttentionLaunch a) {
   // (coalesced key reads), summed across the warp.
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
   float local_max = -INFINITY;
-  for (int j = warp; j < n_vis; j += n_warps) {
+  for (int j = j0 + warp; j < n_vis; j += n_warps) {
     const float* k = kbase + j * kv_dim;
     float s = 0.0f;
     for (int i = lane; i < hd; i += 32) s += q[i] * k[i];
@@ -766,7 +813,7 @@ __global__ void AttentionKernel(const AttentionLaunch a) {
   }
   const float top = BlockMax(local_max, scratch);  // its barriers also publish scores
   float local_sum = 0.0f;
-  for (int j = threadIdx.x; j < n_vis; j += blockDim.x) {
+  for (int j = j0 + threadIdx.x; j < n_vis; j += blockDim.x) {
     const float e = expf(scores[j] - top);
     scores[j] = e;
     local_sum += e;
@@ -777,7 +824,7 @@ __global__ void AttentionKernel(const AttentionLaunch a) {
     const int g = idx / hd, d = idx % hd;
     float acc = 0.0f;
 #pragma unroll 4
-    for (int j = g; j < n_vis; j += groups) acc += scores[j] * vbase[j * kv_dim + d];
+    for (int j = j0 + g; j < n_vis; j += groups) acc += scores[j] * vbase[j * kv_dim + d];
     partial[idx] = acc;
   }
   __syncthreads();
@@ -883,8 +930,25 @@ void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* 
   LaunchMatVec<kSwiGluMode>(gate.type, p, gate.n_out, s);
 }
 
-void SwiGlu(const float* gate, const float* up, int64_t count, float* out, cudaStream_t s) {
-  SwiGluKernel<<<Blocks(count, 256), 256, 0, s>>>(gate, up, count, out);
+void Glu(const float* gate, const float* up, int64_t count, float* out, bool gelu,
+         cudaStream_t s) {
+  if (gelu) {
+    GluKernel<true><<<Blocks(count, 256), 256, 0, s>>>(gate, up, count, out);
+  } else {
+    GluKernel<false><<<Blocks(count, 256), 256, 0, s>>>(gate, up, count, out);
+  }
+}
+
+void AddBias(float* y, const float* bias, int n_rows, int64_t n, cudaStream_t s) {
+  AddBiasKernel<<<n_rows, 256, 0, s>>>(y, bias, n);
+}
+
+void Scale(float* y, int64_t count, float factor, cudaStream_t s) {
+  ScaleKernel<<<Blocks(count, 256), 256, 0, s>>>(y, count, factor);
+}
+
+void SoftCap(float* y, int64_t count, float cap, cudaStream_t s) {
+  SoftCapKernel<<<Blocks(count, 256), 256, 0, s>>>(y, count, cap);
 }
 
 void GetRows(const Mat& w, const int32_t* tokens, int n, float* y, cudaStream_t s) {
@@ -906,7 +970,12 @@ void GetRows(const Mat& w, const int32_t* tokens, int n, float* y, cudaStream_t 
 
 void RmsNorm(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,
              cudaStream_t s) {
-  RmsNormKernel<<<n_rows, 256, 0, s>>>(x, weight, n, eps, y);
+  RmsNormKernel<false><<<n_rows, 256, 0, s>>>(x, weight, n, eps, y);
+}
+
+void RmsNormAdd(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,
+                cudaStream_t s) {
+  RmsNormKernel<true><<<n_rows, 256, 0, s>>>(x, weight, n, eps, y);
 }
 
 void RopeAndStore(const RopeStore& a, cudaStream_t s) {

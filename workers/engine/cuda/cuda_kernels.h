@@ -38,10 +38,18 @@ void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* 
 // Bytes of scratch MatMul needs for n tokens of n_in (the half copy of x).
 int64_t MatMulScratchBytes(int n, int64_t n_in);
 
-void SwiGlu(const float* gate, const float* up, int64_t count, float* out, cudaStream_t s);
+// out = act(gate) * up: silu, or GELU-tanh as the CPU backend rounds it.
+void Glu(const float* gate, const float* up, int64_t count, float* out, bool gelu,
+         cudaStream_t s);
 void GetRows(const Mat& w, const int32_t* tokens, int n, float* y, cudaStream_t s);
 void RmsNorm(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,
              cudaStream_t s);
+// y += norm(x) * weight, rows of n.
+void RmsNormAdd(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,
+                cudaStream_t s);
+void AddBias(float* y, const float* bias, int n_rows, int64_t n, cudaStream_t s);
+void Scale(float* y, int64_t count, float factor, cudaStream_t s);
+void SoftCap(float* y, int64_t count, float cap, cudaStream_t s);
 
 struct RopeStore {
   float* q = nullptr;
@@ -50,7 +58,8 @@ struct RopeStore {
   const int32_t* seq = nullptr;
   const int32_t* pos = nullptr;
   int n_tokens = 0, n_head = 0, n_head_kv = 0, head_dim = 0, n_rot = 0;
-  float theta_scale = 1.0f, freq_scale = 1.0f;
+  float theta_scale = 1.0f, freq_scale = 1.0f, attn_factor = 1.0f;
+  bool neox = false;  // pairs (i, i + n_rot/2) instead of (2i, 2i + 1)
   const float* freq_factors = nullptr;
   float* k_cache = nullptr;
   float* v_cache = nullptr;
@@ -69,6 +78,7 @@ struct AttentionLaunch {
   int64_t seq_stride = 0;
   int64_t n_ctx = 0;  // sizes the shared memory (scores of every position)
   float scale = 1.0f;
+  int window = 0;  // > 0: only the last `window` positions are seen
 };
 void Attention(const AttentionLaunch& a, cudaStream_t s);
 // Shared memory Attention needs for a context of n_ctx; 0 if too large.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "tests/llamacpp_support.h"
 #include "tests/test_support.h"
 #include "workers/bench/engine_runtime.h"
 #include "workers/engine/evaluators.h"
@@ -19,36 +20,6 @@ namespace {
 using testing::SharedPath;
 using testing::ValueOf;
 namespace fs = std::filesystem;
-
-// Precondition: a libllama this build can open, and shared/.
-struct NeedsLlamaCpp {
-  boost::test_tools::assertion_result operator()(boost::unit_test::test_unit_id id) const {
-    std::string why;
-    if (!LlamaCppCompiledIn()) {
-      why = LlamaCppHeaderVersion();
-    } else if (!fs::exists(DefaultLlamaLib())) {
-      why = "no " + DefaultLlamaLib().string() + " (scripts/build-llama-cpp.sh)";
-    } else if (!fs::exists(SharedPath("models/stories260K.gguf"))) {
-      why = "shared models/data not found at " + testing::SharedDir().string();
-    }
-    boost::test_tools::assertion_result r(why.empty());
-    if (!why.empty()) {
-      ++testing::SharedSkips();
-      r.message() << "skipped: " << why;
-      std::printf("SKIPPED %s: %s\n", boost::unit_test::framework::get(id, boost::unit_test::TUT_ANY).p_name->c_str(),
-                  why.c_str());
-    }
-    return r;
-  }
-};
-
-std::shared_ptr<LlamaCppLibrary> Library() { return ValueOf(OpenLlamaCpp(DefaultLlamaLib()), "open libllama"); }
-
-std::unique_ptr<LlamaCppModel> OpenLlama(const fs::path& file, int threads = 2) {
-  LlamaCppOptions o;
-  o.threads = threads;
-  return ValueOf(LlamaCppModel::Open(Library(), file, o), "load " + file.string());
-}
 
 std::unique_ptr<LlamaModel> OpenEngine(const fs::path& file) {
   return ValueOf(LlamaModel::Open(file, ModelOptions{2}), "engine load " + file.string());
@@ -172,27 +143,6 @@ BOOST_AUTO_TEST_CASE(logits_agree_with_the_engine_within_conformance_tolerance, 
     BOOST_CHECK_MESSAGE(k.mean_kld <= limit, model << ": mean KLD " << k.mean_kld << " > " << limit);
     BOOST_CHECK_GE(k.same_top1, 0.95);
   }
-}
-
-// llama-perplexity's final estimate, run beside this test on the same file.
-double LlamaPerplexity(const fs::path& model, const fs::path& text, int ctx, int chunks) {
-  const fs::path bin = DefaultLlamaLib().parent_path().parent_path() / "bin" / "llama-perplexity";
-  BOOST_REQUIRE_MESSAGE(fs::exists(bin), bin << " is missing (scripts/build-llama-cpp.sh builds it)");
-  const fs::path log = testing::TempDir() / "llama-perplexity.log";
-  const std::string cmd = bin.string() + " -m " + testing::Quote(model.string()) + " -f " +
-                          testing::Quote(text.string()) + " -c " + std::to_string(ctx) + " --chunks " +
-                          std::to_string(chunks) + " -t 2 > " + log.string() + " 2>&1";
-  // llama.cpp v0.5.0's tools log through a thread they never join (the
-  // logger is leaked on purpose, common/log.cpp): about one run in three
-  // exits 0 before its last lines are written. Such a run is repeated.
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    BOOST_REQUIRE_EQUAL(std::system(cmd.c_str()), 0);
-    const std::string out = testing::ReadText(log);
-    const size_t at = out.find("Final estimate: PPL = ");
-    if (at != std::string::npos) return std::stod(out.substr(at + 22));
-  }
-  BOOST_FAIL("llama-perplexity never printed its final estimate: " << log);
-  return 0;
 }
 
 BOOST_AUTO_TEST_CASE(perplexity_equals_llama_perplexity_to_4_significant_figures, *boost::unit_test::precondition(NeedsLlamaCpp())) {
