@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "tests/test_support.h"
 #include "workers/llamacpp/llamacpp.h"
@@ -78,5 +81,19 @@ inline double LlamaPerplexity(const std::filesystem::path& model, const std::fil
   return 0;
 }
 
+// The conformance limit for a golden model name (ktiny-Q8_0 …): 4x the
+// larger of its settings-variation and native-vs-dequantized mean KLD in
+// shared/data/golden/logits/INDEX.json.
+inline double KldTolerance(const std::string& model) {
+  static const nlohmann::json index =
+      nlohmann::json::parse(testing::ReadText(testing::SharedPath("data/golden/logits/INDEX.json")));
+  double t = 0;
+  for (const char* k : {"settings_variation", "native_vs_dequantized_f32"}) {
+    for (const auto& e : index[k]) {
+      if (e["model"] == model) t = std::max(t, e["mean_kld"].get<double>());
+    }
+  }
+  return 4 * t;
+}
 
 }  // namespace tcobench

@@ -229,20 +229,11 @@ BOOST_AUTO_TEST_CASE(greedy_generation_matches_llama2c,
 // default settings against its reference settings, as INDEX.json defines
 // it: Gemma's GELU reads a half-precision table, so its output moves more
 // with llama.cpp's own settings than the other families'); top-1 agreement at
-// least 95% (random weights leave near-ties); perplexity equal to
+// least 95% or llama.cpp's own across its settings, whichever is lower
+// (random weights leave near-ties); perplexity equal to
 // llama-perplexity's (reference settings too) to 4 significant figures, or
 // for quantized files within twice llama.cpp's own default-vs-reference move.
 BOOST_AUTO_TEST_CASE(families_match_llama_cpp, *boost::unit_test::precondition(NeedsLlamaCpp())) {
-  const json index = ReadIndex();
-  auto tolerance = [&](const std::string& model) {
-    double t = 0;
-    for (const char* k : {"settings_variation", "native_vs_dequantized_f32"}) {
-      for (const auto& e : index[k]) {
-        if (e["model"] == model) t = std::max(t, e["mean_kld"].get<double>());
-      }
-    }
-    return 4 * t;
-  };
   const std::filesystem::path text_file = SharedPath("data/tinystories/TinyStories-valid.head32k.txt");
   const std::string text = ReadText(text_file);
   int compared = 0;
@@ -271,7 +262,7 @@ BOOST_AUTO_TEST_CASE(families_match_llama_cpp, *boost::unit_test::precondition(N
           ValueOf(EvaluateKld(*EngineLogits(*engine), *llama, text, co), "kld " + label);
       const KldResult own = ValueOf(EvaluateKld(*llama, *llama_default, text, co),
                                     "settings variation " + label);
-      const double limit = std::max(tolerance("ktiny-" + type), 4 * own.mean_kld);
+      const double limit = std::max(KldTolerance("ktiny-" + type), 4 * own.mean_kld);
       co.ctx = 128;
       const PerplexityResult ppl =
           ValueOf(EvaluatePerplexity(*EngineLogits(*engine), text, co), "perplexity " + label);
@@ -286,13 +277,17 @@ BOOST_AUTO_TEST_CASE(families_match_llama_cpp, *boost::unit_test::precondition(N
       std::snprintf(a, sizeof a, "%.4g", ppl.ppl);
       std::snprintf(b, sizeof b, "%.4g", ref_ppl);
       std::printf("%-20s vs llama.cpp: mean KLD %.3e (limit %.3e; llama.cpp's own settings "
-                  "variation %.3e), top-1 %.4f over %lld tokens; PPL %.2f, llama-perplexity %.2f "
-                  "(default settings %.2f)\n",
-                  label.c_str(), k.mean_kld, limit, own.mean_kld, k.same_top1,
+                  "variation %.3e), top-1 %.4f (llama.cpp's own %.4f) over %lld tokens; PPL %.2f, "
+                  "llama-perplexity %.2f (default settings %.2f)\n",
+                  label.c_str(), k.mean_kld, limit, own.mean_kld, k.same_top1, own.same_top1,
                   static_cast<long long>(k.scored_tokens), ppl.ppl, ref_ppl, default_ppl);
       BOOST_CHECK_GT(limit, 0);
       BOOST_CHECK_MESSAGE(k.mean_kld <= limit, label << ": mean KLD " << k.mean_kld << " > " << limit);
-      BOOST_CHECK_MESSAGE(k.same_top1 >= 0.95, label << ": top-1 agreement " << k.same_top1);
+      // Near-ties of random weights: at least 95%, or what llama.cpp agrees
+      // with itself across its settings, whichever is lower.
+      const double top1_bar = std::min(0.95, own.same_top1);
+      BOOST_CHECK_MESSAGE(k.same_top1 >= top1_bar,
+                          label << ": top-1 agreement " << k.same_top1 << " < " << top1_bar);
       BOOST_CHECK_MESSAGE(std::string(a) == std::string(b) || std::abs(ppl.ppl - ref_ppl) <= ppl_tol,
                           label << ": PPL " << ppl.ppl << " vs llama-perplexity " << ref_ppl);
       ++compared;

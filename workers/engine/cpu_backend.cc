@@ -88,12 +88,7 @@ class CpuBackend final : public Backend {
 
   void RmsNormAdd(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                   float* y) override {
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const float* xr = x + t * n;
-      float* yr = y + t * n;
-      const float scale = RmsScale(xr, n, eps);
-      for (int64_t i = 0; i < n; ++i) yr[i] += (xr[i] * scale) * weight[i];
-    }
+    NormRows</*kAdd=*/true>(x, weight, n_tokens, n, eps, y);
   }
 
   void AddBias(float* y, const float* bias, int64_t n_tokens, int64_t n) override {
@@ -122,12 +117,7 @@ class CpuBackend final : public Backend {
 
   void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                float* y) override {
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      const float* xr = x + t * n;
-      float* yr = y + t * n;
-      const float scale = RmsScale(xr, n, eps);
-      for (int64_t i = 0; i < n; ++i) yr[i] = (xr[i] * scale) * weight[i];
-    }
+    NormRows</*kAdd=*/false>(x, weight, n_tokens, n, eps, y);
   }
 
   void RopeAndStore(float* q, float* k, const float* v, const StepInputs& in, int64_t n_head,
@@ -190,6 +180,21 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // y = norm(x) * weight per row of n, or y += it.
+  template <bool kAdd>
+  static void NormRows(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
+                       float* y) {
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* xr = x + t * n;
+      float* yr = y + t * n;
+      const float scale = RmsScale(xr, n, eps);
+      for (int64_t i = 0; i < n; ++i) {
+        const float r = (xr[i] * scale) * weight[i];
+        yr[i] = kAdd ? yr[i] + r : r;
+      }
+    }
+  }
+
   // 1 / sqrt(mean(x^2) + eps) over a row of n.
   static float RmsScale(const float* x, int64_t n, float eps) {
     double sum = 0.0;  // the reference accumulates squares in double

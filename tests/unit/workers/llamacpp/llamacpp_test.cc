@@ -115,16 +115,6 @@ BOOST_AUTO_TEST_CASE(greedy_tokens_and_batched_steps_equal_the_engine_s, *boost:
 // The engine's and llama.cpp's logits on the same files, within the
 // conformance test's tolerance (4x the reference's own settings variation).
 BOOST_AUTO_TEST_CASE(logits_agree_with_the_engine_within_conformance_tolerance, *boost::unit_test::precondition(NeedsLlamaCpp())) {
-  const nlohmann::json index = nlohmann::json::parse(testing::ReadText(SharedPath("data/golden/logits/INDEX.json")));
-  auto tolerance = [&](const std::string& model) {
-    double t = 0;
-    for (const char* k : {"settings_variation", "native_vs_dequantized_f32"}) {
-      for (const auto& e : index[k]) {
-        if (e["model"] == model) t = std::max(t, e["mean_kld"].get<double>());
-      }
-    }
-    return 4 * t;
-  };
   const std::string text = TinyStories();
   for (const auto& [file, model] : std::vector<std::pair<std::string, std::string>>{
            {"models/stories260K.gguf", "stories260K-F32"}, {"models/synthetic/ktiny-F32.gguf", "ktiny-F32"},
@@ -136,7 +126,7 @@ BOOST_AUTO_TEST_CASE(logits_agree_with_the_engine_within_conformance_tolerance, 
     co.ctx = 64;
     co.max_chunks = 4;
     const KldResult k = ValueOf(EvaluateKld(*EngineLogits(*engine), *llama, text, co), "kld " + model);
-    const double limit = tolerance(model);
+    const double limit = KldTolerance(model);
     std::printf("%-14s engine vs llama.cpp: mean KLD %.3g (limit %.3g), top-1 %.4f over %lld tokens\n", model.c_str(),
                 k.mean_kld, limit, k.same_top1, static_cast<long long>(k.scored_tokens));
     BOOST_CHECK_GT(limit, 0);
