@@ -135,6 +135,46 @@ float Q4_0Dot(int64_t n, const void* w, const void* a) {
   return Hsum(_mm256_add_ps(acc0, acc1));
 }
 
+// 32 bytes, 0xFF where bit j of the little-endian qh is set (byte j).
+inline __m256i BitsToBytes(const uint8_t* qh) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i probe = _mm256_or_si256(spread, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+  return _mm256_cmpeq_epi8(probe, _mm256_set1_epi64x(-1));
+}
+
+// (q - 16) . y with q = nibble + 16 * high bit, as Q4_0's: q . y - 16 * sum(y).
+inline __m256i Q5_0BlockDot(const BlockQ5_0& x, const BlockQ8_0& y) {
+  const __m256i q = _mm256_or_si256(
+      Nibbles32(x.qs), _mm256_and_si256(BitsToBytes(x.qh), _mm256_set1_epi8(0x10)));
+  const __m256i qy = Load256(y.qs);
+  const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, qy),
+                                     _mm256_maddubs_epi16(_mm256_set1_epi8(16), qy));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+float Q5_0Dot(int64_t n, const void* w, const void* a) {
+  const BlockQ5_0* x = static_cast<const BlockQ5_0*>(w);
+  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  const int64_t nb = n / kQK;
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256 d0 = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    const __m256 d1 = _mm256_set1_ps(H2F(x[i + 1].d) * H2F(y[i + 1].d));
+    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(Q5_0BlockDot(x[i], y[i])), acc0);
+    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(Q5_0BlockDot(x[i + 1], y[i + 1])), acc1);
+  }
+  for (; i < nb; ++i) {
+    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
+    acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(Q5_0BlockDot(x[i], y[i])), acc0);
+  }
+  return Hsum(_mm256_add_ps(acc0, acc1));
+}
+
 // Four rows against one activation row (decode): the activation block, its
 // scale and the -8 correction are loaded and computed once for the four.
 void Q4_0Dot4(int64_t n, const void* w, int64_t w_stride, const void* a, float* out) {
@@ -828,6 +868,8 @@ VecDotFn Avx2VecDot(TensorType type) {
       return Q8_0Dot;
     case TensorType::kQ4_0:
       return Q4_0Dot;
+    case TensorType::kQ5_0:  // Qwen2.5's and Gemma 3's Q4_K_M rows that do not fit Q4_K
+      return Q5_0Dot;
     case TensorType::kQ4_K:
       return Q4_KDot;
     case TensorType::kQ5_K:

@@ -147,10 +147,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& f
       tok->user_defined_.push_back(static_cast<int32_t>(i));
     }
   }
-  std::stable_sort(tok->user_defined_.begin(), tok->user_defined_.end(),
-                   [&](int32_t a, int32_t b) {
-                     return tok->tokens_[a].size() > tok->tokens_[b].size();
-                   });
+  std::sort(tok->user_defined_.begin(), tok->user_defined_.end(), [&](int32_t a, int32_t b) {
+    const size_t la = tok->tokens_[a].size(), lb = tok->tokens_[b].size();
+    return la != lb ? la > lb : a < b;  // longest first, then by id
+  });
   const int32_t nv = static_cast<int32_t>(n);
   TCOBENCH_ASSIGN_OR_RETURN(tok->bos_,
                             OptionalId(file, "tokenizer.ggml.bos_token_id", nv > 1 ? 1 : -1, nv));

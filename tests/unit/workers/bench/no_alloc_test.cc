@@ -43,16 +43,21 @@ BOOST_AUTO_TEST_CASE(measured_window_allocates_nothing) {
       BOOST_REQUIRE(model.ok());
       // A long prompt (the matrix-matrix path) with a few streams, and a short
       // one with more streams than prompt tokens: there a batched decode step
-      // needs more rows than any prefill did.
+      // needs more rows than any prefill did. The other families run the
+      // first and the last (the same operations; the sanitized suite runs
+      // this test too).
       struct Shape {
         int32_t prompt_tokens;
         int concurrency;
       };
+      const bool all = std::string(family) == "ktiny";
+      int k = 0;
       for (const auto& [scenario, shape] :
            {std::pair{Scenario::kSingleStream, Shape{24, 1}},
             std::pair{Scenario::kServer, Shape{24, 4}}, std::pair{Scenario::kOffline, Shape{24, 4}},
             std::pair{Scenario::kServer, Shape{2, 8}},
             std::pair{Scenario::kOffline, Shape{2, 8}}}) {
+        if (!all && k++ % 4 != 0) continue;
         ScenarioOptions o;
         o.scenario = scenario;
         o.prompt_tokens = shape.prompt_tokens;
