@@ -115,8 +115,11 @@ inline __m256i Q4_0BlockDot(const BlockQ4_0& x, const BlockQ8_0& y) {
   return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-float Q4_0Dot(int64_t n, const void* w, const void* a) {
-  const BlockQ4_0* x = static_cast<const BlockQ4_0*>(w);
+// A legacy block type (32 weights, one scale) against Q8_0 activations, two
+// blocks per step into two accumulators.
+template <typename Block, __m256i (*kBlockDot)(const Block&, const BlockQ8_0&)>
+float LegacyDot(int64_t n, const void* w, const void* a) {
+  const Block* x = static_cast<const Block*>(w);
   const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   const int64_t nb = n / kQK;
@@ -125,14 +128,18 @@ float Q4_0Dot(int64_t n, const void* w, const void* a) {
     _mm_prefetch(reinterpret_cast<const char*>(x + i + 12), _MM_HINT_T0);
     const __m256 d0 = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
     const __m256 d1 = _mm256_set1_ps(H2F(x[i + 1].d) * H2F(y[i + 1].d));
-    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(Q4_0BlockDot(x[i], y[i])), acc0);
-    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(Q4_0BlockDot(x[i + 1], y[i + 1])), acc1);
+    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kBlockDot(x[i], y[i])), acc0);
+    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(kBlockDot(x[i + 1], y[i + 1])), acc1);
   }
   for (; i < nb; ++i) {
     const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
-    acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(Q4_0BlockDot(x[i], y[i])), acc0);
+    acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(kBlockDot(x[i], y[i])), acc0);
   }
   return Hsum(_mm256_add_ps(acc0, acc1));
+}
+
+float Q4_0Dot(int64_t n, const void* w, const void* a) {
+  return LegacyDot<BlockQ4_0, Q4_0BlockDot>(n, w, a);
 }
 
 // 32 bytes, 0xFF where bit j of the little-endian qh is set (byte j).
@@ -157,22 +164,7 @@ inline __m256i Q5_0BlockDot(const BlockQ5_0& x, const BlockQ8_0& y) {
 }
 
 float Q5_0Dot(int64_t n, const void* w, const void* a) {
-  const BlockQ5_0* x = static_cast<const BlockQ5_0*>(w);
-  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  const int64_t nb = n / kQK;
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    const __m256 d0 = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
-    const __m256 d1 = _mm256_set1_ps(H2F(x[i + 1].d) * H2F(y[i + 1].d));
-    acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(Q5_0BlockDot(x[i], y[i])), acc0);
-    acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(Q5_0BlockDot(x[i + 1], y[i + 1])), acc1);
-  }
-  for (; i < nb; ++i) {
-    const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
-    acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(Q5_0BlockDot(x[i], y[i])), acc0);
-  }
-  return Hsum(_mm256_add_ps(acc0, acc1));
+  return LegacyDot<BlockQ5_0, Q5_0BlockDot>(n, w, a);
 }
 
 // Four rows against one activation row (decode): the activation block, its
