@@ -36,6 +36,9 @@ struct WeightMatrix {
   const void* data = nullptr;
   int64_t n_in = 0;
   int64_t n_out = 0;
+  // The CPU backend's interleaved layout (repack.h) in place of GGUF rows:
+  // set by PrepareMatrix, read only by the backend that set it.
+  bool repacked = false;
 };
 
 // The per-token inputs of a step, in backend memory: token t belongs to
@@ -121,6 +124,16 @@ class Backend {
   // the error names what it supports.
   virtual absl::Status CheckMatrix(const WeightMatrix& w) const {
     (void)w;
+    return absl::OkStatus();
+  }
+  // Lays out placed weights the way this backend multiplies fastest (the
+  // CPU backend interleaves rows for its wide-ISA kernels, in place, so no
+  // second copy is made). Views of the matrix may start at multiples of
+  // `view_rows` rows (fused tensors split into q/k/v or gate/up); the
+  // matrix stays usable by MatMul, not by GetRows. A no-op by default.
+  virtual absl::Status PrepareMatrix(WeightMatrix* w, int64_t view_rows) {
+    (void)w;
+    (void)view_rows;
     return absl::OkStatus();
   }
   // The longest context a session may ask for (attention's limits).

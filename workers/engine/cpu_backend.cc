@@ -6,10 +6,14 @@
 #include <cstring>
 #include <vector>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 
 #include "workers/engine/fp16.h"
 #include "workers/engine/quants.h"
+#include "workers/engine/repack.h"
 
 namespace tcobench {
 namespace {
@@ -53,23 +57,63 @@ class CpuBackend final : public Backend {
   void MatMulSameInput(std::initializer_list<std::pair<const WeightMatrix*, float*>> products,
                        const float* x, int64_t n_tokens) override {
     const GemmF32Fn gemm = n_tokens >= kGemmMinTokens ? GetGemmF32(ActiveIsa()) : nullptr;
+    // Products sharing the activation format share one conversion of x,
+    // made with every form those products read.
     bool prepared = false;
     TensorType prepared_type = TensorType::kF32;
     for (const auto& [w, y] : products) {
       const TypeOps* ops = GetOps(w->type);
       if (ops == nullptr || ops->vec_dot == nullptr) std::abort();  // the model checked types
-      // Products sharing the activation format share one conversion of x.
       if (!prepared || prepared_type != ops->vec_dot_type) {
-        PrepareInput(ops->vec_dot_type, x, n_tokens, w->n_in, gemm != nullptr);
+        InputForms forms;
+        for (const auto& [other, unused] : products) {
+          const TypeOps* o = GetOps(other->type);
+          if (o->vec_dot_type == ops->vec_dot_type) forms.Add(*other, *o, gemm != nullptr);
+        }
+        PrepareInput(ops->vec_dot_type, x, n_tokens, w->n_in, forms);
         prepared = true;
         prepared_type = ops->vec_dot_type;
       }
-      if (gemm != nullptr) {
+      if (w->repacked) {
+        MatMulRepacked(*w, ops, x, n_tokens, y);
+      } else if (gemm != nullptr) {
         MatMulGemm(*w, ops, gemm, n_tokens, y);
       } else {
         MatMulDot(*w, ops, x, n_tokens, y);
       }
     }
+  }
+
+  // Repacks w in place of its mapped rows where this level has a kernel for
+  // its type: group by group through a small buffer per thread, so the
+  // copy-on-write pages replace the file's (resident memory grows by at most
+  // the buffers). Rows, and fused views, must fall on group boundaries.
+  absl::Status PrepareMatrix(WeightMatrix* w, int64_t view_rows) override {
+    const TypeOps* ops = GetOps(w->type);
+    if (ops == nullptr || ops->gemm_repacked == nullptr || !RepackEnabled() ||
+        w->n_out % kRepackRows != 0 || view_rows % kRepackRows != 0) {
+      return absl::OkStatus();
+    }
+    const int64_t group_bytes = kRepackRows * RowBytes(w->type, w->n_in);
+    uint8_t* data = const_cast<uint8_t*>(static_cast<const uint8_t*>(w->data));
+    // The weights are the model file's private mapping (read-only until now).
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(data) & ~(page - 1);
+    const uintptr_t end = reinterpret_cast<uintptr_t>(data) + group_bytes * (w->n_out / kRepackRows);
+    if (mprotect(reinterpret_cast<void*>(begin), end - begin, PROT_READ | PROT_WRITE) != 0) {
+      return absl::OkStatus();  // not ours to write: keep the row layout
+    }
+    std::vector<std::vector<uint8_t>> buffers(static_cast<size_t>(pool_->n_threads()));
+    pool_->ParallelFor(w->n_out / kRepackRows, 1, [&](int64_t b, int64_t e) {
+      std::vector<uint8_t>& rows = buffers[ThreadPool::CurrentThreadIndex()];
+      rows.resize(static_cast<size_t>(group_bytes));
+      for (int64_t g = b; g < e; ++g) {
+        std::memcpy(rows.data(), data + g * group_bytes, group_bytes);
+        RepackGroup(w->type, w->n_in, rows.data(), data + g * group_bytes);
+      }
+    });
+    w->repacked = true;
+    return absl::OkStatus();
   }
 
   void MatMulGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x, int64_t n_tokens,
@@ -107,6 +151,7 @@ class CpuBackend final : public Backend {
   }
 
   void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens, float* y) override {
+    if (w.repacked) std::abort();  // the model never prepares a matrix it reads rows of
     const TypeOps* ops = GetOps(w.type);
     const int64_t row_bytes = RowBytes(w.type, w.n_in);
     for (int64_t t = 0; t < n_tokens; ++t) {
@@ -253,32 +298,105 @@ class CpuBackend final : public Backend {
   static constexpr int64_t kGemmMinTokens = 16;
   static constexpr int64_t kGemmRowBlock = 48;
 
+  // The forms of the activations the products of one call read.
+  struct InputForms {
+    bool rows = false;     // rows in the vec_dot_type (dot products, int8 kernels)
+    bool rounded = false;  // floats rounded as that type rounds them
+    bool packed = false;   // rounded floats packed for the float tile kernel
+    bool q8_stats = false;  // Q8_0 rows' scales as float and quant sums (int8 kernels)
+    void Add(const WeightMatrix& w, const TypeOps& ops, bool gemm) {
+      if (w.repacked) {
+        if (ops.vec_dot_type == TensorType::kF16) {
+          rounded = true;
+        } else {
+          rows = true;
+          q8_stats = q8_stats || ops.vec_dot_type == TensorType::kQ8_0;
+        }
+      } else if (gemm) {
+        rounded = packed = true;
+      } else {
+        rows = true;
+      }
+    }
+  };
+
   // Converts the activations once into the weight type's companion format,
-  // as the reference does before its dot products. For the matrix-matrix
-  // path they are then rounded back to float exactly as that format rounds
-  // them and packed for the tile kernel, so products equal the dot-product
-  // path's; only the order of the float sums differs.
+  // as the reference does before its dot products. For the float tile
+  // kernel they are then rounded back to float exactly as that format rounds
+  // them and packed, so products equal the dot-product path's; only the
+  // order of the float sums differs.
   void PrepareInput(TensorType vec_dot_type, const float* x, int64_t n_tokens, int64_t k,
-                    bool for_gemm) {
+                    const InputForms& forms) {
     const TypeOps* act = GetOps(vec_dot_type);
     const float* rounded = x;
     if (vec_dot_type != TensorType::kF32) {
       const int64_t act_row_bytes = RowBytes(vec_dot_type, k);
       act_buffer_.resize(static_cast<size_t>(act_row_bytes * n_tokens));
-      if (for_gemm) act_f32_.resize(static_cast<size_t>(n_tokens * k));
+      if (forms.rounded) act_f32_.resize(static_cast<size_t>(n_tokens * k));
+      const int64_t n_blocks = k / kQK;
+      if (forms.q8_stats) {
+        act_d_.resize(static_cast<size_t>(n_tokens * n_blocks));
+        act_sums_.resize(static_cast<size_t>(n_tokens * n_blocks));
+      }
       pool_->ParallelFor(n_tokens, 1, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
           uint8_t* q = act_buffer_.data() + t * act_row_bytes;
           act->from_float(x + t * k, q, k);
-          if (for_gemm) act->to_float(q, act_f32_.data() + t * k, k);
+          if (forms.rounded) act->to_float(q, act_f32_.data() + t * k, k);
+          if (forms.q8_stats) {
+            Q8_0ActStats(q, n_blocks, act_d_.data() + t * n_blocks, act_sums_.data() + t * n_blocks);
+          }
         }
       });
-      if (for_gemm) rounded = act_f32_.data();
+      if (forms.rounded) rounded = act_f32_.data();
     }
-    if (for_gemm) {
+    if (forms.packed) {
       act_packed_.resize(static_cast<size_t>(PackedGemmSize(n_tokens, k)));
       PackGemmActivations(n_tokens, k, rounded, act_packed_.data());
     }
+  }
+
+  // Weights in the interleaved layout: the level's kernel per group of rows,
+  // for every token at once (decode, batches and prefill alike).
+  void MatMulRepacked(const WeightMatrix& w, const TypeOps* ops, const float* x, int64_t n_tokens,
+                      float* y) {
+    RepackedActs acts;
+    if (ops->vec_dot_type == TensorType::kF16) {
+      acts.rows = reinterpret_cast<const uint8_t*>(act_f32_.data());
+      acts.row_bytes = w.n_in * static_cast<int64_t>(sizeof(float));
+    } else {
+      acts.rows = act_buffer_.data();
+      acts.row_bytes = RowBytes(ops->vec_dot_type, w.n_in);
+      acts.d = act_d_.data();
+      acts.sums = act_sums_.data();
+    }
+    (void)x;
+    const int64_t group_bytes = kRepackRows * RowBytes(w.type, w.n_in);
+    const int64_t n_groups = w.n_out / kRepackRows;
+    const int64_t scratch_bytes = (RepackedScratchBytes(n_tokens) + 63) / 64 * 64;
+    const size_t need = static_cast<size_t>(pool_->n_threads() * scratch_bytes + 64);
+    if (repack_scratch_.size() < need) repack_scratch_.resize(need);  // see Attention
+    uint8_t* scratch_base = reinterpret_cast<uint8_t*>(
+        (reinterpret_cast<uintptr_t>(repack_scratch_.data()) + 63) & ~uintptr_t{63});
+    const uint8_t* wdata = static_cast<const uint8_t*>(w.data);
+    const RepackedGemmFn gemm = ops->gemm_repacked;
+    const int64_t grain = std::max<int64_t>(1, n_groups / (4 * pool_->n_threads()));
+    pool_->ParallelFor(n_groups, grain, [&](int64_t b, int64_t e) {
+      void* scratch = scratch_base + ThreadPool::CurrentThreadIndex() * scratch_bytes;
+      for (int64_t g = b; g < e; ++g) {
+        gemm(w.n_in, wdata + g * group_bytes, acts, n_tokens, y + g * kRepackRows, w.n_out, scratch);
+      }
+    });
+  }
+
+  // Whether to repack at load ($TCOBENCH_REPACK=0 keeps the GGUF rows, for
+  // side-by-side measurements).
+  static bool RepackEnabled() {
+    static const bool enabled = [] {
+      const char* env = std::getenv("TCOBENCH_REPACK");
+      return env == nullptr || std::string(env) != "0";
+    }();
+    return enabled;
   }
 
   // Decode and small batches: dot products on the converted activations,
@@ -356,6 +474,9 @@ class CpuBackend final : public Backend {
   std::vector<float> accumulate_;  // MatMul with accumulate: the product before it is added
   std::vector<float> scores_;     // attention: one row per pool thread
   std::vector<float> gemm_rows_;  // prefill: a block of weight rows per pool thread
+  std::vector<float> act_d_;      // Q8_0 activations' scales as float (int8 kernels)
+  std::vector<int32_t> act_sums_;  // and their quant sums per block
+  std::vector<uint8_t> repack_scratch_;  // int8 kernels: a tile and sums per pool thread
 };
 
 }  // namespace

@@ -40,15 +40,22 @@ Isa DetectedIsa() {
   const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
   // AVX-512 F, BW, DQ and VL, which libgcc reports only when the OS saves
-  // the ZMM state. The AVX-512 level has no kernels of its own yet: its table
-  // holds the AVX2 ones (quants.cc), so it is reported and tested as a level,
-  // and a selector can ask for it.
+  // the ZMM state.
   const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
   if (avx512) return Isa::kAvx512;
   if (avx2) return Isa::kAvx2;
 #endif
   return Isa::kScalar;
+}
+
+bool HasAvx512Vnni() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return DetectedIsa() == Isa::kAvx512 && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
 }
 
 Isa ActiveIsa() {

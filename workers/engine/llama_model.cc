@@ -1,6 +1,7 @@
 #include "workers/engine/llama_model.h"
 
 #include <cmath>
+#include <numeric>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -71,7 +72,11 @@ class Loader {
     return t;
   }
 
-  absl::StatusOr<WeightMatrix> Matrix(const std::string& name, int64_t n_in, int64_t n_out) {
+  // A weight matrix placed in backend memory and prepared for MatMul. Views
+  // may start at multiples of `view_rows` (default: none but the whole);
+  // 0 means rows are also read one by one (GetRows), so it is left as stored.
+  absl::StatusOr<WeightMatrix> Matrix(const std::string& name, int64_t n_in, int64_t n_out,
+                                      int64_t view_rows = -1) {
     TCOBENCH_ASSIGN_OR_RETURN(const GgufTensorInfo* t, Tensor(name, {n_in, n_out}));
     const TypeOps* ops = GetReferenceOps(t->type);
     if (ops == nullptr || ops->vec_dot == nullptr) {
@@ -84,6 +89,9 @@ class Loader {
       return absl::InvalidArgumentError(absl::StrCat(file_.name(), ": ", st.message()));
     }
     TCOBENCH_ASSIGN_OR_RETURN(w.data, backend_->PlaceWeights(w.data, t->n_bytes));
+    if (view_rows != 0) {
+      TCOBENCH_RETURN_IF_ERROR(backend_->PrepareMatrix(&w, view_rows < 0 ? n_out : view_rows));
+    }
     return w;
   }
 
@@ -301,7 +309,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   const int64_t q_dim = hp.n_head * hp.head_dim;
   const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
   TCOBENCH_ASSIGN_OR_RETURN(m->token_embd_,
-                            load.Matrix("token_embd.weight", hp.n_embd, hp.n_vocab));
+                            load.Matrix("token_embd.weight", hp.n_embd, hp.n_vocab,
+                                        /*view_rows=*/0));
   TCOBENCH_ASSIGN_OR_RETURN(m->output_norm_, load.PlacedVector("output_norm.weight", hp.n_embd));
   if (f.FindTensor("rope_freqs.weight") != nullptr) {  // Llama 3.1+ frequency factors
     std::vector<float> factors;
@@ -347,7 +356,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
     TCOBENCH_ASSIGN_OR_RETURN(l.ffn_norm, load.PlacedVector(b + "ffn_norm.weight", hp.n_embd));
     if (family->fused && f.FindTensor(b + "attn_qkv.weight") != nullptr) {
       TCOBENCH_ASSIGN_OR_RETURN(const WeightMatrix qkv,
-                                load.Matrix(b + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim));
+                                load.Matrix(b + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim,
+                                            std::gcd(q_dim, kv_dim)));
       l.wq = RowView(qkv, "q", 0, q_dim);
       l.wk = RowView(qkv, "k", q_dim, kv_dim);
       l.wv = RowView(qkv, "v", q_dim + kv_dim, kv_dim);
@@ -372,7 +382,7 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
     if (family->fused && f.FindTensor(b + "ffn_gate.weight") == nullptr) {
       // Gate and up in one tensor: gate rows first, then up rows.
       TCOBENCH_ASSIGN_OR_RETURN(const WeightMatrix gate_up,
-                                load.Matrix(b + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff));
+                                load.Matrix(b + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff, hp.n_ff));
       l.w_gate = RowView(gate_up, "gate", 0, hp.n_ff);
       l.w_up = RowView(gate_up, "up", hp.n_ff, hp.n_ff);
     } else {

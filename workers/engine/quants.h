@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "workers/engine/isa.h"
+#include "workers/engine/repack.h"
 #include "workers/engine/tensor_type.h"
 
 namespace tcobench {
@@ -122,6 +123,10 @@ struct TypeOps {
   FromFloatFn quantize;
   VecDotNFn vec_dot_n = nullptr;  // optional; callers fall back to vec_dot
   VecDotRowsFn vec_dot_rows = nullptr;  // optional; callers fall back to vec_dot
+  // Products with weights in the interleaved layout (repack.h); non-null
+  // only at levels that have such a kernel for the type, which is when a
+  // backend repacks the type's matrices at load.
+  RepackedGemmFn gemm_repacked = nullptr;
 };
 
 // The reference ops of a type, or nullptr when the engine cannot compute with it.

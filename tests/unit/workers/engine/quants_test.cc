@@ -2,12 +2,14 @@
 #include "workers/engine/quants.h"
 
 #include <cmath>
+#include <cstring>
 #include <map>
 
 #include "tests/golden_facts.h"
 #include "tests/test_support.h"
 #include "workers/engine/fp16.h"
 #include "workers/engine/gguf.h"
+#include "workers/engine/repack.h"
 
 namespace tcobench::testing {
 namespace {
@@ -329,6 +331,103 @@ BOOST_AUTO_TEST_CASE(row_group_dot_products_equal_single_ones) {
     }
   }
   BOOST_TEST_MESSAGE(checked << " row-group kernels checked");
+}
+
+// Repacking rearranges a group's bytes: unpacking gives the rows back.
+BOOST_AUTO_TEST_CASE(repacked_layouts_round_trip) {
+  std::mt19937 rng(11);
+  const int64_t n = 768;
+  int checked = 0;
+  for (TensorType t : kWeightTypes) {
+    if (!HasRepackedLayout(t)) continue;
+    const int64_t row_bytes = RowBytes(t, n);
+    std::vector<uint8_t> rows;
+    for (int r = 0; r < kRepackRows; ++r) {
+      const std::vector<uint8_t> row = RandomRow(t, n, rng);
+      rows.insert(rows.end(), row.begin(), row.end());
+    }
+    std::vector<uint8_t> group(rows.size()), back(rows.size());
+    RepackGroup(t, n, rows.data(), group.data());
+    UnpackGroup(t, n, group.data(), back.data());
+    BOOST_TEST(back == rows, TypeName(t) << ": unpacked rows differ");
+    BOOST_TEST(group != rows, TypeName(t) << ": the layout moved nothing");
+    BOOST_TEST(static_cast<int64_t>(group.size()) == kRepackRows * row_bytes);
+    ++checked;
+  }
+  BOOST_TEST(checked == 5);
+}
+
+// The int8 and fp16 kernels on repacked groups give, bit for bit, what the
+// scalar reference vec_dot gives for each row and token.
+BOOST_AUTO_TEST_CASE(repacked_kernels_equal_reference_bit_for_bit) {
+  if (!HasAvx512Vnni()) {
+    BOOST_TEST_MESSAGE("skipped: this CPU has no AVX-512 VNNI, so no level has repacked kernels");
+    return;
+  }
+  std::mt19937 rng(12);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  int checked = 0;
+  for (TensorType t : kWeightTypes) {
+    const TypeOps* ops = GetOpsFor(t, Isa::kAvx512);
+    if (ops->gemm_repacked == nullptr) continue;
+    const TypeOps* ref = GetReferenceOps(t);
+    const TypeOps* act = GetReferenceOps(ops->vec_dot_type);
+    // 11 and 24 legacy blocks (a partial run of 8), three k-quant super-blocks.
+    for (int64_t n : {int64_t{352}, int64_t{768}}) {
+      if (n % Geometry(t).block_size != 0) continue;
+      const int64_t row_bytes = RowBytes(t, n);
+      std::vector<uint8_t> rows;
+      for (int r = 0; r < kRepackRows; ++r) {
+        const std::vector<uint8_t> row = RandomRow(t, n, rng);
+        rows.insert(rows.end(), row.begin(), row.end());
+      }
+      std::vector<uint8_t> group(rows.size());
+      RepackGroup(t, n, rows.data(), group.data());
+      for (int64_t n_tok : {1, 2, 3, 4, 5, 8, 13}) {
+        const int64_t act_bytes = RowBytes(ops->vec_dot_type, n);
+        const int64_t n_blocks = n / kQK;
+        std::vector<uint8_t> acts(act_bytes * n_tok);
+        std::vector<float> rounded(n * n_tok), d(n_blocks * n_tok), x(n);
+        std::vector<int32_t> sums(n_blocks * n_tok);
+        for (int64_t tok = 0; tok < n_tok; ++tok) {
+          for (float& v : x) v = normal(rng);
+          act->from_float(x.data(), acts.data() + tok * act_bytes, n);
+          act->to_float(acts.data() + tok * act_bytes, rounded.data() + tok * n, n);
+          if (ops->vec_dot_type == TensorType::kQ8_0) {
+            Q8_0ActStats(acts.data() + tok * act_bytes, n_blocks, d.data() + tok * n_blocks,
+                         sums.data() + tok * n_blocks);
+          }
+        }
+        RepackedActs in;
+        if (t == TensorType::kF16) {
+          in.rows = reinterpret_cast<const uint8_t*>(rounded.data());
+          in.row_bytes = n * static_cast<int64_t>(sizeof(float));
+        } else {
+          in = RepackedActs{acts.data(), act_bytes, d.data(), sums.data()};
+        }
+        const int64_t y_stride = kRepackRows + 3;
+        std::vector<float> y(y_stride * n_tok, 42.0f);
+        std::vector<uint8_t> scratch(RepackedScratchBytes(n_tok) + 64);
+        void* aligned = reinterpret_cast<void*>(
+            (reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+        ops->gemm_repacked(n, group.data(), in, n_tok, y.data(), y_stride, aligned);
+        for (int64_t tok = 0; tok < n_tok; ++tok) {
+          for (int r = 0; r < kRepackRows; ++r) {
+            const float want = ref->vec_dot(n, rows.data() + r * row_bytes, acts.data() + tok * act_bytes);
+            const float got = y[tok * y_stride + r];
+            BOOST_REQUIRE_MESSAGE(std::memcmp(&want, &got, sizeof want) == 0,
+                                  TypeName(t) << " n " << n << " n_tok " << n_tok << " token "
+                                              << tok << " row " << r << ": " << got << " vs "
+                                              << want);
+          }
+          for (int64_t r = kRepackRows; r < y_stride; ++r) BOOST_REQUIRE(y[tok * y_stride + r] == 42.0f);
+        }
+        ++checked;
+      }
+    }
+  }
+  BOOST_TEST_MESSAGE(checked << " repacked products checked");
+  BOOST_TEST(checked > 0);
 }
 
 // Activation formats: dequantize(quantize(x)) is within half a step of x.

@@ -1,0 +1,311 @@
+// AVX-512 kernels (F, BW, VL, VNNI) for repacked weights (repack.h): int8
+// products with vpdpbusd (unsigned weight bytes times signed activation
+// bytes, exact int32 sums) for Q8_0, Q4_0, Q4_K and Q6_K, and an fp16 kernel
+// that converts weights in registers. Lanes are the 16 rows of a group; each
+// lane runs the reference's float steps in the reference's order (this file
+// is compiled without floating-point contraction), so results are bit-equal
+// to the scalar vec_dot. Only called when the CPU has these extensions.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "workers/engine/quants.h"
+#include "workers/engine/repack.h"
+
+namespace tcobench {
+namespace internal {
+namespace {
+
+constexpr int R = kRepackRows;
+constexpr int kTokensK = 4;  // tokens per pass over a decoded tile (independent chains)
+
+inline __m512i Bcast32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm512_set1_epi32(v);
+}
+inline __m512 LoadHalves(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+inline __m512i Load(const uint8_t* p) { return _mm512_loadu_si512(p); }
+inline void Store(uint8_t* p, __m512i v) { _mm512_storeu_si512(p, v); }
+
+// The scratch: a decoded tile (64 quads of 16 rows x 4 bytes), then the
+// per-token sums of the group (16 floats per token).
+struct Scratch {
+  uint8_t* tile;
+  float* yacc;
+};
+Scratch Split(void* scratch, int64_t n_tok) {
+  uint8_t* s = static_cast<uint8_t*>(scratch);
+  Scratch out{s, reinterpret_cast<float*>(s + 8192)};
+  std::memset(out.yacc, 0, sizeof(float) * R * n_tok);
+  return out;
+}
+void StoreSums(const float* yacc, int64_t n_tok, float* y, int64_t y_stride) {
+  for (int64_t t = 0; t < n_tok; ++t) _mm512_storeu_ps(y + t * y_stride, _mm512_loadu_ps(yacc + t * R));
+}
+
+// Calls f.template operator()<NT>(t0) for token runs of kMax, then the rest.
+template <int kMax, typename F>
+void ForTokenRuns(int64_t n_tok, const F& f) {
+  int64_t t0 = 0;
+  for (; t0 + kMax <= n_tok; t0 += kMax) f.template operator()<kMax>(t0);
+  switch (n_tok - t0) {
+    case 0: break;
+    case 1: f.template operator()<1>(t0); break;
+    case 2: if constexpr (kMax > 2) f.template operator()<2>(t0); break;
+    case 3: if constexpr (kMax > 3) f.template operator()<3>(t0); break;
+    case 4: if constexpr (kMax > 4) f.template operator()<4>(t0); break;
+    case 5: if constexpr (kMax > 5) f.template operator()<5>(t0); break;
+    case 6: if constexpr (kMax > 6) f.template operator()<6>(t0); break;
+    case 7: if constexpr (kMax > 7) f.template operator()<7>(t0); break;
+  }
+}
+
+// ---------------------------------------------------------- Q8_0 and Q4_0
+
+// Up to 8 blocks of a group, each 8 quads of unsigned bytes at tiles[i],
+// against NT tokens: sum += (quant . act - offset * sum(act)) * (dw * da).
+template <int kOffset, int NT>
+void LegacyTokens(const uint8_t* const* tiles, const __m512* dw, int n_blocks_here, int64_t b0,
+                  const RepackedActs& acts, int64_t n_blocks, int64_t t0, float* yacc) {
+  __m512 sum[NT];
+  const uint8_t* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    sum[t] = _mm512_loadu_ps(yacc + (t0 + t) * R);
+    a[t] = acts.rows + (t0 + t) * acts.row_bytes + b0 * static_cast<int64_t>(sizeof(BlockQ8_0)) +
+           offsetof(BlockQ8_0, qs);
+  }
+  for (int i = 0; i < n_blocks_here; ++i) {
+    __m512i acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_si512();
+    for (int q = 0; q < 8; ++q) {
+      const __m512i w = Load(tiles[i] + 64 * q);
+      for (int t = 0; t < NT; ++t) {
+        acc[t] = _mm512_dpbusd_epi32(acc[t], w, Bcast32(a[t] + i * sizeof(BlockQ8_0) + 4 * q));
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      const int64_t at = (t0 + t) * n_blocks + b0 + i;
+      const __m512i isum = _mm512_sub_epi32(acc[t], _mm512_set1_epi32(kOffset * acts.sums[at]));
+      const __m512 dd = _mm512_mul_ps(dw[i], _mm512_set1_ps(acts.d[at]));
+      sum[t] = _mm512_add_ps(sum[t], _mm512_mul_ps(_mm512_cvtepi32_ps(isum), dd));
+    }
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(yacc + (t0 + t) * R, sum[t]);
+}
+
+template <bool kQ4>
+void GemmLegacy(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t n_tok, float* y,
+                int64_t y_stride, void* scratch) {
+  constexpr int64_t kBlockBytes = R * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
+  constexpr int kOffset = kQ4 ? 8 : 128;
+  const int64_t n_blocks = n_in / kQK;
+  const Scratch s = Split(scratch, n_tok);
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  for (int64_t b0 = 0; b0 < n_blocks; b0 += 8) {
+    const int here = static_cast<int>(std::min<int64_t>(8, n_blocks - b0));
+    __m512 dw[8];
+    const uint8_t* tiles[8];
+    for (int i = 0; i < here; ++i) {
+      const uint8_t* blk = group + (b0 + i) * kBlockBytes;
+      dw[i] = LoadHalves(blk);
+      if constexpr (kQ4) {
+        uint8_t* tile = s.tile + 512 * i;
+        for (int g = 0; g < 4; ++g) {
+          const __m512i v = Load(blk + 32 + 64 * g);
+          Store(tile + 64 * g, _mm512_and_si512(v, low));
+          Store(tile + 64 * (4 + g), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+        }
+        tiles[i] = tile;
+      } else {
+        tiles[i] = blk + 32;  // already unsigned bytes in quad order
+      }
+    }
+    ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
+      LegacyTokens<kOffset, NT>(tiles, dw, here, b0, acts, n_blocks, t0, s.yacc);
+    });
+  }
+  StoreSums(s.yacc, n_tok, y, y_stride);
+}
+
+// ------------------------------------------------------------ Q4_K and Q6_K
+
+// A decoded super-block of a group: 64 quads of unsigned weights (in k
+// order) in the tile, the integer scale of each sub-block per row, the
+// (min or offset) pairs for the bsums correction, and d, dmin per row.
+struct KTile {
+  __m512i scale[16];
+  __m512i pairs[8];
+  __m512 d, dmin;
+};
+
+void DecodeQ4_KTile(const uint8_t* blk, uint8_t* tile, KTile* k) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  for (int g = 0; g < 4; ++g) {
+    for (int q = 0; q < 8; ++q) {
+      const __m512i v = Load(blk + 256 + 64 * (8 * g + q));
+      Store(tile + 64 * (16 * g + q), _mm512_and_si512(v, low));
+      Store(tile + 64 * (16 * g + 8 + q), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+    }
+  }
+  __m512i b[12];
+  for (int i = 0; i < 12; ++i) {
+    b[i] = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64 + 16 * i)));
+  }
+  const __m512i m63 = _mm512_set1_epi32(63), m15 = _mm512_set1_epi32(15);
+  for (int j = 0; j < 8; ++j) {
+    __m512i sc, mn;
+    if (j < 4) {
+      sc = _mm512_and_si512(b[j], m63);
+      mn = _mm512_and_si512(b[j + 4], m63);
+    } else {
+      sc = _mm512_or_si512(_mm512_and_si512(b[j + 4], m15),
+                           _mm512_slli_epi32(_mm512_srli_epi32(b[j - 4], 6), 4));
+      mn = _mm512_or_si512(_mm512_srli_epi32(b[j + 4], 4),
+                           _mm512_slli_epi32(_mm512_srli_epi32(b[j], 6), 4));
+    }
+    k->scale[j] = sc;
+    k->pairs[j] = _mm512_or_si512(mn, _mm512_slli_epi32(mn, 16));  // (min, min) as int16
+  }
+  k->d = LoadHalves(blk);
+  k->dmin = LoadHalves(blk + 32);
+}
+
+void DecodeQ6_KTile(const uint8_t* blk, uint8_t* tile, KTile* k) {
+  const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8(0x30);
+  const uint8_t* ql = blk + 288;
+  const uint8_t* qh = blk + 2336;
+  for (int h = 0; h < 2; ++h) {
+    for (int p = 0; p < 8; ++p) {
+      const __m512i a = Load(ql + 64 * (16 * h + p));
+      const __m512i b = Load(ql + 64 * (16 * h + 8 + p));
+      const __m512i hb = Load(qh + 64 * (8 * h + p));
+      uint8_t* t = tile + 64 * (32 * h + p);
+      Store(t, _mm512_or_si512(_mm512_and_si512(a, low), _mm512_and_si512(_mm512_slli_epi16(hb, 4), high)));
+      Store(t + 64 * 8, _mm512_or_si512(_mm512_and_si512(b, low),
+                                        _mm512_and_si512(_mm512_slli_epi16(hb, 2), high)));
+      Store(t + 64 * 16, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), low),
+                                         _mm512_and_si512(hb, high)));
+      Store(t + 64 * 24, _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b, 4), low),
+                                         _mm512_and_si512(_mm512_srli_epi16(hb, 2), high)));
+    }
+  }
+  for (int s = 0; s < 16; ++s) {
+    k->scale[s] = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 16 * s)));
+  }
+  // The quants are stored +32: sum(sc * (u - 32) * a) = sum(sc * u * a) - 32 * sum(sc * bsum).
+  const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
+  for (int i = 0; i < 8; ++i) {
+    k->pairs[i] = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi32(k->scale[2 * i], 5), lo16),
+                                  _mm512_slli_epi32(k->scale[2 * i + 1], 21));
+  }
+  k->d = LoadHalves(blk);
+  k->dmin = _mm512_setzero_ps();
+}
+
+// One decoded super-block against NT Q8_K tokens: the reference's
+// sum += (d * da) * isum - (dmin * da) * msum.
+template <bool kQ6, int NT>
+void KTokens(const uint8_t* tile, const KTile& k, const RepackedActs& acts, int64_t sb, int64_t t0,
+             float* yacc) {
+  constexpr int kSubs = kQ6 ? 16 : 8;
+  constexpr int kQuads = 64 / kSubs;
+  const uint8_t* a[NT];
+  __m512i isum[NT], msum[NT];
+  for (int t = 0; t < NT; ++t) {
+    a[t] = acts.rows + (t0 + t) * acts.row_bytes + sb * static_cast<int64_t>(sizeof(BlockQ8_K));
+    isum[t] = _mm512_setzero_si512();
+    msum[t] = _mm512_setzero_si512();
+  }
+  for (int s = 0; s < kSubs; ++s) {
+    __m512i acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_si512();
+    for (int q = 0; q < kQuads; ++q) {
+      const int quad = s * kQuads + q;
+      const __m512i w = Load(tile + 64 * quad);
+      for (int t = 0; t < NT; ++t) {
+        acc[t] = _mm512_dpbusd_epi32(acc[t], w, Bcast32(a[t] + offsetof(BlockQ8_K, qs) + 4 * quad));
+      }
+    }
+    for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(acc[t], k.scale[s]));
+  }
+  for (int t = 0; t < NT; ++t) {
+    for (int j = 0; j < 8; ++j) {
+      msum[t] = _mm512_dpwssd_epi32(msum[t], k.pairs[j], Bcast32(a[t] + offsetof(BlockQ8_K, bsums) + 4 * j));
+    }
+    if constexpr (kQ6) {
+      isum[t] = _mm512_sub_epi32(isum[t], msum[t]);
+      msum[t] = _mm512_setzero_si512();
+    }
+    float da;
+    std::memcpy(&da, a[t] + offsetof(BlockQ8_K, d), sizeof da);
+    const __m512 vda = _mm512_set1_ps(da);
+    const __m512 plus = _mm512_mul_ps(_mm512_mul_ps(k.d, vda), _mm512_cvtepi32_ps(isum[t]));
+    const __m512 minus = _mm512_mul_ps(_mm512_mul_ps(k.dmin, vda), _mm512_cvtepi32_ps(msum[t]));
+    float* out = yacc + (t0 + t) * R;
+    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_loadu_ps(out), _mm512_sub_ps(plus, minus)));
+  }
+}
+
+template <bool kQ6>
+void GemmK(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t n_tok, float* y,
+           int64_t y_stride, void* scratch) {
+  constexpr int64_t kSbBytes = R * (kQ6 ? sizeof(BlockQ6_K) : sizeof(BlockQ4_K));
+  const Scratch s = Split(scratch, n_tok);
+  KTile k;
+  for (int64_t sb = 0; sb < n_in / kQK_K; ++sb) {
+    const uint8_t* blk = group + sb * kSbBytes;
+    if constexpr (kQ6) {
+      DecodeQ6_KTile(blk, s.tile, &k);
+    } else {
+      DecodeQ4_KTile(blk, s.tile, &k);
+    }
+    ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) { KTokens<kQ6, NT>(s.tile, k, acts, sb, t0, s.yacc); });
+  }
+  StoreSums(s.yacc, n_tok, y, y_stride);
+}
+
+// --------------------------------------------------------------------- F16
+
+// Lane r: sum += w(r, i) * a(i) over i in order; fp16 x fp16 products are
+// exact in float, so the fused multiply-add rounds as the reference's
+// multiply-then-add does.
+template <int NT>
+void F16Tokens(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t t0, float* y,
+               int64_t y_stride) {
+  __m512 acc[NT];
+  const float* a[NT];
+  for (int t = 0; t < NT; ++t) {
+    acc[t] = _mm512_setzero_ps();
+    a[t] = reinterpret_cast<const float*>(acts.rows + (t0 + t) * acts.row_bytes);
+  }
+  for (int64_t i = 0; i < n_in; ++i) {
+    const __m512 w = LoadHalves(group + 32 * i);
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(w, _mm512_set1_ps(a[t][i]), acc[t]);
+  }
+  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + (t0 + t) * y_stride, acc[t]);
+}
+
+void GemmF16(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t n_tok, float* y,
+             int64_t y_stride, void*) {
+  ForTokenRuns<8>(n_tok, [&]<int NT>(int64_t t0) { F16Tokens<NT>(n_in, group, acts, t0, y, y_stride); });
+}
+
+}  // namespace
+
+RepackedGemmFn Avx512RepackedGemm(TensorType type) {
+  switch (type) {
+    case TensorType::kF16: return GemmF16;
+    case TensorType::kQ8_0: return GemmLegacy<false>;
+    case TensorType::kQ4_0: return GemmLegacy<true>;
+    case TensorType::kQ4_K: return GemmK<false>;
+    case TensorType::kQ6_K: return GemmK<true>;
+    default: return nullptr;
+  }
+}
+
+}  // namespace internal
+}  // namespace tcobench

@@ -1,0 +1,122 @@
+#include "workers/engine/repack.h"
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+
+#include "workers/engine/fp16.h"
+#include "workers/engine/quants.h"
+
+namespace tcobench {
+namespace {
+
+constexpr int R = kRepackRows;
+
+// Moves one row's bytes of one block between the GGUF layout (`row`) and the
+// group layout (`grp`, the group's block), in the direction kToGroup says.
+// The per-type maps below are each other's inverse by construction: one
+// function describes where every byte goes.
+template <bool kToGroup>
+inline void Move(uint8_t* grp, uint8_t* row, size_t n, uint8_t flip = 0) {
+  if (kToGroup) {
+    for (size_t i = 0; i < n; ++i) grp[i] = row[i] ^ flip;
+  } else {
+    for (size_t i = 0; i < n; ++i) row[i] = grp[i] ^ flip;
+  }
+}
+
+template <bool kToGroup>
+void MapF16(int r, uint8_t* grp, uint8_t* row) {
+  Move<kToGroup>(grp + 2 * r, row, 2);
+}
+
+template <bool kToGroup>
+void MapQ8_0(int r, uint8_t* grp, uint8_t* row) {
+  Move<kToGroup>(grp + 2 * r, row, 2);
+  for (int q = 0; q < 8; ++q) Move<kToGroup>(grp + 32 + 64 * q + 4 * r, row + 2 + 4 * q, 4, 0x80);
+}
+
+template <bool kToGroup>
+void MapQ4_0(int r, uint8_t* grp, uint8_t* row) {
+  Move<kToGroup>(grp + 2 * r, row, 2);
+  for (int g = 0; g < 4; ++g) Move<kToGroup>(grp + 32 + 64 * g + 4 * r, row + 2 + 4 * g, 4);
+}
+
+template <bool kToGroup>
+void MapQ4_K(int r, uint8_t* grp, uint8_t* row) {
+  Move<kToGroup>(grp + 2 * r, row, 2);       // d
+  Move<kToGroup>(grp + 32 + 2 * r, row + 2, 2);  // dmin
+  for (int i = 0; i < 12; ++i) Move<kToGroup>(grp + 64 + 16 * i + r, row + 4 + i, 1);
+  for (int c = 0; c < 32; ++c) Move<kToGroup>(grp + 256 + 64 * c + 4 * r, row + 16 + 4 * c, 4);
+}
+
+template <bool kToGroup>
+void MapQ6_K(int r, uint8_t* grp, uint8_t* row) {
+  constexpr size_t ql = offsetof(BlockQ6_K, ql), qh = offsetof(BlockQ6_K, qh);
+  constexpr size_t sc = offsetof(BlockQ6_K, scales), d = offsetof(BlockQ6_K, d);
+  Move<kToGroup>(grp + 2 * r, row + d, 2);
+  for (int s = 0; s < 16; ++s) Move<kToGroup>(grp + 32 + 16 * s + r, row + sc + s, 1);
+  for (int c = 0; c < 32; ++c) Move<kToGroup>(grp + 288 + 64 * c + 4 * r, row + ql + 4 * c, 4);
+  for (int c = 0; c < 16; ++c) Move<kToGroup>(grp + 2336 + 64 * c + 4 * r, row + qh + 4 * c, 4);
+}
+
+template <bool kToGroup>
+void MapGroup(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows) {
+  void (*map)(int, uint8_t*, uint8_t*) = nullptr;
+  switch (type) {
+    case TensorType::kF16: map = MapF16<kToGroup>; break;
+    case TensorType::kQ8_0: map = MapQ8_0<kToGroup>; break;
+    case TensorType::kQ4_0: map = MapQ4_0<kToGroup>; break;
+    case TensorType::kQ4_K: map = MapQ4_K<kToGroup>; break;
+    case TensorType::kQ6_K: map = MapQ6_K<kToGroup>; break;
+    default: std::abort();  // callers check HasRepackedLayout
+  }
+  const TypeGeometry geo = Geometry(type);
+  const int64_t block_bytes = geo.type_size;
+  const int64_t n_blocks = n_in / geo.block_size;
+  const int64_t row_bytes = block_bytes * n_blocks;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    for (int r = 0; r < R; ++r) map(r, grp + b * R * block_bytes, rows + r * row_bytes + b * block_bytes);
+  }
+}
+
+}  // namespace
+
+bool HasRepackedLayout(TensorType type) {
+  switch (type) {
+    case TensorType::kF16:
+    case TensorType::kQ8_0:
+    case TensorType::kQ4_0:
+    case TensorType::kQ4_K:
+    case TensorType::kQ6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void RepackGroup(TensorType type, int64_t n_in, const uint8_t* rows, uint8_t* group) {
+  MapGroup<true>(type, n_in, group, const_cast<uint8_t*>(rows));
+}
+
+void UnpackGroup(TensorType type, int64_t n_in, const uint8_t* group, uint8_t* rows) {
+  MapGroup<false>(type, n_in, const_cast<uint8_t*>(group), rows);
+}
+
+void Q8_0ActStats(const uint8_t* row, int64_t n_blocks, float* d, int32_t* sums) {
+  const BlockQ8_0* blocks = reinterpret_cast<const BlockQ8_0*>(row);
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    int32_t sum = 0;
+    for (int j = 0; j < kQK; ++j) sum += blocks[i].qs[j];
+    d[i] = Fp16ToFp32(blocks[i].d);
+    sums[i] = sum;
+  }
+}
+
+int64_t RepackedScratchBytes(int64_t n_tok) {
+  // 8 KiB for a decoded tile (256 weights x 16 rows), then the per-token
+  // float sums of the group (16 per token).
+  return 8192 + n_tok * R * static_cast<int64_t>(sizeof(float));
+}
+
+}  // namespace tcobench
