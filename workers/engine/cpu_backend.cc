@@ -84,10 +84,12 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // Repacks w in place of its mapped rows where this level has a kernel for
-  // its type: group by group through a small buffer per thread, so the
-  // copy-on-write pages replace the file's (resident memory grows by at most
-  // the buffers). Rows, and fused views, must fall on group boundaries.
+  // Repacks w into memory of its own where this level has a kernel for its
+  // type, group by group, returning the file's pages as it goes (each
+  // chunk's source pages are dropped once repacked), so resident memory
+  // stays near the file's size rather than twice it. The new memory asks
+  // for huge pages (fewer TLB misses while streaming weights). Fused views
+  // must fall on group boundaries.
   absl::Status PrepareMatrix(WeightMatrix* w, int64_t view_rows) override {
     const TypeOps* ops = GetOps(w->type);
     if (ops == nullptr || ops->gemm_repacked == nullptr || !RepackEnabled() ||
@@ -95,25 +97,28 @@ class CpuBackend final : public Backend {
       return absl::OkStatus();
     }
     const int64_t group_bytes = kRepackRows * RowBytes(w->type, w->n_in);
-    uint8_t* data = const_cast<uint8_t*>(static_cast<const uint8_t*>(w->data));
-    // The weights are the model file's private mapping (read-only until now).
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-    const uintptr_t begin = reinterpret_cast<uintptr_t>(data) & ~(page - 1);
-    const uintptr_t end = reinterpret_cast<uintptr_t>(data) + group_bytes * (w->n_out / kRepackRows);
-    if (mprotect(reinterpret_cast<void*>(begin), end - begin, PROT_READ | PROT_WRITE) != 0) {
-      return absl::OkStatus();  // not ours to write: keep the row layout
+    const int64_t n_groups = w->n_out / kRepackRows;
+    const size_t bytes = static_cast<size_t>(group_bytes * n_groups);
+    absl::StatusOr<uint8_t*> dst = MapWeights(bytes);
+    if (!dst.ok()) return dst.status();
+    const uint8_t* src = static_cast<const uint8_t*>(w->data);
+    const int64_t chunk_groups = std::max<int64_t>(1, (int64_t{8} << 20) / group_bytes);
+    for (int64_t c0 = 0; c0 < n_groups; c0 += chunk_groups) {
+      const int64_t c1 = std::min(n_groups, c0 + chunk_groups);
+      pool_->ParallelFor(c1 - c0, 1, [&](int64_t b, int64_t e) {
+        for (int64_t g = c0 + b; g < c0 + e; ++g) {
+          RepackGroup(w->type, w->n_in, src + g * group_bytes, *dst + g * group_bytes);
+        }
+      });
+      ReleasePages(src + c0 * group_bytes, (c1 - c0) * group_bytes);
     }
-    std::vector<std::vector<uint8_t>> buffers(static_cast<size_t>(pool_->n_threads()));
-    pool_->ParallelFor(w->n_out / kRepackRows, 1, [&](int64_t b, int64_t e) {
-      std::vector<uint8_t>& rows = buffers[ThreadPool::CurrentThreadIndex()];
-      rows.resize(static_cast<size_t>(group_bytes));
-      for (int64_t g = b; g < e; ++g) {
-        std::memcpy(rows.data(), data + g * group_bytes, group_bytes);
-        RepackGroup(w->type, w->n_in, rows.data(), data + g * group_bytes);
-      }
-    });
+    w->data = *dst;
     w->repacked = true;
     return absl::OkStatus();
+  }
+
+  ~CpuBackend() override {
+    for (const auto& [p, n] : mappings_) munmap(p, n);
   }
 
   void MatMulGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x, int64_t n_tokens,
@@ -389,6 +394,33 @@ class CpuBackend final : public Backend {
     });
   }
 
+  // Anonymous memory for repacked weights, huge pages requested for the
+  // whole 2 MiB pages inside it (not the tail: a partly used huge page would
+  // count in full).
+  absl::StatusOr<uint8_t*> MapWeights(size_t bytes) {
+    constexpr size_t kHuge = size_t{2} << 20;
+    const size_t mapped = bytes + kHuge;
+    void* p = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot map ", bytes, " bytes for weights"));
+    }
+    mappings_.emplace_back(p, mapped);
+    uint8_t* aligned = reinterpret_cast<uint8_t*>(
+        (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~uintptr_t{kHuge - 1});
+    if (bytes >= kHuge) madvise(aligned, bytes / kHuge * kHuge, MADV_HUGEPAGE);
+    return aligned;
+  }
+
+  // Drops the whole pages inside [p, p + n) of the model file's private,
+  // unwritten mapping: they leave resident memory, and would read back from
+  // the file if touched again (they are not).
+  static void ReleasePages(const uint8_t* p, int64_t n) {
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) & ~(page - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(n)) & ~(page - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+  }
+
   // Whether to repack at load ($TCOBENCH_REPACK=0 keeps the GGUF rows, for
   // side-by-side measurements).
   static bool RepackEnabled() {
@@ -476,7 +508,8 @@ class CpuBackend final : public Backend {
   std::vector<float> gemm_rows_;  // prefill: a block of weight rows per pool thread
   std::vector<float> act_d_;      // Q8_0 activations' scales as float (int8 kernels)
   std::vector<int32_t> act_sums_;  // and their quant sums per block
-  std::vector<uint8_t> repack_scratch_;  // int8 kernels: a tile and sums per pool thread
+  std::vector<uint8_t> repack_scratch_;
+  std::vector<std::pair<void*, size_t>> mappings_;  // repacked weights (MapWeights)  // int8 kernels: a tile and sums per pool thread
 };
 
 }  // namespace

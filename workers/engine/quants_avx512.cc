@@ -68,8 +68,8 @@ void ForTokenRuns(int64_t n_tok, const F& f) {
 
 // Up to 8 blocks of a group, each 8 quads of unsigned bytes at tiles[i],
 // against NT tokens: sum += (quant . act - offset * sum(act)) * (dw * da).
-template <int kOffset, int NT>
-void LegacyTokens(const uint8_t* const* tiles, const __m512* dw, int n_blocks_here, int64_t b0,
+template <int kOffset, bool kNibbles, int NT>
+void LegacyTokens(const uint8_t* const* tiles, const uint8_t* const* heads, int n_blocks_here, int64_t b0,
                   const RepackedActs& acts, int64_t n_blocks, int64_t t0, float* yacc) {
   __m512 sum[NT];
   const uint8_t* a[NT];
@@ -79,18 +79,38 @@ void LegacyTokens(const uint8_t* const* tiles, const __m512* dw, int n_blocks_he
            offsetof(BlockQ8_0, qs);
   }
   for (int i = 0; i < n_blocks_here; ++i) {
-    __m512i acc[NT];
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_si512();
-    for (int q = 0; q < 8; ++q) {
-      const __m512i w = Load(tiles[i] + 64 * q);
-      for (int t = 0; t < NT; ++t) {
-        acc[t] = _mm512_dpbusd_epi32(acc[t], w, Bcast32(a[t] + i * sizeof(BlockQ8_0) + 4 * q));
+    const __m512 dw = LoadHalves(heads[i]);
+    // Two chains per token (one is latency-bound at one or two tokens).
+    __m512i acc[NT], acc2[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = acc2[t] = _mm512_setzero_si512();
+    const uint8_t* ai[NT];
+    for (int t = 0; t < NT; ++t) ai[t] = a[t] + i * sizeof(BlockQ8_0);
+    if constexpr (kNibbles) {  // Q4_0 chunks decoded in registers: quads g and 4 + g
+      const __m512i low = _mm512_set1_epi8(0x0F);
+      for (int g = 0; g < 4; ++g) {
+        const __m512i v = Load(tiles[i] + 64 * g);
+        const __m512i wl = _mm512_and_si512(v, low);
+        const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        for (int t = 0; t < NT; ++t) {
+          acc[t] = _mm512_dpbusd_epi32(acc[t], wl, Bcast32(ai[t] + 4 * g));
+          acc2[t] = _mm512_dpbusd_epi32(acc2[t], wh, Bcast32(ai[t] + 16 + 4 * g));
+        }
+      }
+    } else {  // 8 quads of unsigned bytes
+      for (int q = 0; q < 8; q += 2) {
+        const __m512i w = Load(tiles[i] + 64 * q);
+        const __m512i w2 = Load(tiles[i] + 64 * (q + 1));
+        for (int t = 0; t < NT; ++t) {
+          acc[t] = _mm512_dpbusd_epi32(acc[t], w, Bcast32(ai[t] + 4 * q));
+          acc2[t] = _mm512_dpbusd_epi32(acc2[t], w2, Bcast32(ai[t] + 4 * q + 4));
+        }
       }
     }
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_add_epi32(acc[t], acc2[t]);
     for (int t = 0; t < NT; ++t) {
       const int64_t at = (t0 + t) * n_blocks + b0 + i;
       const __m512i isum = _mm512_sub_epi32(acc[t], _mm512_set1_epi32(kOffset * acts.sums[at]));
-      const __m512 dd = _mm512_mul_ps(dw[i], _mm512_set1_ps(acts.d[at]));
+      const __m512 dd = _mm512_mul_ps(dw, _mm512_set1_ps(acts.d[at]));
       sum[t] = _mm512_add_ps(sum[t], _mm512_mul_ps(_mm512_cvtepi32_ps(isum), dd));
     }
   }
@@ -105,14 +125,17 @@ void GemmLegacy(int64_t n_in, const uint8_t* group, const RepackedActs& acts, in
   const int64_t n_blocks = n_in / kQK;
   const Scratch s = Split(scratch, n_tok);
   const __m512i low = _mm512_set1_epi8(0x0F);
+  // Few tokens: Q4_0 nibbles are split in registers as they stream in;
+  // more: once per block into a tile all token runs read.
+  const bool direct = n_tok <= kTokensK;
   for (int64_t b0 = 0; b0 < n_blocks; b0 += 8) {
     const int here = static_cast<int>(std::min<int64_t>(8, n_blocks - b0));
-    __m512 dw[8];
+    const uint8_t* heads[8];  // each block's 16 fp16 scales
     const uint8_t* tiles[8];
     for (int i = 0; i < here; ++i) {
       const uint8_t* blk = group + (b0 + i) * kBlockBytes;
-      dw[i] = LoadHalves(blk);
-      if constexpr (kQ4) {
+      heads[i] = blk;
+      if (kQ4 && !direct) {
         uint8_t* tile = s.tile + 512 * i;
         for (int g = 0; g < 4; ++g) {
           const __m512i v = Load(blk + 32 + 64 * g);
@@ -121,12 +144,18 @@ void GemmLegacy(int64_t n_in, const uint8_t* group, const RepackedActs& acts, in
         }
         tiles[i] = tile;
       } else {
-        tiles[i] = blk + 32;  // already unsigned bytes in quad order
+        tiles[i] = blk + 32;  // Q8_0: unsigned bytes in quad order; Q4_0: decoded as read
       }
     }
-    ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
-      LegacyTokens<kOffset, NT>(tiles, dw, here, b0, acts, n_blocks, t0, s.yacc);
-    });
+    if (kQ4 && direct) {
+      ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
+        LegacyTokens<kOffset, true, NT>(tiles, heads, here, b0, acts, n_blocks, t0, s.yacc);
+      });
+    } else {
+      ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
+        LegacyTokens<kOffset, false, NT>(tiles, heads, here, b0, acts, n_blocks, t0, s.yacc);
+      });
+    }
   }
   StoreSums(s.yacc, n_tok, y, y_stride);
 }
@@ -143,14 +172,9 @@ struct KTile {
 };
 
 void DecodeQ4_KTile(const uint8_t* blk, uint8_t* tile, KTile* k) {
-  const __m512i low = _mm512_set1_epi8(0x0F);
-  for (int g = 0; g < 4; ++g) {
-    for (int q = 0; q < 8; ++q) {
-      const __m512i v = Load(blk + 256 + 64 * (8 * g + q));
-      Store(tile + 64 * (16 * g + q), _mm512_and_si512(v, low));
-      Store(tile + 64 * (16 * g + 8 + q), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
-    }
-  }
+  // In address order (d, dmin, scales, quants): one forward stream.
+  k->d = LoadHalves(blk);
+  k->dmin = LoadHalves(blk + 32);
   __m512i b[12];
   for (int i = 0; i < 12; ++i) {
     b[i] = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 64 + 16 * i)));
@@ -170,11 +194,30 @@ void DecodeQ4_KTile(const uint8_t* blk, uint8_t* tile, KTile* k) {
     k->scale[j] = sc;
     k->pairs[j] = _mm512_or_si512(mn, _mm512_slli_epi32(mn, 16));  // (min, min) as int16
   }
-  k->d = LoadHalves(blk);
-  k->dmin = LoadHalves(blk + 32);
+  if (tile == nullptr) return;  // the caller decodes the quants itself
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  for (int g = 0; g < 4; ++g) {
+    for (int q = 0; q < 8; ++q) {
+      const __m512i v = Load(blk + 256 + 64 * (8 * g + q));
+      Store(tile + 64 * (16 * g + q), _mm512_and_si512(v, low));
+      Store(tile + 64 * (16 * g + 8 + q), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+    }
+  }
 }
 
 void DecodeQ6_KTile(const uint8_t* blk, uint8_t* tile, KTile* k) {
+  k->d = LoadHalves(blk);
+  k->dmin = _mm512_setzero_ps();
+  for (int s = 0; s < 16; ++s) {
+    k->scale[s] = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 16 * s)));
+  }
+  // The quants are stored +32: sum(sc * (u - 32) * a) = sum(sc * u * a) - 32 * sum(sc * bsum).
+  const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
+  for (int i = 0; i < 8; ++i) {
+    k->pairs[i] = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi32(k->scale[2 * i], 5), lo16),
+                                  _mm512_slli_epi32(k->scale[2 * i + 1], 21));
+  }
+  if (tile == nullptr) return;  // the caller decodes the quants itself
   const __m512i low = _mm512_set1_epi8(0x0F), high = _mm512_set1_epi8(0x30);
   const uint8_t* ql = blk + 288;
   const uint8_t* qh = blk + 2336;
@@ -193,33 +236,15 @@ void DecodeQ6_KTile(const uint8_t* blk, uint8_t* tile, KTile* k) {
                                          _mm512_and_si512(_mm512_srli_epi16(hb, 2), high)));
     }
   }
-  for (int s = 0; s < 16; ++s) {
-    k->scale[s] = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 32 + 16 * s)));
-  }
-  // The quants are stored +32: sum(sc * (u - 32) * a) = sum(sc * u * a) - 32 * sum(sc * bsum).
-  const __m512i lo16 = _mm512_set1_epi32(0xFFFF);
-  for (int i = 0; i < 8; ++i) {
-    k->pairs[i] = _mm512_or_si512(_mm512_and_si512(_mm512_slli_epi32(k->scale[2 * i], 5), lo16),
-                                  _mm512_slli_epi32(k->scale[2 * i + 1], 21));
-  }
-  k->d = LoadHalves(blk);
-  k->dmin = _mm512_setzero_ps();
 }
 
-// One decoded super-block against NT Q8_K tokens: the reference's
-// sum += (d * da) * isum - (dmin * da) * msum.
+// The integer sums of one super-block for NT Q8_K tokens (a[t]: each
+// token's block): isum = sum over sub-blocks of scale * (quants . acts),
+// from the decoded tile.
 template <bool kQ6, int NT>
-void KTokens(const uint8_t* tile, const KTile& k, const RepackedActs& acts, int64_t sb, int64_t t0,
-             float* yacc) {
+void KSumsFromTile(const uint8_t* tile, const KTile& k, const uint8_t* const* a, __m512i* isum) {
   constexpr int kSubs = kQ6 ? 16 : 8;
   constexpr int kQuads = 64 / kSubs;
-  const uint8_t* a[NT];
-  __m512i isum[NT], msum[NT];
-  for (int t = 0; t < NT; ++t) {
-    a[t] = acts.rows + (t0 + t) * acts.row_bytes + sb * static_cast<int64_t>(sizeof(BlockQ8_K));
-    isum[t] = _mm512_setzero_si512();
-    msum[t] = _mm512_setzero_si512();
-  }
   for (int s = 0; s < kSubs; ++s) {
     __m512i acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_si512();
@@ -231,6 +256,86 @@ void KTokens(const uint8_t* tile, const KTile& k, const RepackedActs& acts, int6
       }
     }
     for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(acc[t], k.scale[s]));
+  }
+}
+
+// The same sums straight from the repacked quants, decoded in registers as
+// they stream in (few tokens: decoding to a tile would cost more than it
+// saves).
+template <bool kQ6, int NT>
+void KSumsDirect(const uint8_t* blk, const KTile& k, const uint8_t* const* a, __m512i* isum) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  constexpr size_t kQs = offsetof(BlockQ8_K, qs);
+  if constexpr (!kQ6) {
+    for (int g = 0; g < 4; ++g) {  // sub-blocks 2g (low nibbles) and 2g+1 (high)
+      __m512i lo[NT], hi[NT];
+      for (int t = 0; t < NT; ++t) lo[t] = hi[t] = _mm512_setzero_si512();
+      for (int q = 0; q < 8; ++q) {
+        const __m512i v = Load(blk + 256 + 64 * (8 * g + q));
+        const __m512i wl = _mm512_and_si512(v, low);
+        const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        for (int t = 0; t < NT; ++t) {
+          lo[t] = _mm512_dpbusd_epi32(lo[t], wl, Bcast32(a[t] + kQs + 64 * g + 4 * q));
+          hi[t] = _mm512_dpbusd_epi32(hi[t], wh, Bcast32(a[t] + kQs + 64 * g + 32 + 4 * q));
+        }
+      }
+      for (int t = 0; t < NT; ++t) {
+        isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], k.scale[2 * g]),
+                                                             _mm512_mullo_epi32(hi[t], k.scale[2 * g + 1])));
+      }
+    }
+  } else {
+    const __m512i high = _mm512_set1_epi8(0x30);
+    const uint8_t* ql = blk + 288;
+    const uint8_t* qh = blk + 2336;
+    for (int h = 0; h < 2; ++h) {
+      for (int half = 0; half < 2; ++half) {  // quads 32h + 8j + p, sub-block 8h + 2j + half
+        __m512i acc[4][NT];
+        for (int j = 0; j < 4; ++j) {
+          for (int t = 0; t < NT; ++t) acc[j][t] = _mm512_setzero_si512();
+        }
+        for (int p = 4 * half; p < 4 * half + 4; ++p) {
+          const __m512i va = Load(ql + 64 * (16 * h + p));
+          const __m512i vb = Load(ql + 64 * (16 * h + 8 + p));
+          const __m512i vh = Load(qh + 64 * (8 * h + p));
+          const __m512i w[4] = {
+              _mm512_or_si512(_mm512_and_si512(va, low), _mm512_and_si512(_mm512_slli_epi16(vh, 4), high)),
+              _mm512_or_si512(_mm512_and_si512(vb, low), _mm512_and_si512(_mm512_slli_epi16(vh, 2), high)),
+              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(va, 4), low), _mm512_and_si512(vh, high)),
+              _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(vb, 4), low),
+                              _mm512_and_si512(_mm512_srli_epi16(vh, 2), high))};
+          for (int j = 0; j < 4; ++j) {
+            for (int t = 0; t < NT; ++t) {
+              acc[j][t] = _mm512_dpbusd_epi32(acc[j][t], w[j], Bcast32(a[t] + kQs + 4 * (32 * h + 8 * j + p)));
+            }
+          }
+        }
+        for (int j = 0; j < 4; ++j) {
+          for (int t = 0; t < NT; ++t) {
+            isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(acc[j][t], k.scale[8 * h + 2 * j + half]));
+          }
+        }
+      }
+    }
+  }
+}
+
+// One super-block against NT Q8_K tokens, added to their sums: the
+// reference's sum += (d * da) * isum - (dmin * da) * msum.
+template <bool kQ6, bool kDirect, int NT>
+void KTokens(const uint8_t* blk, const uint8_t* tile, const KTile& k, const RepackedActs& acts,
+             int64_t sb, int64_t t0, float* yacc) {
+  const uint8_t* a[NT];
+  __m512i isum[NT], msum[NT];
+  for (int t = 0; t < NT; ++t) {
+    a[t] = acts.rows + (t0 + t) * acts.row_bytes + sb * static_cast<int64_t>(sizeof(BlockQ8_K));
+    isum[t] = _mm512_setzero_si512();
+    msum[t] = _mm512_setzero_si512();
+  }
+  if constexpr (kDirect) {
+    KSumsDirect<kQ6, NT>(blk, k, a, isum);
+  } else {
+    KSumsFromTile<kQ6, NT>(tile, k, a, isum);
   }
   for (int t = 0; t < NT; ++t) {
     for (int j = 0; j < 8; ++j) {
@@ -255,15 +360,24 @@ void GemmK(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t
            int64_t y_stride, void* scratch) {
   constexpr int64_t kSbBytes = R * (kQ6 ? sizeof(BlockQ6_K) : sizeof(BlockQ4_K));
   const Scratch s = Split(scratch, n_tok);
+  const bool direct = n_tok <= kTokensK;
   KTile k;
   for (int64_t sb = 0; sb < n_in / kQK_K; ++sb) {
     const uint8_t* blk = group + sb * kSbBytes;
     if constexpr (kQ6) {
-      DecodeQ6_KTile(blk, s.tile, &k);
+      DecodeQ6_KTile(blk, direct ? nullptr : s.tile, &k);
     } else {
-      DecodeQ4_KTile(blk, s.tile, &k);
+      DecodeQ4_KTile(blk, direct ? nullptr : s.tile, &k);
     }
-    ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) { KTokens<kQ6, NT>(s.tile, k, acts, sb, t0, s.yacc); });
+    if (direct) {
+      ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
+        KTokens<kQ6, true, NT>(blk, nullptr, k, acts, sb, t0, s.yacc);
+      });
+    } else {
+      ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
+        KTokens<kQ6, false, NT>(blk, s.tile, k, acts, sb, t0, s.yacc);
+      });
+    }
   }
   StoreSums(s.yacc, n_tok, y, y_stride);
 }
