@@ -312,7 +312,7 @@ class CpuBackend final : public Backend {
     void Add(const WeightMatrix& w, const TypeOps& ops, bool gemm) {
       if (w.repacked) {
         if (ops.vec_dot_type == TensorType::kF16) {
-          rounded = true;
+          rounded = packed = true;
         } else {
           rows = true;
           q8_stats = q8_stats || ops.vec_dot_type == TensorType::kQ8_0;
@@ -369,6 +369,7 @@ class CpuBackend final : public Backend {
     if (ops->vec_dot_type == TensorType::kF16) {
       acts.rows = reinterpret_cast<const uint8_t*>(act_f32_.data());
       acts.row_bytes = w.n_in * static_cast<int64_t>(sizeof(float));
+      acts.packed = act_packed_.data();
     } else {
       acts.rows = act_buffer_.data();
       acts.row_bytes = RowBytes(ops->vec_dot_type, w.n_in);

@@ -19,6 +19,9 @@ namespace {
 
 constexpr int R = kRepackRows;
 constexpr int kTokensK = 4;  // tokens per pass over a decoded tile (independent chains)
+// Up to this many tokens, 4-bit quants are decoded in registers per run of
+// tokens rather than once into a tile (decode and small batches).
+constexpr int64_t kDirectMaxTokens = 8;
 
 inline __m512i Bcast32(const void* p) {
   int32_t v;
@@ -47,21 +50,23 @@ void StoreSums(const float* yacc, int64_t n_tok, float* y, int64_t y_stride) {
   for (int64_t t = 0; t < n_tok; ++t) _mm512_storeu_ps(y + t * y_stride, _mm512_loadu_ps(yacc + t * R));
 }
 
+// Calls f.template operator()<N>(t0) for the remaining run of `rest` tokens.
+template <int N, typename F>
+void RunRest(int64_t rest, int64_t t0, const F& f) {
+  if constexpr (N > 0) {
+    if (rest == N) {
+      f.template operator()<N>(t0);
+    } else {
+      RunRest<N - 1>(rest, t0, f);
+    }
+  }
+}
 // Calls f.template operator()<NT>(t0) for token runs of kMax, then the rest.
 template <int kMax, typename F>
 void ForTokenRuns(int64_t n_tok, const F& f) {
   int64_t t0 = 0;
   for (; t0 + kMax <= n_tok; t0 += kMax) f.template operator()<kMax>(t0);
-  switch (n_tok - t0) {
-    case 0: break;
-    case 1: f.template operator()<1>(t0); break;
-    case 2: if constexpr (kMax > 2) f.template operator()<2>(t0); break;
-    case 3: if constexpr (kMax > 3) f.template operator()<3>(t0); break;
-    case 4: if constexpr (kMax > 4) f.template operator()<4>(t0); break;
-    case 5: if constexpr (kMax > 5) f.template operator()<5>(t0); break;
-    case 6: if constexpr (kMax > 6) f.template operator()<6>(t0); break;
-    case 7: if constexpr (kMax > 7) f.template operator()<7>(t0); break;
-  }
+  RunRest<kMax - 1>(n_tok - t0, t0, f);
 }
 
 // ---------------------------------------------------------- Q8_0 and Q4_0
@@ -127,7 +132,7 @@ void GemmLegacy(int64_t n_in, const uint8_t* group, const RepackedActs& acts, in
   const __m512i low = _mm512_set1_epi8(0x0F);
   // Few tokens: Q4_0 nibbles are split in registers as they stream in;
   // more: once per block into a tile all token runs read.
-  const bool direct = n_tok <= kTokensK;
+  const bool direct = n_tok <= kDirectMaxTokens;
   for (int64_t b0 = 0; b0 < n_blocks; b0 += 8) {
     const int here = static_cast<int>(std::min<int64_t>(8, n_blocks - b0));
     const uint8_t* heads[8];  // each block's 16 fp16 scales
@@ -360,7 +365,7 @@ void GemmK(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t
            int64_t y_stride, void* scratch) {
   constexpr int64_t kSbBytes = R * (kQ6 ? sizeof(BlockQ6_K) : sizeof(BlockQ4_K));
   const Scratch s = Split(scratch, n_tok);
-  const bool direct = n_tok <= kTokensK;
+  const bool direct = n_tok <= kDirectMaxTokens;
   KTile k;
   for (int64_t sb = 0; sb < n_in / kQK_K; ++sb) {
     const uint8_t* blk = group + sb * kSbBytes;
@@ -387,7 +392,10 @@ void GemmK(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t
 // Lane r: sum += w(r, i) * a(i) over i in order; fp16 x fp16 products are
 // exact in float, so the fused multiply-add rounds as the reference's
 // multiply-then-add does.
-template <int NT>
+// Full tiles of kGemmTokenTile tokens read the packed activations (token
+// fastest: one pointer serves every token); a last partial run reads the
+// rows (few tokens: the packed tile would stream 16 floats per column).
+template <int NT, bool kPacked>
 void F16Tokens(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t t0, float* y,
                int64_t y_stride) {
   __m512 acc[NT];
@@ -396,16 +404,26 @@ void F16Tokens(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int
     acc[t] = _mm512_setzero_ps();
     a[t] = reinterpret_cast<const float*>(acts.rows + (t0 + t) * acts.row_bytes);
   }
+  const float* packed = acts.packed + t0 * n_in;
   for (int64_t i = 0; i < n_in; ++i) {
     const __m512 w = LoadHalves(group + 32 * i);
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(w, _mm512_set1_ps(a[t][i]), acc[t]);
+    for (int t = 0; t < NT; ++t) {
+      const float v = kPacked ? packed[i * kGemmTokenTile + t] : a[t][i];
+      acc[t] = _mm512_fmadd_ps(w, _mm512_set1_ps(v), acc[t]);
+    }
   }
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + (t0 + t) * y_stride, acc[t]);
 }
 
 void GemmF16(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t n_tok, float* y,
              int64_t y_stride, void*) {
-  ForTokenRuns<8>(n_tok, [&]<int NT>(int64_t t0) { F16Tokens<NT>(n_in, group, acts, t0, y, y_stride); });
+  int64_t t0 = 0;
+  for (; t0 + kGemmTokenTile <= n_tok; t0 += kGemmTokenTile) {
+    F16Tokens<kGemmTokenTile, true>(n_in, group, acts, t0, y, y_stride);
+  }
+  ForTokenRuns<8>(n_tok - t0, [&]<int NT>(int64_t t1) {
+    F16Tokens<NT, false>(n_in, group, acts, t0 + t1, y, y_stride);
+  });
 }
 
 }  // namespace

@@ -40,23 +40,20 @@ void RepackGroup(TensorType type, int64_t n_in, const uint8_t* rows, uint8_t* gr
 // The inverse: the GGUF rows of a group.
 void UnpackGroup(TensorType type, int64_t n_in, const uint8_t* group, uint8_t* rows);
 
-// The activations a repacked product reads, n_tok rows `row_bytes` apart in
-// the weight type's vec_dot_type (Q8_0, Q8_K), or, for F16 weights, floats
-// already rounded to fp16. For Q8_0 the kernels also need, per token and
-// 32-block, the scale as float and the sum of the quants: d[t * n_blocks + b],
-// sums[t * n_blocks + b].
+// The activations a repacked product reads: n_tok rows `row_bytes` apart in
+// the weight type's vec_dot_type (Q8_0, Q8_K), or for F16 weights floats
+// already rounded to fp16, which the kernel also reads packed by
+// PackGemmActivations (quants.h) in `packed`. For Q8_0 the kernels also
+// need, per token and 32-block, the scale as float and the sum of the
+// quants: d[t * n_blocks + b], sums[t * n_blocks + b].
 struct RepackedActs {
   const uint8_t* rows = nullptr;
   int64_t row_bytes = 0;
   const float* d = nullptr;
   const int32_t* sums = nullptr;
+  const float* packed = nullptr;
 };
 
-// y(t, r) = row r of the group . activation row t, for the group's 16 rows
-// and t < n_tok (y(t, r) at y[t * y_stride + r]). Equal, bit for bit, to the
-// reference vec_dot of each row (the integer sums are exact and the float
-// steps are the reference's, in its order). `scratch` holds
-// RepackedScratchBytes(n_tok) bytes, 64-aligned.
 // Fills d and sums (n_blocks each) for one row of Q8_0 activations.
 void Q8_0ActStats(const uint8_t* row, int64_t n_blocks, float* d, int32_t* sums);
 

@@ -383,7 +383,7 @@ BOOST_AUTO_TEST_CASE(repacked_kernels_equal_reference_bit_for_bit) {
       }
       std::vector<uint8_t> group(rows.size());
       RepackGroup(t, n, rows.data(), group.data());
-      for (int64_t n_tok : {1, 2, 3, 4, 5, 8, 13}) {
+      for (int64_t n_tok : {1, 2, 3, 4, 5, 8, 13, 16, 21}) {
         const int64_t act_bytes = RowBytes(ops->vec_dot_type, n);
         const int64_t n_blocks = n / kQK;
         std::vector<uint8_t> acts(act_bytes * n_tok);
@@ -399,9 +399,12 @@ BOOST_AUTO_TEST_CASE(repacked_kernels_equal_reference_bit_for_bit) {
           }
         }
         RepackedActs in;
+        std::vector<float> packed(PackedGemmSize(n_tok, n));
+        PackGemmActivations(n_tok, n, rounded.data(), packed.data());
         if (t == TensorType::kF16) {
           in.rows = reinterpret_cast<const uint8_t*>(rounded.data());
           in.row_bytes = n * static_cast<int64_t>(sizeof(float));
+          in.packed = packed.data();
         } else {
           in = RepackedActs{acts.data(), act_bytes, d.data(), sums.data()};
         }
