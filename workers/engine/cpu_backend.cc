@@ -389,9 +389,8 @@ class CpuBackend final : public Backend {
     const int64_t grain = std::max<int64_t>(1, n_groups / (4 * pool_->n_threads()));
     pool_->ParallelFor(n_groups, grain, [&](int64_t b, int64_t e) {
       void* scratch = scratch_base + ThreadPool::CurrentThreadIndex() * scratch_bytes;
-      for (int64_t g = b; g < e; ++g) {
-        gemm(w.n_in, wdata + g * group_bytes, acts, n_tokens, y + g * kRepackRows, w.n_out, scratch);
-      }
+      gemm(w.n_in, wdata + b * group_bytes, e - b, acts, n_tokens, y + b * kRepackRows, w.n_out,
+           scratch);
     });
   }
 

@@ -394,36 +394,72 @@ void GemmK(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t
 // multiply-then-add does.
 // Full tiles of kGemmTokenTile tokens read the packed activations (token
 // fastest: one pointer serves every token); a last partial run reads the
-// rows (few tokens: the packed tile would stream 16 floats per column).
-template <int NT, bool kPacked>
-void F16Tokens(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t t0, float* y,
-               int64_t y_stride) {
-  __m512 acc[NT];
+// rows (few tokens: the packed tile would stream 16 floats per column),
+// over NG groups at once so that even one token has NG * NT independent
+// chains of multiply-adds (each chain must stay in column order).
+template <int NT, int NG, bool kPacked>
+void F16Tokens(int64_t n_in, const uint8_t* group, int64_t group_bytes, const RepackedActs& acts,
+               int64_t t0, float* y, int64_t y_stride) {
+  __m512 acc[NG][NT];
   const float* a[NT];
   for (int t = 0; t < NT; ++t) {
-    acc[t] = _mm512_setzero_ps();
+    for (int g = 0; g < NG; ++g) acc[g][t] = _mm512_setzero_ps();
     a[t] = reinterpret_cast<const float*>(acts.rows + (t0 + t) * acts.row_bytes);
   }
   const float* packed = acts.packed + t0 * n_in;
   for (int64_t i = 0; i < n_in; ++i) {
-    const __m512 w = LoadHalves(group + 32 * i);
+    __m512 w[NG];
+    for (int g = 0; g < NG; ++g) w[g] = LoadHalves(group + g * group_bytes + 32 * i);
     for (int t = 0; t < NT; ++t) {
-      const float v = kPacked ? packed[i * kGemmTokenTile + t] : a[t][i];
-      acc[t] = _mm512_fmadd_ps(w, _mm512_set1_ps(v), acc[t]);
+      const __m512 v = _mm512_set1_ps(kPacked ? packed[i * kGemmTokenTile + t] : a[t][i]);
+      for (int g = 0; g < NG; ++g) acc[g][t] = _mm512_fmadd_ps(w[g], v, acc[g][t]);
     }
   }
-  for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + (t0 + t) * y_stride, acc[t]);
+  for (int g = 0; g < NG; ++g) {
+    for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + (t0 + t) * y_stride + g * R, acc[g][t]);
+  }
 }
 
-void GemmF16(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t n_tok, float* y,
-             int64_t y_stride, void*) {
+void GemmF16(int64_t n_in, const uint8_t* groups, int64_t n_groups, const RepackedActs& acts,
+             int64_t n_tok, float* y, int64_t y_stride, void*) {
+  const int64_t group_bytes = R * n_in * 2;
   int64_t t0 = 0;
   for (; t0 + kGemmTokenTile <= n_tok; t0 += kGemmTokenTile) {
-    F16Tokens<kGemmTokenTile, true>(n_in, group, acts, t0, y, y_stride);
+    for (int64_t g = 0; g < n_groups; ++g) {
+      F16Tokens<kGemmTokenTile, 1, true>(n_in, groups + g * group_bytes, group_bytes, acts, t0, y + g * R, y_stride);
+    }
   }
-  ForTokenRuns<8>(n_tok - t0, [&]<int NT>(int64_t t1) {
-    F16Tokens<NT, false>(n_in, group, acts, t0 + t1, y, y_stride);
-  });
+  const int64_t rest = n_tok - t0;
+  if (rest == 0) return;
+  int64_t g = 0;
+  if (rest <= 2) {  // decode: four (one token) or two (two tokens) groups together
+    constexpr int kOne = 4, kTwo = 2;
+    if (rest == 1) {
+      for (; g + kOne <= n_groups; g += kOne) {
+        F16Tokens<1, kOne, false>(n_in, groups + g * group_bytes, group_bytes, acts, t0, y + g * R, y_stride);
+      }
+    } else {
+      for (; g + kTwo <= n_groups; g += kTwo) {
+        F16Tokens<2, kTwo, false>(n_in, groups + g * group_bytes, group_bytes, acts, t0, y + g * R, y_stride);
+      }
+    }
+  }
+  for (; g < n_groups; ++g) {
+    ForTokenRuns<8>(rest, [&]<int NT>(int64_t t1) {
+      F16Tokens<NT, 1, false>(n_in, groups + g * group_bytes, group_bytes, acts, t0 + t1, y + g * R, y_stride);
+    });
+  }
+}
+
+// The per-group kernels over consecutive groups.
+template <void (*kGroup)(int64_t, const uint8_t*, const RepackedActs&, int64_t, float*, int64_t, void*),
+          int64_t kBlockBytes, int64_t kBlockSize>
+void Groups(int64_t n_in, const uint8_t* groups, int64_t n_groups, const RepackedActs& acts,
+            int64_t n_tok, float* y, int64_t y_stride, void* scratch) {
+  const int64_t group_bytes = R * kBlockBytes * (n_in / kBlockSize);
+  for (int64_t g = 0; g < n_groups; ++g) {
+    kGroup(n_in, groups + g * group_bytes, acts, n_tok, y + g * R, y_stride, scratch);
+  }
 }
 
 }  // namespace
@@ -431,10 +467,10 @@ void GemmF16(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64
 RepackedGemmFn Avx512RepackedGemm(TensorType type) {
   switch (type) {
     case TensorType::kF16: return GemmF16;
-    case TensorType::kQ8_0: return GemmLegacy<false>;
-    case TensorType::kQ4_0: return GemmLegacy<true>;
-    case TensorType::kQ4_K: return GemmK<false>;
-    case TensorType::kQ6_K: return GemmK<true>;
+    case TensorType::kQ8_0: return Groups<GemmLegacy<false>, sizeof(BlockQ8_0), kQK>;
+    case TensorType::kQ4_0: return Groups<GemmLegacy<true>, sizeof(BlockQ4_0), kQK>;
+    case TensorType::kQ4_K: return Groups<GemmK<false>, sizeof(BlockQ4_K), kQK_K>;
+    case TensorType::kQ6_K: return Groups<GemmK<true>, sizeof(BlockQ6_K), kQK_K>;
     default: return nullptr;
   }
 }

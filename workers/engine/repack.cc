@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "workers/engine/fp16.h"
 #include "workers/engine/quants.h"
@@ -16,67 +17,72 @@ constexpr int R = kRepackRows;
 // group layout (`grp`, the group's block), in the direction kToGroup says.
 // The per-type maps below are each other's inverse by construction: one
 // function describes where every byte goes.
-template <bool kToGroup>
-inline void Move(uint8_t* grp, uint8_t* row, size_t n, uint8_t flip = 0) {
-  if (kToGroup) {
-    for (size_t i = 0; i < n; ++i) grp[i] = row[i] ^ flip;
-  } else {
-    for (size_t i = 0; i < n; ++i) row[i] = grp[i] ^ flip;
-  }
+template <bool kToGroup, size_t N = 4, uint8_t kFlip = 0>
+inline void Move(uint8_t* grp, uint8_t* row) {
+  using Word = std::conditional_t<N == 4, uint32_t, std::conditional_t<N == 2, uint16_t, uint8_t>>;
+  static_assert(sizeof(Word) == N);
+  constexpr Word kMask = static_cast<Word>(0x01010101u * kFlip);
+  Word w;
+  std::memcpy(&w, kToGroup ? row : grp, N);
+  w ^= kMask;
+  std::memcpy(kToGroup ? grp : row, &w, N);
 }
 
 template <bool kToGroup>
 void MapF16(int r, uint8_t* grp, uint8_t* row) {
-  Move<kToGroup>(grp + 2 * r, row, 2);
+  Move<kToGroup, 2>(grp + 2 * r, row);
 }
 
 template <bool kToGroup>
 void MapQ8_0(int r, uint8_t* grp, uint8_t* row) {
-  Move<kToGroup>(grp + 2 * r, row, 2);
-  for (int q = 0; q < 8; ++q) Move<kToGroup>(grp + 32 + 64 * q + 4 * r, row + 2 + 4 * q, 4, 0x80);
+  Move<kToGroup, 2>(grp + 2 * r, row);
+  for (int q = 0; q < 8; ++q) Move<kToGroup, 4, 0x80>(grp + 32 + 64 * q + 4 * r, row + 2 + 4 * q);
 }
 
 template <bool kToGroup>
 void MapQ4_0(int r, uint8_t* grp, uint8_t* row) {
-  Move<kToGroup>(grp + 2 * r, row, 2);
-  for (int g = 0; g < 4; ++g) Move<kToGroup>(grp + 32 + 64 * g + 4 * r, row + 2 + 4 * g, 4);
+  Move<kToGroup, 2>(grp + 2 * r, row);
+  for (int g = 0; g < 4; ++g) Move<kToGroup, 4>(grp + 32 + 64 * g + 4 * r, row + 2 + 4 * g);
 }
 
 template <bool kToGroup>
 void MapQ4_K(int r, uint8_t* grp, uint8_t* row) {
-  Move<kToGroup>(grp + 2 * r, row, 2);       // d
-  Move<kToGroup>(grp + 32 + 2 * r, row + 2, 2);  // dmin
-  for (int i = 0; i < 12; ++i) Move<kToGroup>(grp + 64 + 16 * i + r, row + 4 + i, 1);
-  for (int c = 0; c < 32; ++c) Move<kToGroup>(grp + 256 + 64 * c + 4 * r, row + 16 + 4 * c, 4);
+  Move<kToGroup, 2>(grp + 2 * r, row);       // d
+  Move<kToGroup, 2>(grp + 32 + 2 * r, row + 2);  // dmin
+  for (int i = 0; i < 12; ++i) Move<kToGroup, 1>(grp + 64 + 16 * i + r, row + 4 + i);
+  for (int c = 0; c < 32; ++c) Move<kToGroup, 4>(grp + 256 + 64 * c + 4 * r, row + 16 + 4 * c);
 }
 
 template <bool kToGroup>
 void MapQ6_K(int r, uint8_t* grp, uint8_t* row) {
   constexpr size_t ql = offsetof(BlockQ6_K, ql), qh = offsetof(BlockQ6_K, qh);
   constexpr size_t sc = offsetof(BlockQ6_K, scales), d = offsetof(BlockQ6_K, d);
-  Move<kToGroup>(grp + 2 * r, row + d, 2);
-  for (int s = 0; s < 16; ++s) Move<kToGroup>(grp + 32 + 16 * s + r, row + sc + s, 1);
-  for (int c = 0; c < 32; ++c) Move<kToGroup>(grp + 288 + 64 * c + 4 * r, row + ql + 4 * c, 4);
-  for (int c = 0; c < 16; ++c) Move<kToGroup>(grp + 2336 + 64 * c + 4 * r, row + qh + 4 * c, 4);
+  Move<kToGroup, 2>(grp + 2 * r, row + d);
+  for (int s = 0; s < 16; ++s) Move<kToGroup, 1>(grp + 32 + 16 * s + r, row + sc + s);
+  for (int c = 0; c < 32; ++c) Move<kToGroup, 4>(grp + 288 + 64 * c + 4 * r, row + ql + 4 * c);
+  for (int c = 0; c < 16; ++c) Move<kToGroup, 4>(grp + 2336 + 64 * c + 4 * r, row + qh + 4 * c);
 }
 
-template <bool kToGroup>
-void MapGroup(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows) {
-  void (*map)(int, uint8_t*, uint8_t*) = nullptr;
-  switch (type) {
-    case TensorType::kF16: map = MapF16<kToGroup>; break;
-    case TensorType::kQ8_0: map = MapQ8_0<kToGroup>; break;
-    case TensorType::kQ4_0: map = MapQ4_0<kToGroup>; break;
-    case TensorType::kQ4_K: map = MapQ4_K<kToGroup>; break;
-    case TensorType::kQ6_K: map = MapQ6_K<kToGroup>; break;
-    default: std::abort();  // callers check HasRepackedLayout
-  }
+template <void (*kMap)(int, uint8_t*, uint8_t*)>
+void MapBlocks(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows) {
   const TypeGeometry geo = Geometry(type);
   const int64_t block_bytes = geo.type_size;
   const int64_t n_blocks = n_in / geo.block_size;
   const int64_t row_bytes = block_bytes * n_blocks;
   for (int64_t b = 0; b < n_blocks; ++b) {
-    for (int r = 0; r < R; ++r) map(r, grp + b * R * block_bytes, rows + r * row_bytes + b * block_bytes);
+    for (int r = 0; r < R; ++r) kMap(r, grp + b * R * block_bytes, rows + r * row_bytes + b * block_bytes);
+  }
+}
+
+template <bool kToGroup>
+void MapGroup(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows) {
+  switch (type) {
+    case TensorType::kF16: return MapBlocks<MapF16<kToGroup>>(type, n_in, grp, rows);
+    case TensorType::kQ8_0: return MapBlocks<MapQ8_0<kToGroup>>(type, n_in, grp, rows);
+    case TensorType::kQ4_0: return MapBlocks<MapQ4_0<kToGroup>>(type, n_in, grp, rows);
+    case TensorType::kQ4_K: return MapBlocks<MapQ4_K<kToGroup>>(type, n_in, grp, rows);
+    case TensorType::kQ6_K: return MapBlocks<MapQ6_K<kToGroup>>(type, n_in, grp, rows);
+    default: std::abort();  // callers check HasRepackedLayout
   }
 }
 

@@ -57,8 +57,15 @@ struct RepackedActs {
 // Fills d and sums (n_blocks each) for one row of Q8_0 activations.
 void Q8_0ActStats(const uint8_t* row, int64_t n_blocks, float* d, int32_t* sums);
 
-using RepackedGemmFn = void (*)(int64_t n_in, const uint8_t* group, const RepackedActs& acts,
-                                int64_t n_tok, float* y, int64_t y_stride, void* scratch);
+// y(t, 16 g + r) = row r of group g . activation row t, for n_groups
+// consecutive groups (the matrix's rows 16 g .. 16 g + 15 from `groups`)
+// and t < n_tok, at y[t * y_stride + 16 g + r]. Equal, bit for bit, to the
+// reference vec_dot of each row (the integer sums are exact and the float
+// steps are the reference's, in its order). `scratch` holds
+// RepackedScratchBytes(n_tok) bytes, 64-aligned.
+using RepackedGemmFn = void (*)(int64_t n_in, const uint8_t* groups, int64_t n_groups,
+                                const RepackedActs& acts, int64_t n_tok, float* y, int64_t y_stride,
+                                void* scratch);
 int64_t RepackedScratchBytes(int64_t n_tok);
 
 }  // namespace tcobench
