@@ -365,7 +365,9 @@ void GemmK(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t
            int64_t y_stride, void* scratch) {
   constexpr int64_t kSbBytes = R * (kQ6 ? sizeof(BlockQ6_K) : sizeof(BlockQ4_K));
   const Scratch s = Split(scratch, n_tok);
-  const bool direct = n_tok <= kDirectMaxTokens;
+  // Q6_K decodes with more work per quad (two loads and shifts for six bits):
+  // from 5 tokens its tile pays.
+  const bool direct = n_tok <= (kQ6 ? kTokensK : kDirectMaxTokens);
   KTile k;
   for (int64_t sb = 0; sb < n_in / kQK_K; ++sb) {
     const uint8_t* blk = group + sb * kSbBytes;
@@ -375,7 +377,7 @@ void GemmK(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t
       DecodeQ4_KTile(blk, direct ? nullptr : s.tile, &k);
     }
     if (direct) {
-      ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
+      ForTokenRuns<kQ6 ? kTokensK : 8>(n_tok, [&]<int NT>(int64_t t0) {
         KTokens<kQ6, true, NT>(blk, nullptr, k, acts, sb, t0, s.yacc);
       });
     } else {
