@@ -975,6 +975,7 @@ VecDotNFn Avx2VecDotN(TensorType type);
 void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a_packed,
                  float* y, int64_t y_stride);
 RepackedGemmFn Avx512RepackedGemm(TensorType type);  // quants_avx512.cc
+RepackedGemmFn Avx2RepackedGemm(TensorType type);    // quants_avx2_repacked.cc
 }  // namespace internal
 
 void PackGemmActivations(int64_t n_tok, int64_t k, const float* a, float* packed) {
@@ -1007,6 +1008,7 @@ const TypeOps* GetOpsFor(TensorType type, Isa isa) {
         if (VecDotFn fast = internal::Avx2VecDot(ops.type)) ops.vec_dot = fast;
         if (VecDotNFn fast = internal::Avx2VecDotN(ops.type)) ops.vec_dot_n = fast;
         if (VecDotRowsFn fast = internal::Avx2VecDotRows(ops.type)) ops.vec_dot_rows = fast;
+        ops.gemm_repacked = internal::Avx2RepackedGemm(ops.type);
         if (level >= static_cast<int>(Isa::kAvx512) && HasAvx512Vnni()) {
           ops.gemm_repacked = internal::Avx512RepackedGemm(ops.type);
         }
