@@ -16,11 +16,11 @@ const char* IsaName(Isa isa);
 absl::StatusOr<Isa> ParseIsa(absl::string_view name);
 
 // The best level this CPU supports (AVX-512 F/BW/DQ/VL counts as avx512;
-// that level adds its repacked kernels where the CPU also has VNNI, and runs
-// the AVX2 kernels for everything else).
+// that level has its own repacked kernels where the CPU also has VNNI, and
+// runs the AVX2 kernels for everything else).
 Isa DetectedIsa();
 // Whether the CPU has AVX-512 VNNI (int8 dot products; the avx512 level's
-// repacked int8 and fp16 kernels need it, and run only where it is).
+// repacked kernels need it; without it that level uses the AVX2 ones).
 bool HasAvx512Vnni();
 // The level in use: DetectedIsa(), lowered by $TCOBENCH_ISA. A request above
 // what the CPU has is clamped (with one warning on stderr); an unknown name is

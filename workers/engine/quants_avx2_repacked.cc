@@ -13,6 +13,7 @@
 
 #include "workers/engine/quants.h"
 #include "workers/engine/repack.h"
+#include "workers/engine/token_runs.h"
 
 namespace tcobench {
 namespace internal {
@@ -37,21 +38,23 @@ inline __m256i Dot4(__m256i acc, __m256i w, __m256i a) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)));
 }
 
-template <int N, typename F>
-void RunRest(int64_t rest, int64_t t0, const F& f) {
-  if constexpr (N > 0) {
-    if (rest == N) {
-      f.template operator()<N>(t0);
-    } else {
-      RunRest<N - 1>(rest, t0, f);
+
+// A group at a time, as two halves: one token takes both in one pass, more
+// tokens a half at a time in runs of kRun. k.template operator()<NT, NH>(
+// group, first half, first token, the group's outputs).
+template <int kRun, typename K>
+void OverHalves(const uint8_t* groups, int64_t n_groups, int64_t group_bytes, int64_t n_tok, float* y,
+                const K& k) {
+  for (int64_t g = 0; g < n_groups; ++g) {
+    const uint8_t* group = groups + g * group_bytes;
+    if (n_tok == 1) {
+      k.template operator()<1, 2>(group, 0, 0, y + g * R);
+      continue;
+    }
+    for (int h = 0; h < 2; ++h) {
+      ForTokenRuns<kRun>(n_tok, [&]<int NT>(int64_t t0) { k.template operator()<NT, 1>(group, h, t0, y + g * R); });
     }
   }
-}
-template <int kMax, typename F>
-void ForTokenRuns(int64_t n_tok, const F& f) {
-  int64_t t0 = 0;
-  for (; t0 + kMax <= n_tok; t0 += kMax) f.template operator()<kMax>(t0);
-  RunRest<kMax - 1>(n_tok - t0, t0, f);
 }
 
 // ---------------------------------------------------------- Q8_0 and Q4_0
@@ -124,18 +127,10 @@ void GemmLegacy(int64_t n_in, const uint8_t* groups, int64_t n_groups, const Rep
                 int64_t n_tok, float* y, int64_t y_stride, void*) {
   const int64_t n_blocks = n_in / kQK;
   const int64_t group_bytes = R * n_blocks * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const uint8_t* group = groups + g * group_bytes;
-    if (n_tok == 1) {
-      LegacyHalves<kQ4, 1, 2>(group, n_blocks, 0, acts, 0, y + g * R, y_stride);
-      continue;
-    }
-    for (int h = 0; h < 2; ++h) {
-      ForTokenRuns<4>(n_tok, [&]<int NT>(int64_t t0) {
-        LegacyHalves<kQ4, NT, 1>(group, n_blocks, h, acts, t0, y + g * R, y_stride);
-      });
-    }
-  }
+  OverHalves<4>(groups, n_groups, group_bytes, n_tok, y,
+                [&]<int NT, int NH>(const uint8_t* group, int h0, int64_t t0, float* yg) {
+                  LegacyHalves<kQ4, NT, NH>(group, n_blocks, h0, acts, t0, yg, y_stride);
+                });
 }
 
 // ------------------------------------------------------------ Q4_K and Q6_K
@@ -286,18 +281,10 @@ void GemmK(int64_t n_in, const uint8_t* groups, int64_t n_groups, const Repacked
            int64_t n_tok, float* y, int64_t y_stride, void*) {
   const int64_t n_sb = n_in / kQK_K;
   const int64_t group_bytes = R * n_sb * (kQ6 ? sizeof(BlockQ6_K) : sizeof(BlockQ4_K));
-  for (int64_t g = 0; g < n_groups; ++g) {
-    const uint8_t* group = groups + g * group_bytes;
-    if (n_tok == 1) {
-      KHalves<kQ6, 1, 2>(group, n_sb, 0, acts, 0, y + g * R, y_stride);
-      continue;
-    }
-    for (int h = 0; h < 2; ++h) {
-      ForTokenRuns<kQ6 ? 1 : 2>(n_tok, [&]<int NT>(int64_t t0) {
-        KHalves<kQ6, NT, 1>(group, n_sb, h, acts, t0, y + g * R, y_stride);
-      });
-    }
-  }
+  OverHalves<kQ6 ? 1 : 2>(groups, n_groups, group_bytes, n_tok, y,
+                          [&]<int NT, int NH>(const uint8_t* group, int h0, int64_t t0, float* yg) {
+                            KHalves<kQ6, NT, NH>(group, n_sb, h0, acts, t0, yg, y_stride);
+                          });
 }
 
 // --------------------------------------------------------------------- F16

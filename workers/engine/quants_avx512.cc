@@ -12,6 +12,7 @@
 
 #include "workers/engine/quants.h"
 #include "workers/engine/repack.h"
+#include "workers/engine/token_runs.h"
 
 namespace tcobench {
 namespace internal {
@@ -50,24 +51,6 @@ void StoreSums(const float* yacc, int64_t n_tok, float* y, int64_t y_stride) {
   for (int64_t t = 0; t < n_tok; ++t) _mm512_storeu_ps(y + t * y_stride, _mm512_loadu_ps(yacc + t * R));
 }
 
-// Calls f.template operator()<N>(t0) for the remaining run of `rest` tokens.
-template <int N, typename F>
-void RunRest(int64_t rest, int64_t t0, const F& f) {
-  if constexpr (N > 0) {
-    if (rest == N) {
-      f.template operator()<N>(t0);
-    } else {
-      RunRest<N - 1>(rest, t0, f);
-    }
-  }
-}
-// Calls f.template operator()<NT>(t0) for token runs of kMax, then the rest.
-template <int kMax, typename F>
-void ForTokenRuns(int64_t n_tok, const F& f) {
-  int64_t t0 = 0;
-  for (; t0 + kMax <= n_tok; t0 += kMax) f.template operator()<kMax>(t0);
-  RunRest<kMax - 1>(n_tok - t0, t0, f);
-}
 
 // ---------------------------------------------------------- Q8_0 and Q4_0
 
