@@ -58,6 +58,9 @@ class Cluster:
     def __init__(self, bin_dir, work):
         self.bin_dir, self.work, self.procs = bin_dir, work, {}
         self.starts = {}
+        # Every process ever started: a name started again replaces its
+        # entry in procs, and the earlier process must still be stopped.
+        self.all = []
 
     def start(self, name, argv, env=None):
         self.starts[name] = self.starts.get(name, 0) + 1
@@ -65,6 +68,7 @@ class Cluster:
         p = subprocess.Popen(argv, cwd=self.work, stdout=log, stderr=subprocess.STDOUT,
                              env=dict(os.environ, **(env or {})))
         self.procs[name] = p
+        self.all.append(p)
         return p
 
     def log(self, name):
@@ -121,11 +125,11 @@ class Cluster:
             shutil.rmtree(self.work, ignore_errors=True)
 
     def stop(self):
-        for p in self.procs.values():
+        for p in self.all:
             if p.poll() is None:
                 p.send_signal(signal.SIGCONT)
                 p.terminate()
-        for p in self.procs.values():
+        for p in self.all:
             try:
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -323,9 +323,12 @@ void GemmF16(int64_t n_in, const uint8_t* groups, int64_t n_groups, const Repack
   const int64_t n_units = 2 * n_groups;
   int64_t t0 = 0;
   for (; t0 + kGemmTokenTile <= n_tok; t0 += kGemmTokenTile) {
-    for (int64_t u = 0; u < n_units; ++u) {  // two runs of 8 tokens from the packed tile
-      F16Units<8, 1, true>(n_in, groups, u, acts, t0, y, y_stride);
-      F16Units<8, 1, true>(n_in, groups, u, acts, t0 + 8, y, y_stride);
+    // Both halves of a group x 6, 6 and 4 tokens of the packed tile: 12
+    // accumulators, two weight vectors and a broadcast fill the 16 registers.
+    for (int64_t u = 0; u < n_units; u += 2) {
+      F16Units<6, 2, true>(n_in, groups, u, acts, t0, y, y_stride);
+      F16Units<6, 2, true>(n_in, groups, u, acts, t0 + 6, y, y_stride);
+      F16Units<4, 2, true>(n_in, groups, u, acts, t0 + 12, y, y_stride);
     }
   }
   const int64_t rest = n_tok - t0;
