@@ -129,8 +129,8 @@ class Backend {
   // Lays out placed weights the way this backend multiplies fastest (the
   // CPU backend interleaves rows for its wide-ISA kernels, in place, so no
   // second copy is made). Views of the matrix may start at multiples of
-  // `view_rows` rows (fused tensors split into q/k/v or gate/up); the
-  // matrix stays usable by MatMul, not by GetRows. A no-op by default.
+  // `view_rows` rows (fused tensors split into q/k/v or gate/up); MatMul
+  // and GetRows still work on it. A no-op by default.
   virtual absl::Status PrepareMatrix(WeightMatrix* w, int64_t view_rows) {
     (void)w;
     (void)view_rows;

@@ -89,7 +89,7 @@ class CpuBackend final : public Backend {
   // chunk's source pages are dropped once repacked), so resident memory
   // stays near the file's size rather than twice it. The new memory asks
   // for huge pages (fewer TLB misses while streaming weights). Fused views
-  // must fall on group boundaries.
+  // must fall on group boundaries; GetRows still works (row by row).
   absl::Status PrepareMatrix(WeightMatrix* w, int64_t view_rows) override {
     const TypeOps* ops = GetOps(w->type);
     if (ops == nullptr || ops->gemm_repacked == nullptr || !RepackEnabled() ||
@@ -114,6 +114,10 @@ class CpuBackend final : public Backend {
     }
     w->data = *dst;
     w->repacked = true;
+    // GetRows of a repacked matrix (a tied embedding) unpacks a row here.
+    if (row_buffer_.size() < static_cast<size_t>(group_bytes / kRepackRows)) {
+      row_buffer_.resize(static_cast<size_t>(group_bytes / kRepackRows));
+    }
     return absl::OkStatus();
   }
 
@@ -156,12 +160,17 @@ class CpuBackend final : public Backend {
   }
 
   void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens, float* y) override {
-    if (w.repacked) std::abort();  // the model never prepares a matrix it reads rows of
     const TypeOps* ops = GetOps(w.type);
     const int64_t row_bytes = RowBytes(w.type, w.n_in);
+    const uint8_t* data = static_cast<const uint8_t*>(w.data);
     for (int64_t t = 0; t < n_tokens; ++t) {
-      ops->to_float(static_cast<const uint8_t*>(w.data) + tokens[t] * row_bytes, y + t * w.n_in,
-                    w.n_in);
+      const uint8_t* row = data + tokens[t] * row_bytes;
+      if (w.repacked) {  // a tied embedding: the row back out of its group (buffer sized at load)
+        UnpackRow(w.type, w.n_in, data + tokens[t] / kRepackRows * kRepackRows * row_bytes,
+                  tokens[t] % kRepackRows, row_buffer_.data());
+        row = row_buffer_.data();
+      }
+      ops->to_float(row, y + t * w.n_in, w.n_in);
     }
   }
 
@@ -509,7 +518,8 @@ class CpuBackend final : public Backend {
   std::vector<float> act_d_;      // Q8_0 activations' scales as float (int8 kernels)
   std::vector<int32_t> act_sums_;  // and their quant sums per block
   std::vector<uint8_t> repack_scratch_;
-  std::vector<std::pair<void*, size_t>> mappings_;  // repacked weights (MapWeights)  // int8 kernels: a tile and sums per pool thread
+  std::vector<std::pair<void*, size_t>> mappings_;  // repacked weights (MapWeights)
+  std::vector<uint8_t> row_buffer_;  // GetRows: one row of a repacked matrix  // int8 kernels: a tile and sums per pool thread
 };
 
 }  // namespace

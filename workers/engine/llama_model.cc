@@ -72,9 +72,9 @@ class Loader {
     return t;
   }
 
-  // A weight matrix placed in backend memory and prepared for MatMul. Views
-  // may start at multiples of `view_rows` (default: none but the whole);
-  // 0 means rows are also read one by one (GetRows), so it is left as stored.
+  // A weight matrix placed in backend memory and prepared for MatMul (and
+  // GetRows). Views may start at multiples of `view_rows` (default: none
+  // but the whole); 0 leaves it as stored (only its rows are read).
   absl::StatusOr<WeightMatrix> Matrix(const std::string& name, int64_t n_in, int64_t n_out,
                                       int64_t view_rows = -1) {
     TCOBENCH_ASSIGN_OR_RETURN(const GgufTensorInfo* t, Tensor(name, {n_in, n_out}));
@@ -310,7 +310,8 @@ absl::StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Open(const std::filesyst
   const int64_t kv_dim = hp.n_head_kv * hp.head_dim;
   TCOBENCH_ASSIGN_OR_RETURN(m->token_embd_,
                             load.Matrix("token_embd.weight", hp.n_embd, hp.n_vocab,
-                                        /*view_rows=*/0));
+                                        // prepared for MatMul only when it is also the output
+                                        f.FindTensor("output.weight") != nullptr ? 0 : -1));
   TCOBENCH_ASSIGN_OR_RETURN(m->output_norm_, load.PlacedVector("output_norm.weight", hp.n_embd));
   if (f.FindTensor("rope_freqs.weight") != nullptr) {  // Llama 3.1+ frequency factors
     std::vector<float> factors;

@@ -64,24 +64,27 @@ void MapQ6_K(int r, uint8_t* grp, uint8_t* row) {
 }
 
 template <void (*kMap)(int, uint8_t*, uint8_t*)>
-void MapBlocks(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows) {
+void MapBlocks(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows, int r0, int r1) {
   const TypeGeometry geo = Geometry(type);
   const int64_t block_bytes = geo.type_size;
   const int64_t n_blocks = n_in / geo.block_size;
   const int64_t row_bytes = block_bytes * n_blocks;
   for (int64_t b = 0; b < n_blocks; ++b) {
-    for (int r = 0; r < R; ++r) kMap(r, grp + b * R * block_bytes, rows + r * row_bytes + b * block_bytes);
+    for (int r = r0; r < r1; ++r) {
+      kMap(r, grp + b * R * block_bytes, rows + (r - r0) * row_bytes + b * block_bytes);
+    }
   }
 }
 
+// Rows r0 .. r1 - 1 of a group (`rows`: row r0's bytes, then the next).
 template <bool kToGroup>
-void MapGroup(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows) {
+void MapGroup(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows, int r0 = 0, int r1 = R) {
   switch (type) {
-    case TensorType::kF16: return MapBlocks<MapF16<kToGroup>>(type, n_in, grp, rows);
-    case TensorType::kQ8_0: return MapBlocks<MapQ8_0<kToGroup>>(type, n_in, grp, rows);
-    case TensorType::kQ4_0: return MapBlocks<MapQ4_0<kToGroup>>(type, n_in, grp, rows);
-    case TensorType::kQ4_K: return MapBlocks<MapQ4_K<kToGroup>>(type, n_in, grp, rows);
-    case TensorType::kQ6_K: return MapBlocks<MapQ6_K<kToGroup>>(type, n_in, grp, rows);
+    case TensorType::kF16: return MapBlocks<MapF16<kToGroup>>(type, n_in, grp, rows, r0, r1);
+    case TensorType::kQ8_0: return MapBlocks<MapQ8_0<kToGroup>>(type, n_in, grp, rows, r0, r1);
+    case TensorType::kQ4_0: return MapBlocks<MapQ4_0<kToGroup>>(type, n_in, grp, rows, r0, r1);
+    case TensorType::kQ4_K: return MapBlocks<MapQ4_K<kToGroup>>(type, n_in, grp, rows, r0, r1);
+    case TensorType::kQ6_K: return MapBlocks<MapQ6_K<kToGroup>>(type, n_in, grp, rows, r0, r1);
     default: std::abort();  // callers check HasRepackedLayout
   }
 }
@@ -107,6 +110,10 @@ void RepackGroup(TensorType type, int64_t n_in, const uint8_t* rows, uint8_t* gr
 
 void UnpackGroup(TensorType type, int64_t n_in, const uint8_t* group, uint8_t* rows) {
   MapGroup<false>(type, n_in, const_cast<uint8_t*>(group), rows);
+}
+
+void UnpackRow(TensorType type, int64_t n_in, const uint8_t* group, int r, uint8_t* row) {
+  MapGroup<false>(type, n_in, const_cast<uint8_t*>(group), row, r, r + 1);
 }
 
 void Q8_0ActStats(const uint8_t* row, int64_t n_blocks, float* d, int32_t* sums) {

@@ -40,6 +40,10 @@ void RepackGroup(TensorType type, int64_t n_in, const uint8_t* rows, uint8_t* gr
 // The inverse: the GGUF rows of a group.
 void UnpackGroup(TensorType type, int64_t n_in, const uint8_t* group, uint8_t* rows);
 
+// Row r (< kRepackRows) of a group in the GGUF layout (embedding lookups
+// of a repacked, tied token embedding).
+void UnpackRow(TensorType type, int64_t n_in, const uint8_t* group, int r, uint8_t* row);
+
 // The activations a repacked product reads: n_tok rows `row_bytes` apart in
 // the weight type's vec_dot_type (Q8_0, Q8_K), or for F16 weights floats
 // already rounded to fp16, which the kernel also reads packed by
