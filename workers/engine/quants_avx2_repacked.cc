@@ -62,10 +62,23 @@ void OverHalves(const uint8_t* groups, int64_t n_groups, int64_t group_bytes, in
 // Halves h0 .. h0 + NH - 1 of a group against NT tokens. One token takes
 // both halves in one pass (each line read once, two chains); more tokens
 // take a half at a time (registers).
-template <bool kQ4, int NT, int NH>
+// Q5_0: bits 0..3 of each lane moved to bit 4 of the lane's four bytes.
+inline __m256i FifthBits(__m256i bits) {
+  const __m256i x = _mm256_and_si256(bits, _mm256_set1_epi32(0x0F));
+  return _mm256_slli_epi32(_mm256_and_si256(_mm256_mullo_epi32(x, _mm256_set1_epi32(0x00204081)),
+                                            _mm256_set1_epi32(0x01010101)),
+                           4);
+}
+
+// kBits: 8 (Q8_0), 4 (Q4_0) or 5 (Q5_0).
+template <int kBits, int NT, int NH>
 void LegacyHalves(const uint8_t* group, int64_t n_blocks, int h0, const RepackedActs& acts, int64_t t0,
                   float* y, int64_t y_stride) {
-  constexpr int64_t kBlockBytes = R * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
+  constexpr bool kQ4 = kBits != 8, kFive = kBits == 5;
+  constexpr int64_t kBlockBytes =
+      R * (kBits == 8 ? sizeof(BlockQ8_0) : kFive ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0));
+  constexpr int kOffset = kFive ? 16 : 8;
+  constexpr int64_t kQuants = kFive ? 96 : 32;
   const __m256i low = _mm256_set1_epi8(0x0F), flip = _mm256_set1_epi8(static_cast<char>(0x80));
   __m256 sum[NH][NT];
   const uint8_t* a[NT];
@@ -85,9 +98,14 @@ void LegacyHalves(const uint8_t* group, int64_t n_blocks, int h0, const Repacked
     if constexpr (kQ4) {
       for (int g = 0; g < 4; ++g) {
         for (int x = 0; x < NH; ++x) {
-          const __m256i v = Load(blk + 32 + 64 * g + 32 * (h0 + x));
-          const __m256i wl = _mm256_and_si256(v, low);
-          const __m256i wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+          const __m256i v = Load(blk + kQuants + 64 * g + 32 * (h0 + x));
+          __m256i wl = _mm256_and_si256(v, low);
+          __m256i wh = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+          if constexpr (kFive) {
+            const __m256i qh = Load(blk + 32 + 32 * (h0 + x));
+            wl = _mm256_or_si256(wl, FifthBits(_mm256_srli_epi32(qh, 4 * g)));
+            wh = _mm256_or_si256(wh, FifthBits(_mm256_srli_epi32(qh, 16 + 4 * g)));
+          }
           for (int t = 0; t < NT; ++t) {
             acc[x][t] = Dot4(acc[x][t], wl, Bcast32(a[t] + ab + 4 * g));
             acc[x][t] = Dot4(acc[x][t], wh, Bcast32(a[t] + ab + 16 + 4 * g));
@@ -111,7 +129,7 @@ void LegacyHalves(const uint8_t* group, int64_t n_blocks, int h0, const Repacked
       const int64_t at = (t0 + t) * n_blocks + b;
       for (int x = 0; x < NH; ++x) {
         const __m256i isum =
-            kQ4 ? _mm256_sub_epi32(acc[x][t], _mm256_set1_epi32(8 * acts.sums[at])) : acc[x][t];
+            kQ4 ? _mm256_sub_epi32(acc[x][t], _mm256_set1_epi32(kOffset * acts.sums[at])) : acc[x][t];
         const __m256 dd = _mm256_mul_ps(dw[x], _mm256_set1_ps(acts.d[at]));
         sum[x][t] = _mm256_add_ps(sum[x][t], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), dd));
       }
@@ -122,14 +140,15 @@ void LegacyHalves(const uint8_t* group, int64_t n_blocks, int h0, const Repacked
   }
 }
 
-template <bool kQ4>
+template <int kBits>
 void GemmLegacy(int64_t n_in, const uint8_t* groups, int64_t n_groups, const RepackedActs& acts,
                 int64_t n_tok, float* y, int64_t y_stride, void*) {
   const int64_t n_blocks = n_in / kQK;
-  const int64_t group_bytes = R * n_blocks * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
+  const int64_t group_bytes =
+      R * n_blocks * (kBits == 8 ? sizeof(BlockQ8_0) : kBits == 5 ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0));
   OverHalves<4>(groups, n_groups, group_bytes, n_tok, y,
                 [&]<int NT, int NH>(const uint8_t* group, int h0, int64_t t0, float* yg) {
-                  LegacyHalves<kQ4, NT, NH>(group, n_blocks, h0, acts, t0, yg, y_stride);
+                  LegacyHalves<kBits, NT, NH>(group, n_blocks, h0, acts, t0, yg, y_stride);
                 });
 }
 
@@ -349,8 +368,9 @@ void GemmF16(int64_t n_in, const uint8_t* groups, int64_t n_groups, const Repack
 RepackedGemmFn Avx2RepackedGemm(TensorType type) {
   switch (type) {
     case TensorType::kF16: return GemmF16;
-    case TensorType::kQ8_0: return GemmLegacy<false>;
-    case TensorType::kQ4_0: return GemmLegacy<true>;
+    case TensorType::kQ8_0: return GemmLegacy<8>;
+    case TensorType::kQ4_0: return GemmLegacy<4>;
+    case TensorType::kQ5_0: return GemmLegacy<5>;
     case TensorType::kQ4_K: return GemmK<false>;
     case TensorType::kQ6_K: return GemmK<true>;
     default: return nullptr;

@@ -52,11 +52,33 @@ void StoreSums(const float* yacc, int64_t n_tok, float* y, int64_t y_stride) {
 }
 
 
-// ---------------------------------------------------------- Q8_0 and Q4_0
+// ---------------------------------------------------------- Q8_0, Q4_0, Q5_0
+
+// Q5_0: bits 0..3 of each lane of `bits` (the 5th bits of four consecutive
+// weights of that row) moved to bit 4 of the lane's four bytes.
+inline __m512i FifthBits(__m512i bits) {
+  const __m512i x = _mm512_and_si512(bits, _mm512_set1_epi32(0x0F));
+  const __m512i spread = _mm512_and_si512(_mm512_mullo_epi32(x, _mm512_set1_epi32(0x00204081)),
+                                          _mm512_set1_epi32(0x01010101));
+  return _mm512_slli_epi32(spread, 4);
+}
+// Quads g (weights 4g..4g+3) and 4 + g (16+4g..) of a Q4_0 or Q5_0 block
+// as unsigned bytes: the nibbles of chunk v, and for Q5_0 the 5th bits from
+// the rows' qh words.
+template <bool kFive>
+inline void NibbleQuads(__m512i v, __m512i qh, int g, __m512i* lo, __m512i* hi) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  *lo = _mm512_and_si512(v, low);
+  *hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+  if constexpr (kFive) {
+    *lo = _mm512_or_si512(*lo, FifthBits(_mm512_srli_epi32(qh, 4 * g)));
+    *hi = _mm512_or_si512(*hi, FifthBits(_mm512_srli_epi32(qh, 16 + 4 * g)));
+  }
+}
 
 // Up to 8 blocks of a group, each 8 quads of unsigned bytes at tiles[i],
 // against NT tokens: sum += (quant . act - offset * sum(act)) * (dw * da).
-template <int kOffset, bool kNibbles, int NT>
+template <int kOffset, bool kNibbles, bool kFive, int NT>
 void LegacyTokens(const uint8_t* const* tiles, const uint8_t* const* heads, int n_blocks_here, int64_t b0,
                   const RepackedActs& acts, int64_t n_blocks, int64_t t0, float* yacc) {
   __m512 sum[NT];
@@ -73,12 +95,11 @@ void LegacyTokens(const uint8_t* const* tiles, const uint8_t* const* heads, int 
     for (int t = 0; t < NT; ++t) acc[t] = acc2[t] = _mm512_setzero_si512();
     const uint8_t* ai[NT];
     for (int t = 0; t < NT; ++t) ai[t] = a[t] + i * sizeof(BlockQ8_0);
-    if constexpr (kNibbles) {  // Q4_0 chunks decoded in registers: quads g and 4 + g
-      const __m512i low = _mm512_set1_epi8(0x0F);
+    if constexpr (kNibbles) {  // Q4_0/Q5_0 chunks decoded in registers: quads g and 4 + g
+      const __m512i qh = kFive ? Load(heads[i] + 32) : _mm512_setzero_si512();
       for (int g = 0; g < 4; ++g) {
-        const __m512i v = Load(tiles[i] + 64 * g);
-        const __m512i wl = _mm512_and_si512(v, low);
-        const __m512i wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+        __m512i wl, wh;
+        NibbleQuads<kFive>(Load(tiles[i] + 64 * g), qh, g, &wl, &wh);
         for (int t = 0; t < NT; ++t) {
           acc[t] = _mm512_dpbusd_epi32(acc[t], wl, Bcast32(ai[t] + 4 * g));
           acc2[t] = _mm512_dpbusd_epi32(acc2[t], wh, Bcast32(ai[t] + 16 + 4 * g));
@@ -105,43 +126,48 @@ void LegacyTokens(const uint8_t* const* tiles, const uint8_t* const* heads, int 
   for (int t = 0; t < NT; ++t) _mm512_storeu_ps(yacc + (t0 + t) * R, sum[t]);
 }
 
-template <bool kQ4>
+// kBits: 8 (Q8_0), 4 (Q4_0) or 5 (Q5_0).
+template <int kBits>
 void GemmLegacy(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t n_tok, float* y,
                 int64_t y_stride, void* scratch) {
-  constexpr int64_t kBlockBytes = R * (kQ4 ? sizeof(BlockQ4_0) : sizeof(BlockQ8_0));
-  constexpr int kOffset = kQ4 ? 8 : 128;
+  constexpr bool kNib = kBits != 8, kFive = kBits == 5;
+  constexpr int64_t kBlockBytes =
+      R * (kBits == 8 ? sizeof(BlockQ8_0) : kFive ? sizeof(BlockQ5_0) : sizeof(BlockQ4_0));
+  constexpr int kOffset = kBits == 8 ? 128 : kFive ? 16 : 8;
+  constexpr int64_t kQuants = kFive ? 96 : 32;  // the quants' offset in a block group
   const int64_t n_blocks = n_in / kQK;
   const Scratch s = Split(scratch, n_tok);
-  const __m512i low = _mm512_set1_epi8(0x0F);
-  // Few tokens: Q4_0 nibbles are split in registers as they stream in;
+  // Few tokens: 4/5-bit quants are decoded in registers as they stream in;
   // more: once per block into a tile all token runs read.
   const bool direct = n_tok <= kDirectMaxTokens;
   for (int64_t b0 = 0; b0 < n_blocks; b0 += 8) {
     const int here = static_cast<int>(std::min<int64_t>(8, n_blocks - b0));
-    const uint8_t* heads[8];  // each block's 16 fp16 scales
+    const uint8_t* heads[8];  // each block's 16 fp16 scales (and Q5_0's qh words)
     const uint8_t* tiles[8];
     for (int i = 0; i < here; ++i) {
       const uint8_t* blk = group + (b0 + i) * kBlockBytes;
       heads[i] = blk;
-      if (kQ4 && !direct) {
+      if (kNib && !direct) {
         uint8_t* tile = s.tile + 512 * i;
+        const __m512i qh = kFive ? Load(blk + 32) : _mm512_setzero_si512();
         for (int g = 0; g < 4; ++g) {
-          const __m512i v = Load(blk + 32 + 64 * g);
-          Store(tile + 64 * g, _mm512_and_si512(v, low));
-          Store(tile + 64 * (4 + g), _mm512_and_si512(_mm512_srli_epi16(v, 4), low));
+          __m512i lo, hi;
+          NibbleQuads<kFive>(Load(blk + kQuants + 64 * g), qh, g, &lo, &hi);
+          Store(tile + 64 * g, lo);
+          Store(tile + 64 * (4 + g), hi);
         }
         tiles[i] = tile;
       } else {
-        tiles[i] = blk + 32;  // Q8_0: unsigned bytes in quad order; Q4_0: decoded as read
+        tiles[i] = blk + kQuants;  // Q8_0: unsigned bytes in quad order; 4/5-bit: decoded as read
       }
     }
-    if (kQ4 && direct) {
+    if (kNib && direct) {
       ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
-        LegacyTokens<kOffset, true, NT>(tiles, heads, here, b0, acts, n_blocks, t0, s.yacc);
+        LegacyTokens<kOffset, true, kFive, NT>(tiles, heads, here, b0, acts, n_blocks, t0, s.yacc);
       });
     } else {
       ForTokenRuns<kTokensK>(n_tok, [&]<int NT>(int64_t t0) {
-        LegacyTokens<kOffset, false, NT>(tiles, heads, here, b0, acts, n_blocks, t0, s.yacc);
+        LegacyTokens<kOffset, false, false, NT>(tiles, heads, here, b0, acts, n_blocks, t0, s.yacc);
       });
     }
   }
@@ -452,8 +478,9 @@ void Groups(int64_t n_in, const uint8_t* groups, int64_t n_groups, const Repacke
 RepackedGemmFn Avx512RepackedGemm(TensorType type) {
   switch (type) {
     case TensorType::kF16: return GemmF16;
-    case TensorType::kQ8_0: return Groups<GemmLegacy<false>, sizeof(BlockQ8_0), kQK>;
-    case TensorType::kQ4_0: return Groups<GemmLegacy<true>, sizeof(BlockQ4_0), kQK>;
+    case TensorType::kQ8_0: return Groups<GemmLegacy<8>, sizeof(BlockQ8_0), kQK>;
+    case TensorType::kQ4_0: return Groups<GemmLegacy<4>, sizeof(BlockQ4_0), kQK>;
+    case TensorType::kQ5_0: return Groups<GemmLegacy<5>, sizeof(BlockQ5_0), kQK>;
     case TensorType::kQ4_K: return Groups<GemmK<false>, sizeof(BlockQ4_K), kQK_K>;
     case TensorType::kQ6_K: return Groups<GemmK<true>, sizeof(BlockQ6_K), kQK_K>;
     default: return nullptr;

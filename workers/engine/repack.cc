@@ -46,6 +46,13 @@ void MapQ4_0(int r, uint8_t* grp, uint8_t* row) {
 }
 
 template <bool kToGroup>
+void MapQ5_0(int r, uint8_t* grp, uint8_t* row) {
+  Move<kToGroup, 2>(grp + 2 * r, row);
+  Move<kToGroup, 4>(grp + 32 + 4 * r, row + 2);  // qh: the row's 32 fifth bits
+  for (int g = 0; g < 4; ++g) Move<kToGroup, 4>(grp + 96 + 64 * g + 4 * r, row + 6 + 4 * g);
+}
+
+template <bool kToGroup>
 void MapQ4_K(int r, uint8_t* grp, uint8_t* row) {
   Move<kToGroup, 2>(grp + 2 * r, row);       // d
   Move<kToGroup, 2>(grp + 32 + 2 * r, row + 2);  // dmin
@@ -83,6 +90,7 @@ void MapGroup(TensorType type, int64_t n_in, uint8_t* grp, uint8_t* rows, int r0
     case TensorType::kF16: return MapBlocks<MapF16<kToGroup>>(type, n_in, grp, rows, r0, r1);
     case TensorType::kQ8_0: return MapBlocks<MapQ8_0<kToGroup>>(type, n_in, grp, rows, r0, r1);
     case TensorType::kQ4_0: return MapBlocks<MapQ4_0<kToGroup>>(type, n_in, grp, rows, r0, r1);
+    case TensorType::kQ5_0: return MapBlocks<MapQ5_0<kToGroup>>(type, n_in, grp, rows, r0, r1);
     case TensorType::kQ4_K: return MapBlocks<MapQ4_K<kToGroup>>(type, n_in, grp, rows, r0, r1);
     case TensorType::kQ6_K: return MapBlocks<MapQ6_K<kToGroup>>(type, n_in, grp, rows, r0, r1);
     default: std::abort();  // callers check HasRepackedLayout
@@ -96,6 +104,7 @@ bool HasRepackedLayout(TensorType type) {
     case TensorType::kF16:
     case TensorType::kQ8_0:
     case TensorType::kQ4_0:
+    case TensorType::kQ5_0:
     case TensorType::kQ4_K:
     case TensorType::kQ6_K:
       return true;

@@ -14,6 +14,8 @@
 //   Q4_0  per block: 16 fp16 scales, then 4 chunks of 64 bytes: chunk g holds
 //         row r's packed bytes qs[4g..4g+3] (low nibbles: weights 4g..4g+3,
 //         high nibbles: weights 16+4g..16+4g+3).
+//   Q5_0  per block: 16 fp16 scales, the 16 rows' qh words (64 bytes), then
+//         the quants as Q4_0's 4 chunks of 64.
 //   Q4_K  per super-block: 16 d, 16 dmin (fp16), the 12 scale bytes as 12
 //         planes of 16 (plane i: byte i of each row), then 32 chunks of 64:
 //         chunk 8g+q holds row r's qs[32g+4q..32g+4q+3].

@@ -360,7 +360,7 @@ BOOST_AUTO_TEST_CASE(repacked_layouts_round_trip) {
     BOOST_TEST(static_cast<int64_t>(group.size()) == kRepackRows * row_bytes);
     ++checked;
   }
-  BOOST_TEST(checked == 5);
+  BOOST_TEST(checked == 6);
 }
 
 // The int8 and fp16 kernels on repacked groups give, bit for bit, what the
