@@ -75,7 +75,7 @@ class CpuBackend final : public Backend {
         prepared_type = ops->vec_dot_type;
       }
       if (w->repacked) {
-        MatMulRepacked(*w, ops, x, n_tokens, y);
+        MatMulRepacked(*w, ops, n_tokens, y);
       } else if (gemm != nullptr) {
         MatMulGemm(*w, ops, gemm, n_tokens, y);
       } else {
@@ -372,8 +372,8 @@ class CpuBackend final : public Backend {
 
   // Weights in the interleaved layout: the level's kernel per group of rows,
   // for every token at once (decode, batches and prefill alike).
-  void MatMulRepacked(const WeightMatrix& w, const TypeOps* ops, const float* x, int64_t n_tokens,
-                      float* y) {
+  // Reads the activations PrepareInput made.
+  void MatMulRepacked(const WeightMatrix& w, const TypeOps* ops, int64_t n_tokens, float* y) {
     RepackedActs acts;
     if (ops->vec_dot_type == TensorType::kF16) {
       acts.rows = reinterpret_cast<const uint8_t*>(act_f32_.data());
@@ -385,7 +385,6 @@ class CpuBackend final : public Backend {
       acts.d = act_d_.data();
       acts.sums = act_sums_.data();
     }
-    (void)x;
     const int64_t group_bytes = kRepackRows * RowBytes(w.type, w.n_in);
     const int64_t n_groups = w.n_out / kRepackRows;
     const int64_t scratch_bytes = (RepackedScratchBytes(n_tokens) + 63) / 64 * 64;
@@ -517,9 +516,9 @@ class CpuBackend final : public Backend {
   std::vector<float> gemm_rows_;  // prefill: a block of weight rows per pool thread
   std::vector<float> act_d_;      // Q8_0 activations' scales as float (int8 kernels)
   std::vector<int32_t> act_sums_;  // and their quant sums per block
-  std::vector<uint8_t> repack_scratch_;
+  std::vector<uint8_t> repack_scratch_;  // repacked kernels: a tile and sums per pool thread
   std::vector<std::pair<void*, size_t>> mappings_;  // repacked weights (MapWeights)
-  std::vector<uint8_t> row_buffer_;  // GetRows: one row of a repacked matrix  // int8 kernels: a tile and sums per pool thread
+  std::vector<uint8_t> row_buffer_;  // GetRows: one row of a repacked matrix
 };
 
 }  // namespace

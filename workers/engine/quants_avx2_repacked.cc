@@ -1,7 +1,7 @@
 // AVX2 kernels for repacked weights (repack.h), for CPUs without AVX-512
-// VNNI. A 16-row group is taken as two halves of 8 rows (ymm lanes): half h
-// reads bytes 32h..32h+31 of each 64-byte quad chunk, fp16 scales 8h..8h+7
-// and byte 8h.. of each scale plane. Integer products use vpmaddubsw +
+// VNNI (F16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K). A 16-row group is taken as two
+// halves of 8 rows (ymm lanes): half h reads bytes 32h..32h+31 of each
+// 64-byte quad chunk, fp16 scales 8h..8h+7 and byte 8h.. of each scale plane. Integer products use vpmaddubsw +
 // vpmaddwd (no saturation: the unsigned operand is at most 63, or for Q8_0
 // the weight's magnitude with the sign moved onto the activation), so the
 // sums are exact, and each lane runs the reference's float steps in its

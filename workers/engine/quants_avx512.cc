@@ -1,6 +1,6 @@
 // AVX-512 kernels (F, BW, VL, VNNI) for repacked weights (repack.h): int8
 // products with vpdpbusd (unsigned weight bytes times signed activation
-// bytes, exact int32 sums) for Q8_0, Q4_0, Q4_K and Q6_K, and an fp16 kernel
+// bytes, exact int32 sums) for Q8_0, Q4_0, Q5_0, Q4_K and Q6_K, and an fp16 kernel
 // that converts weights in registers. Lanes are the 16 rows of a group; each
 // lane runs the reference's float steps in the reference's order (this file
 // is compiled without floating-point contraction), so results are bit-equal
@@ -43,7 +43,7 @@ struct Scratch {
 };
 Scratch Split(void* scratch, int64_t n_tok) {
   uint8_t* s = static_cast<uint8_t*>(scratch);
-  Scratch out{s, reinterpret_cast<float*>(s + 8192)};
+  Scratch out{s, reinterpret_cast<float*>(s + kRepackTileBytes)};
   std::memset(out.yacc, 0, sizeof(float) * R * n_tok);
   return out;
 }

@@ -136,9 +136,8 @@ void Q8_0ActStats(const uint8_t* row, int64_t n_blocks, float* d, int32_t* sums)
 }
 
 int64_t RepackedScratchBytes(int64_t n_tok) {
-  // 8 KiB for a decoded tile (256 weights x 16 rows), then the per-token
-  // float sums of the group (16 per token).
-  return 8192 + n_tok * R * static_cast<int64_t>(sizeof(float));
+  // The tile, then the per-token float sums of the group (16 per token).
+  return kRepackTileBytes + n_tok * R * static_cast<int64_t>(sizeof(float));
 }
 
 }  // namespace tcobench

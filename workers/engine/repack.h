@@ -73,5 +73,9 @@ using RepackedGemmFn = void (*)(int64_t n_in, const uint8_t* groups, int64_t n_g
                                 const RepackedActs& acts, int64_t n_tok, float* y, int64_t y_stride,
                                 void* scratch);
 int64_t RepackedScratchBytes(int64_t n_tok);
+// The scratch begins with this many bytes for a decoded tile (8 blocks or a
+// super-block of 16 rows, up to 64 quads of 64 bytes, with room to spare);
+// the per-token sums follow it.
+inline constexpr int64_t kRepackTileBytes = 8192;
 
 }  // namespace tcobench
