@@ -2,10 +2,13 @@
 # The GPU checks of the CUDA backend (docs/cuda.md), for a machine with an
 # NVIDIA GPU and a build configured with -DTCOBENCH_CUDA=ON:
 #   bench/cuda_check.sh [BUILD_DIR] [SHARED_DIR] [DEVICE]
+# 0. cuda_blocks_test (the block readers on the host; no GPU needed);
+# then for each decode kernel family (TCOBENCH_CUDA_MATVEC=staged, direct):
 # 1. backend_test against the CPU backend on every supported type;
 # 2. conformance_test (reference logits, greedy stories260K) on the GPU;
 # 3. llama-1b-shaped models (F16 and Q4_K_M, random weights) through
 #    `model bench`: prefill 512, decode at batch 1 and 8, J/token from NVML.
+# MODES="direct" (say) runs one family only.
 set -uo pipefail
 BUILD=${1:-build-cuda}
 SHARED=${2:-$(dirname "$0")/../../shared}
@@ -20,15 +23,21 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max
     >/dev/null ) > "$WORK/synth.log" 2>&1 &
 SYNTH=$!
 status=0
-echo "== backend_test ($DEVICE against the CPU)"
-TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" || status=1
-echo "== conformance_test on $DEVICE"
-TCOBENCH_SHARED=$SHARED TCOBENCH_BIN_DIR=$BIN TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/conformance_test" || status=1
-wait $SYNTH || { cat "$WORK/synth.log"; exit 1; }
-for m in F16 Q4_K_M; do
-  echo "== model bench llama-1b $m on $DEVICE"
-  "$BIN/tcobench" model bench "$WORK/llama-1b-$m.gguf" --device "$DEVICE" -p 512 -n 128 -r 5 || status=1
-  "$BIN/tcobench" model bench "$WORK/llama-1b-$m.gguf" --device "$DEVICE" -p 0 -n 128 -r 5 -b 8 \
-    --no-bandwidth || status=1
+echo "== cuda_blocks_test"
+"$BIN/cuda_blocks_test" || status=1
+for mode in ${MODES:-staged direct}; do
+  export TCOBENCH_CUDA_MATVEC=$mode
+  echo "== [$mode] backend_test ($DEVICE against the CPU)"
+  TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" || status=1
+  echo "== [$mode] conformance_test on $DEVICE"
+  TCOBENCH_SHARED=$SHARED TCOBENCH_BIN_DIR=$BIN TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/conformance_test" || status=1
+  wait $SYNTH 2>/dev/null
+  [ -s "$WORK/llama-1b-Q4_K_M.gguf" ] || { cat "$WORK/synth.log"; exit 1; }
+  for m in F16 Q4_K_M; do
+    echo "== [$mode] model bench llama-1b $m on $DEVICE"
+    "$BIN/tcobench" model bench "$WORK/llama-1b-$m.gguf" --device "$DEVICE" -p 512 -n 128 -r 3 || status=1
+    "$BIN/tcobench" model bench "$WORK/llama-1b-$m.gguf" --device "$DEVICE" -p 0 -n 128 -r 3 -b 8 \
+      --no-bandwidth || status=1
+  done
 done
 exit $status

@@ -62,7 +62,7 @@ cuda::Mat ToMat(const WeightMatrix& w) {
 }
 
 std::string SupportedList() {
-  return "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K";
+  return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
 }
 
 class CudaBackend final : public Backend {
@@ -85,6 +85,16 @@ class CudaBackend final : public Backend {
     TCOBENCH_CUDA_RETURN(cudaSetDevice(index_), "cudaSetDevice");
     TCOBENCH_CUDA_RETURN(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
                          "creating a stream");
+    // TCOBENCH_CUDA_MATVEC=direct: the direct matrix-vector kernels
+    // (cuda_kernels.h) for decode; staged (the default) otherwise.
+    const char* matvec = std::getenv("TCOBENCH_CUDA_MATVEC");
+    const std::string kernels = matvec != nullptr ? matvec : "staged";
+    if (kernels != "staged" && kernels != "direct") {
+      return absl::InvalidArgumentError(absl::StrCat("TCOBENCH_CUDA_MATVEC='", kernels,
+                                                     "': use staged or direct"));
+    }
+    cuda::UseDirectMatVec(kernels == "direct");
+    TCOBENCH_CUDA_RETURN(cuda::PrepareDirectMatVec(), "raising the direct kernels' shared memory");
     return absl::OkStatus();
   }
 

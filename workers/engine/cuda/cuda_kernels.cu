@@ -1,194 +1,20 @@
-// CUDA kernels of the embedded engine. Weights stay in their GGUF blocks:
-// every kernel dequantizes four weights at a time in registers (Dq4<T>::Four)
-// and multiplies them with float (matrix-vector) or half (tensor-core
-// matrix-matrix) activations. Layouts follow ggml's block definitions
-// (workers/engine/quants.h).
+// CUDA kernels of the embedded engine. Weights stay in their GGUF blocks,
+// read through blocks.cuh: four weights at a time in registers
+// (Dq4<T>::Four) multiplied with float (staged matrix-vector) or half
+// (tensor-core matrix-matrix) activations, or a lane's unit of a row
+// against int8 activations (Unit<T>, direct matrix-vector).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
 
 #include <algorithm>
+#include <type_traits>
 
+#include "workers/engine/cuda/blocks.cuh"
 #include "workers/engine/cuda/cuda_kernels.h"
 
 namespace tcobench::cuda {
 namespace {
-
-__device__ __forceinline__ float HalfBits(uint16_t h) { return __half2float(__ushort_as_half(h)); }
-__device__ __forceinline__ uint16_t Load16(const uint8_t* p) {
-  return *reinterpret_cast<const uint16_t*>(p);
-}
-__device__ __forceinline__ float Silu(float g) { return g / (1.0f + expf(-g)); }
-
-// The k-quants' 6-bit scale and minimum of sub-block j (ggml's get_scale_min_k4).
-__device__ __forceinline__ void ScaleMinK4(int j, const uint8_t* q, int* sc, int* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
-// d * scale and dmin * min of sub-block j of a Q4_K or Q5_K block (its
-// header: fp16 d, fp16 dmin, 12 bytes of 6-bit scales and minima).
-__device__ __forceinline__ void KScaleMin(const uint8_t* b, int j, float* d1, float* m1) {
-  const float d = HalfBits(Load16(b)), dmin = HalfBits(Load16(b + 2));
-  int sc, m;
-  ScaleMinK4(j, b + 4, &sc, &m);
-  *d1 = d * static_cast<float>(sc);
-  *m1 = dmin * static_cast<float>(m);
-}
-
-// Dq4<T>::Four(base, e, w): weights e..e+3 (e a multiple of 4) of the
-// elements that start at `base`, a block boundary (a row, a staged chunk).
-// Reads 2-, 4-, 8- or 16-byte words at their natural alignment (base is
-// 16-byte aligned in shared memory; rows keep the block alignment).
-// Dq4<T>::One(base, e): one weight (float types' tails).
-template <int T>
-struct Dq4;
-
-template <>
-struct Dq4<kF32> {
-  static constexpr int kBlock = 1, kBytes = 4;
-  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const float4 v = *reinterpret_cast<const float4*>(base + 4 * e);
-    w[0] = v.x; w[1] = v.y; w[2] = v.z; w[3] = v.w;
-  }
-  static __device__ __forceinline__ float One(const uint8_t* base, int64_t e) {
-    return reinterpret_cast<const float*>(base)[e];
-  }
-};
-
-template <>
-struct Dq4<kF16> {
-  static constexpr int kBlock = 1, kBytes = 2;
-  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint2 v = *reinterpret_cast<const uint2*>(base + 2 * e);
-    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&v.x));
-    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&v.y));
-    w[0] = a.x; w[1] = a.y; w[2] = b.x; w[3] = b.y;
-  }
-  static __device__ __forceinline__ float One(const uint8_t* base, int64_t e) {
-    return HalfBits(Load16(base + 2 * e));
-  }
-};
-
-template <>
-struct Dq4<kBF16> {
-  static constexpr int kBlock = 1, kBytes = 2;
-  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint2 v = *reinterpret_cast<const uint2*>(base + 2 * e);
-    w[0] = __uint_as_float(v.x << 16);
-    w[1] = __uint_as_float(v.x & 0xFFFF0000u);
-    w[2] = __uint_as_float(v.y << 16);
-    w[3] = __uint_as_float(v.y & 0xFFFF0000u);
-  }
-  static __device__ __forceinline__ float One(const uint8_t* base, int64_t e) {
-    return __uint_as_float(static_cast<uint32_t>(Load16(base + 2 * e)) << 16);
-  }
-};
-
-template <>
-struct Dq4<kQ8_0> {
-  static constexpr int kBlock = 32, kBytes = 34;
-  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint8_t* b = base + (e >> 5) * 34;
-    const int i = static_cast<int>(e & 31);
-    const float d = HalfBits(Load16(b));
-    const uint16_t v0 = Load16(b + 2 + i), v1 = Load16(b + 4 + i);
-    w[0] = static_cast<float>(static_cast<int8_t>(v0 & 0xFF)) * d;
-    w[1] = static_cast<float>(static_cast<int8_t>(v0 >> 8)) * d;
-    w[2] = static_cast<float>(static_cast<int8_t>(v1 & 0xFF)) * d;
-    w[3] = static_cast<float>(static_cast<int8_t>(v1 >> 8)) * d;
-  }
-  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-template <>
-struct Dq4<kQ4_0> {
-  static constexpr int kBlock = 32, kBytes = 18;
-  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint8_t* b = base + (e >> 5) * 18;
-    const int i = static_cast<int>(e & 31);
-    const float d = HalfBits(Load16(b));
-    const int shift = i >= 16 ? 4 : 0;
-    const uint32_t v = Load16(b + 2 + (i & 15)) | (static_cast<uint32_t>(Load16(b + 4 + (i & 15))) << 16);
-#pragma unroll
-    for (int k = 0; k < 4; ++k) w[k] = static_cast<float>(static_cast<int>((v >> (8 * k + shift)) & 0xF) - 8) * d;
-  }
-  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-template <>
-struct Dq4<kQ4_K> {
-  static constexpr int kBlock = 256, kBytes = 144;
-  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint8_t* b = base + (e >> 8) * 144;
-    const int within = static_cast<int>(e & 255);
-    const int j = within >> 5, l = within & 31;
-    float d1, m1;
-    KScaleMin(b, j, &d1, &m1);
-    const uint32_t q = *reinterpret_cast<const uint32_t*>(b + 16 + 32 * (j >> 1) + l);
-    const int shift = (j & 1) * 4;
-#pragma unroll
-    for (int k = 0; k < 4; ++k) w[k] = d1 * static_cast<float>((q >> (8 * k + shift)) & 0xF) - m1;
-  }
-  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-template <>
-struct Dq4<kQ5_K> {
-  static constexpr int kBlock = 256, kBytes = 176;
-  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint8_t* b = base + (e >> 8) * 176;
-    const int within = static_cast<int>(e & 255);
-    const int j = within >> 5, l = within & 31;
-    float d1, m1;
-    KScaleMin(b, j, &d1, &m1);
-    const uint32_t q = *reinterpret_cast<const uint32_t*>(b + 48 + 32 * (j >> 1) + l);
-    const uint32_t h = *reinterpret_cast<const uint32_t*>(b + 16 + l);
-    const int shift = (j & 1) * 4;
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const int v = static_cast<int>((q >> (8 * k + shift)) & 0xF) + static_cast<int>(((h >> (8 * k + j)) & 1) << 4);
-      w[k] = d1 * static_cast<float>(v) - m1;
-    }
-  }
-  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-template <>
-struct Dq4<kQ6_K> {
-  static constexpr int kBlock = 256, kBytes = 210;
-  static __device__ __forceinline__ void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint8_t* b = base + (e >> 8) * 210;
-    const int within = static_cast<int>(e & 255);
-    const int half = within >> 7, r = within & 127;
-    const int k = r >> 5, l = r & 31;
-    const uint8_t* ql = b + 64 * half + 32 * (k & 1) + l;
-    const uint8_t* qh = b + 128 + 32 * half + l;
-    const uint32_t lo = Load16(ql) | (static_cast<uint32_t>(Load16(ql + 2)) << 16);
-    const uint32_t hi = Load16(qh) | (static_cast<uint32_t>(Load16(qh + 2)) << 16);
-    const int8_t sc = reinterpret_cast<const int8_t*>(b + 192)[8 * half + 2 * k + (l >> 4)];
-    const float ds = HalfBits(Load16(b + 208)) * static_cast<float>(sc);
-    const int shift_l = (k >> 1) * 4, shift_h = 2 * k;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int q = static_cast<int>((lo >> (8 * i + shift_l)) & 0xF) |
-                    static_cast<int>(((hi >> (8 * i + shift_h)) & 3) << 4);
-      w[i] = ds * static_cast<float>(q - 32);
-    }
-  }
-  static __device__ __forceinline__ float One(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-// Bytes of the first n elements of a row of type T (n a multiple of the block).
-template <int T>
-__host__ __device__ __forceinline__ int64_t ElemBytes(int64_t n) {
-  return n / Dq4<T>::kBlock * Dq4<T>::kBytes;
-}
 
 // --- Matrix-vector products (decode, small batches) ----------------------
 // A warp computes kRows output rows. It copies the rows' raw blocks, a
@@ -213,6 +39,85 @@ struct MatVecParams {
   int n;
   bool xvec;
 };
+
+// Row i of the (up to three) matrices numbered one after another: its
+// weights (null past the last), output and index there.
+struct RowRef {
+  const uint8_t* row;
+  float* y;
+  int64_t idx, n_out;
+};
+__device__ __forceinline__ RowRef MapRow(const MatVecParams& p, int64_t i) {
+  int m = 0;
+  if (i >= p.n_out[0]) {
+    i -= p.n_out[0];
+    m = 1;
+    if (p.n_mats > 1 && i >= p.n_out[1]) {
+      i -= p.n_out[1];
+      m = 2;
+    }
+  }
+  RowRef r;
+  r.n_out = m == 0 ? p.n_out[0] : m == 1 ? p.n_out[1] : p.n_out[2];
+  const bool valid = m < p.n_mats && i < r.n_out;
+  r.row = valid ? (m == 0 ? p.w[0] : m == 1 ? p.w[1] : p.w[2]) + i * p.row_bytes : nullptr;
+  r.y = m == 0 ? p.y[0] : m == 1 ? p.y[1] : p.y[2];
+  r.idx = i;
+  return r;
+}
+
+// Lane t writes token t's results (the warp's sums are in every lane).
+template <int R, int NT, int MODE>
+__device__ __forceinline__ void StoreRows(const RowRef (&refs)[R], const float (&acc)[R][NT], int lane,
+                                          int n) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    if (refs[r].row == nullptr) continue;
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+      if (lane == t && t < n) {
+        float* dst = refs[r].y + t * refs[r].n_out + refs[r].idx;
+        if (MODE == kAccumulateMode) {
+          *dst += acc[r][t];
+        } else {
+          *dst = acc[r][t];
+        }
+      }
+    }
+  }
+}
+
+template <int R, int NT>
+__device__ __forceinline__ void WarpSums(float (&acc)[R][NT]) {
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int t = 0; t < NT; ++t) {
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) acc[r][t] += __shfl_xor_sync(0xFFFFFFFFu, acc[r][t], off);
+    }
+  }
+}
+
+// Calls f(std::integral_constant<int, T>) for a type T the kernels read;
+// false for any other type.
+template <typename F>
+bool ForType(int type, F&& f) {
+  switch (type) {
+    case kF32: f(std::integral_constant<int, kF32>()); return true;
+    case kF16: f(std::integral_constant<int, kF16>()); return true;
+    case kBF16: f(std::integral_constant<int, kBF16>()); return true;
+    case kQ8_0: f(std::integral_constant<int, kQ8_0>()); return true;
+    case kQ4_0: f(std::integral_constant<int, kQ4_0>()); return true;
+    case kQ4_1: f(std::integral_constant<int, kQ4_1>()); return true;
+    case kQ5_0: f(std::integral_constant<int, kQ5_0>()); return true;
+    case kQ5_1: f(std::integral_constant<int, kQ5_1>()); return true;
+    case kQ4_K: f(std::integral_constant<int, kQ4_K>()); return true;
+    case kQ5_K: f(std::integral_constant<int, kQ5_K>()); return true;
+    case kQ6_K: f(std::integral_constant<int, kQ6_K>()); return true;
+    default: return false;
+  }
+}
 
 // Rows per warp: activations are reused across them; fewer with many
 // tokens (registers).
@@ -318,14 +223,7 @@ __device__ __forceinline__ void RowsDot(const uint8_t* const (&rows)[R], const M
       }
     }
   }
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-#pragma unroll
-    for (int t = 0; t < NT; ++t) {
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) acc[r][t] += __shfl_xor_sync(0xFFFFFFFFu, acc[r][t], off);
-    }
-  }
+  WarpSums<R, NT>(acc);
 }
 
 template <int T, int NT, int MODE>
@@ -337,25 +235,11 @@ __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecPa
   const int64_t first = (static_cast<int64_t>(blockIdx.x) * kMatVecWarps + warp) * R;
   // Each of the warp's rows: its matrix and index there (null when past the end).
   const uint8_t* rows[R];
-  float* ys[R];
-  int64_t idx[R], n_out[R];
+  RowRef refs[R];
 #pragma unroll
   for (int r = 0; r < R; ++r) {
-    int64_t i = first + r;
-    int m = 0;
-    if (i >= p.n_out[0]) {
-      i -= p.n_out[0];
-      m = 1;
-      if (p.n_mats > 1 && i >= p.n_out[1]) {
-        i -= p.n_out[1];
-        m = 2;
-      }
-    }
-    const bool valid = m < p.n_mats && i < (m == 0 ? p.n_out[0] : m == 1 ? p.n_out[1] : p.n_out[2]);
-    rows[r] = valid ? (m == 0 ? p.w[0] : m == 1 ? p.w[1] : p.w[2]) + i * p.row_bytes : nullptr;
-    ys[r] = m == 0 ? p.y[0] : m == 1 ? p.y[1] : p.y[2];
-    n_out[r] = m == 0 ? p.n_out[0] : m == 1 ? p.n_out[1] : p.n_out[2];
-    idx[r] = i;
+    refs[r] = MapRow(p, first + r);
+    rows[r] = refs[r].row;
   }
   if (rows[0] == nullptr) return;  // the warp is past the last row
   float acc[R][NT];
@@ -367,7 +251,7 @@ __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecPa
   if (MODE == kSwiGluMode) {
     const uint8_t* up_rows[R];
 #pragma unroll
-    for (int r = 0; r < R; ++r) up_rows[r] = rows[r] != nullptr ? p.w[1] + idx[r] * p.row_bytes : nullptr;
+    for (int r = 0; r < R; ++r) up_rows[r] = rows[r] != nullptr ? p.w[1] + refs[r].idx * p.row_bytes : nullptr;
     float up[R][NT];
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -379,22 +263,7 @@ __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecPa
 #pragma unroll
       for (int t = 0; t < NT; ++t) acc[r][t] = Silu(acc[r][t]) * up[r][t];
   }
-  // Lane t writes token t's results (the sums are in every lane).
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    if (rows[r] == nullptr) continue;
-#pragma unroll
-    for (int t = 0; t < NT; ++t) {
-      if (lane == t && t < p.n) {
-        float* dst = ys[r] + t * n_out[r] + idx[r];
-        if (MODE == kAccumulateMode) {
-          *dst += acc[r][t];
-        } else {
-          *dst = acc[r][t];
-        }
-      }
-    }
-  }
+  StoreRows<R, NT, MODE>(refs, acc, lane, p.n);
 }
 
 template <int T, int MODE>
@@ -419,17 +288,7 @@ void LaunchMatVecNt(const MatVecParams& p, int64_t rows, cudaStream_t s) {
 
 template <int MODE>
 void LaunchMatVec(int type, const MatVecParams& p, int64_t rows, cudaStream_t s) {
-  switch (type) {
-    case kF32: return LaunchMatVecNt<kF32, MODE>(p, rows, s);
-    case kF16: return LaunchMatVecNt<kF16, MODE>(p, rows, s);
-    case kBF16: return LaunchMatVecNt<kBF16, MODE>(p, rows, s);
-    case kQ8_0: return LaunchMatVecNt<kQ8_0, MODE>(p, rows, s);
-    case kQ4_0: return LaunchMatVecNt<kQ4_0, MODE>(p, rows, s);
-    case kQ4_K: return LaunchMatVecNt<kQ4_K, MODE>(p, rows, s);
-    case kQ5_K: return LaunchMatVecNt<kQ5_K, MODE>(p, rows, s);
-    case kQ6_K: return LaunchMatVecNt<kQ6_K, MODE>(p, rows, s);
-    default: return;
-  }
+  ForType(type, [&](auto t) { LaunchMatVecNt<decltype(t)::value, MODE>(p, rows, s); });
 }
 
 MatVecParams Params(const Mat& w, const float* x, int n) {
@@ -440,6 +299,154 @@ MatVecParams Params(const Mat& w, const float* x, int n) {
   p.n = n;
   p.xvec = w.n_in % 4 == 0;
   return p;
+}
+
+// --- Direct matrix-vector products (decode, up to kMaxDirectTokens) --------
+// No staging: each lane loads its units of the row (Unit<T>) straight from
+// global memory, kDirectUnits of them in flight, consecutive lanes on
+// consecutive units so a warp's loads cover whole sectors. A block holds
+// kDirectRowsPerBlock rows (one per warp for one token, two with more).
+// Quantized types multiply int8 codes with the tokens' activations, which
+// every block first quantizes per 32 values into its shared memory
+// (QuantizeBlock32: no extra launch, the same codes in every block).
+
+constexpr int kDirectRowsPerBlock = 8;
+constexpr int64_t kDirectMaxShared = 160 * 1024;
+bool g_direct_matvec = false;
+
+template <int NT>
+__host__ __device__ constexpr int DirectRowsPerWarp() {
+  return NT == 1 ? 1 : 2;
+}
+
+int64_t DirectSharedBytes(int type, int n, int64_t n_in) {
+  if (DirectFloatType(type)) return 0;
+  return static_cast<int64_t>(n) * n_in + static_cast<int64_t>(n) * (n_in / 32) * 8;
+}
+
+template <int T, int NT, int MODE>
+__global__ void __launch_bounds__(256) DirectMatVecKernel(const MatVecParams p) {
+  constexpr int R = DirectRowsPerWarp<NT>();
+  constexpr int kWarps = kDirectRowsPerBlock / R;
+  constexpr int RR = MODE == kSwiGluMode ? 2 * R : R;  // SwiGLU: gate rows, then up rows
+  constexpr bool kQuant = !DirectFloatType(T);
+  constexpr int U = kQuant ? 2 : 4;  // units in flight per lane and row
+  extern __shared__ __align__(16) uint8_t direct_smem[];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int64_t n_qb = p.n_in / 32;
+  int8_t* qx = reinterpret_cast<int8_t*>(direct_smem);
+  float2* ds = reinterpret_cast<float2*>(direct_smem + static_cast<int64_t>(p.n) * p.n_in);
+  if (kQuant) {
+    for (int64_t i = threadIdx.x; i < p.n * n_qb; i += blockDim.x) {
+      const int64_t t = i / n_qb, b = i % n_qb;
+      QuantizeBlock32(p.x + t * p.n_in + 32 * b, qx + t * p.n_in + 32 * b, ds + t * n_qb + b);
+    }
+    __syncthreads();
+  }
+  const int64_t first = (static_cast<int64_t>(blockIdx.x) * kWarps + warp) * R;
+  RowRef refs[R];
+  const uint8_t* rows[RR];
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    refs[r] = MapRow(p, first + r);
+    rows[r] = refs[r].row;
+    if constexpr (MODE == kSwiGluMode) rows[R + r] = rows[r] != nullptr ? p.w[1] + refs[r].idx * p.row_bytes : nullptr;
+  }
+  if (rows[0] == nullptr) return;  // the warp is past the last row
+  float acc[RR][NT];
+#pragma unroll
+  for (int r = 0; r < RR; ++r)
+#pragma unroll
+    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+  const int64_t n_units = p.n_in / Unit<T>::kWeights;
+  for (int64_t u0 = lane; u0 < n_units; u0 += 32 * U) {
+    typename Unit<T>::Raw raw[RR][U];
+#pragma unroll
+    for (int k = 0; k < U; ++k) {
+#pragma unroll
+      for (int r = 0; r < RR; ++r) {
+        if (rows[r] != nullptr && u0 + 32 * k < n_units) raw[r][k] = Unit<T>::Load(rows[r], u0 + 32 * k);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < U; ++k) {
+      const int64_t u = u0 + 32 * k;
+      if (u >= n_units) break;
+#pragma unroll
+      for (int t = 0; t < NT; ++t) {
+        if (t >= p.n) break;
+        if constexpr (kQuant) {
+          const int8_t* qt = qx + t * p.n_in;
+          const float2* dt = ds + t * n_qb;
+#pragma unroll
+          for (int r = 0; r < RR; ++r) {
+            if (rows[r] != nullptr) acc[r][t] += Unit<T>::Dot(raw[r][k], u, qt, dt);
+          }
+        } else {
+          const float* xt = p.x + t * p.n_in + 8 * u;
+          const float4 x0 = LoadFloat4(xt), x1 = LoadFloat4(xt + 4);
+#pragma unroll
+          for (int r = 0; r < RR; ++r) {
+            if (rows[r] != nullptr) acc[r][t] += Unit<T>::Dot(raw[r][k], x0, x1);
+          }
+        }
+      }
+    }
+  }
+  WarpSums<RR, NT>(acc);
+  float out[R][NT];
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int t = 0; t < NT; ++t) out[r][t] = MODE == kSwiGluMode ? Silu(acc[r][t]) * acc[(R + r) % RR][t] : acc[r][t];
+  StoreRows<R, NT, MODE>(refs, out, lane, p.n);
+}
+
+// ForType for the types the direct kernels read.
+template <typename F>
+bool ForDirectType(int type, F&& f) {
+  if (!DirectFloatType(type) && !DirectQuantType(type)) return false;
+  return ForType(type, [&](auto t) {
+    constexpr int T = decltype(t)::value;
+    if constexpr (DirectFloatType(T) || DirectQuantType(T)) f(t);
+  });
+}
+
+template <int T, int MODE, typename F>
+void ForDirectKernels(F&& f) {
+  f(DirectMatVecKernel<T, 1, MODE>);
+  f(DirectMatVecKernel<T, 2, MODE>);
+  f(DirectMatVecKernel<T, 4, MODE>);
+  f(DirectMatVecKernel<T, 8, MODE>);
+}
+
+// Runs the product on the direct kernels where they take it; false leaves
+// it to the staged ones.
+template <int MODE>
+bool LaunchDirect(int type, const MatVecParams& p, int64_t rows, cudaStream_t s) {
+  if (!g_direct_matvec || p.n > kMaxDirectTokens || !p.xvec) return false;
+  const int64_t shared = DirectSharedBytes(type, p.n, p.n_in);
+  if (shared > kDirectMaxShared) return false;
+  bool aligned = (reinterpret_cast<uintptr_t>(p.x) & 15) == 0;
+  return ForDirectType(type, [&](auto t) {
+    constexpr int T = decltype(t)::value;
+    for (int m = 0; m < (MODE == kSwiGluMode ? 2 : p.n_mats); ++m) {
+      aligned = aligned && reinterpret_cast<uintptr_t>(p.w[m]) % Unit<T>::kAlign == 0;
+    }
+    aligned = aligned && p.row_bytes % Unit<T>::kAlign == 0 && p.n_in % Unit<T>::kWeights == 0;
+    if (!aligned) return;
+    const dim3 grid(static_cast<unsigned>((rows + kDirectRowsPerBlock - 1) / kDirectRowsPerBlock));
+    const size_t smem = static_cast<size_t>(shared);
+    if (p.n <= 1) {
+      DirectMatVecKernel<T, 1, MODE><<<grid, 32 * kDirectRowsPerBlock / DirectRowsPerWarp<1>(), smem, s>>>(p);
+    } else if (p.n <= 2) {
+      DirectMatVecKernel<T, 2, MODE><<<grid, 32 * kDirectRowsPerBlock / DirectRowsPerWarp<2>(), smem, s>>>(p);
+    } else if (p.n <= 4) {
+      DirectMatVecKernel<T, 4, MODE><<<grid, 32 * kDirectRowsPerBlock / DirectRowsPerWarp<4>(), smem, s>>>(p);
+    } else {
+      DirectMatVecKernel<T, 8, MODE><<<grid, 32 * kDirectRowsPerBlock / DirectRowsPerWarp<8>(), smem, s>>>(p);
+    }
+  }) && aligned;
 }
 
 // --- Matrix-matrix products (prefill): tensor cores, half inputs --------
@@ -610,20 +617,9 @@ void LaunchGemm(const Mat& w, const __half* xh, int n, float* y, cudaStream_t s)
   const dim3 grid(static_cast<unsigned>((n + kBN - 1) / kBN),
                   static_cast<unsigned>((w.n_out + kBM - 1) / kBM));
   const uint8_t* wp = static_cast<const uint8_t*>(w.w);
-#define TCOBENCH_GEMM(T) \
-  GemmKernel<T, MODE><<<grid, kGemmThreads, 0, s>>>(wp, w.row_bytes, w.n_in, w.n_out, xh, n, y)
-  switch (w.type) {
-    case kF32: TCOBENCH_GEMM(kF32); break;
-    case kF16: TCOBENCH_GEMM(kF16); break;
-    case kBF16: TCOBENCH_GEMM(kBF16); break;
-    case kQ8_0: TCOBENCH_GEMM(kQ8_0); break;
-    case kQ4_0: TCOBENCH_GEMM(kQ4_0); break;
-    case kQ4_K: TCOBENCH_GEMM(kQ4_K); break;
-    case kQ5_K: TCOBENCH_GEMM(kQ5_K); break;
-    case kQ6_K: TCOBENCH_GEMM(kQ6_K); break;
-    default: break;
-  }
-#undef TCOBENCH_GEMM
+  ForType(w.type, [&](auto t) {
+    GemmKernel<decltype(t)::value, MODE><<<grid, kGemmThreads, 0, s>>>(wp, w.row_bytes, w.n_in, w.n_out, xh, n, y);
+  });
 }
 
 // --- Elementwise and per-row kernels -------------------------------------
@@ -860,12 +856,27 @@ void ReadAll(const void* data, int64_t bytes, float* sums, cudaStream_t s) {
 }
 
 bool TypeSupported(int type) {
-  switch (type) {
-    case kF32: case kF16: case kBF16: case kQ8_0: case kQ4_0: case kQ4_K: case kQ5_K: case kQ6_K:
-      return true;
-    default:
-      return false;
+  return ForType(type, [](auto) {});
+}
+
+void UseDirectMatVec(bool on) { g_direct_matvec = on; }
+
+cudaError_t PrepareDirectMatVec() {
+  cudaError_t err = cudaSuccess;
+  auto raise = [&](auto kernel) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(kDirectMaxShared));
+    if (err == cudaSuccess) err = e;
+  };
+  for (int type : {kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K}) {
+    ForDirectType(type, [&](auto t) {
+      constexpr int T = decltype(t)::value;
+      ForDirectKernels<T, kStoreMode>(raise);
+      ForDirectKernels<T, kAccumulateMode>(raise);
+      ForDirectKernels<T, kSwiGluMode>(raise);
+    });
   }
+  return err;
 }
 
 int64_t MatMulScratchBytes(int n, int64_t n_in) {
@@ -890,9 +901,9 @@ void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* hal
     p.n_out[0] = w.n_out;
     p.n_mats = 1;
     if (e == Epilogue::kAccumulate) {
-      LaunchMatVec<kAccumulateMode>(w.type, p, w.n_out, s);
+      if (!LaunchDirect<kAccumulateMode>(w.type, p, w.n_out, s)) LaunchMatVec<kAccumulateMode>(w.type, p, w.n_out, s);
     } else {
-      LaunchMatVec<kStoreMode>(w.type, p, w.n_out, s);
+      if (!LaunchDirect<kStoreMode>(w.type, p, w.n_out, s)) LaunchMatVec<kStoreMode>(w.type, p, w.n_out, s);
     }
     return;
   }
@@ -916,7 +927,7 @@ void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int 
     rows += w[i].n_out;
   }
   p.n_mats = n_mats;
-  LaunchMatVec<kStoreMode>(w[0].type, p, rows, s);
+  if (!LaunchDirect<kStoreMode>(w[0].type, p, rows, s)) LaunchMatVec<kStoreMode>(w[0].type, p, rows, s);
 }
 
 void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* out,
@@ -927,7 +938,7 @@ void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* 
   p.y[0] = out;
   p.n_out[0] = gate.n_out;
   p.n_mats = 1;
-  LaunchMatVec<kSwiGluMode>(gate.type, p, gate.n_out, s);
+  if (!LaunchDirect<kSwiGluMode>(gate.type, p, gate.n_out, s)) LaunchMatVec<kSwiGluMode>(gate.type, p, gate.n_out, s);
 }
 
 void Glu(const float* gate, const float* up, int64_t count, float* out, bool gelu,
@@ -953,19 +964,9 @@ void SoftCap(float* y, int64_t count, float cap, cudaStream_t s) {
 
 void GetRows(const Mat& w, const int32_t* tokens, int n, float* y, cudaStream_t s) {
   const uint8_t* wp = static_cast<const uint8_t*>(w.w);
-#define TCOBENCH_ROWS(T) GetRowsKernel<T><<<n, 128, 0, s>>>(wp, w.row_bytes, w.n_in, tokens, y)
-  switch (w.type) {
-    case kF32: TCOBENCH_ROWS(kF32); break;
-    case kF16: TCOBENCH_ROWS(kF16); break;
-    case kBF16: TCOBENCH_ROWS(kBF16); break;
-    case kQ8_0: TCOBENCH_ROWS(kQ8_0); break;
-    case kQ4_0: TCOBENCH_ROWS(kQ4_0); break;
-    case kQ4_K: TCOBENCH_ROWS(kQ4_K); break;
-    case kQ5_K: TCOBENCH_ROWS(kQ5_K); break;
-    case kQ6_K: TCOBENCH_ROWS(kQ6_K); break;
-    default: break;
-  }
-#undef TCOBENCH_ROWS
+  ForType(w.type, [&](auto t) {
+    GetRowsKernel<decltype(t)::value><<<n, 128, 0, s>>>(wp, w.row_bytes, w.n_in, tokens, y);
+  });
 }
 
 void RmsNorm(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,

@@ -10,8 +10,8 @@
 namespace tcobench::cuda {
 
 // ggml type ids the kernels read (TensorType's values).
-constexpr int kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ5_K = 13, kQ6_K = 14,
-              kBF16 = 30;
+constexpr int kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ5_0 = 6, kQ5_1 = 7, kQ8_0 = 8,
+              kQ4_K = 12, kQ5_K = 13, kQ6_K = 14, kBF16 = 30;
 bool TypeSupported(int type);
 
 struct Mat {
@@ -35,6 +35,19 @@ void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int 
 // out = silu(gate x) * (up x), n <= kMaxMatVecTokens, gate and up of one type.
 void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* out,
                   cudaStream_t s);
+// Which matrix-vector kernels MatMul, MatVecMulti and MatVecSwiGlu use for
+// up to kMaxDirectTokens tokens: the staged ones (the default), or the
+// direct ones (rows read straight from global memory, a lane per unit;
+// quantized types against activations quantized to int8 per 32 values in
+// shared memory, 4-way int8 dot products). TCOBENCH_CUDA_MATVEC=direct
+// in the backend. Products the direct kernels do not take (F32, rows whose
+// alignment or length they cannot read, contexts past their shared memory)
+// stay on the staged ones.
+void UseDirectMatVec(bool on);
+constexpr int kMaxDirectTokens = 8;
+// Raises the direct kernels' dynamic shared-memory limit (once per device,
+// before any step is recorded).
+cudaError_t PrepareDirectMatVec();
 // Bytes of scratch MatMul needs for n tokens of n_in (the half copy of x).
 int64_t MatMulScratchBytes(int n, int64_t n_in);
 

@@ -1,0 +1,163 @@
+// The CUDA kernels' block readers (workers/engine/cuda/blocks.cuh) run on
+// the host here, against the reference quants: every weight Dq4 decodes,
+// and every direct-kernel unit's dot product with int8 activations. Built
+// wherever the CUDA toolkit's headers are (with or without -DTCOBENCH_CUDA),
+// it needs no GPU.
+#define BOOST_TEST_MODULE cuda_blocks
+#include "workers/engine/cuda/blocks.cuh"
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "tests/test_support.h"
+#include "workers/engine/quants.h"
+#include "workers/engine/rng.h"
+
+namespace tcobench::testing {
+namespace {
+
+constexpr int64_t kIn = 1024;  // four super-blocks
+constexpr int kRows = 3;
+
+// kRows rows of kIn random weights (a few outliers, as real rows have) in
+// `type`, 16-byte aligned as the GPU holds them, and their reference floats.
+struct Rows {
+  std::vector<uint4> storage;
+  const uint8_t* data = nullptr;
+  int64_t row_bytes = 0;
+  std::vector<float> ref;  // dequantized by the reference
+};
+
+Rows MakeRows(TensorType type, uint64_t seed) {
+  const TypeOps* ops = GetReferenceOps(type);
+  BOOST_REQUIRE(ops != nullptr && ops->quantize != nullptr);
+  Rng rng(seed);
+  std::vector<float> src(kRows * kIn);
+  for (float& v : src) v = static_cast<float>(rng.Normal() * (rng.Uniform() < 0.02 ? 4.0 : 1.0));
+  Rows r;
+  r.row_bytes = RowBytes(type, kIn);
+  r.storage.resize((kRows * r.row_bytes + 15) / 16 + 1);
+  uint8_t* bytes = reinterpret_cast<uint8_t*>(r.storage.data());
+  r.ref.resize(src.size());
+  for (int i = 0; i < kRows; ++i) {
+    ops->quantize(src.data() + i * kIn, bytes + i * r.row_bytes, kIn);
+    ops->to_float(bytes + i * r.row_bytes, r.ref.data() + i * kIn, kIn);
+  }
+  r.data = bytes;
+  return r;
+}
+
+template <int T>
+void CheckDq4(TensorType type) {
+  const Rows rows = MakeRows(type, 11 + T);
+  int mismatches = 0;
+  for (int i = 0; i < kRows; ++i) {
+    for (int64_t e = 0; e < kIn; e += 4) {
+      float w[4];
+      cuda::Dq4<T>::Four(rows.data + i * rows.row_bytes, e, w);
+      for (int k = 0; k < 4; ++k) {
+        if (w[k] != rows.ref[i * kIn + e + k] && ++mismatches <= 3) {
+          BOOST_ERROR(TypeName(type) << " row " << i << " weight " << e + k << ": Dq4 " << w[k]
+                                     << ", reference " << rows.ref[i * kIn + e + k]);
+        }
+      }
+    }
+  }
+  BOOST_TEST(mismatches == 0, TypeName(type) << ": " << mismatches << " weights differ");
+}
+
+BOOST_AUTO_TEST_CASE(dq4_decodes_every_weight_as_the_reference) {
+  CheckDq4<cuda::kF32>(TensorType::kF32);
+  CheckDq4<cuda::kF16>(TensorType::kF16);
+  CheckDq4<cuda::kBF16>(TensorType::kBF16);
+  CheckDq4<cuda::kQ8_0>(TensorType::kQ8_0);
+  CheckDq4<cuda::kQ4_0>(TensorType::kQ4_0);
+  CheckDq4<cuda::kQ4_1>(TensorType::kQ4_1);
+  CheckDq4<cuda::kQ5_0>(TensorType::kQ5_0);
+  CheckDq4<cuda::kQ5_1>(TensorType::kQ5_1);
+  CheckDq4<cuda::kQ4_K>(TensorType::kQ4_K);
+  CheckDq4<cuda::kQ5_K>(TensorType::kQ5_K);
+  CheckDq4<cuda::kQ6_K>(TensorType::kQ6_K);
+}
+
+BOOST_AUTO_TEST_CASE(activations_quantize_per_32_within_half_a_step) {
+  Rng rng(5);
+  alignas(16) float x[32];
+  alignas(16) int8_t q[32];
+  for (int trial = 0; trial < 200; ++trial) {
+    const double scale = trial == 0 ? 0.0 : std::exp(rng.Normal() * 3);
+    for (float& v : x) v = static_cast<float>(rng.Normal() * scale);
+    float2 ds;
+    cuda::QuantizeBlock32(x, q, &ds);
+    float amax = 0;
+    int sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      amax = std::max(amax, std::fabs(x[i]));
+      sum += q[i];
+      BOOST_REQUIRE(std::fabs(ds.x * q[i] - x[i]) <= ds.x * 0.5f * 1.0001f + 1e-30f);
+    }
+    BOOST_TEST(ds.x == amax / 127.0f);
+    BOOST_TEST(ds.y == static_cast<float>(sum));
+  }
+}
+
+// Sums Unit<T>::Dot over a row's units the way a warp's lanes share them
+// (any order: the sum is what the kernel's reduction gives, up to rounding).
+template <int T>
+void CheckUnits(TensorType type) {
+  using U = cuda::Unit<T>;
+  const Rows rows = MakeRows(type, 101 + T);
+  Rng rng(7 + T);
+  alignas(16) float x[kIn];
+  for (float& v : x) v = static_cast<float>(rng.Normal());
+  alignas(16) int8_t qx[kIn];
+  float2 ds[kIn / 32];
+  for (int b = 0; b < kIn / 32; ++b) cuda::QuantizeBlock32(x + 32 * b, qx + 32 * b, ds + b);
+  for (int i = 0; i < kRows; ++i) {
+    const uint8_t* row = rows.data + i * rows.row_bytes;
+    BOOST_REQUIRE(reinterpret_cast<uintptr_t>(row) % U::kAlign == 0);
+    double got = 0.0;
+    for (int64_t u = 0; u < kIn / U::kWeights; ++u) {
+      const typename U::Raw raw = U::Load(row, u);
+      if constexpr (cuda::DirectFloatType(T)) {
+        float4 x0, x1;
+        std::memcpy(&x0, x + 8 * u, 16);
+        std::memcpy(&x1, x + 8 * u + 4, 16);
+        got += U::Dot(raw, x0, x1);
+      } else {
+        got += U::Dot(raw, u, qx, ds);
+      }
+    }
+    // Expected: the reference weights times the activations the kernel
+    // multiplies with (dequantized int8 codes for the quantized types).
+    double want = 0.0, magnitude = 0.0, exact = 0.0;
+    for (int64_t e = 0; e < kIn; ++e) {
+      const double a = cuda::DirectFloatType(T) ? x[e] : static_cast<double>(ds[e / 32].x) * qx[e];
+      want += static_cast<double>(rows.ref[i * kIn + e]) * a;
+      magnitude += std::fabs(static_cast<double>(rows.ref[i * kIn + e]) * a);
+      exact += static_cast<double>(rows.ref[i * kIn + e]) * x[e];
+    }
+    BOOST_TEST(std::fabs(got - want) <= 1e-5 * magnitude,
+               TypeName(type) << " row " << i << ": units sum to " << got << ", want " << want);
+    // And close to the float product (int8 activations lose ~0.4% per value).
+    BOOST_TEST(std::fabs(got - exact) <= 0.02 * magnitude,
+               TypeName(type) << " row " << i << ": " << got << " vs float product " << exact);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(direct_units_multiply_as_the_reference) {
+  CheckUnits<cuda::kF16>(TensorType::kF16);
+  CheckUnits<cuda::kBF16>(TensorType::kBF16);
+  CheckUnits<cuda::kQ8_0>(TensorType::kQ8_0);
+  CheckUnits<cuda::kQ4_0>(TensorType::kQ4_0);
+  CheckUnits<cuda::kQ4_1>(TensorType::kQ4_1);
+  CheckUnits<cuda::kQ5_0>(TensorType::kQ5_0);
+  CheckUnits<cuda::kQ5_1>(TensorType::kQ5_1);
+  CheckUnits<cuda::kQ4_K>(TensorType::kQ4_K);
+  CheckUnits<cuda::kQ5_K>(TensorType::kQ5_K);
+  CheckUnits<cuda::kQ6_K>(TensorType::kQ6_K);
+}
+
+}  // namespace
+}  // namespace tcobench::testing
