@@ -176,7 +176,9 @@ int main(int argc, char** argv) {
     const int n = std::min(variants_per, n_jobs - submitted);
     for (int v = 0; v < n; ++v) {
       auto* var = spec->add_variants();
-      var->set_name("v" + std::to_string(v));
+      std::string name = "v";  // not "v" + to_string(v): GCC 12's false -Wrestrict
+      name += std::to_string(v);
+      var->set_name(name);
       var->set_model("m.gguf");
     }
     spec->mutable_workload()->set_scenario(v1::Workload::SINGLE_STREAM);

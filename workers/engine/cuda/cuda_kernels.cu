@@ -88,6 +88,14 @@ __device__ __forceinline__ void StoreRows(const RowRef (&refs)[R], const float (
 }
 
 template <int R, int NT>
+__device__ __forceinline__ void Zero(float (&acc)[R][NT]) {
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+}
+
+template <int R, int NT>
 __device__ __forceinline__ void WarpSums(float (&acc)[R][NT]) {
 #pragma unroll
   for (int r = 0; r < R; ++r) {
@@ -243,20 +251,14 @@ __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecPa
   }
   if (rows[0] == nullptr) return;  // the warp is past the last row
   float acc[R][NT];
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+  Zero(acc);
   RowsDot<T, NT, R>(rows, p, lane, stage, acc);
   if (MODE == kSwiGluMode) {
     const uint8_t* up_rows[R];
 #pragma unroll
     for (int r = 0; r < R; ++r) up_rows[r] = rows[r] != nullptr ? p.w[1] + refs[r].idx * p.row_bytes : nullptr;
     float up[R][NT];
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-#pragma unroll
-      for (int t = 0; t < NT; ++t) up[r][t] = 0.0f;
+    Zero(up);
     RowsDot<T, NT, R>(up_rows, p, lane, stage, up);
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -354,10 +356,7 @@ __global__ void __launch_bounds__(256) DirectMatVecKernel(const MatVecParams p) 
   }
   if (rows[0] == nullptr) return;  // the warp is past the last row
   float acc[RR][NT];
-#pragma unroll
-  for (int r = 0; r < RR; ++r)
-#pragma unroll
-    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
+  Zero(acc);
   const int64_t n_units = p.n_in / Unit<T>::kWeights;
   for (int64_t u0 = lane; u0 < n_units; u0 += 32 * U) {
     typename Unit<T>::Raw raw[RR][U];
