@@ -85,15 +85,6 @@ class CudaBackend final : public Backend {
     TCOBENCH_CUDA_RETURN(cudaSetDevice(index_), "cudaSetDevice");
     TCOBENCH_CUDA_RETURN(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
                          "creating a stream");
-    // TCOBENCH_CUDA_MATVEC=direct: the direct matrix-vector kernels
-    // (cuda_kernels.h) for decode; staged (the default) otherwise.
-    const char* matvec = std::getenv("TCOBENCH_CUDA_MATVEC");
-    const std::string kernels = matvec != nullptr ? matvec : "staged";
-    if (kernels != "staged" && kernels != "direct") {
-      return absl::InvalidArgumentError(absl::StrCat("TCOBENCH_CUDA_MATVEC='", kernels,
-                                                     "': use staged or direct"));
-    }
-    cuda::UseDirectMatVec(kernels == "direct");
     TCOBENCH_CUDA_RETURN(cuda::PrepareDirectMatVec(), "raising the direct kernels' shared memory");
     return absl::OkStatus();
   }
@@ -426,6 +417,16 @@ class CudaBackend final : public Backend {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
+  // TCOBENCH_CUDA_MATVEC=direct: the direct matrix-vector kernels
+  // (cuda_kernels.h) for decode; staged (the default) otherwise. Checked
+  // before the GPU, so a typo is named on any machine.
+  const char* matvec = std::getenv("TCOBENCH_CUDA_MATVEC");
+  const std::string kernels = matvec != nullptr && *matvec != '\0' ? matvec : "staged";
+  if (kernels != "staged" && kernels != "direct") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TCOBENCH_CUDA_MATVEC='", kernels, "': use staged (the default) or direct"));
+  }
+  cuda::UseDirectMatVec(kernels == "direct");
   int count = 0;
   if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
     cudaGetLastError();

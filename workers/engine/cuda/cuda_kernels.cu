@@ -307,7 +307,7 @@ MatVecParams Params(const Mat& w, const float* x, int n) {
 // No staging: each lane loads its units of the row (Unit<T>) straight from
 // global memory, kDirectUnits of them in flight, consecutive lanes on
 // consecutive units so a warp's loads cover whole sectors. A block holds
-// kDirectRowsPerBlock rows (one per warp for one token, two with more).
+// kDirectRowsPerBlock rows (DirectRowsPerWarp: one or two per warp).
 // Quantized types multiply int8 codes with the tokens' activations, which
 // every block first quantizes per 32 values into its shared memory
 // (QuantizeBlock32: no extra launch, the same codes in every block).
@@ -316,9 +316,16 @@ constexpr int kDirectRowsPerBlock = 8;
 constexpr int64_t kDirectMaxShared = 160 * 1024;
 bool g_direct_matvec = false;
 
-template <int NT>
+// Rows per warp: one for a single token, two for batches (the activations
+// reused across them); one for SwiGLU, whose warps read a gate and an up row
+// (registers: two rows of Q5_K units for eight tokens spill).
+template <int NT, int MODE>
 __host__ __device__ constexpr int DirectRowsPerWarp() {
-  return NT == 1 ? 1 : 2;
+  return NT == 1 || MODE == kSwiGluMode ? 1 : 2;
+}
+template <int NT, int MODE>
+__host__ __device__ constexpr int DirectThreads() {
+  return 32 * kDirectRowsPerBlock / DirectRowsPerWarp<NT, MODE>();
 }
 
 int64_t DirectSharedBytes(int type, int n, int64_t n_in) {
@@ -327,8 +334,8 @@ int64_t DirectSharedBytes(int type, int n, int64_t n_in) {
 }
 
 template <int T, int NT, int MODE>
-__global__ void __launch_bounds__(256) DirectMatVecKernel(const MatVecParams p) {
-  constexpr int R = DirectRowsPerWarp<NT>();
+__global__ void __launch_bounds__(DirectThreads<NT, MODE>()) DirectMatVecKernel(const MatVecParams p) {
+  constexpr int R = DirectRowsPerWarp<NT, MODE>();
   constexpr int kWarps = kDirectRowsPerBlock / R;
   constexpr int RR = MODE == kSwiGluMode ? 2 * R : R;  // SwiGLU: gate rows, then up rows
   constexpr bool kQuant = !DirectFloatType(T);
@@ -437,13 +444,13 @@ bool LaunchDirect(int type, const MatVecParams& p, int64_t rows, cudaStream_t s)
     const dim3 grid(static_cast<unsigned>((rows + kDirectRowsPerBlock - 1) / kDirectRowsPerBlock));
     const size_t smem = static_cast<size_t>(shared);
     if (p.n <= 1) {
-      DirectMatVecKernel<T, 1, MODE><<<grid, 32 * kDirectRowsPerBlock / DirectRowsPerWarp<1>(), smem, s>>>(p);
+      DirectMatVecKernel<T, 1, MODE><<<grid, DirectThreads<1, MODE>(), smem, s>>>(p);
     } else if (p.n <= 2) {
-      DirectMatVecKernel<T, 2, MODE><<<grid, 32 * kDirectRowsPerBlock / DirectRowsPerWarp<2>(), smem, s>>>(p);
+      DirectMatVecKernel<T, 2, MODE><<<grid, DirectThreads<2, MODE>(), smem, s>>>(p);
     } else if (p.n <= 4) {
-      DirectMatVecKernel<T, 4, MODE><<<grid, 32 * kDirectRowsPerBlock / DirectRowsPerWarp<4>(), smem, s>>>(p);
+      DirectMatVecKernel<T, 4, MODE><<<grid, DirectThreads<4, MODE>(), smem, s>>>(p);
     } else {
-      DirectMatVecKernel<T, 8, MODE><<<grid, 32 * kDirectRowsPerBlock / DirectRowsPerWarp<8>(), smem, s>>>(p);
+      DirectMatVecKernel<T, 8, MODE><<<grid, DirectThreads<8, MODE>(), smem, s>>>(p);
     }
   }) && aligned;
 }

@@ -7,6 +7,7 @@
 #include "workers/engine/backend.h"
 
 #include <cmath>
+#include <cstdlib>
 
 #include "tests/test_support.h"
 #include "workers/engine/cuda/cuda_backend.h"
@@ -36,6 +37,20 @@ BOOST_AUTO_TEST_CASE(device_strings_are_checked) {
     BOOST_TEST(std::string(gpu.status().message()).find("TCOBENCH_CUDA") != std::string::npos);
   } else if (!gpu.ok()) {  // a CUDA build on a machine without a GPU says so
     BOOST_TEST(std::string(gpu.status().message()).find("cuda:0") != std::string::npos);
+  }
+  if (CudaBackendBuilt()) {  // the decode kernel switch: a typo is named, GPU or not
+    const char* was = std::getenv("TCOBENCH_CUDA_MATVEC");  // bench/cuda_check.sh sets it
+    const std::string saved = was != nullptr ? was : "";
+    ::setenv("TCOBENCH_CUDA_MATVEC", "fast", 1);
+    auto typo = MakeBackend("cuda:0", &pool);
+    if (was != nullptr) {
+      ::setenv("TCOBENCH_CUDA_MATVEC", saved.c_str(), 1);
+    } else {
+      ::unsetenv("TCOBENCH_CUDA_MATVEC");
+    }
+    BOOST_TEST(!typo.ok());
+    BOOST_TEST(std::string(typo.status().message()).find("TCOBENCH_CUDA_MATVEC='fast'") !=
+               std::string::npos);
   }
   // A model on an unknown device fails to open, naming the device.
   const auto path = TempDir() / "backend-ktiny-F16.gguf";
