@@ -12,6 +12,7 @@
 
 #include "workers/engine/cuda/blocks.cuh"
 #include "workers/engine/cuda/cuda_kernels.h"
+#include "workers/engine/cuda/matvec.cuh"
 
 namespace tcobench::cuda {
 namespace {
@@ -27,44 +28,6 @@ namespace {
 // another); kSwiGluMode computes gate and up rows and writes silu(g) * u.
 
 constexpr int kMatVecWarps = 4;
-enum Mode { kStoreMode, kAccumulateMode, kSwiGluMode };
-
-struct MatVecParams {
-  const uint8_t* w[3];
-  float* y[3];
-  int64_t n_out[3];
-  int n_mats;
-  int64_t n_in, row_bytes;
-  const float* x;
-  int n;
-  bool xvec;
-};
-
-// Row i of the (up to three) matrices numbered one after another: its
-// weights (null past the last), output and index there.
-struct RowRef {
-  const uint8_t* row;
-  float* y;
-  int64_t idx, n_out;
-};
-__device__ __forceinline__ RowRef MapRow(const MatVecParams& p, int64_t i) {
-  int m = 0;
-  if (i >= p.n_out[0]) {
-    i -= p.n_out[0];
-    m = 1;
-    if (p.n_mats > 1 && i >= p.n_out[1]) {
-      i -= p.n_out[1];
-      m = 2;
-    }
-  }
-  RowRef r;
-  r.n_out = m == 0 ? p.n_out[0] : m == 1 ? p.n_out[1] : p.n_out[2];
-  const bool valid = m < p.n_mats && i < r.n_out;
-  r.row = valid ? (m == 0 ? p.w[0] : m == 1 ? p.w[1] : p.w[2]) + i * p.row_bytes : nullptr;
-  r.y = m == 0 ? p.y[0] : m == 1 ? p.y[1] : p.y[2];
-  r.idx = i;
-  return r;
-}
 
 // Lane t writes token t's results (the warp's sums are in every lane).
 template <int R, int NT, int MODE>
@@ -85,14 +48,6 @@ __device__ __forceinline__ void StoreRows(const RowRef (&refs)[R], const float (
       }
     }
   }
-}
-
-template <int R, int NT>
-__device__ __forceinline__ void Zero(float (&acc)[R][NT]) {
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int t = 0; t < NT; ++t) acc[r][t] = 0.0f;
 }
 
 template <int R, int NT>
@@ -303,109 +258,31 @@ MatVecParams Params(const Mat& w, const float* x, int n) {
   return p;
 }
 
-// --- Direct matrix-vector products (decode, up to kMaxDirectTokens) --------
-// No staging: each lane loads its units of the row (Unit<T>) straight from
-// global memory, kDirectUnits of them in flight, consecutive lanes on
-// consecutive units so a warp's loads cover whole sectors. A block holds
-// kDirectRowsPerBlock rows (DirectRowsPerWarp: one or two per warp).
-// Quantized types multiply int8 codes with the tokens' activations, which
-// every block first quantizes per 32 values into its shared memory
-// (QuantizeBlock32: no extra launch, the same codes in every block).
+// --- Direct matrix-vector products (matvec.cuh) ---------------------------
 
-constexpr int kDirectRowsPerBlock = 8;
 constexpr int64_t kDirectMaxShared = 160 * 1024;
 bool g_direct_matvec = false;
 
-// Rows per warp: one for a single token, two for batches (the activations
-// reused across them); one for SwiGLU, whose warps read a gate and an up row
-// (registers: two rows of Q5_K units for eight tokens spill).
-template <int NT, int MODE>
-__host__ __device__ constexpr int DirectRowsPerWarp() {
-  return NT == 1 || MODE == kSwiGluMode ? 1 : 2;
-}
-template <int NT, int MODE>
-__host__ __device__ constexpr int DirectThreads() {
-  return 32 * kDirectRowsPerBlock / DirectRowsPerWarp<NT, MODE>();
-}
-
-int64_t DirectSharedBytes(int type, int n, int64_t n_in) {
-  if (DirectFloatType(type)) return 0;
-  return static_cast<int64_t>(n) * n_in + static_cast<int64_t>(n) * (n_in / 32) * 8;
-}
-
 template <int T, int NT, int MODE>
 __global__ void __launch_bounds__(DirectThreads<NT, MODE>()) DirectMatVecKernel(const MatVecParams p) {
-  constexpr int R = DirectRowsPerWarp<NT, MODE>();
-  constexpr int kWarps = kDirectRowsPerBlock / R;
-  constexpr int RR = MODE == kSwiGluMode ? 2 * R : R;  // SwiGLU: gate rows, then up rows
-  constexpr bool kQuant = !DirectFloatType(T);
-  constexpr int U = kQuant ? 2 : 4;  // units in flight per lane and row
+  using Warp = DirectWarp<T, NT, MODE>;
   extern __shared__ __align__(16) uint8_t direct_smem[];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int64_t n_qb = p.n_in / 32;
   int8_t* qx = reinterpret_cast<int8_t*>(direct_smem);
   float2* ds = reinterpret_cast<float2*>(direct_smem + static_cast<int64_t>(p.n) * p.n_in);
-  if (kQuant) {
-    for (int64_t i = threadIdx.x; i < p.n * n_qb; i += blockDim.x) {
-      const int64_t t = i / n_qb, b = i % n_qb;
-      QuantizeBlock32(p.x + t * p.n_in + 32 * b, qx + t * p.n_in + 32 * b, ds + t * n_qb + b);
-    }
+  if (Warp::kQuant) {
+    DirectQuantize(p, threadIdx.x, blockDim.x, qx, ds);
     __syncthreads();
   }
-  const int64_t first = (static_cast<int64_t>(blockIdx.x) * kWarps + warp) * R;
-  RowRef refs[R];
-  const uint8_t* rows[RR];
-#pragma unroll
-  for (int r = 0; r < R; ++r) {
-    refs[r] = MapRow(p, first + r);
-    rows[r] = refs[r].row;
-    if constexpr (MODE == kSwiGluMode) rows[R + r] = rows[r] != nullptr ? p.w[1] + refs[r].idx * p.row_bytes : nullptr;
-  }
-  if (rows[0] == nullptr) return;  // the warp is past the last row
-  float acc[RR][NT];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const Warp w(p, (static_cast<int64_t>(blockIdx.x) * Warp::kWarps + warp) * Warp::R);
+  if (!w.active()) return;
+  float acc[Warp::RR][NT];
   Zero(acc);
-  const int64_t n_units = p.n_in / Unit<T>::kWeights;
-  for (int64_t u0 = lane; u0 < n_units; u0 += 32 * U) {
-    typename Unit<T>::Raw raw[RR][U];
-#pragma unroll
-    for (int k = 0; k < U; ++k) {
-#pragma unroll
-      for (int r = 0; r < RR; ++r) {
-        if (rows[r] != nullptr && u0 + 32 * k < n_units) raw[r][k] = Unit<T>::Load(rows[r], u0 + 32 * k);
-      }
-    }
-#pragma unroll
-    for (int k = 0; k < U; ++k) {
-      const int64_t u = u0 + 32 * k;
-      if (u >= n_units) break;
-#pragma unroll
-      for (int t = 0; t < NT; ++t) {
-        if (t >= p.n) break;
-        if constexpr (kQuant) {
-          const int8_t* qt = qx + t * p.n_in;
-          const float2* dt = ds + t * n_qb;
-#pragma unroll
-          for (int r = 0; r < RR; ++r) {
-            if (rows[r] != nullptr) acc[r][t] += Unit<T>::Dot(raw[r][k], u, qt, dt);
-          }
-        } else {
-          const float* xt = p.x + t * p.n_in + 8 * u;
-          const float4 x0 = LoadFloat4(xt), x1 = LoadFloat4(xt + 4);
-#pragma unroll
-          for (int r = 0; r < RR; ++r) {
-            if (rows[r] != nullptr) acc[r][t] += Unit<T>::Dot(raw[r][k], x0, x1);
-          }
-        }
-      }
-    }
-  }
-  WarpSums<RR, NT>(acc);
-  float out[R][NT];
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int t = 0; t < NT; ++t) out[r][t] = MODE == kSwiGluMode ? Silu(acc[r][t]) * acc[(R + r) % RR][t] : acc[r][t];
-  StoreRows<R, NT, MODE>(refs, out, lane, p.n);
+  w.LaneSums(p, lane, qx, ds, acc);
+  WarpSums<Warp::RR, NT>(acc);
+  float out[Warp::R][NT];
+  Warp::Finish(acc, out);
+  StoreRows<Warp::R, NT, MODE>(w.refs, out, lane, p.n);
 }
 
 // ForType for the types the direct kernels read.

@@ -1,10 +1,12 @@
 // The CUDA kernels' block readers (workers/engine/cuda/blocks.cuh) run on
 // the host here, against the reference quants: every weight Dq4 decodes,
-// and every direct-kernel unit's dot product with int8 activations. Built
+// every direct-kernel unit's dot product with int8 activations, and the
+// direct kernels' per-lane work (matvec.cuh) summed as a warp sums it. Built
 // wherever the CUDA toolkit's headers are (with or without -DTCOBENCH_CUDA),
 // it needs no GPU.
 #define BOOST_TEST_MODULE cuda_blocks
 #include "workers/engine/cuda/blocks.cuh"
+#include "workers/engine/cuda/matvec.cuh"
 
 #include <cmath>
 #include <cstring>
@@ -20,8 +22,9 @@ namespace {
 constexpr int64_t kIn = 1024;  // four super-blocks
 constexpr int kRows = 3;
 
-// kRows rows of kIn random weights (a few outliers, as real rows have) in
-// `type`, 16-byte aligned as the GPU holds them, and their reference floats.
+// `rows` rows of `n_in` random weights (a few outliers, as real rows have)
+// in `type`, 16-byte aligned as the GPU holds them, and their reference
+// floats.
 struct Rows {
   std::vector<uint4> storage;
   const uint8_t* data = nullptr;
@@ -29,20 +32,20 @@ struct Rows {
   std::vector<float> ref;  // dequantized by the reference
 };
 
-Rows MakeRows(TensorType type, uint64_t seed) {
+Rows MakeRows(TensorType type, uint64_t seed, int rows = kRows, int64_t n_in = kIn) {
   const TypeOps* ops = GetReferenceOps(type);
   BOOST_REQUIRE(ops != nullptr && ops->quantize != nullptr);
   Rng rng(seed);
-  std::vector<float> src(kRows * kIn);
+  std::vector<float> src(rows * n_in);
   for (float& v : src) v = static_cast<float>(rng.Normal() * (rng.Uniform() < 0.02 ? 4.0 : 1.0));
   Rows r;
-  r.row_bytes = RowBytes(type, kIn);
-  r.storage.resize((kRows * r.row_bytes + 15) / 16 + 1);
+  r.row_bytes = RowBytes(type, n_in);
+  r.storage.resize((rows * r.row_bytes + 15) / 16 + 1);
   uint8_t* bytes = reinterpret_cast<uint8_t*>(r.storage.data());
   r.ref.resize(src.size());
-  for (int i = 0; i < kRows; ++i) {
-    ops->quantize(src.data() + i * kIn, bytes + i * r.row_bytes, kIn);
-    ops->to_float(bytes + i * r.row_bytes, r.ref.data() + i * kIn, kIn);
+  for (int i = 0; i < rows; ++i) {
+    ops->quantize(src.data() + i * n_in, bytes + i * r.row_bytes, n_in);
+    ops->to_float(bytes + i * r.row_bytes, r.ref.data() + i * n_in, n_in);
   }
   r.data = bytes;
   return r;
@@ -157,6 +160,127 @@ BOOST_AUTO_TEST_CASE(direct_units_multiply_as_the_reference) {
   CheckUnits<cuda::kQ4_K>(TensorType::kQ4_K);
   CheckUnits<cuda::kQ5_K>(TensorType::kQ5_K);
   CheckUnits<cuda::kQ6_K>(TensorType::kQ6_K);
+}
+
+// The direct kernels' work on the host: every thread's share of the
+// activation quantization, every warp's rows, every lane's partial sums
+// (added up as the warp's shuffles add them), then Finish. Three matrices in
+// one launch with row counts that leave warps half full; a row long enough
+// that lanes take several units and the last round is partial; fewer tokens
+// than the kernel's width.
+template <int T, int NT, int MODE>
+void CheckDirect(TensorType type, int n) {
+  using Warp = cuda::DirectWarp<T, NT, MODE>;
+  constexpr int64_t kLong = 2560;  // ten super-blocks
+  const bool swiglu = MODE == cuda::kSwiGluMode;
+  const std::vector<int> n_out = swiglu ? std::vector<int>{7, 7} : std::vector<int>{5, 3, 4};
+  std::vector<Rows> mats;
+  for (size_t m = 0; m < n_out.size(); ++m) mats.push_back(MakeRows(type, 31 * T + m, n_out[m], kLong));
+  Rng rng(3 + NT);
+  std::vector<float4> xs(n * kLong / 4);
+  float* x = reinterpret_cast<float*>(xs.data());
+  for (int64_t i = 0; i < n * kLong; ++i) x[i] = static_cast<float>(rng.Normal());
+
+  cuda::MatVecParams p{};
+  for (size_t m = 0; m < mats.size(); ++m) p.w[m] = mats[m].data;
+  p.n_mats = swiglu ? 1 : static_cast<int>(mats.size());
+  for (int m = 0; m < p.n_mats; ++m) p.n_out[m] = n_out[m];
+  p.n_in = kLong;
+  p.row_bytes = mats[0].row_bytes;
+  p.x = x;
+  p.n = n;
+  p.xvec = true;
+  // The block's shared memory, as the launch sizes it.
+  std::vector<float4> smem(cuda::DirectSharedBytes(T, n, kLong) / 16 + 1);
+  int8_t* qx = reinterpret_cast<int8_t*>(smem.data());
+  float2* ds = reinterpret_cast<float2*>(qx + n * kLong);
+  if (Warp::kQuant) {
+    const int threads = cuda::DirectThreads<NT, MODE>();
+    for (int tid = 0; tid < threads; ++tid) cuda::DirectQuantize(p, tid, threads, qx, ds);
+  }
+  // What a token's activation e is multiplied with.
+  auto act = [&](int t, int64_t e) {
+    return Warp::kQuant ? static_cast<double>(ds[t * (kLong / 32) + e / 32].x) * qx[t * kLong + e]
+                        : static_cast<double>(x[t * kLong + e]);
+  };
+  auto dot = [&](const Rows& m, int64_t row, int t, double* magnitude) {
+    double sum = 0.0;
+    *magnitude = 0.0;
+    for (int64_t e = 0; e < kLong; ++e) {
+      sum += m.ref[row * kLong + e] * act(t, e);
+      *magnitude += std::fabs(m.ref[row * kLong + e] * act(t, e));
+    }
+    return sum;
+  };
+  int64_t total = 0;
+  for (int m = 0; m < p.n_mats; ++m) total += p.n_out[m];
+  int64_t checked = 0;
+  for (int64_t first = 0; first < total + Warp::R; first += Warp::R) {
+    const Warp w(p, first);
+    if (!w.active()) {
+      BOOST_REQUIRE_MESSAGE(first >= total, "warp at row " << first << " of " << total << " idle");
+      continue;
+    }
+    float acc[Warp::RR][NT];
+    cuda::Zero(acc);
+    for (int lane = 0; lane < 32; ++lane) w.LaneSums(p, lane, qx, ds, acc);
+    float out[Warp::R][NT];
+    Warp::Finish(acc, out);
+    for (int r = 0; r < Warp::R; ++r) {
+      if (w.refs[r].row == nullptr) continue;
+      int m = 0;
+      while (w.refs[r].row < mats[m].data || w.refs[r].row >= mats[m].data + n_out[m] * p.row_bytes) ++m;
+      const int64_t row = w.refs[r].idx;
+      BOOST_REQUIRE(w.refs[r].row == mats[m].data + row * p.row_bytes);
+      ++checked;
+      for (int t = 0; t < NT; ++t) {
+        if (t >= n) {
+          BOOST_TEST(out[r][t] == 0.0f);  // no token there: nothing added
+          continue;
+        }
+        double mag_g = 0.0, mag_u = 0.0;
+        const double g = dot(mats[m], row, t, &mag_g);
+        if (!swiglu) {
+          BOOST_TEST(std::fabs(out[r][t] - g) <= 1e-5 * mag_g,
+                     TypeName(type) << " NT " << NT << " n " << n << " matrix " << m << " row " << row
+                                    << " token " << t << ": " << out[r][t] << ", want " << g);
+          continue;
+        }
+        const double u = dot(mats[1], row, t, &mag_u);
+        const double silu = g / (1.0 + std::exp(-g));
+        const double want = silu * u;
+        const double tol = 1.2 * std::fabs(u) * 1e-5 * mag_g + std::fabs(silu) * 1e-5 * mag_u + 1e-6;
+        BOOST_TEST(std::fabs(out[r][t] - want) <= tol,
+                   TypeName(type) << " SwiGLU NT " << NT << " n " << n << " row " << row << " token "
+                                  << t << ": " << out[r][t] << ", want " << want);
+      }
+    }
+  }
+  BOOST_TEST(checked == total, TypeName(type) << ": " << checked << " of " << total << " rows computed");
+}
+
+template <int T>
+void CheckDirectType(TensorType type) {
+  CheckDirect<T, 1, cuda::kStoreMode>(type, 1);
+  CheckDirect<T, 2, cuda::kStoreMode>(type, 2);
+  CheckDirect<T, 4, cuda::kStoreMode>(type, 3);
+  CheckDirect<T, 8, cuda::kStoreMode>(type, 8);
+  CheckDirect<T, 1, cuda::kSwiGluMode>(type, 1);
+  CheckDirect<T, 4, cuda::kSwiGluMode>(type, 4);
+  CheckDirect<T, 8, cuda::kSwiGluMode>(type, 5);
+}
+
+BOOST_AUTO_TEST_CASE(direct_kernels_lane_by_lane) {
+  CheckDirectType<cuda::kF16>(TensorType::kF16);
+  CheckDirectType<cuda::kBF16>(TensorType::kBF16);
+  CheckDirectType<cuda::kQ8_0>(TensorType::kQ8_0);
+  CheckDirectType<cuda::kQ4_0>(TensorType::kQ4_0);
+  CheckDirectType<cuda::kQ4_1>(TensorType::kQ4_1);
+  CheckDirectType<cuda::kQ5_0>(TensorType::kQ5_0);
+  CheckDirectType<cuda::kQ5_1>(TensorType::kQ5_1);
+  CheckDirectType<cuda::kQ4_K>(TensorType::kQ4_K);
+  CheckDirectType<cuda::kQ5_K>(TensorType::kQ5_K);
+  CheckDirectType<cuda::kQ6_K>(TensorType::kQ6_K);
 }
 
 }  // namespace
