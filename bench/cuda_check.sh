@@ -8,7 +8,10 @@
 # 2. conformance_test (reference logits, greedy stories260K) on the GPU;
 # 3. llama-1b-shaped models (F16 and Q4_K_M, random weights) through
 #    `model bench`: prefill 512, decode at batch 1 and 8, J/token from NVML.
-# MODES="direct" (say) runs one family only.
+# MODES="direct" (say) runs one family only. It needs the targets tcobench,
+# backend_test, conformance_test and cuda_blocks_test built in BUILD_DIR
+# (cmake --build build-cuda --target tcobench backend_test conformance_test
+# cuda_blocks_test); the shared models for conformance_test.
 set -uo pipefail
 BUILD=${1:-build-cuda}
 SHARED=${2:-$(dirname "$0")/../../shared}
