@@ -72,6 +72,14 @@ TCOBENCH_HD uint32_t Load32(const uint8_t* p) {
 TCOBENCH_HD uint32_t Load32From16(const uint8_t* p) {
   return Load16(p) | (static_cast<uint32_t>(Load16(p + 2)) << 16);
 }
+// A 4-byte-aligned 32-bit store.
+TCOBENCH_HD void Store32(void* p, uint32_t v) {
+#ifdef __CUDA_ARCH__
+  *reinterpret_cast<uint32_t*>(p) = v;
+#else
+  std::memcpy(p, &v, 4);
+#endif
+}
 // Read-only global loads of 16 bytes (16-byte aligned).
 TCOBENCH_HD uint4 Load128(const uint8_t* p) {
 #ifdef __CUDA_ARCH__
@@ -199,8 +207,15 @@ template <>
 struct Dq4<kBF16> {
   static constexpr int kBlock = 1, kBytes = 2;
   static TCOBENCH_HD void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-TCOBENCH_UNROLL
+#ifdef __CUDA_ARCH__
+    const uint2 v = *reinterpret_cast<const uint2*>(base + 2 * e);  // one 8-byte load
+    w[0] = __uint_as_float(v.x << 16);
+    w[1] = __uint_as_float(v.x & 0xFFFF0000u);
+    w[2] = __uint_as_float(v.y << 16);
+    w[3] = __uint_as_float(v.y & 0xFFFF0000u);
+#else
     for (int i = 0; i < 4; ++i) w[i] = FloatBits(static_cast<uint32_t>(Load16(base + 2 * (e + i))) << 16);
+#endif
   }
   static TCOBENCH_HD float One(const uint8_t* base, int64_t e) {
     return FloatBits(static_cast<uint32_t>(Load16(base + 2 * e)) << 16);
@@ -234,15 +249,12 @@ struct LegacyDq4 {
     const int shift = i >= 16 ? 4 : 0;
     const uint32_t v = Load32From16(b + kHeader + (i & 15));
     const uint32_t qh = kFifth ? Load32From16(b + (kMin ? 4 : 2)) : 0;
+    const float m = kMin ? HalfBits(Load16(b + 2)) : 0.0f;
 TCOBENCH_UNROLL
     for (int k = 0; k < 4; ++k) {
       int q = static_cast<int>((v >> (8 * k + shift)) & 0xF);
       if (kFifth) q |= static_cast<int>((qh >> (i + k)) & 1) << 4;
-      if (kMin) {
-        w[k] = static_cast<float>(q) * d + HalfBits(Load16(b + 2));
-      } else {
-        w[k] = static_cast<float>(q - (kFifth ? 16 : 8)) * d;
-      }
+      w[k] = kMin ? static_cast<float>(q) * d + m : static_cast<float>(q - (kFifth ? 16 : 8)) * d;
     }
   }
   static TCOBENCH_HD float One(const uint8_t*, int64_t) { return 0.0f; }
@@ -348,13 +360,15 @@ TCOBENCH_UNROLL
       sum += qi;
       packed |= (static_cast<uint32_t>(qi) & 0xFF) << (8 * k);
     }
-    *reinterpret_cast<uint32_t*>(q + i) = packed;
+    Store32(q + i, packed);
   }
   *ds = make_float2(d, static_cast<float>(sum));
 }
 
 // Word k (bytes 4k..4k+3) of an int8 activation block.
-TCOBENCH_HD int QxWord(const int8_t* q, int k) { return reinterpret_cast<const int*>(q)[k]; }
+TCOBENCH_HD int QxWord(const int8_t* q, int k) {
+  return static_cast<int>(Load32(reinterpret_cast<const uint8_t*>(q) + 4 * k));
+}
 
 // --- Unit<T>: a lane's share of a row in the direct kernels -----------------
 // kWeights per unit; Raw holds its bytes (Load: unit u of a row). Float
@@ -563,11 +577,9 @@ TCOBENCH_UNROLL
   }
 };
 
-// Whether the direct kernels read type T (float types: F16 and BF16).
+// The direct kernels read every type the kernels read but F32 (each has a
+// Unit<T>); F16 and BF16 with float activations, the others with int8.
+TCOBENCH_HD constexpr bool DirectType(int t) { return t != kF32; }
 TCOBENCH_HD constexpr bool DirectFloatType(int t) { return t == kF16 || t == kBF16; }
-TCOBENCH_HD constexpr bool DirectQuantType(int t) {
-  return t == kQ8_0 || t == kQ4_0 || t == kQ4_1 || t == kQ5_0 || t == kQ5_1 || t == kQ4_K ||
-         t == kQ5_K || t == kQ6_K;
-}
 
 }  // namespace tcobench::cuda

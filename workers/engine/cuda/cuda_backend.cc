@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "workers/engine/cuda/cuda_kernels.h"
+#include "workers/engine/tensor_type.h"
 
 namespace tcobench {
 namespace {
@@ -61,8 +62,15 @@ cuda::Mat ToMat(const WeightMatrix& w) {
   return m;
 }
 
+// The types cuda::TypeSupported takes, by name.
 std::string SupportedList() {
-  return "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K";
+  std::string list;
+  for (uint32_t id = 0; id <= static_cast<uint32_t>(cuda::kBF16); ++id) {
+    if (GetTypeGeometry(id).has_value() && cuda::TypeSupported(static_cast<int>(id))) {
+      absl::StrAppend(&list, list.empty() ? "" : ", ", TypeName(static_cast<TensorType>(id)));
+    }
+  }
+  return list;
 }
 
 class CudaBackend final : public Backend {

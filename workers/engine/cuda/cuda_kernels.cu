@@ -287,14 +287,13 @@ __global__ void __launch_bounds__(DirectThreads<NT, MODE>()) DirectMatVecKernel(
 
 // ForType for the types the direct kernels read.
 template <typename F>
-bool ForDirectType(int type, F&& f) {
-  if (!DirectFloatType(type) && !DirectQuantType(type)) return false;
-  return ForType(type, [&](auto t) {
-    constexpr int T = decltype(t)::value;
-    if constexpr (DirectFloatType(T) || DirectQuantType(T)) f(t);
+void ForDirectType(int type, F&& f) {
+  ForType(type, [&](auto t) {
+    if constexpr (DirectType(decltype(t)::value)) f(t);
   });
 }
 
+// f(kernel) for each of type T's direct kernels in MODE (1, 2, 4, 8 tokens).
 template <int T, int MODE, typename F>
 void ForDirectKernels(F&& f) {
   f(DirectMatVecKernel<T, 1, MODE>);
@@ -303,21 +302,21 @@ void ForDirectKernels(F&& f) {
   f(DirectMatVecKernel<T, 8, MODE>);
 }
 
-// Runs the product on the direct kernels where they take it; false leaves
-// it to the staged ones.
+// Runs the product on the direct kernels where they take it (the type, at
+// most kMaxDirectTokens tokens, the shared memory, Unit<T>'s alignment and
+// row length); false leaves it to the staged ones.
 template <int MODE>
 bool LaunchDirect(int type, const MatVecParams& p, int64_t rows, cudaStream_t s) {
-  if (!g_direct_matvec || p.n > kMaxDirectTokens || !p.xvec) return false;
+  if (!g_direct_matvec || p.n > kMaxDirectTokens) return false;
   const int64_t shared = DirectSharedBytes(type, p.n, p.n_in);
-  if (shared > kDirectMaxShared) return false;
-  bool aligned = (reinterpret_cast<uintptr_t>(p.x) & 15) == 0;
-  return ForDirectType(type, [&](auto t) {
+  if (shared > kDirectMaxShared || (reinterpret_cast<uintptr_t>(p.x) & 15) != 0) return false;
+  bool launched = false;
+  ForDirectType(type, [&](auto t) {
     constexpr int T = decltype(t)::value;
+    if (p.row_bytes % Unit<T>::kAlign != 0 || p.n_in % Unit<T>::kWeights != 0) return;
     for (int m = 0; m < (MODE == kSwiGluMode ? 2 : p.n_mats); ++m) {
-      aligned = aligned && reinterpret_cast<uintptr_t>(p.w[m]) % Unit<T>::kAlign == 0;
+      if (reinterpret_cast<uintptr_t>(p.w[m]) % Unit<T>::kAlign != 0) return;
     }
-    aligned = aligned && p.row_bytes % Unit<T>::kAlign == 0 && p.n_in % Unit<T>::kWeights == 0;
-    if (!aligned) return;
     const dim3 grid(static_cast<unsigned>((rows + kDirectRowsPerBlock - 1) / kDirectRowsPerBlock));
     const size_t smem = static_cast<size_t>(shared);
     if (p.n <= 1) {
@@ -329,7 +328,9 @@ bool LaunchDirect(int type, const MatVecParams& p, int64_t rows, cudaStream_t s)
     } else {
       DirectMatVecKernel<T, 8, MODE><<<grid, DirectThreads<8, MODE>(), smem, s>>>(p);
     }
-  }) && aligned;
+    launched = true;
+  });
+  return launched;
 }
 
 // --- Matrix-matrix products (prefill): tensor cores, half inputs --------
@@ -745,18 +746,21 @@ bool TypeSupported(int type) {
 void UseDirectMatVec(bool on) { g_direct_matvec = on; }
 
 cudaError_t PrepareDirectMatVec() {
+  if (!g_direct_matvec) return cudaSuccess;
   cudaError_t err = cudaSuccess;
   auto raise = [&](auto kernel) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                static_cast<int>(kDirectMaxShared));
     if (err == cudaSuccess) err = e;
   };
-  for (int type : {kQ8_0, kQ4_0, kQ4_1, kQ5_0, kQ5_1, kQ4_K, kQ5_K, kQ6_K}) {
+  for (int type = 0; type <= kBF16; ++type) {  // every type id; ForDirectType picks
     ForDirectType(type, [&](auto t) {
       constexpr int T = decltype(t)::value;
-      ForDirectKernels<T, kStoreMode>(raise);
-      ForDirectKernels<T, kAccumulateMode>(raise);
-      ForDirectKernels<T, kSwiGluMode>(raise);
+      if constexpr (!DirectFloatType(T)) {  // the float types use no shared memory
+        ForDirectKernels<T, kStoreMode>(raise);
+        ForDirectKernels<T, kAccumulateMode>(raise);
+        ForDirectKernels<T, kSwiGluMode>(raise);
+      }
     });
   }
   return err;

@@ -41,12 +41,12 @@ void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* 
 // quantized types against activations quantized to int8 per 32 values in
 // shared memory, 4-way int8 dot products). TCOBENCH_CUDA_MATVEC=direct
 // in the backend. Products the direct kernels do not take (F32, rows whose
-// alignment or length they cannot read, contexts past their shared memory)
-// stay on the staged ones.
+// alignment or length they cannot read, inputs whose int8 copy for all
+// tokens passes their shared memory) stay on the staged ones.
 void UseDirectMatVec(bool on);
 constexpr int kMaxDirectTokens = 8;
-// Raises the direct kernels' dynamic shared-memory limit (once per device,
-// before any step is recorded).
+// With the direct kernels on, raises their dynamic shared-memory limit
+// (once per device, before any step is recorded); nothing otherwise.
 cudaError_t PrepareDirectMatVec();
 // Bytes of scratch MatMul needs for n tokens of n_in (the half copy of x).
 int64_t MatMulScratchBytes(int n, int64_t n_in);
