@@ -99,6 +99,24 @@ TCOBENCH_HD float4 LoadFloat4(const float* p) {
   return v;
 #endif
 }
+// The same through a plain load: for memory written in the same launch
+// (shared memory), which the read-only path must not read.
+TCOBENCH_HD float4 LoadFloat4Plain(const float* p) {
+#ifdef __CUDA_ARCH__
+  return *reinterpret_cast<const float4*>(p);
+#else
+  float4 v;
+  std::memcpy(&v, p, 16);
+  return v;
+#endif
+}
+TCOBENCH_HD void StoreFloat4(float* p, float4 v) {
+#ifdef __CUDA_ARCH__
+  *reinterpret_cast<float4*>(p) = v;
+#else
+  std::memcpy(p, &v, 16);
+#endif
+}
 // c + the sum of the four signed byte products of a and b.
 TCOBENCH_HD int Dp4a(int a, int b, int c) {
 #ifdef __CUDA_ARCH__
@@ -336,15 +354,9 @@ TCOBENCH_HD int64_t ElemBytes(int64_t n) {
 }
 
 // --- Activations as int8 blocks of 32 ---------------------------------------
-// x[0..31] -> q (32 int8, 4-byte aligned) and ds = {d, sum of q} with
-// x ~ d * q (ggml's quantize_row_q8_1, d kept as float).
-TCOBENCH_HD void QuantizeBlock32(const float* x, int8_t* q, float2* ds) {
-  float v[32];
-TCOBENCH_UNROLL
-  for (int i = 0; i < 32; i += 4) {
-    const float4 f = LoadFloat4(x + i);
-    v[i] = f.x; v[i + 1] = f.y; v[i + 2] = f.z; v[i + 3] = f.w;
-  }
+// v[0..31] -> q (32 int8, 4-byte aligned) and ds = {d, sum of q} with
+// v ~ d * q (ggml's quantize_row_q8_1, d kept as float).
+TCOBENCH_HD void QuantizeValues32(const float (&v)[32], int8_t* q, float2* ds) {
   float amax = 0.0f;
 TCOBENCH_UNROLL
   for (int i = 0; i < 32; ++i) amax = fmaxf(amax, fabsf(v[i]));
@@ -363,6 +375,16 @@ TCOBENCH_UNROLL
     Store32(q + i, packed);
   }
   *ds = make_float2(d, static_cast<float>(sum));
+}
+// The same for 32 floats in global memory (16-byte aligned).
+TCOBENCH_HD void QuantizeBlock32(const float* x, int8_t* q, float2* ds) {
+  float v[32];
+TCOBENCH_UNROLL
+  for (int i = 0; i < 32; i += 4) {
+    const float4 f = LoadFloat4(x + i);
+    v[i] = f.x; v[i + 1] = f.y; v[i + 2] = f.z; v[i + 3] = f.w;
+  }
+  QuantizeValues32(v, q, ds);
 }
 
 // Word k (bytes 4k..4k+3) of an int8 activation block.

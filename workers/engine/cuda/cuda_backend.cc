@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -75,13 +76,18 @@ std::string SupportedList() {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int index, const cudaDeviceProp& prop) : index_(index), prop_(prop) {
+  // fuse_norm: hold norms back for the direct kernels to fuse (RmsNorm).
+  CudaBackend(int index, const cudaDeviceProp& prop, bool fuse_norm)
+      : index_(index), prop_(prop), fuse_norm_(fuse_norm) {
     const char* env = std::getenv("TCOBENCH_CUDA_PROFILE");
     profile_ = env != nullptr && *env != '\0' && std::string(env) != "0";
   }
 
   ~CudaBackend() override {
-    if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+    if (stream_ != nullptr) {
+      FlushNorm();
+      cudaStreamSynchronize(stream_);
+    }
     if (profile_) PrintProfile();
     for (void* p : weights_) cudaFree(p);
     if (scratch_ != nullptr) cudaFree(scratch_);
@@ -129,6 +135,7 @@ class CudaBackend final : public Backend {
   }
 
   absl::StatusOr<void*> Alloc(size_t bytes) override {
+    FlushNorm();
     void* p = nullptr;
     TCOBENCH_CUDA_RETURN(cudaMalloc(&p, std::max<size_t>(bytes, 16)),
                          absl::StrCat("allocating ", bytes, " bytes on ", name()));
@@ -137,11 +144,13 @@ class CudaBackend final : public Backend {
   }
 
   void Free(void* p) override {
+    FlushNorm();
     cudaStreamSynchronize(stream_);
     cudaFree(p);
   }
 
   void Upload(void* dst, const void* host, size_t bytes) override {
+    FlushNorm();
     Check(cudaStreamSynchronize(stream_), "Upload");  // the staging buffer is free
     Stage(bytes);
     std::memcpy(staging_, host, bytes);
@@ -149,6 +158,7 @@ class CudaBackend final : public Backend {
   }
 
   void Download(void* host, const void* src, size_t bytes) override {
+    FlushNorm();
     Check(cudaStreamSynchronize(stream_), "a step's kernels");
     if (profile_) CollectProfile();
     Stage(bytes);
@@ -163,6 +173,7 @@ class CudaBackend final : public Backend {
     auto* steps = static_cast<CudaSteps*>(cache);
     if (steps == nullptr || profile_) {  // profiling times each operation: no graphs
       ops();
+      FlushNorm();
       Check(cudaGetLastError(), "launching a step's kernels");
       return;
     }
@@ -172,6 +183,7 @@ class CudaBackend final : public Backend {
       Check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "recording a step");
       capturing_ = true;
       ops();
+      FlushNorm();
       capturing_ = false;
       Check(cudaStreamEndCapture(stream_, &graph), "recording a step");
       cudaGraphExec_t exec = nullptr;
@@ -185,22 +197,26 @@ class CudaBackend final : public Backend {
   void MatMul(const WeightMatrix& w, const float* x, int64_t n_tokens, float* y,
               bool accumulate) override {
     const cuda::Mat m = ToMat(w);
-    Timed timed(this, n_tokens <= cuda::kMaxMatVecTokens ? "matmul (matrix-vector)"
-                                                         : "matmul (matrix-matrix)");
+    const std::optional<cuda::Norm> norm = TakeNorm(x, n_tokens, w.n_in);
+    void* scratch = Scratch(cuda::MatMulScratchBytes(static_cast<int>(n_tokens), w.n_in));
+    Timed timed(this, n_tokens > cuda::kMaxMatVecTokens ? "matmul (matrix-matrix)"
+                      : norm ? "rms norm + matmul (matrix-vector)"
+                             : "matmul (matrix-vector)");
     cuda::MatMul(m, x, static_cast<int>(n_tokens), y,
-                 accumulate ? cuda::Epilogue::kAccumulate : cuda::Epilogue::kStore,
-                 Scratch(cuda::MatMulScratchBytes(static_cast<int>(n_tokens), w.n_in)), stream_);
+                 accumulate ? cuda::Epilogue::kAccumulate : cuda::Epilogue::kStore, scratch, stream_,
+                 norm ? &*norm : nullptr);
   }
 
   void MatMulSameInput(std::initializer_list<std::pair<const WeightMatrix*, float*>> products,
                        const float* x, int64_t n_tokens) override {
     const bool one_launch = n_tokens <= cuda::kMaxMatVecTokens && products.size() <= 3 &&
                             SameTypeAndInput(products);
-    if (!one_launch) {
+    if (!one_launch) {  // the first product takes a held-back norm
       for (const auto& [w, y] : products) MatMul(*w, x, n_tokens, y, false);
       return;
     }
-    Timed timed(this, "q/k/v matrix-vector");
+    const std::optional<cuda::Norm> norm = TakeNorm(x, n_tokens, products.begin()->first->n_in);
+    Timed timed(this, norm ? "rms norm + q/k/v matrix-vector" : "q/k/v matrix-vector");
     cuda::Mat mats[3];
     float* ys[3];
     int n = 0;
@@ -208,7 +224,7 @@ class CudaBackend final : public Backend {
       mats[n] = ToMat(*w);
       ys[n++] = y;
     }
-    cuda::MatVecMulti(mats, ys, n, x, static_cast<int>(n_tokens), stream_);
+    cuda::MatVecMulti(mats, ys, n, x, static_cast<int>(n_tokens), stream_, norm ? &*norm : nullptr);
   }
 
   void MatMulGlu(const WeightMatrix& gate, const WeightMatrix& up, const float* x,
@@ -216,50 +232,71 @@ class CudaBackend final : public Backend {
     const bool gelu = act == GluActivation::kGeluTanh;
     if (!gelu && n_tokens <= cuda::kMaxMatVecTokens && gate.type == up.type &&
         gate.n_in == up.n_in && gate.n_out == up.n_out) {
-      Timed timed(this, "gate/up/swiglu matrix-vector");
-      cuda::MatVecSwiGlu(ToMat(gate), ToMat(up), x, static_cast<int>(n_tokens), out, stream_);
+      const std::optional<cuda::Norm> norm = TakeNorm(x, n_tokens, gate.n_in);
+      Timed timed(this, norm ? "rms norm + gate/up/swiglu matrix-vector" : "gate/up/swiglu matrix-vector");
+      cuda::MatVecSwiGlu(ToMat(gate), ToMat(up), x, static_cast<int>(n_tokens), out, stream_,
+                         norm ? &*norm : nullptr);
       return;
     }
-    MatMul(gate, x, n_tokens, out, false);
+    MatMul(gate, x, n_tokens, out, false);  // takes a held-back norm
     MatMul(up, x, n_tokens, up_scratch, false);
+    FlushNorm();
     Timed timed(this, gelu ? "geglu" : "swiglu");
     cuda::Glu(out, up_scratch, n_tokens * gate.n_out, out, gelu, stream_);
   }
 
   void GetRows(const WeightMatrix& w, const int32_t* tokens, int64_t n_tokens, float* y) override {
+    FlushNorm();
     Timed timed(this, "get rows");
     cuda::GetRows(ToMat(w), tokens, static_cast<int>(n_tokens), y, stream_);
   }
 
   void RmsNorm(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                float* y) override {
+    FlushNorm();
+    if (fuse_norm_ && x != y && n_tokens <= cuda::kMaxDirectTokens) {
+      cuda::Norm norm;  // held back for the product that reads y
+      norm.x = x;
+      norm.weight = weight;
+      norm.eps = eps;
+      norm.y = y;
+      norm.rows = static_cast<int>(n_tokens);
+      norm.n = n;
+      pending_norm_ = norm;
+      return;
+    }
     Timed timed(this, "rms norm");
     cuda::RmsNorm(x, weight, static_cast<int>(n_tokens), n, eps, y, stream_);
   }
 
   void RmsNormAdd(const float* x, const float* weight, int64_t n_tokens, int64_t n, float eps,
                   float* y) override {
+    FlushNorm();
     Timed timed(this, "rms norm + residual");
     cuda::RmsNormAdd(x, weight, static_cast<int>(n_tokens), n, eps, y, stream_);
   }
 
   void AddBias(float* y, const float* bias, int64_t n_tokens, int64_t n) override {
+    FlushNorm();
     Timed timed(this, "bias");
     cuda::AddBias(y, bias, static_cast<int>(n_tokens), n, stream_);
   }
 
   void Scale(float* y, int64_t count, float s) override {
+    FlushNorm();
     Timed timed(this, "scale");
     cuda::Scale(y, count, s, stream_);
   }
 
   void SoftCap(float* y, int64_t count, float cap) override {
+    FlushNorm();
     Timed timed(this, "soft-cap");
     cuda::SoftCap(y, count, cap, stream_);
   }
 
   void RopeAndStore(float* q, float* k, const float* v, const StepInputs& in, int64_t n_head,
                     int64_t n_head_kv, const RopeArgs& rope, const KvLayer& kv) override {
+    FlushNorm();
     cuda::RopeStore a;
     a.q = q;
     a.k = k;
@@ -287,6 +324,7 @@ class CudaBackend final : public Backend {
   void Attention(const float* q, const StepInputs& in, const KvLayer& kv, int64_t n_head,
                  int64_t n_head_kv, int64_t head_dim, float scale, float* out,
                  int64_t window) override {
+    FlushNorm();
     cuda::AttentionLaunch a;
     a.q = q;
     a.k_cache = kv.k;
@@ -371,6 +409,28 @@ class CudaBackend final : public Backend {
     for (cudaEvent_t e : free_events_) cudaEventDestroy(e);
   }
 
+  // RmsNorm holds a norm back (with the direct kernels on) for the product
+  // that reads its output, which fuses it: TakeNorm hands it to a product of
+  // input x (n_tokens rows of n_in), or runs it when it is not that
+  // product's input. Every other operation runs it first (FlushNorm).
+  void FlushNorm() {
+    if (!pending_norm_) return;
+    const cuda::Norm norm = *pending_norm_;
+    pending_norm_.reset();
+    Timed timed(this, "rms norm");
+    cuda::RmsNorm(norm.x, norm.weight, norm.rows, norm.n, norm.eps, norm.y, stream_);
+  }
+  std::optional<cuda::Norm> TakeNorm(const float* x, int64_t n_tokens, int64_t n_in) {
+    if (pending_norm_ && pending_norm_->y == x && pending_norm_->rows == n_tokens &&
+        pending_norm_->n == n_in) {
+      const cuda::Norm norm = *pending_norm_;
+      pending_norm_.reset();
+      return norm;
+    }
+    FlushNorm();
+    return std::nullopt;
+  }
+
   static bool SameTypeAndInput(
       std::initializer_list<std::pair<const WeightMatrix*, float*>> products) {
     const WeightMatrix* first = products.begin()->first;
@@ -408,6 +468,7 @@ class CudaBackend final : public Backend {
 
   const int index_;
   const cudaDeviceProp prop_;
+  const bool fuse_norm_;
   cudaStream_t stream_ = nullptr;
   std::vector<void*> weights_;
   void* staging_ = nullptr;  // pinned host memory for uploads and downloads
@@ -416,6 +477,7 @@ class CudaBackend final : public Backend {
   size_t scratch_bytes_ = 0;
   int64_t attention_shared_ = 48 * 1024;  // the default dynamic limit
   bool capturing_ = false;
+  std::optional<cuda::Norm> pending_norm_;
   bool profile_ = false;
   std::vector<PendingOp> pending_;
   std::vector<cudaEvent_t> free_events_;
@@ -426,15 +488,17 @@ class CudaBackend final : public Backend {
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
   // TCOBENCH_CUDA_MATVEC=direct: the direct matrix-vector kernels
-  // (cuda_kernels.h) for decode; staged (the default) otherwise. Checked
-  // before the GPU, so a typo is named on any machine.
+  // (cuda_kernels.h) for decode, RMS norms fused into them; direct-unfused:
+  // the same with the norms as kernels of their own (to tell the two apart);
+  // staged (the default) otherwise. Checked before the GPU, so a typo is
+  // named on any machine.
   const char* matvec = std::getenv("TCOBENCH_CUDA_MATVEC");
   const std::string kernels = matvec != nullptr && *matvec != '\0' ? matvec : "staged";
-  if (kernels != "staged" && kernels != "direct") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("TCOBENCH_CUDA_MATVEC='", kernels, "': use staged (the default) or direct"));
+  if (kernels != "staged" && kernels != "direct" && kernels != "direct-unfused") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TCOBENCH_CUDA_MATVEC='", kernels, "': use staged (the default), direct or direct-unfused"));
   }
-  cuda::UseDirectMatVec(kernels == "direct");
+  cuda::UseDirectMatVec(kernels != "staged");
   int count = 0;
   if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
     cudaGetLastError();
@@ -453,7 +517,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
         absl::StrCat("device cuda:", index, " (", prop.name, ") has compute capability ",
                      prop.major, ".", prop.minor, "; the CUDA backend needs 7.0 or newer"));
   }
-  auto backend = std::make_unique<CudaBackend>(index, prop);
+  auto backend = std::make_unique<CudaBackend>(index, prop, kernels == "direct");
   if (absl::Status st = backend->Init(); !st.ok()) return st;
   return backend;
 }

@@ -263,22 +263,56 @@ MatVecParams Params(const Mat& w, const float* x, int n) {
 constexpr int64_t kDirectMaxShared = 160 * 1024;
 bool g_direct_matvec = false;
 
+// A fused norm's scale of each token into scales (a warp per token).
+__device__ __forceinline__ void DirectNormScales(const MatVecParams& p, float* scales) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+  for (int t = warp; t < p.n; t += n_warps) {
+    const float* xt = p.norm_x + t * p.n_in;
+    float sum = 0.0f;
+    for (int64_t i = 4 * lane; i < p.n_in; i += 128) {
+      const float4 v = LoadFloat4(xt + i);
+      sum += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xFFFFFFFFu, sum, off);
+    if (lane == 0) scales[t] = NormScale(sum, p.n_in, p.norm_eps);
+  }
+}
+
 template <int T, int NT, int MODE>
 __global__ void __launch_bounds__(DirectThreads<NT, MODE>()) DirectMatVecKernel(const MatVecParams p) {
   using Warp = DirectWarp<T, NT, MODE>;
   extern __shared__ __align__(16) uint8_t direct_smem[];
-  int8_t* qx = reinterpret_cast<int8_t*>(direct_smem);
-  float2* ds = reinterpret_cast<float2*>(direct_smem + static_cast<int64_t>(p.n) * p.n_in);
-  if (Warp::kQuant) {
-    DirectQuantize(p, threadIdx.x, blockDim.x, qx, ds);
+  __shared__ float scales[kMaxDirectTokens];
+  const bool norm = p.norm_x != nullptr;
+  if (norm) {
+    DirectNormScales(p, scales);
     __syncthreads();
+  }
+  float* y_out = norm && blockIdx.x == 0 ? p.norm_y : nullptr;  // one block writes the norm's output
+  DirectInputs in;
+  if (Warp::kQuant) {
+    int8_t* qx = reinterpret_cast<int8_t*>(direct_smem);
+    float2* ds = reinterpret_cast<float2*>(direct_smem + static_cast<int64_t>(p.n) * p.n_in);
+    DirectQuantize(p, threadIdx.x, blockDim.x, scales, y_out, qx, ds);
+    __syncthreads();
+    in.qx = qx;
+    in.ds = ds;
+  } else if (norm) {
+    float* xs = reinterpret_cast<float*>(direct_smem);
+    DirectNormFloats(p, threadIdx.x, blockDim.x, scales, y_out, xs);
+    __syncthreads();
+    in.xf = xs;
+    in.xf_shared = true;
+  } else {
+    in.xf = p.x;
   }
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const Warp w(p, (static_cast<int64_t>(blockIdx.x) * Warp::kWarps + warp) * Warp::R);
   if (!w.active()) return;
   float acc[Warp::RR][NT];
   Zero(acc);
-  w.LaneSums(p, lane, qx, ds, acc);
+  w.LaneSums(p, lane, in, acc);
   WarpSums<Warp::RR, NT>(acc);
   float out[Warp::R][NT];
   Warp::Finish(acc, out);
@@ -308,8 +342,13 @@ void ForDirectKernels(F&& f) {
 template <int MODE>
 bool LaunchDirect(int type, const MatVecParams& p, int64_t rows, cudaStream_t s) {
   if (!g_direct_matvec || p.n > kMaxDirectTokens) return false;
-  const int64_t shared = DirectSharedBytes(type, p.n, p.n_in);
-  if (shared > kDirectMaxShared || (reinterpret_cast<uintptr_t>(p.x) & 15) != 0) return false;
+  const bool norm = p.norm_x != nullptr;
+  const int64_t shared = DirectSharedBytes(type, p.n, p.n_in, norm);
+  const uintptr_t align = reinterpret_cast<uintptr_t>(p.x) |
+                          (norm ? reinterpret_cast<uintptr_t>(p.norm_x) | reinterpret_cast<uintptr_t>(p.norm_w) |
+                                      reinterpret_cast<uintptr_t>(p.norm_y)
+                                : 0);
+  if (shared > kDirectMaxShared || (align & 15) != 0) return false;
   bool launched = false;
   ForDirectType(type, [&](auto t) {
     constexpr int T = decltype(t)::value;
@@ -597,11 +636,33 @@ __global__ void RmsNormKernel(const float* x, const float* weight, int64_t n, fl
   float sum = 0.0f;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += xr[i] * xr[i];
   sum = BlockSum(sum, scratch);
-  const float scale = 1.0f / sqrtf(sum / static_cast<float>(n) + eps);
+  const float scale = NormScale(sum, n, eps);
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const float r = (xr[i] * scale) * weight[i];
+    const float r = NormValue(xr[i], scale, weight[i]);
     yr[i] = kAdd ? yr[i] + r : r;
   }
+}
+
+void RunNorm(const Norm& norm, cudaStream_t s) {
+  RmsNormKernel<false><<<norm.rows, 256, 0, s>>>(norm.x, norm.weight, norm.n, norm.eps, norm.y);
+}
+
+// The product with `norm` (null: none; else its output is p.x) fused into
+// the direct kernels where they take both; otherwise the norm runs first
+// and the product on the staged kernels.
+template <int MODE>
+void LaunchProduct(int type, MatVecParams& p, int64_t rows, const Norm* norm, cudaStream_t s) {
+  if (norm != nullptr && norm->y == p.x && norm->n == p.n_in && norm->rows == p.n && norm->x != norm->y) {
+    p.norm_x = norm->x;
+    p.norm_w = norm->weight;
+    p.norm_y = norm->y;
+    p.norm_eps = norm->eps;
+    if (LaunchDirect<MODE>(type, p, rows, s)) return;
+    p.norm_x = p.norm_w = nullptr;
+    p.norm_y = nullptr;
+  }
+  if (norm != nullptr) RunNorm(*norm, s);
+  if (!LaunchDirect<MODE>(type, p, rows, s)) LaunchMatVec<MODE>(type, p, rows, s);
 }
 
 __global__ void RopeAndStoreKernel(const RopeStore a) {
@@ -756,11 +817,9 @@ cudaError_t PrepareDirectMatVec() {
   for (int type = 0; type <= kBF16; ++type) {  // every type id; ForDirectType picks
     ForDirectType(type, [&](auto t) {
       constexpr int T = decltype(t)::value;
-      if constexpr (!DirectFloatType(T)) {  // the float types use no shared memory
-        ForDirectKernels<T, kStoreMode>(raise);
-        ForDirectKernels<T, kAccumulateMode>(raise);
-        ForDirectKernels<T, kSwiGluMode>(raise);
-      }
+      ForDirectKernels<T, kStoreMode>(raise);
+      ForDirectKernels<T, kAccumulateMode>(raise);
+      ForDirectKernels<T, kSwiGluMode>(raise);
     });
   }
   return err;
@@ -771,10 +830,14 @@ int64_t MatMulScratchBytes(int n, int64_t n_in) {
 }
 
 void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* half_scratch,
-            cudaStream_t s) {
+            cudaStream_t s, const Norm* norm) {
   // F32 weights keep float arithmetic (half tensor cores would round them),
   // and float rows not a multiple of 4 long take the same path: the
   // matrix-vector kernel over chunks of tokens.
+  if (n > kMaxMatVecTokens && norm != nullptr) {  // no fused norm there: it runs first
+    RunNorm(*norm, s);
+    norm = nullptr;
+  }
   if (n > kMaxMatVecTokens && (w.type == kF32 || w.n_in % 4 != 0)) {
     for (int t0 = 0; t0 < n; t0 += kMaxMatVecTokens) {
       MatMul(w, x + t0 * w.n_in, std::min(kMaxMatVecTokens, n - t0), y + t0 * w.n_out, e, nullptr, s);
@@ -788,9 +851,9 @@ void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* hal
     p.n_out[0] = w.n_out;
     p.n_mats = 1;
     if (e == Epilogue::kAccumulate) {
-      if (!LaunchDirect<kAccumulateMode>(w.type, p, w.n_out, s)) LaunchMatVec<kAccumulateMode>(w.type, p, w.n_out, s);
+      LaunchProduct<kAccumulateMode>(w.type, p, w.n_out, norm, s);
     } else {
-      if (!LaunchDirect<kStoreMode>(w.type, p, w.n_out, s)) LaunchMatVec<kStoreMode>(w.type, p, w.n_out, s);
+      LaunchProduct<kStoreMode>(w.type, p, w.n_out, norm, s);
     }
     return;
   }
@@ -804,7 +867,8 @@ void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* hal
   }
 }
 
-void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int n, cudaStream_t s) {
+void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int n, cudaStream_t s,
+                 const Norm* norm) {
   MatVecParams p = Params(w[0], x, n);
   int64_t rows = 0;
   for (int i = 0; i < n_mats; ++i) {
@@ -814,18 +878,18 @@ void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int 
     rows += w[i].n_out;
   }
   p.n_mats = n_mats;
-  if (!LaunchDirect<kStoreMode>(w[0].type, p, rows, s)) LaunchMatVec<kStoreMode>(w[0].type, p, rows, s);
+  LaunchProduct<kStoreMode>(w[0].type, p, rows, norm, s);
 }
 
 void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* out,
-                  cudaStream_t s) {
+                  cudaStream_t s, const Norm* norm) {
   MatVecParams p = Params(gate, x, n);
   p.w[0] = static_cast<const uint8_t*>(gate.w);
   p.w[1] = static_cast<const uint8_t*>(up.w);
   p.y[0] = out;
   p.n_out[0] = gate.n_out;
   p.n_mats = 1;
-  if (!LaunchDirect<kSwiGluMode>(gate.type, p, gate.n_out, s)) LaunchMatVec<kSwiGluMode>(gate.type, p, gate.n_out, s);
+  LaunchProduct<kSwiGluMode>(gate.type, p, gate.n_out, norm, s);
 }
 
 void Glu(const float* gate, const float* up, int64_t count, float* out, bool gelu,

@@ -26,15 +26,31 @@ constexpr int kMaxMatVecTokens = 16;
 
 enum class Epilogue { kStore, kAccumulate };
 
-// y = w x (or y += w x) for n tokens: x (n, n_in), y (n, n_out).
+// An RMS norm whose output is a product's input: y = norm(x) * weight for
+// `rows` rows of n (x and y apart). The products below take one, their x
+// being its y: the direct kernels compute it inside the product (every
+// block for itself; one block also writes y), saving its launch; otherwise
+// it runs first, as its own kernel.
+struct Norm {
+  const float* x = nullptr;
+  const float* weight = nullptr;
+  float eps = 0.0f;
+  float* y = nullptr;
+  int rows = 0;
+  int64_t n = 0;
+};
+
+// y = w x (or y += w x) for n tokens: x (n, n_in), y (n, n_out); after
+// `norm` unless it is null.
 void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* half_scratch,
-            cudaStream_t s);
+            cudaStream_t s, const Norm* norm = nullptr);
 // Up to three products of one input of the same type in one launch
 // (q/k/v), n <= kMaxMatVecTokens.
-void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int n, cudaStream_t s);
+void MatVecMulti(const Mat* w, float* const* y, int n_mats, const float* x, int n, cudaStream_t s,
+                 const Norm* norm = nullptr);
 // out = silu(gate x) * (up x), n <= kMaxMatVecTokens, gate and up of one type.
 void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* out,
-                  cudaStream_t s);
+                  cudaStream_t s, const Norm* norm = nullptr);
 // Which matrix-vector kernels MatMul, MatVecMulti and MatVecSwiGlu use for
 // up to kMaxDirectTokens tokens: the staged ones (the default), or the
 // direct ones (rows read straight from global memory, a lane per unit;

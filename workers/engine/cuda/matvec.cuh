@@ -1,7 +1,8 @@
 // The matrix-vector kernels' shared pieces, written once for the GPU and
 // the host (__host__ __device__): their parameters, the row map, and the
 // direct kernels' work before the warp sums (DirectWarp: which rows a warp
-// takes, what each lane adds up), so cuda_blocks_test runs the direct
+// takes, what each lane adds up; the activations' quantization and fused
+// RMS norm), so cuda_blocks_test runs the direct
 // kernels' arithmetic lane by lane on the CPU. The kernels themselves
 // (launches, shared memory, shuffles, stores) are in cuda_kernels.cu.
 #pragma once
@@ -25,7 +26,26 @@ struct MatVecParams {
   const float* x;  // n tokens of n_in
   int n;
   bool xvec;  // n_in % 4 == 0
+  // An RMS norm fused in front (direct kernels only; null: none): the input
+  // is then norm(norm_x) * norm_w per token, which every block computes for
+  // itself (NormScale, NormValue) and block 0 also writes to norm_y, the
+  // norm's own output, for later readers; x is not read.
+  const float* norm_x;
+  const float* norm_w;
+  float* norm_y;
+  float norm_eps;
 };
+
+// RMS norm, as the CPU backend rounds it: a token's scale from the sum of
+// its squares over n values, and one normalized value.
+TCOBENCH_HD float NormScale(float sum_sq, int64_t n, float eps) {
+  return 1.0f / sqrtf(sum_sq / static_cast<float>(n) + eps);
+}
+TCOBENCH_HD float NormValue(float x, float scale, float w) { return (x * scale) * w; }
+TCOBENCH_HD float4 NormValues(float4 x, float scale, float4 w) {
+  return make_float4(NormValue(x.x, scale, w.x), NormValue(x.y, scale, w.y),
+                     NormValue(x.z, scale, w.z), NormValue(x.w, scale, w.w));
+}
 
 // Row i of the matrices numbered one after another: its weights (null past
 // the last), output and index there.
@@ -68,7 +88,10 @@ TCOBENCH_UNROLL
 // kDirectRowsPerBlock rows. Quantized types multiply int8 codes with the
 // tokens' activations, which every block first quantizes per 32 values into
 // its shared memory (DirectQuantize: no extra launch, the same codes in
-// every block).
+// every block). An RMS norm in front of the product (MatVecParams::norm_x)
+// is fused the same way: every block scales the raw input itself while it
+// quantizes it (or, float types, copies it normalized into its shared
+// memory), so the norm costs no launch of its own.
 
 constexpr int kDirectRowsPerBlock = 8;
 
@@ -84,18 +107,58 @@ TCOBENCH_HD constexpr int DirectThreads() {
   return 32 * kDirectRowsPerBlock / DirectRowsPerWarp<NT, MODE>();
 }
 
-// Shared memory of the int8 activations: n tokens' codes, then their {d, sum}.
-inline int64_t DirectSharedBytes(int type, int n, int64_t n_in) {
-  if (DirectFloatType(type)) return 0;
+// Dynamic shared memory of a block: quantized types, the int8 activations
+// (n tokens' codes, then their {d, sum}); float types, the normalized
+// activations when a norm is fused (else none: they read x).
+inline int64_t DirectSharedBytes(int type, int n, int64_t n_in, bool norm) {
+  if (DirectFloatType(type)) return norm ? static_cast<int64_t>(n) * n_in * 4 : 0;
   return static_cast<int64_t>(n) * n_in + static_cast<int64_t>(n) * (n_in / 32) * 8;
 }
 
-// Thread `tid` of `threads` quantizes its share of the tokens' 32-value blocks.
-TCOBENCH_HD void DirectQuantize(const MatVecParams& p, int tid, int threads, int8_t* qx, float2* ds) {
+// The activations a block's lanes multiply with: int8 codes and {d, sum}
+// per 32 (quantized types), or floats (x, or their normalized copy in
+// shared memory, read with plain loads).
+struct DirectInputs {
+  const int8_t* qx = nullptr;
+  const float2* ds = nullptr;
+  const float* xf = nullptr;
+  bool xf_shared = false;
+};
+
+// Thread `tid` of `threads` quantizes its share of the tokens' 32-value
+// blocks. With a norm: of the normalized values (token t's scale in
+// scales[t]), also written to y_out unless it is null.
+TCOBENCH_HD void DirectQuantize(const MatVecParams& p, int tid, int threads, const float* scales,
+                                float* y_out, int8_t* qx, float2* ds) {
   const int64_t n_qb = p.n_in / 32;
   for (int64_t i = tid; i < p.n * n_qb; i += threads) {
     const int64_t t = i / n_qb, b = i % n_qb;
-    QuantizeBlock32(p.x + t * p.n_in + 32 * b, qx + t * p.n_in + 32 * b, ds + t * n_qb + b);
+    const int64_t at = t * p.n_in + 32 * b;
+    if (p.norm_x == nullptr) {
+      QuantizeBlock32(p.x + at, qx + at, ds + t * n_qb + b);
+      continue;
+    }
+    float v[32];
+TCOBENCH_UNROLL
+    for (int k = 0; k < 32; k += 4) {
+      const float4 n4 = NormValues(LoadFloat4(p.norm_x + at + k), scales[t], LoadFloat4(p.norm_w + 32 * b + k));
+      v[k] = n4.x; v[k + 1] = n4.y; v[k + 2] = n4.z; v[k + 3] = n4.w;
+      if (y_out != nullptr) StoreFloat4(y_out + at + k, n4);
+    }
+    QuantizeValues32(v, qx + at, ds + t * n_qb + b);
+  }
+}
+
+// Float types with a norm: thread `tid` of `threads` writes its share of
+// the normalized activations to xs (shared memory), and to y_out unless it
+// is null.
+TCOBENCH_HD void DirectNormFloats(const MatVecParams& p, int tid, int threads, const float* scales,
+                                  float* y_out, float* xs) {
+  for (int64_t e = 4 * static_cast<int64_t>(tid); e < p.n * p.n_in; e += 4 * static_cast<int64_t>(threads)) {
+    const int64_t t = e / p.n_in;
+    const float4 n4 = NormValues(LoadFloat4(p.norm_x + e), scales[t], LoadFloat4(p.norm_w + e % p.n_in));
+    StoreFloat4(xs + e, n4);
+    if (y_out != nullptr) StoreFloat4(y_out + e, n4);
   }
 }
 
@@ -125,8 +188,8 @@ TCOBENCH_UNROLL
   TCOBENCH_HD bool active() const { return rows[0] != nullptr; }
 
   // Adds lane `lane`'s units of every row, times each token's activations
-  // (quantized types: qx and ds from DirectQuantize), to acc.
-  TCOBENCH_HD void LaneSums(const MatVecParams& p, int lane, const int8_t* qx, const float2* ds,
+  // (in.qx and in.ds from DirectQuantize, or the floats in.xf), to acc.
+  TCOBENCH_HD void LaneSums(const MatVecParams& p, int lane, const DirectInputs& in,
                             float (&acc)[RR][NT]) const {
     const int64_t n_qb = p.n_in / 32;
     const int64_t n_units = p.n_in / Unit<T>::kWeights;
@@ -147,15 +210,16 @@ TCOBENCH_UNROLL
         for (int t = 0; t < NT; ++t) {
           if (t >= p.n) break;
           if constexpr (kQuant) {
-            const int8_t* qt = qx + t * p.n_in;
-            const float2* dt = ds + t * n_qb;
+            const int8_t* qt = in.qx + t * p.n_in;
+            const float2* dt = in.ds + t * n_qb;
 TCOBENCH_UNROLL
             for (int r = 0; r < RR; ++r) {
               if (rows[r] != nullptr) acc[r][t] += Unit<T>::Dot(raw[r][k], u, qt, dt);
             }
           } else {
-            const float* xt = p.x + t * p.n_in + 8 * u;
-            const float4 x0 = LoadFloat4(xt), x1 = LoadFloat4(xt + 4);
+            const float* xt = in.xf + t * p.n_in + 8 * u;
+            const float4 x0 = in.xf_shared ? LoadFloat4Plain(xt) : LoadFloat4(xt);
+            const float4 x1 = in.xf_shared ? LoadFloat4Plain(xt + 4) : LoadFloat4(xt + 4);
 TCOBENCH_UNROLL
             for (int r = 0; r < RR; ++r) {
               if (rows[r] != nullptr) acc[r][t] += Unit<T>::Dot(raw[r][k], x0, x1);

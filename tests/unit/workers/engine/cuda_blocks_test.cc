@@ -110,9 +110,12 @@ BOOST_AUTO_TEST_CASE(activations_quantize_per_32_within_half_a_step) {
 // (added up as the warp's shuffles add them), then Finish. Three matrices in
 // one launch with row counts that leave warps half full; a row long enough
 // that lanes take several units and the last round is partial; fewer tokens
-// than the kernel's width.
+// than the kernel's width. With `norm`, an RMS norm fused in front: the
+// input is normalized by each block (the token scales as the kernel's
+// warps compute them, NormScale of the sum of squares), and block 0's
+// threads write the norm's output.
 template <int T, int NT, int MODE>
-void CheckDirect(TensorType type, int n) {
+void CheckDirect(TensorType type, int n, bool norm = false) {
   using Warp = cuda::DirectWarp<T, NT, MODE>;
   constexpr int64_t kLong = 2560;  // ten super-blocks
   const bool swiglu = MODE == cuda::kSwiGluMode;
@@ -120,9 +123,29 @@ void CheckDirect(TensorType type, int n) {
   std::vector<Rows> mats;
   for (size_t m = 0; m < n_out.size(); ++m) mats.push_back(MakeRows(type, 31 * T + m, n_out[m], kLong));
   Rng rng(3 + NT);
-  std::vector<float4> xs(n * kLong / 4);
-  float* x = reinterpret_cast<float*>(xs.data());
+  std::vector<float4> x_store(n * kLong / 4);
+  float* x = reinterpret_cast<float*>(x_store.data());  // the product's input
   for (int64_t i = 0; i < n * kLong; ++i) x[i] = static_cast<float>(rng.Normal());
+  // With a norm: its input, weights and token scales; x becomes its output.
+  std::vector<float4> raw_store(n * kLong / 4), weight_store(kLong / 4), y_store(n * kLong / 4);
+  float* raw = reinterpret_cast<float*>(raw_store.data());
+  float* weight = reinterpret_cast<float*>(weight_store.data());
+  float scales[cuda::kMaxDirectTokens] = {};
+  constexpr float kEps = 1e-5f;
+  if (norm) {
+    for (int64_t e = 0; e < kLong; ++e) weight[e] = static_cast<float>(1.0 + 0.3 * rng.Normal());
+    for (int t = 0; t < n; ++t) {
+      const double spread = 0.05 * (t + 1);  // tokens of different sizes
+      float sum_sq = 0.0f;
+      for (int64_t e = 0; e < kLong; ++e) {
+        raw[t * kLong + e] = static_cast<float>(rng.Normal() * spread);
+        sum_sq += raw[t * kLong + e] * raw[t * kLong + e];
+      }
+      scales[t] = cuda::NormScale(sum_sq, kLong, kEps);
+      BOOST_REQUIRE(std::fabs(scales[t] - 1.0 / std::sqrt(sum_sq / kLong + kEps)) <= 1e-6 * scales[t]);
+      for (int64_t e = 0; e < kLong; ++e) x[t * kLong + e] = (raw[t * kLong + e] * scales[t]) * weight[e];
+    }
+  }
 
   cuda::MatVecParams p{};
   for (size_t m = 0; m < mats.size(); ++m) p.w[m] = mats[m].data;
@@ -130,16 +153,38 @@ void CheckDirect(TensorType type, int n) {
   for (int m = 0; m < p.n_mats; ++m) p.n_out[m] = n_out[m];
   p.n_in = kLong;
   p.row_bytes = mats[0].row_bytes;
-  p.x = x;
   p.n = n;
   p.xvec = true;
+  float* y_out = reinterpret_cast<float*>(y_store.data());  // block 0's copy of the norm's output
+  if (norm) {
+    p.norm_x = raw;
+    p.norm_w = weight;
+    p.norm_y = y_out;
+    p.norm_eps = kEps;
+    p.x = y_out;
+  } else {
+    p.x = x;
+  }
   // The block's shared memory, as the launch sizes it.
-  std::vector<float4> smem(cuda::DirectSharedBytes(T, n, kLong) / 16 + 1);
+  std::vector<float4> smem(cuda::DirectSharedBytes(T, n, kLong, norm) / 16 + 1);
   int8_t* qx = reinterpret_cast<int8_t*>(smem.data());
   float2* ds = reinterpret_cast<float2*>(qx + n * kLong);
+  cuda::DirectInputs in;
+  in.xf = x;
+  const int threads = cuda::DirectThreads<NT, MODE>();
   if (Warp::kQuant) {
-    const int threads = cuda::DirectThreads<NT, MODE>();
-    for (int tid = 0; tid < threads; ++tid) cuda::DirectQuantize(p, tid, threads, qx, ds);
+    for (int tid = 0; tid < threads; ++tid) cuda::DirectQuantize(p, tid, threads, scales, y_out, qx, ds);
+    in.qx = qx;
+    in.ds = ds;
+  } else if (norm) {
+    float* xs = reinterpret_cast<float*>(smem.data());
+    for (int tid = 0; tid < threads; ++tid) cuda::DirectNormFloats(p, tid, threads, scales, y_out, xs);
+    BOOST_TEST(std::memcmp(xs, x, sizeof(float) * n * kLong) == 0, "normalized activations in shared memory");
+    in.xf = xs;
+    in.xf_shared = true;
+  }
+  if (norm) {  // bit for bit what the unfused norm writes
+    BOOST_TEST(std::memcmp(y_out, x, sizeof(float) * n * kLong) == 0, TypeName(type) << ": the norm's output");
   }
   // What a token's activation e is multiplied with.
   auto act = [&](int t, int64_t e) {
@@ -166,7 +211,7 @@ void CheckDirect(TensorType type, int n) {
     }
     float acc[Warp::RR][NT];
     cuda::Zero(acc);
-    for (int lane = 0; lane < 32; ++lane) w.LaneSums(p, lane, qx, ds, acc);
+    for (int lane = 0; lane < 32; ++lane) w.LaneSums(p, lane, in, acc);
     float out[Warp::R][NT];
     Warp::Finish(acc, out);
     for (int r = 0; r < Warp::R; ++r) {
@@ -216,6 +261,10 @@ void CheckDirectType(TensorType type) {
   CheckDirect<T, 1, cuda::kSwiGluMode>(type, 1);
   CheckDirect<T, 4, cuda::kSwiGluMode>(type, 4);
   CheckDirect<T, 8, cuda::kSwiGluMode>(type, 5);
+  CheckDirect<T, 1, cuda::kStoreMode>(type, 1, /*norm=*/true);
+  CheckDirect<T, 8, cuda::kStoreMode>(type, 6, /*norm=*/true);
+  CheckDirect<T, 1, cuda::kSwiGluMode>(type, 1, /*norm=*/true);
+  CheckDirect<T, 4, cuda::kSwiGluMode>(type, 3, /*norm=*/true);
 }
 
 BOOST_AUTO_TEST_CASE(direct_kernels_lane_by_lane) {
