@@ -3,7 +3,8 @@
 # NVIDIA GPU and a build configured with -DTCOBENCH_CUDA=ON:
 #   bench/cuda_check.sh [BUILD_DIR] [SHARED_DIR] [DEVICE]
 # 0. cuda_blocks_test (the block readers on the host; no GPU needed);
-# then for each decode kernel family (TCOBENCH_CUDA_MATVEC=staged, direct):
+# then for each decode kernel family (TCOBENCH_CUDA_MATVEC=staged, direct;
+# direct+pdl: direct with TCOBENCH_CUDA_PDL=1):
 # 1. backend_test against the CPU backend on every supported type (if the
 #    direct kernels fail it, again with direct-unfused: the norms as kernels
 #    of their own, to tell a fused-norm fault from a kernel fault);
@@ -31,8 +32,9 @@ SYNTH=$!
 status=0
 echo "== cuda_blocks_test"
 "$BIN/cuda_blocks_test" || status=1
-for mode in ${MODES:-staged direct}; do
-  export TCOBENCH_CUDA_MATVEC=$mode
+for mode in ${MODES:-staged direct direct+pdl}; do
+  export TCOBENCH_CUDA_MATVEC=${mode%+pdl}
+  if [ "$mode" = "${mode%+pdl}" ]; then export TCOBENCH_CUDA_PDL=0; else export TCOBENCH_CUDA_PDL=1; fi
   echo "== [$mode] backend_test ($DEVICE against the CPU)"
   if ! TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test"; then
     status=1

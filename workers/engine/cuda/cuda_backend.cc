@@ -499,6 +499,13 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
         "TCOBENCH_CUDA_MATVEC='", kernels, "': use staged (the default), direct or direct-unfused"));
   }
   cuda::UseDirectMatVec(kernels != "staged");
+  // TCOBENCH_CUDA_PDL=1: programmatic dependent launch (cuda_kernels.h).
+  const char* pdl_env = std::getenv("TCOBENCH_CUDA_PDL");
+  const std::string pdl = pdl_env != nullptr ? pdl_env : "";
+  if (pdl != "" && pdl != "0" && pdl != "1") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TCOBENCH_CUDA_PDL='", pdl, "': use 1 (on) or 0 (off, the default)"));
+  }
   int count = 0;
   if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
     cudaGetLastError();
@@ -517,6 +524,12 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
         absl::StrCat("device cuda:", index, " (", prop.name, ") has compute capability ",
                      prop.major, ".", prop.minor, "; the CUDA backend needs 7.0 or newer"));
   }
+  if (pdl == "1" && prop.major < 9) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "TCOBENCH_CUDA_PDL=1: device cuda:", index, " (", prop.name, ") has compute capability ",
+        prop.major, ".", prop.minor, "; programmatic dependent launch needs 9.0 or newer"));
+  }
+  cuda::UsePdl(pdl == "1");
   auto backend = std::make_unique<CudaBackend>(index, prop, kernels == "direct");
   if (absl::Status st = backend->Init(); !st.ok()) return st;
   return backend;

@@ -17,6 +17,52 @@
 namespace tcobench::cuda {
 namespace {
 
+// --- Launches, and programmatic dependent launch (UsePdl) ----------------
+// With PDL on (Hopper and newer), a kernel is started while the one before
+// it in the stream is still running, once all of that one's blocks are past
+// their own PdlStart: its blocks take the free slots, do what needs nothing
+// from earlier kernels (the matrix-vector kernels ask L2 for the start of
+// their weight rows), and wait in PdlStart until the earlier kernel has
+// completed and its writes are visible. Every kernel launched through
+// Launch calls PdlStart before it reads anything an earlier kernel wrote.
+
+bool g_pdl = false;
+
+__device__ __forceinline__ void PdlStart() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Asks L2 for the first bytes of a row (up to 2 KiB, 128 per lane).
+__device__ __forceinline__ void PrefetchRow(const uint8_t* row, int64_t row_bytes, int lane) {
+  const int64_t off = static_cast<int64_t>(lane) * 128;
+  if (row != nullptr && off < row_bytes && off < 2048) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(row + off));
+  }
+}
+
+template <typename... Params, typename... Args>
+void Launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+            Args... args) {
+  if (!g_pdl) {
+    kernel<<<grid, block, smem, s>>>(args...);
+    return;
+  }
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = s;
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attr;
+  config.numAttrs = 1;
+  cudaLaunchKernelEx(&config, kernel, args...);  // an error stays for cudaGetLastError
+}
+
 // --- Matrix-vector products (decode, small batches) ----------------------
 // A warp computes kRows output rows. It copies the rows' raw blocks, a
 // chunk of weights at a time, into its own shared memory with coalesced
@@ -203,7 +249,9 @@ __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecPa
   for (int r = 0; r < R; ++r) {
     refs[r] = MapRow(p, first + r);
     rows[r] = refs[r].row;
+    if (p.pdl) PrefetchRow(rows[r], p.row_bytes, lane);
   }
+  PdlStart();
   if (rows[0] == nullptr) return;  // the warp is past the last row
   float acc[R][NT];
   Zero(acc);
@@ -231,15 +279,15 @@ void LaunchMatVecNt(const MatVecParams& p, int64_t rows, cudaStream_t s) {
   };
   const dim3 block(kMatVecWarps * 32);
   if (p.n <= 1) {
-    MatVecKernel<T, 1, MODE><<<grid(RowsPerWarp<1>()), block, 0, s>>>(p);
+    Launch(MatVecKernel<T, 1, MODE>, grid(RowsPerWarp<1>()), block, 0, s, p);
   } else if (p.n <= 2) {
-    MatVecKernel<T, 2, MODE><<<grid(RowsPerWarp<2>()), block, 0, s>>>(p);
+    Launch(MatVecKernel<T, 2, MODE>, grid(RowsPerWarp<2>()), block, 0, s, p);
   } else if (p.n <= 4) {
-    MatVecKernel<T, 4, MODE><<<grid(RowsPerWarp<4>()), block, 0, s>>>(p);
+    Launch(MatVecKernel<T, 4, MODE>, grid(RowsPerWarp<4>()), block, 0, s, p);
   } else if (p.n <= 8) {
-    MatVecKernel<T, 8, MODE><<<grid(RowsPerWarp<8>()), block, 0, s>>>(p);
+    Launch(MatVecKernel<T, 8, MODE>, grid(RowsPerWarp<8>()), block, 0, s, p);
   } else {
-    MatVecKernel<T, 16, MODE><<<grid(RowsPerWarp<16>()), block, 0, s>>>(p);
+    Launch(MatVecKernel<T, 16, MODE>, grid(RowsPerWarp<16>()), block, 0, s, p);
   }
 }
 
@@ -255,6 +303,7 @@ MatVecParams Params(const Mat& w, const float* x, int n) {
   p.x = x;
   p.n = n;
   p.xvec = w.n_in % 4 == 0;
+  p.pdl = g_pdl;
   return p;
 }
 
@@ -284,6 +333,12 @@ __global__ void __launch_bounds__(DirectThreads<NT, MODE>()) DirectMatVecKernel(
   using Warp = DirectWarp<T, NT, MODE>;
   extern __shared__ __align__(16) uint8_t direct_smem[];
   __shared__ float scales[kMaxDirectTokens];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const Warp w(p, (static_cast<int64_t>(blockIdx.x) * Warp::kWarps + warp) * Warp::R);
+  if (p.pdl) {
+    for (int r = 0; r < Warp::RR; ++r) PrefetchRow(w.rows[r], p.row_bytes, lane);
+  }
+  PdlStart();
   const bool norm = p.norm_x != nullptr;
   if (norm) {
     DirectNormScales(p, scales);
@@ -307,8 +362,6 @@ __global__ void __launch_bounds__(DirectThreads<NT, MODE>()) DirectMatVecKernel(
   } else {
     in.xf = p.x;
   }
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const Warp w(p, (static_cast<int64_t>(blockIdx.x) * Warp::kWarps + warp) * Warp::R);
   if (!w.active()) return;
   float acc[Warp::RR][NT];
   Zero(acc);
@@ -359,13 +412,13 @@ bool LaunchDirect(int type, const MatVecParams& p, int64_t rows, cudaStream_t s)
     const dim3 grid(static_cast<unsigned>((rows + kDirectRowsPerBlock - 1) / kDirectRowsPerBlock));
     const size_t smem = static_cast<size_t>(shared);
     if (p.n <= 1) {
-      DirectMatVecKernel<T, 1, MODE><<<grid, DirectThreads<1, MODE>(), smem, s>>>(p);
+      Launch(DirectMatVecKernel<T, 1, MODE>, grid, DirectThreads<1, MODE>(), smem, s, p);
     } else if (p.n <= 2) {
-      DirectMatVecKernel<T, 2, MODE><<<grid, DirectThreads<2, MODE>(), smem, s>>>(p);
+      Launch(DirectMatVecKernel<T, 2, MODE>, grid, DirectThreads<2, MODE>(), smem, s, p);
     } else if (p.n <= 4) {
-      DirectMatVecKernel<T, 4, MODE><<<grid, DirectThreads<4, MODE>(), smem, s>>>(p);
+      Launch(DirectMatVecKernel<T, 4, MODE>, grid, DirectThreads<4, MODE>(), smem, s, p);
     } else {
-      DirectMatVecKernel<T, 8, MODE><<<grid, DirectThreads<8, MODE>(), smem, s>>>(p);
+      Launch(DirectMatVecKernel<T, 8, MODE>, grid, DirectThreads<8, MODE>(), smem, s, p);
     }
     launched = true;
   });
@@ -385,6 +438,7 @@ constexpr int kGemmSmem =
     (kBM * kLdA + kBN * kLdA) * 2 > kBN * kLdC * 4 ? (kBM * kLdA + kBN * kLdA) * 2 : kBN * kLdC * 4;
 
 __global__ void ToHalfKernel(const float* x, int64_t count, __half* out) {
+  PdlStart();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     out[i] = __float2half_rn(x[i]);
@@ -395,6 +449,7 @@ template <int T, int MODE>
 __global__ void __launch_bounds__(kGemmThreads) GemmKernel(const uint8_t* w, int64_t row_bytes,
                                                             int64_t n_in, int64_t n_out,
                                                             const __half* xh, int n, float* y) {
+  PdlStart();
   using namespace nvcuda;
   __shared__ __align__(128) unsigned char smem[kGemmSmem];
   __half* As = reinterpret_cast<__half*>(smem);  // [kBM][kLdA] weights
@@ -541,7 +596,8 @@ void LaunchGemm(const Mat& w, const __half* xh, int n, float* y, cudaStream_t s)
                   static_cast<unsigned>((w.n_out + kBM - 1) / kBM));
   const uint8_t* wp = static_cast<const uint8_t*>(w.w);
   ForType(w.type, [&](auto t) {
-    GemmKernel<decltype(t)::value, MODE><<<grid, kGemmThreads, 0, s>>>(wp, w.row_bytes, w.n_in, w.n_out, xh, n, y);
+    Launch(GemmKernel<decltype(t)::value, MODE>, grid, dim3(kGemmThreads), 0, s, wp, w.row_bytes, w.n_in,
+           w.n_out, static_cast<const __half*>(xh), n, y);
   });
 }
 
@@ -559,6 +615,7 @@ __device__ float GeluTanh(float x) {
 
 template <bool kGelu>
 __global__ void GluKernel(const float* gate, const float* up, int64_t count, float* out) {
+  PdlStart();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     out[i] = (kGelu ? GeluTanh(gate[i]) : Silu(gate[i])) * up[i];
@@ -566,11 +623,13 @@ __global__ void GluKernel(const float* gate, const float* up, int64_t count, flo
 }
 
 __global__ void AddBiasKernel(float* y, const float* bias, int64_t n) {
+  PdlStart();
   float* yr = y + blockIdx.x * n;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] += bias[i];
 }
 
 __global__ void ScaleKernel(float* y, int64_t count, float factor) {
+  PdlStart();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     y[i] *= factor;
@@ -578,6 +637,7 @@ __global__ void ScaleKernel(float* y, int64_t count, float factor) {
 }
 
 __global__ void SoftCapKernel(float* y, int64_t count, float cap) {
+  PdlStart();
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     y[i] = tanhf(y[i] * (1.0f / cap)) * cap;
@@ -587,6 +647,7 @@ __global__ void SoftCapKernel(float* y, int64_t count, float cap) {
 template <int T>
 __global__ void GetRowsKernel(const uint8_t* w, int64_t row_bytes, int64_t n_in,
                               const int32_t* tokens, float* y) {
+  PdlStart();
   const uint8_t* row = w + static_cast<int64_t>(tokens[blockIdx.x]) * row_bytes;
   float* out = y + blockIdx.x * n_in;
   // Four at a time where the row keeps Four's alignment (always for the
@@ -630,6 +691,7 @@ __device__ float BlockMax(float v, float* scratch) {
 // y = norm(x) * weight, or y += it (kAdd: a normalized branch onto the residual).
 template <bool kAdd>
 __global__ void RmsNormKernel(const float* x, const float* weight, int64_t n, float eps, float* y) {
+  PdlStart();
   __shared__ float scratch[32];
   const float* xr = x + blockIdx.x * n;
   float* yr = y + blockIdx.x * n;
@@ -644,7 +706,8 @@ __global__ void RmsNormKernel(const float* x, const float* weight, int64_t n, fl
 }
 
 void RunNorm(const Norm& norm, cudaStream_t s) {
-  RmsNormKernel<false><<<norm.rows, 256, 0, s>>>(norm.x, norm.weight, norm.n, norm.eps, norm.y);
+  Launch(RmsNormKernel<false>, dim3(norm.rows), dim3(256), 0, s, norm.x, norm.weight, norm.n, norm.eps,
+         norm.y);
 }
 
 // The product with `norm` (null: none; else its output is p.x) fused into
@@ -666,6 +729,7 @@ void LaunchProduct(int type, MatVecParams& p, int64_t rows, const Norm* norm, cu
 }
 
 __global__ void RopeAndStoreKernel(const RopeStore a) {
+  PdlStart();
   const int t = blockIdx.x;
   const int p = a.pos[t];
   const int half_dim = a.head_dim / 2;
@@ -722,6 +786,7 @@ int AttentionBlock(int head_dim) {
 // One block per (token, head): scores of every visible position in shared
 // memory, softmax, then the weighted sum of values split over thread groups.
 __global__ void AttentionKernel(const AttentionLaunch a) {
+  PdlStart();
   extern __shared__ float sm[];
   __shared__ float scratch[32];
   const int t = blockIdx.x, h = blockIdx.y;
@@ -805,6 +870,7 @@ bool TypeSupported(int type) {
 }
 
 void UseDirectMatVec(bool on) { g_direct_matvec = on; }
+void UsePdl(bool on) { g_pdl = on; }
 
 cudaError_t PrepareDirectMatVec() {
   if (!g_direct_matvec) return cudaSuccess;
@@ -859,7 +925,7 @@ void MatMul(const Mat& w, const float* x, int n, float* y, Epilogue e, void* hal
   }
   __half* xh = static_cast<__half*>(half_scratch);
   const int64_t count = static_cast<int64_t>(n) * w.n_in;
-  ToHalfKernel<<<Blocks(count, 256), 256, 0, s>>>(x, count, xh);
+  Launch(ToHalfKernel, dim3(Blocks(count, 256)), dim3(256), 0, s, x, count, xh);
   if (e == Epilogue::kAccumulate) {
     LaunchGemm<kAccumulateMode>(w, xh, n, y, s);
   } else {
@@ -895,43 +961,43 @@ void MatVecSwiGlu(const Mat& gate, const Mat& up, const float* x, int n, float* 
 void Glu(const float* gate, const float* up, int64_t count, float* out, bool gelu,
          cudaStream_t s) {
   if (gelu) {
-    GluKernel<true><<<Blocks(count, 256), 256, 0, s>>>(gate, up, count, out);
+    Launch(GluKernel<true>, dim3(Blocks(count, 256)), dim3(256), 0, s, gate, up, count, out);
   } else {
-    GluKernel<false><<<Blocks(count, 256), 256, 0, s>>>(gate, up, count, out);
+    Launch(GluKernel<false>, dim3(Blocks(count, 256)), dim3(256), 0, s, gate, up, count, out);
   }
 }
 
 void AddBias(float* y, const float* bias, int n_rows, int64_t n, cudaStream_t s) {
-  AddBiasKernel<<<n_rows, 256, 0, s>>>(y, bias, n);
+  Launch(AddBiasKernel, dim3(n_rows), dim3(256), 0, s, y, bias, n);
 }
 
 void Scale(float* y, int64_t count, float factor, cudaStream_t s) {
-  ScaleKernel<<<Blocks(count, 256), 256, 0, s>>>(y, count, factor);
+  Launch(ScaleKernel, dim3(Blocks(count, 256)), dim3(256), 0, s, y, count, factor);
 }
 
 void SoftCap(float* y, int64_t count, float cap, cudaStream_t s) {
-  SoftCapKernel<<<Blocks(count, 256), 256, 0, s>>>(y, count, cap);
+  Launch(SoftCapKernel, dim3(Blocks(count, 256)), dim3(256), 0, s, y, count, cap);
 }
 
 void GetRows(const Mat& w, const int32_t* tokens, int n, float* y, cudaStream_t s) {
   const uint8_t* wp = static_cast<const uint8_t*>(w.w);
   ForType(w.type, [&](auto t) {
-    GetRowsKernel<decltype(t)::value><<<n, 128, 0, s>>>(wp, w.row_bytes, w.n_in, tokens, y);
+    Launch(GetRowsKernel<decltype(t)::value>, dim3(n), dim3(128), 0, s, wp, w.row_bytes, w.n_in, tokens, y);
   });
 }
 
 void RmsNorm(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,
              cudaStream_t s) {
-  RmsNormKernel<false><<<n_rows, 256, 0, s>>>(x, weight, n, eps, y);
+  Launch(RmsNormKernel<false>, dim3(n_rows), dim3(256), 0, s, x, weight, n, eps, y);
 }
 
 void RmsNormAdd(const float* x, const float* weight, int n_rows, int64_t n, float eps, float* y,
                 cudaStream_t s) {
-  RmsNormKernel<true><<<n_rows, 256, 0, s>>>(x, weight, n, eps, y);
+  Launch(RmsNormKernel<true>, dim3(n_rows), dim3(256), 0, s, x, weight, n, eps, y);
 }
 
 void RopeAndStore(const RopeStore& a, cudaStream_t s) {
-  RopeAndStoreKernel<<<a.n_tokens, 128, 0, s>>>(a);
+  Launch(RopeAndStoreKernel, dim3(a.n_tokens), dim3(128), 0, s, a);
 }
 
 int64_t AttentionSharedBytes(int64_t n_ctx, int head_dim) {
@@ -948,8 +1014,8 @@ cudaError_t PrepareAttention(int64_t max_shared_bytes) {
 
 void Attention(const AttentionLaunch& a, cudaStream_t s) {
   const dim3 grid(a.n_tokens, a.n_head);
-  AttentionKernel<<<grid, AttentionBlock(a.head_dim), AttentionSharedBytes(a.n_ctx, a.head_dim),
-                    s>>>(a);
+  Launch(AttentionKernel, grid, dim3(AttentionBlock(a.head_dim)),
+         static_cast<size_t>(AttentionSharedBytes(a.n_ctx, a.head_dim)), s, a);
 }
 
 }  // namespace tcobench::cuda

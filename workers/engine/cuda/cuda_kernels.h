@@ -64,6 +64,12 @@ constexpr int kMaxDirectTokens = 8;
 // With the direct kernels on, raises their dynamic shared-memory limit
 // (once per device, before any step is recorded); nothing otherwise.
 cudaError_t PrepareDirectMatVec();
+// Programmatic dependent launch (compute capability 9.0 and newer; off by
+// default): each kernel may start while the one before it finishes, its
+// blocks scheduled into free slots, the matrix-vector kernels asking L2 for
+// their first weights, and wait there for the earlier kernel's results.
+// TCOBENCH_CUDA_PDL=1 in the backend.
+void UsePdl(bool on);
 // Bytes of scratch MatMul needs for n tokens of n_in (the half copy of x).
 int64_t MatMulScratchBytes(int n, int64_t n_in);
 

@@ -8,6 +8,8 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <string>
+#include <utility>
 
 #include "tests/test_support.h"
 #include "workers/engine/cuda/cuda_backend.h"
@@ -38,19 +40,23 @@ BOOST_AUTO_TEST_CASE(device_strings_are_checked) {
   } else if (!gpu.ok()) {  // a CUDA build on a machine without a GPU says so
     BOOST_TEST(std::string(gpu.status().message()).find("cuda:0") != std::string::npos);
   }
-  if (CudaBackendBuilt()) {  // the decode kernel switch: a typo is named, GPU or not
-    const char* was = std::getenv("TCOBENCH_CUDA_MATVEC");  // bench/cuda_check.sh sets it
-    const std::string saved = was != nullptr ? was : "";
-    ::setenv("TCOBENCH_CUDA_MATVEC", "fast", 1);
-    auto typo = MakeBackend("cuda:0", &pool);
-    if (was != nullptr) {
-      ::setenv("TCOBENCH_CUDA_MATVEC", saved.c_str(), 1);
-    } else {
-      ::unsetenv("TCOBENCH_CUDA_MATVEC");
+  if (CudaBackendBuilt()) {  // the kernel switches: a typo is named, GPU or not
+    for (const auto& [var, value] : {std::pair<const char*, const char*>{"TCOBENCH_CUDA_MATVEC", "fast"},
+                                     {"TCOBENCH_CUDA_PDL", "yes"}}) {
+      const char* was = std::getenv(var);  // bench/cuda_check.sh sets them
+      const std::string saved = was != nullptr ? was : "";
+      ::setenv(var, value, 1);
+      auto typo = MakeBackend("cuda:0", &pool);
+      if (was != nullptr) {
+        ::setenv(var, saved.c_str(), 1);
+      } else {
+        ::unsetenv(var);
+      }
+      BOOST_TEST(!typo.ok());
+      const std::string named = std::string(var) + "='" + value + "'";
+      BOOST_TEST(std::string(typo.status().message()).find(named) != std::string::npos,
+                 typo.status().message() << " names " << named);
     }
-    BOOST_TEST(!typo.ok());
-    BOOST_TEST(std::string(typo.status().message()).find("TCOBENCH_CUDA_MATVEC='fast'") !=
-               std::string::npos);
   }
   // A model on an unknown device fails to open, naming the device.
   const auto path = TempDir() / "backend-ktiny-F16.gguf";
