@@ -3,11 +3,12 @@
 # NVIDIA GPU and a build configured with -DTCOBENCH_CUDA=ON:
 #   bench/cuda_check.sh [BUILD_DIR] [SHARED_DIR] [DEVICE]
 # 0. cuda_blocks_test (the block readers on the host; no GPU needed);
-# then for each decode kernel family (TCOBENCH_CUDA_MATVEC=staged, direct;
-# direct+pdl: direct with TCOBENCH_CUDA_PDL=1):
-# 1. backend_test against the CPU backend on every supported type (if the
-#    direct kernels fail it, again with direct-unfused: the norms as kernels
-#    of their own, to tell a fused-norm fault from a kernel fault);
+# then for each mode (MODES, default "staged direct direct+split
+# direct+split+pdl": the decode matrix-vector kernels, TCOBENCH_CUDA_MATVEC,
+# then +split for TCOBENCH_CUDA_ATTENTION=split, +pdl for TCOBENCH_CUDA_PDL=1):
+# 1. backend_test against the CPU backend on every supported type (if a
+#    mode fails it, again without each added part, and direct as
+#    direct-unfused, to tell which part is at fault);
 # 2. conformance_test (reference logits, greedy stories260K) on the GPU;
 # 3. llama-1b-shaped models (F16 and Q4_K_M, random weights) through
 #    `model bench`: prefill 512, decode at batch 1 and 8, J/token from NVML;
@@ -32,17 +33,26 @@ SYNTH=$!
 status=0
 echo "== cuda_blocks_test"
 "$BIN/cuda_blocks_test" || status=1
-for mode in ${MODES:-staged direct direct+pdl}; do
-  export TCOBENCH_CUDA_MATVEC=${mode%+pdl}
-  if [ "$mode" = "${mode%+pdl}" ]; then export TCOBENCH_CUDA_PDL=0; else export TCOBENCH_CUDA_PDL=1; fi
+# A mode: the matrix-vector family, then +split (TCOBENCH_CUDA_ATTENTION=split)
+# and +pdl (TCOBENCH_CUDA_PDL=1) if named.
+set_mode() {
+  export TCOBENCH_CUDA_MATVEC=${1%%+*}
+  case "+$1+" in *+split+*) export TCOBENCH_CUDA_ATTENTION=split ;; *) export TCOBENCH_CUDA_ATTENTION=block ;; esac
+  case "+$1+" in *+pdl+*) export TCOBENCH_CUDA_PDL=1 ;; *) export TCOBENCH_CUDA_PDL=0 ;; esac
+}
+for mode in ${MODES:-staged direct direct+split direct+split+pdl}; do
+  set_mode "$mode"
   echo "== [$mode] backend_test ($DEVICE against the CPU)"
   if ! TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test"; then
     status=1
-    if [ "$mode" = direct ]; then
-      echo "== [direct-unfused] backend_test ($DEVICE against the CPU)"
-      TCOBENCH_CUDA_MATVEC=direct-unfused TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" 2>&1 | tail -5 &&
-        echo "direct-unfused passes: the fault is in the fused norm"
-    fi
+    # Which part fails: the same without each added part.
+    for variant in "${mode/+split/}" "${mode/+pdl/}" "${mode/#direct/direct-unfused}"; do
+      [ "$variant" = "$mode" ] && continue
+      set_mode "$variant"
+      if TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" >/dev/null 2>&1; then r=passes; else r=fails; fi
+      echo "   backend_test [$variant]: $r"
+    done
+    set_mode "$mode"
   fi
   echo "== [$mode] conformance_test on $DEVICE"
   TCOBENCH_SHARED=$SHARED TCOBENCH_BIN_DIR=$BIN TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/conformance_test" || status=1

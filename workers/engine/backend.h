@@ -59,6 +59,10 @@ struct KvLayer {
   int64_t seq_stride = 0;  // floats between sequences
   int64_t kv_dim = 0;      // n_head_kv * head_dim
   int64_t n_ctx = 0;       // positions per sequence
+  // Workspace for the backend's attention, shared by the layers (the bytes
+  // AttentionScratchBytes asked for; null when it asked for none).
+  float* scratch = nullptr;
+  int64_t scratch_bytes = 0;
 };
 
 // Rotary position embedding settings. Pair i < n_rot/2 of each head turns by
@@ -196,6 +200,13 @@ class Backend {
   virtual void Attention(const float* q, const StepInputs& in, const KvLayer& kv, int64_t n_head,
                          int64_t n_head_kv, int64_t head_dim, float scale, float* out,
                          int64_t window = 0) = 0;
+  // Bytes of workspace Attention wants (KvLayer::scratch) for steps of up to
+  // n_tokens over n_ctx positions; the session allocates it with the step's
+  // activations, before any step is recorded.
+  virtual int64_t AttentionScratchBytes(int64_t /*n_tokens*/, int64_t /*n_head*/,
+                                        int64_t /*head_dim*/, int64_t /*n_ctx*/) const {
+    return 0;
+  }
 };
 
 // Opens the backend a device string names: "cpu" (the thread pool's), or

@@ -46,6 +46,8 @@ KvLayer Session::KvCache(int64_t layer) const {
   kv.n_ctx = n_ctx_;
   kv.k = k_cache_.as() + layer * n_ctx_ * kv.kv_dim;
   kv.v = v_cache_.as() + layer * n_ctx_ * kv.kv_dim;
+  kv.scratch = attn_scratch_.as();
+  kv.scratch_bytes = static_cast<int64_t>(attn_scratch_.bytes());
   return kv;
 }
 
@@ -68,6 +70,10 @@ absl::Status Session::Reserve(int64_t n) {
   TCOBENCH_ASSIGN_OR_RETURN(up_, BackendBuffer::Make(be, n * hp.n_ff * f));
   TCOBENCH_ASSIGN_OR_RETURN(logits_, BackendBuffer::Make(be, n * hp.n_vocab * f));
   TCOBENCH_ASSIGN_OR_RETURN(inputs_, BackendBuffer::Make(be, 3 * n * sizeof(int32_t)));
+  attn_scratch_.Reset();
+  if (const int64_t bytes = be->AttentionScratchBytes(n, hp.n_head, hp.head_dim, n_ctx_); bytes > 0) {
+    TCOBENCH_ASSIGN_OR_RETURN(attn_scratch_, BackendBuffer::Make(be, static_cast<size_t>(bytes)));
+  }
   inputs_host_.assign(static_cast<size_t>(3 * n), 0);
   capacity_ = n;
   return absl::OkStatus();

@@ -86,6 +86,7 @@ class Session {
   // Scratch in backend memory, sized for the largest batch seen.
   int64_t capacity_ = 0;
   BackendBuffer x_, xb_, q_, k_, v_, attn_, gate_, up_, logits_, inputs_;
+  BackendBuffer attn_scratch_;  // the backend's attention workspace (may be empty)
   std::vector<int32_t> inputs_host_;  // tokens, sequences, positions; capacity_ each
   std::unique_ptr<StepCache> steps_;
   std::vector<int64_t> positions_;

@@ -76,9 +76,10 @@ std::string SupportedList() {
 
 class CudaBackend final : public Backend {
  public:
-  // fuse_norm: hold norms back for the direct kernels to fuse (RmsNorm).
-  CudaBackend(int index, const cudaDeviceProp& prop, bool fuse_norm)
-      : index_(index), prop_(prop), fuse_norm_(fuse_norm) {
+  // fuse_norm: hold norms back for the direct kernels to fuse (RmsNorm);
+  // split_attention: decode attention split over the context (Attention).
+  CudaBackend(int index, const cudaDeviceProp& prop, bool fuse_norm, bool split_attention)
+      : index_(index), prop_(prop), fuse_norm_(fuse_norm), split_attention_(split_attention) {
     const char* env = std::getenv("TCOBENCH_CUDA_PROFILE");
     profile_ = env != nullptr && *env != '\0' && std::string(env) != "0";
   }
@@ -125,6 +126,13 @@ class CudaBackend final : public Backend {
   }
 
   int64_t MaxContext() const override { return 32768; }
+
+  int64_t AttentionScratchBytes(int64_t n_tokens, int64_t n_head, int64_t head_dim,
+                                int64_t n_ctx) const override {
+    if (!split_attention_) return 0;
+    return cuda::SplitScratchBytes(std::min<int64_t>(n_tokens, cuda::kMaxSplitTokens), n_head, head_dim,
+                                   n_ctx);
+  }
 
   absl::StatusOr<const void*> PlaceWeights(const void* host, size_t bytes) override {
     void* p = nullptr;
@@ -340,12 +348,17 @@ class CudaBackend final : public Backend {
     a.n_ctx = kv.n_ctx;
     a.scale = scale;
     a.window = static_cast<int>(window);
+    if (split_attention_ && kv.scratch != nullptr && a.n_tokens <= cuda::kMaxSplitTokens &&
+        cuda::SplitScratchBytes(a.n_tokens, n_head, head_dim, kv.n_ctx) <= kv.scratch_bytes) {
+      a.split = kv.scratch;
+      a.n_splits = cuda::SplitCount(kv.n_ctx);
+    }
     const int64_t shared = cuda::AttentionSharedBytes(kv.n_ctx, a.head_dim);
     if (shared > attention_shared_) {  // never inside a recording: prefill comes first
       Check(cuda::PrepareAttention(shared), "raising attention's shared memory");
       attention_shared_ = shared;
     }
-    Timed timed(this, "attention");
+    Timed timed(this, a.split != nullptr ? "attention (split)" : "attention");
     cuda::Attention(a, stream_);
   }
 
@@ -469,6 +482,7 @@ class CudaBackend final : public Backend {
   const int index_;
   const cudaDeviceProp prop_;
   const bool fuse_norm_;
+  const bool split_attention_;
   cudaStream_t stream_ = nullptr;
   std::vector<void*> weights_;
   void* staging_ = nullptr;  // pinned host memory for uploads and downloads
@@ -499,6 +513,15 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
         "TCOBENCH_CUDA_MATVEC='", kernels, "': use staged (the default), direct or direct-unfused"));
   }
   cuda::UseDirectMatVec(kernels != "staged");
+  // TCOBENCH_CUDA_ATTENTION=split: decode attention split over the context
+  // (cuda/attention.cuh); block (the default): a block per token and head.
+  const char* attention_env = std::getenv("TCOBENCH_CUDA_ATTENTION");
+  const std::string attention =
+      attention_env != nullptr && *attention_env != '\0' ? attention_env : "block";
+  if (attention != "block" && attention != "split") {
+    return absl::InvalidArgumentError(absl::StrCat("TCOBENCH_CUDA_ATTENTION='", attention,
+                                                   "': use block (the default) or split"));
+  }
   // TCOBENCH_CUDA_PDL=1: programmatic dependent launch (cuda_kernels.h).
   const char* pdl_env = std::getenv("TCOBENCH_CUDA_PDL");
   const std::string pdl = pdl_env != nullptr ? pdl_env : "";
@@ -530,7 +553,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
         prop.major, ".", prop.minor, "; programmatic dependent launch needs 9.0 or newer"));
   }
   cuda::UsePdl(pdl == "1");
-  auto backend = std::make_unique<CudaBackend>(index, prop, kernels == "direct");
+  auto backend = std::make_unique<CudaBackend>(index, prop, kernels == "direct", attention == "split");
   if (absl::Status st = backend->Init(); !st.ok()) return st;
   return backend;
 }

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "workers/engine/cuda/attention.cuh"
 #include "workers/engine/cuda/blocks.cuh"
 #include "workers/engine/cuda/cuda_kernels.h"
 #include "workers/engine/cuda/matvec.cuh"
@@ -843,6 +844,77 @@ __global__ void AttentionKernel(const AttentionLaunch a) {
   }
 }
 
+// Split attention (attention.cuh): block (t, KV head and head group, split).
+__global__ void __launch_bounds__(kSplitThreads) SplitAttentionKernel(const AttentionLaunch a) {
+  PdlStart();
+  const int t = blockIdx.x, split = blockIdx.z;
+  if (split >= ActiveSplits(VisibleRange(a, t))) return;
+  const SplitHeads hs = HeadsOf(a, blockIdx.y);
+  const int hd = a.head_dim;
+  extern __shared__ __align__(16) float split_smem[];
+  float* qs = split_smem;                    // [kSplitHeads][hd]
+  float* p = split_smem + kSplitHeads * hd;  // [kSplitHeads][kSplitChunk]
+  __shared__ float red[kSplitThreads / 32][kSplitHeads];
+  for (int i = threadIdx.x; i < hs.nh * hd; i += blockDim.x) {
+    qs[i] = a.q[(static_cast<int64_t>(t) * a.n_head + hs.h0) * hd + i];
+  }
+  __syncthreads();
+  float sc[kSplitHeads];
+  const bool valid = SplitScores(a, t, hs, split, threadIdx.x, qs, sc);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  // The split's max per head, then the exponentials and their sums.
+  float m[kSplitHeads], l[kSplitHeads];
+#pragma unroll
+  for (int h = 0; h < kSplitHeads; ++h) {
+    float v = valid ? sc[h] : -INFINITY;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, off));
+    if (lane == 0) red[warp][h] = v;
+  }
+  __syncthreads();
+#pragma unroll
+  for (int h = 0; h < kSplitHeads; ++h) {
+    m[h] = red[0][h];
+#pragma unroll
+    for (int w = 1; w < kSplitThreads / 32; ++w) m[h] = fmaxf(m[h], red[w][h]);
+  }
+  __syncthreads();  // red is reused
+#pragma unroll
+  for (int h = 0; h < kSplitHeads; ++h) {
+    const float e = valid ? expf(sc[h] - m[h]) : 0.0f;
+    p[h * kSplitChunk + threadIdx.x] = e;
+    float v = e;
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xFFFFFFFFu, v, off);
+    if (lane == 0) red[warp][h] = v;
+  }
+  __syncthreads();  // p and red are complete
+#pragma unroll
+  for (int h = 0; h < kSplitHeads; ++h) {
+    l[h] = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kSplitThreads / 32; ++w) l[h] += red[w][h];
+    if (threadIdx.x == h && h < hs.nh) SplitStats(a)[SplitSlot(a, t, hs.h0 + h, split)] = make_float2(m[h], l[h]);
+  }
+  float* values = SplitValuesOut(a);
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    float acc[kSplitHeads];
+    SplitValues(a, t, hs, split, d, p, acc);
+#pragma unroll
+    for (int h = 0; h < kSplitHeads; ++h) {
+      if (h < hs.nh) values[SplitSlot(a, t, hs.h0 + h, split) * hd + d] = acc[h];
+    }
+  }
+}
+
+// Block (t, h): the splits of token t, head h, combined.
+__global__ void SplitCombineKernel(const AttentionLaunch a) {
+  PdlStart();
+  const int t = blockIdx.x, h = blockIdx.y;
+  float* out = a.out + (static_cast<int64_t>(t) * a.n_head + h) * a.head_dim;
+  for (int d = threadIdx.x; d < a.head_dim; d += blockDim.x) out[d] = CombineSplits(a, t, h, d);
+}
+
 unsigned Blocks(int64_t count, int threads) {
   return static_cast<unsigned>(std::min<int64_t>((count + threads - 1) / threads, 65535));
 }
@@ -1013,6 +1085,17 @@ cudaError_t PrepareAttention(int64_t max_shared_bytes) {
 }
 
 void Attention(const AttentionLaunch& a, cudaStream_t s) {
+  const bool split = a.split != nullptr && a.n_tokens <= kMaxSplitTokens && a.head_dim % 4 == 0 &&
+                     a.seq_stride % 4 == 0 && a.n_head % a.n_head_kv == 0 &&
+                     (reinterpret_cast<uintptr_t>(a.k_cache) & 15) == 0;
+  if (split) {
+    const dim3 grid(a.n_tokens, a.n_head_kv * HeadGroups(a), a.n_splits);
+    const size_t smem = static_cast<size_t>(kSplitHeads) * (a.head_dim + kSplitChunk) * 4;
+    Launch(SplitAttentionKernel, grid, dim3(kSplitThreads), smem, s, a);
+    Launch(SplitCombineKernel, dim3(a.n_tokens, a.n_head), dim3(std::min(256, (a.head_dim + 31) / 32 * 32)), 0,
+           s, a);
+    return;
+  }
   const dim3 grid(a.n_tokens, a.n_head);
   Launch(AttentionKernel, grid, dim3(AttentionBlock(a.head_dim)),
          static_cast<size_t>(AttentionSharedBytes(a.n_ctx, a.head_dim)), s, a);

@@ -114,8 +114,26 @@ struct AttentionLaunch {
   int64_t n_ctx = 0;  // sizes the shared memory (scores of every position)
   float scale = 1.0f;
   int window = 0;  // > 0: only the last `window` positions are seen
+  // Split attention's scratch (attention.cuh), for n_splits splits; null:
+  // the block kernel.
+  float* split = nullptr;
+  int n_splits = 0;
 };
+// The block kernel (a block per token and head), or with `split` set the
+// split kernels (attention.cuh: the context cut into splits of 64
+// positions, then combined) where they take the shape (head_dim a multiple
+// of 4, 16-byte aligned rows).
 void Attention(const AttentionLaunch& a, cudaStream_t s);
+// The most tokens split attention takes in one step (decode), and the
+// positions of one split.
+constexpr int kMaxSplitTokens = kMaxMatVecTokens;
+constexpr int kSplitChunk = 64;
+// Splits of a context of n_ctx, and the scratch bytes they need for n
+// tokens: {max, sum} and head_dim weighted values per token, head and split.
+inline int SplitCount(int64_t n_ctx) { return static_cast<int>((n_ctx + kSplitChunk - 1) / kSplitChunk); }
+inline int64_t SplitScratchBytes(int64_t n, int64_t n_head, int64_t head_dim, int64_t n_ctx) {
+  return n * n_head * SplitCount(n_ctx) * (2 + head_dim) * 4;
+}
 // Shared memory Attention needs for a context of n_ctx; 0 if too large.
 int64_t AttentionSharedBytes(int64_t n_ctx, int head_dim);
 // Raises Attention's dynamic shared-memory limit (once per device).

@@ -42,7 +42,8 @@ BOOST_AUTO_TEST_CASE(device_strings_are_checked) {
   }
   if (CudaBackendBuilt()) {  // the kernel switches: a typo is named, GPU or not
     for (const auto& [var, value] : {std::pair<const char*, const char*>{"TCOBENCH_CUDA_MATVEC", "fast"},
-                                     {"TCOBENCH_CUDA_PDL", "yes"}}) {
+                                     {"TCOBENCH_CUDA_PDL", "yes"},
+                                     {"TCOBENCH_CUDA_ATTENTION", "flash"}}) {
       const char* was = std::getenv(var);  // bench/cuda_check.sh sets them
       const std::string saved = was != nullptr ? was : "";
       ::setenv(var, value, 1);

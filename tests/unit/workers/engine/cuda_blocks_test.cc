@@ -5,11 +5,14 @@
 // wherever the CUDA toolkit's headers are (with or without -DTCOBENCH_CUDA),
 // it needs no GPU.
 #define BOOST_TEST_MODULE cuda_blocks
+#include "workers/engine/cuda/attention.cuh"
 #include "workers/engine/cuda/blocks.cuh"
 #include "workers/engine/cuda/matvec.cuh"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "tests/test_support.h"
@@ -278,6 +281,146 @@ BOOST_AUTO_TEST_CASE(direct_kernels_lane_by_lane) {
   CheckDirectType<cuda::kQ4_K>(TensorType::kQ4_K);
   CheckDirectType<cuda::kQ5_K>(TensorType::kQ5_K);
   CheckDirectType<cuda::kQ6_K>(TensorType::kQ6_K);
+}
+
+// Split attention on the host: every block of SplitAttentionKernel (its
+// threads' scores, the split's max and exponentials as its reductions take
+// them, every dimension's weighted values), then SplitCombineKernel, against
+// softmax attention in double. Grouped-query heads in two groups per KV head
+// (10 query heads per KV head: 8, then 2), a head size that is no multiple of
+// 32, two sequences, positions at a split's edge, with and without a window.
+void CheckSplitAttention(int window) {
+  constexpr int kNHeadKv = 2, kNHead = 20, kHd = 12, kCtx = 200, kSeqs = 2;
+  const std::vector<int> seqs = {0, 1, 1, 0}, positions = {0, 127, 199, 64};
+  const int n = static_cast<int>(seqs.size());
+  const int64_t kv_dim = kNHeadKv * kHd;
+  const int64_t seq_stride = 3 * kCtx * kv_dim;  // as if three layers
+  Rng rng(17 + window);
+  std::vector<float4> k_store(kSeqs * seq_stride / 4), v_store(kSeqs * seq_stride / 4), q_store(n * kNHead * kHd / 4);
+  auto fill = [&](std::vector<float4>& v, double scale) {
+    for (float4& f : v) {
+      f = make_float4(static_cast<float>(rng.Normal() * scale), static_cast<float>(rng.Normal() * scale),
+                      static_cast<float>(rng.Normal() * scale), static_cast<float>(rng.Normal() * scale));
+    }
+  };
+  fill(k_store, 1.0);
+  fill(v_store, 1.0);
+  fill(q_store, 2.0);
+  const float* k_cache = reinterpret_cast<const float*>(k_store.data()) + kCtx * kv_dim;  // layer 1
+  const float* v_cache = reinterpret_cast<const float*>(v_store.data()) + kCtx * kv_dim;
+  const float* q = reinterpret_cast<const float*>(q_store.data());
+  std::vector<int32_t> seq_dev(seqs.begin(), seqs.end()), pos_dev(positions.begin(), positions.end());
+
+  cuda::AttentionLaunch a;
+  a.q = q;
+  a.k_cache = k_cache;
+  a.v_cache = v_cache;
+  a.seq = seq_dev.data();
+  a.pos = pos_dev.data();
+  a.n_tokens = n;
+  a.n_head = kNHead;
+  a.n_head_kv = kNHeadKv;
+  a.head_dim = kHd;
+  a.seq_stride = seq_stride;
+  a.n_ctx = kCtx;
+  a.scale = 1.0f / std::sqrt(static_cast<float>(kHd));
+  a.window = window;
+  a.n_splits = cuda::SplitCount(kCtx);
+  std::vector<float> scratch(cuda::SplitScratchBytes(n, kNHead, kHd, kCtx) / 4,
+                             std::numeric_limits<float>::quiet_NaN());  // poisoned
+  a.split = scratch.data();
+  std::vector<float> out(n * kNHead * kHd, std::numeric_limits<float>::quiet_NaN());
+  a.out = out.data();
+  BOOST_REQUIRE(cuda::HeadGroups(a) == 2);
+
+  int blocks = 0;
+  for (int t = 0; t < n; ++t) {
+    for (int y = 0; y < kNHeadKv * cuda::HeadGroups(a); ++y) {
+      for (int split = 0; split < a.n_splits; ++split) {
+        if (split >= cuda::ActiveSplits(cuda::VisibleRange(a, t))) continue;  // the block returns
+        ++blocks;
+        const cuda::SplitHeads hs = cuda::HeadsOf(a, y);
+        std::vector<float4> smem_store(cuda::kSplitHeads * (kHd + cuda::kSplitChunk) / 4);
+        float* qs = reinterpret_cast<float*>(smem_store.data());
+        float* p = qs + cuda::kSplitHeads * kHd;
+        for (int i = 0; i < hs.nh * kHd; ++i) qs[i] = q[(t * kNHead + hs.h0) * kHd + i];
+        float sc[cuda::kSplitThreads][cuda::kSplitHeads];
+        bool valid[cuda::kSplitThreads];
+        float m[cuda::kSplitHeads], l[cuda::kSplitHeads];
+        std::fill(m, m + cuda::kSplitHeads, -INFINITY);
+        std::fill(l, l + cuda::kSplitHeads, 0.0f);
+        for (int i = 0; i < cuda::kSplitThreads; ++i) {
+          valid[i] = cuda::SplitScores(a, t, hs, split, i, qs, sc[i]);
+          for (int h = 0; h < cuda::kSplitHeads; ++h) m[h] = std::max(m[h], valid[i] ? sc[i][h] : -INFINITY);
+        }
+        for (int i = 0; i < cuda::kSplitThreads; ++i) {
+          for (int h = 0; h < cuda::kSplitHeads; ++h) {
+            p[h * cuda::kSplitChunk + i] = valid[i] ? std::exp(sc[i][h] - m[h]) : 0.0f;
+            l[h] += p[h * cuda::kSplitChunk + i];
+          }
+        }
+        for (int h = 0; h < hs.nh; ++h) {
+          cuda::SplitStats(a)[cuda::SplitSlot(a, t, hs.h0 + h, split)] = make_float2(m[h], l[h]);
+        }
+        for (int d = 0; d < kHd; ++d) {
+          float acc[cuda::kSplitHeads];
+          cuda::SplitValues(a, t, hs, split, d, p, acc);
+          for (int h = 0; h < hs.nh; ++h) {
+            cuda::SplitValuesOut(a)[cuda::SplitSlot(a, t, hs.h0 + h, split) * kHd + d] = acc[h];
+          }
+        }
+      }
+    }
+  }
+  for (int t = 0; t < n; ++t) {
+    for (int h = 0; h < kNHead; ++h) {
+      for (int d = 0; d < kHd; ++d) out[(t * kNHead + h) * kHd + d] = cuda::CombineSplits(a, t, h, d);
+    }
+  }
+  // The reference: softmax over the visible positions, in double.
+  int64_t wrong = 0;
+  for (int t = 0; t < n; ++t) {
+    const int n_vis = positions[t] + 1;
+    const int j0 = window > 0 ? std::max(0, n_vis - window) : 0;
+    for (int h = 0; h < kNHead; ++h) {
+      const int kvh = h / (kNHead / kNHeadKv);
+      std::vector<double> w(n_vis, 0.0);
+      double top = -1e300, sum = 0.0;
+      for (int j = j0; j < n_vis; ++j) {
+        double dot = 0.0;
+        for (int d = 0; d < kHd; ++d) {
+          dot += static_cast<double>(q[(t * kNHead + h) * kHd + d]) *
+                 k_cache[seqs[t] * seq_stride + j * kv_dim + kvh * kHd + d];
+        }
+        w[j] = dot * a.scale;
+        top = std::max(top, w[j]);
+      }
+      for (int j = j0; j < n_vis; ++j) sum += (w[j] = std::exp(w[j] - top));
+      for (int d = 0; d < kHd; ++d) {
+        double want = 0.0;
+        for (int j = j0; j < n_vis; ++j) want += w[j] / sum * v_cache[seqs[t] * seq_stride + j * kv_dim + kvh * kHd + d];
+        const float got = out[(t * kNHead + h) * kHd + d];
+        if (!(std::fabs(got - want) <= 1e-5) && ++wrong <= 5) {
+          BOOST_ERROR("window " << window << " token " << t << " head " << h << " dim " << d << ": " << got
+                                << ", want " << want);
+        }
+      }
+    }
+  }
+  BOOST_TEST(wrong == 0, "window " << window << ": " << wrong << " outputs differ");
+  // Blocks that ran: the splits of each token's visible range, per KV head and group.
+  int want_blocks = 0;
+  for (int t = 0; t < n; ++t) {
+    const int n_vis = positions[t] + 1;
+    const int span = window > 0 ? std::min(n_vis, window) : n_vis;
+    want_blocks += (span + cuda::kSplitChunk - 1) / cuda::kSplitChunk * kNHeadKv * 2;
+  }
+  BOOST_TEST(blocks == want_blocks);
+}
+
+BOOST_AUTO_TEST_CASE(split_attention_matches_softmax_attention) {
+  CheckSplitAttention(0);
+  CheckSplitAttention(70);
 }
 
 }  // namespace
