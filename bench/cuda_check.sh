@@ -11,7 +11,8 @@
 #    direct-unfused, to tell which part is at fault);
 # 2. conformance_test (reference logits, greedy stories260K) on the GPU;
 # 3. llama-1b-shaped models (F16 and Q4_K_M, random weights) through
-#    `model bench`: prefill 512, decode at batch 1 and 8, J/token from NVML;
+#    `model bench`: prefill 512, decode at batch 1 and 8, J/token from NVML,
+#    and F16 decode after 4096 tokens of context (-d 4096);
 #    then the time of each operation at batch 1 (TCOBENCH_CUDA_PROFILE).
 # MODES="direct" (say) runs one family only. It needs the targets tcobench,
 # backend_test, conformance_test and cuda_blocks_test built in BUILD_DIR
@@ -64,6 +65,9 @@ for mode in ${MODES:-staged direct direct+split direct+split+pdl}; do
     "$BIN/tcobench" model bench "$WORK/llama-1b-$m.gguf" --device "$DEVICE" -p 0 -n 128 -r 3 -b 8 \
       --no-bandwidth || status=1
   done
+  echo "== [$mode] model bench llama-1b F16 on $DEVICE after 4096 tokens of context"
+  "$BIN/tcobench" model bench "$WORK/llama-1b-F16.gguf" --device "$DEVICE" -p 0 -n 128 -d 4096 -r 3 \
+    --no-bandwidth || status=1
   echo "== [$mode] per-operation times, llama-1b F16, batch 1 (TCOBENCH_CUDA_PROFILE=1: no graphs)"
   TCOBENCH_CUDA_PROFILE=1 "$BIN/tcobench" model bench "$WORK/llama-1b-F16.gguf" --device "$DEVICE" \
     -p 0 -n 32 -r 1 --no-bandwidth 2>&1 | sed -n '/CUDA profile/,$p' || status=1

@@ -16,11 +16,12 @@ namespace tcobench::cli {
 namespace {
 
 const CommandSpec kBenchSpec = {
-    "tcobench model bench FILE [-p 128] [-n 32] [-r 5] [-t 2] [-b 1] [--device DEV] [--no-bandwidth] "
+    "tcobench model bench FILE [-p 128] [-n 32] [-d 0] [-r 5] [-t 2] [-b 1] [--device DEV] [--no-bandwidth] "
     "[--format table|json]",
     "Measures prefill (one batch of -p tokens) and decode (-n single-token steps\n"
-    "from an empty cache) speed, as the median of -r runs after one warm-up, then\n"
-    "the machine's read bandwidth (2 threads, 1 GiB buffer, median of 5), so decode\n"
+    "from an empty cache, or after -d tokens of context) speed, as the median of\n"
+    "-r runs after one warm-up, then the machine's read bandwidth (2 threads,\n"
+    "1 GiB buffer, median of 5), so decode\n"
     "can be stated as a fraction of the memory limit: model bytes x tokens/s /\n"
     "bandwidth. TCOBENCH_ISA=scalar|avx2|avx512 lowers the kernel level. On a GPU\n"
     "(--device cuda:N) the bandwidth is the GPU's (a kernel reading 2 GiB) and the\n"
@@ -28,6 +29,8 @@ const CommandSpec kBenchSpec = {
     "readable.",
     {{"n-prompt", "p", true, "N", "prefill tokens (default 128; 0 skips)"},
      {"n-gen", "n", true, "N", "decode steps (default 32; 0 skips)"},
+     {"n-depth", "d", true, "N",
+      "tokens already in the context when each test starts (default 0; llama-bench's -d)"},
      {"repetitions", "r", true, "N", "measured repetitions (default 5)"},
      {"threads", "t", true, "N", "threads (default 2)"},
      {"batch", "b", true, "N", "concurrent sequences decoded together (default 1)"},
@@ -54,14 +57,16 @@ int RunModelBench(const std::vector<std::string>& argv) {
   ModelBenchOptions o;
   absl::StatusOr<int64_t> p = args.GetInt("n-prompt", 128, 0, 1 << 16),
                           n = args.GetInt("n-gen", 32, 0, 1 << 16),
+                          d = args.GetInt("n-depth", 0, 0, 1 << 20),
                           r = args.GetInt("repetitions", 5, 1, 1000),
                           t = args.GetInt("threads", 2, 1, 1024),
                           b = args.GetInt("batch", 1, 1, 16);
-  for (const absl::Status& s : {p.status(), n.status(), r.status(), t.status(), b.status()}) {
+  for (const absl::Status& s : {p.status(), n.status(), d.status(), r.status(), t.status(), b.status()}) {
     if (!s.ok()) return ReportError(s);
   }
   o.n_prompt = *p;
   o.n_gen = *n;
+  o.n_depth = *d;
   o.reps = static_cast<int>(*r);
   o.threads = static_cast<int>(*t);
   o.batch = static_cast<int>(*b);
@@ -97,6 +102,7 @@ int RunModelBench(const std::vector<std::string>& argv) {
     j.Key("batch").Int(x.batch);
     j.Key("n_prompt").Int(x.n_prompt);
     j.Key("n_gen").Int(x.n_gen);
+    j.Key("n_depth").Int(x.n_depth);
     j.Key("repetitions").Int(x.reps);
     j.Key("load_seconds").Double(x.load_seconds);
     j.Key("prefill_tokens_per_second").Double(x.prefill_tokens_per_second);
@@ -127,17 +133,20 @@ int RunModelBench(const std::vector<std::string>& argv) {
   std::printf("load         %.3f s (%.3f s/GB)\n", x.load_seconds,
               x.load_seconds / (x.file_bytes / 1e9));
   const bool energy = !x.energy_source.empty();
-  std::printf("%-10s %12s %12s %8s%s\n", "test", "tokens/s", "spread", "runs",
+  const std::string at = x.n_depth > 0 ? absl::StrCat(" @ d", x.n_depth) : "";
+  const std::string pp = absl::StrCat("pp", x.n_prompt, at), tg = absl::StrCat("tg", x.n_gen, at);
+  const int w = static_cast<int>(std::max<size_t>(10, std::max(pp.size(), tg.size())));
+  std::printf("%-*s %12s %12s %8s%s\n", w, "test", "tokens/s", "spread", "runs",
               energy ? absl::StrCat("  J/token (", x.energy_source, ")").c_str() : "");
   auto joules = [&](double j) { return energy ? absl::StrFormat("  %.4f", j) : std::string(); };
   if (x.n_prompt > 0) {
-    std::printf("%-10s %12.2f %12.2f %8zu%s\n", absl::StrCat("pp", x.n_prompt).c_str(),
-                x.prefill_tokens_per_second, spread(x.prefill_samples), x.prefill_samples.size(),
+    std::printf("%-*s %12.2f %12.2f %8zu%s\n", w, pp.c_str(), x.prefill_tokens_per_second,
+                spread(x.prefill_samples), x.prefill_samples.size(),
                 joules(x.prefill_joules_per_token).c_str());
   }
   if (x.n_gen > 0) {
-    std::printf("%-10s %12.2f %12.2f %8zu%s\n", absl::StrCat("tg", x.n_gen).c_str(),
-                x.decode_tokens_per_second, spread(x.decode_samples), x.decode_samples.size(),
+    std::printf("%-*s %12.2f %12.2f %8zu%s\n", w, tg.c_str(), x.decode_tokens_per_second,
+                spread(x.decode_samples), x.decode_samples.size(),
                 joules(x.decode_joules_per_token).c_str());
   }
   if (!energy && !x.energy_note.empty()) std::printf("energy       not measured: %s\n", x.energy_note.c_str());

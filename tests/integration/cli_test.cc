@@ -133,6 +133,28 @@ BOOST_AUTO_TEST_CASE(model_bench_reports_what_it_measured) {
   BOOST_TEST(r.exit_code == 2);
 }
 
+// -d: each test starts after that much context, in every sequence; the
+// cache holds exactly -d plus the longer test, so a test that did not start
+// from the -d tokens (a second run, a second sequence) would overflow it.
+BOOST_AUTO_TEST_CASE(model_bench_runs_after_a_context_depth) {
+  CommandResult r = RunTcobench("model bench " + Quote(Ktiny()) +
+                                " -p 8 -n 4 -d 600 -r 2 -t 2 -b 2 --no-bandwidth --format json");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  const json j = json::parse(r.out);
+  BOOST_TEST(j["n_depth"] == 600);
+  BOOST_TEST(j["prefill_samples"].size() == 2u);
+  BOOST_TEST(j["decode_samples"].size() == 2u);
+  BOOST_TEST(j["decode_tokens_per_second"].get<double>() > 0);
+  BOOST_TEST(j["kv_cache_bytes"] == 2 * 2 * 4 * (600 + 8) * 128 * 4);  // 2 sequences, K and V, 4 layers
+  r = RunTcobench("model bench " + Quote(Ktiny()) + " -p 8 -n 4 -d 20 -r 1 -t 2 --no-bandwidth");
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+  BOOST_TEST(r.out.find("pp8 @ d20") != std::string::npos, r.out);
+  BOOST_TEST(r.out.find("tg4 @ d20") != std::string::npos, r.out);
+  r = RunTcobench("model bench " + Quote(Ktiny()) + " -d -5");
+  BOOST_TEST(r.exit_code == 2);
+  BOOST_TEST(r.err.find("n-depth") != std::string::npos, r.err);
+}
+
 BOOST_AUTO_TEST_CASE(bad_input_gives_one_line_and_exit_2) {
   const std::string bad = (TempDir() / "bad.gguf").string();
   WriteFile(bad, {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});

@@ -26,7 +26,7 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 
 absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path,
                                                const ModelBenchOptions& o) {
-  if (o.n_prompt < 0 || o.n_gen < 0 || o.reps < 1 || o.threads < 1 || o.batch < 1) {
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.n_depth < 0 || o.reps < 1 || o.threads < 1 || o.batch < 1) {
     return absl::InvalidArgumentError("-p and -n must be >= 0, -r, -t and -b >= 1");
   }
   if (o.batch > Session::kMaxSequences) {
@@ -47,6 +47,7 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
   r.reps = o.reps;
   r.n_prompt = o.n_prompt;
   r.n_gen = o.n_gen;
+  r.n_depth = o.n_depth;
   stage("loading");
   const auto t_load = std::chrono::steady_clock::now();
   TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<LlamaModel> model,
@@ -63,7 +64,7 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
   }
   r.architecture = model->hparams().architecture;
   const LlamaHParams& hp = model->hparams();
-  const int64_t n_ctx = std::max<int64_t>(1, std::max(o.n_prompt, o.n_gen));
+  const int64_t n_ctx = std::max<int64_t>(1, o.n_depth + std::max(o.n_prompt, o.n_gen));
   TCOBENCH_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
                             Session::Create(*model, SessionOptions{n_ctx, o.batch}));
   r.kv_cache_bytes = session->kv_cache_bytes();
@@ -77,6 +78,23 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
     return ids;
   };
   std::vector<float> logits;
+  // -d: every sequence's context, filled once (in pieces, so the step's
+  // buffers stay small); each test starts from it, cut back to its length.
+  if (o.n_depth > 0) {
+    stage(absl::StrCat("filling ", o.n_depth, " tokens of context"));
+    constexpr int64_t kPiece = 512;
+    for (const int s : seqs) {
+      const std::vector<int32_t> ids = random_tokens(o.n_depth);
+      for (int64_t i = 0; i < o.n_depth; i += kPiece) {
+        const std::span<const int32_t> piece(ids.data() + i,
+                                             static_cast<size_t>(std::min(kPiece, o.n_depth - i)));
+        TCOBENCH_RETURN_IF_ERROR(session->Prefill(s, piece, LogitsMode::kLast, &logits));
+      }
+    }
+  }
+  auto rewind = [&] {
+    for (const int s : seqs) session->Truncate(o.n_depth, s);
+  };
   // Energy: the GPU's counters when the model runs there, else RAPL.
   std::unique_ptr<EnergyMeter> meter;
   if (o.measure_energy) {
@@ -109,7 +127,7 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
     if (o.n_prompt > 0) {
       stage(rep < 0 ? "warm-up prefill" : absl::StrCat("prefill ", rep + 1, "/", o.reps));
       const std::vector<int32_t> ids = random_tokens(o.n_prompt);
-      session->Reset();
+      rewind();
       TCOBENCH_RETURN_IF_ERROR(start_energy(rep >= 0));
       const auto t0 = std::chrono::steady_clock::now();
       TCOBENCH_RETURN_IF_ERROR(session->Prefill(ids, LogitsMode::kLast, &logits));
@@ -122,10 +140,10 @@ absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path
     }
     if (o.n_gen > 0) {
       stage(rep < 0 ? "warm-up decode" : absl::StrCat("decode ", rep + 1, "/", o.reps));
-      // -b sequences, each decoding n_gen tokens from an empty cache, one
-      // step of all of them per pass.
+      // -b sequences, each decoding n_gen tokens after its -d of context,
+      // one step of all of them per pass.
       const std::vector<int32_t> ids = random_tokens(o.n_gen * o.batch);
-      session->Reset();
+      rewind();
       TCOBENCH_RETURN_IF_ERROR(start_energy(rep >= 0));
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t step = 0; step < o.n_gen; ++step) {

@@ -1,7 +1,8 @@
 // `tcobench model bench`: prefill and decode speed of a GGUF model on the
 // embedded engine, the way llama-bench measures them (pp: one batch of -p
-// tokens; tg: -n single-token decode steps from an empty cache), with the
-// machine's read bandwidth measured in the same run.
+// tokens; tg: -n single-token decode steps, from an empty cache or after
+// -d tokens of context), with the machine's read bandwidth measured in the
+// same run.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@ namespace tcobench {
 struct ModelBenchOptions {
   int64_t n_prompt = 128;  // -p: prefill batch; 0 skips prefill
   int64_t n_gen = 32;      // -n: decode steps; 0 skips decode
+  int64_t n_depth = 0;     // -d: tokens in each sequence's cache when a test starts
   int reps = 5;            // -r: measured repetitions (after one warm-up)
   int threads = 2;         // -t
   int batch = 1;           // -b: concurrent sequences decoded together
@@ -31,7 +33,7 @@ struct ModelBenchOptions {
 struct ModelBenchResult {
   std::string model_path, cpu, isa, build_commit, architecture;
   int threads = 0, batch = 0, reps = 0;
-  int64_t n_prompt = 0, n_gen = 0;
+  int64_t n_prompt = 0, n_gen = 0, n_depth = 0;
   int64_t model_bytes = 0;  // tensor data
   int64_t file_bytes = 0;
   int64_t n_params = 0;

@@ -51,7 +51,9 @@ class Session {
   // Forgets every position of one sequence.
   void ResetSequence(int seq) { n_past_[seq] = 0; }
   // Keeps the first n positions of sequence 0 and forgets the rest.
-  void Truncate(int64_t n) { n_past_[0] = std::min(n_past_[0], std::max<int64_t>(0, n)); }
+  void Truncate(int64_t n, int seq = 0) {
+    n_past_[seq] = std::min(n_past_[seq], std::max<int64_t>(0, n));
+  }
 
   int64_t n_past(int seq = 0) const { return n_past_[seq]; }
   int64_t n_ctx() const { return n_ctx_; }
