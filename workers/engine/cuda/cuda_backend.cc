@@ -7,13 +7,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <map>
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/status_macros.h"
 #include "workers/engine/cuda/cuda_kernels.h"
 #include "workers/engine/tensor_type.h"
 
@@ -61,6 +64,18 @@ cuda::Mat ToMat(const WeightMatrix& w) {
   m.n_out = w.n_out;
   m.row_bytes = RowBytes(w.type, w.n_in);
   return m;
+}
+
+// Environment variable `name`'s value, one of `allowed` (the first when it
+// is unset or empty); otherwise an error naming it, with `hint`.
+absl::StatusOr<std::string> EnvChoice(const char* name, std::initializer_list<const char*> allowed,
+                                      const char* hint) {
+  const char* env = std::getenv(name);
+  const std::string value = env != nullptr && *env != '\0' ? env : *allowed.begin();
+  for (const char* a : allowed) {
+    if (value == a) return value;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(name, "='", value, "': use ", hint));
 }
 
 // The types cuda::TypeSupported takes, by name.
@@ -501,34 +516,22 @@ class CudaBackend final : public Backend {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
-  // TCOBENCH_CUDA_MATVEC=direct: the direct matrix-vector kernels
-  // (cuda_kernels.h) for decode, RMS norms fused into them; direct-unfused:
-  // the same with the norms as kernels of their own (to tell the two apart);
-  // staged (the default) otherwise. Checked before the GPU, so a typo is
-  // named on any machine.
-  const char* matvec = std::getenv("TCOBENCH_CUDA_MATVEC");
-  const std::string kernels = matvec != nullptr && *matvec != '\0' ? matvec : "staged";
-  if (kernels != "staged" && kernels != "direct" && kernels != "direct-unfused") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TCOBENCH_CUDA_MATVEC='", kernels, "': use staged (the default), direct or direct-unfused"));
-  }
-  cuda::UseDirectMatVec(kernels != "staged");
-  // TCOBENCH_CUDA_ATTENTION=split: decode attention split over the context
-  // (cuda/attention.cuh); block (the default): a block per token and head.
-  const char* attention_env = std::getenv("TCOBENCH_CUDA_ATTENTION");
-  const std::string attention =
-      attention_env != nullptr && *attention_env != '\0' ? attention_env : "block";
-  if (attention != "block" && attention != "split") {
-    return absl::InvalidArgumentError(absl::StrCat("TCOBENCH_CUDA_ATTENTION='", attention,
-                                                   "': use block (the default) or split"));
-  }
+  // The kernel switches (docs/cuda.md), checked before the GPU so that a
+  // typo is named on any machine; the first value listed is the default.
+  // TCOBENCH_CUDA_MATVEC: decode products on the staged kernels, the direct
+  // ones with RMS norms fused in, or direct-unfused (the norms as kernels of
+  // their own, to tell the two apart).
+  TCOBENCH_ASSIGN_OR_RETURN(const std::string kernels,
+                            EnvChoice("TCOBENCH_CUDA_MATVEC", {"staged", "direct", "direct-unfused"},
+                                      "staged (the default), direct or direct-unfused"));
+  // TCOBENCH_CUDA_ATTENTION: decode attention as a block per token and head,
+  // or split over the context (cuda/attention.cuh).
+  TCOBENCH_ASSIGN_OR_RETURN(
+      const std::string attention,
+      EnvChoice("TCOBENCH_CUDA_ATTENTION", {"block", "split"}, "block (the default) or split"));
   // TCOBENCH_CUDA_PDL=1: programmatic dependent launch (cuda_kernels.h).
-  const char* pdl_env = std::getenv("TCOBENCH_CUDA_PDL");
-  const std::string pdl = pdl_env != nullptr ? pdl_env : "";
-  if (pdl != "" && pdl != "0" && pdl != "1") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("TCOBENCH_CUDA_PDL='", pdl, "': use 1 (on) or 0 (off, the default)"));
-  }
+  TCOBENCH_ASSIGN_OR_RETURN(const std::string pdl,
+                            EnvChoice("TCOBENCH_CUDA_PDL", {"0", "1"}, "1 (on) or 0 (off, the default)"));
   int count = 0;
   if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess) {
     cudaGetLastError();
@@ -552,6 +555,7 @@ absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int index) {
         "TCOBENCH_CUDA_PDL=1: device cuda:", index, " (", prop.name, ") has compute capability ",
         prop.major, ".", prop.minor, "; programmatic dependent launch needs 9.0 or newer"));
   }
+  cuda::UseDirectMatVec(kernels != "staged");
   cuda::UsePdl(pdl == "1");
   auto backend = std::make_unique<CudaBackend>(index, prop, kernels == "direct", attention == "split");
   if (absl::Status st = backend->Init(); !st.ok()) return st;
