@@ -14,7 +14,9 @@
 #    `model bench`: prefill 512, decode at batch 1 and 8, J/token from NVML,
 #    and F16 decode after 4096 tokens of context (-d 4096);
 #    then the time of each operation at batch 1 (TCOBENCH_CUDA_PROFILE).
-# MODES="direct" (say) runs one family only. It needs the targets tcobench,
+# MODES="direct" (say) runs one mode only; STEPS (default "backend
+# conformance bench") picks the steps, e.g. STEPS=conformance for a second
+# device call that carries the shared data. It needs the targets tcobench,
 # backend_test, conformance_test and cuda_blocks_test built in BUILD_DIR
 # (cmake --build build-cuda --target tcobench backend_test conformance_test
 # cuda_blocks_test); the shared models for conformance_test.
@@ -26,14 +28,20 @@ BIN=$BUILD/bin
 WORK=${TMPDIR:-/tmp}/tcobench-cuda-check
 mkdir -p "$WORK"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv || true
-# The models are made meanwhile on the CPU.
-( "$BIN/tcobench" model synth "$WORK/llama-1b-F16.gguf" --shape llama-1b --type F16 &&
-  "$BIN/tcobench" model quantize "$WORK/llama-1b-F16.gguf" "$WORK/llama-1b-Q4_K_M.gguf" --type Q4_K_M \
-    >/dev/null ) > "$WORK/synth.log" 2>&1 &
-SYNTH=$!
 status=0
-echo "== cuda_blocks_test"
-"$BIN/cuda_blocks_test" || status=1
+STEPS=${STEPS:-backend conformance bench}
+want() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+SYNTH=
+if want bench; then  # the models are made meanwhile on the CPU
+  ( "$BIN/tcobench" model synth "$WORK/llama-1b-F16.gguf" --shape llama-1b --type F16 &&
+    "$BIN/tcobench" model quantize "$WORK/llama-1b-F16.gguf" "$WORK/llama-1b-Q4_K_M.gguf" --type Q4_K_M \
+      >/dev/null ) > "$WORK/synth.log" 2>&1 &
+  SYNTH=$!
+fi
+if want backend; then
+  echo "== cuda_blocks_test"
+  "$BIN/cuda_blocks_test" || status=1
+fi
 # A mode: the matrix-vector family, then +split (TCOBENCH_CUDA_ATTENTION=split)
 # and +pdl (TCOBENCH_CUDA_PDL=1) if named.
 set_mode() {
@@ -43,21 +51,26 @@ set_mode() {
 }
 for mode in ${MODES:-staged direct direct+split direct+split+pdl}; do
   set_mode "$mode"
-  echo "== [$mode] backend_test ($DEVICE against the CPU)"
-  if ! TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test"; then
-    status=1
-    # Which part fails: the same without each added part.
-    for variant in "${mode/+split/}" "${mode/+pdl/}" "${mode/#direct/direct-unfused}"; do
-      [ "$variant" = "$mode" ] && continue
-      set_mode "$variant"
-      if TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" >/dev/null 2>&1; then r=passes; else r=fails; fi
-      echo "   backend_test [$variant]: $r"
-    done
-    set_mode "$mode"
+  if want backend; then
+    echo "== [$mode] backend_test ($DEVICE against the CPU)"
+    if ! TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test"; then
+      status=1
+      # Which part fails: the same without each added part.
+      for variant in "${mode/+split/}" "${mode/+pdl/}" "${mode/#direct/direct-unfused}"; do
+        [ "$variant" = "$mode" ] && continue
+        set_mode "$variant"
+        if TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" >/dev/null 2>&1; then r=passes; else r=fails; fi
+        echo "   backend_test [$variant]: $r"
+      done
+      set_mode "$mode"
+    fi
   fi
-  echo "== [$mode] conformance_test on $DEVICE"
-  TCOBENCH_SHARED=$SHARED TCOBENCH_BIN_DIR=$BIN TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/conformance_test" || status=1
-  wait $SYNTH 2>/dev/null
+  if want conformance; then
+    echo "== [$mode] conformance_test on $DEVICE"
+    TCOBENCH_SHARED=$SHARED TCOBENCH_BIN_DIR=$BIN TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/conformance_test" || status=1
+  fi
+  want bench || continue
+  [ -n "$SYNTH" ] && wait "$SYNTH" 2>/dev/null
   [ -s "$WORK/llama-1b-Q4_K_M.gguf" ] || { cat "$WORK/synth.log"; exit 1; }
   for m in F16 Q4_K_M; do
     echo "== [$mode] model bench llama-1b $m on $DEVICE"

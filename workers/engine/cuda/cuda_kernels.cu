@@ -22,8 +22,8 @@ namespace {
 // With PDL on (Hopper and newer), a kernel is started while the one before
 // it in the stream is still running, once all of that one's blocks are past
 // their own PdlStart: its blocks take the free slots, do what needs nothing
-// from earlier kernels (the matrix-vector kernels ask L2 for the start of
-// their weight rows), and wait in PdlStart until the earlier kernel has
+// from earlier kernels (the direct matrix-vector kernels ask L2 for the
+// start of their weight rows), and wait in PdlStart until the earlier kernel has
 // completed and its writes are visible. Every kernel launched through
 // Launch calls PdlStart before it reads anything an earlier kernel wrote.
 
@@ -250,7 +250,6 @@ __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecPa
   for (int r = 0; r < R; ++r) {
     refs[r] = MapRow(p, first + r);
     rows[r] = refs[r].row;
-    if (p.pdl) PrefetchRow(rows[r], p.row_bytes, lane);
   }
   PdlStart();
   if (rows[0] == nullptr) return;  // the warp is past the last row
@@ -335,9 +334,10 @@ __global__ void __launch_bounds__(DirectThreads<NT, MODE>()) DirectMatVecKernel(
   extern __shared__ __align__(16) uint8_t direct_smem[];
   __shared__ float scales[kMaxDirectTokens];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const Warp w(p, (static_cast<int64_t>(blockIdx.x) * Warp::kWarps + warp) * Warp::R);
-  if (p.pdl) {
-    for (int r = 0; r < Warp::RR; ++r) PrefetchRow(w.rows[r], p.row_bytes, lane);
+  const int64_t first = (static_cast<int64_t>(blockIdx.x) * Warp::kWarps + warp) * Warp::R;
+  if (p.pdl) {  // the rows are mapped again below: fewer registers live across the set-up
+    const Warp rows(p, first);
+    for (int r = 0; r < Warp::RR; ++r) PrefetchRow(rows.rows[r], p.row_bytes, lane);
   }
   PdlStart();
   const bool norm = p.norm_x != nullptr;
@@ -363,6 +363,7 @@ __global__ void __launch_bounds__(DirectThreads<NT, MODE>()) DirectMatVecKernel(
   } else {
     in.xf = p.x;
   }
+  const Warp w(p, first);
   if (!w.active()) return;
   float acc[Warp::RR][NT];
   Zero(acc);

@@ -66,7 +66,7 @@ constexpr int kMaxDirectTokens = 8;
 cudaError_t PrepareDirectMatVec();
 // Programmatic dependent launch (compute capability 9.0 and newer; off by
 // default): each kernel may start while the one before it finishes, its
-// blocks scheduled into free slots, the matrix-vector kernels asking L2 for
+// blocks scheduled into free slots, the direct matrix-vector kernels asking L2 for
 // their first weights, and wait there for the earlier kernel's results.
 // TCOBENCH_CUDA_PDL=1 in the backend.
 void UsePdl(bool on);

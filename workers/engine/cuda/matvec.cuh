@@ -34,7 +34,7 @@ struct MatVecParams {
   const float* norm_w;
   float* norm_y;
   float norm_eps;
-  bool pdl;  // launched with PDL (cuda_kernels.cu): prefetch rows before waiting
+  bool pdl;  // launched with PDL (cuda_kernels.cu): the direct kernels prefetch rows before waiting
 };
 
 // RMS norm, as the CPU backend rounds it: a token's scale from the sum of
