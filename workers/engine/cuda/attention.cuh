@@ -90,7 +90,7 @@ TCOBENCH_UNROLL
 TCOBENCH_UNROLL
     for (int h = 0; h < kSplitHeads; ++h) {
       if (h < hs.nh) {
-        const float4 q4 = LoadFloat4Plain(qs + h * hd + d);
+        const float4 q4 = LoadAs<float4>(qs + h * hd + d);
         s[h] += q4.x * k4.x + q4.y * k4.y + q4.z * k4.z + q4.w * k4.w;
       }
     }

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "workers/engine/cuda/cuda_kernels.h"
 #include "workers/engine/fp16.h"
@@ -49,74 +50,42 @@ TCOBENCH_HD float FloatBits(uint32_t u) {
   return FloatFromBits(u);
 #endif
 }
-TCOBENCH_HD uint16_t Load16(const uint8_t* p) {
+// A T at p (aligned for T): a plain load, or ReadOnly through the read-only
+// cache (memory nothing writes during the launch; not shared memory); a
+// memcpy on the host, where the pointer may alias anything.
+template <typename T>
+TCOBENCH_HD T LoadAs(const void* p) {
 #ifdef __CUDA_ARCH__
-  return *reinterpret_cast<const uint16_t*>(p);
+  return *reinterpret_cast<const T*>(p);
 #else
-  uint16_t v;
-  std::memcpy(&v, p, 2);
+  T v;
+  std::memcpy(&v, p, sizeof(T));
   return v;
 #endif
 }
-// A 4-byte-aligned 32-bit load.
-TCOBENCH_HD uint32_t Load32(const uint8_t* p) {
+template <typename T>
+TCOBENCH_HD T ReadOnly(const void* p) {
 #ifdef __CUDA_ARCH__
-  return *reinterpret_cast<const uint32_t*>(p);
+  return __ldg(reinterpret_cast<const T*>(p));
 #else
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
+  return LoadAs<T>(p);
 #endif
 }
+template <typename T>
+TCOBENCH_HD void StoreAs(void* p, const T& v) {
+#ifdef __CUDA_ARCH__
+  *reinterpret_cast<T*>(p) = v;
+#else
+  std::memcpy(p, &v, sizeof(T));
+#endif
+}
+TCOBENCH_HD uint16_t Load16(const uint8_t* p) { return LoadAs<uint16_t>(p); }
+TCOBENCH_HD uint32_t Load32(const uint8_t* p) { return LoadAs<uint32_t>(p); }  // 4-byte aligned
 // Two 16-bit loads (2-byte alignment is all the odd-sized blocks keep).
 TCOBENCH_HD uint32_t Load32From16(const uint8_t* p) {
   return Load16(p) | (static_cast<uint32_t>(Load16(p + 2)) << 16);
 }
-// A 4-byte-aligned 32-bit store.
-TCOBENCH_HD void Store32(void* p, uint32_t v) {
-#ifdef __CUDA_ARCH__
-  *reinterpret_cast<uint32_t*>(p) = v;
-#else
-  std::memcpy(p, &v, 4);
-#endif
-}
-// Read-only global loads of 16 bytes (16-byte aligned).
-TCOBENCH_HD uint4 Load128(const uint8_t* p) {
-#ifdef __CUDA_ARCH__
-  return __ldg(reinterpret_cast<const uint4*>(p));
-#else
-  uint4 v;
-  std::memcpy(&v, p, 16);
-  return v;
-#endif
-}
-TCOBENCH_HD float4 LoadFloat4(const float* p) {
-#ifdef __CUDA_ARCH__
-  return __ldg(reinterpret_cast<const float4*>(p));
-#else
-  float4 v;
-  std::memcpy(&v, p, 16);
-  return v;
-#endif
-}
-// The same through a plain load: for memory written in the same launch
-// (shared memory), which the read-only path must not read.
-TCOBENCH_HD float4 LoadFloat4Plain(const float* p) {
-#ifdef __CUDA_ARCH__
-  return *reinterpret_cast<const float4*>(p);
-#else
-  float4 v;
-  std::memcpy(&v, p, 16);
-  return v;
-#endif
-}
-TCOBENCH_HD void StoreFloat4(float* p, float4 v) {
-#ifdef __CUDA_ARCH__
-  *reinterpret_cast<float4*>(p) = v;
-#else
-  std::memcpy(p, &v, 16);
-#endif
-}
+TCOBENCH_HD float4 LoadFloat4(const float* p) { return ReadOnly<float4>(p); }
 // c + the sum of the four signed byte products of a and b.
 TCOBENCH_HD int Dp4a(int a, int b, int c) {
 #ifdef __CUDA_ARCH__
@@ -347,6 +316,26 @@ TCOBENCH_UNROLL
   static TCOBENCH_HD float One(const uint8_t*, int64_t) { return 0.0f; }
 };
 
+// Calls f(std::integral_constant<int, T>) for a type T the kernels read;
+// false for any other type.
+template <typename F>
+bool ForType(int type, F&& f) {
+  switch (type) {
+    case kF32: f(std::integral_constant<int, kF32>()); return true;
+    case kF16: f(std::integral_constant<int, kF16>()); return true;
+    case kBF16: f(std::integral_constant<int, kBF16>()); return true;
+    case kQ8_0: f(std::integral_constant<int, kQ8_0>()); return true;
+    case kQ4_0: f(std::integral_constant<int, kQ4_0>()); return true;
+    case kQ4_1: f(std::integral_constant<int, kQ4_1>()); return true;
+    case kQ5_0: f(std::integral_constant<int, kQ5_0>()); return true;
+    case kQ5_1: f(std::integral_constant<int, kQ5_1>()); return true;
+    case kQ4_K: f(std::integral_constant<int, kQ4_K>()); return true;
+    case kQ5_K: f(std::integral_constant<int, kQ5_K>()); return true;
+    case kQ6_K: f(std::integral_constant<int, kQ6_K>()); return true;
+    default: return false;
+  }
+}
+
 // Bytes of the first n elements of a row of type T (n a multiple of the block).
 template <int T>
 TCOBENCH_HD int64_t ElemBytes(int64_t n) {
@@ -372,7 +361,7 @@ TCOBENCH_UNROLL
       sum += qi;
       packed |= (static_cast<uint32_t>(qi) & 0xFF) << (8 * k);
     }
-    Store32(q + i, packed);
+    StoreAs<uint32_t>(q + i, packed);
   }
   *ds = make_float2(d, static_cast<float>(sum));
 }
@@ -406,7 +395,7 @@ struct HalfUnit {  // F16, BF16: 8 weights in 16 bytes
   struct Raw {
     uint4 w;
   };
-  static TCOBENCH_HD Raw Load(const uint8_t* row, int64_t u) { return {Load128(row + 16 * u)}; }
+  static TCOBENCH_HD Raw Load(const uint8_t* row, int64_t u) { return {ReadOnly<uint4>(row + 16 * u)}; }
   static TCOBENCH_HD float Weight(const Raw& r, int i) {
     const uint32_t word = Word(r.w, i >> 1);
     const uint32_t bits = (i & 1) ? word >> 16 : word & 0xFFFF;
@@ -509,13 +498,13 @@ struct KUnit {
     const uint8_t* b = row + kBytes * (u >> 2);
     const int p = static_cast<int>(u & 3);
     Raw r;
-    r.head = Load128(b);
+    r.head = ReadOnly<uint4>(b);
     const uint8_t* qs = b + (kFive ? 48 : 16) + 32 * p;
-    r.q[0] = Load128(qs);
-    r.q[1] = Load128(qs + 16);
+    r.q[0] = ReadOnly<uint4>(qs);
+    r.q[1] = ReadOnly<uint4>(qs + 16);
     if (kFive) {
-      r.h[0] = Load128(b + 16);
-      r.h[kFive ? 1 : 0] = Load128(b + 32);
+      r.h[0] = ReadOnly<uint4>(b + 16);
+      r.h[kFive ? 1 : 0] = ReadOnly<uint4>(b + 32);
     }
     return r;
   }

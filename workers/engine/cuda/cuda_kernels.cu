@@ -109,26 +109,6 @@ __device__ __forceinline__ void WarpSums(float (&acc)[R][NT]) {
   }
 }
 
-// Calls f(std::integral_constant<int, T>) for a type T the kernels read;
-// false for any other type.
-template <typename F>
-bool ForType(int type, F&& f) {
-  switch (type) {
-    case kF32: f(std::integral_constant<int, kF32>()); return true;
-    case kF16: f(std::integral_constant<int, kF16>()); return true;
-    case kBF16: f(std::integral_constant<int, kBF16>()); return true;
-    case kQ8_0: f(std::integral_constant<int, kQ8_0>()); return true;
-    case kQ4_0: f(std::integral_constant<int, kQ4_0>()); return true;
-    case kQ4_1: f(std::integral_constant<int, kQ4_1>()); return true;
-    case kQ5_0: f(std::integral_constant<int, kQ5_0>()); return true;
-    case kQ5_1: f(std::integral_constant<int, kQ5_1>()); return true;
-    case kQ4_K: f(std::integral_constant<int, kQ4_K>()); return true;
-    case kQ5_K: f(std::integral_constant<int, kQ5_K>()); return true;
-    case kQ6_K: f(std::integral_constant<int, kQ6_K>()); return true;
-    default: return false;
-  }
-}
-
 // Rows per warp: activations are reused across them; fewer with many
 // tokens (registers).
 template <int NT>
@@ -271,24 +251,29 @@ __global__ void __launch_bounds__(kMatVecWarps * 32) MatVecKernel(const MatVecPa
   StoreRows<R, NT, MODE>(refs, acc, lane, p.n);
 }
 
+// f(std::integral_constant<int, NT>()) for the narrowest kernel width NT
+// (1, 2, 4, 8, then 16 up to kMax) that takes n tokens.
+template <int kMax, typename F>
+void ForWidth(int n, F&& f) {
+  if (n <= 1) return f(std::integral_constant<int, 1>());
+  if (n <= 2) return f(std::integral_constant<int, 2>());
+  if (n <= 4) return f(std::integral_constant<int, 4>());
+  if constexpr (kMax > 8) {
+    if (n > 8) return f(std::integral_constant<int, 16>());
+  }
+  f(std::integral_constant<int, 8>());
+}
+
 template <int T, int MODE>
 void LaunchMatVecNt(const MatVecParams& p, int64_t rows, cudaStream_t s) {
   auto grid = [&](int r) {
     const int64_t per_block = static_cast<int64_t>(kMatVecWarps) * r;
     return dim3(static_cast<unsigned>((rows + per_block - 1) / per_block));
   };
-  const dim3 block(kMatVecWarps * 32);
-  if (p.n <= 1) {
-    Launch(MatVecKernel<T, 1, MODE>, grid(RowsPerWarp<1>()), block, 0, s, p);
-  } else if (p.n <= 2) {
-    Launch(MatVecKernel<T, 2, MODE>, grid(RowsPerWarp<2>()), block, 0, s, p);
-  } else if (p.n <= 4) {
-    Launch(MatVecKernel<T, 4, MODE>, grid(RowsPerWarp<4>()), block, 0, s, p);
-  } else if (p.n <= 8) {
-    Launch(MatVecKernel<T, 8, MODE>, grid(RowsPerWarp<8>()), block, 0, s, p);
-  } else {
-    Launch(MatVecKernel<T, 16, MODE>, grid(RowsPerWarp<16>()), block, 0, s, p);
-  }
+  ForWidth<kMaxMatVecTokens>(p.n, [&](auto nt) {
+    constexpr int NT = decltype(nt)::value;
+    Launch(MatVecKernel<T, NT, MODE>, grid(RowsPerWarp<NT>()), dim3(kMatVecWarps * 32), 0, s, p);
+  });
 }
 
 template <int MODE>
@@ -413,15 +398,10 @@ bool LaunchDirect(int type, const MatVecParams& p, int64_t rows, cudaStream_t s)
     }
     const dim3 grid(static_cast<unsigned>((rows + kDirectRowsPerBlock - 1) / kDirectRowsPerBlock));
     const size_t smem = static_cast<size_t>(shared);
-    if (p.n <= 1) {
-      Launch(DirectMatVecKernel<T, 1, MODE>, grid, DirectThreads<1, MODE>(), smem, s, p);
-    } else if (p.n <= 2) {
-      Launch(DirectMatVecKernel<T, 2, MODE>, grid, DirectThreads<2, MODE>(), smem, s, p);
-    } else if (p.n <= 4) {
-      Launch(DirectMatVecKernel<T, 4, MODE>, grid, DirectThreads<4, MODE>(), smem, s, p);
-    } else {
-      Launch(DirectMatVecKernel<T, 8, MODE>, grid, DirectThreads<8, MODE>(), smem, s, p);
-    }
+    ForWidth<kMaxDirectTokens>(p.n, [&](auto nt) {
+      constexpr int NT = decltype(nt)::value;
+      Launch(DirectMatVecKernel<T, NT, MODE>, grid, dim3(DirectThreads<NT, MODE>()), smem, s, p);
+    });
     launched = true;
   });
   return launched;

@@ -144,7 +144,7 @@ TCOBENCH_UNROLL
     for (int k = 0; k < 32; k += 4) {
       const float4 n4 = NormValues(LoadFloat4(p.norm_x + at + k), scales[t], LoadFloat4(p.norm_w + 32 * b + k));
       v[k] = n4.x; v[k + 1] = n4.y; v[k + 2] = n4.z; v[k + 3] = n4.w;
-      if (y_out != nullptr) StoreFloat4(y_out + at + k, n4);
+      if (y_out != nullptr) StoreAs(y_out + at + k, n4);
     }
     QuantizeValues32(v, qx + at, ds + t * n_qb + b);
   }
@@ -158,8 +158,8 @@ TCOBENCH_HD void DirectNormFloats(const MatVecParams& p, int tid, int threads, c
   for (int64_t e = 4 * static_cast<int64_t>(tid); e < p.n * p.n_in; e += 4 * static_cast<int64_t>(threads)) {
     const int64_t t = e / p.n_in;
     const float4 n4 = NormValues(LoadFloat4(p.norm_x + e), scales[t], LoadFloat4(p.norm_w + e % p.n_in));
-    StoreFloat4(xs + e, n4);
-    if (y_out != nullptr) StoreFloat4(y_out + e, n4);
+    StoreAs(xs + e, n4);
+    if (y_out != nullptr) StoreAs(y_out + e, n4);
   }
 }
 
@@ -219,8 +219,8 @@ TCOBENCH_UNROLL
             }
           } else {
             const float* xt = in.xf + t * p.n_in + 8 * u;
-            const float4 x0 = in.xf_shared ? LoadFloat4Plain(xt) : LoadFloat4(xt);
-            const float4 x1 = in.xf_shared ? LoadFloat4Plain(xt + 4) : LoadFloat4(xt + 4);
+            const float4 x0 = in.xf_shared ? LoadAs<float4>(xt) : LoadFloat4(xt);
+            const float4 x1 = in.xf_shared ? LoadAs<float4>(xt + 4) : LoadFloat4(xt + 4);
 TCOBENCH_UNROLL
             for (int r = 0; r < RR; ++r) {
               if (rows[r] != nullptr) acc[r][t] += Unit<T>::Dot(raw[r][k], x0, x1);

@@ -73,18 +73,20 @@ void CheckDq4(TensorType type) {
   BOOST_TEST(mismatches == 0, TypeName(type) << ": " << mismatches << " weights differ");
 }
 
+// f(std::integral_constant<int, T>(), T's TensorType) for every type the
+// GPU reads (cuda::ForType, the kernels' own dispatch); how many there were.
+template <typename F>
+int ForGpuTypes(F&& f) {
+  int n = 0;
+  for (int id = 0; id <= cuda::kBF16; ++id) {
+    n += cuda::ForType(id, [&](auto t) { f(t, static_cast<TensorType>(id)); }) ? 1 : 0;
+  }
+  return n;
+}
+
 BOOST_AUTO_TEST_CASE(dq4_decodes_every_weight_as_the_reference) {
-  CheckDq4<cuda::kF32>(TensorType::kF32);
-  CheckDq4<cuda::kF16>(TensorType::kF16);
-  CheckDq4<cuda::kBF16>(TensorType::kBF16);
-  CheckDq4<cuda::kQ8_0>(TensorType::kQ8_0);
-  CheckDq4<cuda::kQ4_0>(TensorType::kQ4_0);
-  CheckDq4<cuda::kQ4_1>(TensorType::kQ4_1);
-  CheckDq4<cuda::kQ5_0>(TensorType::kQ5_0);
-  CheckDq4<cuda::kQ5_1>(TensorType::kQ5_1);
-  CheckDq4<cuda::kQ4_K>(TensorType::kQ4_K);
-  CheckDq4<cuda::kQ5_K>(TensorType::kQ5_K);
-  CheckDq4<cuda::kQ6_K>(TensorType::kQ6_K);
+  const int types = ForGpuTypes([](auto t, TensorType type) { CheckDq4<decltype(t)::value>(type); });
+  BOOST_TEST(types == 11);
 }
 
 BOOST_AUTO_TEST_CASE(activations_quantize_per_32_within_half_a_step) {
@@ -271,16 +273,14 @@ void CheckDirectType(TensorType type) {
 }
 
 BOOST_AUTO_TEST_CASE(direct_kernels_lane_by_lane) {
-  CheckDirectType<cuda::kF16>(TensorType::kF16);
-  CheckDirectType<cuda::kBF16>(TensorType::kBF16);
-  CheckDirectType<cuda::kQ8_0>(TensorType::kQ8_0);
-  CheckDirectType<cuda::kQ4_0>(TensorType::kQ4_0);
-  CheckDirectType<cuda::kQ4_1>(TensorType::kQ4_1);
-  CheckDirectType<cuda::kQ5_0>(TensorType::kQ5_0);
-  CheckDirectType<cuda::kQ5_1>(TensorType::kQ5_1);
-  CheckDirectType<cuda::kQ4_K>(TensorType::kQ4_K);
-  CheckDirectType<cuda::kQ5_K>(TensorType::kQ5_K);
-  CheckDirectType<cuda::kQ6_K>(TensorType::kQ6_K);
+  int direct = 0;
+  ForGpuTypes([&](auto t, TensorType type) {
+    if constexpr (cuda::DirectType(decltype(t)::value)) {
+      CheckDirectType<decltype(t)::value>(type);
+      ++direct;
+    }
+  });
+  BOOST_TEST(direct == 10);  // all but F32
 }
 
 // Split attention on the host: every block of SplitAttentionKernel (its
