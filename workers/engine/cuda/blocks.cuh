@@ -255,34 +255,19 @@ struct Dq4<kQ5_0> : LegacyDq4<6, true, false> {};
 template <>
 struct Dq4<kQ5_1> : LegacyDq4<8, true, true> {};
 
-template <>
-struct Dq4<kQ4_K> {
-  static constexpr int kBlock = 256, kBytes = 144;
+// Q4_K, and Q5_K (kFive: each weight's fifth bit from the 32 bytes of high
+// bits after the scales).
+template <bool kFive>
+struct KDq4 {
+  static constexpr int kBlock = 256, kBytes = kFive ? 176 : 144;
   static TCOBENCH_HD void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint8_t* b = base + (e >> 8) * 144;
+    const uint8_t* b = base + (e >> 8) * kBytes;
     const int within = static_cast<int>(e & 255);
     const int j = within >> 5, l = within & 31;
     float d1, m1;
     KScaleMin(b, j, &d1, &m1);
-    const uint32_t q = Load32(b + 16 + 32 * (j >> 1) + l);
-    const int shift = (j & 1) * 4;
-TCOBENCH_UNROLL
-    for (int k = 0; k < 4; ++k) w[k] = d1 * static_cast<float>((q >> (8 * k + shift)) & 0xF) - m1;
-  }
-  static TCOBENCH_HD float One(const uint8_t*, int64_t) { return 0.0f; }
-};
-
-template <>
-struct Dq4<kQ5_K> {
-  static constexpr int kBlock = 256, kBytes = 176;
-  static TCOBENCH_HD void Four(const uint8_t* base, int64_t e, float (&w)[4]) {
-    const uint8_t* b = base + (e >> 8) * 176;
-    const int within = static_cast<int>(e & 255);
-    const int j = within >> 5, l = within & 31;
-    float d1, m1;
-    KScaleMin(b, j, &d1, &m1);
-    const uint32_t q = Load32(b + 48 + 32 * (j >> 1) + l);
-    const uint32_t h = Load32(b + 16 + l);
+    const uint32_t q = Load32(b + (kFive ? 48 : 16) + 32 * (j >> 1) + l);
+    const uint32_t h = kFive ? Load32(b + 16 + l) : 0;
     const int shift = (j & 1) * 4;
 TCOBENCH_UNROLL
     for (int k = 0; k < 4; ++k) {
@@ -292,6 +277,10 @@ TCOBENCH_UNROLL
   }
   static TCOBENCH_HD float One(const uint8_t*, int64_t) { return 0.0f; }
 };
+template <>
+struct Dq4<kQ4_K> : KDq4<false> {};
+template <>
+struct Dq4<kQ5_K> : KDq4<true> {};
 
 template <>
 struct Dq4<kQ6_K> {

@@ -440,7 +440,9 @@ class CudaBackend final : public Backend {
   // RmsNorm holds a norm back (with the direct kernels on) for the product
   // that reads its output, which fuses it: TakeNorm hands it to a product of
   // input x (n_tokens rows of n_in), or runs it when it is not that
-  // product's input. Every other operation runs it first (FlushNorm).
+  // product's input. Every other operation runs it first (FlushNorm): an
+  // operation added to Backend must call FlushNorm before it touches the
+  // stream or memory, or it could run before a norm it depends on.
   void FlushNorm() {
     if (!pending_norm_) return;
     const cuda::Norm norm = *pending_norm_;
