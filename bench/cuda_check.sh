@@ -14,33 +14,72 @@
 #    `model bench`: prefill 512, decode at batch 1 and 8, J/token from NVML,
 #    and F16 decode after 4096 tokens of context (-d 4096);
 #    then the time of each operation at batch 1 (TCOBENCH_CUDA_PROFILE).
+# At the end, one table of every mode's figures and results.
+#
 # MODES="direct" (say) runs one mode only; STEPS (default "backend
 # conformance bench") picks the steps, e.g. STEPS=conformance for a second
-# device call that carries the shared data. It needs the targets tcobench,
-# backend_test, conformance_test and cuda_blocks_test built in BUILD_DIR
-# (cmake --build build-cuda --target tcobench backend_test conformance_test
-# cuda_blocks_test); the shared models for conformance_test.
+# device call that carries the shared data. SHAPE (llama-1b), PROMPT (512),
+# DEPTH (4096) and REPS (3) size the benchmarks; a dry run on the CPU:
+#   MODES=staged SHAPE=stories15m PROMPT=64 DEPTH=128 bench/cuda_check.sh build ../shared cpu
+# Everything printed goes to OUT (the device tool's folder; else
+# $TMPDIR/tcobench-cuda-check/out) as cuda_check.log, with each benchmark's
+# JSON and the summary (summary.md), so nothing is lost to a short output tail.
+#
+# It needs the targets tcobench, backend_test, conformance_test and
+# cuda_blocks_test built in BUILD_DIR (cmake --build build-cuda --target
+# tcobench backend_test conformance_test cuda_blocks_test), or a folder that
+# bench/cuda_pack.sh made of them (stripped, with their shared libraries in
+# libs.tar.xz, used only where the machine lacks its own); the shared models
+# for conformance_test.
 set -uo pipefail
 BUILD=${1:-build-cuda}
 SHARED=${2:-$(dirname "$0")/../../shared}
 DEVICE=${3:-cuda:0}
 BIN=$BUILD/bin
 WORK=${TMPDIR:-/tmp}/tcobench-cuda-check
-mkdir -p "$WORK"
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv || true
-status=0
+OUT_DIR=${OUT:-$WORK/out}
+SHAPE=${SHAPE:-llama-1b} PROMPT=${PROMPT:-512} DEPTH=${DEPTH:-4096} REPS=${REPS:-3}
 STEPS=${STEPS:-backend conformance bench}
+MODES=${MODES:-staged direct direct+split direct+split+pdl}
+mkdir -p "$WORK" "$OUT_DIR"
+if [ -z "${CUDA_CHECK_LOGGED:-}" ]; then  # once more, everything printed kept in the log
+  CUDA_CHECK_LOGGED=1 "$0" "$@" 2>&1 | tee "$OUT_DIR/cuda_check.log"
+  exit "${PIPESTATUS[0]}"
+fi
+RESULTS=$OUT_DIR/results.tsv  # mode, step, passed|failed
+: > "$RESULTS"
+step() { echo "== [${SECONDS}s] $*"; }
 want() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; }
+
+# Binaries built on another machine may miss its shared libraries: then the
+# ones bench/cuda_pack.sh bundled beside them are used.
+if ! "$BIN/tcobench" --version > /dev/null 2>&1; then
+  if [ -f "$BUILD/libs.tar.xz" ]; then
+    mkdir -p "$WORK/lib" && tar -xJf "$BUILD/libs.tar.xz" -C "$WORK/lib"
+    export LD_LIBRARY_PATH="$WORK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "using the shared libraries bundled in $BUILD/libs.tar.xz"
+  fi
+  "$BIN/tcobench" --version || { echo "cuda_check: $BIN/tcobench does not start here (above)"; exit 1; }
+fi
+"$BIN/tcobench" --version
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv 2>/dev/null ||
+  echo "(no nvidia-smi here)"
+status=0
 SYNTH=
 if want bench; then  # the models are made meanwhile on the CPU
-  ( "$BIN/tcobench" model synth "$WORK/llama-1b-F16.gguf" --shape llama-1b --type F16 &&
-    "$BIN/tcobench" model quantize "$WORK/llama-1b-F16.gguf" "$WORK/llama-1b-Q4_K_M.gguf" --type Q4_K_M \
+  ( "$BIN/tcobench" model synth "$WORK/$SHAPE-F16.gguf" --shape "$SHAPE" --type F16 &&
+    "$BIN/tcobench" model quantize "$WORK/$SHAPE-F16.gguf" "$WORK/$SHAPE-Q4_K_M.gguf" --type Q4_K_M \
       >/dev/null ) > "$WORK/synth.log" 2>&1 &
   SYNTH=$!
 fi
 if want backend; then
-  echo "== cuda_blocks_test"
-  "$BIN/cuda_blocks_test" || status=1
+  step "cuda_blocks_test"
+  if [ -x "$BIN/cuda_blocks_test" ]; then
+    if "$BIN/cuda_blocks_test"; then record all cuda_blocks_test passed; else record all cuda_blocks_test failed; status=1; fi
+  else
+    echo "   not built (it needs the CUDA headers)"
+  fi
 fi
 # A mode: the matrix-vector family, then +split (TCOBENCH_CUDA_ATTENTION=split)
 # and +pdl (TCOBENCH_CUDA_PDL=1) if named.
@@ -49,40 +88,70 @@ set_mode() {
   case "+$1+" in *+split+*) export TCOBENCH_CUDA_ATTENTION=split ;; *) export TCOBENCH_CUDA_ATTENTION=block ;; esac
   case "+$1+" in *+pdl+*) export TCOBENCH_CUDA_PDL=1 ;; *) export TCOBENCH_CUDA_PDL=0 ;; esac
 }
-for mode in ${MODES:-staged direct direct+split direct+split+pdl}; do
+# bench MODE MODEL NAME ARGS...: one `model bench`, its JSON kept as
+# MODE__MODEL__NAME.json, one line printed.
+bench() {
+  local mode=$1 m=$2 name=$3 json
+  shift 3
+  json="$OUT_DIR/${mode}__${m}__${name}.json"
+  if "$BIN/tcobench" model bench "$WORK/$SHAPE-$m.gguf" --device "$DEVICE" --format json "$@" > "$json.tmp"; then
+    mv "$json.tmp" "$json"
+    python3 "$(dirname "$0")/cuda_summary.py" --line "$json" 2>/dev/null || cat "$json"
+  else
+    cat "$json.tmp"
+    rm -f "$json.tmp"
+    record "$mode" "bench $m $name" failed
+    status=1
+  fi
+}
+for mode in $MODES; do
   set_mode "$mode"
   if want backend; then
-    echo "== [$mode] backend_test ($DEVICE against the CPU)"
-    if ! TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test"; then
+    step "[$mode] backend_test ($DEVICE against the CPU)"
+    if TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test"; then
+      record "$mode" backend_test passed
+    else
+      record "$mode" backend_test failed
       status=1
       # Which part fails: the same without each added part.
       for variant in "${mode/+split/}" "${mode/+pdl/}" "${mode/#direct/direct-unfused}"; do
         [ "$variant" = "$mode" ] && continue
         set_mode "$variant"
-        if TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" >/dev/null 2>&1; then r=passes; else r=fails; fi
+        if TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" >/dev/null 2>&1; then r=passed; else r=failed; fi
         echo "   backend_test [$variant]: $r"
+        record "$variant" backend_test "$r"
       done
       set_mode "$mode"
     fi
   fi
   if want conformance; then
-    echo "== [$mode] conformance_test on $DEVICE"
-    TCOBENCH_SHARED=$SHARED TCOBENCH_BIN_DIR=$BIN TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/conformance_test" || status=1
+    step "[$mode] conformance_test on $DEVICE"
+    if TCOBENCH_SHARED=$SHARED TCOBENCH_BIN_DIR=$BIN TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/conformance_test"; then
+      record "$mode" conformance_test passed
+    else
+      record "$mode" conformance_test failed
+      status=1
+    fi
   fi
   want bench || continue
-  [ -n "$SYNTH" ] && wait "$SYNTH" 2>/dev/null
-  [ -s "$WORK/llama-1b-Q4_K_M.gguf" ] || { cat "$WORK/synth.log"; exit 1; }
+  if [ -n "$SYNTH" ]; then
+    step "waiting for the $SHAPE models"
+    wait "$SYNTH" 2>/dev/null
+    SYNTH=
+  fi
+  [ -s "$WORK/$SHAPE-Q4_K_M.gguf" ] || { cat "$WORK/synth.log"; exit 1; }
   for m in F16 Q4_K_M; do
-    echo "== [$mode] model bench llama-1b $m on $DEVICE"
-    "$BIN/tcobench" model bench "$WORK/llama-1b-$m.gguf" --device "$DEVICE" -p 512 -n 128 -r 3 || status=1
-    "$BIN/tcobench" model bench "$WORK/llama-1b-$m.gguf" --device "$DEVICE" -p 0 -n 128 -r 3 -b 8 \
-      --no-bandwidth || status=1
+    step "[$mode] model bench $SHAPE $m on $DEVICE"
+    bench "$mode" "$m" b1 -p "$PROMPT" -n 128 -r "$REPS"
+    bench "$mode" "$m" b8 -p 0 -n 128 -r "$REPS" -b 8 --no-bandwidth
   done
-  echo "== [$mode] model bench llama-1b F16 on $DEVICE after 4096 tokens of context"
-  "$BIN/tcobench" model bench "$WORK/llama-1b-F16.gguf" --device "$DEVICE" -p 0 -n 128 -d 4096 -r 3 \
-    --no-bandwidth || status=1
-  echo "== [$mode] per-operation times, llama-1b F16, batch 1 (TCOBENCH_CUDA_PROFILE=1: no graphs)"
-  TCOBENCH_CUDA_PROFILE=1 "$BIN/tcobench" model bench "$WORK/llama-1b-F16.gguf" --device "$DEVICE" \
-    -p 0 -n 32 -r 1 --no-bandwidth 2>&1 | sed -n '/CUDA profile/,$p' || status=1
+  step "[$mode] model bench $SHAPE F16 on $DEVICE after $DEPTH tokens of context"
+  bench "$mode" F16 depth -p 0 -n 128 -d "$DEPTH" -r "$REPS" --no-bandwidth
+  step "[$mode] per-operation times, $SHAPE F16, batch 1 (TCOBENCH_CUDA_PROFILE=1: no graphs)"
+  TCOBENCH_CUDA_PROFILE=1 "$BIN/tcobench" model bench "$WORK/$SHAPE-F16.gguf" --device "$DEVICE" \
+    -p 0 -n 32 -r 1 --no-bandwidth > "$WORK/profile.txt" 2>&1 || status=1
+  sed -n '/CUDA profile/,$p' "$WORK/profile.txt" | tee "$OUT_DIR/${mode}__profile.txt"
 done
+step "summary ($SHAPE on $DEVICE; also in $OUT_DIR/summary.md)"
+python3 "$(dirname "$0")/cuda_summary.py" "$OUT_DIR" "$MODES" | tee "$OUT_DIR/summary.md" || cat "$RESULTS"
 exit $status

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""The figures bench/cuda_check.sh measured, read back from its folder.
+
+  cuda_summary.py --line FILE.json   one `model bench --format json` result, one line
+  cuda_summary.py OUT_DIR "MODES"    a Markdown table: a row per mode and model
+                                     (tests passed, tok/s, J/token, % of bandwidth)
+
+OUT_DIR holds MODE__MODEL__NAME.json (NAME: b1 = prefill and decode at
+batch 1 with the bandwidth, b8 = decode of 8 sequences, depth = decode
+after the context depth) and results.tsv (mode, step, passed|failed).
+A figure that was not measured shows as "-", never as a number.
+"""
+import json
+import os
+import sys
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def rate(x):
+    return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
+
+
+def joules(r, phase):
+    j = r.get(f"{phase}_joules_per_token", 0) if r else 0
+    return f"{j:.3g}" if j else "-"
+
+
+def line(r):
+    parts = []
+    if r.get("n_prompt", 0) and r.get("prefill_tokens_per_second", 0):
+        parts.append(f"pp{r['n_prompt']} {rate(r['prefill_tokens_per_second'])} tok/s "
+                     f"({joules(r, 'prefill')} J/tok)")
+    if r.get("n_gen", 0) and r.get("decode_tokens_per_second", 0):
+        label = f"tg{r['n_gen']}" + (f" b{r['batch']}" if r.get("batch", 1) > 1 else "")
+        if r.get("n_depth", 0):
+            label += f" @ d{r['n_depth']}"
+        extra = f"{joules(r, 'decode')} J/tok"
+        bw = r.get("read_bandwidth_bytes_per_second", 0)
+        if bw and r.get("decode_bandwidth_fraction", 0):
+            extra += f", {100 * r['decode_bandwidth_fraction']:.1f}% of {bw / 1e9:,.0f} GB/s"
+        parts.append(f"{label} {rate(r['decode_tokens_per_second'])} tok/s ({extra})")
+    name = os.path.basename(r.get("model", "?"))
+    return f"   {name} on {r.get('device', '?')}: " + (" · ".join(parts) or "no figures")
+
+
+def table(out_dir, modes):
+    results = {}
+    try:
+        with open(os.path.join(out_dir, "results.tsv")) as f:
+            for row in f:
+                mode, step, result = row.rstrip("\n").split("\t")
+                results[(mode, step)] = result
+    except OSError:
+        pass
+    header = ["mode", "model", "backend_test", "conformance", "pp tok/s", "J/tok", "tg b1 tok/s",
+              "J/tok", "% of BW", "tg b8 tok/s", "J/tok", "b8 / b1", "tg b1 @ depth"]
+    rows = [header, ["---"] * 2 + [":-:"] * 2 + ["---:"] * (len(header) - 4)]
+    device = bandwidth = depth = prompt = None
+    for mode in modes.split():
+        for model in ("F16", "Q4_K_M"):
+            b1 = load(os.path.join(out_dir, f"{mode}__{model}__b1.json"))
+            b8 = load(os.path.join(out_dir, f"{mode}__{model}__b8.json"))
+            d = load(os.path.join(out_dir, f"{mode}__{model}__depth.json"))
+            for r in (b1, b8, d):
+                if r:
+                    device = r.get("device_description") or r.get("device")
+            if b1:
+                bandwidth = b1.get("read_bandwidth_bytes_per_second") or bandwidth
+                prompt = b1.get("n_prompt")
+            if d:
+                depth = d.get("n_depth")
+            t1 = b1.get("decode_tokens_per_second", 0) if b1 else 0
+            t8 = b8.get("decode_tokens_per_second", 0) if b8 else 0
+            frac = b1.get("decode_bandwidth_fraction", 0) if b1 else 0
+            rows.append([
+                mode, model,
+                results.get((mode, "backend_test"), "-"),
+                results.get((mode, "conformance_test"), "-"),
+                rate(b1["prefill_tokens_per_second"]) if b1 and b1.get("prefill_tokens_per_second") else "-",
+                joules(b1, "prefill"),
+                rate(t1) if t1 else "-", joules(b1, "decode"),
+                f"{100 * frac:.1f}%" if frac else "-",
+                rate(t8) if t8 else "-", joules(b8, "decode"),
+                f"{t8 / t1:.2f}x" if t1 and t8 else "-",
+                rate(d["decode_tokens_per_second"]) if d and d.get("decode_tokens_per_second") else "-",
+            ])
+    print("\n".join("| " + " | ".join(r) + " |" for r in rows))
+    notes = []
+    if device:
+        notes.append(f"device: {device}")
+    if prompt:
+        notes.append(f"pp = prefill of {prompt} tokens")
+    notes.append("tg = decode of 128 tokens")
+    if depth:
+        notes.append(f"depth = after {depth} tokens of context")
+    if bandwidth:
+        notes.append(f"% of BW = model bytes x tok/s / the {bandwidth / 1e9:,.0f} GB/s measured")
+    print("\n" + "; ".join(notes) + ".")
+    failed = [f"{m} {s}" for (m, s), r in sorted(results.items()) if r == "failed"]
+    print("failed: " + (", ".join(failed) if failed else "none"))
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "--line":
+        r = load(argv[2])
+        if r is None:
+            sys.exit(f"cuda_summary: {argv[2]} is not a model bench JSON result")
+        print(line(r))
+    elif len(argv) == 3:
+        table(argv[1], argv[2])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

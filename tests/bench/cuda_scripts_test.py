@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""The GPU session's scripts, run here on the CPU build, so a GPU session
+(15 minutes of device time) never finds them broken:
+
+  bench/cuda_pack.sh   packs the binaries and their shared libraries;
+  bench/cuda_check.sh  runs from that pack with --device cpu (the CUDA
+                       switches are the GPU's, so every mode runs the CPU
+                       engine): the steps, the JSON of each benchmark, the
+                       log and the summary table; a failing benchmark fails
+                       the run and is named in the summary.
+
+usage: cuda_scripts_test.py SOURCE_DIR BUILD_DIR
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+GLIBC = re.compile(r"^(linux-vdso|libc\.so|libm\.so|libpthread\.so|libdl\.so|librt\.so|libresolv\.so|ld-linux)")
+failures = []
+
+
+def check(ok, what):
+    print(("ok    " if ok else "FAIL  ") + what)
+    if not ok:
+        failures.append(what)
+
+
+def run(cmd, env=None, cwd=None):
+    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+
+
+def main():
+    src, build = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="tcobench-cuda-scripts-")
+    pack = os.path.join(tmp, "pack")
+
+    # The pack: stripped binaries, and libraries that resolve every
+    # dependency but the C library's own.
+    r = run([os.path.join(src, "bench/cuda_pack.sh"), build, pack], env=dict(os.environ, XZ_LEVEL="1"))
+    check(r.returncode == 0, f"cuda_pack.sh exits 0 ({r.stderr.strip()[-300:]})")
+    print(r.stdout.strip())
+    for b in ("tcobench", "backend_test", "conformance_test"):
+        check(os.access(os.path.join(pack, "bin", b), os.X_OK), f"the pack holds bin/{b}")
+    check(re.search(r"of the 64 MiB", r.stdout) is not None, "cuda_pack.sh says the pack's size against the limit")
+    libs = os.path.join(tmp, "libs")
+    os.makedirs(libs)
+    r = run(["tar", "-xJf", os.path.join(pack, "libs.tar.xz"), "-C", libs])
+    check(r.returncode == 0, "libs.tar.xz unpacks")
+    names = sorted(os.listdir(libs))
+    check(any(n.startswith("libgrpc++") for n in names) and any(n.startswith("libprotobuf") for n in names),
+          "the bundle has gRPC and Protobuf")
+    check(not any(GLIBC.match(n) for n in names), "the bundle leaves out the C library's own")
+    env = dict(os.environ, LD_LIBRARY_PATH=libs)
+    for b in ("tcobench", "backend_test", "conformance_test"):
+        r = run(["ldd", os.path.join(pack, "bin", b)], env=env)
+        outside = [line.split()[0] for line in r.stdout.splitlines()
+                   if "=>" in line and libs not in line and not GLIBC.match(line.split()[0])]
+        check(r.returncode == 0 and not outside and "not found" not in r.stdout,
+              f"bin/{b}'s libraries all come from the bundle or the C library (outside: {outside})")
+    r = run([os.path.join(pack, "bin/tcobench"), "--version"], env=env)
+    check(r.returncode == 0 and "tcobench" in r.stdout, "the packed tcobench runs on the bundled libraries")
+
+    # cuda_check.sh from the pack, on the CPU, two modes.
+    out = os.path.join(tmp, "out")
+    env = dict(os.environ, MODES="staged direct+split+pdl", SHAPE="ktiny", PROMPT="32", DEPTH="64", REPS="1",
+               STEPS="backend bench", OUT=out, TMPDIR=tmp)
+    r = run([os.path.join(src, "bench/cuda_check.sh"), pack, "/nonexistent", "cpu"], env=env)
+    check(r.returncode == 0, "cuda_check.sh exits 0 on the CPU" + ("" if r.returncode == 0 else ":\n" + r.stdout[-3000:]))
+    with open(os.path.join(out, "cuda_check.log")) as f:
+        log = f.read()
+    check(log == r.stdout, "cuda_check.log holds everything it printed")
+    for step in ("[staged] backend_test", "[direct+split+pdl] model bench ktiny Q4_K_M", "after 64 tokens of context"):
+        check(step in log, f"the log shows the step '{step}'")
+    for mode in ("staged", "direct+split+pdl"):
+        for name, model, key, value in (("b1", "F16", "n_prompt", 32), ("b8", "Q4_K_M", "batch", 8),
+                                        ("depth", "F16", "n_depth", 64)):
+            path = os.path.join(out, f"{mode}__{model}__{name}.json")
+            try:
+                with open(path) as f:
+                    j = json.load(f)
+                check(j[key] == value and j["decode_tokens_per_second"] > 0,
+                      f"{os.path.basename(path)}: {key} {value}, decode measured")
+            except (OSError, ValueError, KeyError) as e:
+                check(False, f"{os.path.basename(path)} is a model bench result ({e})")
+    with open(os.path.join(out, "summary.md")) as f:
+        summary = f.read()
+    rows = [line for line in summary.splitlines() if re.match(r"\| (staged|direct\+split\+pdl) \| (F16|Q4_K_M) \|", line)]
+    check(len(rows) == 4, f"the summary has a row per mode and model ({len(rows)})")
+    number = re.compile(r"^[\d,.]+x?$")
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        check(cells[2] == "passed" and all(number.match(cells[i]) for i in (4, 6, 9, 11)),
+              f"summary row {cells[0]} {cells[1]}: backend_test passed, pp, tg b1, tg b8, b8/b1 are figures")
+    check("failed: none" in summary, "the summary names no failure")
+
+    # A benchmark that fails fails the run and is named.
+    out2 = os.path.join(tmp, "out2")
+    env.update(MODES="staged", DEPTH="-1", STEPS="bench", OUT=out2)
+    r = run([os.path.join(src, "bench/cuda_check.sh"), pack, "/nonexistent", "cpu"], env=env)
+    check(r.returncode == 1, f"a failing benchmark makes cuda_check.sh exit 1 ({r.returncode})")
+    check("failed: staged bench F16 depth" in r.stdout, "the summary names the failed benchmark")
+
+    subprocess.run(["rm", "-rf", tmp])
+    if failures:
+        print(f"{len(failures)} check(s) failed")
+        sys.exit(1)
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    main()
