@@ -51,6 +51,22 @@ RESULTS=$OUT_DIR/results.tsv  # mode, step, passed|failed
 step() { echo "== [${SECONDS}s] $*"; }
 want() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; }
+# check MODE NAME COMMAND...: runs a test binary and records passed, "N
+# skipped, rest passed" (exit 77: cases that need what this machine lacks,
+# such as libllama, named in the log) or failed.
+check() {
+  local mode=$1 name=$2 rc=0
+  shift 2
+  "$@" 2>&1 | tee "$WORK/test.log" || rc=${PIPESTATUS[0]}
+  if [ "$rc" = 0 ]; then
+    record "$mode" "$name" passed
+  elif [ "$rc" = 77 ]; then
+    record "$mode" "$name" "$(sed -n 's/^SKIPPED: \([0-9]*\) test case.*/\1/p' "$WORK/test.log") skipped, rest passed"
+  else
+    record "$mode" "$name" failed
+    return 1
+  fi
+}
 
 # Binaries built on another machine may miss its shared libraries: then the
 # ones bench/cuda_pack.sh bundled beside them are used.
@@ -76,7 +92,7 @@ fi
 if want backend; then
   step "cuda_blocks_test"
   if [ -x "$BIN/cuda_blocks_test" ]; then
-    if "$BIN/cuda_blocks_test"; then record all cuda_blocks_test passed; else record all cuda_blocks_test failed; status=1; fi
+    check all cuda_blocks_test "$BIN/cuda_blocks_test" || status=1
   else
     echo "   not built (it needs the CUDA headers)"
   fi
@@ -108,10 +124,7 @@ for mode in $MODES; do
   set_mode "$mode"
   if want backend; then
     step "[$mode] backend_test ($DEVICE against the CPU)"
-    if TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test"; then
-      record "$mode" backend_test passed
-    else
-      record "$mode" backend_test failed
+    if ! check "$mode" backend_test env TCOBENCH_TEST_DEVICE="$DEVICE" "$BIN/backend_test"; then
       status=1
       # Which part fails: the same without each added part.
       for variant in "${mode/+split/}" "${mode/+pdl/}" "${mode/#direct/direct-unfused}"; do
@@ -126,12 +139,8 @@ for mode in $MODES; do
   fi
   if want conformance; then
     step "[$mode] conformance_test on $DEVICE"
-    if TCOBENCH_SHARED=$SHARED TCOBENCH_BIN_DIR=$BIN TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/conformance_test"; then
-      record "$mode" conformance_test passed
-    else
-      record "$mode" conformance_test failed
-      status=1
-    fi
+    check "$mode" conformance_test env TCOBENCH_SHARED="$SHARED" TCOBENCH_BIN_DIR="$BIN" \
+      TCOBENCH_TEST_DEVICE="$DEVICE" "$BIN/conformance_test" || status=1
   fi
   want bench || continue
   if [ -n "$SYNTH" ]; then

@@ -103,6 +103,7 @@ def table(out_dir, modes):
     if bandwidth:
         notes.append(f"% of BW = model bytes x tok/s / the {bandwidth / 1e9:,.0f} GB/s measured")
     print("\n" + "; ".join(notes) + ".")
+    print("cuda_blocks_test: " + results.get(("all", "cuda_blocks_test"), "-"))
     failed = [f"{m} {s}" for (m, s), r in sorted(results.items()) if r == "failed"]
     print("failed: " + (", ".join(failed) if failed else "none"))
 
