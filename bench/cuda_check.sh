@@ -28,7 +28,7 @@
 # It needs the targets tcobench, backend_test, conformance_test and
 # cuda_blocks_test built in BUILD_DIR (cmake --build build-cuda --target
 # tcobench backend_test conformance_test cuda_blocks_test), or a folder that
-# bench/cuda_pack.sh made of them (stripped, with their shared libraries in
+# bench/cuda_pack.sh made of them (with their shared libraries in
 # libs.tar.xz, used only where the machine lacks its own); the shared models
 # for conformance_test.
 set -uo pipefail

@@ -3,7 +3,7 @@
 # the device tool can carry (at most 64 MiB):
 #   bench/cuda_pack.sh [BUILD_DIR] [PACK_DIR] [SHARED_DIR]
 #                                  (build-cuda, build-cuda/pack, no data)
-# PACK_DIR/bin: stripped copies of tcobench, backend_test, conformance_test
+# PACK_DIR/bin: copies of tcobench, backend_test, conformance_test
 # and cuda_blocks_test (those built); PACK_DIR/libs.tar.xz: every shared
 # library they load from this machine except the C library's own (libc,
 # libm, the loader...), which the other machine must have anyway. The GPU
@@ -27,7 +27,7 @@ mkdir -p "$PACK/bin"
 binaries=()
 for b in tcobench backend_test conformance_test cuda_blocks_test; do
   if [ -x "$BUILD/bin/$b" ]; then
-    strip -o "$PACK/bin/$b" "$BUILD/bin/$b"
+    cp "$BUILD/bin/$b" "$PACK/bin/$b"  # not stripped: compute-sanitizer and cuda-gdb name functions
     binaries+=("$BUILD/bin/$b")
   else
     echo "cuda_pack: $BUILD/bin/$b is not built; left out"

@@ -37,7 +37,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="tcobench-cuda-scripts-")
     pack = os.path.join(tmp, "pack")
 
-    # The pack: stripped binaries, and libraries that resolve every
+    # The pack: the binaries, and libraries that resolve every
     # dependency but the C library's own.
     r = run([os.path.join(src, "bench/cuda_pack.sh"), build, pack], env=dict(os.environ, XZ_LEVEL="1"))
     check(r.returncode == 0, f"cuda_pack.sh exits 0 ({r.stderr.strip()[-300:]})")
