@@ -69,11 +69,19 @@ check() {
 }
 
 # Binaries built on another machine may miss its shared libraries: then the
-# ones bench/cuda_pack.sh bundled beside them are used.
-if ! "$BIN/tcobench" --version > /dev/null 2>&1; then
+# ones bench/cuda_pack.sh bundled beside them are used (CUDA_CHECK_BUNDLE=1:
+# always), but the machine's own C++ runtime where the bundled one needs a
+# newer C library than the machine has.
+if [ -n "${CUDA_CHECK_BUNDLE:-}" ] || ! "$BIN/tcobench" --version > /dev/null 2>&1; then
   if [ -f "$BUILD/libs.tar.xz" ]; then
-    mkdir -p "$WORK/lib" && tar -xJf "$BUILD/libs.tar.xz" -C "$WORK/lib"
+    rm -rf "$WORK/lib" && mkdir -p "$WORK/lib"
+    tar -xJf "$BUILD/libs.tar.xz" -C "$WORK/lib" 2>/dev/null ||
+      python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+        "$BUILD/libs.tar.xz" "$WORK/lib"
     export LD_LIBRARY_PATH="$WORK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    if ! "$BIN/tcobench" --version > /dev/null 2>&1; then
+      rm -f "$WORK"/lib/libstdc++.so* "$WORK"/lib/libgcc_s.so*
+    fi
     echo "using the shared libraries bundled in $BUILD/libs.tar.xz"
   fi
   "$BIN/tcobench" --version || { echo "cuda_check: $BIN/tcobench does not start here (above)"; exit 1; }

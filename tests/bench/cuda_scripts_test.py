@@ -102,6 +102,13 @@ def main():
     check("cuda_blocks_test: passed" in summary or "cuda_blocks_test: -" in summary,
           "the summary says how cuda_blocks_test went")
 
+    # On the bundled libraries (as where the machine lacks them).
+    out3 = os.path.join(tmp, "out3")
+    r = run([os.path.join(src, "bench/cuda_check.sh"), pack, "/nonexistent", "cpu"],
+            env=dict(env, CUDA_CHECK_BUNDLE="1", STEPS="backend", MODES="staged", OUT=out3))
+    check(r.returncode == 0 and "using the shared libraries bundled in" in r.stdout,
+          "cuda_check.sh runs the tests on the bundled libraries" + ("" if r.returncode == 0 else ":\n" + r.stdout[-2000:]))
+
     # A benchmark that fails fails the run and is named.
     out2 = os.path.join(tmp, "out2")
     env.update(MODES="staged", DEPTH="-1", STEPS="bench", OUT=out2)
