@@ -23,7 +23,8 @@
 #   MODES=staged SHAPE=stories15m PROMPT=64 DEPTH=128 bench/cuda_check.sh build ../shared cpu
 # Everything printed goes to OUT (the device tool's folder; else
 # $TMPDIR/tcobench-cuda-check/out) as cuda_check.log, with each benchmark's
-# JSON and the summary (summary.md), so nothing is lost to a short output tail.
+# JSON (MODE__MODEL__NAME.json, + in a mode written _) and the summary
+# (summary.md), so nothing is lost to a short output tail.
 #
 # It needs the targets tcobench, backend_test, conformance_test and
 # cuda_blocks_test built in BUILD_DIR (cmake --build build-cuda --target
@@ -117,7 +118,7 @@ set_mode() {
 bench() {
   local mode=$1 m=$2 name=$3 json
   shift 3
-  json="$OUT_DIR/${mode}__${m}__${name}.json"
+  json="$OUT_DIR/${mode//+/_}__${m}__${name}.json"  # file names of plain characters
   if "$BIN/tcobench" model bench "$WORK/$SHAPE-$m.gguf" --device "$DEVICE" --format json "$@" > "$json.tmp"; then
     mv "$json.tmp" "$json"
     python3 "$(dirname "$0")/cuda_summary.py" --line "$json" 2>/dev/null || cat "$json"
@@ -167,7 +168,7 @@ for mode in $MODES; do
   step "[$mode] per-operation times, $SHAPE F16, batch 1 (TCOBENCH_CUDA_PROFILE=1: no graphs)"
   TCOBENCH_CUDA_PROFILE=1 "$BIN/tcobench" model bench "$WORK/$SHAPE-F16.gguf" --device "$DEVICE" \
     -p 0 -n 32 -r 1 --no-bandwidth > "$WORK/profile.txt" 2>&1 || status=1
-  sed -n '/CUDA profile/,$p' "$WORK/profile.txt" | tee "$OUT_DIR/${mode}__profile.txt"
+  sed -n '/CUDA profile/,$p' "$WORK/profile.txt" | tee "$OUT_DIR/${mode//+/_}__profile.txt"
 done
 step "summary ($SHAPE on $DEVICE; also in $OUT_DIR/summary.md)"
 python3 "$(dirname "$0")/cuda_summary.py" "$OUT_DIR" "$MODES" | tee "$OUT_DIR/summary.md" || cat "$RESULTS"

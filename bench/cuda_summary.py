@@ -5,7 +5,7 @@
   cuda_summary.py OUT_DIR "MODES"    a Markdown table: a row per mode and model
                                      (tests passed, tok/s, J/token, % of bandwidth)
 
-OUT_DIR holds MODE__MODEL__NAME.json (NAME: b1 = prefill and decode at
+OUT_DIR holds MODE__MODEL__NAME.json (+ in MODE written _; NAME: b1 = prefill and decode at
 batch 1 with the bandwidth, b8 = decode of 8 sequences, depth = decode
 after the context depth) and results.tsv (mode, step, passed|failed).
 A figure that was not measured shows as "-", never as a number.
@@ -65,9 +65,8 @@ def table(out_dir, modes):
     device = bandwidth = depth = prompt = None
     for mode in modes.split():
         for model in ("F16", "Q4_K_M"):
-            b1 = load(os.path.join(out_dir, f"{mode}__{model}__b1.json"))
-            b8 = load(os.path.join(out_dir, f"{mode}__{model}__b8.json"))
-            d = load(os.path.join(out_dir, f"{mode}__{model}__depth.json"))
+            stem = os.path.join(out_dir, f"{mode.replace('+', '_')}__{model}__")
+            b1, b8, d = (load(stem + name + ".json") for name in ("b1", "b8", "depth"))
             for r in (b1, b8, d):
                 if r:
                     device = r.get("device_description") or r.get("device")

@@ -77,7 +77,7 @@ def main():
     for mode in ("staged", "direct+split+pdl"):
         for name, model, key, value in (("b1", "F16", "n_prompt", 32), ("b8", "Q4_K_M", "batch", 8),
                                         ("depth", "F16", "n_depth", 64)):
-            path = os.path.join(out, f"{mode}__{model}__{name}.json")
+            path = os.path.join(out, f"{mode.replace('+', '_')}__{model}__{name}.json")
             try:
                 with open(path) as f:
                     j = json.load(f)
@@ -85,6 +85,8 @@ def main():
                       f"{os.path.basename(path)}: {key} {value}, decode measured")
             except (OSError, ValueError, KeyError) as e:
                 check(False, f"{os.path.basename(path)} is a model bench result ({e})")
+    odd = [n for n in os.listdir(out) if not re.fullmatch(r"[A-Za-z0-9._-]+", n)]
+    check(not odd, f"the files it leaves in OUT have plain names (the device tool leaves out odd ones): {odd}")
     with open(os.path.join(out, "summary.md")) as f:
         summary = f.read()
     rows = [line for line in summary.splitlines() if re.match(r"\| (staged|direct\+split\+pdl) \| (F16|Q4_K_M) \|", line)]
