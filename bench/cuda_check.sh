@@ -8,7 +8,8 @@
 # then +split for TCOBENCH_CUDA_ATTENTION=split, +pdl for TCOBENCH_CUDA_PDL=1):
 # 1. backend_test against the CPU backend on every supported type (if a
 #    mode fails it, again without each added part, and direct as
-#    direct-unfused, to tell which part is at fault);
+#    direct-unfused, to tell which part is at fault, and its device case
+#    under compute-sanitizer's memcheck);
 # 2. conformance_test (reference logits, greedy stories260K) on the GPU;
 # 3. llama-1b-shaped models (F16 and Q4_K_M, random weights) through
 #    `model bench`: prefill 512, decode at batch 1 and 8, J/token from NVML,
@@ -19,7 +20,8 @@
 # MODES="direct" (say) runs one mode only; STEPS (default "backend
 # conformance bench") picks the steps, e.g. STEPS=conformance for a second
 # device call that carries the shared data. SHAPE (llama-1b), PROMPT (512),
-# DEPTH (4096) and REPS (3) size the benchmarks; a dry run on the CPU:
+# DEPTH (4096) and REPS (3) size the benchmarks; TEST_TIMEOUT (300) and
+# BENCH_TIMEOUT (180) stop a test or benchmark that hangs; a dry run on the CPU:
 #   MODES=staged SHAPE=stories15m PROMPT=64 DEPTH=128 bench/cuda_check.sh build ../shared cpu
 # Everything printed goes to OUT (the device tool's folder; else
 # $TMPDIR/tcobench-cuda-check/out) as cuda_check.log, with each benchmark's
@@ -41,6 +43,10 @@ WORK=${TMPDIR:-/tmp}/tcobench-cuda-check
 OUT_DIR=${OUT:-$WORK/out}
 SHAPE=${SHAPE:-llama-1b} PROMPT=${PROMPT:-512} DEPTH=${DEPTH:-4096} REPS=${REPS:-3}
 STEPS=${STEPS:-backend conformance bench}
+TEST_TIMEOUT=${TEST_TIMEOUT:-300} BENCH_TIMEOUT=${BENCH_TIMEOUT:-180}
+# compute-sanitizer runs memcheck on backend_test's device case of a mode
+# that fails it (SANITIZER= turns that off).
+SANITIZER=${SANITIZER-$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)}
 MODES=${MODES:-staged direct direct+split direct+split+pdl}
 mkdir -p "$WORK" "$OUT_DIR"
 if [ -z "${CUDA_CHECK_LOGGED:-}" ]; then  # once more, everything printed kept in the log
@@ -52,19 +58,21 @@ RESULTS=$OUT_DIR/results.tsv  # mode, step, passed|failed
 step() { echo "== [${SECONDS}s] $*"; }
 want() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; }
-# check MODE NAME COMMAND...: runs a test binary and records passed, "N
-# skipped, rest passed" (exit 77: cases that need what this machine lacks,
-# such as libllama, named in the log) or failed.
+# check MODE NAME COMMAND...: runs a test binary (at most TEST_TIMEOUT
+# seconds: a kernel that never ends must not take the whole device call)
+# and records passed, "N skipped, rest passed" (exit 77: cases that need what
+# this machine lacks, such as libllama, named in the log), "timed out" or failed.
 check() {
   local mode=$1 name=$2 rc=0
   shift 2
-  "$@" 2>&1 | tee "$WORK/test.log" || rc=${PIPESTATUS[0]}
+  timeout "$TEST_TIMEOUT" "$@" 2>&1 | tee "$WORK/test.log" || rc=${PIPESTATUS[0]}
   if [ "$rc" = 0 ]; then
     record "$mode" "$name" passed
   elif [ "$rc" = 77 ]; then
     record "$mode" "$name" "$(sed -n 's/^SKIPPED: \([0-9]*\) test case.*/\1/p' "$WORK/test.log") skipped, rest passed"
   else
-    record "$mode" "$name" failed
+    [ "$rc" = 124 ] && echo "   $name: still running after ${TEST_TIMEOUT}s, stopped"
+    record "$mode" "$name" "$([ "$rc" = 124 ] && echo "timed out" || echo failed)"
     return 1
   fi
 }
@@ -119,7 +127,8 @@ bench() {
   local mode=$1 m=$2 name=$3 json
   shift 3
   json="$OUT_DIR/${mode//+/_}__${m}__${name}.json"  # file names of plain characters
-  if "$BIN/tcobench" model bench "$WORK/$SHAPE-$m.gguf" --device "$DEVICE" --format json "$@" > "$json.tmp"; then
+  if timeout "$BENCH_TIMEOUT" "$BIN/tcobench" model bench "$WORK/$SHAPE-$m.gguf" --device "$DEVICE" \
+    --format json "$@" > "$json.tmp"; then
     mv "$json.tmp" "$json"
     python3 "$(dirname "$0")/cuda_summary.py" --line "$json" 2>/dev/null || cat "$json"
   else
@@ -139,11 +148,25 @@ for mode in $MODES; do
       for variant in "${mode/+split/}" "${mode/+pdl/}" "${mode/#direct/direct-unfused}"; do
         [ "$variant" = "$mode" ] && continue
         set_mode "$variant"
-        if TCOBENCH_TEST_DEVICE=$DEVICE "$BIN/backend_test" >/dev/null 2>&1; then r=passed; else r=failed; fi
+        if TCOBENCH_TEST_DEVICE=$DEVICE timeout "$TEST_TIMEOUT" "$BIN/backend_test" >/dev/null 2>&1; then
+          r=passed
+        else
+          r=failed
+        fi
         echo "   backend_test [$variant]: $r"
         record "$variant" backend_test "$r"
       done
       set_mode "$mode"
+      if [ -n "$SANITIZER" ]; then
+        step "[$mode] $SANITIZER memcheck, backend_test's device case"
+        san="$OUT_DIR/${mode//+/_}__memcheck.txt"
+        TCOBENCH_TEST_DEVICE=$DEVICE timeout "$TEST_TIMEOUT" "$SANITIZER" --tool memcheck --print-limit 10 \
+          "$BIN/backend_test" --run_test=device_matches_cpu > "$san" 2>&1
+        echo "   exit $? ($san); its last lines:"
+        tail -n 30 "$san"
+      else
+        echo "   (no compute-sanitizer here to look for bad accesses)"
+      fi
     fi
   fi
   if want conformance; then
@@ -166,7 +189,7 @@ for mode in $MODES; do
   step "[$mode] model bench $SHAPE F16 on $DEVICE after $DEPTH tokens of context"
   bench "$mode" F16 depth -p 0 -n 128 -d "$DEPTH" -r "$REPS" --no-bandwidth
   step "[$mode] per-operation times, $SHAPE F16, batch 1 (TCOBENCH_CUDA_PROFILE=1: no graphs)"
-  TCOBENCH_CUDA_PROFILE=1 "$BIN/tcobench" model bench "$WORK/$SHAPE-F16.gguf" --device "$DEVICE" \
+  TCOBENCH_CUDA_PROFILE=1 timeout "$BENCH_TIMEOUT" "$BIN/tcobench" model bench "$WORK/$SHAPE-F16.gguf" --device "$DEVICE" \
     -p 0 -n 32 -r 1 --no-bandwidth > "$WORK/profile.txt" 2>&1 || status=1
   sed -n '/CUDA profile/,$p' "$WORK/profile.txt" | tee "$OUT_DIR/${mode//+/_}__profile.txt"
 done

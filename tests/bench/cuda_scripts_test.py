@@ -28,6 +28,12 @@ def check(ok, what):
         failures.append(what)
 
 
+def write_script(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o755)
+
+
 def run(cmd, env=None, cwd=None):
     return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
 
@@ -110,6 +116,49 @@ def main():
             env=dict(env, CUDA_CHECK_BUNDLE="1", STEPS="backend", MODES="staged", OUT=out3))
     check(r.returncode == 0 and "using the shared libraries bundled in" in r.stdout,
           "cuda_check.sh runs the tests on the bundled libraries" + ("" if r.returncode == 0 else ":\n" + r.stdout[-2000:]))
+
+    # A mode that fails backend_test: the run tells which part is at fault
+    # and runs the device case under compute-sanitizer (fakes of both: on
+    # this backend_test, split attention is broken).
+    fake = os.path.join(tmp, "fake")
+    os.makedirs(os.path.join(fake, "bin"))
+    for b in os.listdir(os.path.join(pack, "bin")):
+        os.symlink(os.path.join(pack, "bin", b), os.path.join(fake, "bin", b))
+    os.remove(os.path.join(fake, "bin", "backend_test"))
+    write_script(os.path.join(fake, "bin", "backend_test"), """#!/bin/sh
+case "$FAKE_FAULT" in
+  split) [ "$TCOBENCH_CUDA_ATTENTION" = split ] && { echo "device_matches_cpu: logits differ"; exit 201; } ;;
+  hang) sleep 30 ;;
+esac
+exit 0
+""")
+    sanitizer = os.path.join(tmp, "compute-sanitizer")
+    write_script(sanitizer, """#!/bin/sh
+echo "fake sanitizer: $* with $TCOBENCH_CUDA_MATVEC $TCOBENCH_CUDA_ATTENTION pdl=$TCOBENCH_CUDA_PDL"
+""")
+    out4 = os.path.join(tmp, "out4")
+    r = run([os.path.join(src, "bench/cuda_check.sh"), fake, "/nonexistent", "cpu"],
+            env=dict(env, FAKE_FAULT="split", SANITIZER=sanitizer, STEPS="backend", MODES="direct+split+pdl", OUT=out4))
+    check(r.returncode == 1, f"a mode failing backend_test makes cuda_check.sh exit 1 ({r.returncode})")
+    for line in ("backend_test [direct+pdl]: passed", "backend_test [direct+split]: failed",
+                 "backend_test [direct-unfused+split+pdl]: failed"):
+        check(line in r.stdout, f"the part at fault is found: '{line}'")
+    try:
+        with open(os.path.join(out4, "direct_split_pdl__memcheck.txt")) as f:
+            memcheck = f.read()
+    except OSError:
+        memcheck = ""
+    check("--tool memcheck" in memcheck and "--run_test=device_matches_cpu" in memcheck and
+          "with direct split pdl=1" in memcheck, f"memcheck ran on the device case in the failing mode ({memcheck.strip()})")
+    failed_line = next((line for line in r.stdout.splitlines() if line.startswith("failed: ")), "")
+    check("direct+split+pdl backend_test" in failed_line and "direct+pdl" not in failed_line,
+          f"the summary names the failing mode's test ({failed_line})")
+    out5 = os.path.join(tmp, "out5")
+    r = run([os.path.join(src, "bench/cuda_check.sh"), fake, "/nonexistent", "cpu"],
+            env=dict(env, FAKE_FAULT="hang", SANITIZER="", STEPS="backend", MODES="staged", TEST_TIMEOUT="2",
+                     OUT=out5))
+    check(r.returncode == 1 and "still running after 2s, stopped" in r.stdout and
+          "| staged | F16 | timed out |" in r.stdout, "a test that hangs is stopped and shows as timed out")
 
     # A benchmark that fails fails the run and is named.
     out2 = os.path.join(tmp, "out2")
