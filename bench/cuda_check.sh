@@ -173,6 +173,7 @@ for mode in $MODES; do
     step "[$mode] conformance_test on $DEVICE"
     check "$mode" conformance_test env TCOBENCH_SHARED="$SHARED" TCOBENCH_BIN_DIR="$BIN" \
       TCOBENCH_TEST_DEVICE="$DEVICE" "$BIN/conformance_test" || status=1
+    cp "$WORK/test.log" "$OUT_DIR/${mode//+/_}__conformance.txt"  # its KLD per file, for the summary
   fi
   want bench || continue
   if [ -n "$SYNTH" ]; then

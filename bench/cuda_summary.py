@@ -3,15 +3,18 @@
 
   cuda_summary.py --line FILE.json   one `model bench --format json` result, one line
   cuda_summary.py OUT_DIR "MODES"    a Markdown table: a row per mode and model
-                                     (tests passed, tok/s, J/token, % of bandwidth)
+                                     (tests passed, tok/s, J/token, % of bandwidth);
+                                     then conformance_test's mean KLD per file and mode
 
 OUT_DIR holds MODE__MODEL__NAME.json (+ in MODE written _; NAME: b1 = prefill and decode at
 batch 1 with the bandwidth, b8 = decode of 8 sequences, depth = decode
-after the context depth) and results.tsv (mode, step, passed|failed).
+after the context depth), MODE__conformance.txt (conformance_test's output)
+and results.tsv (mode, step, passed|failed).
 A figure that was not measured shows as "-", never as a number.
 """
 import json
 import os
+import re
 import sys
 
 
@@ -107,6 +110,32 @@ def table(out_dir, modes):
     print("failed: " + (", ".join(failed) if failed else "none"))
 
 
+KLD_LINE = re.compile(r"^(\S+)\s+mean KLD (\S+) \(limit (\S+)\).*argmax mismatches (\d+)/(\d+)")
+
+
+def conformance(out_dir, modes):
+    """conformance_test's mean KLD against the reference logits, per file and mode."""
+    limits, kld = {}, {}
+    for mode in modes.split():
+        try:
+            with open(os.path.join(out_dir, f"{mode.replace('+', '_')}__conformance.txt")) as f:
+                for row in f:
+                    m = KLD_LINE.match(row)
+                    if m:
+                        limits[m.group(1)] = m.group(3)
+                        kld[(m.group(1), mode)] = f"{m.group(2)} ({m.group(4)}/{m.group(5)})"
+        except OSError:
+            pass
+    if not limits:
+        return
+    print("\nconformance_test, mean KLD against the reference logits (argmax mismatches / checked):\n")
+    header = ["file", "limit"] + modes.split()
+    rows = [header, ["---", "---:"] + ["---:"] * len(modes.split())]
+    for name in limits:
+        rows.append([name, limits[name]] + [kld.get((name, mode), "-") for mode in modes.split()])
+    print("\n".join("| " + " | ".join(r) + " |" for r in rows))
+
+
 def main(argv):
     if len(argv) == 3 and argv[1] == "--line":
         r = load(argv[2])
@@ -115,6 +144,7 @@ def main(argv):
         print(line(r))
     elif len(argv) == 3:
         table(argv[1], argv[2])
+        conformance(argv[1], argv[2])
     else:
         sys.exit(__doc__)
 

@@ -160,6 +160,18 @@ echo "fake sanitizer: $* with $TCOBENCH_CUDA_MATVEC $TCOBENCH_CUDA_ATTENTION pdl
     check(r.returncode == 1 and "still running after 2s, stopped" in r.stdout and
           "| staged | F16 | timed out |" in r.stdout, "a test that hangs is stopped and shows as timed out")
 
+    # The conformance table: conformance_test's lines per mode, read back.
+    out6 = os.path.join(tmp, "out6")
+    os.makedirs(out6)
+    line = "{:<20s} mean KLD {} (limit 4.791e-08)  max |dlogit| 6.08e-04  argmax mismatches {}/57 (limit 0)\n"
+    with open(os.path.join(out6, "staged__conformance.txt"), "w") as f:
+        f.write("Running 5 test cases...\n" + line.format("ktiny-F16", "6.199e-09", 0))
+    with open(os.path.join(out6, "direct_split__conformance.txt"), "w") as f:
+        f.write(line.format("ktiny-F16", "7.000e-08", 2))
+    r = run(["python3", os.path.join(src, "bench/cuda_summary.py"), out6, "staged direct+split"])
+    check("| ktiny-F16 | 4.791e-08 | 6.199e-09 (0/57) | 7.000e-08 (2/57) |" in r.stdout,
+          "the summary tabulates conformance_test's KLD per file and mode")
+
     # A benchmark that fails fails the run and is named.
     out2 = os.path.join(tmp, "out2")
     env.update(MODES="staged", DEPTH="-1", STEPS="bench", OUT=out2)
