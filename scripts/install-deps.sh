@@ -26,6 +26,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(prometheus docker-compose yamllint python3-yaml systemd)
   packages+=(openssl)  # test certificates for the TLS tests
   packages+=(e2fsprogs util-linux)  # the fault test's read-only disk (mkfs.ext4, mount)
+  packages+=(xz-utils)  # bench/cuda_pack.sh compresses the libraries it bundles (cuda_scripts_test)
   # kubectl: Debian's kubernetes-client, unless the machine has one already
   # (another package's kubectl would conflict with it).
   command -v kubectl >/dev/null || packages+=(kubernetes-client)
