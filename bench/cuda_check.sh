@@ -35,8 +35,10 @@
 # libs.tar.xz, used only where the machine lacks its own); the shared models
 # for conformance_test.
 set -uo pipefail
-BUILD=${1:-build-cuda}
-SHARED=${2:-$(dirname "$0")/../../shared}
+# Absolute paths: the tests start tcobench from TCOBENCH_BIN_DIR and read
+# TCOBENCH_SHARED wherever they run.
+BUILD=$(realpath -m "${1:-build-cuda}")
+SHARED=$(realpath -m "${2:-$(dirname "$0")/../../shared}")
 DEVICE=${3:-cuda:0}
 BIN=$BUILD/bin
 WORK=${TMPDIR:-/tmp}/tcobench-cuda-check
