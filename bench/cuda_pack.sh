@@ -11,9 +11,8 @@
 # only when tcobench does not start with the machine's own.
 # XZ_LEVEL (default 6) sets the compression.
 # With SHARED_DIR, PACK_DIR-data/shared gets the part of it that
-# conformance_test reads on a GPU (the reference logits and their models of
-# the types the GPU reads, stories260K and its greedy text, the TinyStories
-# excerpt): too much to carry beside the binaries, so a second device call
+# conformance_test reads (the reference logits and their models, stories260K
+# and its greedy text, the TinyStories excerpt): too much to carry beside the binaries, so a second device call
 # carries it while the first one's files are still on the machine.
 # Then, on the GPU machine: bench/cuda_check.sh PACK_DIR PACK_DIR-data/shared cuda:0
 set -euo pipefail
@@ -42,10 +41,14 @@ for lib in $(ldd "${binaries[@]}" | awk '/=>/ && $3 ~ /^\// {print $3}' | sort -
   cp -L "$lib" "$libs/"
 done
 tar -C "$libs" -cf - . | xz -T0 "-${XZ_LEVEL:-6}" > "$PACK/libs.tar.xz"
-bytes=$(du -sb "$PACK" | cut -f1)
-echo "cuda_pack: $PACK holds ${#binaries[@]} binaries and $(ls "$libs" | wc -l) libraries (compressed):" \
-  "$((bytes / 1048576)) MiB of the 64 MiB a device call carries"
-[ "$bytes" -le "$LIMIT" ] || { echo "cuda_pack: $PACK is over 64 MiB" >&2; exit 1; }
+# fits DIR WHAT: says DIR's size against what a device call carries; fails past it.
+fits() {
+  local bytes
+  bytes=$(du -sb "$1" | cut -f1)
+  echo "cuda_pack: $1 holds $2: $((bytes / 1048576)) MiB of the 64 MiB a device call carries"
+  [ "$bytes" -le "$LIMIT" ] || { echo "cuda_pack: $1 is over 64 MiB" >&2; exit 1; }
+}
+fits "$PACK" "${#binaries[@]} binaries and $(ls "$libs" | wc -l) libraries (compressed)"
 [ -n "$SHARED" ] || exit 0
 [ -f "$SHARED/data/golden/logits/INDEX.json" ] || { echo "cuda_pack: $SHARED has no data/golden/logits" >&2; exit 1; }
 data=$PACK-data/shared
@@ -54,11 +57,7 @@ mkdir -p "$data/data/golden" "$data/data/tinystories" "$data/models/synthetic"
 cp -r "$SHARED/data/golden/logits" "$SHARED/data/golden/stories260K_greedy_n200.txt" "$data/data/golden/"
 cp "$SHARED/data/tinystories/TinyStories-valid.head32k.txt" "$data/data/tinystories/"
 cp "$SHARED/models/stories260K.gguf" "$data/models/"
-for f in "$SHARED"/models/synthetic/*.gguf; do
-  case "$f" in *-Q2_K.gguf | *-Q3_K*.gguf) continue ;; esac  # not read on the GPU; skipped, named
-  cp "$f" "$data/models/synthetic/"
-done
+# Every type: conformance_test skips, by name, those the GPU does not read.
+cp "$SHARED"/models/synthetic/*.gguf "$data/models/synthetic/"
 chmod -R u+w "$PACK-data"
-bytes=$(du -sb "$PACK-data" | cut -f1)
-echo "cuda_pack: $PACK-data holds conformance_test's files: $((bytes / 1048576)) MiB of the 64 MiB a device call carries"
-[ "$bytes" -le "$LIMIT" ] || { echo "cuda_pack: $PACK-data is over 64 MiB" >&2; exit 1; }
+fits "$PACK-data" "conformance_test's files"

@@ -30,8 +30,12 @@ def rate(x):
     return f"{x:,.0f}" if x >= 100 else f"{x:,.1f}"
 
 
+def figure(r, key):
+    return rate(r[key]) if r.get(key) else "-"
+
+
 def joules(r, phase):
-    j = r.get(f"{phase}_joules_per_token", 0) if r else 0
+    j = r.get(f"{phase}_joules_per_token", 0)
     return f"{j:.3g}" if j else "-"
 
 
@@ -65,48 +69,47 @@ def table(out_dir, modes):
     header = ["mode", "model", "backend_test", "conformance", "pp tok/s", "J/tok", "tg b1 tok/s",
               "J/tok", "% of BW", "tg b8 tok/s", "J/tok", "b8 / b1", "tg b1 @ depth"]
     rows = [header, ["---"] * 2 + [":-:"] * 2 + ["---:"] * (len(header) - 4)]
-    device = bandwidth = depth = prompt = None
+    seen = {}  # the last value of each run setting that some result had
     for mode in modes.split():
         for model in ("F16", "Q4_K_M"):
             stem = os.path.join(out_dir, f"{mode.replace('+', '_')}__{model}__")
-            b1, b8, d = (load(stem + name + ".json") for name in ("b1", "b8", "depth"))
+            b1, b8, d = (load(stem + name + ".json") or {} for name in ("b1", "b8", "depth"))
             for r in (b1, b8, d):
-                if r:
-                    device = r.get("device_description") or r.get("device")
-            if b1:
-                bandwidth = b1.get("read_bandwidth_bytes_per_second") or bandwidth
-                prompt = b1.get("n_prompt")
-            if d:
-                depth = d.get("n_depth")
-            t1 = b1.get("decode_tokens_per_second", 0) if b1 else 0
-            t8 = b8.get("decode_tokens_per_second", 0) if b8 else 0
-            frac = b1.get("decode_bandwidth_fraction", 0) if b1 else 0
+                seen.update({k: r[k] for k in ("device", "device_description", "n_gen") if r.get(k)})
+            seen.update({k: b1[k] for k in ("n_prompt", "read_bandwidth_bytes_per_second") if b1.get(k)})
+            if d.get("n_depth"):
+                seen["n_depth"] = d["n_depth"]
+            t1, t8 = b1.get("decode_tokens_per_second", 0), b8.get("decode_tokens_per_second", 0)
+            frac = b1.get("decode_bandwidth_fraction", 0)
             rows.append([
                 mode, model,
                 results.get((mode, "backend_test"), "-"),
                 results.get((mode, "conformance_test"), "-"),
-                rate(b1["prefill_tokens_per_second"]) if b1 and b1.get("prefill_tokens_per_second") else "-",
-                joules(b1, "prefill"),
-                rate(t1) if t1 else "-", joules(b1, "decode"),
+                figure(b1, "prefill_tokens_per_second"), joules(b1, "prefill"),
+                figure(b1, "decode_tokens_per_second"), joules(b1, "decode"),
                 f"{100 * frac:.1f}%" if frac else "-",
-                rate(t8) if t8 else "-", joules(b8, "decode"),
+                figure(b8, "decode_tokens_per_second"), joules(b8, "decode"),
                 f"{t8 / t1:.2f}x" if t1 and t8 else "-",
-                rate(d["decode_tokens_per_second"]) if d and d.get("decode_tokens_per_second") else "-",
+                figure(d, "decode_tokens_per_second"),
             ])
     print("\n".join("| " + " | ".join(r) + " |" for r in rows))
     notes = []
-    if device:
-        notes.append(f"device: {device}")
-    if prompt:
-        notes.append(f"pp = prefill of {prompt} tokens")
-    notes.append("tg = decode of 128 tokens")
-    if depth:
-        notes.append(f"depth = after {depth} tokens of context")
-    if bandwidth:
-        notes.append(f"% of BW = model bytes x tok/s / the {bandwidth / 1e9:,.0f} GB/s measured")
-    print("\n" + "; ".join(notes) + ".")
+    if "device" in seen:
+        notes.append(f"device: {seen.get('device_description') or seen['device']}")
+    if "n_prompt" in seen:
+        notes.append(f"pp = prefill of {seen['n_prompt']} tokens")
+    if "n_gen" in seen:
+        notes.append(f"tg = decode of {seen['n_gen']} tokens")
+    if "n_depth" in seen:
+        notes.append(f"depth = after {seen['n_depth']} tokens of context")
+    if "read_bandwidth_bytes_per_second" in seen:
+        notes.append(f"% of BW = model bytes x tok/s / the "
+                     f"{seen['read_bandwidth_bytes_per_second'] / 1e9:,.0f} GB/s measured")
+    if notes:
+        print("\n" + "; ".join(notes) + ".")
     print("cuda_blocks_test: " + results.get(("all", "cuda_blocks_test"), "-"))
-    failed = [f"{m} {s}" for (m, s), r in sorted(results.items()) if r == "failed"]
+    # Anything but passed or "N skipped, rest passed": failed, timed out.
+    failed = [f"{m} {s}" for (m, s), r in sorted(results.items()) if not r.endswith("passed")]
     print("failed: " + (", ".join(failed) if failed else "none"))
 
 

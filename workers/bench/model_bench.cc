@@ -26,15 +26,8 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 
 absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path,
                                                const ModelBenchOptions& o) {
-  struct Bound {
-    const char* flag;
-    int64_t value, min;
-  };
-  for (const Bound& b : {Bound{"-p", o.n_prompt, 0}, Bound{"-n", o.n_gen, 0}, Bound{"-d", o.n_depth, 0},
-                         Bound{"-r", o.reps, 1}, Bound{"-t", o.threads, 1}, Bound{"-b", o.batch, 1}}) {
-    if (b.value < b.min) {
-      return absl::InvalidArgumentError(absl::StrCat(b.flag, " ", b.value, ": must be at least ", b.min));
-    }
+  if (o.n_prompt < 0 || o.n_gen < 0 || o.n_depth < 0 || o.reps < 1 || o.threads < 1 || o.batch < 1) {
+    return absl::InvalidArgumentError("-p, -n and -d must be >= 0; -r, -t and -b >= 1");
   }
   if (o.batch > Session::kMaxSequences) {
     return absl::InvalidArgumentError(absl::StrCat("-b ", o.batch, ": at most ",

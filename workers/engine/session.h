@@ -50,7 +50,7 @@ class Session {
   void Reset() { std::fill(n_past_.begin(), n_past_.end(), 0); }
   // Forgets every position of one sequence.
   void ResetSequence(int seq) { n_past_[seq] = 0; }
-  // Keeps the first n positions of sequence 0 and forgets the rest.
+  // Keeps the first n positions of sequence seq and forgets the rest.
   void Truncate(int64_t n, int seq = 0) {
     n_past_[seq] = std::min(n_past_[seq], std::max<int64_t>(0, n));
   }
