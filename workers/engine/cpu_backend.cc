@@ -198,7 +198,7 @@ class CpuBackend final : public Backend {
     const int64_t group = n_head / n_head_kv;
     int64_t longest = 0;
     for (int64_t t = 0; t < in.n_tokens; ++t) longest = std::max<int64_t>(longest, in.pos[t] + 1);
-    const VecDotFn dot = GetOps(TensorType::kF32)->vec_dot;  // the SIMD float dot product
+    const AttentionRowFn row = GetAttentionRow(ActiveIsa());
     // One row of scores per thread, sized here for every thread at once (a
     // thread's first chunk must not allocate: it may come inside a measured
     // window) and kept between calls.
@@ -209,31 +209,11 @@ class CpuBackend final : public Backend {
       for (int64_t job = b; job < e; ++job) {
         const int64_t t = job / n_head;
         const int64_t h = job % n_head;
-        const int64_t kvh = h / group;
-        const float* q = q_all + t * q_stride + h * head_dim;
-        const float* k_cache = kv.k + in.seq[t] * kv.seq_stride;
-        const float* v_cache = kv.v + in.seq[t] * kv.seq_stride;
+        const int64_t kv_offset = in.seq[t] * kv.seq_stride + h / group * head_dim;
         const int64_t n_visible = in.pos[t] + 1;
         const int64_t first = window > 0 ? std::max<int64_t>(0, n_visible - window) : 0;
-        float max = -INFINITY;
-        for (int64_t j = first; j < n_visible; ++j) {
-          const float* k = k_cache + j * kv_stride + kvh * head_dim;
-          scores[j] = dot(head_dim, k, q) * scale;
-          max = std::max(max, scores[j]);
-        }
-        double sum = 0.0;
-        for (int64_t j = first; j < n_visible; ++j) {
-          scores[j] = std::exp(scores[j] - max);
-          sum += scores[j];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        float* out = out_all + t * q_stride + h * head_dim;
-        std::fill(out, out + head_dim, 0.0f);
-        for (int64_t j = first; j < n_visible; ++j) {
-          const float p = scores[j] * inv;
-          const float* v = v_cache + j * kv_stride + kvh * head_dim;
-          for (int64_t d = 0; d < head_dim; ++d) out[d] += p * v[d];
-        }
+        row(q_all + t * q_stride + h * head_dim, kv.k + kv_offset, kv.v + kv_offset, kv_stride,
+            first, n_visible, head_dim, scale, scores, out_all + t * q_stride + h * head_dim);
       }
     });
   }

@@ -848,6 +848,163 @@ void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const
   }
 }
 
+namespace {
+
+// Lane r: the sum of a[r]'s eight lanes.
+inline __m256 Hsum8(const __m256* a) {
+  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+inline float Hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
+// e^x for x <= 0, within a few ulp (Cephes' expf): x = n ln2 + r with
+// |r| <= ln2 / 2, e^r by its polynomial, 2^n put in the exponent bits. Below
+// -87.3, where e^x leaves the normal floats, it gives e^-87.3 (nothing beside
+// the softmax maximum's 1); NaN stays NaN.
+inline __m256 ExpNonPositive(__m256 x) {
+  x = _mm256_max_ps(_mm256_set1_ps(-87.33654f), x);  // max_ps returns x when x is NaN
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i two_n =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(two_n));
+}
+
+inline float RowDotF32(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t d = 0;
+  for (; d + 8 <= n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), acc);
+  float sum = Hsum(acc);
+  for (; d < n; ++d) sum += a[d] * b[d];
+  return sum;
+}
+
+// out(0..8 kV) = inv * sum_j w(j) v_j(0..8 kV), the accumulators in
+// registers; small chunks take two positions per step so that enough
+// multiply-add chains are in flight.
+template <int kV>
+void WeightedSumV(const float* w, const float* v, int64_t stride, int64_t first, int64_t n,
+                  float inv, float* out) {
+  constexpr int kSets = kV <= 4 ? 2 : 1;
+  __m256 acc[kSets][kV];
+  for (int s = 0; s < kSets; ++s) {
+    for (int c = 0; c < kV; ++c) acc[s][c] = _mm256_setzero_ps();
+  }
+  int64_t j = first;
+  for (; j + kSets <= n; j += kSets) {
+    for (int s = 0; s < kSets; ++s) {
+      const __m256 p = _mm256_broadcast_ss(w + j + s);
+      const float* vj = v + (j + s) * stride;
+      for (int c = 0; c < kV; ++c) acc[s][c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * c), acc[s][c]);
+    }
+  }
+  for (; j < n; ++j) {
+    const __m256 p = _mm256_broadcast_ss(w + j);
+    for (int c = 0; c < kV; ++c) {
+      acc[0][c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + j * stride + 8 * c), acc[0][c]);
+    }
+  }
+  for (int c = 0; c < kV; ++c) {
+    __m256 sum = acc[0][c];
+    if (kSets == 2) sum = _mm256_add_ps(sum, acc[kSets - 1][c]);
+    _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(sum, _mm256_set1_ps(inv)));
+  }
+}
+
+using WeightedSumFn = void (*)(const float*, const float*, int64_t, int64_t, int64_t, float, float*);
+constexpr WeightedSumFn kWeightedSums[9] = {nullptr,         WeightedSumV<1>, WeightedSumV<2>,
+                                            WeightedSumV<3>, WeightedSumV<4>, WeightedSumV<5>,
+                                            WeightedSumV<6>, WeightedSumV<7>, WeightedSumV<8>};
+
+}  // namespace
+
+// See AttentionRowFn: scores eight positions at a time (eight K rows against
+// q, reduced together), the exponentials eight at a time, and V summed in
+// chunks of up to 64 columns held in registers.
+void Avx2AttentionRow(const float* q, const float* k, const float* v, int64_t stride, int64_t first,
+                      int64_t n, int64_t head_dim, float scale, float* scores, float* out) {
+  const int64_t d8 = head_dim / 8 * 8;
+  const __m256 vscale = _mm256_set1_ps(scale);
+  __m256 vmax = _mm256_set1_ps(-__builtin_inff());
+  int64_t j = first;
+  for (; j + 8 <= n; j += 8) {
+    const float* kj = k + j * stride;
+    __m256 acc[8];
+    for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
+    for (int64_t d = 0; d < d8; d += 8) {
+      const __m256 qd = _mm256_loadu_ps(q + d);
+      for (int r = 0; r < 8; ++r) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(kj + r * stride + d), qd, acc[r]);
+    }
+    __m256 s = Hsum8(acc);
+    if (d8 < head_dim) {
+      float tail[8];
+      for (int r = 0; r < 8; ++r) {
+        float t = 0.0f;
+        for (int64_t d = d8; d < head_dim; ++d) t += kj[r * stride + d] * q[d];
+        tail[r] = t;
+      }
+      s = _mm256_add_ps(s, _mm256_loadu_ps(tail));
+    }
+    s = _mm256_mul_ps(s, vscale);
+    _mm256_storeu_ps(scores + j, s);
+    vmax = _mm256_max_ps(vmax, s);
+  }
+  float max = Hmax(vmax);
+  for (; j < n; ++j) {
+    scores[j] = RowDotF32(k + j * stride, q, head_dim) * scale;
+    if (scores[j] > max) max = scores[j];
+  }
+
+  const __m256 vm = _mm256_set1_ps(max);
+  __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
+  for (j = first; j + 8 <= n; j += 8) {
+    const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vm));
+    _mm256_storeu_ps(scores + j, e);
+    sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+    sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+  }
+  double lanes[4];
+  _mm256_storeu_pd(lanes, _mm256_add_pd(sum_lo, sum_hi));
+  double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+  if (j < n) {  // the last few through the same exponential
+    float buf[8];
+    for (int i = 0; i < 8; ++i) buf[i] = j + i < n ? scores[j + i] - max : 0.0f;
+    _mm256_storeu_ps(buf, ExpNonPositive(_mm256_loadu_ps(buf)));
+    for (int i = 0; j + i < n; ++i) {
+      scores[j + i] = buf[i];
+      sum += buf[i];
+    }
+  }
+  const float inv = static_cast<float>(1.0 / sum);
+
+  for (int64_t d0 = 0; d0 < d8; d0 += 64) {
+    const int64_t vectors = d8 - d0 < 64 ? (d8 - d0) / 8 : 8;
+    kWeightedSums[vectors](scores, v + d0, stride, first, n, inv, out + d0);
+  }
+  for (int64_t d = d8; d < head_dim; ++d) {
+    float t = 0.0f;
+    for (j = first; j < n; ++j) t += scores[j] * v[j * stride + d];
+    out[d] = t * inv;
+  }
+}
+
 VecDotFn Avx2VecDot(TensorType type) {
   switch (type) {
     case TensorType::kF32:

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 
 #include "tests/golden_facts.h"
@@ -260,6 +261,71 @@ BOOST_AUTO_TEST_CASE(gemm_matches_naive_product) {
     }
   }
   BOOST_TEST_MESSAGE(checked << " matrix products checked");
+}
+
+// One query head's attention against a double-precision softmax, over head
+// sizes with and without a tail of eight, runs with and without a tail of
+// eight, and windows; rows before the window hold NaN, so reading one shows.
+// A NaN in a visible row comes out as NaN (a broken model must not look fine).
+BOOST_AUTO_TEST_CASE(attention_row_matches_double_precision) {
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  int checked = 0;
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
+    if (static_cast<int>(isa) > static_cast<int>(DetectedIsa())) continue;
+    const AttentionRowFn row = GetAttentionRow(isa);
+    for (int64_t head_dim : {48, 64, 128, 256, 20, 5}) {
+      for (int64_t n : {1, 7, 8, 9, 70, 1030}) {
+        for (int64_t first : {int64_t{0}, n / 2, n - 1}) {
+          const int64_t stride = 3 * head_dim + 4;  // other heads between a position's rows
+          const float scale = 3.0f / std::sqrt(static_cast<float>(head_dim));  // peaked softmax
+          std::vector<float> q(head_dim), k(n * stride), v(n * stride);
+          for (float& x : q) x = normal(rng);
+          for (int64_t j = 0; j < n; ++j) {
+            for (int64_t d = 0; d < stride; ++d) {
+              k[j * stride + d] = j < first ? nan : normal(rng);
+              v[j * stride + d] = j < first ? nan : normal(rng);
+            }
+          }
+          std::vector<double> p(n);
+          double max = -INFINITY, sum = 0.0;
+          for (int64_t j = first; j < n; ++j) {
+            double dot = 0.0;
+            for (int64_t d = 0; d < head_dim; ++d) dot += double(k[j * stride + d]) * q[d];
+            p[j] = dot * scale;
+            max = std::max(max, p[j]);
+          }
+          for (int64_t j = first; j < n; ++j) sum += p[j] = std::exp(p[j] - max);
+          std::vector<float> scores(n + 1, 42.0f), out(head_dim + 1, 42.0f);
+          row(q.data(), k.data(), v.data(), stride, first, n, head_dim, scale, scores.data(),
+              out.data());
+          for (int64_t d = 0; d < head_dim; ++d) {
+            double want = 0.0, size = 0.0;
+            for (int64_t j = first; j < n; ++j) {
+              want += p[j] / sum * v[j * stride + d];
+              size += p[j] / sum * std::fabs(v[j * stride + d]);
+            }
+            BOOST_REQUIRE_MESSAGE(std::fabs(out[d] - want) <= 2e-5 * size + 1e-7,
+                                  IsaName(isa) << " head_dim " << head_dim << " positions "
+                                               << first << ".." << n << " at " << d << ": "
+                                               << out[d] << " against " << want);
+          }
+          BOOST_REQUIRE(out[head_dim] == 42.0f);
+          for (int64_t j = 0; j < first; ++j) BOOST_REQUIRE(scores[j] == 42.0f);
+          BOOST_REQUIRE(scores[n] == 42.0f);
+          k[(n - 1) * stride + head_dim / 2] = nan;
+          row(q.data(), k.data(), v.data(), stride, first, n, head_dim, scale, scores.data(),
+              out.data());
+          for (int64_t d = 0; d < head_dim; ++d) {
+            BOOST_REQUIRE_MESSAGE(std::isnan(out[d]), IsaName(isa) << " lost a NaN at " << d);
+          }
+          ++checked;
+        }
+      }
+    }
+  }
+  BOOST_TEST_MESSAGE(checked << " attention rows checked");
 }
 
 // The batched dot products equal the single ones (the same arithmetic).
