@@ -4,9 +4,12 @@
 Usage: bench/side_by_side.py DIR TYPE...
 DIR holds, per TYPE and sitting N (1, 2, ...), tcb-TYPE-N.json (`tcobench
 model bench --format json`) and llb-TYPE-N.json (`llama-bench -o json` on the
-same file, run right before it). The machine is shared and noisy, so each
-ratio is taken within one sitting and the table gives the median over the
-sittings, with the range of the per-sitting ratios.
+same file, run right before it), and optionally before-TYPE-N.json (an older
+tcobench build on the same file in the same sitting). The machine is shared
+and noisy, so each ratio is taken within one sitting and the table gives the
+median over the sittings, with the range of the per-sitting ratios. The
+column names come from the runs' own settings (prompt, generated tokens,
+context depth).
 """
 import glob
 import json
@@ -36,12 +39,23 @@ def ratio_cell(ratios):
 
 def main():
     folder, types = sys.argv[1], sys.argv[2:]
-    print("| type | tcobench pp128 tok/s | llama.cpp pp128 | pp ratio (range) | tcobench tg32 tok/s "
-          "| llama.cpp tg32 | tg ratio (range) | decode / bandwidth limit | peak RSS / (file + KV) | load s/GB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    first = sorted(glob.glob(f"{folder}/tcb-*.json"))
+    if not first:
+        sys.exit(f"side_by_side.py: no tcb-*.json runs in {folder}")
+    settings = json.load(open(first[0]))
+    at = f" @ d{settings['n_depth']}" if settings.get("n_depth", 0) else ""
+    pp_name, tg_name = f"pp{settings['n_prompt']}{at}", f"tg{settings['n_gen']}{at}"
+    with_before = bool(glob.glob(f"{folder}/before-*.json"))
+    before_head = (f" before pp | after / before pp (range) | before tg | after / before tg (range) |"
+                   if with_before else "")
+    print(f"| type | tcobench {pp_name} tok/s | llama.cpp {pp_name} | pp ratio (range) | tcobench {tg_name} tok/s "
+          f"| llama.cpp {tg_name} | tg ratio (range) | decode / bandwidth limit | peak RSS / (file + KV) "
+          f"| load s/GB |{before_head}")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" * 4 if with_before else ""))
     for t in types:
         runs = sorted(glob.glob(f"{folder}/tcb-{t}-*.json"))
         pp, tg, ref_pp, ref_tg, pp_r, tg_r, frac, rss, load = ([] for _ in range(9))
+        old_pp, old_tg, old_pp_r, old_tg_r = ([] for _ in range(4))
         for path in runs:
             n = path.rsplit("-", 1)[1]
             tcb = json.load(open(path))
@@ -54,6 +68,14 @@ def main():
             if rtg:
                 ref_tg.append(rtg)
                 tg_r.append(tg[-1] / rtg)
+            if with_before:
+                old = json.load(open(f"{folder}/before-{t}-{n}"))
+                old_pp.append(old["prefill_tokens_per_second"])
+                old_tg.append(old["decode_tokens_per_second"])
+                if old_pp[-1] > 0:
+                    old_pp_r.append(pp[-1] / old_pp[-1])
+                if old_tg[-1] > 0:
+                    old_tg_r.append(tg[-1] / old_tg[-1])
             if tcb["read_bandwidth_bytes_per_second"] > 0:
                 frac.append((tcb["decode_bandwidth_fraction"], tcb["read_bandwidth_bytes_per_second"]))
             rss.append(tcb["peak_rss_bytes"] / (tcb["file_bytes"] + tcb["kv_cache_bytes"]))
@@ -63,8 +85,10 @@ def main():
         if frac:
             f, b = sorted(frac)[len(frac) // 2]
             bw = f"{100 * f:.0f}% of {b / 1e9:.1f} GB/s"
+        before_cells = (f" {med(old_pp)} | {ratio_cell(old_pp_r)} | {med(old_tg)} | {ratio_cell(old_tg_r)} |"
+                        if with_before else "")
         print(f"| {t} | {med(pp)} | {med(ref_pp)} | {ratio_cell(pp_r)} | {med(tg)} | {med(ref_tg)} "
-              f"| {ratio_cell(tg_r)} | {bw} | {max(rss):.3f} | {max(load):.3f} |")
+              f"| {ratio_cell(tg_r)} | {bw} | {max(rss):.3f} | {max(load):.3f} |{before_cells}")
     print(f"\n{len(runs)} sittings per type; tok/s columns are medians over sittings of each run's "
           "median of -r repetitions.")
 
