@@ -151,17 +151,20 @@ inline int64_t PackedGemmSize(int64_t n_tok, int64_t k) {
 void PackGemmActivations(int64_t n_tok, int64_t k, const float* a, float* packed);
 GemmF32Fn GetGemmF32(Isa isa);
 
-// Causal attention for one query head over one run of cached positions:
-// out(d) = sum_j softmax_j(scale * q.k_j) * v_j(d) for j in [first, n), row j
-// of K at k + j * stride and of V at v + j * stride (head_dim floats each).
-// scores: workspace of at least n floats (its first `first` are not touched).
-// The softmax subtracts the maximum and sums the exponentials in double, as
-// the reference does.
-using AttentionRowFn = void (*)(const float* q, const float* k, const float* v, int64_t stride,
-                                int64_t first, int64_t n, int64_t head_dim, float scale,
-                                float* scores, float* out);
+// Causal attention for n_q query heads that share one KV head (grouped-query
+// attention) over one run of cached positions: for query i (head_dim floats
+// at q + i * head_dim), out(i, d) = sum_j softmax_j(scale * q_i.k_j) *
+// v_j(d) for j in [first, n), row j of K at k + j * stride and of V at
+// v + j * stride; out(i) at out + i * head_dim. scores: workspace of at least
+// n_q * n floats (row i at scores + i * n; its first `first` are not
+// touched). The softmax subtracts the maximum and sums the exponentials in
+// double, as the reference does. Each query's result does not depend on
+// n_q: the queries share only the loads of K and V.
+using AttentionFn = void (*)(const float* q, int64_t n_q, const float* k, const float* v,
+                             int64_t stride, int64_t first, int64_t n, int64_t head_dim,
+                             float scale, float* scores, float* out);
 // The level's kernel; the scalar level's is the plain reference.
-AttentionRowFn GetAttentionRow(Isa isa);
+AttentionFn GetAttention(Isa isa);
 
 // The ops of the active level (ActiveIsa()): what the engine runs.
 inline const TypeOps* GetOps(TensorType type) { return GetOpsFor(type, ActiveIsa()); }

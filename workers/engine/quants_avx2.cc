@@ -896,85 +896,50 @@ inline float RowDotF32(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-// out(0..8 kV) = inv * sum_j w(j) v_j(0..8 kV), the accumulators in
-// registers; small chunks take two positions per step so that enough
+// out(0..8 kV) = sum_j w(j) v_j(0..8 kV) over j in [j0, j1), from zero when
+// `fresh`, else on from out's partial sums; the accumulators live in
+// registers, and small chunks take two positions per step so that enough
 // multiply-add chains are in flight.
 template <int kV>
-void WeightedSumV(const float* w, const float* v, int64_t stride, int64_t first, int64_t n,
-                  float inv, float* out) {
+void WeightedSumV(const float* w, const float* v, int64_t stride, int64_t j0, int64_t j1,
+                  bool fresh, float* out) {
   constexpr int kSets = kV <= 4 ? 2 : 1;
   __m256 acc[kSets][kV];
-  for (int s = 0; s < kSets; ++s) {
-    for (int c = 0; c < kV; ++c) acc[s][c] = _mm256_setzero_ps();
+  for (int c = 0; c < kV; ++c) {
+    acc[0][c] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(out + 8 * c);
+    acc[kSets - 1][c] = kSets == 2 ? _mm256_setzero_ps() : acc[0][c];
   }
-  int64_t j = first;
-  for (; j + kSets <= n; j += kSets) {
+  int64_t j = j0;
+  for (; j + kSets <= j1; j += kSets) {
     for (int s = 0; s < kSets; ++s) {
       const __m256 p = _mm256_broadcast_ss(w + j + s);
       const float* vj = v + (j + s) * stride;
       for (int c = 0; c < kV; ++c) acc[s][c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * c), acc[s][c]);
     }
   }
-  for (; j < n; ++j) {
+  for (; j < j1; ++j) {
     const __m256 p = _mm256_broadcast_ss(w + j);
     for (int c = 0; c < kV; ++c) {
       acc[0][c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(v + j * stride + 8 * c), acc[0][c]);
     }
   }
   for (int c = 0; c < kV; ++c) {
-    __m256 sum = acc[0][c];
-    if (kSets == 2) sum = _mm256_add_ps(sum, acc[kSets - 1][c]);
-    _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(sum, _mm256_set1_ps(inv)));
+    _mm256_storeu_ps(out + 8 * c, kSets == 2 ? _mm256_add_ps(acc[0][c], acc[kSets - 1][c]) : acc[0][c]);
   }
 }
 
-using WeightedSumFn = void (*)(const float*, const float*, int64_t, int64_t, int64_t, float, float*);
+using WeightedSumFn = void (*)(const float*, const float*, int64_t, int64_t, int64_t, bool, float*);
 constexpr WeightedSumFn kWeightedSums[9] = {nullptr,         WeightedSumV<1>, WeightedSumV<2>,
                                             WeightedSumV<3>, WeightedSumV<4>, WeightedSumV<5>,
                                             WeightedSumV<6>, WeightedSumV<7>, WeightedSumV<8>};
 
-}  // namespace
-
-// See AttentionRowFn: scores eight positions at a time (eight K rows against
-// q, reduced together), the exponentials eight at a time, and V summed in
-// chunks of up to 64 columns held in registers.
-void Avx2AttentionRow(const float* q, const float* k, const float* v, int64_t stride, int64_t first,
-                      int64_t n, int64_t head_dim, float scale, float* scores, float* out) {
-  const int64_t d8 = head_dim / 8 * 8;
-  const __m256 vscale = _mm256_set1_ps(scale);
-  __m256 vmax = _mm256_set1_ps(-__builtin_inff());
-  int64_t j = first;
-  for (; j + 8 <= n; j += 8) {
-    const float* kj = k + j * stride;
-    __m256 acc[8];
-    for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t d = 0; d < d8; d += 8) {
-      const __m256 qd = _mm256_loadu_ps(q + d);
-      for (int r = 0; r < 8; ++r) acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(kj + r * stride + d), qd, acc[r]);
-    }
-    __m256 s = Hsum8(acc);
-    if (d8 < head_dim) {
-      float tail[8];
-      for (int r = 0; r < 8; ++r) {
-        float t = 0.0f;
-        for (int64_t d = d8; d < head_dim; ++d) t += kj[r * stride + d] * q[d];
-        tail[r] = t;
-      }
-      s = _mm256_add_ps(s, _mm256_loadu_ps(tail));
-    }
-    s = _mm256_mul_ps(s, vscale);
-    _mm256_storeu_ps(scores + j, s);
-    vmax = _mm256_max_ps(vmax, s);
-  }
-  float max = Hmax(vmax);
-  for (; j < n; ++j) {
-    scores[j] = RowDotF32(k + j * stride, q, head_dim) * scale;
-    if (scores[j] > max) max = scores[j];
-  }
-
+// scores(j) = e^(scores(j) - max) for j in [first, n); returns their sum, in
+// double.
+double ExpAndSum(float* scores, int64_t first, int64_t n, float max) {
   const __m256 vm = _mm256_set1_ps(max);
   __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
-  for (j = first; j + 8 <= n; j += 8) {
+  int64_t j = first;
+  for (; j + 8 <= n; j += 8) {
     const __m256 e = ExpNonPositive(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vm));
     _mm256_storeu_ps(scores + j, e);
     sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
@@ -992,16 +957,92 @@ void Avx2AttentionRow(const float* q, const float* k, const float* v, int64_t st
       sum += buf[i];
     }
   }
-  const float inv = static_cast<float>(1.0 / sum);
+  return sum;
+}
 
-  for (int64_t d0 = 0; d0 < d8; d0 += 64) {
-    const int64_t vectors = d8 - d0 < 64 ? (d8 - d0) / 8 : 8;
-    kWeightedSums[vectors](scores, v + d0, stride, first, n, inv, out + d0);
-  }
-  for (int64_t d = d8; d < head_dim; ++d) {
-    float t = 0.0f;
-    for (j = first; j < n; ++j) t += scores[j] * v[j * stride + d];
-    out[d] = t * inv;
+constexpr int64_t kAttentionQueries = 8;  // queries that share each block of K and V
+constexpr int64_t kVBlock = 64;           // positions per V block (16 KiB of a 64-column chunk)
+
+}  // namespace
+
+// See AttentionFn. Per batch of up to eight queries: each block of eight
+// K rows is scored against every query while it is in L1 (eight rows against
+// one query reduced together), the exponentials go eight at a time, and V is
+// summed in blocks of 64 positions by chunks of up to 64 columns held in
+// registers, each block again for every query while it is in L1. The
+// blocking is over positions only, so a query's arithmetic does not depend
+// on how many share the call.
+void Avx2Attention(const float* q_all, int64_t n_q, const float* k, const float* v, int64_t stride,
+                   int64_t first, int64_t n, int64_t head_dim, float scale, float* scores_all,
+                   float* out_all) {
+  const int64_t d8 = head_dim / 8 * 8;
+  const __m256 vscale = _mm256_set1_ps(scale);
+  for (int64_t i0 = 0; i0 < n_q; i0 += kAttentionQueries) {
+    const int64_t nq = n_q - i0 < kAttentionQueries ? n_q - i0 : kAttentionQueries;
+    const float* q = q_all + i0 * head_dim;
+    float* scores = scores_all + i0 * n;
+    float* out = out_all + i0 * head_dim;
+    __m256 vmax[kAttentionQueries];
+    for (int64_t i = 0; i < nq; ++i) vmax[i] = _mm256_set1_ps(-__builtin_inff());
+    int64_t j = first;
+    for (; j + 8 <= n; j += 8) {
+      const float* kj = k + j * stride;
+      for (int64_t i = 0; i < nq; ++i) {
+        const float* qi = q + i * head_dim;
+        __m256 acc[8];
+        for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
+        for (int64_t d = 0; d < d8; d += 8) {
+          const __m256 qd = _mm256_loadu_ps(qi + d);
+          for (int r = 0; r < 8; ++r) {
+            acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(kj + r * stride + d), qd, acc[r]);
+          }
+        }
+        __m256 s = Hsum8(acc);
+        if (d8 < head_dim) {
+          float tail[8];
+          for (int r = 0; r < 8; ++r) {
+            float t = 0.0f;
+            for (int64_t d = d8; d < head_dim; ++d) t += kj[r * stride + d] * qi[d];
+            tail[r] = t;
+          }
+          s = _mm256_add_ps(s, _mm256_loadu_ps(tail));
+        }
+        s = _mm256_mul_ps(s, vscale);
+        _mm256_storeu_ps(scores + i * n + j, s);
+        vmax[i] = _mm256_max_ps(vmax[i], s);
+      }
+    }
+    float inv[kAttentionQueries];
+    for (int64_t i = 0; i < nq; ++i) {
+      float* si = scores + i * n;
+      float max = Hmax(vmax[i]);
+      for (int64_t jt = j; jt < n; ++jt) {
+        si[jt] = RowDotF32(k + jt * stride, q + i * head_dim, head_dim) * scale;
+        if (si[jt] > max) max = si[jt];
+      }
+      inv[i] = static_cast<float>(1.0 / ExpAndSum(si, first, n, max));
+    }
+
+    for (int64_t d0 = 0; d0 < d8; d0 += 64) {
+      const WeightedSumFn sum_v = kWeightedSums[d8 - d0 < 64 ? (d8 - d0) / 8 : 8];
+      for (int64_t j0 = first; j0 < n; j0 += kVBlock) {
+        const int64_t j1 = n - j0 < kVBlock ? n : j0 + kVBlock;
+        for (int64_t i = 0; i < nq; ++i) {
+          sum_v(scores + i * n, v + d0, stride, j0, j1, j0 == first, out + i * head_dim + d0);
+        }
+      }
+    }
+    for (int64_t i = 0; i < nq; ++i) {
+      const float* si = scores + i * n;
+      float* oi = out + i * head_dim;
+      const __m256 vinv = _mm256_set1_ps(inv[i]);
+      for (int64_t d = 0; d < d8; d += 8) _mm256_storeu_ps(oi + d, _mm256_mul_ps(_mm256_loadu_ps(oi + d), vinv));
+      for (int64_t d = d8; d < head_dim; ++d) {
+        float t = 0.0f;
+        for (int64_t jt = first; jt < n; ++jt) t += si[jt] * v[jt * stride + d];
+        oi[d] = t * inv[i];
+      }
+    }
   }
 }
 

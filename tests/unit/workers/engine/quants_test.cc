@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE quants
 #include "workers/engine/quants.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -263,24 +264,28 @@ BOOST_AUTO_TEST_CASE(gemm_matches_naive_product) {
   BOOST_TEST_MESSAGE(checked << " matrix products checked");
 }
 
-// One query head's attention against a double-precision softmax, over head
-// sizes with and without a tail of eight, runs with and without a tail of
-// eight, and windows; rows before the window hold NaN, so reading one shows.
-// A NaN in a visible row comes out as NaN (a broken model must not look fine).
-BOOST_AUTO_TEST_CASE(attention_row_matches_double_precision) {
+// Grouped-query attention against a double-precision softmax: head sizes
+// with and without a tail of eight, runs with and without a tail of eight,
+// windows, and 1, 3 and 11 query heads on one KV head (a batch of eight and
+// its tail). Rows before the window hold NaN, so reading one shows. Each
+// query's result equals what a call for it alone gives, bit for bit (the
+// backend splits groups by thread count). A NaN in a visible row comes out as
+// NaN (a broken model must not look fine).
+BOOST_AUTO_TEST_CASE(attention_matches_double_precision) {
   std::mt19937 rng(17);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   int checked = 0;
   for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
     if (static_cast<int>(isa) > static_cast<int>(DetectedIsa())) continue;
-    const AttentionRowFn row = GetAttentionRow(isa);
+    const AttentionFn attention = GetAttention(isa);
     for (int64_t head_dim : {48, 64, 128, 256, 20, 5}) {
       for (int64_t n : {1, 7, 8, 9, 70, 1030}) {
         for (int64_t first : {int64_t{0}, n / 2, n - 1}) {
+          const int64_t n_q = std::array<int64_t, 3>{1, 3, 11}[checked % 3];
           const int64_t stride = 3 * head_dim + 4;  // other heads between a position's rows
           const float scale = 3.0f / std::sqrt(static_cast<float>(head_dim));  // peaked softmax
-          std::vector<float> q(head_dim), k(n * stride), v(n * stride);
+          std::vector<float> q(n_q * head_dim), k(n * stride), v(n * stride);
           for (float& x : q) x = normal(rng);
           for (int64_t j = 0; j < n; ++j) {
             for (int64_t d = 0; d < stride; ++d) {
@@ -288,36 +293,47 @@ BOOST_AUTO_TEST_CASE(attention_row_matches_double_precision) {
               v[j * stride + d] = j < first ? nan : normal(rng);
             }
           }
-          std::vector<double> p(n);
-          double max = -INFINITY, sum = 0.0;
-          for (int64_t j = first; j < n; ++j) {
-            double dot = 0.0;
-            for (int64_t d = 0; d < head_dim; ++d) dot += double(k[j * stride + d]) * q[d];
-            p[j] = dot * scale;
-            max = std::max(max, p[j]);
-          }
-          for (int64_t j = first; j < n; ++j) sum += p[j] = std::exp(p[j] - max);
-          std::vector<float> scores(n + 1, 42.0f), out(head_dim + 1, 42.0f);
-          row(q.data(), k.data(), v.data(), stride, first, n, head_dim, scale, scores.data(),
-              out.data());
-          for (int64_t d = 0; d < head_dim; ++d) {
-            double want = 0.0, size = 0.0;
+          std::vector<float> scores(n_q * n + 1, 42.0f), out(n_q * head_dim + 1, 42.0f);
+          attention(q.data(), n_q, k.data(), v.data(), stride, first, n, head_dim, scale,
+                    scores.data(), out.data());
+          for (int64_t i = 0; i < n_q; ++i) {
+            std::vector<double> p(n);
+            double max = -INFINITY, sum = 0.0;
             for (int64_t j = first; j < n; ++j) {
-              want += p[j] / sum * v[j * stride + d];
-              size += p[j] / sum * std::fabs(v[j * stride + d]);
+              double dot = 0.0;
+              for (int64_t d = 0; d < head_dim; ++d) {
+                dot += double(k[j * stride + d]) * q[i * head_dim + d];
+              }
+              p[j] = dot * scale;
+              max = std::max(max, p[j]);
             }
-            BOOST_REQUIRE_MESSAGE(std::fabs(out[d] - want) <= 2e-5 * size + 1e-7,
-                                  IsaName(isa) << " head_dim " << head_dim << " positions "
-                                               << first << ".." << n << " at " << d << ": "
-                                               << out[d] << " against " << want);
+            for (int64_t j = first; j < n; ++j) sum += p[j] = std::exp(p[j] - max);
+            for (int64_t d = 0; d < head_dim; ++d) {
+              double want = 0.0, size = 0.0;
+              for (int64_t j = first; j < n; ++j) {
+                want += p[j] / sum * v[j * stride + d];
+                size += p[j] / sum * std::fabs(v[j * stride + d]);
+              }
+              BOOST_REQUIRE_MESSAGE(std::fabs(out[i * head_dim + d] - want) <= 2e-5 * size + 1e-7,
+                                    IsaName(isa) << " head_dim " << head_dim << " positions "
+                                                 << first << ".." << n << " query " << i << "/"
+                                                 << n_q << " at " << d << ": "
+                                                 << out[i * head_dim + d] << " against " << want);
+            }
+            for (int64_t j = 0; j < first; ++j) BOOST_REQUIRE(scores[i * n + j] == 42.0f);
+            std::vector<float> alone_scores(n), alone(head_dim);
+            attention(q.data() + i * head_dim, 1, k.data(), v.data(), stride, first, n, head_dim,
+                      scale, alone_scores.data(), alone.data());
+            BOOST_REQUIRE_MESSAGE(
+                std::memcmp(alone.data(), out.data() + i * head_dim, sizeof(float) * head_dim) == 0,
+                IsaName(isa) << " query " << i << " of " << n_q << " differs from its own call");
           }
-          BOOST_REQUIRE(out[head_dim] == 42.0f);
-          for (int64_t j = 0; j < first; ++j) BOOST_REQUIRE(scores[j] == 42.0f);
-          BOOST_REQUIRE(scores[n] == 42.0f);
+          BOOST_REQUIRE(out[n_q * head_dim] == 42.0f);
+          BOOST_REQUIRE(scores[n_q * n] == 42.0f);
           k[(n - 1) * stride + head_dim / 2] = nan;
-          row(q.data(), k.data(), v.data(), stride, first, n, head_dim, scale, scores.data(),
-              out.data());
-          for (int64_t d = 0; d < head_dim; ++d) {
+          attention(q.data(), n_q, k.data(), v.data(), stride, first, n, head_dim, scale,
+                    scores.data(), out.data());
+          for (int64_t d = 0; d < n_q * head_dim; ++d) {
             BOOST_REQUIRE_MESSAGE(std::isnan(out[d]), IsaName(isa) << " lost a NaN at " << d);
           }
           ++checked;
@@ -325,7 +341,7 @@ BOOST_AUTO_TEST_CASE(attention_row_matches_double_precision) {
       }
     }
   }
-  BOOST_TEST_MESSAGE(checked << " attention rows checked");
+  BOOST_TEST_MESSAGE(checked << " attention calls checked");
 }
 
 // The batched dot products equal the single ones (the same arithmetic).
