@@ -1008,10 +1008,7 @@ void AttentionReference(const float* q_all, int64_t n_q, const float* k, const f
     float* out = out_all + i * head_dim;
     float max = -INFINITY;
     for (int64_t j = first; j < n; ++j) {
-      const float* kj = k + j * stride;
-      float dot = 0.0f;
-      for (int64_t d = 0; d < head_dim; ++d) dot += kj[d] * q[d];
-      scores[j] = dot * scale;
+      scores[j] = F32VecDot(head_dim, k + j * stride, q) * scale;
       max = std::max(max, scores[j]);
     }
     double sum = 0.0;
