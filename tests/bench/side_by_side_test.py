@@ -14,6 +14,7 @@ usage: side_by_side_test.py SOURCE_DIR BUILD_DIR
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,9 +75,14 @@ print(json.dumps(rows))
     if rows:
         cells = [c.strip() for c in rows[0].strip("|").split("|")]
         check(cells[2] == "100.00" and cells[5] == "10.00", "llama-bench's medians are read (100 and 10 tok/s)")
-        # The same binary both ways: each sitting's after/before ratio near 1.
-        ratio = float(cells[11].split("x")[0])
-        check(0.3 < ratio < 3.0, f"after/before pp is a per-sitting ratio of two real runs ({cells[11]})")
+        # After/before: the median of the per-sitting ratios of the two runs.
+        ratios = []
+        for n in (1, 2):
+            after = json.load(open(os.path.join(runs, f"tcb-F32-{n}.json")))["prefill_tokens_per_second"]
+            before = json.load(open(os.path.join(runs, f"before-F32-{n}.json")))["prefill_tokens_per_second"]
+            ratios.append(after / before)
+        want = f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f})"
+        check(cells[11] == want, f"after/before pp is the median of the sittings' ratios ({cells[11]}, want {want})")
         check(len(cells) == 14, f"14 columns with BEFORE ({len(cells)})")
 
     # The formatter alone, without an older build's runs: no such columns.
