@@ -199,33 +199,50 @@ class CpuBackend final : public Backend {
     int64_t longest = 0;
     for (int64_t t = 0; t < in.n_tokens; ++t) longest = std::max<int64_t>(longest, in.pos[t] + 1);
     const AttentionFn attention = GetAttention(ActiveIsa());
-    // A job is one token's query heads that share a KV head (so K and V are
-    // read once for all of them), split further while there would be fewer
-    // than four jobs per thread (decode of a model with few KV heads).
+    // A job is the query heads that share a KV head, of up to kQueries /
+    // group consecutive tokens (so K and V are read once for all of them:
+    // several tokens of a prefill where the group is small), split further
+    // while there would be fewer than four jobs per thread (decode of a model
+    // with few KV heads).
+    constexpr int64_t kQueries = 8;
     const int64_t n_threads = pool_->n_threads();
+    const int64_t block = std::max<int64_t>(1, kQueries / group);
+    const int64_t n_blocks = (in.n_tokens + block - 1) / block;
     const int64_t splits = std::clamp<int64_t>(
-        (4 * n_threads + in.n_tokens * n_head_kv - 1) / (in.n_tokens * n_head_kv), 1, group);
+        (4 * n_threads + n_blocks * n_head_kv - 1) / (n_blocks * n_head_kv), 1, group);
     const int64_t per_job = (group + splits - 1) / splits;
     const int64_t jobs_per_kv_head = (group + per_job - 1) / per_job;
-    // A group's rows of scores per thread, sized here for every thread at
-    // once (a thread's first chunk must not allocate: it may come inside a
-    // measured window) and kept between calls; sized for a whole group, so a
-    // decode step after a prefill never grows it.
-    const size_t need = static_cast<size_t>(n_threads * group * longest);
+    // The rows of scores of a job per thread (block * group <= max(group,
+    // kQueries) rows), sized here for every thread at once (a thread's first
+    // chunk must not allocate: it may come inside a measured window) and kept
+    // between calls; sized for a whole group, so a decode step after a
+    // prefill never grows it.
+    const int64_t rows = std::max(group, kQueries);
+    const size_t need = static_cast<size_t>(n_threads * rows * longest);
     if (scores_.size() < need) scores_.resize(need);
-    pool_->ParallelFor(in.n_tokens * n_head_kv * jobs_per_kv_head, 1, [&](int64_t b, int64_t e) {
-      float* scores = scores_.data() + ThreadPool::CurrentThreadIndex() * group * longest;
+    pool_->ParallelFor(n_blocks * n_head_kv * jobs_per_kv_head, 1, [&](int64_t b, int64_t e) {
+      float* scores = scores_.data() + ThreadPool::CurrentThreadIndex() * rows * longest;
       for (int64_t job = b; job < e; ++job) {
-        const int64_t t = job / (n_head_kv * jobs_per_kv_head);
+        const int64_t t_begin = job / (n_head_kv * jobs_per_kv_head) * block;
+        const int64_t t_end = std::min(in.n_tokens, t_begin + block);
         const int64_t kvh = job / jobs_per_kv_head % n_head_kv;
         const int64_t h0 = kvh * group + job % jobs_per_kv_head * per_job;
         const int64_t n_q = std::min(per_job, (kvh + 1) * group - h0);
-        const int64_t kv_offset = in.seq[t] * kv.seq_stride + kvh * head_dim;
-        const int64_t n_visible = in.pos[t] + 1;
-        const int64_t first = window > 0 ? std::max<int64_t>(0, n_visible - window) : 0;
-        const int64_t q_offset = t * q_stride + h0 * head_dim;
-        attention(q_all + q_offset, n_q, kv.k + kv_offset, kv.v + kv_offset, kv_stride, first,
-                  n_visible, head_dim, scale, scores, out_all + q_offset);
+        // The block's tokens, a run of one sequence at a time.
+        for (int64_t t = t_begin; t < t_end;) {
+          int64_t first[kQueries], n[kQueries];
+          int64_t run = 0;
+          for (; t + run < t_end && in.seq[t + run] == in.seq[t]; ++run) {
+            n[run] = in.pos[t + run] + 1;
+            first[run] = window > 0 ? std::max<int64_t>(0, n[run] - window) : 0;
+          }
+          const int64_t kv_offset = in.seq[t] * kv.seq_stride + kvh * head_dim;
+          const int64_t q_offset = t * q_stride + h0 * head_dim;
+          attention(q_all + q_offset, q_stride, run, n_q, first, n, kv.k + kv_offset,
+                    kv.v + kv_offset, kv_stride, head_dim, scale, scores, longest,
+                    out_all + q_offset);
+          t += run;
+        }
       }
     });
   }
@@ -504,7 +521,7 @@ class CpuBackend final : public Backend {
   std::vector<float> act_packed_;
   std::vector<float> rope_cache_;
   std::vector<float> accumulate_;  // MatMul with accumulate: the product before it is added
-  std::vector<float> scores_;     // attention: a group's rows per pool thread
+  std::vector<float> scores_;     // attention: a job's rows per pool thread
   std::vector<float> gemm_rows_;  // prefill: a block of weight rows per pool thread
   std::vector<float> act_d_;      // Q8_0 activations' scales as float (int8 kernels)
   std::vector<int32_t> act_sums_;  // and their quant sums per block

@@ -974,9 +974,10 @@ VecDotRowsFn Avx2VecDotRows(TensorType type);  // run-time (activation) conversi
 VecDotNFn Avx2VecDotN(TensorType type);
 void Avx2GemmF32(int64_t n_rows, int64_t n_tok, int64_t k, const float* w, const float* a_packed,
                  float* y, int64_t y_stride);
-void Avx2Attention(const float* q, int64_t n_q, const float* k, const float* v, int64_t stride,
-                   int64_t first, int64_t n, int64_t head_dim, float scale, float* scores,
-                   float* out);
+void Avx2Attention(const float* q, int64_t q_stride, int64_t n_tok, int64_t n_head,
+                   const int64_t* first, const int64_t* n, const float* k, const float* v,
+                   int64_t stride, int64_t head_dim, float scale, float* scores,
+                   int64_t scores_stride, float* out);
 RepackedGemmFn Avx512RepackedGemm(TensorType type);  // quants_avx512.cc
 RepackedGemmFn Avx2RepackedGemm(TensorType type);    // quants_avx2_repacked.cc
 }  // namespace internal
@@ -999,29 +1000,33 @@ void PackGemmActivations(int64_t n_tok, int64_t k, const float* a, float* packed
 GemmF32Fn GetGemmF32(Isa isa) { return isa >= Isa::kAvx2 ? internal::Avx2GemmF32 : nullptr; }
 
 namespace {
-void AttentionReference(const float* q_all, int64_t n_q, const float* k, const float* v,
-                        int64_t stride, int64_t first, int64_t n, int64_t head_dim, float scale,
-                        float* scores_all, float* out_all) {
-  for (int64_t i = 0; i < n_q; ++i) {
-    const float* q = q_all + i * head_dim;
-    float* scores = scores_all + i * n;
-    float* out = out_all + i * head_dim;
-    float max = -INFINITY;
-    for (int64_t j = first; j < n; ++j) {
-      scores[j] = F32VecDot(head_dim, k + j * stride, q) * scale;
-      max = std::max(max, scores[j]);
-    }
-    double sum = 0.0;
-    for (int64_t j = first; j < n; ++j) {
-      scores[j] = std::exp(scores[j] - max);
-      sum += scores[j];
-    }
-    const float inv = static_cast<float>(1.0 / sum);
-    std::fill(out, out + head_dim, 0.0f);
-    for (int64_t j = first; j < n; ++j) {
-      const float p = scores[j] * inv;
-      const float* vj = v + j * stride;
-      for (int64_t d = 0; d < head_dim; ++d) out[d] += p * vj[d];
+void AttentionReference(const float* q_all, int64_t q_stride, int64_t n_tok, int64_t n_head,
+                        const int64_t* firsts, const int64_t* ns, const float* k, const float* v,
+                        int64_t stride, int64_t head_dim, float scale, float* scores_all,
+                        int64_t scores_stride, float* out_all) {
+  for (int64_t t = 0; t < n_tok; ++t) {
+    const int64_t first = firsts[t], n = ns[t];
+    for (int64_t h = 0; h < n_head; ++h) {
+      const float* q = q_all + t * q_stride + h * head_dim;
+      float* scores = scores_all + (t * n_head + h) * scores_stride;
+      float* out = out_all + t * q_stride + h * head_dim;
+      float max = -INFINITY;
+      for (int64_t j = first; j < n; ++j) {
+        scores[j] = F32VecDot(head_dim, k + j * stride, q) * scale;
+        max = std::max(max, scores[j]);
+      }
+      double sum = 0.0;
+      for (int64_t j = first; j < n; ++j) {
+        scores[j] = std::exp(scores[j] - max);
+        sum += scores[j];
+      }
+      const float inv = static_cast<float>(1.0 / sum);
+      std::fill(out, out + head_dim, 0.0f);
+      for (int64_t j = first; j < n; ++j) {
+        const float p = scores[j] * inv;
+        const float* vj = v + j * stride;
+        for (int64_t d = 0; d < head_dim; ++d) out[d] += p * vj[d];
+      }
     }
   }
 }

@@ -151,18 +151,22 @@ inline int64_t PackedGemmSize(int64_t n_tok, int64_t k) {
 void PackGemmActivations(int64_t n_tok, int64_t k, const float* a, float* packed);
 GemmF32Fn GetGemmF32(Isa isa);
 
-// Causal attention for n_q query heads that share one KV head (grouped-query
-// attention) over one run of cached positions: for query i (head_dim floats
-// at q + i * head_dim), out(i, d) = sum_j softmax_j(scale * q_i.k_j) *
-// v_j(d) for j in [first, n), row j of K at k + j * stride and of V at
-// v + j * stride; out(i) at out + i * head_dim. scores: workspace of at least
-// n_q * n floats (row i at scores + i * n; its first `first` are not
-// touched). The softmax subtracts the maximum and sums the exponentials in
-// double, as the reference does. Each query's result does not depend on
-// n_q: the queries share only the loads of K and V.
-using AttentionFn = void (*)(const float* q, int64_t n_q, const float* k, const float* v,
-                             int64_t stride, int64_t first, int64_t n, int64_t head_dim,
-                             float scale, float* scores, float* out);
+// Causal attention for the query heads of n_tok tokens that read one KV head
+// of one sequence's cache (grouped-query attention; consecutive tokens of a
+// prefill). Query head h of token t (head_dim floats) is at q + t * q_stride
+// + h * head_dim for h < n_head, and its result goes to the same place in
+// out. It sees positions [first[t], n[t]): out(t, h, d) = sum_j softmax_j(
+// scale * q.k_j) * v_j(d), row j of K at k + j * stride and of V at v + j *
+// stride. scores: workspace, the row of query (t, h) at scores + (t * n_head
+// + h) * scores_stride, scores_stride >= every n[t] (positions before
+// first[t] are not touched). The softmax subtracts the maximum and sums the
+// exponentials in double, as the reference does. A query's result does not
+// depend on which others share the call: they share only the loads of K
+// and V.
+using AttentionFn = void (*)(const float* q, int64_t q_stride, int64_t n_tok, int64_t n_head,
+                             const int64_t* first, const int64_t* n, const float* k,
+                             const float* v, int64_t stride, int64_t head_dim, float scale,
+                             float* scores, int64_t scores_stride, float* out);
 // The level's kernel; the scalar level's is the plain reference.
 AttentionFn GetAttention(Isa isa);
 

@@ -965,34 +965,59 @@ constexpr int64_t kVBlock = 64;           // positions per V block (16 KiB of a 
 
 }  // namespace
 
-// See AttentionFn. Per batch of up to eight queries: each block of eight
-// K rows is scored against every query while it is in L1 (eight rows against
-// one query reduced together), the exponentials go eight at a time, and V is
-// summed in blocks of 64 positions by chunks of up to 64 columns held in
-// registers, each block again for every query while it is in L1. The
-// blocking is over positions only, so a query's arithmetic does not depend
-// on how many share the call.
-void Avx2Attention(const float* q_all, int64_t n_q, const float* k, const float* v, int64_t stride,
-                   int64_t first, int64_t n, int64_t head_dim, float scale, float* scores_all,
-                   float* out_all) {
+// See AttentionFn. Per batch of up to eight queries: each block of eight K
+// rows is scored against every query that sees all of it while it is in L1
+// (eight rows against one query reduced together; rows a query sees only
+// some of are scored one by one), the exponentials go eight at a time, and V
+// is summed in blocks of 64 positions by chunks of up to 64 columns held in
+// registers, each block again for every query while it is in L1. Blocks sit
+// at multiples of 8 and 64 positions, so how a query's positions are cut
+// depends only on its own range, never on the other queries of the call.
+void Avx2Attention(const float* q_all, int64_t q_stride, int64_t n_tok, int64_t n_head,
+                   const int64_t* firsts, const int64_t* ns, const float* k, const float* v,
+                   int64_t stride, int64_t head_dim, float scale, float* scores_all,
+                   int64_t scores_stride, float* out_all) {
   const int64_t d8 = head_dim / 8 * 8;
   const __m256 vscale = _mm256_set1_ps(scale);
+  const int64_t n_q = n_tok * n_head;
   for (int64_t i0 = 0; i0 < n_q; i0 += kAttentionQueries) {
     const int64_t nq = n_q - i0 < kAttentionQueries ? n_q - i0 : kAttentionQueries;
-    const float* q = q_all + i0 * head_dim;
-    float* scores = scores_all + i0 * n;
-    float* out = out_all + i0 * head_dim;
+    const float* q[kAttentionQueries];
+    float* out[kAttentionQueries];
+    float* scores[kAttentionQueries];
+    int64_t first[kAttentionQueries], n[kAttentionQueries];
+    int64_t lo = firsts[i0 / n_head], hi = 0;
+    for (int64_t i = 0; i < nq; ++i) {
+      const int64_t t = (i0 + i) / n_head, h = (i0 + i) % n_head;
+      q[i] = q_all + t * q_stride + h * head_dim;
+      out[i] = out_all + t * q_stride + h * head_dim;
+      scores[i] = scores_all + (i0 + i) * scores_stride;
+      first[i] = firsts[t];
+      n[i] = ns[t];
+      lo = first[i] < lo ? first[i] : lo;
+      hi = n[i] > hi ? n[i] : hi;
+    }
     __m256 vmax[kAttentionQueries];
-    for (int64_t i = 0; i < nq; ++i) vmax[i] = _mm256_set1_ps(-__builtin_inff());
-    int64_t j = first;
-    for (; j + 8 <= n; j += 8) {
-      const float* kj = k + j * stride;
+    float max[kAttentionQueries];
+    for (int64_t i = 0; i < nq; ++i) {
+      vmax[i] = _mm256_set1_ps(-__builtin_inff());
+      max[i] = -__builtin_inff();
+    }
+    for (int64_t jb = lo / 8 * 8; jb < hi; jb += 8) {
+      const float* kj = k + jb * stride;
       for (int64_t i = 0; i < nq; ++i) {
-        const float* qi = q + i * head_dim;
+        if (jb < first[i] || jb + 8 > n[i]) {  // the block's edge rows of this query's range
+          const int64_t a = jb > first[i] ? jb : first[i], b = jb + 8 < n[i] ? jb + 8 : n[i];
+          for (int64_t j = a; j < b; ++j) {
+            scores[i][j] = RowDotF32(k + j * stride, q[i], head_dim) * scale;
+            if (scores[i][j] > max[i]) max[i] = scores[i][j];
+          }
+          continue;
+        }
         __m256 acc[8];
         for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
         for (int64_t d = 0; d < d8; d += 8) {
-          const __m256 qd = _mm256_loadu_ps(qi + d);
+          const __m256 qd = _mm256_loadu_ps(q[i] + d);
           for (int r = 0; r < 8; ++r) {
             acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(kj + r * stride + d), qd, acc[r]);
           }
@@ -1002,45 +1027,41 @@ void Avx2Attention(const float* q_all, int64_t n_q, const float* k, const float*
           float tail[8];
           for (int r = 0; r < 8; ++r) {
             float t = 0.0f;
-            for (int64_t d = d8; d < head_dim; ++d) t += kj[r * stride + d] * qi[d];
+            for (int64_t d = d8; d < head_dim; ++d) t += kj[r * stride + d] * q[i][d];
             tail[r] = t;
           }
           s = _mm256_add_ps(s, _mm256_loadu_ps(tail));
         }
         s = _mm256_mul_ps(s, vscale);
-        _mm256_storeu_ps(scores + i * n + j, s);
+        _mm256_storeu_ps(scores[i] + jb, s);
         vmax[i] = _mm256_max_ps(vmax[i], s);
       }
     }
     float inv[kAttentionQueries];
     for (int64_t i = 0; i < nq; ++i) {
-      float* si = scores + i * n;
-      float max = Hmax(vmax[i]);
-      for (int64_t jt = j; jt < n; ++jt) {
-        si[jt] = RowDotF32(k + jt * stride, q + i * head_dim, head_dim) * scale;
-        if (si[jt] > max) max = si[jt];
-      }
-      inv[i] = static_cast<float>(1.0 / ExpAndSum(si, first, n, max));
+      const float m = Hmax(vmax[i]);
+      inv[i] = static_cast<float>(1.0 / ExpAndSum(scores[i], first[i], n[i], m > max[i] ? m : max[i]));
     }
 
     for (int64_t d0 = 0; d0 < d8; d0 += 64) {
       const WeightedSumFn sum_v = kWeightedSums[d8 - d0 < 64 ? (d8 - d0) / 8 : 8];
-      for (int64_t j0 = first; j0 < n; j0 += kVBlock) {
-        const int64_t j1 = n - j0 < kVBlock ? n : j0 + kVBlock;
+      for (int64_t jb = lo / kVBlock * kVBlock; jb < hi; jb += kVBlock) {
         for (int64_t i = 0; i < nq; ++i) {
-          sum_v(scores + i * n, v + d0, stride, j0, j1, j0 == first, out + i * head_dim + d0);
+          const int64_t a = jb > first[i] ? jb : first[i];
+          const int64_t b = jb + kVBlock < n[i] ? jb + kVBlock : n[i];
+          if (a < b) sum_v(scores[i], v + d0, stride, a, b, a == first[i], out[i] + d0);
         }
       }
     }
     for (int64_t i = 0; i < nq; ++i) {
-      const float* si = scores + i * n;
-      float* oi = out + i * head_dim;
       const __m256 vinv = _mm256_set1_ps(inv[i]);
-      for (int64_t d = 0; d < d8; d += 8) _mm256_storeu_ps(oi + d, _mm256_mul_ps(_mm256_loadu_ps(oi + d), vinv));
+      for (int64_t d = 0; d < d8; d += 8) {
+        _mm256_storeu_ps(out[i] + d, _mm256_mul_ps(_mm256_loadu_ps(out[i] + d), vinv));
+      }
       for (int64_t d = d8; d < head_dim; ++d) {
         float t = 0.0f;
-        for (int64_t jt = first; jt < n; ++jt) t += si[jt] * v[jt * stride + d];
-        oi[d] = t * inv[i];
+        for (int64_t j = first[i]; j < n[i]; ++j) t += scores[i][j] * v[j * stride + d];
+        out[i][d] = t * inv[i];
       }
     }
   }

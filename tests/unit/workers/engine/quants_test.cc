@@ -264,13 +264,14 @@ BOOST_AUTO_TEST_CASE(gemm_matches_naive_product) {
   BOOST_TEST_MESSAGE(checked << " matrix products checked");
 }
 
-// Grouped-query attention against a double-precision softmax: head sizes
-// with and without a tail of eight, runs with and without a tail of eight,
-// windows, and 1, 3 and 11 query heads on one KV head (a batch of eight and
-// its tail). Rows before the window hold NaN, so reading one shows. Each
-// query's result equals what a call for it alone gives, bit for bit (the
-// backend splits groups by thread count). A NaN in a visible row comes out as
-// NaN (a broken model must not look fine).
+// Attention against a double-precision softmax: head sizes with and without
+// a tail of eight, runs with and without a tail of eight, windows; one token
+// with 1 or 11 query heads (a batch of eight and its tail), and 5
+// consecutive tokens of a prefill (each seeing one position more) with 1 or
+// 3 heads. Rows before every query's window hold NaN, so reading one shows.
+// Each query's result equals what a call for it alone gives, bit for bit
+// (the backend blocks tokens and splits groups by thread count). A NaN in a
+// row a query sees comes out as NaN (a broken model must not look fine).
 BOOST_AUTO_TEST_CASE(attention_matches_double_precision) {
   std::mt19937 rng(17);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -280,61 +281,83 @@ BOOST_AUTO_TEST_CASE(attention_matches_double_precision) {
     if (static_cast<int>(isa) > static_cast<int>(DetectedIsa())) continue;
     const AttentionFn attention = GetAttention(isa);
     for (int64_t head_dim : {48, 64, 128, 256, 20, 5}) {
-      for (int64_t n : {1, 7, 8, 9, 70, 1030}) {
-        for (int64_t first : {int64_t{0}, n / 2, n - 1}) {
-          const int64_t n_q = std::array<int64_t, 3>{1, 3, 11}[checked % 3];
+      for (int64_t base : {1, 7, 8, 9, 70, 1030}) {
+        for (int64_t window : {int64_t{0}, base / 2 + 1, int64_t{1}}) {
+          const int64_t shape = checked % 4;
+          const int64_t n_tok = shape < 2 ? 1 : 5;
+          const int64_t n_head = std::array<int64_t, 4>{1, 11, 1, 3}[shape];
+          std::vector<int64_t> first(n_tok), n(n_tok);
+          for (int64_t t = 0; t < n_tok; ++t) {
+            n[t] = base + t;
+            first[t] = window > 0 ? std::max<int64_t>(0, n[t] - window) : 0;
+          }
+          const int64_t rows = n[n_tok - 1];
           const int64_t stride = 3 * head_dim + 4;  // other heads between a position's rows
+          const int64_t q_stride = n_head * head_dim + 3;
           const float scale = 3.0f / std::sqrt(static_cast<float>(head_dim));  // peaked softmax
-          std::vector<float> q(n_q * head_dim), k(n * stride), v(n * stride);
+          std::vector<float> q(n_tok * q_stride), k(rows * stride), v(rows * stride);
           for (float& x : q) x = normal(rng);
-          for (int64_t j = 0; j < n; ++j) {
+          for (int64_t j = 0; j < rows; ++j) {
             for (int64_t d = 0; d < stride; ++d) {
-              k[j * stride + d] = j < first ? nan : normal(rng);
-              v[j * stride + d] = j < first ? nan : normal(rng);
+              k[j * stride + d] = j < first[0] ? nan : normal(rng);
+              v[j * stride + d] = j < first[0] ? nan : normal(rng);
             }
           }
-          std::vector<float> scores(n_q * n + 1, 42.0f), out(n_q * head_dim + 1, 42.0f);
-          attention(q.data(), n_q, k.data(), v.data(), stride, first, n, head_dim, scale,
-                    scores.data(), out.data());
-          for (int64_t i = 0; i < n_q; ++i) {
-            std::vector<double> p(n);
-            double max = -INFINITY, sum = 0.0;
-            for (int64_t j = first; j < n; ++j) {
-              double dot = 0.0;
+          std::vector<float> scores(n_tok * n_head * rows + 1, 42.0f);
+          std::vector<float> out(n_tok * q_stride + 1, 42.0f);
+          attention(q.data(), q_stride, n_tok, n_head, first.data(), n.data(), k.data(), v.data(),
+                    stride, head_dim, scale, scores.data(), rows, out.data());
+          for (int64_t t = 0; t < n_tok; ++t) {
+            for (int64_t h = 0; h < n_head; ++h) {
+              const float* qi = q.data() + t * q_stride + h * head_dim;
+              const float* oi = out.data() + t * q_stride + h * head_dim;
+              std::vector<double> p(rows);
+              double max = -INFINITY, sum = 0.0;
+              for (int64_t j = first[t]; j < n[t]; ++j) {
+                double dot = 0.0;
+                for (int64_t d = 0; d < head_dim; ++d) dot += double(k[j * stride + d]) * qi[d];
+                p[j] = dot * scale;
+                max = std::max(max, p[j]);
+              }
+              for (int64_t j = first[t]; j < n[t]; ++j) sum += p[j] = std::exp(p[j] - max);
               for (int64_t d = 0; d < head_dim; ++d) {
-                dot += double(k[j * stride + d]) * q[i * head_dim + d];
+                double want = 0.0, size = 0.0;
+                for (int64_t j = first[t]; j < n[t]; ++j) {
+                  want += p[j] / sum * v[j * stride + d];
+                  size += p[j] / sum * std::fabs(v[j * stride + d]);
+                }
+                BOOST_REQUIRE_MESSAGE(std::fabs(oi[d] - want) <= 2e-5 * size + 1e-7,
+                                      IsaName(isa) << " head_dim " << head_dim << " token " << t
+                                                   << "/" << n_tok << " head " << h << "/" << n_head
+                                                   << " positions " << first[t] << ".." << n[t]
+                                                   << " at " << d << ": " << oi[d] << " against "
+                                                   << want);
               }
-              p[j] = dot * scale;
-              max = std::max(max, p[j]);
-            }
-            for (int64_t j = first; j < n; ++j) sum += p[j] = std::exp(p[j] - max);
-            for (int64_t d = 0; d < head_dim; ++d) {
-              double want = 0.0, size = 0.0;
-              for (int64_t j = first; j < n; ++j) {
-                want += p[j] / sum * v[j * stride + d];
-                size += p[j] / sum * std::fabs(v[j * stride + d]);
+              for (int64_t j = 0; j < first[t]; ++j) {
+                BOOST_REQUIRE(scores[(t * n_head + h) * rows + j] == 42.0f);
               }
-              BOOST_REQUIRE_MESSAGE(std::fabs(out[i * head_dim + d] - want) <= 2e-5 * size + 1e-7,
-                                    IsaName(isa) << " head_dim " << head_dim << " positions "
-                                                 << first << ".." << n << " query " << i << "/"
-                                                 << n_q << " at " << d << ": "
-                                                 << out[i * head_dim + d] << " against " << want);
+              std::vector<float> alone_scores(n[t]), alone(head_dim);
+              attention(qi, 0, 1, 1, &first[t], &n[t], k.data(), v.data(), stride, head_dim, scale,
+                        alone_scores.data(), n[t], alone.data());
+              BOOST_REQUIRE_MESSAGE(std::memcmp(alone.data(), oi, sizeof(float) * head_dim) == 0,
+                                    IsaName(isa) << " token " << t << " head " << h << " of "
+                                                 << n_tok << "x" << n_head
+                                                 << " differs from its own call");
             }
-            for (int64_t j = 0; j < first; ++j) BOOST_REQUIRE(scores[i * n + j] == 42.0f);
-            std::vector<float> alone_scores(n), alone(head_dim);
-            attention(q.data() + i * head_dim, 1, k.data(), v.data(), stride, first, n, head_dim,
-                      scale, alone_scores.data(), alone.data());
-            BOOST_REQUIRE_MESSAGE(
-                std::memcmp(alone.data(), out.data() + i * head_dim, sizeof(float) * head_dim) == 0,
-                IsaName(isa) << " query " << i << " of " << n_q << " differs from its own call");
+            for (int64_t d = n_head * head_dim; d < q_stride; ++d) {
+              BOOST_REQUIRE(out[t * q_stride + d] == 42.0f);
+            }
           }
-          BOOST_REQUIRE(out[n_q * head_dim] == 42.0f);
-          BOOST_REQUIRE(scores[n_q * n] == 42.0f);
-          k[(n - 1) * stride + head_dim / 2] = nan;
-          attention(q.data(), n_q, k.data(), v.data(), stride, first, n, head_dim, scale,
-                    scores.data(), out.data());
-          for (int64_t d = 0; d < n_q * head_dim; ++d) {
-            BOOST_REQUIRE_MESSAGE(std::isnan(out[d]), IsaName(isa) << " lost a NaN at " << d);
+          BOOST_REQUIRE(out[n_tok * q_stride] == 42.0f);
+          BOOST_REQUIRE(scores[n_tok * n_head * rows] == 42.0f);
+          for (int64_t t = 0; t < n_tok; ++t) k[(n[t] - 1) * stride + head_dim / 2] = nan;  // each one's last
+          attention(q.data(), q_stride, n_tok, n_head, first.data(), n.data(), k.data(), v.data(),
+                    stride, head_dim, scale, scores.data(), rows, out.data());
+          for (int64_t t = 0; t < n_tok; ++t) {
+            for (int64_t d = 0; d < n_head * head_dim; ++d) {
+              BOOST_REQUIRE_MESSAGE(std::isnan(out[t * q_stride + d]),
+                                    IsaName(isa) << " lost a NaN at token " << t << ", " << d);
+            }
           }
           ++checked;
         }
