@@ -199,25 +199,24 @@ class CpuBackend final : public Backend {
     int64_t longest = 0;
     for (int64_t t = 0; t < in.n_tokens; ++t) longest = std::max<int64_t>(longest, in.pos[t] + 1);
     const AttentionFn attention = GetAttention(ActiveIsa());
-    // A job is the query heads that share a KV head, of up to kQueries /
-    // group consecutive tokens (so K and V are read once for all of them:
-    // several tokens of a prefill where the group is small), split further
-    // while there would be fewer than four jobs per thread (decode of a model
-    // with few KV heads).
-    constexpr int64_t kQueries = 8;
+    // A job is the query heads that share a KV head, of up to
+    // kAttentionBatch / group consecutive tokens (so K and V are read once
+    // for all of them: several tokens of a prefill where the group is
+    // small), split further while there would be fewer than four jobs per
+    // thread (decode of a model with few KV heads).
     const int64_t n_threads = pool_->n_threads();
-    const int64_t block = std::max<int64_t>(1, kQueries / group);
+    const int64_t block = std::max<int64_t>(1, kAttentionBatch / group);
     const int64_t n_blocks = (in.n_tokens + block - 1) / block;
     const int64_t splits = std::clamp<int64_t>(
         (4 * n_threads + n_blocks * n_head_kv - 1) / (n_blocks * n_head_kv), 1, group);
     const int64_t per_job = (group + splits - 1) / splits;
     const int64_t jobs_per_kv_head = (group + per_job - 1) / per_job;
-    // The rows of scores of a job per thread (block * group <= max(group,
-    // kQueries) rows), sized here for every thread at once (a thread's first
-    // chunk must not allocate: it may come inside a measured window) and kept
-    // between calls; sized for a whole group, so a decode step after a
-    // prefill never grows it.
-    const int64_t rows = std::max(group, kQueries);
+    // The rows of scores of a job per thread (block * group <=
+    // max(group, kAttentionBatch) rows), sized here for every thread at once
+    // (a thread's first chunk must not allocate: it may come inside a
+    // measured window) and kept between calls; sized for a whole group, so a
+    // decode step after a prefill never grows it.
+    const int64_t rows = std::max(group, kAttentionBatch);
     const size_t need = static_cast<size_t>(n_threads * rows * longest);
     if (scores_.size() < need) scores_.resize(need);
     pool_->ParallelFor(n_blocks * n_head_kv * jobs_per_kv_head, 1, [&](int64_t b, int64_t e) {
@@ -230,7 +229,7 @@ class CpuBackend final : public Backend {
         const int64_t n_q = std::min(per_job, (kvh + 1) * group - h0);
         // The block's tokens, a run of one sequence at a time.
         for (int64_t t = t_begin; t < t_end;) {
-          int64_t first[kQueries], n[kQueries];
+          int64_t first[kAttentionBatch], n[kAttentionBatch];
           int64_t run = 0;
           for (; t + run < t_end && in.seq[t + run] == in.seq[t]; ++run) {
             n[run] = in.pos[t + run] + 1;

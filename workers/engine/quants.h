@@ -169,6 +169,9 @@ using AttentionFn = void (*)(const float* q, int64_t q_stride, int64_t n_tok, in
                              float* scores, int64_t scores_stride, float* out);
 // The level's kernel; the scalar level's is the plain reference.
 AttentionFn GetAttention(Isa isa);
+// Queries the kernels take through each block of K and V at once; callers
+// that choose how many queries share a call aim for it.
+inline constexpr int64_t kAttentionBatch = 8;
 
 // The ops of the active level (ActiveIsa()): what the engine runs.
 inline const TypeOps* GetOps(TensorType type) { return GetOpsFor(type, ActiveIsa()); }

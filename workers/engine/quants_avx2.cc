@@ -26,6 +26,13 @@ inline float Hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+inline float Hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
 // Eight int32 sums of products of 32 signed bytes (values in -127..127).
 inline __m256i DotI8(__m256i x, __m256i y) {
   const __m256i ax = _mm256_sign_epi8(x, x);
@@ -623,10 +630,7 @@ void Q8_0FromFloat(const float* x, void* dst, int64_t n) {
       v[j] = _mm256_loadu_ps(x + 8 * j);
       amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[j]));
     }
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float max_abs = _mm_cvtss_f32(m);
+    const float max_abs = Hmax(amax);
     const float inv = max_abs != 0.0f ? 127.0f / max_abs : 0.0f;
     y[i].d = _cvtss_sh(max_abs / 127.0f, _MM_FROUND_TO_NEAREST_INT);
     const __m256 vinv = _mm256_set1_ps(inv);
@@ -713,10 +717,7 @@ void Q8_KFromFloat(const float* x, void* dst, int64_t n) {
   for (int64_t i = 0; i < n / kQK_K; ++i, x += kQK_K) {
     __m256 amax_v = _mm256_setzero_ps();
     for (int j = 0; j < kQK_K; j += 8) amax_v = _mm256_max_ps(amax_v, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax_v), _mm256_extractf128_ps(amax_v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    const float amax = _mm_cvtss_f32(m);
+    const float amax = Hmax(amax_v);
     if (amax == 0.0f) {
       __builtin_memset(&y[i], 0, sizeof y[i]);
       continue;
@@ -858,13 +859,6 @@ inline __m256 Hsum8(const __m256* a) {
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-inline float Hmax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_movehdup_ps(m));
-  return _mm_cvtss_f32(m);
-}
-
 // e^x for x <= 0, within a few ulp (Cephes' expf): x = n ln2 + r with
 // |r| <= ln2 / 2, e^r by its polynomial, 2^n put in the exponent bits. Below
 // -87.3, where e^x leaves the normal floats, it gives e^-87.3 (nothing beside
@@ -887,15 +881,6 @@ inline __m256 ExpNonPositive(__m256 x) {
   return _mm256_mul_ps(y, _mm256_castsi256_ps(two_n));
 }
 
-inline float RowDotF32(const float* a, const float* b, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t d = 0;
-  for (; d + 8 <= n; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + d), _mm256_loadu_ps(b + d), acc);
-  float sum = Hsum(acc);
-  for (; d < n; ++d) sum += a[d] * b[d];
-  return sum;
-}
-
 // out(0..8 kV) = sum_j w(j) v_j(0..8 kV) over j in [j0, j1), from zero when
 // `fresh`, else on from out's partial sums; the accumulators live in
 // registers, and small chunks take two positions per step so that enough
@@ -907,7 +892,7 @@ void WeightedSumV(const float* w, const float* v, int64_t stride, int64_t j0, in
   __m256 acc[kSets][kV];
   for (int c = 0; c < kV; ++c) {
     acc[0][c] = fresh ? _mm256_setzero_ps() : _mm256_loadu_ps(out + 8 * c);
-    acc[kSets - 1][c] = kSets == 2 ? _mm256_setzero_ps() : acc[0][c];
+    if constexpr (kSets == 2) acc[1][c] = _mm256_setzero_ps();
   }
   int64_t j = j0;
   for (; j + kSets <= j1; j += kSets) {
@@ -924,7 +909,8 @@ void WeightedSumV(const float* w, const float* v, int64_t stride, int64_t j0, in
     }
   }
   for (int c = 0; c < kV; ++c) {
-    _mm256_storeu_ps(out + 8 * c, kSets == 2 ? _mm256_add_ps(acc[0][c], acc[kSets - 1][c]) : acc[0][c]);
+    if constexpr (kSets == 2) acc[0][c] = _mm256_add_ps(acc[0][c], acc[1][c]);
+    _mm256_storeu_ps(out + 8 * c, acc[0][c]);
   }
 }
 
@@ -960,8 +946,7 @@ double ExpAndSum(float* scores, int64_t first, int64_t n, float max) {
   return sum;
 }
 
-constexpr int64_t kAttentionQueries = 8;  // queries that share each block of K and V
-constexpr int64_t kVBlock = 64;           // positions per V block (16 KiB of a 64-column chunk)
+constexpr int64_t kVBlock = 64;  // positions per V block (16 KiB of a 64-column chunk)
 
 }  // namespace
 
@@ -980,12 +965,12 @@ void Avx2Attention(const float* q_all, int64_t q_stride, int64_t n_tok, int64_t 
   const int64_t d8 = head_dim / 8 * 8;
   const __m256 vscale = _mm256_set1_ps(scale);
   const int64_t n_q = n_tok * n_head;
-  for (int64_t i0 = 0; i0 < n_q; i0 += kAttentionQueries) {
-    const int64_t nq = n_q - i0 < kAttentionQueries ? n_q - i0 : kAttentionQueries;
-    const float* q[kAttentionQueries];
-    float* out[kAttentionQueries];
-    float* scores[kAttentionQueries];
-    int64_t first[kAttentionQueries], n[kAttentionQueries];
+  for (int64_t i0 = 0; i0 < n_q; i0 += kAttentionBatch) {
+    const int64_t nq = n_q - i0 < kAttentionBatch ? n_q - i0 : kAttentionBatch;
+    const float* q[kAttentionBatch];
+    float* out[kAttentionBatch];
+    float* scores[kAttentionBatch];
+    int64_t first[kAttentionBatch], n[kAttentionBatch];
     int64_t lo = firsts[i0 / n_head], hi = 0;
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t t = (i0 + i) / n_head, h = (i0 + i) % n_head;
@@ -997,8 +982,8 @@ void Avx2Attention(const float* q_all, int64_t q_stride, int64_t n_tok, int64_t 
       lo = first[i] < lo ? first[i] : lo;
       hi = n[i] > hi ? n[i] : hi;
     }
-    __m256 vmax[kAttentionQueries];
-    float max[kAttentionQueries];
+    __m256 vmax[kAttentionBatch];
+    float max[kAttentionBatch];
     for (int64_t i = 0; i < nq; ++i) {
       vmax[i] = _mm256_set1_ps(-__builtin_inff());
       max[i] = -__builtin_inff();
@@ -1009,7 +994,7 @@ void Avx2Attention(const float* q_all, int64_t q_stride, int64_t n_tok, int64_t 
         if (jb < first[i] || jb + 8 > n[i]) {  // the block's edge rows of this query's range
           const int64_t a = jb > first[i] ? jb : first[i], b = jb + 8 < n[i] ? jb + 8 : n[i];
           for (int64_t j = a; j < b; ++j) {
-            scores[i][j] = RowDotF32(k + j * stride, q[i], head_dim) * scale;
+            scores[i][j] = F32Dot(head_dim, k + j * stride, q[i]) * scale;
             if (scores[i][j] > max[i]) max[i] = scores[i][j];
           }
           continue;
@@ -1037,7 +1022,7 @@ void Avx2Attention(const float* q_all, int64_t q_stride, int64_t n_tok, int64_t 
         vmax[i] = _mm256_max_ps(vmax[i], s);
       }
     }
-    float inv[kAttentionQueries];
+    float inv[kAttentionBatch];
     for (int64_t i = 0; i < nq; ++i) {
       const float m = Hmax(vmax[i]);
       inv[i] = static_cast<float>(1.0 / ExpAndSum(scores[i], first[i], n[i], m > max[i] ? m : max[i]));
