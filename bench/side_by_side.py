@@ -31,6 +31,13 @@ def reference(path):
     return pp, tg
 
 
+def add_pair(mine, theirs, values, ratios):
+    """Records the other side's figure and our ratio to it, where it has one."""
+    if theirs:
+        values.append(theirs)
+        ratios.append(mine / theirs)
+
+
 def ratio_cell(ratios):
     if not ratios:
         return "—"
@@ -62,20 +69,12 @@ def main():
             rpp, rtg = reference(f"{folder}/llb-{t}-{n}")
             pp.append(tcb["prefill_tokens_per_second"])
             tg.append(tcb["decode_tokens_per_second"])
-            if rpp:
-                ref_pp.append(rpp)
-                pp_r.append(pp[-1] / rpp)
-            if rtg:
-                ref_tg.append(rtg)
-                tg_r.append(tg[-1] / rtg)
+            add_pair(pp[-1], rpp, ref_pp, pp_r)
+            add_pair(tg[-1], rtg, ref_tg, tg_r)
             if with_before:
                 old = json.load(open(f"{folder}/before-{t}-{n}"))
-                old_pp.append(old["prefill_tokens_per_second"])
-                old_tg.append(old["decode_tokens_per_second"])
-                if old_pp[-1] > 0:
-                    old_pp_r.append(pp[-1] / old_pp[-1])
-                if old_tg[-1] > 0:
-                    old_tg_r.append(tg[-1] / old_tg[-1])
+                add_pair(pp[-1], old["prefill_tokens_per_second"], old_pp, old_pp_r)
+                add_pair(tg[-1], old["decode_tokens_per_second"], old_tg, old_tg_r)
             if tcb["read_bandwidth_bytes_per_second"] > 0:
                 frac.append((tcb["decode_bandwidth_fraction"], tcb["read_bandwidth_bytes_per_second"]))
             rss.append(tcb["peak_rss_bytes"] / (tcb["file_bytes"] + tcb["kv_cache_bytes"]))
