@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "common/base/clock.h"
 #include "common/metrics/metrics_server.h"
 
 namespace tcobench {
@@ -116,8 +117,7 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      const double seconds = SecondsSince(start_);
       metrics_->Record(slot_, full_.c_str(), methods->GetSendStatus().error_code(), seconds);
     }
     methods->Proceed();

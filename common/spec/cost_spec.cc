@@ -8,13 +8,6 @@
 #include "common/spec/spec.h"
 
 namespace tcobench {
-namespace {
-
-absl::Status FieldError(absl::string_view field, absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
-}
-
-}  // namespace
 
 absl::StatusOr<v1::Cost> ParseCostJson(absl::string_view json) {
   v1::Cost cost;

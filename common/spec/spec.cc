@@ -15,11 +15,12 @@
 #include "common/spec/cost_spec.h"
 
 namespace tcobench {
-namespace {
 
 absl::Status FieldError(absl::string_view field, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
+
+namespace {
 
 bool IsEndpointName(const std::string& s) {
   if (s.empty() || s.size() > 64) return false;

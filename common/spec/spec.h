@@ -17,6 +17,10 @@ namespace tcobench {
 // "not a valid <what>: <why>". Every file tcobench reads goes through here.
 absl::Status ParseJsonInto(absl::string_view json, google::protobuf::Message* message, absl::string_view what);
 
+// INVALID_ARGUMENT "field: what", the form of every spec and cost-block
+// error (a user finds the field by its name).
+absl::Status FieldError(absl::string_view field, absl::string_view what);
+
 // JSON to a spec. Does not run ValidateSpec.
 absl::StatusOr<v1::ComparisonSpec> ParseSpecJson(absl::string_view json);
 

@@ -36,7 +36,7 @@ const CommandSpec kBenchSpec = {
      {"batch", "b", true, "N", "concurrent sequences decoded together (default 1)"},
      kDeviceFlag,
      {"no-bandwidth", "", false, "", "skip the read-bandwidth measurement"},
-     {"format", "", true, "FORMAT", "table (default) or json"}},
+     kFormatFlag},
     1,
     1};
 

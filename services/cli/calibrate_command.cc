@@ -24,7 +24,7 @@ std::vector<FlagSpec> CalibrateFlags() {
   }
   flags.push_back({"policy", "", true, "FILE", "the gate policy to calibrate (default: docs/gate.md's)"});
   flags.push_back({"output", "o", true, "FILE", "write the full result of the series here (JSON)"});
-  flags.push_back({"format", "", true, "FORMAT", "table (default) or json"});
+  flags.push_back(kFormatFlag);
   return flags;
 }
 

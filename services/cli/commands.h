@@ -68,6 +68,9 @@ inline const FlagSpec kDeviceFlag = {
     "device", "", true, "DEV",
     "where the engine runs: cpu (default), cuda or cuda:N (builds with TCOBENCH_CUDA)"};
 
+// --format for the commands whose output is a table by default, or JSON.
+inline const FlagSpec kFormatFlag = {"format", "", true, "FORMAT", "table (default) or json"};
+
 // Prints the one-line error for `status` to stderr and returns its exit code.
 int ReportError(const absl::Status& status);
 

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/clock.h"
 #include "common/base/flags.h"
 #include "services/cli/commands.h"
 #include "workers/engine/synth.h"
@@ -216,9 +217,9 @@ int RunDemo(const std::vector<std::string>& argv) {
     cleanup();
     return kExitFailed;
   }
-  std::printf("done in %.0f s (workers exited %d and %d, coordinator %d)%s\n",
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), big_rc, small_rc,
-              coord_rc, keep ? absl::StrCat("; everything is in ", dir.string()).c_str() : "");
+  std::printf("done in %.0f s (workers exited %d and %d, coordinator %d)%s\n", SecondsSince(t0),
+              big_rc, small_rc, coord_rc,
+              keep ? absl::StrCat("; everything is in ", dir.string()).c_str() : "");
   cleanup();
   return kExitOk;
 }

@@ -59,7 +59,6 @@ const FlagSpec kTextFlag = {"text", "f", true, "FILE", "evaluation text (require
 const FlagSpec kCtxFlag = {"ctx", "c", true, "N", "tokens per chunk (default 512)"};
 const FlagSpec kChunksFlag = {"chunks", "", true, "K", "evaluate at most K chunks (default: all)"};
 const FlagSpec kThreadsFlag = {"threads", "t", true, "N", "threads (default: all cores)"};
-const FlagSpec kFormatFlag = {"format", "", true, "FORMAT", "table (default) or json"};
 
 const CommandSpec kPerplexitySpec = {
     "tcobench eval perplexity MODEL --text FILE [--ctx N] [--chunks K] [--threads N] [--device DEV] [--format "

@@ -103,7 +103,7 @@ const CommandSpec kInfoSpec = {
     "Reads a GGUF file's header and prints the model's architecture, shape,\n"
     "size and tensor types. Works on any GGUF file, including architectures the\n"
     "engine cannot run.",
-    {{"format", "", true, "FORMAT", "table (default) or json"}},
+    {kFormatFlag},
     1,
     1};
 
@@ -422,7 +422,7 @@ const CommandSpec kTokenizeSpec = {
      {"bos", "", false, "", "add BOS (and EOS) where the vocabulary says"},
      {"pieces", "", false, "", "one line per token: id and text"},
      {"detokenize", "", false, "", "ids in, text out"},
-     {"format", "", true, "FORMAT", "table (default) or json"}},
+     kFormatFlag},
     1,
     1};
 

@@ -103,7 +103,7 @@ const CommandSpec kGate = {
      {"policy", "", true, "FILE", "thresholds (JSON; default: docs/gate.md's)"},
      {"junit", "", true, "FILE", "write JUnit XML here (one test case per metric)"},
      {"markdown", "", true, "FILE", "write a Markdown table here (for a CI comment)"},
-     {"format", "", true, "FORMAT", "table (default) or json"},
+     kFormatFlag,
      {"no-record", "", false, "", "do not record the verdict with the coordinator"},
      {"ignore-contamination", "", false, "",
       "decide on the numbers even when a side was contaminated (the table still says so)"},

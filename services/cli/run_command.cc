@@ -21,7 +21,7 @@ const CommandSpec kValidateSpec = {
     "(unknown fields are errors) and every rule a runnable spec follows. Prints\n"
     "the spec with defaults filled in (--format json) or a one-line summary.\n"
     "Exit 0 when valid, 2 with a message naming the field otherwise.",
-    {{"format", "", true, "FORMAT", "table (default) or json"}},
+    {kFormatFlag},
     1,
     1};
 

@@ -9,10 +9,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
-#include "common/spec/spec.h"
+#include "absl/strings/str_join.h"
+#include "common/base/clock.h"
 #include "common/base/flags.h"
+#include "common/spec/spec.h"
 #include "services/cli/client.h"
 #include "services/cli/commands.h"
 #include "tcobench/v1/coordinator.grpc.pb.h"
@@ -54,8 +55,6 @@ int ReportRpc(const grpc::Status& s, const Args& args) {
 
 
 namespace {
-
-const FlagSpec kFormatFlag = {"format", "", true, "FORMAT", "table (default) or json"};
 
 std::optional<int> CheckFormat(const Args& args) {
   const std::string f = args.Get("format", "table");
@@ -104,7 +103,7 @@ absl::StatusOr<v1::Comparison> Follow(const Args& args, const std::string& id, b
   while (reader->Read(&resp)) {
     last = resp.comparison();
     if (show) {
-      PrintProgress(last, tty, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      PrintProgress(last, tty, SecondsSince(start));
     }
   }
   const grpc::Status s = reader->Finish();

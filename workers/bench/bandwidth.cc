@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include "common/base/clock.h"
 
 namespace tcobench {
 namespace {
@@ -50,8 +51,7 @@ BandwidthResult MeasureReadBandwidth(int64_t buffer_bytes, int threads, int runs
       });
     }
     for (std::thread& th : pool) th.join();
-    const double seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double seconds = SecondsSince(t0);
     for (uint64_t s : sums) sink = sink + s;
     r.samples.push_back(static_cast<double>(buffer_bytes) / seconds);
   }

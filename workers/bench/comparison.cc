@@ -14,34 +14,31 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/spec/spec.h"
+#include "common/base/build_info.h"
+#include "common/base/clock.h"
 #include "common/base/statistics.h"
+#include "common/base/status_macros.h"
+#include "common/spec/spec.h"
+#include "workers/bench/endpoint_variant.h"
 #include "workers/bench/engine_runtime.h"
 #include "workers/bench/interference.h"
 #include "workers/bench/results.h"
-#include "workers/bench/endpoint_variant.h"
-#include "workers/loadgen/scenario.h"
 #include "workers/bench/system_info.h"
 #include "workers/energy/energy_meter.h"
-#include "common/base/build_info.h"
+#include "workers/engine/cuda/cuda_backend.h"
 #include "workers/engine/evaluators.h"
 #include "workers/engine/isa.h"
-#include "workers/engine/cuda/cuda_backend.h"
 #include "workers/engine/llama_model.h"
 #include "workers/engine/quantizer.h"
-#include "common/base/status_macros.h"
 #include "workers/engine/tensor_type.h"
 #include "workers/llamacpp/llamacpp.h"
+#include "workers/loadgen/scenario.h"
 
 namespace tcobench {
 namespace {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 void Progress(const LocalRunOptions& o, const std::string& line) {
   if (o.progress) o.progress(line);

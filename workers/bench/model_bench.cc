@@ -6,6 +6,8 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/clock.h"
+#include "common/base/status_macros.h"
 #include "workers/bench/system_info.h"
 #include "workers/energy/energy_meter.h"
 #include "workers/engine/cuda/cuda_backend.h"
@@ -13,16 +15,8 @@
 #include "workers/engine/llama_model.h"
 #include "workers/engine/rng.h"
 #include "workers/engine/session.h"
-#include "common/base/status_macros.h"
 
 namespace tcobench {
-namespace {
-
-double SecondsSince(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 absl::StatusOr<ModelBenchResult> RunModelBench(const std::filesystem::path& path,
                                                const ModelBenchOptions& o) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/clock.h"
 #include "workers/energy/energy_meter.h"
 
 namespace tcobench {
@@ -57,7 +58,7 @@ class CpuModelMeter final : public EnergyMeter {
   absl::StatusOr<EnergyReading> Stop() override {
     EnergyReading r;
     r.source = "model";
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    r.seconds = SecondsSince(start_);
     const double cpu = std::max(0.0, o_.cpu_seconds() - cpu_start_);
     const double total = static_cast<double>(o_.cores_total);
     r.joules = o_.tdp_watts * (kStaticShare * r.seconds * o_.cores_used / total +

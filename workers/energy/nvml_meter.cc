@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/base/clock.h"
 #include "workers/energy/energy_meter.h"
 #include "workers/energy/poller.h"
 
@@ -128,7 +129,7 @@ class NvmlMeter final : public EnergyMeter {
     if (!status_.ok()) return status_;
     EnergyReading r;
     r.source = "nvml";
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    r.seconds = SecondsSince(start_);
     std::vector<std::string> parts;
     bool any_sampled = false;
     for (Gpu& g : gpus_) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/base/clock.h"
 #include "workers/energy/energy_meter.h"
 #include "workers/energy/poller.h"
 
@@ -71,7 +72,7 @@ class RaplMeter final : public EnergyMeter {
     if (!status_.ok()) return status_;
     EnergyReading r;
     r.source = "rapl";
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    r.seconds = SecondsSince(start_);
     std::vector<std::string> parts;
     for (const Zone& z : zones_) {
       r.joules += z.joules;
