@@ -380,6 +380,7 @@ void GemmK(int64_t n_in, const uint8_t* group, const RepackedActs& acts, int64_t
   KTile k;
   for (int64_t sb = 0; sb < n_in / kQK_K; ++sb) {
     const uint8_t* blk = group + sb * kSbBytes;
+    PrefetchAhead(blk, kSbBytes);
     if constexpr (kQ6) {
       DecodeQ6_KTile(blk, direct ? nullptr : s.tile, &k);
     } else {

@@ -73,6 +73,20 @@ using RepackedGemmFn = void (*)(int64_t n_in, const uint8_t* groups, int64_t n_g
                                 const RepackedActs& acts, int64_t n_tok, float* y, int64_t y_stride,
                                 void* scratch);
 int64_t RepackedScratchBytes(int64_t n_tok);
+// The K-quant kernels (Q4_K, Q6_K) do too much work per cache line for the
+// hardware prefetcher alone to keep the memory busy at decode: each
+// super-block asks for the lines kPrefetchAhead bytes past its own [p, p + n)
+// into L2 (prefetcht1; into L1, or 2-4 KiB ahead, it did not help).
+// llama-1b Q4_K_M decode +16% (2 threads), +21% (1 thread); Q8_0, already
+// near the bandwidth, lost 7% with it, so the legacy kernels go without
+// (bench/RESULTS.md). A prefetch never faults: running past the matrix's
+// end is harmless.
+inline constexpr int64_t kPrefetchAhead = 8192;
+inline void PrefetchAhead(const uint8_t* p, int64_t n) {
+  const uintptr_t ahead = reinterpret_cast<uintptr_t>(p) + kPrefetchAhead;
+  for (int64_t o = 0; o < n; o += 64) __builtin_prefetch(reinterpret_cast<const void*>(ahead + o), 0, 2);
+}
+
 // The scratch begins with this many bytes for a decoded tile (8 blocks or a
 // super-block of 16 rows, up to 64 quads of 64 bytes, with room to spare);
 // the per-token sums follow it.
