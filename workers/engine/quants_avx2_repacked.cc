@@ -168,7 +168,9 @@ void KHalves(const uint8_t* group, int64_t n_sb, int h0, const RepackedActs& act
   }
   for (int64_t sb = 0; sb < n_sb; ++sb) {
     const uint8_t* blk = group + sb * kSbBytes;
-    PrefetchAhead(blk, kSbBytes);
+    // Once per group: later passes (the other half, more token runs) find it
+    // in cache.
+    if (h0 == 0 && t0 == 0) PrefetchAhead(blk, kSbBytes);
     const uint8_t* a[NT];
     __m256i isum[NH][NT];
     for (int t = 0; t < NT; ++t) {

@@ -76,7 +76,7 @@ int64_t RepackedScratchBytes(int64_t n_tok);
 // The K-quant kernels (Q4_K, Q6_K) do too much work per cache line for the
 // hardware prefetcher alone to keep the memory busy at decode: each
 // super-block asks for the lines kPrefetchAhead bytes past its own [p, p + n)
-// into L2 (prefetcht1; into L1, or 2-4 KiB ahead, it did not help).
+// into L2 (prefetcht1; into L1, 2, 4 or 8 KiB ahead, it did not help).
 // llama-1b Q4_K_M decode 1.16-1.25x at the AVX-512 level (2 threads),
 // 1.40x at AVX2; Q8_0, already near the bandwidth, lost 7% with it, so the
 // legacy kernels go without (bench/RESULTS.md). A prefetch never faults:
