@@ -4,6 +4,8 @@
 // check them against it on random data.
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "workers/engine/quants.h"
 
 namespace tcobench::internal {
@@ -122,13 +124,17 @@ inline __m256i Q4_0BlockDot(const BlockQ4_0& x, const BlockQ8_0& y) {
   return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-// A legacy block type (32 weights, one scale) against Q8_0 activations, two
-// blocks per step into two accumulators.
-template <typename Block, __m256i (*kBlockDot)(const Block&, const BlockQ8_0&)>
+// A legacy block type (32 weights, one scale) against Q8_0 activations, or
+// with a minimum (Q4_1, Q5_1) against Q8_1 ones, whose m * s terms are summed
+// apart as the reference adds them per block; two blocks per step into two
+// accumulators.
+template <typename Block, typename Act, __m256i (*kBlockDot)(const Block&, const Act&)>
 float LegacyDot(int64_t n, const void* w, const void* a) {
+  constexpr bool kMin = std::is_same_v<Act, BlockQ8_1>;
   const Block* x = static_cast<const Block*>(w);
-  const BlockQ8_0* y = static_cast<const BlockQ8_0*>(a);
+  const Act* y = static_cast<const Act*>(a);
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  float mins = 0.0f;
   const int64_t nb = n / kQK;
   int64_t i = 0;
   for (; i + 2 <= nb; i += 2) {
@@ -137,16 +143,18 @@ float LegacyDot(int64_t n, const void* w, const void* a) {
     const __m256 d1 = _mm256_set1_ps(H2F(x[i + 1].d) * H2F(y[i + 1].d));
     acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(kBlockDot(x[i], y[i])), acc0);
     acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(kBlockDot(x[i + 1], y[i + 1])), acc1);
+    if constexpr (kMin) mins += H2F(x[i].m) * H2F(y[i].s) + H2F(x[i + 1].m) * H2F(y[i + 1].s);
   }
   for (; i < nb; ++i) {
     const __m256 d = _mm256_set1_ps(H2F(x[i].d) * H2F(y[i].d));
     acc0 = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(kBlockDot(x[i], y[i])), acc0);
+    if constexpr (kMin) mins += H2F(x[i].m) * H2F(y[i].s);
   }
-  return Hsum(_mm256_add_ps(acc0, acc1));
+  return Hsum(_mm256_add_ps(acc0, acc1)) + mins;
 }
 
 float Q4_0Dot(int64_t n, const void* w, const void* a) {
-  return LegacyDot<BlockQ4_0, Q4_0BlockDot>(n, w, a);
+  return LegacyDot<BlockQ4_0, BlockQ8_0, Q4_0BlockDot>(n, w, a);
 }
 
 // 32 bytes, 0xFF where bit j of the little-endian qh is set (byte j).
@@ -171,7 +179,24 @@ inline __m256i Q5_0BlockDot(const BlockQ5_0& x, const BlockQ8_0& y) {
 }
 
 float Q5_0Dot(int64_t n, const void* w, const void* a) {
-  return LegacyDot<BlockQ5_0, Q5_0BlockDot>(n, w, a);
+  return LegacyDot<BlockQ5_0, BlockQ8_0, Q5_0BlockDot>(n, w, a);
+}
+
+// Q4_1 and Q5_1: q . y with q unsigned (0..15, 0..31), one maddubs.
+inline __m256i Q4_1BlockDot(const BlockQ4_1& x, const BlockQ8_1& y) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(Nibbles32(x.qs), Load256(y.qs)), _mm256_set1_epi16(1));
+}
+inline __m256i Q5_1BlockDot(const BlockQ5_1& x, const BlockQ8_1& y) {
+  const __m256i q = _mm256_or_si256(
+      Nibbles32(x.qs), _mm256_and_si256(BitsToBytes(x.qh), _mm256_set1_epi8(0x10)));
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(q, Load256(y.qs)), _mm256_set1_epi16(1));
+}
+
+float Q4_1Dot(int64_t n, const void* w, const void* a) {
+  return LegacyDot<BlockQ4_1, BlockQ8_1, Q4_1BlockDot>(n, w, a);
+}
+float Q5_1Dot(int64_t n, const void* w, const void* a) {
+  return LegacyDot<BlockQ5_1, BlockQ8_1, Q5_1BlockDot>(n, w, a);
 }
 
 // Four rows against one activation row (decode): the activation block, its
@@ -424,6 +449,104 @@ void Q6_KDot4(int64_t n, const void* w, int64_t w_stride, const void* a, float* 
     }
   }
   for (int r = 0; r < kVecDotRows; ++r) out[r] = Hsum(acc[r]);
+}
+
+// Q2_K and Q3_K: sixteen sub-blocks of 16 weights, 2-bit quants stored as
+// four 2-bit planes of 32 bytes per half (weight 128h + 32j + l is bits 2j of
+// byte 32h + l). A plane's 32 weights are sub-blocks 8h + 2j (low 128 bits)
+// and 8h + 2j + 1 (high), so one maddubs gives their 16-bit pair sums and one
+// madd with those two scales their scaled int32 sums: the integer sums are
+// the reference's exactly.
+
+// Eight 16-bit scales (sub-blocks 8h..8h+7) in both 128-bit halves.
+inline __m256i EightScales(__m128i scales8) { return _mm256_broadcastsi128_si256(scales8); }
+// Scale 2j in the low half's lanes, 2j + 1 in the high half's.
+inline __m256i ScalePair(__m256i eight, int j) {
+  const auto pick = [](int s) { return _mm_set1_epi16(static_cast<int16_t>((2 * s) | ((2 * s + 1) << 8))); };
+  return _mm256_shuffle_epi8(eight, _mm256_set_m128i(pick(2 * j + 1), pick(2 * j)));
+}
+// The 2-bit quants of plane j of a 32-byte half (0..3 each).
+inline __m256i Plane2(__m256i q2, int j) {
+  return _mm256_and_si256(_mm256_srli_epi16(q2, 2 * j), _mm256_set1_epi8(3));
+}
+inline int HsumI32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// sum = d * y.d * sum(scale * q . y) - dmin * y.d * sum(min * bsum) per block.
+float Q2_KDot(int64_t n, const void* w, const void* a) {
+  const BlockQ2_K* x = static_cast<const BlockQ2_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m128i low4 = _mm_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float mins_sum = 0.0f;
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales));
+    const __m128i sc = _mm_and_si128(packed, low4);
+    const __m128i mn = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
+    const int msum = HsumI32(_mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), Load256(y[i].bsums)));
+    mins_sum += y[i].d * H2F(x[i].dmin) * static_cast<float>(msum);
+    const __m256i eight[2] = {EightScales(_mm_cvtepu8_epi16(sc)),
+                              EightScales(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(sc, sc)))};
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q2 = Load256(x[i].qs + 32 * h);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m256i p = _mm256_maddubs_epi16(Plane2(q2, j), Load256(y[i].qs + 128 * h + 32 * j));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, ScalePair(eight[h], j)));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return Hsum(acc) - mins_sum;
+}
+
+// The sixteen 6-bit Q3_K scales, minus 32 (GetScaleQ3K's values), as bytes.
+inline __m128i ScalesQ3K(const uint8_t* packed) {
+  constexpr uint32_t kLow4 = 0x0f0f0f0f, kLow2 = 0x03030303;
+  uint32_t u[3], s[4];
+  __builtin_memcpy(u, packed, 12);
+  s[0] = (u[0] & kLow4) | ((u[2] & kLow2) << 4);
+  s[1] = (u[1] & kLow4) | (((u[2] >> 2) & kLow2) << 4);
+  s[2] = ((u[0] >> 4) & kLow4) | (((u[2] >> 4) & kLow2) << 4);
+  s[3] = ((u[1] >> 4) & kLow4) | (((u[2] >> 6) & kLow2) << 4);
+  __m128i v;
+  __builtin_memcpy(&v, s, 16);
+  return _mm_sub_epi8(v, _mm_set1_epi8(32));
+}
+
+// q = low 2 bits - 4 where the hmask bit is clear: q . y = low . y - 4 . y
+// over the clear ones, both with unsigned maddubs operands.
+float Q3_KDot(int64_t n, const void* w, const void* a) {
+  const BlockQ3_K* x = static_cast<const BlockQ3_K*>(w);
+  const BlockQ8_K* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i four = _mm256_set1_epi8(4);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / kQK_K; ++i) {
+    const __m128i sc = ScalesQ3K(x[i].scales);
+    const __m256i eight[2] = {EightScales(_mm_cvtepi8_epi16(sc)),
+                              EightScales(_mm_cvtepi8_epi16(_mm_unpackhi_epi64(sc, sc)))};
+    const __m256i hm = Load256(x[i].hmask);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q2 = Load256(x[i].qs + 32 * h);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j)));
+        const __m256i minus4 = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+        const __m256i qy = Load256(y[i].qs + 128 * h + 32 * j);
+        const __m256i p =
+            _mm256_sub_epi16(_mm256_maddubs_epi16(Plane2(q2, j), qy), _mm256_maddubs_epi16(minus4, qy));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, ScalePair(eight[h], j)));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  return Hsum(acc);
 }
 
 // Prefill tile: R weight rows x kGemmTokenTile tokens, over kc values of k.
@@ -1064,8 +1187,16 @@ VecDotFn Avx2VecDot(TensorType type) {
       return Q8_0Dot;
     case TensorType::kQ4_0:
       return Q4_0Dot;
+    case TensorType::kQ4_1:
+      return Q4_1Dot;
     case TensorType::kQ5_0:  // Qwen2.5's and Gemma 3's Q4_K_M rows that do not fit Q4_K
       return Q5_0Dot;
+    case TensorType::kQ5_1:
+      return Q5_1Dot;
+    case TensorType::kQ2_K:
+      return Q2_KDot;
+    case TensorType::kQ3_K:
+      return Q3_KDot;
     case TensorType::kQ4_K:
       return Q4_KDot;
     case TensorType::kQ5_K:

@@ -183,7 +183,8 @@ BOOST_AUTO_TEST_CASE(fast_kernels_agree_with_reference) {
       const TypeOps* act_ref = GetReferenceOps(ref->vec_dot_type);
       const int64_t block = Geometry(t).block_size;
       for (int64_t n : {int64_t{256}, int64_t{512}, int64_t{2048}, int64_t{4096} + 256}) {
-        const int64_t len = block == 1 ? n + 13 : n;  // odd tails for F32/F16/BF16
+        // Odd tails for F32/F16/BF16, an odd block count for the 32-weight types.
+        const int64_t len = block == 1 ? n + 13 : block == kQK ? n + kQK : n;
         for (int trial = 0; trial < 5; ++trial) {
           const std::vector<uint8_t> w = RandomRow(t, len, rng);
           std::vector<float> x(len);
