@@ -469,6 +469,22 @@ inline __m256i ScalePair(__m256i eight, int j) {
 inline __m256i Plane2(__m256i q2, int j) {
   return _mm256_and_si256(_mm256_srli_epi16(q2, 2 * j), _mm256_set1_epi8(3));
 }
+// sum over the sixteen sub-blocks of scale * (q . y) as eight int32 lanes,
+// from the scales as two EightScales vectors (halves 0 and 1) and
+// pair_sums(h, j, y): the 16-bit pair sums of plane j of half h against the
+// activations y of its 32 weights.
+template <typename PairSums>
+inline __m256i ScaledPlanes(const __m256i* eight, const int8_t* yqs, const PairSums& pair_sums) {
+  __m256i sumi = _mm256_setzero_si256();
+  for (int h = 0; h < 2; ++h) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const __m256i p = pair_sums(h, j, Load256(yqs + 128 * h + 32 * j));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, ScalePair(eight[h], j)));
+    }
+  }
+  return sumi;
+}
 inline int HsumI32(__m256i v) {
   __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
   s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
@@ -491,15 +507,10 @@ float Q2_KDot(int64_t n, const void* w, const void* a) {
     mins_sum += y[i].d * H2F(x[i].dmin) * static_cast<float>(msum);
     const __m256i eight[2] = {EightScales(_mm_cvtepu8_epi16(sc)),
                               EightScales(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(sc, sc)))};
-    __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i q2 = Load256(x[i].qs + 32 * h);
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m256i p = _mm256_maddubs_epi16(Plane2(q2, j), Load256(y[i].qs + 128 * h + 32 * j));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, ScalePair(eight[h], j)));
-      }
-    }
+    const __m256i q2[2] = {Load256(x[i].qs), Load256(x[i].qs + 32)};
+    const __m256i sumi = ScaledPlanes(eight, y[i].qs, [&](int h, int j, __m256i qy) {
+      return _mm256_maddubs_epi16(Plane2(q2[h], j), qy);
+    });
     acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
   }
   return Hsum(acc) - mins_sum;
@@ -531,19 +542,12 @@ float Q3_KDot(int64_t n, const void* w, const void* a) {
     const __m256i eight[2] = {EightScales(_mm_cvtepi8_epi16(sc)),
                               EightScales(_mm_cvtepi8_epi16(_mm_unpackhi_epi64(sc, sc)))};
     const __m256i hm = Load256(x[i].hmask);
-    __m256i sumi = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i q2 = Load256(x[i].qs + 32 * h);
-#pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) {
-        const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j)));
-        const __m256i minus4 = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
-        const __m256i qy = Load256(y[i].qs + 128 * h + 32 * j);
-        const __m256i p =
-            _mm256_sub_epi16(_mm256_maddubs_epi16(Plane2(q2, j), qy), _mm256_maddubs_epi16(minus4, qy));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, ScalePair(eight[h], j)));
-      }
-    }
+    const __m256i q2[2] = {Load256(x[i].qs), Load256(x[i].qs + 32)};
+    const __m256i sumi = ScaledPlanes(eight, y[i].qs, [&](int h, int j, __m256i qy) {
+      const __m256i bit = _mm256_set1_epi8(static_cast<char>(1 << (4 * h + j)));
+      const __m256i minus4 = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, bit), bit), four);
+      return _mm256_sub_epi16(_mm256_maddubs_epi16(Plane2(q2[h], j), qy), _mm256_maddubs_epi16(minus4, qy));
+    });
     acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * H2F(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
   }
   return Hsum(acc);
